@@ -1,0 +1,6 @@
+"""Container classes (testcontainers 4.x): OpenResty and Redis on the session's internal network."""
+from harness.containers.base import HarnessContainer, Reach
+from harness.containers.openresty import OpenRestyContainer
+from harness.containers.redis import RedisContainer
+
+__all__ = ["HarnessContainer", "OpenRestyContainer", "Reach", "RedisContainer"]

@@ -1,0 +1,224 @@
+"""OpenRestyContainer: nginx + lua-nginx-module from a fixture, ``nginx -t`` first, ready by polling."""
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+import httpx
+from docker.types import Ulimit
+
+from harness.containers.base import HarnessContainer, Reach
+from harness.errors import HarnessError, NginxConfigError, ReloadError
+from harness.images.profiles import openresty_profile
+from harness.images.resolver import ResolvedImage
+from harness.nginx_conf import (ACTIVATE, CONFIG_ERROR_EXIT, CONTROL_PATH, CONTROL_PORT, ERROR_LOG, HTTP_PORT,
+                                Fixture, RenderOptions, host_paths, write_bundle)
+from harness.session import HarnessSession
+from harness.waiting import wait_for
+from harness.workers import PROC_LISTING, WorkerTable
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits of the container (None: engine default)."""
+
+    memory: Optional[str] = None  # "256m"
+    cpus: Optional[float] = None
+    nofile: Optional[int] = None
+
+    def docker_kwargs(self) -> dict[str, Any]:
+        kw: dict[str, Any] = {}
+        if self.memory:
+            kw["mem_limit"] = self.memory
+            kw["memswap_limit"] = self.memory
+        if self.cpus:
+            kw["nano_cpus"] = int(self.cpus * 1e9)
+        if self.nofile:
+            kw["ulimits"] = [Ulimit(name="nofile", soft=self.nofile, hard=self.nofile)]
+        return kw
+
+
+class OpenRestyContainer(HarnessContainer):
+    """OpenResty (or its offline twin) serving a fixture on port 8080.
+
+    >>> nginx = OpenRestyContainer(image, session, reach, Fixture.load("hello", path)).with_workers(2).start()
+    >>> httpx.get(nginx.base_url + "/").text
+    """
+
+    kind = "openresty"
+    alias = "openresty"
+
+    def __init__(self, image: ResolvedImage, session: HarnessSession, reach: Reach, fixture: Fixture,
+                 extra_ports: tuple[int, ...] = ()) -> None:
+        super().__init__(image, session, reach, (HTTP_PORT, CONTROL_PORT, *extra_ports))
+        self.profile = openresty_profile(image.labels)
+        self.fixture = fixture
+        self.generation = 0
+        self.render = RenderOptions()
+        self.limits = Limits()
+        self.start_timeout = 30.0
+        self.identity: dict[str, Any] = {}  # what the control endpoint reported: jit, nginx, ngx_lua versions
+
+    # ---- fluent configuration -----------------------------------------------------------------
+    def with_workers(self, workers: int | str) -> "OpenRestyContainer":
+        self.render = replace(self.render, workers=workers)
+        return self
+
+    def with_error_log_level(self, level: str) -> "OpenRestyContainer":
+        self.render = replace(self.render, error_log_level=level)
+        return self
+
+    def with_placeholders(self, **values: str) -> "OpenRestyContainer":
+        self.render = replace(self.render, placeholders={**self.render.placeholders, **values})
+        return self
+
+    def with_limits(self, memory: Optional[str] = None, cpus: Optional[float] = None,
+                    nofile: Optional[int] = None) -> "OpenRestyContainer":
+        self.limits = Limits(memory=memory, cpus=cpus, nofile=nofile)
+        return self
+
+    def with_start_timeout(self, seconds: float) -> "OpenRestyContainer":
+        self.start_timeout = seconds
+        return self
+
+    # ---- lifecycle ----------------------------------------------------------------------------
+    def _render_options(self) -> RenderOptions:
+        placeholders = {"HTTP_PORT": str(HTTP_PORT), "CONTROL_PORT": str(CONTROL_PORT),
+                        **{k: str(v) for k, v in self.env.items()}, **self.render.placeholders}
+        return replace(self.render, env_names=tuple(sorted(self.env)), placeholders=placeholders)
+
+    def start(self) -> "OpenRestyContainer":
+        self.generation = 1
+        with tempfile.TemporaryDirectory(prefix="harness-conf-") as tmp:
+            bundle = write_bundle(Path(tmp), self.fixture, self.profile, self.generation, self._render_options())
+            self.with_copy_into_container(bundle, "/")
+            self.with_command([ACTIVATE, str(self.generation), "start"])
+            self.with_kwargs(**self._kwargs, **self.limits.docker_kwargs())
+            super().start()
+        self._await_generation(self.generation, self.start_timeout, starting=True)
+        return self
+
+    def switch(self, fixture: Fixture, timeout: float = 15.0) -> None:
+        """Load another fixture into the running master with a HUP reload.
+
+        ``nginx -t`` checks the new generation first; if it fails, the old workers keep serving
+        and :class:`NginxConfigError` carries the output. Returns once the new generation answers.
+        """
+        generation = self.generation + 1
+        with tempfile.TemporaryDirectory(prefix="harness-conf-") as tmp:
+            bundle = write_bundle(Path(tmp), fixture, self.profile, generation, self._render_options())
+            self.copy_into_container(bundle, "/")
+        code, output = self.sh(f"{ACTIVATE} {generation} reload")
+        if code == CONFIG_ERROR_EXIT:
+            raise self._config_error(fixture, generation, output, "(the old configuration keeps serving)")
+        if code != 0:
+            raise ReloadError(f"HUP reload of {self.name} failed (exit {code}): is the master alive?", output)
+        self.fixture = fixture
+        self._await_generation(generation, timeout, starting=False)
+        self.generation = generation
+
+    @property
+    def name(self) -> str:
+        return self._name or self.get_container_id()[:12]
+
+    def _config_error(self, fixture: Fixture, generation: int, output: str, suffix: str = "") -> NginxConfigError:
+        text = host_paths(output.strip(), fixture, generation)
+        first = next((ln for ln in text.splitlines() if "[emerg]" in ln or "[error]" in ln or "[alert]" in ln),
+                     text.splitlines()[0] if text else "no output")
+        return NginxConfigError(f"nginx -t rejected fixture {fixture.name!r}: {first.strip()} {suffix}".rstrip(),
+                                text)
+
+    def _await_generation(self, generation: int, timeout: float, starting: bool) -> None:
+        host, port = self.endpoint(CONTROL_PORT)
+        url = f"http://{host}:{port}{CONTROL_PATH}"
+
+        def probe() -> Optional[dict[str, Any]]:
+            if starting:
+                state = self.state()
+                if state.get("Status") in ("exited", "dead"):
+                    self._raise_exited(state)
+            response = httpx.get(url, timeout=1.0, headers={"Connection": "close"})
+            if response.status_code != 200:
+                return None
+            info = response.json()
+            return info if info.get("generation") == generation else None
+
+        def explain() -> str:
+            hint = ("the host could not reach the container address; try HARNESS_REACH=published"
+                    if self.reach.mode == "direct" else "")
+            return "\n".join(x for x in (hint, self.error_log_tail()) if x)
+
+        what = f"{self.name} to serve config generation {generation} at {url}"
+        self.identity = wait_for(probe, timeout=timeout, what=what, on_timeout=explain)
+        wait_for(lambda: len(self.workers().workers) >= 1, timeout=timeout, what=f"{self.name} workers")
+
+    def _raise_exited(self, state: dict) -> None:
+        code = state.get("ExitCode")
+        logs = self.logs_text()
+        if code == CONFIG_ERROR_EXIT:
+            raise self._config_error(self.fixture, self.generation, logs)
+        raise HarnessError(f"{self.name} exited with code {code} before it was ready: see the logs below",
+                           logs + "\n" + self.error_log_tail())
+
+    # ---- observation --------------------------------------------------------------------------
+    @property
+    def base_url(self) -> str:
+        host, port = self.endpoint(HTTP_PORT)
+        return f"http://{host}:{port}"
+
+    def url(self, port: int, path: str = "/") -> str:
+        host, mapped = self.endpoint(port)
+        return f"http://{host}:{mapped}{path}"
+
+    def error_log_size(self) -> int:
+        code, out = self.sh(f"wc -c < {ERROR_LOG}")
+        return int(out.strip()) if code == 0 and out.strip().isdigit() else 0
+
+    def error_log(self, since: int = 0) -> str:
+        """error.log from byte offset ``since`` (see :meth:`error_log_size`) to its end."""
+        try:
+            if self.state().get("Running"):
+                code, out = self.sh(f"tail -c +{since + 1} {ERROR_LOG}")
+                return out if code == 0 else ""
+            return self.read_file(ERROR_LOG)[since:].decode(errors="replace")
+        except Exception:  # noqa: BLE001 - used in failure reports; never mask the original error
+            return ""
+
+    def error_log_tail(self, lines: int = 20) -> str:
+        text = self.error_log()
+        tail = "\n".join(text.splitlines()[-lines:])
+        return f"--- last {lines} lines of error.log ---\n{tail}" if tail else ""
+
+    def workers(self) -> WorkerTable:
+        code, out = self.sh(PROC_LISTING)
+        return WorkerTable.parse(out)
+
+    def nginx_version(self) -> str:
+        """``nginx -V`` of the binary in this container."""
+        return self.sh(f"{self.profile.nginx_bin} -V 2>&1")[1].strip()
+
+    def healthy(self) -> bool:
+        """Running, and the current generation answers on the control port."""
+        try:
+            if not self.state().get("Running"):
+                return False
+            host, port = self.endpoint(CONTROL_PORT)
+            r = httpx.get(f"http://{host}:{port}{CONTROL_PATH}", timeout=2.0, headers={"Connection": "close"})
+            return r.status_code == 200 and json.loads(r.text).get("generation") == self.generation
+        except Exception:  # noqa: BLE001
+            return False
+
+    def shape(self) -> tuple:
+        """What must match for a running container to be reused with another config."""
+        return (self.resolved.id, str(self.render.workers), self.render.error_log_level,
+                tuple(sorted(self.env.items())), self.limits, self.service_ports)
+
+
+def shape_of(image: ResolvedImage, workers: int | str, error_log_level: str, env: Mapping[str, str],
+             limits: Limits, extra_ports: tuple[int, ...]) -> tuple:
+    """The :meth:`OpenRestyContainer.shape` a container built from these arguments would have."""
+    return (image.id, str(workers), error_log_level, tuple(sorted(env.items())), limits,
+            (HTTP_PORT, CONTROL_PORT, *extra_ports))

@@ -1,0 +1,57 @@
+"""RedisContainer: a throwaway Redis on the session network, ready when it answers PING."""
+from __future__ import annotations
+
+import redis as redis_py
+
+from harness.containers.base import HarnessContainer, Reach
+from harness.images.profiles import redis_profile
+from harness.images.resolver import ResolvedImage
+from harness.session import HarnessSession
+from harness.waiting import wait_for
+
+REDIS_PORT = 6379
+
+
+class RedisContainer(HarnessContainer):
+    kind = "redis"
+    alias = "redis"
+
+    def __init__(self, image: ResolvedImage, session: HarnessSession, reach: Reach) -> None:
+        super().__init__(image, session, reach, (REDIS_PORT,))
+        self.profile = redis_profile(image.labels)
+        self.with_command(self.profile.server_command())
+        self.start_timeout = 30.0
+        self._client: redis_py.Redis | None = None
+
+    def start(self) -> "RedisContainer":
+        super().start()
+        wait_for(lambda: self.client().ping(), timeout=self.start_timeout, what=f"{self.name} to answer PING",
+                 on_timeout=self.logs_text)
+        return self
+
+    @property
+    def name(self) -> str:
+        return self._name or self.get_container_id()[:12]
+
+    def client(self) -> redis_py.Redis:
+        """A redis-py client from the host (decoded strings, short timeouts)."""
+        if self._client is None:
+            host, port = self.endpoint(REDIS_PORT)
+            self._client = redis_py.Redis(host=host, port=port, socket_timeout=2, socket_connect_timeout=2,
+                                          decode_responses=True)
+        return self._client
+
+    def service_env(self) -> dict[str, str]:
+        """What an OpenResty container needs to find this Redis (``os.getenv`` in Lua, ``${...}`` in config)."""
+        return {"REDIS_HOST": self.ip, "REDIS_PORT": str(REDIS_PORT)}
+
+    def reset(self) -> None:
+        """Empty the data and the statistics (between tests)."""
+        c = self.client()
+        c.flushall()
+        c.config_resetstat()
+
+    def stop(self, force: bool = True, delete_volume: bool = True) -> None:
+        if self._client is not None:
+            self._client.close()
+        super().stop(force, delete_volume)

@@ -1,0 +1,44 @@
+"""Errors the harness raises: each one a single line that names the fix."""
+from __future__ import annotations
+
+
+class HarnessError(Exception):
+    """Base class. ``str(err)`` is a one-line summary that names the fix; ``detail`` is optional context."""
+
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.detail = detail
+
+    def __str__(self) -> str:
+        if self.detail:
+            return f"{self.message}\n{self.detail}"
+        return self.message
+
+
+class EngineUnavailable(HarnessError):
+    """No Docker engine answers."""
+
+
+class ImageUnavailable(HarnessError):
+    """An image can be neither found locally, pulled, nor built."""
+
+
+class FixtureNotFound(HarnessError):
+    """A fixture name or directory does not exist or is incomplete."""
+
+
+class ConfigTemplateError(HarnessError):
+    """A fixture config names a ``${PLACEHOLDER}`` nobody provided."""
+
+
+class NginxConfigError(HarnessError):
+    """``nginx -t`` rejected the rendered configuration; ``detail`` holds its output."""
+
+
+class ReadinessTimeout(HarnessError):
+    """A container did not become ready before its deadline."""
+
+
+class ReloadError(HarnessError):
+    """A HUP reload was rejected or the new worker generation never came up."""

@@ -1,0 +1,101 @@
+"""Decide which image runs: an override, the official image (local or pulled), or the offline twin."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Optional
+
+from docker.errors import APIError, DockerException, ImageNotFound
+
+from harness.engine import Engine
+from harness.errors import ImageUnavailable
+from harness.images import offline
+from harness.images.profiles import PROFILE_LABEL
+
+OFFICIAL = {
+    "openresty": "openresty/openresty:1.27.1.2-0-bookworm",
+    "redis": "redis:7.4.2-bookworm",
+}
+OVERRIDE = {"openresty": ("openresty_image", "HARNESS_OPENRESTY_IMAGE", "--openresty-image"),
+            "redis": ("redis_image", "HARNESS_REDIS_IMAGE", "--redis-image")}
+
+
+@dataclass
+class ResolvedImage:
+    """An image that exists on the engine, and why it was chosen."""
+
+    kind: str
+    ref: str
+    id: str
+    source: str  # "override", "official (local)", "official (pulled)", "offline build"
+    profile: str  # "official" or "debian": see harness.images.profiles
+    labels: dict[str, str] = field(default_factory=dict)
+    note: str = ""  # why the first choice was not taken
+
+    def describe(self) -> str:
+        note = f" [{self.note}]" if self.note else ""
+        return f"{self.ref} ({self.source}, profile {self.profile}, {self.id[7:19]}){note}"
+
+
+class ImageResolver:
+    """Resolves each image kind once and remembers the answer."""
+
+    def __init__(self, engine: Engine, overrides: Optional[dict[str, str]] = None, pull: bool = True) -> None:
+        self.engine = engine
+        self.overrides = {k: v for k, v in (overrides or {}).items() if v}
+        self.pull = pull
+        self._cache: dict[str, ResolvedImage] = {}
+
+    def resolve(self, kind: str) -> ResolvedImage:
+        if kind not in self._cache:
+            self._cache[kind] = self._resolve(kind)
+        return self._cache[kind]
+
+    def _local(self, ref: str):
+        try:
+            return self.engine.client.images.get(ref)
+        except ImageNotFound:
+            return None
+
+    def _pull(self, ref: str) -> tuple[object, str]:
+        """Try to pull; return (image, '') or (None, reason)."""
+        if not self.pull:
+            return None, "pulling disabled (HARNESS_PULL=never)"
+        started = time.monotonic()
+        try:
+            return self.engine.client.images.pull(ref), ""
+        except (APIError, DockerException) as exc:
+            reason = getattr(exc, "explanation", None) or str(exc)
+            return None, f"pull failed in {time.monotonic() - started:.1f}s: {str(reason).splitlines()[0][:120]}"
+
+    def _found(self, kind: str, image, ref: str, source: str, note: str = "") -> ResolvedImage:
+        labels = image.labels or {}
+        return ResolvedImage(kind=kind, ref=ref, id=image.id, source=source,
+                             profile=labels.get(PROFILE_LABEL, "official"), labels=labels, note=note)
+
+    def _resolve(self, kind: str) -> ResolvedImage:
+        if kind in self.overrides:
+            ref = self.overrides[kind]
+            image = self._local(ref)
+            if image is None:
+                image, reason = self._pull(ref)
+                if image is None:
+                    _, env, flag = OVERRIDE[kind]
+                    raise ImageUnavailable(
+                        f"{kind} image {ref} (from {env}/{flag}) is not on the engine and cannot be pulled "
+                        f"({reason}): build or load it, or unset {env}")
+            return self._found(kind, image, ref, "override")
+        official = OFFICIAL[kind]
+        image = self._local(official)
+        if image is not None:
+            return self._found(kind, image, official, "official (local)")
+        image, reason = self._pull(official)
+        if image is not None:
+            return self._found(kind, image, official, "official (pulled)")
+        twin = offline.image_tag(kind)
+        image = self._local(twin)
+        if image is not None:
+            return self._found(kind, image, twin, "offline build", note=f"{official}: {reason}")
+        raise ImageUnavailable(
+            f"no {kind} image: {official} cannot be pulled ({reason}) and the offline build {twin} "
+            f"is missing: run `make images`")

@@ -1,0 +1,216 @@
+"""Fixtures (a directory of nginx snippets and Lua code) and the complete nginx.conf rendered from them.
+
+A fixture directory holds any of ``main.conf`` (main context), ``http.conf`` (http context),
+``server.conf`` (the body of the default server on port 8080) and ``lua/`` (put first on
+``lua_package_path``). Config snippets may name ``${PLACEHOLDERS}`` (upper case) that the harness
+fills in, such as ``${REDIS_HOST}``; nginx's own ``$variables`` are left alone.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Optional, Sequence
+
+from harness.errors import ConfigTemplateError, FixtureNotFound
+from harness.images.profiles import OpenRestyProfile
+
+ROOT = "/harness"  # nginx prefix inside the container
+CONF = f"{ROOT}/conf/nginx.conf"
+ERROR_LOG = f"{ROOT}/logs/error.log"
+ACCESS_LOG = f"{ROOT}/logs/access.log"
+PID_FILE = f"{ROOT}/logs/nginx.pid"
+ACTIVATE = f"{ROOT}/bin/activate"
+HTTP_PORT = 8080
+CONTROL_PORT = 9901
+CONTROL_PATH = "/__harness/ready"
+CONFIG_ERROR_EXIT = 78  # EX_CONFIG: ``nginx -t`` rejected the configuration
+SNIPPETS = ("main.conf", "http.conf", "server.conf")
+PLACEHOLDER = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
+
+
+@dataclass(frozen=True)
+class Fixture:
+    """A fixture app: config snippets plus files (Lua modules and anything else it ships)."""
+
+    name: str
+    snippets: Mapping[str, str]  # file name -> text, for the SNIPPETS present
+    files: Mapping[str, bytes] = field(default_factory=dict)  # relative path -> content (lua/..., data)
+    source: Optional[Path] = None  # host directory, for error messages
+
+    @classmethod
+    def load(cls, name_or_path: str | os.PathLike[str], search_path: Sequence[Path] = ()) -> "Fixture":
+        """Load ``nginx-fixtures/NAME`` (first match on ``search_path``) or a directory path."""
+        candidate = Path(name_or_path)
+        directory: Optional[Path] = None
+        if candidate.is_dir():
+            directory = candidate
+        elif not candidate.is_absolute() and len(candidate.parts) == 1:
+            directory = next((base / candidate for base in search_path if (base / candidate).is_dir()), None)
+        if directory is None:
+            where = ", ".join(str(p) for p in search_path) or "."
+            raise FixtureNotFound(
+                f"fixture {str(name_or_path)!r} not found (looked in {where}): create nginx-fixtures/"
+                f"{candidate.name}/server.conf or pass a directory path")
+        snippets = {n: (directory / n).read_text() for n in SNIPPETS if (directory / n).is_file()}
+        if "http.conf" not in snippets and "server.conf" not in snippets:
+            raise FixtureNotFound(
+                f"fixture {directory} has neither http.conf nor server.conf: add the config to test")
+        files = {}
+        for path in sorted(directory.rglob("*")):
+            rel = path.relative_to(directory).as_posix()
+            if path.is_file() and rel not in SNIPPETS and not rel.startswith(".") and "__pycache__" not in rel:
+                files[rel] = path.read_bytes()
+        return cls(name=directory.name, snippets=snippets, files=files, source=directory.resolve())
+
+    @classmethod
+    def inline(cls, name: str = "inline", *, config: str = "", http_config: str = "", main_config: str = "",
+               lua: Optional[Mapping[str, str]] = None) -> "Fixture":
+        """A fixture declared in the test itself, Test::Nginx style (``config`` is the server body)."""
+        snippets = {k: v for k, v in (("main.conf", main_config), ("http.conf", http_config),
+                                      ("server.conf", config)) if v}
+        files = {f"lua/{path}": text.encode() for path, text in (lua or {}).items()}
+        return cls(name=name, snippets=snippets, files=files)
+
+    def digest(self) -> str:
+        h = hashlib.sha256()
+        for key in sorted(self.snippets):
+            h.update(key.encode() + b"\0" + self.snippets[key].encode() + b"\0")
+        for key in sorted(self.files):
+            h.update(key.encode() + b"\0" + self.files[key] + b"\0")
+        return h.hexdigest()[:12]
+
+
+def fill_placeholders(text: str, values: Mapping[str, str], filename: str) -> str:
+    """Replace ``${NAME}``; an unknown upper-case placeholder is an error naming file and line."""
+    def sub(match: re.Match[str]) -> str:
+        key = match.group(1)
+        if key not in values:
+            line = text.count("\n", 0, match.start()) + 1
+            known = ", ".join(sorted(values)) or "none"
+            raise ConfigTemplateError(
+                f"{filename}:{line}: unknown placeholder ${{{key}}}: pass it in env= or use one of: {known}")
+        return str(values[key])
+    return PLACEHOLDER.sub(sub, text)
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    workers: int | str = 1
+    worker_connections: int = 1024
+    error_log_level: str = "info"
+    env_names: tuple[str, ...] = ()
+    placeholders: Mapping[str, str] = field(default_factory=dict)
+
+
+def render_nginx_conf(fixture: Fixture, profile: OpenRestyProfile, generation: int,
+                      options: RenderOptions = RenderOptions()) -> str:
+    """The whole nginx.conf for one generation; fixture snippets are included from its directory."""
+    fx = f"{ROOT}/gen/{generation}/fixture"
+    lua_path = ";".join([f"{fx}/lua/?.lua", f"{fx}/lua/?/init.lua", *profile.lua_path]) + ";;"
+    lua_cpath = ";".join([f"{fx}/lua/?.so", *profile.lua_cpath]) + ";;"
+    out: list[str] = [f"# rendered by openresty-harness: fixture {fixture.name}, generation {generation}"]
+    out += [f"load_module {m};" for m in profile.load_modules]
+    out += [
+        f"worker_processes {options.workers};",
+        "daemon off;",
+        "master_process on;",
+        f"pid {PID_FILE};",
+        f"error_log {ERROR_LOG} {options.error_log_level};",
+    ]
+    out += [f"env {name};" for name in options.env_names]
+    if "main.conf" in fixture.snippets:
+        out.append(f"include {fx}/main.conf;")
+    out += [
+        "events {",
+        f"    worker_connections {options.worker_connections};",
+        "}",
+        "http {",
+        f"    include {profile.mime_types};",
+        "    default_type application/octet-stream;",
+        "    log_format harness '$remote_addr [$time_local] \"$request\" $status $body_bytes_sent '",
+        "                       'rt=$request_time pid=$pid conn=$connection';",
+        f"    access_log {ACCESS_LOG} harness;",
+        *(f"    {kind}_temp_path {ROOT}/tmp/{kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")),
+        f"    lua_package_path \"{lua_path}\";",
+        f"    lua_package_cpath \"{lua_cpath}\";",
+    ]
+    if "http.conf" in fixture.snippets:
+        out.append(f"    include {fx}/http.conf;")
+    out += [
+        "    server {",
+        f"        listen {HTTP_PORT} default_server;",
+        "        server_name localhost;",
+    ]
+    if "server.conf" in fixture.snippets:
+        out.append(f"        include {fx}/server.conf;")
+    out += [
+        "    }",
+        "    # the harness's own server: readiness and which worker generation answers",
+        "    server {",
+        f"        listen {CONTROL_PORT};",
+        "        access_log off;",
+        f"        location = {CONTROL_PATH} {{",
+        "            default_type application/json;",
+        "            content_by_lua_block {",
+        "                ngx.say(string.format('{\"generation\":%d,\"pid\":%d,\"jit\":\"%s\",\"nginx\":%d,\"ngx_lua\":%d}',",
+        f"                    {generation}, ngx.worker.pid(), jit and jit.version or '', ngx.config.nginx_version,",
+        "                    ngx.config.ngx_lua_version))",
+        "            }",
+        "        }",
+        "    }",
+        "}",
+    ]
+    return "\n".join(out) + "\n"
+
+
+ACTIVATE_SCRIPT = """#!/bin/sh
+# activate GEN start|reload: test generation GEN's config with nginx -t, make it current, then
+# start nginx (start) or signal the running master (reload). Exit {code} when nginx -t fails.
+gen={root}/gen/$1
+if ! out=$({nginx} -p {root}/ -c "$gen/nginx.conf" -t 2>&1); then
+    printf '%s\\n' "$out" >&2
+    exit {code}
+fi
+cp "$gen/nginx.conf" {conf}
+case "$2" in
+    start) exec {nginx} -p {root}/ -c {conf} ;;
+    reload) exec kill -HUP "$(cat {pid})" ;;
+esac
+"""
+
+
+def write_bundle(dest: Path, fixture: Fixture, profile: OpenRestyProfile, generation: int,
+                 options: RenderOptions = RenderOptions()) -> Path:
+    """Write the tree that goes to ``/harness`` in the container under ``dest/harness``; return it."""
+    root = dest / "harness"
+    if root.exists():
+        shutil.rmtree(root)
+    gen = root / "gen" / str(generation)
+    fx = gen / "fixture"
+    for d in (root / "conf", root / "logs", root / "tmp", root / "bin", fx):
+        d.mkdir(parents=True, exist_ok=True)
+    for name, text in fixture.snippets.items():
+        (fx / name).write_text(fill_placeholders(text, options.placeholders, name))
+    for rel, content in fixture.files.items():
+        target = fx / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
+    (gen / "nginx.conf").write_text(render_nginx_conf(fixture, profile, generation, options))
+    script = root / "bin" / "activate"
+    script.write_text(ACTIVATE_SCRIPT.format(root=ROOT, nginx=profile.nginx_bin, conf=CONF, pid=PID_FILE,
+                                             code=CONFIG_ERROR_EXIT))
+    for path in [root, *root.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() or path == script else 0o644)
+    return root
+
+
+def host_paths(message: str, fixture: Fixture, generation: int) -> str:
+    """Rewrite container paths of the fixture in nginx messages into the host's fixture path."""
+    container_dir = f"{ROOT}/gen/{generation}/fixture"
+    if fixture.source is None:
+        return message.replace(container_dir, f"<{fixture.name}>")
+    return message.replace(container_dir, str(fixture.source))

@@ -1,0 +1,108 @@
+"""All configuration in one place: ``HARNESS_*`` environment variables and matching pytest options.
+
+Each :class:`Option` is read from the pytest command line first, then the environment, then its
+default. ``docs/configuration.md`` is generated from this table (``harness options``).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str  # attribute on Settings
+    env: str
+    flag: str
+    default: str
+    help: str
+    choices: tuple[str, ...] = ()
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("openresty_image", "HARNESS_OPENRESTY_IMAGE", "--openresty-image", "",
+           "OpenResty image to test with; empty: official image, else the offline build"),
+    Option("redis_image", "HARNESS_REDIS_IMAGE", "--redis-image", "",
+           "Redis image; empty: official image, else the offline build"),
+    Option("pull", "HARNESS_PULL", "--harness-pull", "auto",
+           "try to pull official images when they are missing (auto) or never", ("auto", "never")),
+    Option("reach", "HARNESS_REACH", "--harness-reach", "auto",
+           "how the host reaches containers: their own address (direct), ports published on "
+           "127.0.0.1 (published), or detect (auto)", ("auto", "direct", "published")),
+    Option("reuse", "HARNESS_REUSE", "--harness-reuse", "hup",
+           "between tests, keep a running OpenResty of the same shape and switch config by HUP "
+           "reload (hup) or always start a fresh container (fresh)", ("hup", "fresh")),
+    Option("start_timeout", "HARNESS_START_TIMEOUT", "--harness-start-timeout", "30",
+           "seconds a container may take to become ready"),
+    Option("http_timeout", "HARNESS_HTTP_TIMEOUT", "--harness-http-timeout", "10",
+           "seconds, default timeout of the http fixture's requests"),
+    Option("fixtures_dir", "HARNESS_FIXTURES_DIR", "--fixtures-dir", "",
+           "where fixture names are looked up; empty: ./nginx-fixtures, then the harness's own"),
+    Option("reports_dir", "HARNESS_REPORTS_DIR", "--harness-reports-dir", "reports",
+           "where run records (images used, benchmarks) are written"),
+)
+
+
+def _truthy(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved configuration. Build with :meth:`from_sources`."""
+
+    openresty_image: str = ""
+    redis_image: str = ""
+    pull: str = "auto"
+    reach: str = "auto"
+    reuse: str = "hup"
+    start_timeout: float = 30.0
+    http_timeout: float = 10.0
+    fixtures_dir: str = ""
+    reports_dir: str = "reports"
+    ci: bool = field(default=False)
+
+    @classmethod
+    def from_sources(
+        cls, cli: Optional[Mapping[str, Any]] = None, environ: Optional[Mapping[str, str]] = None
+    ) -> "Settings":
+        """Merge pytest option values (``cli``, keyed by attribute name), environment, defaults."""
+        environ = os.environ if environ is None else environ
+        cli = cli or {}
+        values: dict[str, Any] = {}
+        types = {f.name: f.type for f in fields(cls)}
+        for opt in OPTIONS:
+            raw = cli.get(opt.name)
+            if raw is None or raw == "":
+                raw = environ.get(opt.env, opt.default)
+            raw = str(raw)
+            if opt.choices and raw not in opt.choices:
+                raise ValueError(f"{opt.env}/{opt.flag}={raw!r}: choose one of {', '.join(opt.choices)}")
+            values[opt.name] = float(raw) if types[opt.name] in ("float", float) else raw
+        values["ci"] = _truthy(environ.get("CI", ""))
+        return cls(**values)
+
+    def fixture_search_path(self, rootdir: Optional[Path] = None) -> list[Path]:
+        """Directories where a fixture name is looked up, first match wins."""
+        paths: list[Path] = []
+        if self.fixtures_dir:
+            paths.append(Path(self.fixtures_dir))
+        paths.append((rootdir or Path.cwd()) / "nginx-fixtures")
+        paths.append(Path(__file__).resolve().parent.parent / "nginx-fixtures")
+        unique: list[Path] = []
+        for p in paths:
+            if p.resolve() not in [u.resolve() for u in unique]:
+                unique.append(p)
+        return unique
+
+
+def options_markdown() -> str:
+    """The configuration table as Markdown (for docs/configuration.md)."""
+    rows = ["| environment | pytest option | default | meaning |", "|---|---|---|---|"]
+    for opt in OPTIONS:
+        choices = f" ({' / '.join(opt.choices)})" if opt.choices else ""
+        rows.append(f"| `{opt.env}` | `{opt.flag}` | `{opt.default}` | {opt.help}{choices} |")
+    rows.append("| `CI` | | | `true`: integration tests fail instead of skipping when no engine or image is available |")
+    return "\n".join(rows) + "\n"

@@ -1,0 +1,193 @@
+"""Stage: the session's containers on one internal network, with reuse of running OpenResty masters.
+
+Usable without pytest::
+
+    with Stage.open() as stage:
+        redis = stage.redis()
+        nginx = stage.openresty("redis-counter")
+        httpx.get(nginx.base_url + "/count")
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Mapping, Optional, Sequence
+
+from testcontainers.core.config import testcontainers_config
+from testcontainers.core.network import Network
+
+from harness.containers import OpenRestyContainer, Reach, RedisContainer
+from harness.containers.openresty import Limits, shape_of
+from harness.engine import Engine
+from harness.errors import HarnessError
+from harness.images.resolver import ImageResolver
+from harness.nginx_conf import Fixture
+from harness.session import HarnessSession, sweep_stale
+from harness.settings import Settings
+
+log = logging.getLogger(__name__)
+RYUK_IMAGE = testcontainers_config.ryuk_image
+
+
+def configure_ryuk(engine: Engine, pull: bool) -> str:
+    """Use Ryuk where its image is present or can be pulled; never require it. Returns a description."""
+    if testcontainers_config.ryuk_disabled:
+        return "Ryuk disabled by configuration; the harness cleans up itself"
+    try:
+        engine.client.images.get(RYUK_IMAGE)
+        return f"Ryuk ({RYUK_IMAGE}) reaps containers if this process dies"
+    except Exception:  # noqa: BLE001
+        pass
+    if pull:
+        try:
+            engine.client.images.pull(RYUK_IMAGE)
+            return f"Ryuk ({RYUK_IMAGE}, pulled) reaps containers if this process dies"
+        except Exception:  # noqa: BLE001
+            pass
+    testcontainers_config.ryuk_disabled = True
+    return f"Ryuk unavailable ({RYUK_IMAGE} cannot be pulled); the harness's sweep cleans up after killed runs"
+
+
+class Stage:
+    """Containers of one harness session, on an internal network, and their clean-up."""
+
+    def __init__(self, engine: Engine, settings: Settings, session: Optional[HarnessSession] = None,
+                 resolver: Optional[ImageResolver] = None, rootdir: Optional[Path] = None) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.session = session or HarnessSession(engine)
+        self.resolver = resolver or ImageResolver(
+            engine, {"openresty": settings.openresty_image, "redis": settings.redis_image},
+            pull=settings.pull == "auto")
+        self.search_path = settings.fixture_search_path(rootdir)
+        self.swept = sweep_stale(engine)
+        self.ryuk = configure_ryuk(engine, settings.pull == "auto")
+        self._reach: Optional[Reach] = None
+        self._redis: Optional[RedisContainer] = None
+        self._idle: list[OpenRestyContainer] = []
+        self._busy: list[OpenRestyContainer] = []
+        self.reach_mode = self._decide_reach()
+
+    @classmethod
+    def open(cls, settings: Optional[Settings] = None, rootdir: Optional[Path] = None) -> "Stage":
+        engine = Engine.connect()
+        stage = cls(engine, settings or Settings.from_sources(), rootdir=rootdir)
+        stage.session.install_exit_handlers()
+        return stage
+
+    def __enter__(self) -> "Stage":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- network ------------------------------------------------------------------------------
+    def _decide_reach(self) -> str:
+        if self.settings.reach != "auto":
+            return self.settings.reach
+        return "direct" if self.engine.is_local else "published"
+
+    def _network(self, internal: bool, kind: str) -> Network:
+        net = Network(docker_network_kw={"internal": internal, "labels": dict(self.session.labels),
+                                         "driver": "bridge"})
+        net.name = self.session.name(kind)
+        return net.create()
+
+    @property
+    def reach(self) -> Reach:
+        if self._reach is None:
+            internal = self._network(True, "net")
+            edge = self._network(False, "edge") if self.reach_mode == "published" else None
+            self._reach = Reach(self.reach_mode, internal, edge)
+        return self._reach
+
+    # ---- services -----------------------------------------------------------------------------
+    def redis(self) -> RedisContainer:
+        """The session's Redis (started on first use); OpenResty containers started later find it."""
+        if self._redis is None or not self._redis.state().get("Running"):
+            container = RedisContainer(self.resolver.resolve("redis"), self.session, self.reach)
+            container.start_timeout = self.settings.start_timeout
+            self._redis = container.start()
+        return self._redis
+
+    def service_env(self) -> dict[str, str]:
+        return self._redis.service_env() if self._redis is not None else {}
+
+    def fixture(self, fixture: str | Path | Fixture) -> Fixture:
+        return fixture if isinstance(fixture, Fixture) else Fixture.load(fixture, self.search_path)
+
+    def openresty(self, fixture: str | Path | Fixture, *, workers: int | str = 1,
+                  env: Optional[Mapping[str, str]] = None, memory: Optional[str] = None,
+                  cpus: Optional[float] = None, nofile: Optional[int] = None,
+                  ports: Sequence[int] = (), error_log_level: str = "info",
+                  reuse: Optional[bool] = None) -> OpenRestyContainer:
+        """An OpenResty serving ``fixture``: an idle one of the same shape switched by HUP, or a new one."""
+        fx = self.fixture(fixture)
+        image = self.resolver.resolve("openresty")
+        full_env = {**self.service_env(), **(env or {})}
+        limits = Limits(memory=memory, cpus=cpus, nofile=nofile)
+        shape = shape_of(image, workers, error_log_level, full_env, limits, tuple(ports))
+        if reuse if reuse is not None else self.settings.reuse == "hup":
+            for candidate in list(self._idle):
+                if candidate.shape() != shape:
+                    continue
+                self._idle.remove(candidate)
+                if not candidate.healthy():
+                    log.info("discarding unhealthy %s", candidate.name)
+                    self._discard(candidate)
+                    continue
+                try:
+                    candidate.switch(fx, timeout=self.settings.start_timeout)
+                except HarnessError:
+                    self._discard(candidate)
+                    raise
+                self._busy.append(candidate)
+                return candidate
+        container = (OpenRestyContainer(image, self.session, self.reach, fx, tuple(ports))
+                     .with_workers(workers).with_error_log_level(error_log_level)
+                     .with_limits(memory=memory, cpus=cpus, nofile=nofile)
+                     .with_start_timeout(self.settings.start_timeout))
+        for key, value in full_env.items():
+            container.with_env(key, value)
+        try:
+            container.start()
+        except BaseException:
+            self._discard(container)
+            raise
+        self._busy.append(container)
+        return container
+
+    def release(self, container: OpenRestyContainer, reusable: bool = True) -> None:
+        """Give a container back after a test; it stays for reuse unless it is unhealthy."""
+        if container in self._busy:
+            self._busy.remove(container)
+        if reusable and self.settings.reuse == "hup" and container.healthy():
+            self._idle.append(container)
+        else:
+            self._discard(container)
+
+    def _discard(self, container: OpenRestyContainer) -> None:
+        try:
+            container.stop()
+        except Exception:  # noqa: BLE001 - never created, or already gone
+            log.debug("stop of %s failed", container, exc_info=True)
+
+    def close(self) -> None:
+        """Stop every container and remove the networks; then remove anything else labelled ours."""
+        for c in [*self._busy, *self._idle, *([self._redis] if self._redis else [])]:
+            try:
+                c.stop()
+            except Exception:  # noqa: BLE001
+                log.debug("stop failed", exc_info=True)
+        self._busy.clear()
+        self._idle.clear()
+        self._redis = None
+        if self._reach is not None:
+            for net in (self._reach.internal, self._reach.edge):
+                if net is not None:
+                    try:
+                        net.remove()
+                    except Exception:  # noqa: BLE001
+                        log.debug("network removal failed", exc_info=True)
+            self._reach = None
+        self.session.cleanup()

@@ -1,0 +1,47 @@
+"""Polling with a deadline: the only way the harness waits for anything."""
+from __future__ import annotations
+
+import time
+from typing import Callable, Optional, TypeVar
+
+from harness.errors import HarnessError, ReadinessTimeout
+
+T = TypeVar("T")
+
+
+def wait_for(
+    probe: Callable[[], Optional[T]],
+    *,
+    timeout: float,
+    what: str,
+    interval: float = 0.05,
+    max_interval: float = 0.5,
+    on_timeout: Optional[Callable[[], str]] = None,
+) -> T:
+    """Call ``probe`` until it returns something other than ``None``/``False``; return that.
+
+    ``probe`` may raise :class:`harness.errors.HarnessError` to stop early (for example when a
+    container has exited). Other exceptions count as "not yet" and the last one is reported.
+    The interval grows from ``interval`` to ``max_interval``. On timeout a
+    :class:`ReadinessTimeout` names ``what`` was awaited and the last observation.
+    """
+    deadline = time.monotonic() + timeout
+    last_error: Optional[BaseException] = None
+    delay = interval
+    while True:
+        try:
+            result = probe()
+        except HarnessError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - "not ready yet" is any failure of the probe
+            last_error = exc
+            result = None
+        if result is not None and result is not False:
+            return result
+        now = time.monotonic()
+        if now >= deadline:
+            last = f"; last error: {type(last_error).__name__}: {last_error}" if last_error else ""
+            extra = on_timeout() if on_timeout else ""
+            raise ReadinessTimeout(f"timed out after {timeout:.1f}s waiting for {what}{last}", extra)
+        time.sleep(min(delay, max(0.0, deadline - now)))
+        delay = min(delay * 1.5, max_interval)
