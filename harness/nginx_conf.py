@@ -3,7 +3,8 @@
 A fixture directory holds any of ``main.conf`` (main context), ``http.conf`` (http context),
 ``server.conf`` (the body of the default server on port 8080) and ``lua/`` (put first on
 ``lua_package_path``). Config snippets may name ``${PLACEHOLDERS}`` (upper case) that the harness
-fills in, such as ``${REDIS_HOST}``; nginx's own ``$variables`` are left alone.
+fills in, such as ``${REDIS_HOST}`` or ``${FIXTURE_DIR}``; nginx's own ``$variables`` are left alone.
+A fixture whose http.conf sets ``lua_package_path`` (or ``_cpath``) keeps its own.
 """
 from __future__ import annotations
 
@@ -106,10 +107,15 @@ class RenderOptions:
     placeholders: Mapping[str, str] = field(default_factory=dict)
 
 
+def fixture_dir(generation: int) -> str:
+    """Where a generation's fixture files are in the container (``${FIXTURE_DIR}`` in snippets)."""
+    return f"{ROOT}/gen/{generation}/fixture"
+
+
 def render_nginx_conf(fixture: Fixture, profile: OpenRestyProfile, generation: int,
                       options: RenderOptions = RenderOptions()) -> str:
     """The whole nginx.conf for one generation; fixture snippets are included from its directory."""
-    fx = f"{ROOT}/gen/{generation}/fixture"
+    fx = fixture_dir(generation)
     lua_path = ";".join([f"{fx}/lua/?.lua", f"{fx}/lua/?/init.lua", *profile.lua_path]) + ";;"
     lua_cpath = ";".join([f"{fx}/lua/?.so", *profile.lua_cpath]) + ";;"
     out: list[str] = [f"# rendered by openresty-harness: fixture {fixture.name}, generation {generation}"]
@@ -135,9 +141,13 @@ def render_nginx_conf(fixture: Fixture, profile: OpenRestyProfile, generation: i
         "                       'rt=$request_time pid=$pid conn=$connection';",
         f"    access_log {ACCESS_LOG} harness;",
         *(f"    {kind}_temp_path {ROOT}/tmp/{kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")),
-        f"    lua_package_path \"{lua_path}\";",
-        f"    lua_package_cpath \"{lua_cpath}\";",
     ]
+    # A fixture that sets its own Lua paths keeps them (nginx allows each directive once per http{}).
+    http_conf = fixture.snippets.get("http.conf", "")
+    if not re.search(r"^\s*lua_package_path\s", http_conf, re.MULTILINE):
+        out.append(f"    lua_package_path \"{lua_path}\";")
+    if not re.search(r"^\s*lua_package_cpath\s", http_conf, re.MULTILINE):
+        out.append(f"    lua_package_cpath \"{lua_cpath}\";")
     if "http.conf" in fixture.snippets:
         out.append(f"    include {fx}/http.conf;")
     out += [
@@ -194,7 +204,7 @@ def write_bundle(dest: Path, fixture: Fixture, profile: OpenRestyProfile, genera
     for d in (root / "conf", root / "logs", root / "tmp", root / "bin", fx):
         d.mkdir(parents=True, exist_ok=True)
     for name, text in fixture.snippets.items():
-        (fx / name).write_text(fill_placeholders(text, options.placeholders, name))
+        (fx / name).write_text(fill_placeholders(text, {"FIXTURE_DIR": str(fixture_dir(generation)), **options.placeholders}, name))
     for rel, content in fixture.files.items():
         target = fx / rel
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -210,7 +220,7 @@ def write_bundle(dest: Path, fixture: Fixture, profile: OpenRestyProfile, genera
 
 def host_paths(message: str, fixture: Fixture, generation: int) -> str:
     """Rewrite container paths of the fixture in nginx messages into the host's fixture path."""
-    container_dir = f"{ROOT}/gen/{generation}/fixture"
+    container_dir = fixture_dir(generation)
     if fixture.source is None:
         return message.replace(container_dir, f"<{fixture.name}>")
     return message.replace(container_dir, str(fixture.source))

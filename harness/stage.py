@@ -55,6 +55,7 @@ class Stage:
                  resolver: Optional[ImageResolver] = None, rootdir: Optional[Path] = None) -> None:
         self.engine = engine
         self.settings = settings
+        self.owns_session = session is None
         self.session = session or HarnessSession(engine)
         self.resolver = resolver or ImageResolver(
             engine, {"openresty": settings.openresty_image, "redis": settings.redis_image},
@@ -173,7 +174,8 @@ class Stage:
             log.debug("stop of %s failed", container, exc_info=True)
 
     def close(self) -> None:
-        """Stop every container and remove the networks; then remove anything else labelled ours."""
+        """Stop every container and remove the networks; if the session is ours, remove anything
+        else labelled with it too."""
         for c in [*self._busy, *self._idle, *([self._redis] if self._redis else [])]:
             try:
                 c.stop()
@@ -190,4 +192,5 @@ class Stage:
                     except Exception:  # noqa: BLE001
                         log.debug("network removal failed", exc_info=True)
             self._reach = None
-        self.session.cleanup()
+        if self.owns_session:
+            self.session.cleanup()

@@ -61,6 +61,7 @@ class OpenRestyContainer(HarnessContainer):
         self.limits = Limits()
         self.start_timeout = 30.0
         self.identity: dict[str, Any] = {}  # what the control endpoint reported: jit, nginx, ngx_lua versions
+        self.log_mark = 0  # error.log offset where the current test's view begins
 
     # ---- fluent configuration -----------------------------------------------------------------
     def with_workers(self, workers: int | str) -> "OpenRestyContainer":
@@ -169,6 +170,10 @@ class OpenRestyContainer(HarnessContainer):
         host, port = self.endpoint(HTTP_PORT)
         return f"http://{host}:{port}"
 
+    def client(self, **kwargs: Any) -> httpx.Client:
+        """A new ``httpx.Client`` bound to :attr:`base_url` (close it, or use it in ``with``)."""
+        return httpx.Client(base_url=self.base_url, **kwargs)
+
     def url(self, port: int, path: str = "/") -> str:
         host, mapped = self.endpoint(port)
         return f"http://{host}:{mapped}{path}"
@@ -177,8 +182,14 @@ class OpenRestyContainer(HarnessContainer):
         code, out = self.sh(f"wc -c < {ERROR_LOG}")
         return int(out.strip()) if code == 0 and out.strip().isdigit() else 0
 
-    def error_log(self, since: int = 0) -> str:
-        """error.log from byte offset ``since`` (see :meth:`error_log_size`) to its end."""
+    def mark_error_log(self) -> int:
+        """Start the current test's view of error.log here; return the offset."""
+        self.log_mark = self.error_log_size()
+        return self.log_mark
+
+    def error_log(self, since: Optional[int] = None) -> str:
+        """error.log from byte offset ``since`` (default: the mark set at handout) to its end."""
+        since = self.log_mark if since is None else since
         try:
             if self.state().get("Running"):
                 code, out = self.sh(f"tail -c +{since + 1} {ERROR_LOG}")
@@ -188,7 +199,7 @@ class OpenRestyContainer(HarnessContainer):
             return ""
 
     def error_log_tail(self, lines: int = 20) -> str:
-        text = self.error_log()
+        text = self.error_log(0)
         tail = "\n".join(text.splitlines()[-lines:])
         return f"--- last {lines} lines of error.log ---\n{tail}" if tail else ""
 

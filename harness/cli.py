@@ -1,0 +1,101 @@
+"""``harness`` command: doctor, engine, images, sweep, options."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+from harness.engine import Engine, ensure_engine
+from harness.errors import HarnessError
+from harness.images import offline
+from harness.images.resolver import OFFICIAL, ImageResolver
+from harness.runtime import HarnessRuntime
+from harness.session import LABEL_SESSION, remove_labelled, sweep_stale
+from harness.settings import Settings, options_markdown
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Print the engine, the images that will be used and where they came from."""
+    runtime = HarnessRuntime(Settings.from_sources(), Path.cwd())
+    try:
+        for line in runtime.header():
+            print(line)
+        for kind, facts in runtime.facts.items():
+            if args.verbose:
+                print(f"\n[{kind}] {facts.ref}\n{facts.version}\n{facts.luajit}".rstrip())
+        return 1 if runtime.fact_errors or runtime._error else 0
+    finally:
+        runtime.close()
+
+
+def cmd_engine(args: argparse.Namespace) -> int:
+    """Make sure an engine answers; on Debian as root, install and start dockerd."""
+    engine = Engine.connect() if args.check else ensure_engine(timeout=args.timeout)
+    print(engine.describe())
+    return 0
+
+
+def cmd_images(args: argparse.Namespace) -> int:
+    """Build the offline twins where the official images are not available (or always, --offline)."""
+    settings = Settings.from_sources()
+    engine = ensure_engine()
+    builder = offline.OfflineBuilder(engine)
+    resolver = ImageResolver(engine, pull=settings.pull == "auto" and not args.offline)
+    for kind in offline.KINDS:
+        if not args.offline:
+            image = resolver._local(OFFICIAL[kind])
+            reason = ""
+            if image is None:
+                image, reason = resolver._pull(OFFICIAL[kind])
+            if image is not None:
+                print(f"{kind}: official {OFFICIAL[kind]} is available; no offline build needed")
+                continue
+            print(f"{kind}: official {OFFICIAL[kind]} unavailable ({reason}); using the offline twin")
+        builder.build(kind)
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Remove resources of dead harness runs (all harness resources with --all)."""
+    engine = Engine.connect()
+    removed = remove_labelled(engine, LABEL_SESSION) if args.all else sweep_stale(engine)
+    print(f"removed {removed}")
+    return 0
+
+
+def cmd_options(args: argparse.Namespace) -> int:
+    """Print the configuration table (Markdown)."""
+    sys.stdout.write(options_markdown())
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="harness", description="openresty-harness tools")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("doctor", help=cmd_doctor.__doc__)
+    p.add_argument("-v", "--verbose", action="store_true", help="print the full nginx -V output")
+    p.set_defaults(func=cmd_doctor)
+    p = sub.add_parser("engine", help=cmd_engine.__doc__)
+    p.add_argument("--check", action="store_true", help="only check, never install or start")
+    p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for dockerd")
+    p.set_defaults(func=cmd_engine)
+    p = sub.add_parser("images", help=cmd_images.__doc__)
+    p.add_argument("--offline", action="store_true", help="build the offline twins even if Docker Hub works")
+    p.set_defaults(func=cmd_images)
+    p = sub.add_parser("sweep", help=cmd_sweep.__doc__)
+    p.add_argument("--all", action="store_true", help="remove every harness resource, live runs' too")
+    p.set_defaults(func=cmd_sweep)
+    sub.add_parser("options", help=cmd_options.__doc__).set_defaults(func=cmd_options)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except HarnessError as exc:
+        print(f"harness: {exc.message}", file=sys.stderr)
+        if exc.detail:
+            print(exc.detail, file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

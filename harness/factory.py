@@ -1,0 +1,85 @@
+"""What one test gets: an OpenResty factory that hands containers back after the test, and an
+httpx client that binds to the test's OpenResty on its first request."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import httpx
+
+from harness.containers import OpenRestyContainer
+from harness.errors import HarnessError
+from harness.nginx_conf import Fixture
+from harness.stage import Stage
+
+
+class OpenRestyFactory:
+    """Call it to get a running OpenResty: ``openresty("redis-counter", workers=2)``.
+
+    Keyword options: ``workers``, ``env``, ``memory`` ("256m"), ``cpus``, ``nofile``, ``ports``
+    (more container ports to expose), ``error_log_level``, ``reuse`` (False: a fresh container).
+    Containers return to the stage when the test ends; their error.log view starts at the handout.
+    """
+
+    def __init__(self, stage: Stage, marker: Optional[tuple[tuple, dict]] = None) -> None:
+        self.stage = stage
+        self.started: list[OpenRestyContainer] = []
+        self.marker = marker  # (args, kwargs) of @pytest.mark.openresty, if any
+        self._marked: Optional[OpenRestyContainer] = None
+
+    def __call__(self, fixture: str | Path | Fixture, **options: Any) -> OpenRestyContainer:
+        container = self.stage.openresty(fixture, **options)
+        container.mark_error_log()
+        self.started.append(container)
+        return container
+
+    def inline(self, config: str = "", *, http_config: str = "", main_config: str = "",
+               lua: Optional[dict[str, str]] = None, **options: Any) -> OpenRestyContainer:
+        """Test::Nginx style: the server block body (and optional http/main snippets, Lua modules) inline."""
+        fixture = Fixture.inline(config=config, http_config=http_config, main_config=main_config, lua=lua)
+        return self(fixture, **options)
+
+    def marked(self) -> OpenRestyContainer:
+        """The OpenResty that ``@pytest.mark.openresty(...)`` declares, started once per test."""
+        if self.marker is None:
+            raise HarnessError("this needs @pytest.mark.openresty('fixture-name', ...) on the test")
+        if self._marked is None:
+            args, kwargs = self.marker
+            self._marked = self(*args, **kwargs)
+        return self._marked
+
+    @property
+    def last(self) -> Optional[OpenRestyContainer]:
+        return self.started[-1] if self.started else None
+
+    def release_all(self) -> None:
+        while self.started:
+            self.stage.release(self.started.pop())
+
+
+class BoundClient(httpx.Client):
+    """An ``httpx.Client`` whose ``base_url`` is the test's OpenResty, looked up on first use."""
+
+    def __init__(self, bind: Callable[[], str], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._bind = bind
+
+    def build_request(self, *args: Any, **kwargs: Any) -> httpx.Request:
+        if not str(self.base_url):
+            self.base_url = self._bind()
+        return super().build_request(*args, **kwargs)
+
+
+NO_TARGET = ("the http fixture has no OpenResty to talk to: mark the test "
+             "@pytest.mark.openresty('fixture-name') or call openresty(...) before the first request")
+
+
+def binder(factory: OpenRestyFactory) -> Callable[[], str]:
+    """The base URL the http fixture binds to: the marked fixture app, else the last one started."""
+    def bind() -> str:
+        if factory.marker is not None:
+            return factory.marked().base_url
+        if factory.last is None:
+            raise HarnessError(NO_TARGET)
+        return factory.last.base_url
+    return bind

@@ -1,0 +1,117 @@
+"""pytest plugin (entry point ``pytest11``): options, header, fixtures, failure sections. Wiring only."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from harness.containers import OpenRestyContainer, RedisContainer
+from harness.errors import HarnessError
+from harness.factory import BoundClient, OpenRestyFactory, binder
+from harness.runtime import HarnessRuntime
+from harness.settings import OPTIONS, Settings
+from harness.stage import Stage
+
+RUNTIME = pytest.StashKey[HarnessRuntime]()
+FACTORY = pytest.StashKey[OpenRestyFactory]()
+HARNESS_FIXTURES = {"harness_stage", "openresty", "redis", "http", "nginx"}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("openresty-harness")
+    for opt in OPTIONS:
+        group.addoption(opt.flag, dest=f"harness_{opt.name}", default=None,
+                        choices=list(opt.choices) or None, help=f"{opt.help} [env {opt.env}, default {opt.default!r}]")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "integration: needs a Docker engine and images (real containers)")
+    config.addinivalue_line("markers", "openresty(fixture, **options): the OpenResty the http fixture binds to")
+    settings = Settings.from_sources({opt.name: config.getoption(f"harness_{opt.name}") for opt in OPTIONS})
+    config.stash[RUNTIME] = HarnessRuntime(settings, Path(str(config.rootpath)))
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    if getattr(config.option, "collectonly", False):
+        return []
+    return config.stash[RUNTIME].header()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if HARNESS_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    session.config.stash[RUNTIME].close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    report = yield
+    factory = item.stash.get(FACTORY, None)
+    if report.failed and factory is not None:
+        for container in factory.started:
+            try:
+                report.sections.append((f"error.log of {container.name} (this test)", container.error_log()))
+                report.sections.append((f"workers of {container.name}", container.workers().format()))
+            except Exception as exc:  # noqa: BLE001 - the report must not hide the failure
+                report.sections.append((f"{container.name}", f"could not read: {exc}"))
+    return report
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _harness_properties(pytestconfig: pytest.Config, record_testsuite_property) -> None:
+    for key, value in pytestconfig.stash[RUNTIME].properties().items():
+        record_testsuite_property(key, value)
+
+
+@pytest.fixture(scope="session")
+def harness_stage(pytestconfig: pytest.Config) -> Stage:
+    """The session's :class:`harness.stage.Stage`. Without an engine: skip, or fail when ``CI=true``."""
+    runtime = pytestconfig.stash[RUNTIME]
+    try:
+        stage = runtime.stage()
+        runtime.probe_images()
+        return stage
+    except HarnessError as exc:
+        if runtime.settings.ci:
+            pytest.fail(f"{exc.message} (CI=true: integration tests never skip)", pytrace=False)
+        pytest.skip(exc.message)
+
+
+@pytest.fixture
+def openresty(harness_stage: Stage, request: pytest.FixtureRequest) -> Iterator[OpenRestyFactory]:
+    """Factory: ``openresty("fixture-name", workers=2, env={...}, memory="256m", cpus=1, nofile=1024)``."""
+    marker = request.node.get_closest_marker("openresty")
+    factory = OpenRestyFactory(harness_stage, (marker.args, marker.kwargs) if marker else None)
+    request.node.stash[FACTORY] = factory
+    yield factory
+    factory.release_all()
+
+
+@pytest.fixture
+def redis(harness_stage: Stage) -> RedisContainer:
+    """The session's Redis, emptied for this test. OpenResty started afterwards gets REDIS_HOST/REDIS_PORT."""
+    container = harness_stage.redis()
+    container.reset()
+    return container
+
+
+@pytest.fixture
+def http(openresty: OpenRestyFactory, request: pytest.FixtureRequest, pytestconfig: pytest.Config
+         ) -> Iterator[BoundClient]:
+    """httpx client bound to the OpenResty of ``@pytest.mark.openresty(...)``, else the last one started."""
+    timeout = pytestconfig.stash[RUNTIME].settings.http_timeout
+    with BoundClient(binder(openresty), timeout=timeout) as client:
+        yield client
+
+
+@pytest.fixture
+def nginx(openresty: OpenRestyFactory, request: pytest.FixtureRequest) -> OpenRestyContainer:
+    """The OpenResty named by ``@pytest.mark.openresty(...)`` (required), started for this test."""
+    if "redis" in request.fixturenames:
+        request.getfixturevalue("redis")  # start Redis first, so this OpenResty gets REDIS_HOST
+    return openresty.marked()

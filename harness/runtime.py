@@ -1,0 +1,115 @@
+"""One harness run: engine, stage and image facts, created lazily and closed once.
+
+The pytest plugin holds one of these; so does ``harness doctor``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Optional
+
+from harness.engine import Engine
+from harness.errors import HarnessError
+from harness.images.facts import ImageFacts, as_record, probe
+from harness.settings import Settings
+from harness.stage import Stage
+
+log = logging.getLogger(__name__)
+KINDS = ("openresty", "redis")
+
+
+class HarnessRuntime:
+    def __init__(self, settings: Settings, rootdir: Path) -> None:
+        self.settings = settings
+        self.rootdir = rootdir
+        self._stage: Optional[Stage] = None
+        self._error: Optional[HarnessError] = None
+        self.facts: dict[str, ImageFacts] = {}
+        self.fact_errors: dict[str, str] = {}
+        self.started = time.time()
+
+    @property
+    def reports_dir(self) -> Path:
+        path = Path(self.settings.reports_dir)
+        return path if path.is_absolute() else self.rootdir / path
+
+    def stage(self) -> Stage:
+        """The stage; raises the same one-line :class:`HarnessError` every time if there is no engine."""
+        if self._error is not None:
+            raise self._error
+        if self._stage is None:
+            try:
+                self._stage = Stage(Engine.connect(), self.settings, rootdir=self.rootdir)
+            except HarnessError as exc:
+                self._error = exc
+                raise
+            self._stage.session.install_exit_handlers()
+        return self._stage
+
+    def probe_images(self) -> None:
+        """Resolve each image and learn its versions; failures are kept as one-line messages."""
+        stage = self.stage()
+        for kind in KINDS:
+            if kind in self.facts or kind in self.fact_errors:
+                continue
+            try:
+                image = stage.resolver.resolve(kind)
+                self.facts[kind] = probe(stage.engine, image, stage.session.labels,
+                                         self.reports_dir / ".image-facts.json")
+            except HarnessError as exc:
+                self.fact_errors[kind] = exc.message
+
+    def header(self) -> list[str]:
+        try:
+            stage = self.stage()
+        except HarnessError as exc:
+            return [f"harness: {exc.message}"]
+        self.probe_images()
+        lines = [f"harness engine: {stage.engine.describe()}",
+                 f"harness session: {stage.session.id}; reach: {stage.reach_mode}; {stage.ryuk}"]
+        if stage.swept:
+            lines.append(f"harness sweep: removed {stage.swept} left by dead runs")
+        for kind in KINDS:
+            if kind in self.facts:
+                lines.append(f"harness {kind}: {self.facts[kind].summary()}")
+            else:
+                lines.append(f"harness {kind}: {self.fact_errors.get(kind, 'not resolved')}")
+        return lines
+
+    def properties(self) -> dict[str, str]:
+        """Facts for JUnit ``<properties>``."""
+        props: dict[str, str] = {}
+        for kind, f in self.facts.items():
+            props[f"harness.{kind}.image"] = f.ref
+            props[f"harness.{kind}.image_id"] = f.id
+            props[f"harness.{kind}.source"] = f.source
+            props[f"harness.{kind}.version"] = f.version.splitlines()[0] if f.version else ""
+            if f.luajit:
+                props[f"harness.{kind}.luajit"] = f.luajit
+        return props
+
+    def record(self) -> dict:
+        stage = self._stage
+        return {
+            "started": self.started,
+            "finished": time.time(),
+            "session": stage.session.id if stage else None,
+            "engine": stage.engine.describe() if stage else (self._error.message if self._error else None),
+            "reach": stage.reach_mode if stage else None,
+            "ryuk": stage.ryuk if stage else None,
+            "images": {kind: as_record(f) for kind, f in self.facts.items()},
+            "image_errors": self.fact_errors,
+        }
+
+    def close(self) -> None:
+        """Remove everything this run made and write ``reports/run.json`` (only if a stage was used)."""
+        if self._stage is None:
+            return
+        try:
+            self._stage.close()
+        finally:
+            self.reports_dir.mkdir(parents=True, exist_ok=True)
+            (self.reports_dir / "run.json").write_text(json.dumps(self.record(), indent=2))
+            self._stage = None

@@ -1,0 +1,105 @@
+import shutil
+from types import SimpleNamespace
+
+import pytest
+from docker.errors import APIError, ImageNotFound
+
+from harness.errors import ImageUnavailable
+from harness.images import offline
+from harness.images.facts import ImageFacts
+from harness.images.profiles import PROFILE_LABEL, openresty_profile
+from harness.images.resolver import OFFICIAL, ImageResolver
+
+
+def test_package_list_has_the_openresty_twin_parts():
+    pkgs = offline.packages()
+    for needed in ("nginx", "libnginx-mod-http-lua", "libnginx-mod-http-ndk", "luajit2", "lua-resty-core",
+                   "lua-resty-lrucache", "lua-cjson", "lua-nginx-redis", "procps", "redis-server"):
+        assert needed in pkgs
+    assert not any(p.startswith("#") for p in pkgs)
+
+
+def test_tags_are_stable_and_change_with_the_recipe(tmp_path, monkeypatch):
+    shutil.copytree(offline.RECIPES, tmp_path / "recipes")
+    monkeypatch.setattr(offline, "RECIPES", tmp_path / "recipes")
+    before = {k: offline.image_tag(k) for k in offline.KINDS}
+    assert before == {k: offline.image_tag(k) for k in offline.KINDS}
+    assert before["openresty"].startswith("openresty-harness/openresty:bookworm-")
+    with (tmp_path / "recipes/openresty/Dockerfile").open("a") as f:
+        f.write("# changed\n")
+    assert offline.image_tag("openresty") != before["openresty"]
+    assert offline.image_tag("redis") == before["redis"]
+    with (tmp_path / "recipes/packages.txt").open("a") as f:
+        f.write("curl\n")
+    assert offline.image_tag("redis") != before["redis"]
+
+
+class FakeImages:
+    def __init__(self, local, pullable=()):
+        self.local, self.pullable, self.pulled = dict(local), set(pullable), []
+
+    def get(self, ref):
+        if ref not in self.local:
+            raise ImageNotFound(ref)
+        return self.local[ref]
+
+    def pull(self, ref):
+        self.pulled.append(ref)
+        if ref not in self.pullable:
+            raise APIError("dial tcp: lookup registry-1.docker.io: no such host")
+        return SimpleNamespace(id="sha256:" + "b" * 64, labels={})
+
+
+def resolver(local, pullable=(), overrides=None, pull=True):
+    images = FakeImages(local, pullable)
+    engine = SimpleNamespace(client=SimpleNamespace(images=images))
+    return ImageResolver(engine, overrides, pull=pull), images
+
+
+def image(profile=None):
+    return SimpleNamespace(id="sha256:" + "a" * 64, labels={PROFILE_LABEL: profile} if profile else {})
+
+
+def test_official_local_image_wins():
+    r, images = resolver({OFFICIAL["openresty"]: image()})
+    got = r.resolve("openresty")
+    assert (got.source, got.profile, images.pulled) == ("official (local)", "official", [])
+
+
+def test_pulled_official_image_when_not_local():
+    r, _ = resolver({}, pullable={OFFICIAL["redis"]})
+    assert r.resolve("redis").source == "official (pulled)"
+
+
+def test_offline_twin_when_pull_fails_and_the_reason_is_kept():
+    r, _ = resolver({offline.image_tag("openresty"): image("debian")})
+    got = r.resolve("openresty")
+    assert (got.source, got.profile) == ("offline build", "debian")
+    assert "no such host" in got.note and OFFICIAL["openresty"] in got.note
+    assert openresty_profile(got.labels).nginx_bin == "/usr/sbin/nginx"
+
+
+def test_nothing_available_says_run_make_images():
+    r, _ = resolver({})
+    with pytest.raises(ImageUnavailable) as info:
+        r.resolve("openresty")
+    assert "run `make images`" in info.value.message and "\n" not in info.value.message
+
+
+def test_override_missing_names_the_variable():
+    r, _ = resolver({}, overrides={"openresty": "mine:1"})
+    with pytest.raises(ImageUnavailable, match=r"mine:1 \(from HARNESS_OPENRESTY_IMAGE/--openresty-image\).*unset"):
+        r.resolve("openresty")
+
+
+def test_pull_never_does_not_try():
+    r, images = resolver({offline.image_tag("redis"): image("debian")}, pull=False)
+    assert "HARNESS_PULL=never" in r.resolve("redis").note
+    assert images.pulled == []
+
+
+def test_facts_summary_is_one_line_with_versions():
+    facts = ImageFacts(kind="openresty", ref="x:1", id="sha256:" + "c" * 64, source="offline build",
+                       profile="debian", note="", version="nginx version: nginx/1.22.1\nbuilt with OpenSSL",
+                       luajit="LuaJIT 2.1.0-beta3 -- Copyright (C) 2005-2022 Mike Pall.")
+    assert facts.summary() == "nginx/1.22.1, LuaJIT 2.1.0-beta3 -- x:1 (offline build, profile debian, cccccccccccc)"
