@@ -29,6 +29,7 @@ HTTP_PORT = 8080
 CONTROL_PORT = 9901
 CONTROL_PATH = "/__harness/ready"
 CONFIG_ERROR_EXIT = 78  # EX_CONFIG: ``nginx -t`` rejected the configuration
+RELOAD_STUCK_EXIT = 75  # EX_TEMPFAIL: old workers kept accepting after a HUP
 SNIPPETS = ("main.conf", "http.conf", "server.conf")
 PLACEHOLDER = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
 
@@ -179,16 +180,36 @@ def render_nginx_conf(fixture: Fixture, profile: OpenRestyProfile, generation: i
 
 ACTIVATE_SCRIPT = """#!/bin/sh
 # activate GEN start|reload: test generation GEN's config with nginx -t, make it current, then
-# start nginx (start) or signal the running master (reload). Exit {code} when nginx -t fails.
+# start nginx (start) or HUP the running master (reload). A reload returns once every worker of the
+# old generation has stopped accepting (shutting down or gone), within 10 s. Exit {code} when
+# nginx -t fails, {stuck} when old workers keep accepting.
 gen={root}/gen/$1
 if ! out=$({nginx} -p {root}/ -c "$gen/nginx.conf" -t 2>&1); then
     printf '%s\\n' "$out" >&2
     exit {code}
 fi
 cp "$gen/nginx.conf" {conf}
+accepting_workers() {{
+    for d in /proc/[0-9]*; do
+        c=$(tr '\\000' ' ' < "$d/cmdline" 2>/dev/null) || continue
+        case "$c" in *"shutting down"*) ;; *"nginx: worker process"*) echo "${{d#/proc/}}" ;; esac
+    done
+}}
 case "$2" in
     start) exec {nginx} -p {root}/ -c {conf} ;;
-    reload) exec kill -HUP "$(cat {pid})" ;;
+    reload)
+        old=$(accepting_workers)
+        kill -HUP "$(cat {pid})" || exit 1
+        deadline=$(( $(date +%s) + 10 ))
+        while [ "$(date +%s)" -le "$deadline" ]; do
+            now=" $(accepting_workers | tr '\\n' ' ') "
+            left=""
+            for p in $old; do case "$now" in *" $p "*) left="$left $p" ;; esac; done
+            [ -z "$left" ] && exit 0
+            sleep 0.01
+        done
+        echo "old workers still accepting 10 s after HUP:$left" >&2
+        exit {stuck} ;;
 esac
 """
 
@@ -212,7 +233,7 @@ def write_bundle(dest: Path, fixture: Fixture, profile: OpenRestyProfile, genera
     (gen / "nginx.conf").write_text(render_nginx_conf(fixture, profile, generation, options))
     script = root / "bin" / "activate"
     script.write_text(ACTIVATE_SCRIPT.format(root=ROOT, nginx=profile.nginx_bin, conf=CONF, pid=PID_FILE,
-                                             code=CONFIG_ERROR_EXIT))
+                                             code=CONFIG_ERROR_EXIT, stuck=RELOAD_STUCK_EXIT))
     for path in [root, *root.rglob("*")]:
         path.chmod(0o755 if path.is_dir() or path == script else 0o644)
     return root

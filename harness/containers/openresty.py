@@ -15,7 +15,7 @@ from harness.errors import HarnessError, NginxConfigError, ReloadError
 from harness.images.profiles import openresty_profile
 from harness.images.resolver import ResolvedImage
 from harness.nginx_conf import (ACTIVATE, CONFIG_ERROR_EXIT, CONTROL_PATH, CONTROL_PORT, ERROR_LOG, HTTP_PORT,
-                                Fixture, RenderOptions, host_paths, write_bundle)
+                                RELOAD_STUCK_EXIT, Fixture, RenderOptions, host_paths, write_bundle)
 from harness.session import HarnessSession
 from harness.waiting import wait_for
 from harness.workers import PROC_LISTING, WorkerTable
@@ -115,6 +115,9 @@ class OpenRestyContainer(HarnessContainer):
         code, output = self.sh(f"{ACTIVATE} {generation} reload")
         if code == CONFIG_ERROR_EXIT:
             raise self._config_error(fixture, generation, output, "(the old configuration keeps serving)")
+        if code == RELOAD_STUCK_EXIT:
+            raise ReloadError(f"HUP reload of {self.name}: old workers kept accepting for 10 s: is one hung?",
+                              output + "\n" + self.workers().format())
         if code != 0:
             raise ReloadError(f"HUP reload of {self.name} failed (exit {code}): is the master alive?", output)
         self.fixture = fixture
@@ -153,8 +156,9 @@ class OpenRestyContainer(HarnessContainer):
             return "\n".join(x for x in (hint, self.error_log_tail()) if x)
 
         what = f"{self.name} to serve config generation {generation} at {url}"
-        self.identity = wait_for(probe, timeout=timeout, what=what, on_timeout=explain)
-        wait_for(lambda: len(self.workers().workers) >= 1, timeout=timeout, what=f"{self.name} workers")
+        # An answer from the new generation means one of its workers accepts connections.
+        self.identity = wait_for(probe, timeout=timeout, what=what, on_timeout=explain,
+                                 interval=0.02, max_interval=0.2)
 
     def _raise_exited(self, state: dict) -> None:
         code = state.get("ExitCode")
