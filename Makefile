@@ -1,0 +1,50 @@
+# openresty-harness: `make setup` once, then `make test`. See README.md.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PYTEST_ARGS ?=
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: setup engine images test unit integration scenarios bench doctor clean
+
+## setup: Python environment, a running Docker engine (installed and started on Debian as root), images
+setup: $(VENV)/.installed engine images
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+engine: $(VENV)/.installed
+	$(BIN)/harness engine
+
+## images: official images if Docker Hub answers, else the offline twins built from Debian packages
+images: $(VENV)/.installed
+	$(BIN)/harness images
+
+## test: unit tests (no Docker) and integration tests (real containers)
+test: $(VENV)/.installed engine
+	$(BIN)/pytest tests --junitxml=reports/junit.xml $(PYTEST_ARGS)
+
+unit: $(VENV)/.installed
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+integration: $(VENV)/.installed engine
+	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
+
+## scenarios: the scenario catalogue (grows with the scenario issue)
+scenarios: $(VENV)/.installed engine
+	$(BIN)/pytest scenarios --junitxml=reports/scenarios.xml $(PYTEST_ARGS)
+
+## bench: benchmarks, JSON results under reports/bench/
+bench: $(VENV)/.installed engine
+	$(BIN)/python bench/startup.py
+
+doctor: $(VENV)/.installed
+	$(BIN)/harness doctor -v
+
+## clean: remove every harness container/network/volume on this engine, and build outputs
+clean:
+	-test -x $(BIN)/harness && $(BIN)/harness sweep --all
+	rm -rf reports build *.egg-info

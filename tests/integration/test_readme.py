@@ -1,0 +1,28 @@
+"""The README's examples run as written."""
+import re
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.integration
+
+
+def python_blocks() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", (REPO / "README.md").read_text(), re.DOTALL)
+
+
+def test_quick_start_tests_pass(pytester, harness_stage):
+    block = next(b for b in python_blocks() if "def test_counter" in b)
+    pytester.makepyfile(test_counter=block)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--fixtures-dir", str(REPO / "nginx-fixtures"))
+    result.assert_outcomes(passed=2)
+
+
+def test_stage_example_runs_without_pytest(harness_stage):
+    block = next(b for b in python_blocks() if "Stage.open()" in b)
+    done = subprocess.run([sys.executable, "-c", block], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("1\n") and "master" in done.stdout
