@@ -1,0 +1,41 @@
+"""The plugin end to end in a child pytest: image override, failure report sections."""
+import pytest
+
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.integration
+
+FAILING = """
+def test_fails(openresty):
+    nginx = openresty.inline("location = /t { content_by_lua_block { ngx.log(ngx.ERR, 'marker-line-42') ngx.say('x') } }")
+    with nginx.client() as client:
+        client.get("/t")
+    assert False, "on purpose"
+"""
+
+PASSING = """
+def test_ok(openresty):
+    assert openresty("hello").resolved.source == "override"
+"""
+
+
+def test_failed_test_report_shows_its_error_log_and_worker_table(pytester, harness_stage):
+    pytester.makepyfile(test_fails=FAILING)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "*error.log of harness-*-openresty-* (this test)*",
+        "*[[]error[]]*marker-line-42*",
+        "*workers of harness-*-openresty-*",
+        "*master*nginx: master process*",
+        "*worker*nginx: worker process*",
+    ])
+
+
+def test_image_override_is_used_and_reported(pytester, harness_stage):
+    tag = harness_stage.resolver.resolve("openresty").ref
+    pytester.makepyfile(test_ok=PASSING)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--openresty-image", tag,
+                                           "--fixtures-dir", str(REPO / "nginx-fixtures"))
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines([f"harness openresty: nginx/*LuaJIT*{tag} (override*"])
