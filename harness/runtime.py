@@ -100,6 +100,7 @@ class HarnessRuntime:
             "reach": stage.reach_mode if stage else None,
             "ryuk": stage.ryuk if stage else None,
             "images": {kind: as_record(f) for kind, f in self.facts.items()},
+            "observed_at_runtime": stage.observed if stage else {},
             "image_errors": self.fact_errors,
         }
 

@@ -66,6 +66,7 @@ class Stage:
         self._reach: Optional[Reach] = None
         self._redis: Optional[RedisContainer] = None
         self._idle: list[OpenRestyContainer] = []
+        self.observed: dict[str, dict] = {}  # image id -> what its running workers reported
         self._busy: list[OpenRestyContainer] = []
         self.reach_mode = self._decide_reach()
 
@@ -156,6 +157,7 @@ class Stage:
             self._discard(container)
             raise
         self._busy.append(container)
+        self.observed[container.resolved.id] = dict(container.identity)
         return container
 
     def release(self, container: OpenRestyContainer, reusable: bool = True) -> None:
