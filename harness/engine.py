@@ -12,6 +12,7 @@ from typing import Any, Callable, Optional
 
 import docker
 from docker.errors import DockerException
+from testcontainers.core.docker_client import get_docker_host
 
 from harness.errors import EngineUnavailable
 
@@ -21,8 +22,9 @@ DOCKERD_LOG = Path("/var/log/harness-dockerd.log")
 
 
 def engine_address() -> str:
-    """Where the engine is looked for: ``DOCKER_HOST`` or the local socket."""
-    return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    """Where the engine is looked for, as testcontainers does: testcontainers' ``tc.host``,
+    ``DOCKER_HOST``, the current docker context (Docker Desktop), else the local socket."""
+    return get_docker_host() or "unix:///var/run/docker.sock"
 
 
 @dataclass
@@ -37,7 +39,7 @@ class Engine:
         """Connect and ping; raise :class:`EngineUnavailable` with the fix in one line."""
         address = engine_address()
         try:
-            client = docker.from_env(timeout=max(int(timeout), 1))
+            client = docker.DockerClient(base_url=address, timeout=max(int(timeout), 1))
             client.ping()
         except (DockerException, OSError) as exc:
             reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
