@@ -4,7 +4,9 @@ A fixture directory holds any of ``main.conf`` (main context), ``http.conf`` (ht
 ``server.conf`` (the body of the default server on port 8080) and ``lua/`` (put first on
 ``lua_package_path``). Config snippets may name ``${PLACEHOLDERS}`` (upper case) that the harness
 fills in, such as ``${REDIS_HOST}`` or ``${FIXTURE_DIR}``; nginx's own ``$variables`` are left alone.
-A fixture whose http.conf sets ``lua_package_path`` (or ``_cpath``) keeps its own.
+A fixture whose http.conf sets ``lua_package_path`` (or ``_cpath``) keeps its own; one that sets
+``init_worker_by_lua`` keeps its own too and should call the harness heartbeat from it
+(``dofile("${HARNESS_LUALIB}/heartbeat.lua").start()``) so error.log checks can settle.
 """
 from __future__ import annotations
 
@@ -28,6 +30,9 @@ ACTIVATE = f"{ROOT}/bin/activate"
 HTTP_PORT = 8080
 CONTROL_PORT = 9901
 CONTROL_PATH = "/__harness/ready"
+LOG_PATH = "/__harness/log"
+LUALIB = f"{ROOT}/lualib"  # the harness's own Lua (heartbeat, control server), ``${HARNESS_LUALIB}``
+LUALIB_SOURCE = Path(__file__).resolve().parent / "lualib"
 CONFIG_ERROR_EXIT = 78  # EX_CONFIG: ``nginx -t`` rejected the configuration
 RELOAD_STUCK_EXIT = 75  # EX_TEMPFAIL: old workers kept accepting after a HUP
 SNIPPETS = ("main.conf", "http.conf", "server.conf")
@@ -149,6 +154,9 @@ def render_nginx_conf(fixture: Fixture, profile: OpenRestyProfile, generation: i
         out.append(f"    lua_package_path \"{lua_path}\";")
     if not re.search(r"^\s*lua_package_cpath\s", http_conf, re.MULTILINE):
         out.append(f"    lua_package_cpath \"{lua_cpath}\";")
+    out.append("    lua_shared_dict harness_control 1m;")
+    if not re.search(r"^\s*init_worker_by_lua", http_conf, re.MULTILINE):
+        out.append(f"    init_worker_by_lua_block {{ dofile(\"{LUALIB}/heartbeat.lua\").start() }}")
     if "http.conf" in fixture.snippets:
         out.append(f"    include {fx}/http.conf;")
     out += [
@@ -160,17 +168,14 @@ def render_nginx_conf(fixture: Fixture, profile: OpenRestyProfile, generation: i
         out.append(f"        include {fx}/server.conf;")
     out += [
         "    }",
-        "    # the harness's own server: readiness and which worker generation answers",
+        "    # the harness's own server: readiness, config generation, error.log reads (lualib/control.lua)",
         "    server {",
         f"        listen {CONTROL_PORT};",
         "        access_log off;",
-        f"        location = {CONTROL_PATH} {{",
-        "            default_type application/json;",
-        "            content_by_lua_block {",
-        "                ngx.say(string.format('{\"generation\":%d,\"pid\":%d,\"jit\":\"%s\",\"nginx\":%d,\"ngx_lua\":%d}',",
-        f"                    {generation}, ngx.worker.pid(), jit and jit.version or '', ngx.config.nginx_version,",
-        "                    ngx.config.ngx_lua_version))",
-        "            }",
+        f"        set $harness_generation {generation};",
+        f"        set $harness_error_log {ERROR_LOG};",
+        "        location /__harness/ {",
+        f"            content_by_lua_file {LUALIB}/control.lua;",
         "        }",
         "    }",
         "}",
@@ -224,8 +229,10 @@ def write_bundle(dest: Path, fixture: Fixture, profile: OpenRestyProfile, genera
     fx = gen / "fixture"
     for d in (root / "conf", root / "logs", root / "tmp", root / "bin", fx):
         d.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(LUALIB_SOURCE, root / "lualib")
     for name, text in fixture.snippets.items():
-        (fx / name).write_text(fill_placeholders(text, {"FIXTURE_DIR": str(fixture_dir(generation)), **options.placeholders}, name))
+        (fx / name).write_text(fill_placeholders(
+            text, {"FIXTURE_DIR": fixture_dir(generation), "HARNESS_LUALIB": LUALIB, **options.placeholders}, name))
     for rel, content in fixture.files.items():
         target = fx / rel
         target.parent.mkdir(parents=True, exist_ok=True)

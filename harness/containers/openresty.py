@@ -11,11 +11,12 @@ import httpx
 from docker.types import Ulimit
 
 from harness.containers.base import HarnessContainer, Reach
+from harness.errorlog import ErrorLog
 from harness.errors import HarnessError, NginxConfigError, ReloadError
 from harness.images.profiles import openresty_profile
 from harness.images.resolver import ResolvedImage
 from harness.nginx_conf import (ACTIVATE, CONFIG_ERROR_EXIT, CONTROL_PATH, CONTROL_PORT, ERROR_LOG, HTTP_PORT,
-                                RELOAD_STUCK_EXIT, Fixture, RenderOptions, host_paths, write_bundle)
+                                LOG_PATH, RELOAD_STUCK_EXIT, Fixture, RenderOptions, host_paths, write_bundle)
 from harness.session import HarnessSession
 from harness.waiting import wait_for
 from harness.workers import PROC_LISTING, WorkerTable
@@ -182,7 +183,33 @@ class OpenRestyContainer(HarnessContainer):
         host, mapped = self.endpoint(port)
         return f"http://{host}:{mapped}{path}"
 
+    def read_error_log(self, since: int = 0, settle: Optional[float] = None) -> tuple[str, str]:
+        """error.log from byte ``since`` and the settle status ("yes", "no-heartbeat", "busy:...", or
+        "" when not asked). Read through the control server (milliseconds); through the engine
+        when the control server does not answer (workers hung, container stopped)."""
+        try:
+            params = {"since": since, **({"settle": settle} if settle is not None else {})}
+            r = httpx.get(self.url(CONTROL_PORT, LOG_PATH), params=params, timeout=(settle or 0) + 2.0)
+            if r.status_code == 200:
+                return r.content.decode(errors="replace"), r.headers.get("X-Harness-Settled", "")
+        except httpx.HTTPError:
+            pass
+        try:
+            if self.state().get("Running"):
+                code, out = self.sh(f"tail -c +{since + 1} {ERROR_LOG}")
+                return (out if code == 0 else ""), "unavailable"
+            return self.read_file(ERROR_LOG)[since:].decode(errors="replace"), "unavailable"
+        except Exception:  # noqa: BLE001 - used in failure reports; never mask the original error
+            return "", "unavailable"
+
     def error_log_size(self) -> int:
+        """The current length of error.log in bytes (where a cursor set now would start)."""
+        try:
+            r = httpx.get(self.url(CONTROL_PORT, LOG_PATH), params={"since": 1 << 62}, timeout=2.0)
+            if r.status_code == 200 and "X-Harness-Log-End" in r.headers:
+                return int(r.headers["X-Harness-Log-End"])
+        except httpx.HTTPError:
+            pass
         code, out = self.sh(f"wc -c < {ERROR_LOG}")
         return int(out.strip()) if code == 0 and out.strip().isdigit() else 0
 
@@ -191,19 +218,18 @@ class OpenRestyContainer(HarnessContainer):
         self.log_mark = self.error_log_size()
         return self.log_mark
 
-    def error_log(self, since: Optional[int] = None) -> str:
-        """error.log from byte offset ``since`` (default: the mark set at handout) to its end."""
-        since = self.log_mark if since is None else since
-        try:
-            if self.state().get("Running"):
-                code, out = self.sh(f"tail -c +{since + 1} {ERROR_LOG}")
-                return out if code == 0 else ""
-            return self.read_file(ERROR_LOG)[since:].decode(errors="replace")
-        except Exception:  # noqa: BLE001 - used in failure reports; never mask the original error
-            return ""
+    def error_log(self, since: Optional[int] = None, settle: bool = True) -> str:
+        """error.log text from byte ``since`` (default: the mark set at handout) to its end, after
+        the workers settled (see :class:`harness.errorlog.ErrorLog`)."""
+        return self.read_error_log(self.log_mark if since is None else since, settle=2.0 if settle else None)[0]
+
+    @property
+    def log(self) -> "ErrorLog":
+        """An :class:`~harness.errorlog.ErrorLog` from the current mark: ``nginx.log.assert_logged(...)``."""
+        return ErrorLog(self)
 
     def error_log_tail(self, lines: int = 20) -> str:
-        text = self.error_log(0)
+        text = self.read_error_log(0)[0]
         tail = "\n".join(text.splitlines()[-lines:])
         return f"--- last {lines} lines of error.log ---\n{tail}" if tail else ""
 

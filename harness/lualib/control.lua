@@ -1,0 +1,80 @@
+-- openresty-harness control server (its own port, never the fixture's):
+--   /__harness/ready                   which config generation answers, worker pid, versions
+--   /__harness/log?since=N&settle=S    error.log from byte N; with settle=S (seconds), first wait
+--                                      until every worker's heartbeat is newer than this request
+local dict = ngx.shared.harness_control
+
+local function ready()
+    ngx.header["Content-Type"] = "application/json"
+    ngx.say(string.format('{"generation":%d,"pid":%d,"jit":"%s","nginx":%d,"ngx_lua":%d,"workers":%d}',
+        tonumber(ngx.var.harness_generation), ngx.worker.pid(), jit and jit.version or "",
+        ngx.config.nginx_version, ngx.config.ngx_lua_version, ngx.worker.count()))
+end
+
+-- Returns "yes", "no-heartbeat" (nothing to wait on), or "busy:<id>=<pid>,..." after the deadline.
+local function settle(timeout)
+    if not dict then
+        return "no-heartbeat"
+    end
+    ngx.update_time()
+    local start = ngx.now()
+    local deadline = start + timeout
+    local seen_any = false
+    while true do
+        local busy = {}
+        for id = 0, ngx.worker.count() - 1 do
+            local stamp = dict:get("hb:" .. id)
+            if stamp then
+                seen_any = true
+                if stamp <= start then
+                    busy[#busy + 1] = id .. "=" .. tostring(dict:get("pid:" .. id))
+                end
+            end
+        end
+        if not seen_any then
+            return "no-heartbeat"
+        end
+        if #busy == 0 then
+            return "yes"
+        end
+        ngx.update_time()
+        if ngx.now() >= deadline then
+            return "busy:" .. table.concat(busy, ",")
+        end
+        ngx.sleep(0.002)
+    end
+end
+
+local function log()
+    local args = ngx.req.get_uri_args()
+    local since = tonumber(args.since) or 0
+    local wait = tonumber(args.settle)
+    if wait then
+        ngx.header["X-Harness-Settled"] = settle(wait)
+    end
+    local f, err = io.open(ngx.var.harness_error_log, "rb")
+    if not f then
+        ngx.status = 500
+        ngx.say("cannot open error.log: ", err)
+        return
+    end
+    local size = f:seek("end")
+    if since > size then
+        since = size
+    end
+    f:seek("set", since)
+    local data = f:read(size - since) or ""
+    f:close()
+    ngx.header["Content-Type"] = "text/plain"
+    ngx.header["X-Harness-Log-From"] = since
+    ngx.header["X-Harness-Log-End"] = since + #data
+    ngx.print(data)
+end
+
+local uri = ngx.var.uri
+if uri == "/__harness/ready" then
+    return ready()
+elseif uri == "/__harness/log" then
+    return log()
+end
+ngx.exit(ngx.HTTP_NOT_FOUND)
