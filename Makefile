@@ -40,6 +40,7 @@ scenarios: $(VENV)/.installed engine
 ## bench: benchmarks, JSON results under reports/bench/
 bench: $(VENV)/.installed engine
 	$(BIN)/python bench/startup.py
+	$(BIN)/python bench/errorlog.py
 
 doctor: $(VENV)/.installed
 	$(BIN)/harness doctor -v

@@ -8,7 +8,9 @@ from typing import Any, Callable, Optional
 import httpx
 
 from harness.containers import OpenRestyContainer
+from harness.errorlog import ErrorLog, LogEntry, Match
 from harness.errors import HarnessError
+from harness.workers import WorkerTable
 from harness.nginx_conf import Fixture
 from harness.stage import Stage
 
@@ -26,10 +28,12 @@ class OpenRestyFactory:
         self.started: list[OpenRestyContainer] = []
         self.marker = marker  # (args, kwargs) of @pytest.mark.openresty, if any
         self._marked: Optional[OpenRestyContainer] = None
+        self.before: dict[int, WorkerTable] = {}  # id(container) -> worker table at handout
 
     def __call__(self, fixture: str | Path | Fixture, **options: Any) -> OpenRestyContainer:
         container = self.stage.openresty(fixture, **options)
         container.mark_error_log()
+        self.before[id(container)] = container.workers()
         self.started.append(container)
         return container
 
@@ -51,6 +55,16 @@ class OpenRestyFactory:
     @property
     def last(self) -> Optional[OpenRestyContainer]:
         return self.started[-1] if self.started else None
+
+    def log_problems(self, allowed: list[Match]) -> list[tuple[OpenRestyContainer, list[LogEntry]]]:
+        """crit/alert/emerg entries and Lua runtime errors each container logged during the test."""
+        found = []
+        for container in self.started:
+            if container.state().get("Running"):
+                problems = ErrorLog(container).problems(allowed)
+                if problems:
+                    found.append((container, problems))
+        return found
 
     def release_all(self) -> None:
         while self.started:

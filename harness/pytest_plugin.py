@@ -7,6 +7,7 @@ from typing import Iterator
 import pytest
 
 from harness.containers import OpenRestyContainer, RedisContainer
+from harness.errorlog import excerpt
 from harness.errors import HarnessError
 from harness.factory import BoundClient, OpenRestyFactory, binder
 from harness.runtime import HarnessRuntime
@@ -28,6 +29,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "integration: needs a Docker engine and images (real containers)")
     config.addinivalue_line("markers", "openresty(fixture, **options): the OpenResty the http fixture binds to")
+    config.addinivalue_line("markers", "allow_log_problems(*patterns): [crit]/[alert]/[emerg] and Lua runtime "
+                            "errors matching a pattern (all, without patterns) do not fail the test")
     settings = Settings.from_sources({opt.name: config.getoption(f"harness_{opt.name}") for opt in OPTIONS})
     config.stash[RUNTIME] = HarnessRuntime(settings, Path(str(config.rootpath)))
 
@@ -55,8 +58,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if report.failed and factory is not None:
         for container in factory.started:
             try:
-                report.sections.append((f"error.log of {container.name} (this test)", container.error_log()))
-                report.sections.append((f"workers of {container.name}", container.workers().format()))
+                report.sections.append((f"error.log of {container.name} (this test)",
+                                        container.read_error_log(container.log_mark, settle=0.5)[0]))
+                before = factory.before.get(id(container))
+                if before is not None:
+                    report.sections.append((f"workers of {container.name} at hand-out", before.format()))
+                report.sections.append((f"workers of {container.name} now", container.workers(0.2).format()))
+                logs = "\n".join(container.logs_text().splitlines()[-50:])
+                if logs.strip():
+                    report.sections.append((f"container output of {container.name}", logs))
             except Exception as exc:  # noqa: BLE001 - the report must not hide the failure
                 report.sections.append((f"{container.name}", f"could not read: {exc}"))
     return report
@@ -89,7 +99,15 @@ def openresty(harness_stage: Stage, request: pytest.FixtureRequest) -> Iterator[
     factory = OpenRestyFactory(harness_stage, (marker.args, marker.kwargs) if marker else None)
     request.node.stash[FACTORY] = factory
     yield factory
-    factory.release_all()
+    allow = request.node.get_closest_marker("allow_log_problems")
+    try:
+        problems = [] if allow is not None and not allow.args else factory.log_problems(list(allow.args if allow else ()))
+    finally:
+        factory.release_all()
+    if problems:
+        text = "\n".join(f"--- {c.name} ---\n{excerpt(entries)}" for c, entries in problems)
+        pytest.fail("error.log has [crit]/[alert]/[emerg] entries or Lua runtime errors; mark the test "
+                    f"@pytest.mark.allow_log_problems(pattern) if they are expected:\n{text}", pytrace=False)
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from harness.nginx_conf import (ACTIVATE, CONFIG_ERROR_EXIT, CONTROL_PATH, CONTR
                                 LOG_PATH, RELOAD_STUCK_EXIT, Fixture, RenderOptions, host_paths, write_bundle)
 from harness.session import HarnessSession
 from harness.waiting import wait_for
-from harness.workers import PROC_LISTING, WorkerTable
+from harness.workers import PROC_LISTING, WorkerTable, health
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,7 @@ class OpenRestyContainer(HarnessContainer):
         self.start_timeout = 30.0
         self.identity: dict[str, Any] = {}  # what the control endpoint reported: jit, nginx, ngx_lua versions
         self.log_mark = 0  # error.log offset where the current test's view begins
+        self._control: Optional[httpx.Client] = None
 
     # ---- fluent configuration -----------------------------------------------------------------
     def with_workers(self, workers: int | str) -> "OpenRestyContainer":
@@ -145,7 +146,7 @@ class OpenRestyContainer(HarnessContainer):
                 state = self.state()
                 if state.get("Status") in ("exited", "dead"):
                     self._raise_exited(state)
-            response = httpx.get(url, timeout=1.0, headers={"Connection": "close"})
+            response = self.control.get(url, timeout=1.0, headers={"Connection": "close"})
             if response.status_code != 200:
                 return None
             info = response.json()
@@ -171,6 +172,19 @@ class OpenRestyContainer(HarnessContainer):
 
     # ---- observation --------------------------------------------------------------------------
     @property
+    def control(self) -> httpx.Client:
+        """The harness's own client for the control server (kept: a new httpx client costs ~15 ms)."""
+        if self._control is None:
+            self._control = httpx.Client(timeout=2.0)
+        return self._control
+
+    def stop(self, force: bool = True, delete_volume: bool = True) -> None:
+        if self._control is not None:
+            self._control.close()
+            self._control = None
+        super().stop(force, delete_volume)
+
+    @property
     def base_url(self) -> str:
         host, port = self.endpoint(HTTP_PORT)
         return f"http://{host}:{port}"
@@ -189,7 +203,7 @@ class OpenRestyContainer(HarnessContainer):
         when the control server does not answer (workers hung, container stopped)."""
         try:
             params = {"since": since, **({"settle": settle} if settle is not None else {})}
-            r = httpx.get(self.url(CONTROL_PORT, LOG_PATH), params=params, timeout=(settle or 0) + 2.0)
+            r = self.control.get(self.url(CONTROL_PORT, LOG_PATH), params=params, timeout=(settle or 0) + 2.0)
             if r.status_code == 200:
                 return r.content.decode(errors="replace"), r.headers.get("X-Harness-Settled", "")
         except httpx.HTTPError:
@@ -205,7 +219,7 @@ class OpenRestyContainer(HarnessContainer):
     def error_log_size(self) -> int:
         """The current length of error.log in bytes (where a cursor set now would start)."""
         try:
-            r = httpx.get(self.url(CONTROL_PORT, LOG_PATH), params={"since": 1 << 62}, timeout=2.0)
+            r = self.control.get(self.url(CONTROL_PORT, LOG_PATH), params={"since": 1 << 62}, timeout=2.0)
             if r.status_code == 200 and "X-Harness-Log-End" in r.headers:
                 return int(r.headers["X-Harness-Log-End"])
         except httpx.HTTPError:
@@ -233,9 +247,35 @@ class OpenRestyContainer(HarnessContainer):
         tail = "\n".join(text.splitlines()[-lines:])
         return f"--- last {lines} lines of error.log ---\n{tail}" if tail else ""
 
-    def workers(self) -> WorkerTable:
-        code, out = self.sh(PROC_LISTING)
-        return WorkerTable.parse(out)
+    def workers(self, interval: Optional[float] = None) -> WorkerTable:
+        """Snapshot of the nginx processes; with ``interval`` (seconds), two snapshots that far apart
+        in one exec, and CPU % per process over that interval."""
+        if interval is None:
+            return WorkerTable.parse(self.sh(PROC_LISTING)[1])
+        out = self.sh(f"{PROC_LISTING}\necho '--- second'\nsleep {interval:.3f}\n{PROC_LISTING}")[1]
+        first, _, second = out.partition("--- second\n")
+        return WorkerTable.parse(second).with_cpu_since(WorkerTable.parse(first))
+
+    @property
+    def cpu_quota(self) -> Optional[float]:
+        """CPUs the container may use (``--cpus``), None when unlimited."""
+        host = self.get_wrapped_container().attrs["HostConfig"]
+        if host.get("NanoCpus"):
+            return host["NanoCpus"] / 1e9
+        if host.get("CpuQuota") and host.get("CpuPeriod"):
+            return host["CpuQuota"] / host["CpuPeriod"]
+        return None
+
+    def health(self, interval: float = 0.5) -> list[str]:
+        """Problems by the catalogue's thresholds (RSS, FDs vs nofile, stuck or stopped workers,
+        zombies, workers vs CPU quota), measured over ``interval`` seconds."""
+        return health(self.workers(interval), cpu_quota=self.cpu_quota)
+
+    def assert_healthy(self, interval: float = 0.5) -> None:
+        table = self.workers(interval)
+        problems = health(table, cpu_quota=self.cpu_quota)
+        if problems:
+            raise AssertionError(f"{self.name} is unhealthy: " + "; ".join(problems) + "\n" + table.format())
 
     def nginx_version(self) -> str:
         """``nginx -V`` of the binary in this container."""
@@ -247,7 +287,7 @@ class OpenRestyContainer(HarnessContainer):
             if not self.state().get("Running"):
                 return False
             host, port = self.endpoint(CONTROL_PORT)
-            r = httpx.get(f"http://{host}:{port}{CONTROL_PATH}", timeout=2.0, headers={"Connection": "close"})
+            r = self.control.get(f"http://{host}:{port}{CONTROL_PATH}", timeout=2.0, headers={"Connection": "close"})
             return r.status_code == 200 and json.loads(r.text).get("generation") == self.generation
         except Exception:  # noqa: BLE001
             return False

@@ -42,6 +42,7 @@ def test_duplicate_directive_in_a_fixture_is_reported_with_its_line(openresty):
                          reuse=False)
 
 
+@pytest.mark.allow_log_problems("attempt to index local 't'")
 def test_lua_runtime_error_is_a_500_and_logged(openresty):
     nginx = openresty.inline("location = /boom { content_by_lua_block { local t = nil; ngx.say(t.x) } }")
     with nginx.client() as client:

@@ -1,24 +1,65 @@
-from harness.workers import WorkerTable
+from harness.workers import WorkerTable, diff, health
 
-LISTING = """\
-1|1 (nginx) S 0 1 1 0 -1 4194560 100 0 0 0 3 4 0 0 20 0 1 0 100 10000000 2410 18446744073709551615 ...|nginx: master process /usr/sbin/nginx -p /harness/ -c /harness/conf/nginx.conf
-9|9 (nginx) S 1 1 1 0 -1 4194624 50 0 0 0 12 1 0 0 20 0 1 0 120 10000000 1200 18446744073709551615 ...|nginx: worker process
-45|45 (nginx) R 1 1 1 0 -1 4194624 50 0 0 0 7 0 0 0 20 0 1 0 130 10000000 1100 18446744073709551615 ...|nginx: worker process is shutting down
-77|77 (sh) S 0 77 77 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 140 100000 200 18446744073709551615 ...|sh -c for d in /proc
-garbage line
-"""
+STAT = "{pid} (nginx) {st} {ppid} 1 1 0 -1 4194560 100 0 0 0 {ut} {stt} 0 0 20 0 1 0 {start} 10000000 {rss} 18446744073709551615"
 
 
-def test_roles_states_and_counters():
-    table = WorkerTable.parse(LISTING)
-    assert table.master.pid == 1
-    assert [w.pid for w in table.workers] == [9]
-    assert [w.pid for w in table.shutting_down] == [45]
-    worker = table.workers[0]
-    assert (worker.ppid, worker.state, worker.utime_ticks, worker.stime_ticks, worker.rss_pages) == (1, "S", 12, 1, 1200)
+def line(pid, ppid, role, st="S", ut=0, stt=0, start=100, rss=1000, fds=10, nofile="1024"):
+    cmd = {"master": "nginx: master process /usr/sbin/nginx -p /harness/", "worker": "nginx: worker process",
+           "down": "nginx: worker process is shutting down"}[role]
+    return f"{pid}|{STAT.format(pid=pid, st=st, ppid=ppid, ut=ut, stt=stt, start=start, rss=rss)}|{cmd}|{fds}|{nofile}"
 
 
-def test_format_lists_nginx_processes_only():
-    text = WorkerTable.parse(LISTING).format()
-    assert "master" in text and "shutting-down" in text
-    assert "sh -c" not in text
+def table(*lines, uptime=1000.0):
+    return WorkerTable.parse("\n".join([f"clock {uptime} 100", *lines, "garbage line"]))
+
+
+def test_roles_states_counters_and_limits():
+    t = table(line(1, 0, "master"), line(9, 1, "worker", ut=12, stt=1, rss=1200, fds=14),
+              line(45, 1, "down", st="R"), line(46, 1, "worker", st="Z", nofile="unlimited"))
+    assert t.master.pid == 1
+    assert [w.pid for w in t.workers] == [9, 46]
+    assert [w.pid for w in t.shutting_down] == [45]
+    assert [z.pid for z in t.zombies] == [46]
+    w = t.by_pid(9)
+    assert (w.ppid, w.state, w.cpu_ticks, w.rss_pages, w.fds, w.nofile) == (1, "S", 13, 1200, 14, 1024)
+    assert t.by_pid(46).nofile is None
+    assert (t.uptime, t.clk_tck) == (1000.0, 100)
+
+
+def test_cpu_percent_over_an_interval_skips_reused_pids():
+    before = table(line(9, 1, "worker", ut=100), line(10, 1, "worker", ut=0, start=100), uptime=1000.0)
+    after = table(line(9, 1, "worker", ut=300), line(10, 1, "worker", ut=50, start=555), uptime=1002.0)
+    cpu = after.with_cpu_since(before).cpu_percent
+    assert cpu == {9: 100.0}
+
+
+def test_diff_finds_died_respawned_and_zombies():
+    before = table(line(1, 0, "master"), line(9, 1, "worker"), line(10, 1, "worker"))
+    after = table(line(1, 0, "master"), line(10, 1, "worker"), line(11, 1, "worker", start=900),
+                  line(12, 1, "worker", st="Z"))
+    d = diff(before, after)
+    assert [p.pid for p in d.died] == [9]
+    assert [p.pid for p in d.respawned] == [11, 12]
+    assert [p.pid for p in d.zombies] == [12]
+    assert not diff(before, before)
+
+
+def test_health_thresholds_from_the_catalogue():
+    big = 600 * 1024 // 4
+    t = table(line(9, 1, "worker", rss=big), line(10, 1, "worker", fds=900, nofile="1024"),
+              line(11, 1, "worker", st="T"), line(12, 1, "worker", ut=0))
+    hot = table(line(12, 1, "worker", ut=195), uptime=1002.0).with_cpu_since(t)
+    problems = health(t, cpu_quota=1) + health(hot)
+    assert any("worker 9 RSS 600 MB > 500 MB" in p for p in problems)
+    assert any("worker 10 has 900 open files > 80% of nofile 1024" in p for p in problems)
+    assert any("worker 11 is stopped" in p for p in problems)
+    assert any("4 workers for a CPU quota of 1" in p for p in problems)
+    assert any("worker 12 at 98% CPU" in p for p in problems)
+    assert health(table(line(9, 1, "worker")), cpu_quota=2) == []
+
+
+def test_format_shows_cpu_and_fds():
+    before = table(line(9, 1, "worker", ut=0))
+    after = table(line(9, 1, "worker", ut=50), uptime=1001.0).with_cpu_since(before)
+    text = after.format()
+    assert "worker" in text and "50.0" in text and "10/1024" in text
