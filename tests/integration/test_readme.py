@@ -14,11 +14,12 @@ def python_blocks() -> list[str]:
     return re.findall(r"```python\n(.*?)```", (REPO / "README.md").read_text(), re.DOTALL)
 
 
-def test_quick_start_tests_pass(pytester, harness_stage):
-    block = next(b for b in python_blocks() if "def test_counter" in b)
-    pytester.makepyfile(test_counter=block)
+def test_every_test_example_passes(pytester, harness_stage):
+    blocks = [b for b in python_blocks() if "def test_" in b]
+    assert len(blocks) >= 2
+    pytester.makepyfile(**{f"test_readme_{i}": block for i, block in enumerate(blocks)})
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--fixtures-dir", str(REPO / "nginx-fixtures"))
-    result.assert_outcomes(passed=2)
+    result.assert_outcomes(passed=sum(b.count("\ndef test_") + b.startswith("def test_") for b in blocks))
 
 
 def test_stage_example_runs_without_pytest(harness_stage):
