@@ -184,7 +184,7 @@ class ErrorLog:
         found = self.grep(pattern, level, settle=True)
         if self.last_settle.startswith("busy"):
             raise HarnessError(f"cannot settle error.log of {self.container.name}: workers {self.last_settle[5:]} "
-                               f"did not get back to their event loop in {self.settle_timeout:.1f}s (blocked?)",
+                               f"did not get back to their event loop within {self.settle_timeout:.1f}s (blocked?)",
                                self.container.workers().format())
         if found:
             lvl = f" at level {level}" if level else ""

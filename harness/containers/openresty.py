@@ -227,6 +227,14 @@ class OpenRestyContainer(HarnessContainer):
         code, out = self.sh(f"wc -c < {ERROR_LOG}")
         return int(out.strip()) if code == 0 and out.strip().isdigit() else 0
 
+    def settle(self, timeout: float = 2.0) -> None:
+        """Return once every worker has finished what it was doing now (log phases included), so
+        numbers a log phase writes (metrics, say) are complete. Raises if a worker stays busy."""
+        _, status = self.read_error_log(1 << 62, settle=timeout)
+        if status.startswith("busy"):
+            raise HarnessError(f"{self.name}: workers {status[5:]} did not get back to their event loop within "
+                               f"{timeout:.1f}s (blocked?)", self.workers().format())
+
     def mark_error_log(self) -> int:
         """Start the current test's view of error.log here; return the offset."""
         self.log_mark = self.error_log_size()

@@ -6,6 +6,7 @@ import redis as redis_py
 from harness.containers.base import HarnessContainer, Reach
 from harness.images.profiles import redis_profile
 from harness.images.resolver import ResolvedImage
+from harness.redis_observer import RedisObserver
 from harness.session import HarnessSession
 from harness.waiting import wait_for
 
@@ -44,6 +45,11 @@ class RedisContainer(HarnessContainer):
     def service_env(self) -> dict[str, str]:
         """What an OpenResty container needs to find this Redis (``os.getenv`` in Lua, ``${...}`` in config)."""
         return {"REDIS_HOST": self.ip, "REDIS_PORT": str(REDIS_PORT)}
+
+    @property
+    def observe(self) -> RedisObserver:
+        """Clients, clients by address, INFO fields (see :class:`harness.redis_observer.RedisObserver`)."""
+        return RedisObserver(self.client())
 
     def reset(self) -> None:
         """Empty the data and the statistics (between tests)."""

@@ -1,0 +1,121 @@
+"""Leak verdicts: drive traffic in rounds, sample after each, fit a slope, compare with a threshold.
+
+Unlike a printed slope, the verdict fails the test: ``LeakCheck(nginx, redis).run(send).assert_no_leak()``.
+Growth is stated per 1000 requests, so the thresholds do not depend on round sizes.
+"""
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, Mapping, Optional
+
+if TYPE_CHECKING:  # pragma: no cover
+    from harness.containers import OpenRestyContainer, RedisContainer
+
+# Growth per 1000 requests above which a metric counts as leaking.
+DEFAULT_THRESHOLDS: dict[str, float] = {
+    "worker_fds": 5.0,          # open files, summed over the workers
+    "redis_clients": 5.0,       # connections Redis sees from this OpenResty
+    "worker_rss_kb": 1024.0,    # resident memory, summed over the workers
+}
+
+
+@dataclass(frozen=True)
+class LeakSample:
+    requests: int  # requests sent so far (x axis)
+    values: Mapping[str, float]
+
+
+@dataclass(frozen=True)
+class LeakVerdict:
+    metric: str
+    per_1000_requests: float
+    threshold: float
+    values: tuple[float, ...]
+
+    @property
+    def leaking(self) -> bool:
+        return self.per_1000_requests > self.threshold
+
+    def __str__(self) -> str:
+        word = "LEAK" if self.leaking else "ok"
+        return (f"{self.metric}: {self.per_1000_requests:+.1f} per 1000 requests "
+                f"(threshold {self.threshold:g}) {word}; samples {', '.join(f'{v:g}' for v in self.values)}")
+
+
+def slope_per_1000(xs: list[float], ys: list[float]) -> float:
+    if len(set(xs)) < 2:
+        raise ValueError("a slope needs samples at two or more request counts")
+    return statistics.linear_regression(xs, ys).slope * 1000.0
+
+
+@dataclass
+class LeakReport:
+    samples: list[LeakSample]
+    thresholds: Mapping[str, float]
+    warmup: int
+    verdicts: dict[str, LeakVerdict] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        measured = self.samples[self.warmup:]
+        xs = [float(s.requests) for s in measured]
+        for metric in measured[0].values:
+            ys = [float(s.values[metric]) for s in measured]
+            self.verdicts[metric] = LeakVerdict(metric, slope_per_1000(xs, ys),
+                                                self.thresholds.get(metric, float("inf")), tuple(ys))
+
+    @property
+    def leaking(self) -> list[LeakVerdict]:
+        return [v for v in self.verdicts.values() if v.leaking]
+
+    def format(self) -> str:
+        return "\n".join(str(v) for v in self.verdicts.values())
+
+    def assert_no_leak(self) -> None:
+        if self.leaking:
+            raise AssertionError("leak detected:\n" + self.format())
+
+    def assert_leaks(self, *metrics: str) -> None:
+        """For the faulty side of a test: each named metric must be over its threshold."""
+        missing = [m for m in metrics if not self.verdicts[m].leaking]
+        if missing:
+            raise AssertionError(f"expected a leak in {', '.join(missing)}:\n" + self.format())
+
+
+class LeakCheck:
+    """Samples worker FDs and RSS (and Redis clients from this OpenResty, given a Redis) between rounds."""
+
+    def __init__(self, nginx: "OpenRestyContainer", redis: Optional["RedisContainer"] = None,
+                 thresholds: Optional[Mapping[str, float]] = None) -> None:
+        self.nginx = nginx
+        self.redis = redis
+        self.thresholds = {**DEFAULT_THRESHOLDS, **(thresholds or {})}
+
+    def sample(self, requests: int) -> LeakSample:
+        self.nginx.settle()
+        workers = self.nginx.workers().workers
+        values: dict[str, float] = {
+            "worker_fds": float(sum(w.fds for w in workers)),
+            "worker_rss_kb": float(sum(w.rss_pages * 4 for w in workers)),
+        }
+        if self.redis is not None:
+            values["redis_clients"] = float(self.redis.observe.clients_by_address().get(self.nginx.ip, 0))
+        return LeakSample(requests, values)
+
+    def run(self, send: Callable[[int], None], requests_per_round: int = 200, rounds: int = 5,
+            warmup: int = 1, progress: Optional[Callable[[LeakSample], None]] = None) -> LeakReport:
+        """Call ``send(n)`` (which must send n requests) ``warmup + rounds`` times, sampling after each.
+
+        The warm-up rounds are sampled but left out of the fit (first-use allocations, pools filling).
+        """
+        if rounds < 2:
+            raise ValueError("a leak verdict needs at least 2 measured rounds")
+        samples = []
+        sent = 0
+        for _ in range(warmup + rounds):
+            send(requests_per_round)
+            sent += requests_per_round
+            samples.append(self.sample(sent))
+            if progress:
+                progress(samples[-1])
+        return LeakReport(samples, self.thresholds, warmup)
