@@ -12,8 +12,8 @@ def test_counter_counts_in_redis_through_a_pooled_connection(http, redis, nginx)
 
     reused = int(http.get("/count", params={"key": "hits"}).headers["X-Redis-Reused"])
     assert reused >= 5, "set_keepalive should hand the same connection back to every request"
-    clients = [c for c in redis.client().client_list() if c["cmd"] != "client|list"]
-    assert len(clients) == 1, f"one worker, one pooled connection; CLIENT LIST shows {clients}"
+    clients = redis.observe.clients_by_address()
+    assert clients[nginx.ip] == 1, f"one worker, one pooled connection; Redis sees {clients}"
 
     log = nginx.error_log()
     assert "[error]" not in log, log
