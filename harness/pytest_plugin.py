@@ -69,6 +69,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
                     report.sections.append((f"container output of {container.name}", logs))
             except Exception as exc:  # noqa: BLE001 - the report must not hide the failure
                 report.sections.append((f"{container.name}", f"could not read: {exc}"))
+        # JUnit gets the same data as <property> elements of the test case (pytest-html shows sections).
+        item.user_properties.extend((f"harness: {title}", text) for title, text in report.sections
+                                      if title.startswith(("error.log of", "workers of", "container output of")))
     return report
 
 

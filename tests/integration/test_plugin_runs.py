@@ -21,15 +21,19 @@ def test_ok(openresty):
 
 def test_failed_test_report_shows_its_error_log_and_worker_table(pytester, harness_stage):
     pytester.makepyfile(test_fails=FAILING)
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--junitxml=junit.xml")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([
         "*error.log of harness-*-openresty-* (this test)*",
         "*[[]error[]]*marker-line-42*",
-        "*workers of harness-*-openresty-*",
+        "*workers of harness-*-openresty-* at hand-out*",
+        "*workers of harness-*-openresty-* now*",
         "*master*nginx: master process*",
         "*worker*nginx: worker process*",
     ])
+    junit = (pytester.path / "junit.xml").read_text()
+    assert 'name="harness: error.log of harness-' in junit and "marker-line-42" in junit
+    assert 'name="harness: workers of harness-' in junit
 
 
 def test_image_override_is_used_and_reported(pytester, harness_stage):
