@@ -14,7 +14,7 @@ import hashlib
 import os
 import re
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
@@ -81,6 +81,15 @@ class Fixture:
                                       ("server.conf", config)) if v}
         files = {f"lua/{path}": text.encode() for path, text in (lua or {}).items()}
         return cls(name=name, snippets=snippets, files=files)
+
+    def with_snippets(self, *, main_conf: Optional[str] = None, http_conf: Optional[str] = None,
+                      server_conf: Optional[str] = None) -> "Fixture":
+        """A copy with snippets replaced or added: the healthy twin of a faulty fixture, say."""
+        snippets = dict(self.snippets)
+        for name, text in (("main.conf", main_conf), ("http.conf", http_conf), ("server.conf", server_conf)):
+            if text is not None:
+                snippets[name] = text
+        return replace(self, snippets=snippets)
 
     def digest(self) -> str:
         h = hashlib.sha256()

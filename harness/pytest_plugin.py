@@ -9,6 +9,7 @@ import pytest
 from harness.containers import OpenRestyContainer, RedisContainer
 from harness.errorlog import excerpt
 from harness.errors import HarnessError
+from harness.faults import RedisFault, WorkerFault
 from harness.factory import BoundClient, OpenRestyFactory, binder
 from harness.runtime import HarnessRuntime
 from harness.settings import OPTIONS, Settings
@@ -16,7 +17,7 @@ from harness.stage import Stage
 
 RUNTIME = pytest.StashKey[HarnessRuntime]()
 FACTORY = pytest.StashKey[OpenRestyFactory]()
-HARNESS_FIXTURES = {"harness_stage", "openresty", "redis", "http", "nginx"}
+HARNESS_FIXTURES = {"harness_stage", "openresty", "redis", "http", "nginx", "redis_fault"}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -128,6 +129,18 @@ def http(openresty: OpenRestyFactory, request: pytest.FixtureRequest, pytestconf
     timeout = pytestconfig.stash[RUNTIME].settings.http_timeout
     with BoundClient(binder(openresty), timeout=timeout) as client:
         yield client
+
+
+@pytest.fixture
+def redis_fault(redis: RedisContainer) -> RedisFault:
+    """Faults of the session's Redis: ``with redis_fault.refusing(): ...`` (see harness.faults)."""
+    return RedisFault(redis)
+
+
+@pytest.fixture
+def worker_fault() -> type[WorkerFault]:
+    """``worker_fault(nginx).kill_worker()``, ``with worker_fault(nginx).stopped_worker(): ...``."""
+    return WorkerFault
 
 
 @pytest.fixture

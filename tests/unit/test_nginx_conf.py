@@ -100,3 +100,11 @@ def test_fixture_with_its_own_lua_path_keeps_it_and_can_name_its_dir(tmp_path):
     assert "lua_package_path" not in conf and "lua_package_cpath" in conf
     root = write_bundle(tmp_path, fx, DEBIAN_OPENRESTY, 5)
     assert (root / "gen/5/fixture/http.conf").read_text() == 'lua_package_path "/harness/gen/5/fixture/lua/?.lua;;";'
+
+
+def test_healthy_twin_adds_a_snippet_and_keeps_the_rest(fixtures_dir):
+    faulty = Fixture.load("missing-shared-dict", [fixtures_dir])
+    healthy = faulty.with_snippets(http_conf="lua_shared_dict result_dict 1m;")
+    assert "http.conf" not in faulty.snippets
+    assert healthy.snippets["http.conf"] == "lua_shared_dict result_dict 1m;"
+    assert healthy.snippets["server.conf"] == faulty.snippets["server.conf"] and healthy.files == faulty.files

@@ -1,0 +1,100 @@
+"""Catalogue 1: Redis unreachable, each way it happens, and the recovery without a restart."""
+import re
+import time
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def counter(openresty, redis):
+    nginx = openresty("redis-counter", workers=1)
+    client = nginx.client(timeout=5)
+    assert client.get("/count").status_code == 200  # a pooled connection exists before the fault
+    yield nginx, client
+    client.close()
+
+
+def assert_recovers(client, redis):
+    before = int(redis.client().get("counter:default") or 0)
+    response = client.get("/count")
+    assert response.status_code == 200, "the service must recover without a restart"
+    assert int(response.text) == before + 1
+
+
+def test_refused_is_a_500_with_the_error_logged_then_recovers(counter, redis, redis_fault):
+    nginx, client = counter
+    with redis_fault.refusing():
+        assert client.get("/count").status_code == 500
+        nginx.log.assert_logged("failed to connect redis: connection refused", level="error")
+    assert_recovers(client, redis)
+
+
+def test_paused_server_times_out_after_set_timeout(counter, redis, redis_fault):
+    nginx, client = counter
+    with redis_fault.paused():
+        started = time.perf_counter()
+        assert client.get("/count").status_code == 500
+        elapsed = time.perf_counter() - started
+    assert 0.9 < elapsed < 3.0, f"set_timeout(1000) should bound the wait, took {elapsed:.2f}s"
+    nginx.log.assert_logged(re.compile(r"failed to (connect redis|incr counter:default): timeout"))
+    assert_recovers(client, redis)
+
+
+def test_stopped_container_fails_and_comes_back(counter, redis, redis_fault):
+    nginx, client = counter
+    with redis_fault.stopped():
+        assert client.get("/count").status_code == 500
+    nginx.log.assert_logged(re.compile(r"failed to (connect redis|incr counter:default): (timeout|no route to host)"))
+    assert_recovers(client, redis)
+
+
+def test_killed_and_restarted_redis_is_used_again(counter, redis, redis_fault):
+    nginx, client = counter
+    with redis_fault.killed():
+        assert client.get("/count").status_code == 500
+    assert_recovers(client, redis)
+    redis_fault.restart()
+    assert_recovers(client, redis)
+
+
+@pytest.mark.parametrize("pause_ms, status", [(400, 200), (1600, 500)])
+def test_slow_server_just_under_and_just_over_the_timeout(counter, redis_fault, pause_ms, status):
+    nginx, client = counter
+    with redis_fault.slow(pause_ms):
+        started = time.perf_counter()
+        response = client.get("/count")
+        elapsed = time.perf_counter() - started
+    assert response.status_code == status
+    if status == 200:
+        assert elapsed >= pause_ms / 1000 * 0.8
+        nginx.log.assert_not_logged("failed to")
+    else:
+        assert elapsed < 1.6
+        nginx.log.assert_logged("timeout")
+
+
+def test_dropped_pooled_connection_is_replaced(counter, redis, redis_fault):
+    nginx, client = counter
+    before = {c["id"] for c in redis.observe.clients()}
+    assert redis_fault.drop_connections() >= 1
+    assert_recovers(client, redis)
+    after = {c["id"] for c in redis.observe.clients()}
+    assert after and not (after & before), "a new connection replaced the dropped one"
+    nginx.log.assert_not_logged("[error]")
+
+
+@pytest.mark.allow_log_problems("attempt to index local 'sock'")
+def test_unchecked_connect_dies_with_a_nil_socket_and_the_checked_twin_does_not(openresty, redis, redis_fault):
+    unchecked = openresty("redis-unchecked", workers=1)
+    checked = openresty("redis-counter", workers=1)
+    with unchecked.client() as u, checked.client() as c:
+        assert u.get("/ping").text == "+PONG\n"
+        with redis_fault.refusing():
+            assert u.get("/ping").status_code == 500
+            assert c.get("/count").status_code == 500
+        entry = unchecked.log.assert_logged("attempt to index local 'sock' (a nil value)", count=1)[0]
+        assert "stack traceback:" in entry.message and entry.is_lua_error
+        assert checked.log.grep("lua entry thread aborted") == []
+        checked.log.assert_logged("failed to connect redis: connection refused")
