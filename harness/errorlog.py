@@ -129,6 +129,16 @@ def excerpt(entries: Iterable[LogEntry], limit: int = 20) -> str:
     return (shown + more) if items else "(no entries)"
 
 
+@dataclass(frozen=True)
+class LogRead:
+    """A piece of error.log: its text, the byte offset it starts at, and the settle status
+    ("yes", "no-heartbeat", "busy:<worker id>=<pid>,...", "unavailable", or "" if not asked)."""
+
+    text: str
+    start: int
+    settled: str
+
+
 class ErrorLogAssertionError(AssertionError):
     pass
 
@@ -149,9 +159,10 @@ class ErrorLog:
         return self.since
 
     def entries(self, settle: bool = False) -> list[LogEntry]:
-        text, status = self.container.read_error_log(self.since, settle=self.settle_timeout if settle else None)
-        self.last_settle = status
-        return parse_error_log(text, self.since)
+        read = self.container.read_error_log(self.since, settle=self.settle_timeout if settle else None)
+        self.last_settle = read.settled
+        self.since = min(self.since, read.start)  # a rotated file is read from its start
+        return parse_error_log(read.text, read.start)
 
     def grep(self, pattern: Optional[Match] = None, level: Optional[str] = None, settle: bool = True) -> list[LogEntry]:
         """Entries since the cursor matching ``pattern`` and ``level`` (Test::Nginx's grep_error_log)."""

@@ -1,7 +1,8 @@
 """Leak verdicts: drive traffic in rounds, sample after each, fit a slope, compare with a threshold.
 
 Unlike a printed slope, the verdict fails the test: ``LeakCheck(nginx, redis).run(send).assert_no_leak()``.
-Growth is stated per 1000 requests, so the thresholds do not depend on round sizes.
+Growth is stated per 1000 requests, so the thresholds do not depend on round sizes; a metric must
+also grow by more than a floor over the measured rounds, so one allocator step is not a leak.
 """
 from __future__ import annotations
 
@@ -12,12 +13,15 @@ from typing import TYPE_CHECKING, Callable, Mapping, Optional
 if TYPE_CHECKING:  # pragma: no cover
     from harness.containers import OpenRestyContainer, RedisContainer
 
-# Growth per 1000 requests above which a metric counts as leaking.
+# Growth per 1000 requests above which a metric counts as leaking...
 DEFAULT_THRESHOLDS: dict[str, float] = {
     "worker_fds": 5.0,          # open files, summed over the workers
     "redis_clients": 5.0,       # connections Redis sees from this OpenResty
     "worker_rss_kb": 1024.0,    # resident memory, summed over the workers
 }
+# ...provided it also grew by more than this over the measured rounds: one allocator step (LuaJIT
+# maps memory in chunks of hundreds of KB) or one extra pooled connection is not a leak.
+DEFAULT_FLOORS: dict[str, float] = {"worker_fds": 3.0, "redis_clients": 3.0, "worker_rss_kb": 1024.0}
 
 
 @dataclass(frozen=True)
@@ -32,15 +36,21 @@ class LeakVerdict:
     per_1000_requests: float
     threshold: float
     values: tuple[float, ...]
+    floor: float = 0.0
+
+    @property
+    def growth(self) -> float:
+        return self.values[-1] - self.values[0]
 
     @property
     def leaking(self) -> bool:
-        return self.per_1000_requests > self.threshold
+        return self.per_1000_requests > self.threshold and self.growth > self.floor
 
     def __str__(self) -> str:
         word = "LEAK" if self.leaking else "ok"
-        return (f"{self.metric}: {self.per_1000_requests:+.1f} per 1000 requests "
-                f"(threshold {self.threshold:g}) {word}; samples {', '.join(f'{v:g}' for v in self.values)}")
+        return (f"{self.metric}: {self.per_1000_requests:+.1f} per 1000 requests (threshold {self.threshold:g}), "
+                f"{self.growth:+g} in all (floor {self.floor:g}) {word}; "
+                f"samples {', '.join(f'{v:g}' for v in self.values)}")
 
 
 def slope_per_1000(xs: list[float], ys: list[float]) -> float:
@@ -54,6 +64,7 @@ class LeakReport:
     samples: list[LeakSample]
     thresholds: Mapping[str, float]
     warmup: int
+    floors: Mapping[str, float] = field(default_factory=dict)
     verdicts: dict[str, LeakVerdict] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -62,7 +73,8 @@ class LeakReport:
         for metric in measured[0].values:
             ys = [float(s.values[metric]) for s in measured]
             self.verdicts[metric] = LeakVerdict(metric, slope_per_1000(xs, ys),
-                                                self.thresholds.get(metric, float("inf")), tuple(ys))
+                                                self.thresholds.get(metric, float("inf")), tuple(ys),
+                                                self.floors.get(metric, 0.0))
 
     @property
     def leaking(self) -> list[LeakVerdict]:
@@ -86,10 +98,12 @@ class LeakCheck:
     """Samples worker FDs and RSS (and Redis clients from this OpenResty, given a Redis) between rounds."""
 
     def __init__(self, nginx: "OpenRestyContainer", redis: Optional["RedisContainer"] = None,
-                 thresholds: Optional[Mapping[str, float]] = None) -> None:
+                 thresholds: Optional[Mapping[str, float]] = None, floors: Optional[Mapping[str, float]] = None
+                 ) -> None:
         self.nginx = nginx
         self.redis = redis
         self.thresholds = {**DEFAULT_THRESHOLDS, **(thresholds or {})}
+        self.floors = {**DEFAULT_FLOORS, **(floors or {})}
 
     def sample(self, requests: int) -> LeakSample:
         self.nginx.settle()
@@ -118,4 +132,4 @@ class LeakCheck:
             samples.append(self.sample(sent))
             if progress:
                 progress(samples[-1])
-        return LeakReport(samples, self.thresholds, warmup)
+        return LeakReport(samples, self.thresholds, warmup, self.floors)

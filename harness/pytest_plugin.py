@@ -60,7 +60,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         for container in factory.started:
             try:
                 report.sections.append((f"error.log of {container.name} (this test)",
-                                        container.read_error_log(container.log_mark, settle=0.5)[0]))
+                                        container.read_error_log(container.log_mark, settle=0.5).text))
                 before = factory.before.get(id(container))
                 if before is not None:
                     report.sections.append((f"workers of {container.name} at hand-out", before.format()))

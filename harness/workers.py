@@ -10,14 +10,14 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 PAGE_KB = 4
-# One line per nginx process: pid|/proc/PID/stat|cmdline|open fds|nofile soft limit; first line:
+# One line per nginx process (a zombie has no cmdline: its stat still names nginx): pid|/proc/PID/stat|cmdline|open fds|nofile soft limit; first line:
 # "uptime CLK_TCK" so CPU % needs no clock on the host.
 PROC_LISTING = r"""printf 'clock %s %s\n' "$(cut -d' ' -f1 /proc/uptime)" "$(getconf CLK_TCK 2>/dev/null || echo 100)"
 for d in /proc/[0-9]*; do
   [ "${d#/proc/}" = "$$" ] && continue
-  c=$(tr '\000' ' ' < "$d/cmdline" 2>/dev/null) || continue
-  case "$c" in *nginx:*) ;; *) continue ;; esac
   s=$(cat "$d/stat" 2>/dev/null) || continue
+  c=$(tr '\000' ' ' < "$d/cmdline" 2>/dev/null)
+  case "$c$s" in *nginx:*|*"(nginx)"*) ;; *) continue ;; esac
   n=$(ls "$d/fd" 2>/dev/null | wc -l)
   l=$(sed -n 's/^Max open files *\([0-9a-z]*\).*/\1/p' "$d/limits" 2>/dev/null)
   printf '%s|%s|%s|%s|%s\n' "${d#/proc/}" "$s" "$c" "$n" "$l"

@@ -11,7 +11,7 @@ import httpx
 from docker.types import Ulimit
 
 from harness.containers.base import HarnessContainer, Reach
-from harness.errorlog import ErrorLog
+from harness.errorlog import ErrorLog, LogRead
 from harness.errors import HarnessError, NginxConfigError, ReloadError
 from harness.images.profiles import openresty_profile
 from harness.images.resolver import ResolvedImage
@@ -197,29 +197,32 @@ class OpenRestyContainer(HarnessContainer):
         host, mapped = self.endpoint(port)
         return f"http://{host}:{mapped}{path}"
 
-    def read_error_log(self, since: int = 0, settle: Optional[float] = None) -> tuple[str, str]:
-        """error.log from byte ``since`` and the settle status ("yes", "no-heartbeat", "busy:...", or
-        "" when not asked). Read through the control server (milliseconds); through the engine
-        when the control server does not answer (workers hung, container stopped)."""
+    def read_error_log(self, since: int = 0, settle: Optional[float] = None) -> LogRead:
+        """error.log from byte ``since``, read through the control server (milliseconds), or through
+        the engine when the control server does not answer (workers hung, container stopped).
+        With ``settle`` (seconds), first wait until every worker finished what it was doing."""
         try:
             params = {"since": since, **({"settle": settle} if settle is not None else {})}
             r = self.control.get(self.url(CONTROL_PORT, LOG_PATH), params=params, timeout=(settle or 0) + 2.0)
             if r.status_code == 200:
-                return r.content.decode(errors="replace"), r.headers.get("X-Harness-Settled", "")
+                start = int(r.headers.get("X-Harness-Log-From", since))
+                if start < since:
+                    self.log_mark = 0  # rotated: offsets of the old file mean nothing in the new one
+                return LogRead(r.content.decode(errors="replace"), start, r.headers.get("X-Harness-Settled", ""))
         except httpx.HTTPError:
             pass
         try:
             if self.state().get("Running"):
                 code, out = self.sh(f"tail -c +{since + 1} {ERROR_LOG}")
-                return (out if code == 0 else ""), "unavailable"
-            return self.read_file(ERROR_LOG)[since:].decode(errors="replace"), "unavailable"
+                return LogRead(out if code == 0 else "", since, "unavailable")
+            return LogRead(self.read_file(ERROR_LOG)[since:].decode(errors="replace"), since, "unavailable")
         except Exception:  # noqa: BLE001 - used in failure reports; never mask the original error
-            return "", "unavailable"
+            return LogRead("", since, "unavailable")
 
     def error_log_size(self) -> int:
         """The current length of error.log in bytes (where a cursor set now would start)."""
         try:
-            r = self.control.get(self.url(CONTROL_PORT, LOG_PATH), params={"since": 1 << 62}, timeout=2.0)
+            r = self.control.get(self.url(CONTROL_PORT, LOG_PATH), params={"size": 1}, timeout=2.0)
             if r.status_code == 200 and "X-Harness-Log-End" in r.headers:
                 return int(r.headers["X-Harness-Log-End"])
         except httpx.HTTPError:
@@ -230,7 +233,7 @@ class OpenRestyContainer(HarnessContainer):
     def settle(self, timeout: float = 2.0) -> None:
         """Return once every worker has finished what it was doing now (log phases included), so
         numbers a log phase writes (metrics, say) are complete. Raises if a worker stays busy."""
-        _, status = self.read_error_log(1 << 62, settle=timeout)
+        status = self.read_error_log(self.error_log_size(), settle=timeout).settled
         if status.startswith("busy"):
             raise HarnessError(f"{self.name}: workers {status[5:]} did not get back to their event loop within "
                                f"{timeout:.1f}s (blocked?)", self.workers().format())
@@ -243,7 +246,7 @@ class OpenRestyContainer(HarnessContainer):
     def error_log(self, since: Optional[int] = None, settle: bool = True) -> str:
         """error.log text from byte ``since`` (default: the mark set at handout) to its end, after
         the workers settled (see :class:`harness.errorlog.ErrorLog`)."""
-        return self.read_error_log(self.log_mark if since is None else since, settle=2.0 if settle else None)[0]
+        return self.read_error_log(self.log_mark if since is None else since, settle=2.0 if settle else None).text
 
     @property
     def log(self) -> "ErrorLog":
@@ -251,7 +254,7 @@ class OpenRestyContainer(HarnessContainer):
         return ErrorLog(self)
 
     def error_log_tail(self, lines: int = 20) -> str:
-        text = self.read_error_log(0)[0]
+        text = self.read_error_log(0).text
         tail = "\n".join(text.splitlines()[-lines:])
         return f"--- last {lines} lines of error.log ---\n{tail}" if tail else ""
 

@@ -20,6 +20,11 @@ class WorkerFault:
         self.timeout = timeout
 
     def _signal(self, pid: int, signal: str) -> None:
+        if pid == 1:
+            # PID 1 of a namespace ignores signals it has no handler for (STOP, KILL...) when they
+            # come from inside; the engine sends them from outside.
+            self.nginx.get_wrapped_container().kill(signal=f"SIG{signal}")
+            return
         code, out = self.nginx.sh(f"kill -{signal} {pid}")
         if code != 0:
             raise HarnessError(f"kill -{signal} {pid} failed in {self.nginx.name}: {out.strip()}")

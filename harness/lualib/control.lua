@@ -1,7 +1,9 @@
 -- openresty-harness control server (its own port, never the fixture's):
 --   /__harness/ready                   which config generation answers, worker pid, versions
 --   /__harness/log?since=N&settle=S    error.log from byte N; with settle=S (seconds), first wait
---                                      until every worker's heartbeat is newer than this request
+--                                      until every worker's heartbeat is newer than this request.
+--                                      A file shorter than N was rotated: it is read from byte 0.
+--   /__harness/log?size=1              only the length of error.log (X-Harness-Log-End)
 local dict = ngx.shared.harness_control
 
 local function ready()
@@ -59,8 +61,15 @@ local function log()
         return
     end
     local size = f:seek("end")
+    if args.size then
+        f:close()
+        ngx.header["X-Harness-Log-End"] = size
+        return
+    end
     if since > size then
-        since = size
+        -- the file is shorter than the cursor: it was rotated (USR1) or truncated; read it all
+        ngx.header["X-Harness-Log-Rotated"] = "1"
+        since = 0
     end
     f:seek("set", since)
     local data = f:read(size - since) or ""
