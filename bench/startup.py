@@ -46,7 +46,7 @@ def main() -> int:
         image = stage.resolver.resolve("openresty")
         facts = probe(stage.engine, image, stage.session.labels)
         print(f"openresty image: {facts.summary()}", file=sys.stderr)
-        reused = stage.openresty("hello", reuse=False)  # the container the HUP rounds switch
+        reused = stage.openresty("hello", reuse=True)  # the pool is empty: a fresh one, kept for the HUP rounds
         stage.release(reused)
         for r in range(args.rounds):
             elapsed, fresh = timed(lambda: stage.openresty(fixtures[r % 2], reuse=False))

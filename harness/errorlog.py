@@ -131,8 +131,9 @@ def excerpt(entries: Iterable[LogEntry], limit: int = 20) -> str:
 
 @dataclass(frozen=True)
 class LogRead:
-    """A piece of error.log: its text, the byte offset it starts at, and the settle status
-    ("yes", "no-heartbeat", "busy:<worker id>=<pid>,...", "unavailable", or "" if not asked)."""
+    """A piece of error.log: its text, the byte offset it starts at, and the settle status: "yes",
+    "no-heartbeat", "busy:<worker id>=<pid>,...", "unreachable" (read through the engine because
+    the control server did not answer), "stopped" (the container is not running), or "" if not asked."""
 
     text: str
     start: int
@@ -193,9 +194,11 @@ class ErrorLog:
     def assert_not_logged(self, pattern: Match, level: Optional[str] = None) -> None:
         """Fail if ``pattern`` was logged. Settles first, so late log-phase lines count."""
         found = self.grep(pattern, level, settle=True)
-        if self.last_settle.startswith("busy"):
-            raise HarnessError(f"cannot settle error.log of {self.container.name}: workers {self.last_settle[5:]} "
-                               f"did not get back to their event loop within {self.settle_timeout:.1f}s (blocked?)",
+        if self.last_settle.startswith("busy") or self.last_settle == "unreachable":
+            who = (f"workers {self.last_settle[5:]}" if self.last_settle.startswith("busy")
+                   else "the control server (served by the workers)")
+            raise HarnessError(f"cannot settle error.log of {self.container.name}: {who} did not get back to "
+                               f"their event loop within {self.settle_timeout:.1f}s (blocked?)",
                                self.container.workers().format())
         if found:
             lvl = f" at level {level}" if level else ""

@@ -123,13 +123,15 @@ class Stage:
                   cpus: Optional[float] = None, nofile: Optional[int] = None,
                   ports: Sequence[int] = (), error_log_level: str = "info",
                   reuse: Optional[bool] = None) -> OpenRestyContainer:
-        """An OpenResty serving ``fixture``: an idle one of the same shape switched by HUP, or a new one."""
+        """An OpenResty serving ``fixture``: an idle one of the same shape switched by HUP, or a new one.
+        ``reuse=False`` (or ``HARNESS_REUSE=fresh``): a fresh container, removed after its test."""
         fx = self.fixture(fixture)
         image = self.resolver.resolve("openresty")
         full_env = {**self.service_env(), **(env or {})}
         limits = Limits(memory=memory, cpus=cpus, nofile=nofile)
         shape = shape_of(image, workers, error_log_level, full_env, limits, tuple(ports))
-        if reuse if reuse is not None else self.settings.reuse == "hup":
+        use_pool = reuse if reuse is not None else self.settings.reuse == "hup"
+        if use_pool:
             for candidate in list(self._idle):
                 if candidate.shape() != shape:
                     continue
@@ -156,6 +158,7 @@ class Stage:
         except BaseException:
             self._discard(container)
             raise
+        container.single_use = not use_pool
         self._busy.append(container)
         self.observed[container.resolved.id] = dict(container.identity)
         return container
@@ -164,7 +167,7 @@ class Stage:
         """Give a container back after a test; it stays for reuse unless it is unhealthy."""
         if container in self._busy:
             self._busy.remove(container)
-        if reusable and self.settings.reuse == "hup" and container.healthy():
+        if reusable and not container.single_use and container.healthy():
             self._idle.append(container)
         else:
             self._discard(container)

@@ -64,6 +64,7 @@ class OpenRestyContainer(HarnessContainer):
         self.identity: dict[str, Any] = {}  # what the control endpoint reported: jit, nginx, ngx_lua versions
         self.log_mark = 0  # error.log offset where the current test's view begins
         self._control: Optional[httpx.Client] = None
+        self.single_use = False  # started with reuse=False: removed after its test, never pooled
 
     # ---- fluent configuration -----------------------------------------------------------------
     def with_workers(self, workers: int | str) -> "OpenRestyContainer":
@@ -214,10 +215,11 @@ class OpenRestyContainer(HarnessContainer):
         try:
             if self.state().get("Running"):
                 code, out = self.sh(f"tail -c +{since + 1} {ERROR_LOG}")
-                return LogRead(out if code == 0 else "", since, "unavailable")
-            return LogRead(self.read_file(ERROR_LOG)[since:].decode(errors="replace"), since, "unavailable")
+                return LogRead(out if code == 0 else "", since, "unreachable")
+            # stopped: nothing more will be written, so the read is as settled as it gets
+            return LogRead(self.read_file(ERROR_LOG)[since:].decode(errors="replace"), since, "stopped")
         except Exception:  # noqa: BLE001 - used in failure reports; never mask the original error
-            return LogRead("", since, "unavailable")
+            return LogRead("", since, "unreachable")
 
     def error_log_size(self) -> int:
         """The current length of error.log in bytes (where a cursor set now would start)."""

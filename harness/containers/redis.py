@@ -52,10 +52,12 @@ class RedisContainer(HarnessContainer):
         return RedisObserver(self.client())
 
     def reset(self) -> None:
-        """Empty the data and the statistics (between tests)."""
+        """Empty the data and the statistics, and close every other client's connection (between
+        tests: pooled connections of idle OpenResty containers must not show up in the next test)."""
         c = self.client()
         c.flushall()
         c.config_resetstat()
+        c.execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
 
     def stop(self, force: bool = True, delete_volume: bool = True) -> None:
         if self._client is not None:
