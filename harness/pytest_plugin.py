@@ -6,7 +6,7 @@ from typing import Iterator
 
 import pytest
 
-from harness.containers import OpenRestyContainer, RedisContainer
+from harness.containers import DnsContainer, OpenRestyContainer, RedisContainer
 from harness.errorlog import excerpt
 from harness.errors import HarnessError
 from harness.faults import RedisFault, WorkerFault
@@ -17,7 +17,7 @@ from harness.stage import Stage
 
 RUNTIME = pytest.StashKey[HarnessRuntime]()
 FACTORY = pytest.StashKey[OpenRestyFactory]()
-HARNESS_FIXTURES = {"harness_stage", "openresty", "redis", "http", "nginx", "redis_fault"}
+HARNESS_FIXTURES = {"harness_stage", "openresty", "redis", "http", "nginx", "redis_fault", "dns"}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -132,6 +132,16 @@ def http(openresty: OpenRestyFactory, request: pytest.FixtureRequest, pytestconf
 
 
 @pytest.fixture
+def dns(harness_stage: Stage) -> Iterator[DnsContainer]:
+    """The session's DNS server; OpenResty started afterwards gets DNS_SERVER for ``resolver``.
+    Answers set in a test are forgotten after it."""
+    container = harness_stage.dns()
+    yield container
+    for name in container.records():
+        container.forget(name)
+
+
+@pytest.fixture
 def redis_fault(redis: RedisContainer) -> RedisFault:
     """Faults of the session's Redis: ``with redis_fault.refusing(): ...`` (see harness.faults)."""
     return RedisFault(redis)
@@ -146,6 +156,7 @@ def worker_fault() -> type[WorkerFault]:
 @pytest.fixture
 def nginx(openresty: OpenRestyFactory, request: pytest.FixtureRequest) -> OpenRestyContainer:
     """The OpenResty named by ``@pytest.mark.openresty(...)`` (required), started for this test."""
-    if "redis" in request.fixturenames:
-        request.getfixturevalue("redis")  # start Redis first, so this OpenResty gets REDIS_HOST
+    for service in ("redis", "dns"):
+        if service in request.fixturenames:
+            request.getfixturevalue(service)  # start it first, so this OpenResty gets its address
     return openresty.marked()

@@ -17,7 +17,7 @@ from harness.settings import Settings
 from harness.stage import Stage
 
 log = logging.getLogger(__name__)
-KINDS = ("openresty", "redis")
+KINDS = ("openresty", "redis", "tools")
 
 
 class HarnessRuntime:

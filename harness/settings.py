@@ -26,6 +26,8 @@ OPTIONS: tuple[Option, ...] = (
            "OpenResty image to test with; empty: official image, else the offline build"),
     Option("redis_image", "HARNESS_REDIS_IMAGE", "--redis-image", "",
            "Redis image; empty: official image, else the offline build"),
+    Option("tools_image", "HARNESS_TOOLS_IMAGE", "--tools-image", "",
+           "image for the harness's sidecars (DNS server, fault proxy); empty: official python, else offline"),
     Option("pull", "HARNESS_PULL", "--harness-pull", "auto",
            "try to pull official images when they are missing (auto) or never", ("auto", "never")),
     Option("reach", "HARNESS_REACH", "--harness-reach", "auto",
@@ -55,6 +57,7 @@ class Settings:
 
     openresty_image: str = ""
     redis_image: str = ""
+    tools_image: str = ""
     pull: str = "auto"
     reach: str = "auto"
     reuse: str = "hup"

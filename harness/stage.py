@@ -16,7 +16,7 @@ from typing import Mapping, Optional, Sequence
 from testcontainers.core.config import testcontainers_config
 from testcontainers.core.network import Network
 
-from harness.containers import OpenRestyContainer, Reach, RedisContainer
+from harness.containers import DnsContainer, OpenRestyContainer, Reach, RedisContainer
 from harness.containers.openresty import Limits, shape_of
 from harness.engine import Engine
 from harness.errors import HarnessError
@@ -58,13 +58,15 @@ class Stage:
         self.owns_session = session is None
         self.session = session or HarnessSession(engine)
         self.resolver = resolver or ImageResolver(
-            engine, {"openresty": settings.openresty_image, "redis": settings.redis_image},
+            engine, {"openresty": settings.openresty_image, "redis": settings.redis_image,
+                     "tools": settings.tools_image},
             pull=settings.pull == "auto")
         self.search_path = settings.fixture_search_path(rootdir)
         self.swept = sweep_stale(engine)
         self.ryuk = configure_ryuk(engine, settings.pull == "auto")
         self._reach: Optional[Reach] = None
         self._redis: Optional[RedisContainer] = None
+        self._dns: Optional[DnsContainer] = None
         self._idle: list[OpenRestyContainer] = []
         self.observed: dict[str, dict] = {}  # image id -> what its running workers reported
         self._busy: list[OpenRestyContainer] = []
@@ -112,8 +114,20 @@ class Stage:
             self._redis = container.start()
         return self._redis
 
+    def dns(self) -> DnsContainer:
+        """The session's DNS server (started on first use); OpenResty started later gets DNS_SERVER."""
+        if self._dns is None or not self._dns.state().get("Running"):
+            container = DnsContainer(self.resolver.resolve("tools"), self.session, self.reach)
+            container.start_timeout = self.settings.start_timeout
+            self._dns = container.start()
+        return self._dns
+
     def service_env(self) -> dict[str, str]:
-        return self._redis.service_env() if self._redis is not None else {}
+        env: dict[str, str] = {}
+        for service in (self._redis, self._dns):
+            if service is not None:
+                env.update(service.service_env())
+        return env
 
     def fixture(self, fixture: str | Path | Fixture) -> Fixture:
         return fixture if isinstance(fixture, Fixture) else Fixture.load(fixture, self.search_path)
@@ -181,7 +195,7 @@ class Stage:
     def close(self) -> None:
         """Stop every container and remove the networks; if the session is ours, remove anything
         else labelled with it too."""
-        for c in [*self._busy, *self._idle, *([self._redis] if self._redis else [])]:
+        for c in [*self._busy, *self._idle, *(s for s in (self._redis, self._dns) if s is not None)]:
             try:
                 c.stop()
             except Exception:  # noqa: BLE001
@@ -189,6 +203,7 @@ class Stage:
         self._busy.clear()
         self._idle.clear()
         self._redis = None
+        self._dns = None
         if self._reach is not None:
             for net in (self._reach.internal, self._reach.edge):
                 if net is not None:

@@ -1,6 +1,7 @@
 """Container classes (testcontainers 4.x): OpenResty and Redis on the session's internal network."""
 from harness.containers.base import HarnessContainer, Reach
+from harness.containers.dns import DnsContainer
 from harness.containers.openresty import OpenRestyContainer
 from harness.containers.redis import RedisContainer
 
-__all__ = ["HarnessContainer", "OpenRestyContainer", "Reach", "RedisContainer"]
+__all__ = ["DnsContainer", "HarnessContainer", "OpenRestyContainer", "Reach", "RedisContainer"]

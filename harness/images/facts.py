@@ -39,6 +39,8 @@ class ImageFacts:
 def _command(image: ResolvedImage) -> str:
     if image.kind == "openresty":
         return openresty_profile(image.labels).version_command()
+    if image.kind == "tools":
+        return "python3 --version 2>&1"
     return f"{redis_profile(image.labels).server_bin} --version"
 
 

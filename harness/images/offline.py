@@ -21,7 +21,7 @@ from harness.images.profiles import PROFILE_LABEL
 RECIPES = Path(__file__).resolve().parent / "recipes"
 NAMESPACE = "openresty-harness"
 SUITE = "bookworm"
-KINDS = ("openresty", "redis")
+KINDS = ("openresty", "redis", "tools")
 MMDEBSTRAP_OPTIONS = (
     "--variant=apt",
     "--aptopt=Apt::Install-Recommends \"false\"",

@@ -15,9 +15,11 @@ from harness.images.profiles import PROFILE_LABEL
 OFFICIAL = {
     "openresty": "openresty/openresty:1.27.1.2-0-bookworm",
     "redis": "redis:7.4.2-bookworm",
+    "tools": "python:3.12-slim-bookworm",  # the harness's sidecars: DNS server, fault proxy
 }
 OVERRIDE = {"openresty": ("openresty_image", "HARNESS_OPENRESTY_IMAGE", "--openresty-image"),
-            "redis": ("redis_image", "HARNESS_REDIS_IMAGE", "--redis-image")}
+            "redis": ("redis_image", "HARNESS_REDIS_IMAGE", "--redis-image"),
+            "tools": ("tools_image", "HARNESS_TOOLS_IMAGE", "--tools-image")}
 
 
 @dataclass

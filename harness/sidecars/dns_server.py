@@ -1,0 +1,90 @@
+"""The harness's DNS server (runs inside the tools container; dnslib is copied in beside it).
+
+Answers only the names it was told about, one behaviour per name: an A record (``a``), NXDOMAIN,
+SERVFAIL, no answer at all (``timeout``: the client's resolver times out). Unknown names get
+NXDOMAIN; nothing is ever forwarded, so no query leaves the test network. A small HTTP API
+changes the answers while the test runs:
+
+    GET  /records                      -> {"name.": {"a": "10.0.0.2"}, ...}
+    PUT  /records/<name>  {"a": ip} | {"rcode": "NXDOMAIN" | "SERVFAIL"} | {"timeout": true}
+    DELETE /records/<name>
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from dnslib import QTYPE, RCODE, RR, A
+from dnslib.server import BaseResolver, DNSLogger, DNSServer
+
+RECORDS: dict[str, dict] = {}
+LOCK = threading.Lock()
+
+
+def canonical(name: str) -> str:
+    return name.rstrip(".").lower() + "."
+
+
+class Resolver(BaseResolver):
+    def resolve(self, request, handler):
+        reply = request.reply()
+        name = canonical(str(request.q.qname))
+        with LOCK:
+            record = dict(RECORDS.get(name, {"rcode": "NXDOMAIN"}))
+        if record.get("timeout"):
+            return None  # dnslib sends nothing back: the resolver waits until it gives up
+        if "rcode" in record:
+            reply.header.rcode = getattr(RCODE, record["rcode"])
+        elif request.q.qtype in (QTYPE.A, QTYPE.ANY):
+            reply.add_answer(RR(request.q.qname, QTYPE.A, rdata=A(record["a"]), ttl=int(record.get("ttl", 1))))
+        return reply
+
+
+class Api(BaseHTTPRequestHandler):
+    def _reply(self, code: int, body: object) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):  # noqa: N802 - http.server's naming
+        with LOCK:
+            self._reply(200, RECORDS)
+
+    def do_PUT(self):  # noqa: N802
+        name = canonical(self.path.rsplit("/", 1)[-1])
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+        if not ({"a", "rcode", "timeout"} & set(body)) or body.get("rcode", "NXDOMAIN") not in ("NXDOMAIN", "SERVFAIL"):
+            return self._reply(400, {"error": "give a, rcode (NXDOMAIN or SERVFAIL) or timeout"})
+        with LOCK:
+            RECORDS[name] = body
+        self._reply(200, {name: body})
+
+    def do_DELETE(self):  # noqa: N802
+        with LOCK:
+            RECORDS.pop(canonical(self.path.rsplit("/", 1)[-1]), None)
+        self._reply(200, {})
+
+    def log_message(self, *args):
+        pass
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, default=53)
+    parser.add_argument("--api", type=int, default=8053)
+    args = parser.parse_args()
+    logger = DNSLogger(log="-request,-reply,-truncated,-data,+error", prefix=False)
+    for server in (DNSServer(Resolver(), port=args.port, address="0.0.0.0", logger=logger),
+                   DNSServer(Resolver(), port=args.port, address="0.0.0.0", tcp=True, logger=logger)):
+        server.start_thread()
+    print(f"dns on :{args.port}, api on :{args.api}", flush=True)
+    ThreadingHTTPServer(("0.0.0.0", args.api), Api).serve_forever()
+
+
+if __name__ == "__main__":
+    main()
