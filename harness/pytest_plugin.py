@@ -6,7 +6,7 @@ from typing import Iterator
 
 import pytest
 
-from harness.containers import DnsContainer, OpenRestyContainer, RedisContainer
+from harness.containers import DnsContainer, FaultProxyContainer, OpenRestyContainer, RedisContainer
 from harness.errorlog import excerpt
 from harness.errors import HarnessError
 from harness.faults import RedisFault, WorkerFault
@@ -17,7 +17,7 @@ from harness.stage import Stage
 
 RUNTIME = pytest.StashKey[HarnessRuntime]()
 FACTORY = pytest.StashKey[OpenRestyFactory]()
-HARNESS_FIXTURES = {"harness_stage", "openresty", "redis", "http", "nginx", "redis_fault", "dns"}
+HARNESS_FIXTURES = {"harness_stage", "openresty", "redis", "http", "nginx", "redis_fault", "dns", "redis_proxy"}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -139,6 +139,18 @@ def dns(harness_stage: Stage) -> Iterator[DnsContainer]:
     yield container
     for name in container.records():
         container.forget(name)
+
+
+@pytest.fixture
+def redis_proxy(harness_stage: Stage, redis: RedisContainer) -> Iterator[FaultProxyContainer]:
+    """A fault proxy in front of Redis for this test. Start OpenResty with
+    ``env={"REDIS_HOST": redis_proxy.ip}`` to send its Redis traffic through it, then
+    ``with redis_proxy.route("redis").latency(300): ...`` and the other toxics."""
+    proxy = harness_stage.fault_proxy({"redis": (6379, redis.ip, 6379)})
+    try:
+        yield proxy
+    finally:
+        proxy.stop()
 
 
 @pytest.fixture

@@ -16,7 +16,8 @@ from typing import Mapping, Optional, Sequence
 from testcontainers.core.config import testcontainers_config
 from testcontainers.core.network import Network
 
-from harness.containers import DnsContainer, OpenRestyContainer, Reach, RedisContainer
+from harness.containers import DnsContainer, FaultProxyContainer, OpenRestyContainer, Reach, RedisContainer
+from harness.containers.base import HarnessContainer
 from harness.containers.openresty import Limits, shape_of
 from harness.engine import Engine
 from harness.errors import HarnessError
@@ -27,6 +28,7 @@ from harness.settings import Settings
 
 log = logging.getLogger(__name__)
 RYUK_IMAGE = testcontainers_config.ryuk_image
+MAX_IDLE = 4  # OpenResty containers kept for reuse between tests
 
 
 def configure_ryuk(engine: Engine, pull: bool) -> str:
@@ -122,6 +124,17 @@ class Stage:
             self._dns = container.start()
         return self._dns
 
+    def fault_proxy(self, routes: dict[str, tuple[int, str, int]]) -> FaultProxyContainer:
+        """A new TCP fault proxy on the session network (the caller stops it): routes are
+        ``{name: (listen_port, upstream_host, upstream_port)}``."""
+        container = FaultProxyContainer(self.resolver.resolve("tools"), self.session, self.reach, routes)
+        container.start_timeout = self.settings.start_timeout
+        try:
+            return container.start()
+        except BaseException:
+            self._discard(container)
+            raise
+
     def service_env(self) -> dict[str, str]:
         env: dict[str, str] = {}
         for service in (self._redis, self._dns):
@@ -183,10 +196,12 @@ class Stage:
             self._busy.remove(container)
         if reusable and not container.single_use and container.healthy():
             self._idle.append(container)
+            while len(self._idle) > MAX_IDLE:
+                self._discard(self._idle.pop(0))  # the longest idle goes
         else:
             self._discard(container)
 
-    def _discard(self, container: OpenRestyContainer) -> None:
+    def _discard(self, container: HarnessContainer) -> None:
         try:
             container.stop()
         except Exception:  # noqa: BLE001 - never created, or already gone

@@ -46,6 +46,13 @@ class RedisContainer(HarnessContainer):
         """What an OpenResty container needs to find this Redis (``os.getenv`` in Lua, ``${...}`` in config)."""
         return {"REDIS_HOST": self.ip, "REDIS_PORT": str(REDIS_PORT)}
 
+    def follow_address(self) -> None:
+        """After a restart the engine may hand out another address: read it again, reconnect."""
+        self.get_wrapped_container().reload()
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
     @property
     def observe(self) -> RedisObserver:
         """Clients, clients by address, INFO fields (see :class:`harness.redis_observer.RedisObserver`)."""

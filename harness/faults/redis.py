@@ -37,29 +37,23 @@ class RedisFault:
 
     @contextlib.contextmanager
     def stopped(self) -> Iterator[None]:
-        """``docker stop``: the address goes away (connects time out or find no route)."""
-        address = self.redis.ip
+        """``docker stop``: the address goes away (connects time out or find no route). Started
+        again on exit, usually at a *new* address, as after a real restart: only clients that find
+        Redis by name (the network alias ``redis``) recover; see :meth:`started_again`."""
         self._container().stop(timeout=5)
         try:
             yield
         finally:
-            self._container().start()
-            self._container().reload()
-            self._same_address(address)
-            self._recovered()
+            self.started_again()
 
     @contextlib.contextmanager
     def killed(self) -> Iterator[None]:
-        """``docker kill`` (SIGKILL), started again on exit."""
-        address = self.redis.ip
+        """``docker kill`` (SIGKILL), started again on exit (see :meth:`stopped`)."""
         self._container().kill()
         try:
             yield
         finally:
-            self._container().start()
-            self._container().reload()
-            self._same_address(address)
-            self._recovered()
+            self.started_again()
 
     @contextlib.contextmanager
     def paused(self) -> Iterator[None]:
@@ -73,17 +67,17 @@ class RedisFault:
 
     def restart(self) -> None:
         """``docker restart`` and wait for it (a one-shot, not a context)."""
-        address = self.redis.ip
         self._container().restart(timeout=5)
-        self._container().reload()
-        self._same_address(address)
-        self._recovered()
+        self.started_again(start=False)
 
-    def _same_address(self, address: str) -> None:
-        self.redis.get_wrapped_container().reload()
-        if self.redis.ip != address:
-            raise HarnessError(f"{self.redis.name} restarted at {self.redis.ip}, not {address}: "
-                               "OpenResty was configured with the old address")
+    def started_again(self, start: bool = True) -> str:
+        """Start the container if asked, follow its (possibly new) address, wait for PING; return
+        the address. OpenResty containers started later get the new one."""
+        if start:
+            self._container().start()
+        self.redis.follow_address()
+        self._recovered()
+        return self.redis.ip
 
     # ---- the server ----------------------------------------------------------------------------
     def cli(self, *args: str, port: int = REDIS_PORT) -> str:

@@ -63,3 +63,14 @@ def test_published_reach_binds_loopback_only(harness_stage, fixtures_dir):
         ports = nginx.get_wrapped_container().attrs["NetworkSettings"]["Ports"]
         assert {b["HostIp"] for p in (f"{HTTP_PORT}/tcp", f"{CONTROL_PORT}/tcp") for b in ports[p]} == {"127.0.0.1"}
         assert stage.engine.client.networks.get(stage.reach.internal.name).attrs["Internal"] is True
+
+
+def test_every_container_is_only_on_internal_networks(openresty, redis, dns, redis_proxy, harness_stage):
+    """No container of a fault, a sidecar or a fixture has a network with a way out (direct reach).
+    Checked through the engine, without sending a packet anywhere."""
+    nginx = openresty("hello")
+    client = harness_stage.engine.client
+    for container in (nginx, redis, dns, redis_proxy):
+        networks = container.get_wrapped_container().attrs["NetworkSettings"]["Networks"]
+        assert networks and all(client.networks.get(name).attrs["Internal"] for name in networks), \
+            f"{container.name} is on {sorted(networks)}"

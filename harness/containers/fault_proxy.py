@@ -1,0 +1,134 @@
+"""FaultProxyContainer: a TCP proxy between two containers, with Toxiproxy's toxics (see
+``harness/sidecars/fault_proxy.py``), to fault the network path OpenResty -> Redis (or any other)."""
+from __future__ import annotations
+
+import contextlib
+import itertools
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+import httpx
+
+from harness.containers.base import HarnessContainer, Reach
+from harness.errors import HarnessError
+from harness.images.resolver import ResolvedImage
+from harness.session import HarnessSession
+from harness.waiting import wait_for
+
+API_PORT = 8474
+SIDECARS = Path(__file__).resolve().parent.parent / "sidecars"
+_names = itertools.count(1)
+
+
+class ProxyRoute:
+    """One proxied route: toxics and down, each a context manager that removes itself."""
+
+    def __init__(self, container: "FaultProxyContainer", name: str) -> None:
+        self.container = container
+        self.name = name
+
+    def _call(self, method: str, path: str, body: Optional[dict] = None) -> Any:
+        r = self.container.api.request(method, f"/proxies/{self.name}{path}", json=body)
+        if r.status_code != 200:
+            raise HarnessError(f"fault proxy {self.container.name}: {method} {path} -> {r.status_code} {r.text}")
+        return r.json()
+
+    def state(self) -> dict:
+        return self.container.api.get("/proxies").json()[self.name]
+
+    @contextlib.contextmanager
+    def toxic(self, type: str, stream: str = "downstream", toxicity: float = 1.0,
+              **attributes: float) -> Iterator[dict]:
+        """Add a toxic for the block: ``with route.toxic("latency", latency=300, jitter=50): ...``."""
+        name = f"{type}_{stream}_{next(_names)}"
+        toxic = self._call("POST", "/toxics", {"name": name, "type": type, "stream": stream,
+                                               "toxicity": toxicity, "attributes": attributes})
+        try:
+            yield toxic
+        finally:
+            self._call("DELETE", f"/toxics/{name}")
+
+    def latency(self, ms: float, jitter: float = 0, stream: str = "downstream"):
+        return self.toxic("latency", stream, latency=ms, jitter=jitter)
+
+    def bandwidth(self, kb_per_second: float, stream: str = "downstream"):
+        return self.toxic("bandwidth", stream, rate=kb_per_second)
+
+    def blackhole(self, close_after_ms: float = 0, stream: str = "downstream"):
+        """Toxiproxy's ``timeout``: data stops; the connection closes after ``close_after_ms`` (0: never)."""
+        return self.toxic("timeout", stream, timeout=close_after_ms)
+
+    def reset_peer(self, after_ms: float = 0, stream: str = "downstream"):
+        return self.toxic("reset_peer", stream, timeout=after_ms)
+
+    def limit_data(self, nbytes: int, stream: str = "downstream"):
+        return self.toxic("limit_data", stream, bytes=nbytes)
+
+    def slicer(self, average_size: int, size_variation: int = 0, delay_us: int = 0, stream: str = "downstream"):
+        return self.toxic("slicer", stream, average_size=average_size, size_variation=size_variation, delay=delay_us)
+
+    @contextlib.contextmanager
+    def down(self) -> Iterator[None]:
+        """Refuse connections (and close the open ones) for the block."""
+        self._call("POST", "", {"enabled": False})
+        try:
+            yield
+        finally:
+            self._call("POST", "", {"enabled": True})
+
+
+class FaultProxyContainer(HarnessContainer):
+    """``FaultProxyContainer(image, session, reach, {"redis": (6379, redis.ip, 6379)})``."""
+
+    kind = "faultproxy"
+    alias = "faultproxy"
+
+    def __init__(self, image: ResolvedImage, session: HarnessSession, reach: Reach,
+                 routes: dict[str, tuple[int, str, int]]) -> None:
+        super().__init__(image, session, reach, (API_PORT,))
+        self.routes = routes
+        self.with_copy_into_container((SIDECARS / "fault_proxy.py").read_bytes(), "/harness/sidecars/fault_proxy.py")
+        self.with_env("PYTHONDONTWRITEBYTECODE", "1")
+        command = ["python3", "/harness/sidecars/fault_proxy.py", "--api", str(API_PORT)]
+        for name, (listen, host, port) in routes.items():
+            command += ["--proxy", f"{name}={listen}:{host}:{port}"]
+        self.with_command(command)
+        self.start_timeout = 30.0
+        self._api: Optional[httpx.Client] = None
+
+    @property
+    def name(self) -> str:
+        return self._name or self.get_container_id()[:12]
+
+    @property
+    def api(self) -> httpx.Client:
+        if self._api is None:
+            host, port = self.endpoint(API_PORT)
+            self._api = httpx.Client(base_url=f"http://{host}:{port}", timeout=5)
+        return self._api
+
+    def start(self) -> "FaultProxyContainer":
+        super().start()
+
+        def probe() -> bool:
+            if self.state().get("Status") in ("exited", "dead"):
+                raise HarnessError(f"{self.name} exited before it was ready: see its output", self.logs_text())
+            return self.api.get("/proxies").status_code == 200
+        wait_for(probe, timeout=self.start_timeout, what=f"{self.name} to answer on its API",
+                 on_timeout=self.logs_text)
+        return self
+
+    def route(self, name: str) -> ProxyRoute:
+        if name not in self.routes:
+            raise HarnessError(f"{self.name} has no route {name!r}: {sorted(self.routes)}")
+        return ProxyRoute(self, name)
+
+    def reset(self) -> None:
+        """Every route up, every toxic gone."""
+        self.api.post("/reset")
+
+    def stop(self, force: bool = True, delete_volume: bool = True) -> None:
+        if self._api is not None:
+            self._api.close()
+            self._api = None
+        super().stop(force, delete_volume)
