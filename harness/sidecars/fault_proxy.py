@@ -85,6 +85,9 @@ class Link:
             while not self.closed:
                 data = await reader.read(65536)
                 if not data:
+                    # a blackholed stream does not pass on the end of the stream either
+                    while not self.closed and any(t.type == "timeout" for t in self.active(stream)):
+                        await asyncio.sleep(0.01)
                     break
                 pieces = [(data, 0.0)]
                 for toxic in self.active(stream):
