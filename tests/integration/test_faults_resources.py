@@ -49,6 +49,7 @@ def test_low_nofile_and_a_leaking_handler_run_out_of_descriptors(openresty, redi
             statuses.append(client.get("/count").status_code)
             if statuses[-1] != 200:
                 break
+    print(f"nofile=64: request {len(statuses)} was the first to fail")
     assert statuses[-1] == 500 and 40 <= len(statuses) < 100, statuses
     nginx.log.assert_logged("Too many open files")
     worker = nginx.workers().workers[0]
