@@ -149,14 +149,14 @@ class Stage:
                   env: Optional[Mapping[str, str]] = None, memory: Optional[str] = None,
                   cpus: Optional[float] = None, nofile: Optional[int] = None,
                   ports: Sequence[int] = (), error_log_level: str = "info",
-                  reuse: Optional[bool] = None) -> OpenRestyContainer:
+                  reuse: Optional[bool] = None, init: bool = False) -> OpenRestyContainer:
         """An OpenResty serving ``fixture``: an idle one of the same shape switched by HUP, or a new one.
         ``reuse=False`` (or ``HARNESS_REUSE=fresh``): a fresh container, removed after its test."""
         fx = self.fixture(fixture)
         image = self.resolver.resolve("openresty")
         full_env = {**self.service_env(), **(env or {})}
         limits = Limits(memory=memory, cpus=cpus, nofile=nofile)
-        shape = shape_of(image, workers, error_log_level, full_env, limits, tuple(ports))
+        shape = shape_of(image, workers, error_log_level, full_env, limits, tuple(ports), init)
         use_pool = reuse if reuse is not None else self.settings.reuse == "hup"
         if use_pool:
             for candidate in list(self._idle):
@@ -177,7 +177,7 @@ class Stage:
         container = (OpenRestyContainer(image, self.session, self.reach, fx, tuple(ports))
                      .with_workers(workers).with_error_log_level(error_log_level)
                      .with_limits(memory=memory, cpus=cpus, nofile=nofile)
-                     .with_start_timeout(self.settings.start_timeout))
+                     .with_start_timeout(self.settings.start_timeout).with_init(init))
         for key, value in full_env.items():
             container.with_env(key, value)
         try:

@@ -110,6 +110,11 @@ class WorkerTable:
         return next((p for p in self.processes if p.role == "master"), None)
 
     @property
+    def masters(self) -> list[Process]:
+        """More than one during a binary upgrade (USR2): the old master and its child, the new one."""
+        return [p for p in self.processes if p.role == "master"]
+
+    @property
     def workers(self) -> list[Process]:
         return [p for p in self.processes if p.role == "worker"]
 

@@ -65,6 +65,7 @@ class OpenRestyContainer(HarnessContainer):
         self.log_mark = 0  # error.log offset where the current test's view begins
         self._control: Optional[httpx.Client] = None
         self.single_use = False  # started with reuse=False: removed after its test, never pooled
+        self.init = False
 
     # ---- fluent configuration -----------------------------------------------------------------
     def with_workers(self, workers: int | str) -> "OpenRestyContainer":
@@ -100,7 +101,7 @@ class OpenRestyContainer(HarnessContainer):
             bundle = write_bundle(Path(tmp), self.fixture, self.profile, self.generation, self._render_options())
             self.with_copy_into_container(bundle, "/")
             self.with_command([ACTIVATE, str(self.generation), "start"])
-            self.with_kwargs(**self._kwargs, **self.limits.docker_kwargs())
+            self.with_kwargs(**self._kwargs, **self.limits.docker_kwargs(), **({"init": True} if self.init else {}))
             super().start()
         self._await_generation(self.generation, self.start_timeout, starting=True)
         return self
@@ -130,6 +131,12 @@ class OpenRestyContainer(HarnessContainer):
     @property
     def name(self) -> str:
         return self._name or self.get_container_id()[:12]
+
+    def with_init(self, init: bool = True) -> "OpenRestyContainer":
+        """Run an init (the engine's docker-init) as PID 1, so the nginx master is an ordinary
+        process: needed for a binary upgrade, whose old master must be able to exit."""
+        self.init = init
+        return self
 
     def _config_error(self, fixture: Fixture, generation: int, output: str, suffix: str = "") -> NginxConfigError:
         text = host_paths(output.strip(), fixture, generation)
@@ -308,11 +315,11 @@ class OpenRestyContainer(HarnessContainer):
     def shape(self) -> tuple:
         """What must match for a running container to be reused with another config."""
         return (self.resolved.id, str(self.render.workers), self.render.error_log_level,
-                tuple(sorted(self.env.items())), self.limits, self.service_ports)
+                tuple(sorted(self.env.items())), self.limits, self.service_ports, self.init)
 
 
 def shape_of(image: ResolvedImage, workers: int | str, error_log_level: str, env: Mapping[str, str],
-             limits: Limits, extra_ports: tuple[int, ...]) -> tuple:
+             limits: Limits, extra_ports: tuple[int, ...], init: bool = False) -> tuple:
     """The :meth:`OpenRestyContainer.shape` a container built from these arguments would have."""
     return (image.id, str(workers), error_log_level, tuple(sorted(env.items())), limits,
-            (HTTP_PORT, CONTROL_PORT, *extra_ports))
+            (HTTP_PORT, CONTROL_PORT, *extra_ports), init)

@@ -80,11 +80,12 @@ class WorkerFault:
         wait_for(lambda: self.nginx.workers().by_pid(victim.pid) is None, timeout=self.timeout,
                  what=f"the master to reap {victim.pid}")
 
-    def signal_master(self, signal: str) -> None:
-        """Send HUP, QUIT, TERM, USR1, USR2, WINCH... to the master."""
-        master = self.nginx.workers().master
+    def signal_master(self, signal: str, pid: Optional[int] = None) -> None:
+        """Send HUP, QUIT, TERM, USR1, USR2, WINCH... to the master (or to master ``pid`` when a
+        binary upgrade left two)."""
+        master = self.nginx.workers().master if pid is None else self.nginx.workers().by_pid(pid)
         if master is None:
-            raise HarnessError(f"{self.nginx.name} has no master process")
+            raise HarnessError(f"{self.nginx.name} has no master process {pid or ''}".rstrip())
         self._signal(master.pid, signal)
 
 

@@ -128,3 +128,20 @@ def test_usr1_reopens_the_log_files(openresty):
         client.get("/note")
     nginx.log.assert_logged("after rotation")  # read from the new file
     assert "after rotation" not in rotated and "signal 10 (SIGUSR1) received" in rotated
+
+
+@pytest.mark.allow_log_problems("the changing binary signal is ignored")
+def test_binary_upgrade_is_refused_in_a_foreground_container(openresty):
+    """USR2 + WINCH + QUIT needs a daemonized master: nginx compares its parent pid with the one it
+    started with, and under `daemon off` (every container) they never differ, so it refuses, even
+    with an init as PID 1. The old master keeps serving; the harness shows the refusal."""
+    nginx = openresty("hello", workers=2, init=True, reuse=False)
+    before = nginx.workers()
+    assert before.master.pid != 1  # docker-init is PID 1
+    WorkerFault(nginx).signal_master("USR2")
+    nginx.log.assert_logged("the changing binary signal is ignored", level="crit")
+    after = nginx.workers()
+    assert [m.pid for m in after.masters] == [before.master.pid]
+    assert not diff(before, after)
+    with nginx.client() as client:
+        assert client.get("/").status_code == 200

@@ -21,7 +21,8 @@ def test_ok(openresty):
 
 def test_failed_test_report_shows_its_error_log_and_worker_table(pytester, harness_stage):
     pytester.makepyfile(test_fails=FAILING)
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--junitxml=junit.xml")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--junitxml=junit.xml",
+                                           "--html=report.html", "--self-contained-html")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([
         "*error.log of harness-*-openresty-* (this test)*",
@@ -34,6 +35,8 @@ def test_failed_test_report_shows_its_error_log_and_worker_table(pytester, harne
     junit = (pytester.path / "junit.xml").read_text()
     assert 'name="harness: error.log of harness-' in junit and "marker-line-42" in junit
     assert 'name="harness: workers of harness-' in junit
+    html = (pytester.path / "report.html").read_text()  # pytest-html shows the report sections
+    assert "marker-line-42" in html and "workers of harness-" in html and "nginx: worker process" in html
 
 
 def test_image_override_is_used_and_reported(pytester, harness_stage):
