@@ -61,6 +61,10 @@ class HarnessContainer(DockerContainer):
         self.get_wrapped_container().reload()
         return self
 
+    @property
+    def name(self) -> str:
+        return self._name or self.get_container_id()[:12]
+
     # ---- addresses ---------------------------------------------------------------------------
     @property
     def ip(self) -> str:

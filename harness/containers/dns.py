@@ -6,20 +6,17 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 import dnslib
-import httpx
-
-from harness.containers.base import HarnessContainer, Reach
+from harness.containers.base import Reach
+from harness.containers.sidecar import SidecarContainer
 from harness.errors import HarnessError
 from harness.images.resolver import ResolvedImage
 from harness.session import HarnessSession
-from harness.waiting import wait_for
 
 DNS_PORT = 53
 API_PORT = 8053
-SIDECARS = Path(__file__).resolve().parent.parent / "sidecars"
 
 
-class DnsContainer(HarnessContainer):
+class DnsContainer(SidecarContainer):
     """Runs ``harness/sidecars/dns_server.py`` (dnslib) in the tools image.
 
     ``dns.answer("redis.harness.test", a=redis.ip)``, ``with dns.answering(name, rcode="SERVFAIL"): ...``
@@ -28,39 +25,14 @@ class DnsContainer(HarnessContainer):
 
     kind = "dns"
     alias = "dns"
+    script = "dns_server.py"
+    api_port = API_PORT
+    ready_path = "/records"
 
     def __init__(self, image: ResolvedImage, session: HarnessSession, reach: Reach) -> None:
-        super().__init__(image, session, reach, (API_PORT,))
+        super().__init__(image, session, reach, ["--port", str(DNS_PORT), "--api", str(API_PORT)])
         self.with_copy_into_container(Path(dnslib.__file__).resolve().parent, "/harness/pylib")
-        self.with_copy_into_container((SIDECARS / "dns_server.py").read_bytes(), "/harness/sidecars/dns_server.py")
         self.with_env("PYTHONPATH", "/harness/pylib")
-        self.with_env("PYTHONDONTWRITEBYTECODE", "1")
-        self.with_command(["python3", "/harness/sidecars/dns_server.py", "--port", str(DNS_PORT),
-                           "--api", str(API_PORT)])
-        self.start_timeout = 30.0
-        self._api: Optional[httpx.Client] = None
-
-    @property
-    def name(self) -> str:
-        return self._name or self.get_container_id()[:12]
-
-    def start(self) -> "DnsContainer":
-        super().start()
-
-        def probe() -> bool:
-            if self.state().get("Status") in ("exited", "dead"):
-                raise HarnessError(f"{self.name} exited before it was ready: see its output", self.logs_text())
-            return self.api.get("/records").status_code == 200
-        wait_for(probe, timeout=self.start_timeout, what=f"{self.name} to answer on its API",
-                 on_timeout=self.logs_text)
-        return self
-
-    @property
-    def api(self) -> httpx.Client:
-        if self._api is None:
-            host, port = self.endpoint(API_PORT)
-            self._api = httpx.Client(base_url=f"http://{host}:{port}", timeout=5)
-        return self._api
 
     def service_env(self) -> dict[str, str]:
         return {"DNS_SERVER": self.ip}
@@ -95,8 +67,3 @@ class DnsContainer(HarnessContainer):
             else:
                 self.api.put(f"/records/{name}", json=previous)
 
-    def stop(self, force: bool = True, delete_volume: bool = True) -> None:
-        if self._api is not None:
-            self._api.close()
-            self._api = None
-        super().stop(force, delete_volume)

@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-from pathlib import Path
 from typing import Any, Iterator, Optional
 
-import httpx
-
-from harness.containers.base import HarnessContainer, Reach
+from harness.containers.base import Reach
+from harness.containers.sidecar import SidecarContainer
 from harness.errors import HarnessError
 from harness.images.resolver import ResolvedImage
 from harness.session import HarnessSession
-from harness.waiting import wait_for
 
 API_PORT = 8474
-SIDECARS = Path(__file__).resolve().parent.parent / "sidecars"
 _names = itertools.count(1)
 
 
@@ -77,46 +73,22 @@ class ProxyRoute:
             self._call("POST", "", {"enabled": True})
 
 
-class FaultProxyContainer(HarnessContainer):
+class FaultProxyContainer(SidecarContainer):
     """``FaultProxyContainer(image, session, reach, {"redis": (6379, redis.ip, 6379)})``."""
 
     kind = "faultproxy"
     alias = "faultproxy"
+    script = "fault_proxy.py"
+    api_port = API_PORT
+    ready_path = "/proxies"
 
     def __init__(self, image: ResolvedImage, session: HarnessSession, reach: Reach,
                  routes: dict[str, tuple[int, str, int]]) -> None:
-        super().__init__(image, session, reach, (API_PORT,))
-        self.routes = routes
-        self.with_copy_into_container((SIDECARS / "fault_proxy.py").read_bytes(), "/harness/sidecars/fault_proxy.py")
-        self.with_env("PYTHONDONTWRITEBYTECODE", "1")
-        command = ["python3", "/harness/sidecars/fault_proxy.py", "--api", str(API_PORT)]
+        args = ["--api", str(API_PORT)]
         for name, (listen, host, port) in routes.items():
-            command += ["--proxy", f"{name}={listen}:{host}:{port}"]
-        self.with_command(command)
-        self.start_timeout = 30.0
-        self._api: Optional[httpx.Client] = None
-
-    @property
-    def name(self) -> str:
-        return self._name or self.get_container_id()[:12]
-
-    @property
-    def api(self) -> httpx.Client:
-        if self._api is None:
-            host, port = self.endpoint(API_PORT)
-            self._api = httpx.Client(base_url=f"http://{host}:{port}", timeout=5)
-        return self._api
-
-    def start(self) -> "FaultProxyContainer":
-        super().start()
-
-        def probe() -> bool:
-            if self.state().get("Status") in ("exited", "dead"):
-                raise HarnessError(f"{self.name} exited before it was ready: see its output", self.logs_text())
-            return self.api.get("/proxies").status_code == 200
-        wait_for(probe, timeout=self.start_timeout, what=f"{self.name} to answer on its API",
-                 on_timeout=self.logs_text)
-        return self
+            args += ["--proxy", f"{name}={listen}:{host}:{port}"]
+        super().__init__(image, session, reach, args)
+        self.routes = routes
 
     def route(self, name: str) -> ProxyRoute:
         if name not in self.routes:
@@ -126,9 +98,3 @@ class FaultProxyContainer(HarnessContainer):
     def reset(self) -> None:
         """Every route up, every toxic gone."""
         self.api.post("/reset")
-
-    def stop(self, force: bool = True, delete_volume: bool = True) -> None:
-        if self._api is not None:
-            self._api.close()
-            self._api = None
-        super().stop(force, delete_volume)

@@ -128,10 +128,6 @@ class OpenRestyContainer(HarnessContainer):
         self._await_generation(generation, timeout, starting=False)
         self.generation = generation
 
-    @property
-    def name(self) -> str:
-        return self._name or self.get_container_id()[:12]
-
     def with_init(self, init: bool = True) -> "OpenRestyContainer":
         """Run an init (the engine's docker-init) as PID 1, so the nginx master is an ordinary
         process: needed for a binary upgrade, whose old master must be able to exit."""

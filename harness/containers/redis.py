@@ -30,10 +30,6 @@ class RedisContainer(HarnessContainer):
                  on_timeout=self.logs_text)
         return self
 
-    @property
-    def name(self) -> str:
-        return self._name or self.get_container_id()[:12]
-
     def client(self) -> redis_py.Redis:
         """A redis-py client from the host (decoded strings, short timeouts)."""
         if self._client is None:

@@ -1,6 +1,5 @@
 """Catalogue 14-17: worker crashes, hung workers, zombies, and the master's signals."""
 import threading
-import time
 
 import httpx
 import pytest

@@ -1,0 +1,56 @@
+"""A harness sidecar: one of our Python programs (harness/sidecars/) run in the tools image, with
+an HTTP API of its own on the session network."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import httpx
+
+from harness.containers.base import HarnessContainer, Reach
+from harness.errors import HarnessError
+from harness.images.resolver import ResolvedImage
+from harness.session import HarnessSession
+from harness.waiting import wait_for
+
+SIDECARS = Path(__file__).resolve().parent.parent / "sidecars"
+
+
+class SidecarContainer(HarnessContainer):
+    """Runs ``harness/sidecars/<script>`` with ``args``; ready when ``GET ready_path`` on the API answers."""
+
+    script = ""
+    api_port = 0
+    ready_path = "/"
+
+    def __init__(self, image: ResolvedImage, session: HarnessSession, reach: Reach, args: list[str]) -> None:
+        super().__init__(image, session, reach, (self.api_port,))
+        self.with_copy_into_container((SIDECARS / self.script).read_bytes(), f"/harness/sidecars/{self.script}")
+        self.with_env("PYTHONDONTWRITEBYTECODE", "1")
+        self.with_command(["python3", f"/harness/sidecars/{self.script}", *args])
+        self.start_timeout = 30.0
+        self._api: Optional[httpx.Client] = None
+
+    @property
+    def api(self) -> httpx.Client:
+        if self._api is None:
+            host, port = self.endpoint(self.api_port)
+            self._api = httpx.Client(base_url=f"http://{host}:{port}", timeout=5)
+        return self._api
+
+    def start(self) -> "SidecarContainer":
+        super().start()
+
+        def probe() -> bool:
+            if self.state().get("Status") in ("exited", "dead"):
+                raise HarnessError(f"{self.name} exited before it was ready: see its output", self.logs_text())
+            return self.api.get(self.ready_path).status_code == 200
+        wait_for(probe, timeout=self.start_timeout, what=f"{self.name} to answer on its API",
+                 on_timeout=self.logs_text)
+        return self
+
+    def stop(self, force: bool = True, delete_volume: bool = True) -> None:
+        if self._api is not None:
+            self._api.close()
+            self._api = None
+        super().stop(force, delete_volume)
