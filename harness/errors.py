@@ -36,6 +36,10 @@ class NginxConfigError(HarnessError):
     """``nginx -t`` rejected the rendered configuration; ``detail`` holds its output."""
 
 
+class LuaSyntaxError(NginxConfigError):
+    """A fixture's Lua file does not compile (LuaJIT's ``-bl``); ``detail`` holds the compiler output."""
+
+
 class ReadinessTimeout(HarnessError):
     """A container did not become ready before its deadline."""
 

@@ -35,6 +35,7 @@ LUALIB = f"{ROOT}/lualib"  # the harness's own Lua (heartbeat, control server), 
 LUALIB_SOURCE = Path(__file__).resolve().parent / "lualib"
 CONFIG_ERROR_EXIT = 78  # EX_CONFIG: ``nginx -t`` rejected the configuration
 RELOAD_STUCK_EXIT = 75  # EX_TEMPFAIL: old workers kept accepting after a HUP
+LUA_SYNTAX_EXIT = 65  # EX_DATAERR: a fixture Lua file does not compile
 SNIPPETS = ("main.conf", "http.conf", "server.conf")
 PLACEHOLDER = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
 
@@ -199,11 +200,19 @@ def render_nginx_conf(fixture: Fixture, profile: OpenRestyProfile, generation: i
 
 
 ACTIVATE_SCRIPT = """#!/bin/sh
-# activate GEN start|reload: test generation GEN's config with nginx -t, make it current, then
-# start nginx (start) or HUP the running master (reload). A reload returns once every worker of the
-# old generation has stopped accepting (shutting down or gone), within 10 s. Exit {code} when
-# nginx -t fails, {stuck} when old workers keep accepting.
+# activate GEN start|reload: compile generation GEN's Lua files, test its config with nginx -t,
+# make it current, then start nginx (start) or HUP the running master (reload). A reload returns
+# once every worker of the old generation has stopped accepting (shutting down or gone), within
+# 10 s. Exit {lua_code} on a Lua syntax error, {code} when nginx -t fails, {stuck} when old workers
+# keep accepting.
 gen={root}/gen/$1
+# Lua files first: LuaJIT's bytecode compiler finds syntax errors, with file and line, before start.
+for f in $(find "$gen/fixture" -name '*.lua' 2>/dev/null); do
+    if ! out=$({luajit} -bl "$f" 2>&1 >/dev/null); then
+        printf '%s\\n' "$out" >&2
+        exit {lua_code}
+    fi
+done
 if ! out=$({nginx} -p {root}/ -c "$gen/nginx.conf" -t 2>&1); then
     printf '%s\\n' "$out" >&2
     exit {code}
@@ -255,7 +264,8 @@ def write_bundle(dest: Path, fixture: Fixture, profile: OpenRestyProfile, genera
     (gen / "nginx.conf").write_text(render_nginx_conf(fixture, profile, generation, options))
     script = root / "bin" / "activate"
     script.write_text(ACTIVATE_SCRIPT.format(root=ROOT, nginx=profile.nginx_bin, conf=CONF, pid=PID_FILE,
-                                             code=CONFIG_ERROR_EXIT, stuck=RELOAD_STUCK_EXIT))
+                                             luajit=profile.luajit_bin, code=CONFIG_ERROR_EXIT,
+                                             lua_code=LUA_SYNTAX_EXIT, stuck=RELOAD_STUCK_EXIT))
     for path in [root, *root.rglob("*")]:
         path.chmod(0o755 if path.is_dir() or path == script else 0o644)
     return root

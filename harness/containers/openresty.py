@@ -12,11 +12,11 @@ from docker.types import Ulimit
 
 from harness.containers.base import HarnessContainer, Reach
 from harness.errorlog import ErrorLog, LogRead
-from harness.errors import HarnessError, NginxConfigError, ReloadError
+from harness.errors import HarnessError, LuaSyntaxError, NginxConfigError, ReloadError
 from harness.images.profiles import openresty_profile
 from harness.images.resolver import ResolvedImage
 from harness.nginx_conf import (ACTIVATE, CONFIG_ERROR_EXIT, CONTROL_PATH, CONTROL_PORT, ERROR_LOG, HTTP_PORT,
-                                LOG_PATH, RELOAD_STUCK_EXIT, Fixture, RenderOptions, host_paths, write_bundle)
+                                LOG_PATH, LUA_SYNTAX_EXIT, RELOAD_STUCK_EXIT, Fixture, RenderOptions, host_paths, write_bundle)
 from harness.session import HarnessSession
 from harness.waiting import wait_for
 from harness.workers import PROC_LISTING, WorkerTable, health
@@ -117,8 +117,9 @@ class OpenRestyContainer(HarnessContainer):
             bundle = write_bundle(Path(tmp), fixture, self.profile, generation, self._render_options())
             self.copy_into_container(bundle, "/")
         code, output = self.sh(f"{ACTIVATE} {generation} reload")
-        if code == CONFIG_ERROR_EXIT:
-            raise self._config_error(fixture, generation, output, "(the old configuration keeps serving)")
+        if code in (CONFIG_ERROR_EXIT, LUA_SYNTAX_EXIT):
+            raise self._config_error(fixture, generation, output, "(the old configuration keeps serving)",
+                                     lua=code == LUA_SYNTAX_EXIT)
         if code == RELOAD_STUCK_EXIT:
             raise ReloadError(f"HUP reload of {self.name}: old workers kept accepting for 10 s: is one hung?",
                               output + "\n" + self.workers().format())
@@ -134,8 +135,13 @@ class OpenRestyContainer(HarnessContainer):
         self.init = init
         return self
 
-    def _config_error(self, fixture: Fixture, generation: int, output: str, suffix: str = "") -> NginxConfigError:
+    def _config_error(self, fixture: Fixture, generation: int, output: str, suffix: str = "",
+                      lua: bool = False) -> NginxConfigError:
         text = host_paths(output.strip(), fixture, generation)
+        if lua:
+            first = text.splitlines()[0] if text else "no output"
+            return LuaSyntaxError(f"Lua syntax error in fixture {fixture.name!r}: {first.replace('luajit: ', '')} "
+                                  f"{suffix}".rstrip(), text)
         first = next((ln for ln in text.splitlines() if "[emerg]" in ln or "[error]" in ln or "[alert]" in ln),
                      text.splitlines()[0] if text else "no output")
         return NginxConfigError(f"nginx -t rejected fixture {fixture.name!r}: {first.strip()} {suffix}".rstrip(),
@@ -169,8 +175,8 @@ class OpenRestyContainer(HarnessContainer):
     def _raise_exited(self, state: dict) -> None:
         code = state.get("ExitCode")
         logs = self.logs_text()
-        if code == CONFIG_ERROR_EXIT:
-            raise self._config_error(self.fixture, self.generation, logs)
+        if code in (CONFIG_ERROR_EXIT, LUA_SYNTAX_EXIT):
+            raise self._config_error(self.fixture, self.generation, logs, lua=code == LUA_SYNTAX_EXIT)
         raise HarnessError(f"{self.name} exited with code {code} before it was ready: see the logs below",
                            logs + "\n" + self.error_log_tail())
 

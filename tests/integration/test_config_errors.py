@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from harness.errors import NginxConfigError, ReadinessTimeout
+from harness.errors import LuaSyntaxError, NginxConfigError, ReadinessTimeout
 
 pytestmark = pytest.mark.integration
 
@@ -52,3 +52,20 @@ def test_lua_runtime_error_is_a_500_and_logged(openresty):
 
 def nginx_search_path(factory):
     return factory.stage.search_path
+
+
+def test_lua_syntax_error_is_found_before_start_with_file_and_line(openresty, fixtures_dir):
+    with pytest.raises(LuaSyntaxError) as info:
+        openresty("broken-lua-syntax", reuse=False)
+    message = info.value.message
+    assert message.startswith("Lua syntax error in fixture 'broken-lua-syntax': ")
+    assert f"{fixtures_dir.resolve()}/broken-lua-syntax/lua/greeting.lua:5: 'then' expected" in message
+    assert "\n" not in message
+
+
+def test_lua_syntax_error_on_reload_keeps_the_old_workers(openresty, harness_stage):
+    nginx = openresty("hello")
+    with pytest.raises(LuaSyntaxError, match="greeting.lua:5: 'then' expected.*old configuration keeps serving"):
+        nginx.switch(harness_stage.fixture("broken-lua-syntax"))
+    with nginx.client() as client:
+        assert client.get("/").text.startswith("hello from worker")
