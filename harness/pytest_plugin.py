@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
 
@@ -10,6 +10,7 @@ from harness.containers import DnsContainer, FaultProxyContainer, OpenRestyConta
 from harness.errorlog import excerpt
 from harness.errors import HarnessError
 from harness.faults import RedisFault, WorkerFault
+from harness.load import LoadResult, LoadSpec, run_load
 from harness.factory import BoundClient, OpenRestyFactory, binder
 from harness.runtime import HarnessRuntime
 from harness.settings import OPTIONS, Settings
@@ -151,6 +152,18 @@ def redis_proxy(harness_stage: Stage, redis: RedisContainer) -> Iterator[FaultPr
         yield proxy
     finally:
         proxy.stop()
+
+
+@pytest.fixture
+def load() -> Callable[..., LoadResult]:
+    """``load(nginx_or_url, users=10, duration=5, paths=("/",), rate=None, processes=1, locustfile=None)``:
+    locust in its own process; returns a :class:`harness.load.LoadResult`."""
+    def run(target, **spec) -> LoadResult:
+        url = target if isinstance(target, str) else target.base_url
+        if "paths" in spec:
+            spec["paths"] = tuple(spec["paths"])
+        return run_load(url, LoadSpec(**spec))
+    return run
 
 
 @pytest.fixture

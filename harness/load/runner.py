@@ -1,0 +1,78 @@
+"""Run locust headless in a subprocess (gevent never enters the pytest process) and read back the
+recorder's JSON: requests, failures by kind, RPS, HDR percentiles, a per-second series."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from harness.errors import HarnessError
+
+GENERIC_LOCUSTFILE = Path(__file__).resolve().parent / "locustfile_paths.py"
+
+
+@dataclass(frozen=True)
+class LoadSpec:
+    users: int = 10
+    duration: float = 5.0  # seconds
+    spawn_rate: Optional[float] = None  # users started per second; default: all at once
+    rate: Optional[float] = None  # target requests per second over all users (None: as fast as it goes)
+    processes: int = 1  # locust --processes: more load generators on this machine
+    paths: tuple[str, ...] = ("/",)  # for the generic locustfile
+    locustfile: Optional[Path] = None  # your own; it must `import harness.load.recorder`
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    requests: int
+    failures: dict[str, int]
+    elapsed_s: float
+    percentiles_ms: dict[str, float]
+    series: list[dict] = field(default_factory=list)
+    output: str = ""
+
+    @property
+    def failed(self) -> int:
+        return sum(self.failures.values())
+
+    @property
+    def rps(self) -> float:
+        """Requests per second over the seconds that had traffic (ramp-up and tail excluded)."""
+        full = [s["requests"] for s in self.series[1:-1]] or [s["requests"] for s in self.series]
+        return sum(full) / len(full) if full else 0.0
+
+    def summary(self) -> str:
+        p = self.percentiles_ms
+        return (f"{self.requests} requests, {self.failed} failed, {self.rps:.0f} req/s; "
+                f"p50 {p['p50']:.1f} ms, p90 {p['p90']:.1f}, p99 {p['p99']:.1f}, p99.9 {p['p99.9']:.1f}, "
+                f"max {p['max']:.1f}")
+
+
+def run_load(base_url: str, spec: LoadSpec = LoadSpec(), extra_args: tuple[str, ...] = ()) -> LoadResult:
+    """Drive ``base_url`` with locust as ``spec`` says; raise :class:`HarnessError` if locust fails."""
+    with tempfile.TemporaryDirectory(prefix="harness-load-") as tmp:
+        out = Path(tmp) / "result.json"
+        env = {**os.environ, "HARNESS_LOAD_OUT": str(out), "HARNESS_LOAD_PATHS": ",".join(spec.paths),
+               "HARNESS_LOAD_USERS": str(spec.users), "HARNESS_LOAD_RATE": str(spec.rate or "")}
+        cmd = [sys.executable, "-m", "locust", "-f", str(spec.locustfile or GENERIC_LOCUSTFILE), "--headless",
+               "--host", base_url, "-u", str(spec.users), "-r", str(spec.spawn_rate or spec.users),
+               "-t", f"{max(1, round(spec.duration))}s", "--only-summary", "--loglevel", "WARNING",
+               "--stop-timeout", "5", "--exit-code-on-error", "0", *extra_args]
+        if spec.processes > 1:
+            cmd += ["--processes", str(spec.processes)]
+        try:
+            proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=spec.duration + 90)
+        except subprocess.TimeoutExpired as exc:
+            raise HarnessError(f"locust did not finish {spec.duration + 90:.0f}s after a {spec.duration:.0f}s run",
+                               str(exc.output or "")) from None
+        output = proc.stdout + proc.stderr
+        if proc.returncode != 0 or not out.exists():
+            raise HarnessError(f"locust failed (exit {proc.returncode}): see its output below", output[-4000:])
+        data = json.loads(out.read_text())
+    return LoadResult(requests=data["requests"], failures=data["failures"], elapsed_s=data["elapsed_s"],
+                      percentiles_ms=data["percentiles_ms"], series=data["series"], output=output)

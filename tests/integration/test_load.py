@@ -1,0 +1,87 @@
+"""Load with locust in its own process, bursts with httpx, and CPU per request."""
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from harness.faults import WorkerFault
+from harness.load import CpuMeter, LoadSpec, burst, run_load
+
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[2]
+
+
+def assert_plausible(result, duration):
+    p = result.percentiles_ms
+    assert result.requests > 0 and result.rps > 0
+    assert 0 < p["p50"] <= p["p90"] <= p["p99"] <= p["p99.9"] <= p["max"]
+    assert duration - 1 <= len(result.series) <= duration + 2
+    assert sum(s["requests"] for s in result.series) == result.requests
+
+
+def test_short_load_counts_every_request_in_redis(openresty, redis, load):
+    nginx = openresty("redis-counter", workers=2)
+    result = load(nginx, users=10, duration=3, paths=["/count?key=load"])
+    print(result.summary())
+    assert_plausible(result, 3)
+    assert result.failures == {}
+    assert int(redis.client().get("counter:load")) == result.requests  # nothing lost, nothing doubled
+    nginx.log.assert_not_logged("[error]")
+
+
+def test_failures_are_counted_by_kind(openresty, load):
+    nginx = openresty("hello")
+    result = load(nginx, users=2, duration=2, paths=["/", "/no-such-page"])
+    assert result.failed > 0 and result.failed < result.requests
+    assert any("404" in kind for kind in result.failures), result.failures
+
+
+def test_several_locust_processes_merge_into_one_histogram(openresty):
+    nginx = openresty("hello", workers=2)
+    result = run_load(nginx.base_url, LoadSpec(users=8, duration=3, processes=2))
+    assert_plausible(result, 3)
+    assert result.failures == {}
+
+
+def test_target_rate_is_held(openresty):
+    nginx = openresty("hello")
+    result = run_load(nginx.base_url, LoadSpec(users=4, duration=4, rate=100))
+    assert 80 <= result.rps <= 120, result.summary()
+
+
+def test_scenario_locustfile_runs_standalone_with_the_locust_cli(openresty, redis, tmp_path):
+    nginx = openresty("redis-counter")
+    out = tmp_path / "result.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "locust", "-f", str(REPO / "scenarios/locustfile_counter.py"), "--headless",
+         "-u", "4", "-r", "4", "-t", "2s", "--host", nginx.base_url, "--only-summary"],
+        env={**__import__("os").environ, "HARNESS_LOAD_OUT": str(out)}, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert out.exists() and '"requests"' in out.read_text()
+    assert int(redis.client().get("counter:load")) > 0
+
+
+def test_burst_counts_the_requests_a_stopped_worker_stalls(openresty):
+    nginx = openresty("hello", workers=1)
+    healthy = burst(nginx.base_url + "/", n=20, timeout=1.0)
+    assert healthy.answered == 20 and healthy.timed_out == 0
+    with WorkerFault(nginx).stopped_worker():
+        stuck = burst(nginx.base_url + "/", n=20, timeout=1.0)
+    print(f"healthy: {healthy}; with the only worker stopped: {stuck}")
+    assert stuck.answered == 0 and stuck.timed_out == 20
+
+
+def test_cpu_per_request_tells_a_costly_log_phase_from_a_cheap_one(openresty):
+    nginx = openresty("log-phase", workers=1)
+    with httpx.Client(base_url=nginx.base_url) as client:
+        with CpuMeter(nginx) as cheap:
+            for _ in range(200):
+                client.get("/quiet")
+        with CpuMeter(nginx) as costly:
+            for _ in range(50):
+                client.get("/late?ms=3")
+    cheap_ms, costly_ms = cheap.per_request_ms(200), costly.per_request_ms(50)
+    print(f"CPU per request: /quiet {cheap_ms:.3f} ms, /late?ms=3 {costly_ms:.3f} ms")
+    assert 2.5 < costly_ms < 10 and costly_ms > 10 * cheap_ms

@@ -1,0 +1,26 @@
+import sys
+
+from harness.load.runner import LoadResult
+
+
+def result(series):
+    return LoadResult(requests=sum(s["requests"] for s in series), failures={"HTTPError: 404": 2}, elapsed_s=3.0,
+                      percentiles_ms={"p50": 1.0, "p90": 2.0, "p99": 3.0, "p99.9": 4.0, "max": 9.0}, series=series)
+
+
+def test_rps_leaves_out_the_ramp_up_and_the_tail():
+    r = result([{"t": 0, "requests": 10, "failures": 0}, {"t": 1, "requests": 100, "failures": 0},
+                {"t": 2, "requests": 120, "failures": 0}, {"t": 3, "requests": 5, "failures": 0}])
+    assert r.rps == 110.0 and r.failed == 2
+    assert r.summary().startswith("235 requests, 2 failed, 110 req/s; p50 1.0 ms")
+
+
+def test_short_series_uses_what_there_is():
+    assert result([{"t": 0, "requests": 40, "failures": 0}]).rps == 40.0
+    assert result([]).rps == 0.0
+
+
+def test_the_pytest_process_never_imports_locust():
+    import harness.load  # noqa: F401
+    import harness.pytest_plugin  # noqa: F401
+    assert "locust" not in sys.modules and "gevent" not in sys.modules
