@@ -18,7 +18,7 @@ def wait_for(
     max_interval: float = 0.5,
     on_timeout: Optional[Callable[[], str]] = None,
 ) -> T:
-    """Call ``probe`` until it returns something other than ``None``/``False``; return that.
+    """Call ``probe`` until it returns something truthy (not None, False, 0 or empty); return that.
 
     ``probe`` may raise :class:`harness.errors.HarnessError` to stop early (for example when a
     container has exited). Other exceptions count as "not yet" and the last one is reported.
@@ -36,7 +36,7 @@ def wait_for(
         except Exception as exc:  # noqa: BLE001 - "not ready yet" is any failure of the probe
             last_error = exc
             result = None
-        if result is not None and result is not False:
+        if result:
             return result
         now = time.monotonic()
         if now >= deadline:

@@ -7,7 +7,7 @@ from harness.waiting import wait_for
 
 
 def test_returns_first_truthy_observation():
-    seen = iter([None, False, {"ok": 1}])
+    seen = iter([None, False, [], 0, {"ok": 1}])
     assert wait_for(lambda: next(seen), timeout=2, what="x", interval=0.001) == {"ok": 1}
 
 
