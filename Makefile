@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup engine images test unit integration scenarios bench doctor clean
+.PHONY: setup engine images test unit integration scenarios bench soak doctor clean
 
 ## setup: Python environment, a running Docker engine (installed and started on Debian as root), images
 setup: $(VENV)/.installed engine images
@@ -41,6 +41,11 @@ scenarios: $(VENV)/.installed engine
 bench: $(VENV)/.installed engine
 	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/errorlog.py
+
+## soak: the integration suite SOAK_RUNS times (default 5); lists every test that ever failed
+SOAK_RUNS ?= 5
+soak: $(VENV)/.installed engine
+	$(BIN)/harness soak -n $(SOAK_RUNS) -- tests/integration $(PYTEST_ARGS)
 
 doctor: $(VENV)/.installed
 	$(BIN)/harness doctor -v

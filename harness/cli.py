@@ -64,6 +64,20 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_soak(args: argparse.Namespace) -> int:
+    """Run the integration suite N times; list every test that ever failed (exit 1 if any did)."""
+    from harness.soak import soak
+
+    failures = soak(args.runs, args.pytest_args or ["tests/integration"], Path(args.reports))
+    if not failures:
+        print(f"soak: {args.runs} consecutive runs, no test failed")
+        return 0
+    print(f"soak: {sum(failures.values())} failure(s) in {args.runs} runs:")
+    for test, count in failures.most_common():
+        print(f"  {count}x {test}")
+    return 1
+
+
 def cmd_options(args: argparse.Namespace) -> int:
     """Print the configuration table (Markdown)."""
     sys.stdout.write(options_markdown())
@@ -86,8 +100,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p = sub.add_parser("sweep", help=cmd_sweep.__doc__)
     p.add_argument("--all", action="store_true", help="remove every harness resource, live runs' too")
     p.set_defaults(func=cmd_sweep)
+    p = sub.add_parser("soak", help=cmd_soak.__doc__)
+    p.add_argument("-n", "--runs", type=int, default=5)
+    p.add_argument("--reports", default="reports/soak")
+    p.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --: arguments for pytest")
+    p.set_defaults(func=cmd_soak)
     sub.add_parser("options", help=cmd_options.__doc__).set_defaults(func=cmd_options)
     args = parser.parse_args(argv)
+    if getattr(args, "pytest_args", None) and args.pytest_args[0] == "--":
+        args.pytest_args = args.pytest_args[1:]
     try:
         return args.func(args)
     except HarnessError as exc:
