@@ -28,7 +28,7 @@ def test_a_slow_log_phase_stalls_the_other_requests_of_its_worker(openresty, ms)
         threading.Thread(target=lambda: httpx.get(nginx.base_url + f"/late?ms={ms}", timeout=10), daemon=True).start()
         if ms:
             wait_for(lambda: nginx.workers().workers[0].state == "R", timeout=5, what="the log phase to spin")
-            table = nginx.workers(interval=0.3)
+            table = nginx.workers(interval=0.5)
             cpu = table.cpu_percent[worker.pid]
             response, waited = timed_get(client, "/quiet")  # accepted by the same, busy worker
         else:
