@@ -1,0 +1,12 @@
+"""The configuration docs are generated from the settings table and must not drift."""
+from pathlib import Path
+
+from harness.settings import options_markdown
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_configuration_table_is_current_in_readme_and_docs():
+    table = options_markdown()
+    assert table in (REPO / "docs" / "configuration.md").read_text()
+    assert table.rstrip("\n") in (REPO / "README.md").read_text()
