@@ -184,8 +184,13 @@ class Proxy:
             self.server.close()
             await self.server.wait_closed()
             self.enabled = False
-        for link in list(self.links):
+        links = list(self.links)
+        for link in links:
             link.close()
+        # answer the API only once the sockets are really closed, so a client's pooled
+        # connection has seen its FIN before the caller's next request
+        await asyncio.gather(*(w.wait_closed() for link in links for w in (link.client_w, link.up_w)),
+                             return_exceptions=True)
 
     async def accept(self, reader, writer) -> None:
         try:
