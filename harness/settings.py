@@ -44,6 +44,12 @@ OPTIONS: tuple[Option, ...] = (
            "where fixture names are looked up; empty: ./nginx-fixtures, then the harness's own"),
     Option("reports_dir", "HARNESS_REPORTS_DIR", "--harness-reports-dir", "reports",
            "where run records (images used, benchmarks) are written"),
+    Option("app", "HARNESS_APP", "--harness-app", "",
+           "app directory (conf snippets + lua/) that scenarios saying `fixture: app` run against; "
+           "empty: the embedded sample app (nginx-fixtures/redis-counter)"),
+    Option("scenario_report", "HARNESS_SCENARIO_REPORT", "--scenario-report", "",
+           "write the HTML scenario report here (verdicts, error.log excerpts, worker tables, latency plots); "
+           "empty: none (harness run writes reports/scenarios.html)"),
 )
 
 
@@ -65,6 +71,8 @@ class Settings:
     http_timeout: float = 10.0
     fixtures_dir: str = ""
     reports_dir: str = "reports"
+    app: str = ""
+    scenario_report: str = ""
     ci: bool = field(default=False)
 
     @classmethod
