@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Optional
 
 import pytest
 
@@ -12,7 +12,11 @@ from harness.errors import HarnessError
 from harness.faults import RedisFault, WorkerFault
 from harness.load import LoadResult, LoadSpec, run_load
 from harness.factory import BoundClient, OpenRestyFactory, binder
+from harness.report.html import write_html_report
+from harness.report.summary import summary_table
 from harness.runtime import HarnessRuntime
+from harness.scenarios.items import RESULT, RESULTS, ScenarioFile, evidence_sections
+from harness.scenarios.loader import is_scenario_file
 from harness.settings import OPTIONS, Settings
 from harness.stage import Stage
 
@@ -31,10 +35,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "integration: needs a Docker engine and images (real containers)")
     config.addinivalue_line("markers", "openresty(fixture, **options): the OpenResty the http fixture binds to")
+    config.addinivalue_line("markers", "scenario: a YAML scenario (harness.scenarios)")
+    config.addinivalue_line("markers", "catalogue(*entries): FAILURE-CATALOG entries a scenario covers")
     config.addinivalue_line("markers", "allow_log_problems(*patterns): [crit]/[alert]/[emerg] and Lua runtime "
                             "errors matching a pattern (all, without patterns) do not fail the test")
     settings = Settings.from_sources({opt.name: config.getoption(f"harness_{opt.name}") for opt in OPTIONS})
     config.stash[RUNTIME] = HarnessRuntime(settings, Path(str(config.rootpath)))
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> Optional[pytest.Collector]:
+    """``*.scenario.yaml`` files: each scenario in them is a test item."""
+    if is_scenario_file(file_path):
+        return ScenarioFile.from_parent(parent, path=file_path)
+    return None
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -50,12 +63,27 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    session.config.stash[RUNTIME].close()
+    results = session.config.stash.get(RESULTS, [])
+    runtime = session.config.stash[RUNTIME]
+    if results and runtime.settings.scenario_report and not hasattr(session.config, "workerinput"):
+        write_html_report(Path(runtime.settings.scenario_report), results, runtime.record())
+    runtime.close()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    results = config.stash.get(RESULTS, [])
+    if results:
+        terminalreporter.write_sep("=", f"scenarios: {sum(r.passed for r in results)}/{len(results)} passed")
+        terminalreporter.write_line(summary_table(results))
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     report = yield
+    result = item.stash.get(RESULT, None)
+    if report.failed and result is not None and call.when == "call":
+        report.sections.extend(evidence_sections(result))
+        item.user_properties.extend((f"harness: {title}", text) for title, text in evidence_sections(result))
     factory = item.stash.get(FACTORY, None)
     if report.failed and factory is not None:
         for container in factory.started:
@@ -83,10 +111,9 @@ def _harness_properties(pytestconfig: pytest.Config, record_testsuite_property) 
         record_testsuite_property(key, value)
 
 
-@pytest.fixture(scope="session")
-def harness_stage(pytestconfig: pytest.Config) -> Stage:
+def session_stage(config: pytest.Config) -> Stage:
     """The session's :class:`harness.stage.Stage`. Without an engine: skip, or fail when ``CI=true``."""
-    runtime = pytestconfig.stash[RUNTIME]
+    runtime = config.stash[RUNTIME]
     try:
         stage = runtime.stage()
         runtime.probe_images()
@@ -95,6 +122,12 @@ def harness_stage(pytestconfig: pytest.Config) -> Stage:
         if runtime.settings.ci:
             pytest.fail(f"{exc.message} (CI=true: integration tests never skip)", pytrace=False)
         pytest.skip(exc.message)
+
+
+@pytest.fixture(scope="session")
+def harness_stage(pytestconfig: pytest.Config) -> Stage:
+    """The session's :class:`harness.stage.Stage`. Without an engine: skip, or fail when ``CI=true``."""
+    return session_stage(pytestconfig)
 
 
 @pytest.fixture

@@ -1,0 +1,1 @@
+"""Reports of scenario runs: the terminal summary table and the HTML report."""

@@ -1,0 +1,262 @@
+"""Expectations checked against what a step observed; each gives a :class:`Check` with the expected
+and the actual value, so a failure reads as a diff, not as a stack trace."""
+from __future__ import annotations
+
+import difflib
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Optional
+
+from harness.errorlog import ErrorLog, ErrorLogAssertionError
+from harness.errors import HarnessError
+from harness.metrics import Metrics
+from harness.scenarios.spec import Expect, LoadExpect, LogPattern, RedisExpect, WorkerExpect
+from harness.scenarios.traffic import Outcome
+from harness.workers import WorkerTable, diff, health
+
+if TYPE_CHECKING:
+    from harness.containers import OpenRestyContainer, RedisContainer
+    from harness.leaks import LeakReport
+    from harness.load import LoadResult
+
+
+@dataclass(frozen=True)
+class Check:
+    what: str
+    ok: bool
+    expected: str = ""
+    actual: str = ""
+    detail: str = ""
+
+    def format(self) -> str:
+        mark = "ok  " if self.ok else "FAIL"
+        text = f"{mark} {self.what}"
+        if not self.ok:
+            if self.expected or self.actual:
+                text += f"\n       expected: {self.expected}\n       actual:   {self.actual}"
+            if self.detail:
+                text += "\n" + "\n".join("       " + line for line in self.detail.splitlines())
+        return text
+
+
+@dataclass
+class Observed:
+    """What a step (or the whole scenario) saw, for the checks."""
+
+    nginx: "OpenRestyContainer"
+    log: ErrorLog
+    workers_before: WorkerTable
+    outcomes: list[Outcome] = field(default_factory=list)
+    redis: Optional["RedisContainer"] = None
+    metrics_before: Optional[Metrics] = None
+    metrics_after: Optional[Metrics] = None
+    load: Optional["LoadResult"] = None
+    leak: Optional["LeakReport"] = None
+
+
+def check_all(expect: Expect, seen: Observed) -> list[Check]:
+    checks = _responses(expect, seen.outcomes)
+    checks += _error_log(expect, seen.log)
+    if expect.workers is not None:
+        checks += _workers(expect.workers, seen)
+    if expect.redis is not None:
+        checks += _redis(expect.redis, seen)
+    if expect.metrics is not None:
+        checks += _metrics(expect, seen)
+    if expect.load is not None or seen.load is not None:
+        checks += _load(expect.load or LoadExpect(), seen)
+    if expect.leak is not None:
+        checks += _leak(expect, seen)
+    return checks
+
+
+def _responses(expect: Expect, outcomes: list[Outcome]) -> list[Check]:
+    checks: list[Check] = []
+    answered = [o for o in outcomes if o.status is not None]
+    if expect.status is not None:
+        allowed = expect.status if isinstance(expect.status, list) else [expect.status]
+        bad = [o for o in outcomes if o.status not in allowed]
+        checks.append(Check(f"status {' or '.join(map(str, allowed))}", bool(outcomes) and not bad,
+                            f"{len(outcomes)} x {allowed}", _statuses(outcomes) or "no response",
+                            "\n".join(o.brief() for o in bad[:5])))
+    if expect.statuses is not None:
+        got = Counter(o.status for o in answered)
+        want = {int(k): v for k, v in expect.statuses.items()}
+        checks.append(Check("statuses", dict(got) == want, _fmt_counts(want), _fmt_counts(got)))
+    if expect.timeouts is not None:
+        n = sum(o.timed_out for o in outcomes)
+        checks.append(Check("timeouts", n == expect.timeouts, str(expect.timeouts), str(n),
+                            "\n".join(o.brief() for o in outcomes if o.timed_out)[:2000]))
+    if expect.body is not None:
+        bad = [o for o in answered if o.body != expect.body]
+        detail = ""
+        if bad:
+            detail = "".join(difflib.unified_diff(expect.body.splitlines(True), bad[0].body.splitlines(True),
+                                                  "expected body", "actual body"))
+        checks.append(Check("body", bool(answered) and not bad, repr(expect.body),
+                            repr(bad[0].body) if bad else ("no response" if not answered else repr(expect.body)),
+                            detail))
+    if expect.body_like is not None:
+        pattern = re.compile(expect.body_like)
+        bad = [o for o in answered if not pattern.search(o.body)]
+        checks.append(Check(f"body matches /{expect.body_like}/", bool(answered) and not bad, expect.body_like,
+                            repr(bad[0].body[:300]) if bad else ("no response" if not answered else "matches")))
+    if expect.bodies is not None:
+        got = [o.body for o in outcomes]
+        detail = "".join(difflib.unified_diff([b + "\n" for b in expect.bodies], [b + "\n" for b in got],
+                                              "expected bodies", "actual bodies"))
+        checks.append(Check("bodies in order", got == expect.bodies, repr(expect.bodies), repr(got), detail))
+    for name, value in expect.headers.items():
+        pattern = re.compile(value)
+        bad = [o for o in answered if not pattern.fullmatch(o.headers.get(name.lower(), ""))]
+        checks.append(Check(f"header {name}", bool(answered) and not bad, value,
+                            repr(bad[0].headers.get(name.lower())) if bad else value))
+    latencies = [o.elapsed_ms for o in answered]
+    if expect.min_ms is not None:
+        low = min(latencies, default=0.0)
+        checks.append(Check(f"every response took >= {expect.min_ms:g} ms", bool(latencies) and low >= expect.min_ms,
+                            f">= {expect.min_ms:g} ms", f"fastest {low:.1f} ms"))
+    if expect.max_ms is not None:
+        high = max((o.elapsed_ms for o in outcomes), default=0.0)
+        checks.append(Check(f"every response took <= {expect.max_ms:g} ms", bool(outcomes) and high <= expect.max_ms
+                            and not any(o.timed_out for o in outcomes), f"<= {expect.max_ms:g} ms",
+                            f"slowest {high:.1f} ms"))
+    return checks
+
+
+def _error_log(expect: Expect, log: ErrorLog) -> list[Check]:
+    checks: list[Check] = []
+    for item in expect.error_log:
+        try:
+            found = log.assert_logged(item.matcher(), item.level, item.count)
+            checks.append(Check(f"error_log {item.pattern!r}", True, actual=f"{len(found)} entr{'y' if len(found) == 1 else 'ies'}"))
+        except ErrorLogAssertionError as exc:
+            head, _, rest = str(exc).partition("\n")
+            checks.append(Check(f"error_log {item.pattern!r}", False, "logged" + (f" {item.count}x" if item.count is not None else ""),
+                                head, rest))
+    for item in expect.no_error_log:
+        try:
+            log.assert_not_logged(item.matcher(), item.level)
+            checks.append(Check(f"no_error_log {item.pattern!r}", True))
+        except ErrorLogAssertionError as exc:
+            head, _, rest = str(exc).partition("\n")
+            checks.append(Check(f"no_error_log {item.pattern!r}", False, "not logged", head, rest))
+        except HarnessError as exc:
+            checks.append(Check(f"no_error_log {item.pattern!r}", False, "a settled error.log", exc.message, exc.detail))
+    for pattern, count in expect.grep_error_log.items():
+        n = log.count(LogPattern(pattern=pattern).matcher())
+        checks.append(Check(f"grep_error_log {pattern!r}", n == count, str(count), str(n)))
+    return checks
+
+
+def _workers(want: WorkerExpect, seen: Observed) -> list[Check]:
+    needs_cpu = want.stuck is not None or want.healthy is not None
+    after = seen.nginx.workers(want.sample_s if needs_cpu else None)
+    changes = diff(seen.workers_before, after)
+    findings = health(after, seen.nginx.cpu_quota)
+    table = after.format()
+    stuck = [p.pid for p in after.workers if after.cpu_percent.get(p.pid, 0.0) >= 90.0]
+    facts = {
+        "count": (want.count, len(after.workers)),
+        "respawned": (want.respawned, len(changes.respawned)),
+        "died": (want.died, len(changes.died)),
+        "zombies": (want.zombies, len(after.zombies)),
+        "stopped": (want.stopped, sum(p.state == "T" for p in after.workers)),
+        "stuck": (want.stuck, bool(stuck)),
+        "over_quota": (want.over_quota, any("CPU quota" in f for f in findings)),
+        "healthy": (want.healthy, not findings),
+    }
+    detail = "\n".join(findings + [table])
+    checks = [Check(f"workers.{name}", actual == expected, str(expected), str(actual), detail)
+              for name, (expected, actual) in facts.items() if expected is not None]
+    if want.max_rss_mb is not None:
+        top = max((p.rss_mb for p in after.workers), default=0.0)
+        checks.append(Check("workers.max_rss_mb", top < want.max_rss_mb, f"< {want.max_rss_mb:g}", f"{top:.1f}", table))
+    if want.max_fds is not None:
+        top = max((p.fds for p in after.workers), default=0)
+        checks.append(Check("workers.max_fds", top <= want.max_fds, f"<= {want.max_fds}", str(top), table))
+    return checks
+
+
+def _redis(want: RedisExpect, seen: Observed) -> list[Check]:
+    if seen.redis is None:
+        return [Check("redis", False, "a Redis", "no 'redis' in the scenario's services")]
+    client = seen.redis.client()
+    checks = [Check(f"redis {key}", client.get(key) == value, repr(value), repr(client.get(key)))
+              for key, value in want.keys.items()]
+    if want.max_clients_from_nginx is not None or want.min_clients_from_nginx is not None:
+        n = seen.redis.observe.clients_by_address().get(seen.nginx.ip, 0)
+        low, high = want.min_clients_from_nginx or 0, want.max_clients_from_nginx
+        ok = n >= low and (high is None or n <= high)
+        checks.append(Check("redis clients from nginx", ok, f"{low}..{'' if high is None else high}", str(n)))
+    return checks
+
+
+def _metrics(expect: Expect, seen: Observed) -> list[Check]:
+    assert expect.metrics is not None
+    if seen.metrics_before is None or seen.metrics_after is None:
+        return [Check("metrics", False, "two scrapes", "the exporter could not be scraped")]
+    checks = []
+    for sample, want in expect.metrics.delta.items():
+        name, labels = parse_sample(sample)
+        got = seen.metrics_after.delta(seen.metrics_before, name, **labels)
+        checks.append(Check(f"metrics {sample}", abs(got - want) < 1e-9, f"+{want:g}", f"+{got:g}"))
+    return checks
+
+
+def parse_sample(text: str) -> tuple[str, dict[str, str]]:
+    """``name{a="1",b="2"}`` -> ("name", {"a": "1", "b": "2"})."""
+    match = re.fullmatch(r'\s*([A-Za-z_:][A-Za-z0-9_:]*)\s*(?:\{(.*)\})?\s*', text)
+    if not match:
+        raise ValueError(f"not a Prometheus sample name: {text!r}")
+    labels = dict(re.findall(r'([A-Za-z_][A-Za-z0-9_]*)\s*=\s*"([^"]*)"', match.group(2) or ""))
+    return match.group(1), labels
+
+
+def _load(want: LoadExpect, seen: Observed) -> list[Check]:
+    result = seen.load
+    if result is None:
+        return [Check("load", False, "a load step", "the step has no load")]
+    p = result.percentiles_ms
+    checks = []
+    if want.max_failures is not None:
+        checks.append(Check("load failures", result.failed <= want.max_failures, f"<= {want.max_failures}",
+                            f"{result.failed} {result.failures or ''}".strip()))
+    if want.min_requests is not None:
+        checks.append(Check("load requests", result.requests >= want.min_requests, f">= {want.min_requests}",
+                            str(result.requests)))
+    if want.min_rps is not None:
+        checks.append(Check("load req/s", result.rps >= want.min_rps, f">= {want.min_rps:g}", f"{result.rps:.0f}"))
+    if want.p99_ms is not None:
+        checks.append(Check("load p99", p["p99"] <= want.p99_ms, f"<= {want.p99_ms:g} ms", f"{p['p99']:.1f} ms"))
+    if want.max_ms is not None:
+        checks.append(Check("load max", p["max"] <= want.max_ms, f"<= {want.max_ms:g} ms", f"{p['max']:.1f} ms"))
+    ordered = p["p50"] <= p["p90"] <= p["p99"] <= p["p99.9"] <= p["max"]
+    checks.append(Check("load percentiles ordered", ordered, "p50 <= p90 <= p99 <= p99.9 <= max", str(p)))
+    return checks
+
+
+def _leak(expect: Expect, seen: Observed) -> list[Check]:
+    report = seen.leak
+    if report is None:
+        return [Check("leak", False, "a leak step", "the step has no leak rounds")]
+    names = {"fds": "worker_fds", "rss_kb": "worker_rss_kb", "redis_clients": "redis_clients"}
+    leaking = {v.metric for v in report.leaking}
+    if expect.leak == "steady":
+        return [Check("leak verdict steady", not leaking, "no metric over its threshold",
+                      ", ".join(sorted(leaking)) or "none", report.format())]
+    want = {names[m] for m in expect.leak_metrics} or None
+    ok = bool(leaking) if want is None else want <= leaking
+    return [Check("leak verdict leaking", ok, ", ".join(sorted(want or {"any metric"})),
+                  ", ".join(sorted(leaking)) or "none", report.format())]
+
+
+def _statuses(outcomes: list[Outcome]) -> str:
+    counts = Counter("timeout" if o.timed_out else o.error.split(":")[0] if o.error else str(o.status)
+                     for o in outcomes)
+    return ", ".join(f"{n} x {k}" for k, n in counts.most_common())
+
+
+def _fmt_counts(counts: dict) -> str:
+    return ", ".join(f"{k}: {v}" for k, v in sorted(counts.items(), key=lambda kv: str(kv[0]))) or "none"

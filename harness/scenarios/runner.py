@@ -1,0 +1,316 @@
+"""Run one scenario on a :class:`harness.stage.Stage`: services, fixture, then each step (faults,
+traffic, expectations), then the scenario's own expectations and the log-problem check.
+
+The same engine the Python tests use: the YAML is only a front end::
+
+    with Stage.open() as stage:
+        for loaded in load_file(Path("scenarios/catalogue/01-redis-unreachable.scenario.yaml")):
+            print(ScenarioRunner(stage).run(loaded).format())
+"""
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional
+
+import httpx
+
+from harness.errorlog import ErrorLog, excerpt
+from harness.errors import HarnessError, NginxConfigError
+from harness.leaks import LeakCheck
+from harness.load import LoadSpec, run_load
+from harness.metrics import Metrics, scrape
+from harness.nginx_conf import Fixture
+from harness.scenarios.checks import Check, Observed, check_all
+from harness.scenarios.fault_plan import Targets, Timeline, fault_context
+from harness.scenarios.loader import LoadedScenario
+from harness.scenarios.spec import InlineFixture, Scenario, Step
+from harness.scenarios.traffic import Outcome, send, send_concurrently, send_pipelined, send_raw
+
+if TYPE_CHECKING:
+    from harness.containers import OpenRestyContainer
+    from harness.stage import Stage
+
+DEFAULT_APP = "redis-counter"  # the embedded sample app: what 'fixture: app' means without --app
+
+
+@dataclass
+class StepResult:
+    name: str
+    checks: list[Check] = field(default_factory=list)
+    outcomes: list[Outcome] = field(default_factory=list)
+    timeline: list[str] = field(default_factory=list)
+    numbers: dict[str, float] = field(default_factory=dict)
+    series: list[dict] = field(default_factory=list)  # a load step's per-second series
+    seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+
+@dataclass
+class ScenarioResult:
+    """What a scenario run saw and concluded; the pytest item, the summary and the HTML report read it."""
+
+    name: str
+    source: str  # file:line
+    catalogue: list[int]
+    faulty: bool
+    steps: list[StepResult] = field(default_factory=list)
+    final: list[Check] = field(default_factory=list)
+    error: str = ""  # the harness could not run it (not a failed expectation)
+    error_detail: str = ""
+    error_log: str = ""
+    workers_before: str = ""
+    workers_after: str = ""
+    image: str = ""
+    seconds: float = 0.0
+
+    @property
+    def load_series(self) -> list[dict]:
+        return [point for step in self.steps for point in step.series]
+
+    @property
+    def checks(self) -> list[Check]:
+        return [c for s in self.steps for c in s.checks] + self.final
+
+    @property
+    def passed(self) -> bool:
+        return not self.error and all(c.ok for c in self.checks)
+
+    @property
+    def verdict(self) -> str:
+        return "error" if self.error else "passed" if self.passed else "failed"
+
+    @property
+    def latencies_ms(self) -> list[float]:
+        return [o.elapsed_ms for s in self.steps for o in s.outcomes if o.status is not None]
+
+    def key_numbers(self) -> str:
+        """A short line for the summary table: requests, statuses, latency, load, leaks."""
+        outcomes = [o for s in self.steps for o in s.outcomes]
+        parts = []
+        if outcomes:
+            lat = sorted(self.latencies_ms)
+            parts.append(f"{len(outcomes)} req")
+            if lat:
+                parts.append(f"max {lat[-1]:.0f} ms")
+            stalled = sum(o.timed_out for o in outcomes)
+            if stalled:
+                parts.append(f"{stalled} timed out")
+        for step in self.steps:
+            parts += [f"{k} {v:g}" for k, v in step.numbers.items()]
+        failed = [c for c in self.checks if not c.ok]
+        if failed:
+            parts.append(f"{len(failed)}/{len(self.checks)} checks failed")
+        else:
+            parts.append(f"{len(self.checks)} checks")
+        return ", ".join(parts)
+
+    def format(self) -> str:
+        """Every check, failed ones with expected/actual, then the evidence."""
+        lines = [f"scenario {self.name!r} ({self.source}): {self.verdict.upper()}"]
+        if self.error:
+            lines += [f"harness error: {self.error}", self.error_detail]
+        for step in self.steps:
+            lines.append(f"  step {step.name}")
+            lines += ["    " + o.brief() for o in step.outcomes[:10]]
+            if len(step.outcomes) > 10:
+                lines.append(f"    ... {len(step.outcomes) - 10} more responses")
+            lines += ["    " + t for t in step.timeline]
+            lines += ["    " + c.format().replace("\n", "\n    ") for c in step.checks]
+        if self.final:
+            lines.append("  scenario expectations")
+            lines += ["    " + c.format().replace("\n", "\n    ") for c in self.final]
+        return "\n".join(line for line in lines if line is not None)
+
+
+class ScenarioRunner:
+    """Runs scenarios on ``stage``; ``app`` replaces the sample app wherever a scenario says ``app``."""
+
+    def __init__(self, stage: "Stage", app: Optional[Path] = None, http_timeout: float = 10.0) -> None:
+        self.stage = stage
+        self.app = app
+        self.http_timeout = http_timeout
+
+    def fixture_for(self, scenario: Scenario, source: Path) -> Fixture:
+        spec = scenario.fixture
+        if isinstance(spec, InlineFixture):
+            name = "".join(ch if ch.isalnum() else "-" for ch in scenario.name.lower())[:40].strip("-")
+            return Fixture.inline(name or "inline", config=spec.config, http_config=spec.http_config,
+                                  main_config=spec.main_config, lua=spec.lua)
+        if spec == "app":
+            return self.stage.fixture(self.app or DEFAULT_APP)
+        relative = source.parent / spec
+        if ("/" in spec or spec.startswith(".")) and relative.is_dir():
+            return self.stage.fixture(relative)
+        return self.stage.fixture(spec)
+
+    def run(self, loaded: LoadedScenario) -> ScenarioResult:
+        scenario = loaded.scenario
+        result = ScenarioResult(scenario.name, f"{loaded.path}:{loaded.line}", scenario.catalogue, scenario.faulty)
+        started = time.perf_counter()
+        with contextlib.ExitStack() as cleanup:
+            try:
+                self._run(scenario, loaded.path, result, cleanup)
+            except HarnessError as exc:
+                result.error, result.error_detail = exc.message, exc.detail
+        result.seconds = time.perf_counter() - started
+        return result
+
+    # ---- the phases ---------------------------------------------------------------------------
+    def _run(self, scenario: Scenario, source: Path, result: ScenarioResult, cleanup: contextlib.ExitStack) -> None:
+        self._source = source
+        targets_env, redis, proxy, dns = self._services(scenario, cleanup)
+        fixture = self.fixture_for(scenario, source)
+        options = scenario.options
+        env = {**targets_env, **options.env}
+        try:
+            nginx = self.stage.openresty(fixture, workers=options.workers, env=env, memory=options.memory,
+                                         cpus=options.cpus, nofile=options.nofile, ports=tuple(options.ports),
+                                         error_log_level=options.error_log_level, reuse=options.reuse)
+        except NginxConfigError as exc:
+            if scenario.start_error is None:
+                raise
+            text = f"{exc.message}\n{exc.detail}"
+            result.final.append(Check(f"start fails with {scenario.start_error!r}", scenario.start_error in text,
+                                      scenario.start_error, exc.message, exc.detail))
+            return
+        cleanup.callback(self.stage.release, nginx)
+        result.image = nginx.resolved.ref
+        if scenario.start_error is not None:
+            result.final.append(Check(f"start fails with {scenario.start_error!r}", False, scenario.start_error,
+                                      "the fixture started"))
+            return
+        targets = Targets(nginx, redis, proxy, dns)
+        mark = nginx.mark_error_log()
+        before = nginx.workers()
+        result.workers_before = before.format()
+        all_outcomes: list[Outcome] = []
+        scenario_metrics = self._scrape(nginx, scenario.expect)
+        try:
+            for index, step in enumerate(scenario.steps, 1):
+                step_result = self._step(step, index, targets, scenario)
+                result.steps.append(step_result)
+                all_outcomes += step_result.outcomes
+            final = Observed(nginx, ErrorLog(nginx, since=mark), before, all_outcomes, redis,
+                             metrics_before=scenario_metrics)
+            if scenario.expect.metrics is not None:
+                nginx.settle()
+                final.metrics_after = self._scrape(nginx, scenario.expect)
+            result.final += check_all(scenario.expect, final)
+            result.final += self._log_problems(scenario, nginx, mark)
+        finally:
+            try:
+                result.error_log = excerpt(ErrorLog(nginx, since=mark).entries(), limit=60)
+                result.workers_after = nginx.workers(0.2).format()
+            except Exception as exc:  # noqa: BLE001 - evidence must not hide the verdict
+                result.workers_after = f"could not read: {exc}"
+
+    def _services(self, scenario: Scenario, cleanup: contextlib.ExitStack):
+        env: dict[str, str] = {}
+        redis = proxy = dns = None
+        if {"redis", "redis_proxy"} & set(scenario.services):
+            redis = self.stage.redis()
+            redis.reset()
+            client = redis.client()
+            for key, value in scenario.redis_data.items():
+                client.set(key, value)
+        if "redis_proxy" in scenario.services:
+            assert redis is not None
+            proxy = self.stage.fault_proxy({"redis": (6379, redis.ip, 6379)})
+            cleanup.callback(proxy.stop)
+            env["REDIS_HOST"] = proxy.ip
+        if "dns" in scenario.services or scenario.dns:
+            dns = self.stage.dns()
+            for name, address in scenario.dns.items():
+                if address == "redis":
+                    if redis is None:
+                        raise HarnessError(f"dns: {name} -> redis needs 'redis' in the scenario's services")
+                    address = redis.ip
+                dns.answer(name, a=address)
+                cleanup.callback(dns.forget, name)
+        return env, redis, proxy, dns
+
+    def _step(self, step: Step, index: int, targets: Targets, scenario: Scenario) -> StepResult:
+        nginx = targets.nginx
+        out = StepResult(step.name or f"{index}")
+        started = time.perf_counter()
+        if step.reload:
+            nginx.switch(self.fixture_for(scenario.model_copy(update={"fixture": step.reload}), self._source))
+        log = ErrorLog(nginx)
+        log.mark()
+        before = nginx.workers()
+        metrics_before = self._scrape(nginx, step.expect)
+        held = [f for f in step.fault if not f.timed]
+        timed = [f for f in step.fault if f.timed]
+        with contextlib.ExitStack() as faults:
+            for fault in held:
+                faults.enter_context(fault_context(fault, targets))
+                out.timeline.append(f"holding {fault.describe()}")
+            timeline = Timeline(timed, targets).start() if timed else None
+            try:
+                seen = Observed(nginx, log, before, redis=targets.redis, metrics_before=metrics_before)
+                self._traffic(step, nginx, targets, seen, out)
+            finally:
+                if timeline is not None:
+                    timeline.stop()
+                    out.timeline += timeline.log
+            if step.expect.metrics is not None:
+                nginx.settle()
+                seen.metrics_after = self._scrape(nginx, step.expect)
+            out.outcomes = seen.outcomes
+            out.checks = check_all(step.expect, seen)
+        out.seconds = time.perf_counter() - started
+        return out
+
+    def _traffic(self, step: Step, nginx: "OpenRestyContainer", targets: Targets, seen: Observed,
+                 out: StepResult) -> None:
+        timeout = self.http_timeout
+        if step.request is not None and step.concurrent:
+            seen.outcomes = send_concurrently(nginx.base_url, step.request, step.concurrent, timeout)
+        elif step.request is not None or step.requests:
+            requests = [step.request] * step.repeat if step.request is not None else step.requests
+            with httpx.Client(base_url=nginx.base_url, timeout=timeout) as client:
+                url_for = (lambda port, path: path if port is None else nginx.url(port, path))
+                seen.outcomes = [send(client, r, url_for) for r in requests]
+        elif step.pipelined:
+            seen.outcomes = send_pipelined(nginx.base_url, step.pipelined, timeout)
+        elif step.raw is not None:
+            seen.outcomes = [send_raw(nginx.base_url, step.raw, timeout)]
+        elif step.load is not None:
+            spec = step.load
+            seen.load = run_load(nginx.base_url, LoadSpec(users=spec.users, duration=spec.duration, rate=spec.rate,
+                                                          paths=tuple(spec.paths), processes=spec.processes))
+            p = seen.load.percentiles_ms
+            out.series = seen.load.series
+            out.numbers.update({"load req": seen.load.requests, "req/s": round(seen.load.rps),
+                                "p99 ms": round(p["p99"], 1), "failed": seen.load.failed})
+        elif step.leak is not None:
+            spec = step.leak
+            with httpx.Client(base_url=nginx.base_url, timeout=timeout) as client:
+                def send_round(n: int) -> None:
+                    for _ in range(n):
+                        client.get(spec.path)
+                seen.leak = LeakCheck(nginx, targets.redis).run(send_round, spec.requests_per_round, spec.rounds)
+            for verdict in seen.leak.verdicts.values():
+                out.numbers[f"{verdict.metric}/1k"] = round(verdict.per_1000_requests, 1)
+
+    def _scrape(self, nginx: "OpenRestyContainer", expect) -> Optional[Metrics]:
+        if expect.metrics is None:
+            return None
+        try:
+            return scrape(nginx.url(expect.metrics.port, expect.metrics.path))
+        except (httpx.HTTPError, ValueError):
+            return None
+
+    def _log_problems(self, scenario: Scenario, nginx: "OpenRestyContainer", mark: int) -> list[Check]:
+        if scenario.allow_log_problems is True or not nginx.state().get("Running"):
+            return []
+        allowed = scenario.allow_log_problems or []
+        problems = ErrorLog(nginx, since=mark).problems(allowed)
+        return [Check("no [crit]/[alert]/[emerg] or Lua runtime errors", not problems, "none",
+                      f"{len(problems)} entr{'y' if len(problems) == 1 else 'ies'}", excerpt(problems))]

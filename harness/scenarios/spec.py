@@ -1,0 +1,307 @@
+"""The scenario format: what a YAML scenario may say, as pydantic models.
+
+A scenario states a fixture, the services it needs, and a list of steps; a step sends traffic
+(one request, a sequence, a burst, pipelined or raw bytes, a locust load, or leak rounds) while
+faults hold, then checks expectations. The field reference in docs/scenario-reference.md is
+generated from these models (``harness scenario-reference``), so the two cannot drift.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
+REQUEST_LINE = re.compile(rf"^({'|'.join(METHODS)})\s+(\S+)$")
+
+FaultKind = Literal[
+    "redis.stopped", "redis.killed", "redis.paused", "redis.refusing", "redis.slow", "redis.drop_connections",
+    "redis.restart",
+    "proxy.down", "proxy.latency", "proxy.bandwidth", "proxy.blackhole", "proxy.reset_peer", "proxy.limit_data",
+    "proxy.slicer",
+    "dns.nxdomain", "dns.servfail", "dns.timeout", "dns.address",
+    "worker.kill", "worker.stop", "worker.zombie", "master.signal",
+]
+Service = Literal["redis", "dns", "redis_proxy"]
+
+
+class Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Request(Spec):
+    """One HTTP request. In YAML also a string: ``GET /path``."""
+
+    method: str = Field("GET", description="HTTP method")
+    path: str = Field("/", description="path and query, e.g. /count?key=a")
+    headers: dict[str, str] = Field(default_factory=dict, description="request headers")
+    body: Optional[str] = Field(None, description="request body")
+    port: Optional[int] = Field(None, description="container port (default: the fixture server, 8080)")
+    timeout: Optional[float] = Field(None, description="seconds; a timeout counts as an outcome, not an error")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_line(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            match = REQUEST_LINE.match(value.strip())
+            if not match:
+                raise ValueError(f"a request line is 'METHOD /path' (methods: {', '.join(METHODS)}), "
+                                 f"not {value!r}")
+            return {"method": match.group(1), "path": match.group(2)}
+        return value
+
+    def line(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+class Fault(Spec):
+    """A fault held while a step runs. In YAML also a string: ``redis.refusing``.
+
+    With ``at``/``clear`` (seconds from the step's start) it follows a timeline while the step's
+    traffic runs; without them it holds for the whole step, expectations included.
+    """
+
+    kind: FaultKind = Field(description="what breaks (see the fault table in docs/scenarios.md)")
+    at: Optional[float] = Field(None, ge=0, description="seconds after the step starts to apply it")
+    clear: Optional[float] = Field(None, ge=0, description="seconds after the step starts to undo it")
+    ms: Optional[float] = Field(None, ge=0, description="redis.slow, proxy.latency: milliseconds")
+    jitter: float = Field(0, ge=0, description="proxy.latency: jitter in ms")
+    rate: Optional[float] = Field(None, gt=0, description="proxy.bandwidth: KB/s")
+    bytes: Optional[int] = Field(None, ge=0, description="proxy.limit_data: bytes before the close")
+    stream: Literal["upstream", "downstream"] = Field("downstream", description="proxy toxics: direction")
+    host: Optional[str] = Field(None, description="dns.*: the name whose answer changes")
+    address: Optional[str] = Field(None, description="dns.address: the (wrong) address to answer")
+    signal: Optional[str] = Field(None, description="worker.kill (default KILL), master.signal: HUP, QUIT, TERM, USR1")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, value: Any) -> Any:
+        return {"kind": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _needs(self) -> "Fault":
+        needs = {"redis.slow": "ms", "proxy.latency": "ms", "proxy.bandwidth": "rate",
+                 "proxy.limit_data": "bytes", "dns.address": "address", "master.signal": "signal"}
+        field = needs.get(self.kind)
+        if field and getattr(self, field) is None:
+            raise ValueError(f"fault {self.kind} needs '{field}'")
+        if self.kind.startswith("dns.") and not self.host:
+            raise ValueError(f"fault {self.kind} needs 'host' (the name whose answer changes)")
+        if self.at is not None and self.clear is not None and self.clear <= self.at:
+            raise ValueError("'clear' must come after 'at'")
+        return self
+
+    @property
+    def timed(self) -> bool:
+        return self.at is not None or self.clear is not None
+
+    def describe(self) -> str:
+        extras = {k: v for k, v in self.model_dump(exclude={"kind", "at", "clear", "jitter", "stream"},
+                                                   exclude_none=True).items()}
+        when = ""
+        if self.timed:
+            when = f" at {self.at or 0:g}s" + (f", cleared at {self.clear:g}s" if self.clear is not None else "")
+        return self.kind + (f" {extras}" if extras else "") + when
+
+
+class LogPattern(Spec):
+    """An error.log expectation. In YAML also a string: a substring, or ``/regex/``."""
+
+    pattern: str = Field(description="substring, or /regex/")
+    level: Optional[str] = Field(None, description="at least this level: debug info notice warn error crit alert emerg")
+    count: Optional[int] = Field(None, ge=0, description="exactly this many entries (error_log only)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, value: Any) -> Any:
+        return {"pattern": value} if isinstance(value, str) else value
+
+    def matcher(self) -> Union[str, "re.Pattern[str]"]:
+        if len(self.pattern) > 2 and self.pattern.startswith("/") and self.pattern.endswith("/"):
+            return re.compile(self.pattern[1:-1])
+        return self.pattern
+
+
+class WorkerExpect(Spec):
+    """Worker health after the step, compared with the table before it."""
+
+    count: Optional[int] = Field(None, ge=0, description="live workers (not shutting down)")
+    respawned: Optional[int] = Field(None, ge=0, description="workers that died and were replaced")
+    died: Optional[int] = Field(None, ge=0, description="workers gone since the step began")
+    zombies: Optional[int] = Field(None, ge=0, description="workers in state Z")
+    stopped: Optional[int] = Field(None, ge=0, description="workers in state T")
+    stuck: Optional[bool] = Field(None, description="a worker at >= 90 % CPU over the sample")
+    over_quota: Optional[bool] = Field(None, description="more workers than the container's CPU quota")
+    healthy: Optional[bool] = Field(None, description="no health finding at all (RSS, FDs, CPU, states, quota)")
+    max_rss_mb: Optional[float] = Field(None, gt=0, description="every worker's RSS below this")
+    max_fds: Optional[int] = Field(None, gt=0, description="every worker's open FDs at most this")
+    sample_s: float = Field(0.5, gt=0, le=10, description="CPU sampling interval for stuck/healthy")
+
+
+class RedisExpect(Spec):
+    """Redis state after the step."""
+
+    keys: dict[str, Optional[str]] = Field(default_factory=dict, description="key -> value (null: absent)")
+    max_clients_from_nginx: Optional[int] = Field(None, ge=0, description="connections from the OpenResty container")
+    min_clients_from_nginx: Optional[int] = Field(None, ge=0, description="connections from the OpenResty container")
+
+
+class MetricsExpect(Spec):
+    """A Prometheus scrape compared with one taken before the step."""
+
+    port: int = Field(8099, description="container port of the exporter (add it to options.ports)")
+    path: str = Field("/metrics", description="path of the exporter")
+    delta: dict[str, float] = Field(description='sample -> increase, e.g. nginx_http_requests_total{status="200"}: 5')
+
+
+class LoadExpect(Spec):
+    """Bounds on a load step's result."""
+
+    max_failures: Optional[int] = Field(0, ge=0, description="failed requests at most (default 0)")
+    min_requests: Optional[int] = Field(None, ge=0, description="requests at least")
+    min_rps: Optional[float] = Field(None, ge=0, description="requests per second at least")
+    p99_ms: Optional[float] = Field(None, gt=0, description="p99 latency at most")
+    max_ms: Optional[float] = Field(None, gt=0, description="slowest request at most")
+
+
+class Expect(Spec):
+    """What must hold after a step (or, at scenario level, after all of them)."""
+
+    status: Optional[Union[int, list[int]]] = Field(None, description="status of every response (or one of a list)")
+    statuses: Optional[dict[int, int]] = Field(None, description="status -> how many responses (bursts, repeats)")
+    timeouts: Optional[int] = Field(None, ge=0, description="requests that timed out")
+    body: Optional[str] = Field(None, description="exact body of every response")
+    body_like: Optional[str] = Field(None, description="regex the body must match (search)")
+    bodies: Optional[list[str]] = Field(None, description="exact bodies, in order (sequences)")
+    headers: dict[str, str] = Field(default_factory=dict, description="header -> regex (fullmatch)")
+    min_ms: Optional[float] = Field(None, ge=0, description="every response took at least this long")
+    max_ms: Optional[float] = Field(None, gt=0, description="every response took at most this long")
+    error_log: list[LogPattern] = Field(default_factory=list, description="lines the step must log")
+    no_error_log: list[LogPattern] = Field(default_factory=list, description="lines the step must not log")
+    grep_error_log: dict[str, int] = Field(default_factory=dict, description="pattern -> exact count")
+    workers: Optional[WorkerExpect] = None
+    redis: Optional[RedisExpect] = None
+    metrics: Optional[MetricsExpect] = None
+    load: Optional[LoadExpect] = None
+    leak: Optional[Literal["leaking", "steady"]] = Field(None, description="verdict of a leak step")
+    leak_metrics: list[Literal["fds", "rss_kb", "redis_clients"]] = Field(
+        default_factory=list, description="with leak: leaking, the metrics that must grow")
+
+    @field_validator("error_log", "no_error_log", mode="before")
+    @classmethod
+    def _listify(cls, value: Any) -> Any:
+        return [value] if isinstance(value, (str, dict)) else value
+
+
+class LoadStep(Spec):
+    """A locust load phase (in its own process)."""
+
+    users: int = Field(10, ge=1)
+    duration: float = Field(3.0, gt=0, description="seconds")
+    rate: Optional[float] = Field(None, gt=0, description="target requests per second")
+    paths: list[str] = Field(default_factory=lambda: ["/"])
+    processes: int = Field(1, ge=1)
+
+
+class LeakStep(Spec):
+    """Rounds of requests with FDs, RSS and Redis clients sampled after each (a slope verdict)."""
+
+    path: str = "/"
+    rounds: int = Field(4, ge=3)
+    requests_per_round: int = Field(100, ge=10)
+
+
+class Step(Spec):
+    """One step: faults, then traffic, then expectations. Give at most one kind of traffic."""
+
+    name: Optional[str] = None
+    fault: list[Fault] = Field(default_factory=list, description="faults held for this step (or a timeline)")
+    reload: Optional[str] = Field(None, description="HUP-reload into this fixture first (its name or path)")
+    request: Optional[Request] = None
+    repeat: int = Field(1, ge=1, description="send `request` this many times, one after another")
+    requests: list[Request] = Field(default_factory=list, description="a sequence, one after another")
+    concurrent: Optional[int] = Field(None, ge=1, description="send `request` this many times at once")
+    pipelined: list[Request] = Field(default_factory=list, description="written at once on one connection")
+    raw: Optional[str] = Field(None, description="bytes sent as they are on one connection (\\r\\n as written)")
+    load: Optional[LoadStep] = None
+    leak: Optional[LeakStep] = None
+    expect: Expect = Field(default_factory=Expect)
+
+    @field_validator("fault", mode="before")
+    @classmethod
+    def _listify(cls, value: Any) -> Any:
+        return [value] if isinstance(value, (str, dict)) else value
+
+    @model_validator(mode="after")
+    def _one_traffic(self) -> "Step":
+        kinds = [k for k in ("request", "requests", "pipelined", "raw", "load", "leak") if getattr(self, k)]
+        if len(kinds) > 1:
+            raise ValueError(f"a step sends one kind of traffic, this one has {' and '.join(kinds)}")
+        if (self.repeat > 1 or self.concurrent) and not self.request:
+            raise ValueError("'repeat' and 'concurrent' repeat 'request': add one")
+        if self.repeat > 1 and self.concurrent:
+            raise ValueError("give 'repeat' (one after another) or 'concurrent' (at once), not both")
+        return self
+
+
+class InlineFixture(Spec):
+    """A fixture written in the scenario, Test::Nginx style."""
+
+    config: str = Field("", description="body of the server on port 8080")
+    http_config: str = Field("", description="goes in the http {} block")
+    main_config: str = Field("", description="goes in the main context")
+    lua: dict[str, str] = Field(default_factory=dict, description="module file name -> Lua source, on the package path")
+
+
+class Options(Spec):
+    """How the OpenResty container runs."""
+
+    workers: Union[int, Literal["auto"]] = 1
+    env: dict[str, str] = Field(default_factory=dict, description="environment, also ${NAME} in snippets")
+    memory: Optional[str] = Field(None, description='memory limit, e.g. "160m"')
+    cpus: Optional[float] = Field(None, gt=0, description="CPU quota")
+    nofile: Optional[int] = Field(None, gt=0, description="open files limit")
+    ports: list[int] = Field(default_factory=list, description="more container ports to reach (metrics: 8099)")
+    error_log_level: str = "info"
+    reuse: Optional[bool] = Field(None, description="false: a fresh container (default: HUP reuse)")
+
+
+class Scenario(Spec):
+    """One scenario: a pytest item of its own."""
+
+    name: str = Field(description="what the scenario shows; the test id")
+    catalogue: list[int] = Field(default_factory=list, description="FAILURE-CATALOG entries it covers")
+    description: str = ""
+    faulty: bool = Field(False, description="the fixture is faulty on purpose; the scenario shows the fault is caught")
+    fixture: Union[str, InlineFixture] = Field(
+        "app", description="fixture name or directory; 'app' is the app under test (harness run --app)")
+    options: Options = Field(default_factory=Options)
+    services: list[Service] = Field(default_factory=list, description="started before OpenResty")
+    redis_data: dict[str, str] = Field(default_factory=dict, description="keys set in Redis before the steps")
+    dns: dict[str, str] = Field(default_factory=dict,
+                                description="name -> address answered by the harness DNS ('redis': Redis's address)")
+    start_error: Optional[str] = Field(None, description="the fixture must fail to start with this message (nginx -t, Lua syntax)")
+    allow_log_problems: Union[bool, list[str]] = Field(
+        False, description="crit/alert/emerg or Lua runtime errors that do not fail the scenario (true: all)")
+    steps: list[Step] = Field(default_factory=list)
+    expect: Expect = Field(default_factory=Expect, description="checked over the whole scenario, after the steps")
+
+    @model_validator(mode="after")
+    def _coherent(self) -> "Scenario":
+        if self.start_error is None and not self.steps:
+            raise ValueError("a scenario needs steps (or start_error for a fixture that must not start)")
+        kinds = {f.kind.split(".")[0] for step in self.steps for f in step.fault}
+        if "proxy" in kinds and "redis_proxy" not in self.services:
+            raise ValueError("proxy.* faults need 'redis_proxy' in services")
+        if "dns" in kinds and "dns" not in self.services:
+            raise ValueError("dns.* faults need 'dns' in services")
+        if "redis" in kinds and not {"redis", "redis_proxy"} & set(self.services):
+            raise ValueError("redis.* faults need 'redis' in services")
+        return self
+
+
+class ScenarioFile(Spec):
+    """A file: one scenario, or ``scenarios:`` with several."""
+
+    scenarios: list[Scenario] = Field(min_length=1)
