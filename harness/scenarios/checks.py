@@ -5,13 +5,13 @@ from __future__ import annotations
 import difflib
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Optional
 
 from harness.errorlog import ErrorLog, ErrorLogAssertionError
 from harness.errors import HarnessError
 from harness.metrics import Metrics
-from harness.scenarios.spec import Expect, LoadExpect, LogPattern, RedisExpect, WorkerExpect
+from harness.scenarios.spec import Expect, LoadExpect, LogPattern, RedisExpect, ResponseExpect, WorkerExpect
 from harness.scenarios.traffic import Outcome
 from harness.workers import WorkerTable, diff, health
 
@@ -46,7 +46,7 @@ class Observed:
 
     nginx: "OpenRestyContainer"
     log: ErrorLog
-    workers_before: WorkerTable
+    workers_before: Optional[WorkerTable]  # taken only when workers are expected
     outcomes: list[Outcome] = field(default_factory=list)
     redis: Optional["RedisContainer"] = None
     metrics_before: Optional[Metrics] = None
@@ -71,7 +71,12 @@ def check_all(expect: Expect, seen: Observed) -> list[Check]:
     return checks
 
 
-def _responses(expect: Expect, outcomes: list[Outcome]) -> list[Check]:
+def check_response(expect: ResponseExpect, outcome: Outcome, index: int) -> list[Check]:
+    """A sequence's per-request expectations, labelled with the request."""
+    return [replace(c, what=f"#{index} {outcome.request}: {c.what}") for c in _responses(expect, [outcome])]
+
+
+def _responses(expect: ResponseExpect, outcomes: list[Outcome]) -> list[Check]:
     checks: list[Check] = []
     answered = [o for o in outcomes if o.status is not None]
     if expect.status is not None:
@@ -88,6 +93,10 @@ def _responses(expect: Expect, outcomes: list[Outcome]) -> list[Check]:
         n = sum(o.timed_out for o in outcomes)
         checks.append(Check("timeouts", n == expect.timeouts, str(expect.timeouts), str(n),
                             "\n".join(o.brief() for o in outcomes if o.timed_out)[:2000]))
+    if expect.errors is not None:
+        n = sum(bool(o.error) for o in outcomes)
+        checks.append(Check("broken connections", n == expect.errors, str(expect.errors), str(n),
+                            "\n".join(o.brief() for o in outcomes if o.error)[:2000]))
     if expect.body is not None:
         bad = [o for o in answered if o.body != expect.body]
         detail = ""
@@ -153,7 +162,7 @@ def _error_log(expect: Expect, log: ErrorLog) -> list[Check]:
 def _workers(want: WorkerExpect, seen: Observed) -> list[Check]:
     needs_cpu = want.stuck is not None or want.healthy is not None
     after = seen.nginx.workers(want.sample_s if needs_cpu else None)
-    changes = diff(seen.workers_before, after)
+    changes = diff(seen.workers_before or after, after)
     findings = health(after, seen.nginx.cpu_quota)
     table = after.format()
     stuck = [p.pid for p in after.workers if after.cpu_percent.get(p.pid, 0.0) >= 90.0]

@@ -49,8 +49,9 @@ def fault_context(fault: Fault, targets: Targets) -> ContextManager[object]:
         return contexts[what]()
     if family == "proxy":
         if targets.proxy is None:
-            raise HarnessError(f"fault {fault.kind} needs the fault proxy: add 'redis_proxy' to the services")
-        route = targets.proxy.route("redis")
+            raise HarnessError(f"fault {fault.kind} needs the fault proxy: add 'redis_proxy' to the services "
+                               "or an 'upstream'")
+        route = targets.proxy.route(fault.route)
         contexts = {
             "down": route.down,
             "latency": lambda: route.latency(fault.ms or 0, fault.jitter, fault.stream),

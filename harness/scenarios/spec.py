@@ -39,6 +39,7 @@ class Request(Spec):
     body: Optional[str] = Field(None, description="request body")
     port: Optional[int] = Field(None, description="container port (default: the fixture server, 8080)")
     timeout: Optional[float] = Field(None, description="seconds; a timeout counts as an outcome, not an error")
+    expect: Optional["ResponseExpect"] = Field(None, description="what this one response must look like (in a sequence)")
 
     @model_validator(mode="before")
     @classmethod
@@ -70,6 +71,7 @@ class Fault(Spec):
     rate: Optional[float] = Field(None, gt=0, description="proxy.bandwidth: KB/s")
     bytes: Optional[int] = Field(None, ge=0, description="proxy.limit_data: bytes before the close")
     stream: Literal["upstream", "downstream"] = Field("downstream", description="proxy toxics: direction")
+    route: Literal["redis", "upstream"] = Field("redis", description="proxy.*: the path through the fault proxy")
     host: Optional[str] = Field(None, description="dns.*: the name whose answer changes")
     address: Optional[str] = Field(None, description="dns.address: the (wrong) address to answer")
     signal: Optional[str] = Field(None, description="worker.kill (default KILL), master.signal: HUP, QUIT, TERM, USR1")
@@ -97,7 +99,7 @@ class Fault(Spec):
         return self.at is not None or self.clear is not None
 
     def describe(self) -> str:
-        extras = {k: v for k, v in self.model_dump(exclude={"kind", "at", "clear", "jitter", "stream"},
+        extras = {k: v for k, v in self.model_dump(exclude={"kind", "at", "clear", "jitter", "stream", "route"},
                                                    exclude_none=True).items()}
         when = ""
         if self.timed:
@@ -165,8 +167,8 @@ class LoadExpect(Spec):
     max_ms: Optional[float] = Field(None, gt=0, description="slowest request at most")
 
 
-class Expect(Spec):
-    """What must hold after a step (or, at scenario level, after all of them)."""
+class ResponseExpect(Spec):
+    """What the responses must look like."""
 
     status: Optional[Union[int, list[int]]] = Field(None, description="status of every response (or one of a list)")
     statuses: Optional[dict[int, int]] = Field(None, description="status -> how many responses (bursts, repeats)")
@@ -177,6 +179,12 @@ class Expect(Spec):
     headers: dict[str, str] = Field(default_factory=dict, description="header -> regex (fullmatch)")
     min_ms: Optional[float] = Field(None, ge=0, description="every response took at least this long")
     max_ms: Optional[float] = Field(None, gt=0, description="every response took at most this long")
+    errors: Optional[int] = Field(None, ge=0, description="requests that met a broken connection (reset, refused)")
+
+
+class Expect(ResponseExpect):
+    """What must hold after a step (or, at scenario level, after all of them)."""
+
     error_log: list[LogPattern] = Field(default_factory=list, description="lines the step must log")
     no_error_log: list[LogPattern] = Field(default_factory=list, description="lines the step must not log")
     grep_error_log: dict[str, int] = Field(default_factory=dict, description="pattern -> exact count")
@@ -218,6 +226,10 @@ class Step(Spec):
     name: Optional[str] = None
     fault: list[Fault] = Field(default_factory=list, description="faults held for this step (or a timeline)")
     reload: Optional[str] = Field(None, description="HUP-reload into this fixture first (its name or path)")
+    reload_error: Optional[str] = Field(
+        None, description="the reload must be rejected with this message (/regex/ too); the old workers keep serving")
+    within: Optional[float] = Field(
+        None, gt=0, le=120, description="retry traffic and checks until they pass, for up to this many seconds")
     request: Optional[Request] = None
     repeat: int = Field(1, ge=1, description="send `request` this many times, one after another")
     requests: list[Request] = Field(default_factory=list, description="a sequence, one after another")
@@ -240,14 +252,20 @@ class Step(Spec):
             raise ValueError(f"a step sends one kind of traffic, this one has {' and '.join(kinds)}")
         if (self.repeat > 1 or self.concurrent) and not self.request:
             raise ValueError("'repeat' and 'concurrent' repeat 'request': add one")
+        if self.reload_error and not self.reload:
+            raise ValueError("'reload_error' needs 'reload' (the fixture whose reload must be rejected)")
+        if self.within and any(f.kind.startswith(("worker.", "master.")) or f.timed for f in self.fault):
+            raise ValueError("'within' retries the step: it cannot repeat worker/master faults or a timeline")
         if self.repeat > 1 and self.concurrent:
             raise ValueError("give 'repeat' (one after another) or 'concurrent' (at once), not both")
         return self
 
 
 class InlineFixture(Spec):
-    """A fixture written in the scenario, Test::Nginx style."""
+    """A fixture written in the scenario, Test::Nginx style; with ``base``, a named fixture with
+    the snippets given here replacing its own (the healthy twin of a faulty fixture, say)."""
 
+    base: Optional[str] = Field(None, description="start from this fixture (name or directory)")
     config: str = Field("", description="body of the server on port 8080")
     http_config: str = Field("", description="goes in the http {} block")
     main_config: str = Field("", description="goes in the main context")
@@ -278,10 +296,13 @@ class Scenario(Spec):
         "app", description="fixture name or directory; 'app' is the app under test (harness run --app)")
     options: Options = Field(default_factory=Options)
     services: list[Service] = Field(default_factory=list, description="started before OpenResty")
+    upstream: Optional[str] = Field(
+        None, description="a backend fixture behind the fault proxy; OpenResty gets UPSTREAM_HOST/UPSTREAM_PORT")
     redis_data: dict[str, str] = Field(default_factory=dict, description="keys set in Redis before the steps")
     dns: dict[str, str] = Field(default_factory=dict,
                                 description="name -> address answered by the harness DNS ('redis': Redis's address)")
-    start_error: Optional[str] = Field(None, description="the fixture must fail to start with this message (nginx -t, Lua syntax)")
+    start_error: Optional[str] = Field(
+        None, description="the fixture must fail to start with this message, /regex/ too (nginx -t, Lua syntax)")
     allow_log_problems: Union[bool, list[str]] = Field(
         False, description="crit/alert/emerg or Lua runtime errors that do not fail the scenario (true: all)")
     steps: list[Step] = Field(default_factory=list)
@@ -292,8 +313,11 @@ class Scenario(Spec):
         if self.start_error is None and not self.steps:
             raise ValueError("a scenario needs steps (or start_error for a fixture that must not start)")
         kinds = {f.kind.split(".")[0] for step in self.steps for f in step.fault}
-        if "proxy" in kinds and "redis_proxy" not in self.services:
-            raise ValueError("proxy.* faults need 'redis_proxy' in services")
+        routes = {f.route for step in self.steps for f in step.fault if f.kind.startswith("proxy.")}
+        if "redis" in routes and "redis_proxy" not in self.services:
+            raise ValueError("proxy.* faults on the redis route need 'redis_proxy' in services")
+        if "upstream" in routes and not self.upstream:
+            raise ValueError("proxy.* faults on the upstream route need 'upstream' (a backend fixture)")
         if "dns" in kinds and "dns" not in self.services:
             raise ValueError("dns.* faults need 'dns' in services")
         if "redis" in kinds and not {"redis", "redis_proxy"} & set(self.services):
@@ -305,3 +329,6 @@ class ScenarioFile(Spec):
     """A file: one scenario, or ``scenarios:`` with several."""
 
     scenarios: list[Scenario] = Field(min_length=1)
+
+
+Request.model_rebuild()
