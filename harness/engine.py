@@ -65,6 +65,20 @@ class Engine:
                 f"{i.get('Driver', '?')}, cgroup v{i.get('CgroupVersion', '?')}, {i.get('NCPU', '?')} CPUs)")
 
 
+_SHARES_FILES: dict[str, bool] = {}
+
+
+def shares_files_with_host(client: docker.DockerClient) -> bool:
+    """True when the engine runs on this host's kernel and file system (a local Linux socket, not
+    Docker Desktop's VM or a remote engine): then a host directory can be bind-mounted."""
+    base_url = client.api.base_url
+    if base_url not in _SHARES_FILES:
+        local = (platform.system() == "Linux" and base_url.startswith("http+docker://")
+                 and "Docker Desktop" not in client.info().get("OperatingSystem", ""))
+        _SHARES_FILES[base_url] = local
+    return _SHARES_FILES[base_url]
+
+
 def _is_debian_root() -> bool:
     return platform.system() == "Linux" and Path("/etc/debian_version").exists() and os.geteuid() == 0
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import shutil
 import signal
 import socket
 import uuid
@@ -24,6 +25,7 @@ LABEL_SESSION = "harness.session"
 LABEL_PID = "harness.pid"
 LABEL_PID_START = "harness.pid-start"
 LABEL_HOST = "harness.host"
+CONFIG_DIR_PREFIX = "harness-conf-"  # host directories bind-mounted read-only into OpenResty containers
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +124,7 @@ def remove_labelled(engine: Engine, label_filter: str, keep: Optional[Callable[[
         try:
             c.remove(force=True, v=True)
             removed.containers.append(c.name)
+            _remove_config_dirs(c.attrs.get("Mounts") or [])
         except NotFound:
             pass
         except APIError as exc:
@@ -147,6 +150,14 @@ def remove_labelled(engine: Engine, label_filter: str, keep: Optional[Callable[[
         except APIError as exc:
             log.warning("could not remove volume %s: %s", v.name, exc)
     return removed
+
+
+def _remove_config_dirs(mounts: list[dict]) -> None:
+    """Remove the host directories behind a removed container's read-only config mounts."""
+    for mount in mounts:
+        source = Path(mount.get("Source") or "")
+        if mount.get("Type") == "bind" and source.parent.name.startswith(CONFIG_DIR_PREFIX):
+            shutil.rmtree(source.parent, ignore_errors=True)
 
 
 def sweep_stale(engine: Engine) -> Removed:

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import io
+import os
+import shutil
+import subprocess
 import tarfile
 from dataclasses import dataclass
 from typing import Optional
@@ -9,6 +12,7 @@ from typing import Optional
 from testcontainers.core.container import DockerContainer
 from testcontainers.core.network import Network
 
+from harness.engine import shares_files_with_host
 from harness.images.resolver import ResolvedImage
 from harness.session import HarnessSession
 
@@ -30,10 +34,17 @@ class Reach:
 
 
 class HarnessContainer(DockerContainer):
-    """A labelled container on the session network; subclasses add readiness and their API."""
+    """A labelled container on the session network; subclasses add readiness and their API.
+
+    Least privilege: never privileged, ``no-new-privileges``, every capability dropped and only
+    ``capabilities`` added back, running as ``user`` (empty: the image's user).
+    """
 
     kind = "container"
     alias = ""
+    capabilities: tuple[str, ...] = ()
+    user = ""
+    route_out = True  # False once cut_route_out() removed the default routes
 
     def __init__(self, image: ResolvedImage, session: HarnessSession, reach: Reach, ports: tuple[int, ...]) -> None:
         super().__init__(image.ref)
@@ -42,8 +53,7 @@ class HarnessContainer(DockerContainer):
         self.reach = reach
         self.service_ports = ports
         self.with_name(session.name(self.kind))
-        self.with_kwargs(labels={**session.labels, "harness.kind": self.kind},
-                         security_opt=["no-new-privileges"])
+        self.with_kwargs(labels={**session.labels, "harness.kind": self.kind}, **self.security_kwargs())
         if reach.mode == "published":
             assert reach.edge is not None
             self.with_network(reach.edge)
@@ -54,12 +64,41 @@ class HarnessContainer(DockerContainer):
             if self.alias:
                 self.with_network_aliases(self.alias)
 
+    def security_kwargs(self) -> dict:
+        """What the engine is told about privileges (see the class docstring)."""
+        kw: dict = {"privileged": False, "security_opt": ["no-new-privileges"], "cap_drop": ["ALL"],
+                    "cap_add": list(self.capabilities)}
+        if self.user:
+            kw["user"] = self.user
+        return kw
+
     def start(self) -> "HarnessContainer":
         super().start()
         if self.reach.mode == "published":
             self.reach.internal.connect(self.get_container_id(), [self.alias] if self.alias else None)
         self.get_wrapped_container().reload()
+        self.cut_route_out()
         return self
+
+    def cut_route_out(self) -> bool:
+        """Remove the container's default routes, so that a connection to any address outside its
+        networks fails at once (ENETUNREACH) and no packet is sent: the engine gives containers on
+        internal networks a default route too, and only its firewall drops what takes it.
+
+        Done from the host in the container's network namespace (``nsenter``), so the container
+        needs no NET_ADMIN; possible where the engine runs on this host and we are root. Returns
+        whether it was done (``route_out`` says whether a default route may remain)."""
+        pid = (self.get_wrapped_container().attrs.get("State") or {}).get("Pid") or 0
+        nsenter = shutil.which("nsenter")
+        if not (pid and nsenter and os.geteuid() == 0 and shares_files_with_host(self.get_docker_client().client)):
+            self.route_out = True
+            return False
+        for family in ("-4", "-6"):
+            while subprocess.run([nsenter, "-t", str(pid), "-n", "ip", family, "route", "del", "default"],
+                                 capture_output=True, timeout=10).returncode == 0:
+                pass  # one default route per network with a gateway
+        self.route_out = False
+        return True
 
     @property
     def name(self) -> str:

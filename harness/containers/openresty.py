@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -15,11 +16,15 @@ from harness.errorlog import ErrorLog, LogRead
 from harness.errors import HarnessError, LuaSyntaxError, NginxConfigError, ReloadError
 from harness.images.profiles import openresty_profile
 from harness.images.resolver import ResolvedImage
-from harness.nginx_conf import (ACTIVATE, CONFIG_ERROR_EXIT, CONTROL_PATH, CONTROL_PORT, ERROR_LOG, HTTP_PORT,
+from harness.engine import shares_files_with_host
+from harness.nginx_conf import (ACTIVATE, CONFIG_ERROR_EXIT, ROOT, CONTROL_PATH, CONTROL_PORT, ERROR_LOG, HTTP_PORT,
                                 LOG_PATH, LUA_SYNTAX_EXIT, RELOAD_STUCK_EXIT, Fixture, RenderOptions, host_paths, write_bundle)
-from harness.session import HarnessSession
+from harness.session import CONFIG_DIR_PREFIX, HarnessSession
 from harness.waiting import wait_for
 from harness.workers import PROC_LISTING, WorkerTable, health
+
+
+READ_ONLY_PARTS = ("gen", "lualib", "bin")  # under /harness: what nothing in the container may change
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,10 @@ class OpenRestyContainer(HarnessContainer):
 
     kind = "openresty"
     alias = "openresty"
+    # The master runs as root and its workers as nobody: SETUID/SETGID to switch, CHOWN for the
+    # temp paths and reopened logs, KILL to signal workers (reloads, the harness's worker faults),
+    # DAC_READ_SEARCH to list a worker's /proc/PID/fd for the worker table.
+    capabilities = ("CHOWN", "SETUID", "SETGID", "KILL", "DAC_READ_SEARCH")
 
     def __init__(self, image: ResolvedImage, session: HarnessSession, reach: Reach, fixture: Fixture,
                  extra_ports: tuple[int, ...] = ()) -> None:
@@ -66,6 +75,8 @@ class OpenRestyContainer(HarnessContainer):
         self._control: Optional[httpx.Client] = None
         self.single_use = False  # started with reuse=False: removed after its test, never pooled
         self.init = False
+        self.mount_config: Optional[bool] = None  # None: bind-mount read-only where the engine shares our files
+        self.config_dir: Optional[Path] = None  # the host directory behind the read-only mounts
 
     # ---- fluent configuration -----------------------------------------------------------------
     def with_workers(self, workers: int | str) -> "OpenRestyContainer":
@@ -97,8 +108,17 @@ class OpenRestyContainer(HarnessContainer):
 
     def start(self) -> "OpenRestyContainer":
         self.generation = 1
-        with tempfile.TemporaryDirectory(prefix="harness-conf-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="harness-bundle-") as tmp:
             bundle = write_bundle(Path(tmp), self.fixture, self.profile, self.generation, self._render_options())
+            if self.mount_config is None:
+                self.mount_config = shares_files_with_host(self.get_docker_client().client)
+            if self.mount_config:
+                # The fixture's config and Lua (gen/), the harness's Lua and scripts: read-only
+                # bind mounts of a host directory; conf/, logs/ and tmp/ stay writable in the container.
+                self.config_dir = Path(tempfile.mkdtemp(prefix=f"{CONFIG_DIR_PREFIX}{self.session.id}-"))
+                for part in READ_ONLY_PARTS:
+                    shutil.move(str(bundle / part), str(self.config_dir / part))
+                    self.with_volume_mapping(self.config_dir / part, f"{ROOT}/{part}", "ro")
             self.with_copy_into_container(bundle, "/")
             self.with_command([ACTIVATE, str(self.generation), "start"])
             self.with_kwargs(**self._kwargs, **self.limits.docker_kwargs(), **({"init": True} if self.init else {}))
@@ -113,9 +133,14 @@ class OpenRestyContainer(HarnessContainer):
         and :class:`NginxConfigError` carries the output. Returns once the new generation answers.
         """
         generation = self.generation + 1
-        with tempfile.TemporaryDirectory(prefix="harness-conf-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="harness-bundle-") as tmp:
             bundle = write_bundle(Path(tmp), fixture, self.profile, generation, self._render_options())
-            self.copy_into_container(bundle, "/")
+            if self.config_dir is not None:  # the new generation appears in the read-only mount
+                target = self.config_dir / "gen" / str(generation)
+                shutil.rmtree(target, ignore_errors=True)  # left by a switch that nginx -t refused
+                shutil.copytree(bundle / "gen" / str(generation), target)
+            else:
+                self.copy_into_container(bundle, "/")
         code, output = self.sh(f"{ACTIVATE} {generation} reload")
         if code in (CONFIG_ERROR_EXIT, LUA_SYNTAX_EXIT):
             raise self._config_error(fixture, generation, output, "(the old configuration keeps serving)",
@@ -192,7 +217,12 @@ class OpenRestyContainer(HarnessContainer):
         if self._control is not None:
             self._control.close()
             self._control = None
-        super().stop(force, delete_volume)
+        try:
+            super().stop(force, delete_volume)
+        finally:
+            if self.config_dir is not None:
+                shutil.rmtree(self.config_dir, ignore_errors=True)
+                self.config_dir = None
 
     @property
     def base_url(self) -> str:

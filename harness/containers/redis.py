@@ -16,6 +16,7 @@ REDIS_PORT = 6379
 class RedisContainer(HarnessContainer):
     kind = "redis"
     alias = "redis"
+    user = "redis"  # both the official image and the offline twin have it: no capability needed
 
     def __init__(self, image: ResolvedImage, session: HarnessSession, reach: Reach) -> None:
         super().__init__(image, session, reach, (REDIS_PORT,))
@@ -45,6 +46,7 @@ class RedisContainer(HarnessContainer):
     def follow_address(self) -> None:
         """After a restart the engine may hand out another address: read it again, reconnect."""
         self.get_wrapped_container().reload()
+        self.cut_route_out()  # a restarted container has a new network namespace
         if self._client is not None:
             self._client.close()
             self._client = None

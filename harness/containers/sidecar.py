@@ -22,12 +22,14 @@ class SidecarContainer(HarnessContainer):
     script = ""
     api_port = 0
     ready_path = "/"
+    user = "65534:65534"  # nobody, with no capability; ports below 1024 are allowed by a sysctl instead
 
     def __init__(self, image: ResolvedImage, session: HarnessSession, reach: Reach, args: list[str]) -> None:
         super().__init__(image, session, reach, (self.api_port,))
         self.with_copy_into_container((SIDECARS / self.script).read_bytes(), f"/harness/sidecars/{self.script}")
         self.with_env("PYTHONDONTWRITEBYTECODE", "1")
         self.with_command(["python3", f"/harness/sidecars/{self.script}", *args])
+        self.with_kwargs(**self._kwargs, sysctls={"net.ipv4.ip_unprivileged_port_start": "0"})
         self.start_timeout = 30.0
         self._api: Optional[httpx.Client] = None
 
