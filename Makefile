@@ -23,9 +23,9 @@ engine: $(VENV)/.installed
 images: $(VENV)/.installed
 	$(BIN)/harness images
 
-## test: unit tests (no Docker) and integration tests (real containers)
+## test: unit tests (no Docker), integration tests (real containers) and the scenario catalogue
 test: $(VENV)/.installed engine
-	$(BIN)/pytest tests --junitxml=reports/junit.xml $(PYTEST_ARGS)
+	$(BIN)/pytest tests scenarios --junitxml=reports/junit.xml $(PYTEST_ARGS)
 
 unit: $(VENV)/.installed
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
@@ -33,9 +33,9 @@ unit: $(VENV)/.installed
 integration: $(VENV)/.installed engine
 	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
 
-## scenarios: the scenario catalogue (grows with the scenario issue)
+## scenarios: the scenario catalogue against the embedded sample app; summary table, reports/scenarios.{html,xml}
 scenarios: $(VENV)/.installed engine
-	$(BIN)/pytest scenarios --junitxml=reports/scenarios.xml $(PYTEST_ARGS)
+	$(BIN)/harness run scenarios $(foreach a,$(PYTEST_ARGS),--pytest=$(a))
 
 ## bench: benchmarks, JSON results under reports/bench/
 bench: $(VENV)/.installed engine

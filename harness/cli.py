@@ -78,6 +78,27 @@ def cmd_soak(args: argparse.Namespace) -> int:
     return 1
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run scenarios (default: ./scenarios, else the embedded catalogue) against an image and app."""
+    from harness.scenarios.run import ScenarioRun
+
+    run = ScenarioRun(paths=[Path(p) for p in args.paths], image=args.image,
+                      app=Path(args.app) if args.app else None, reports=Path(args.reports),
+                      pytest_args=args.pytest_args)
+    code = run.run()
+    print(f"harness run: reports in {args.reports}/scenarios.html and {args.reports}/scenarios.xml "
+          f"(exit {code}: {('all passed', 'a scenario failed', 'the run failed')[code]})")
+    return code
+
+
+def cmd_scenario_reference(args: argparse.Namespace) -> int:
+    """Print the scenario field reference (Markdown, for docs/scenario-reference.md)."""
+    from harness.scenarios.reference import reference_markdown
+
+    sys.stdout.write(reference_markdown() + "\n")
+    return 0
+
+
 def cmd_options(args: argparse.Namespace) -> int:
     """Print the configuration table (Markdown)."""
     sys.stdout.write(options_markdown())
@@ -105,6 +126,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--reports", default="reports/soak")
     p.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --: arguments for pytest")
     p.set_defaults(func=cmd_soak)
+    p = sub.add_parser("run", help=cmd_run.__doc__)
+    p.add_argument("paths", nargs="*", help="scenario files or directories")
+    p.add_argument("--image", help="OpenResty image to run against (default: official, else offline twin)")
+    p.add_argument("--app", help="your app directory (server.conf/http.conf + lua/): replaces the sample "
+                                 "app wherever a scenario says `fixture: app`")
+    p.add_argument("--reports", default="reports", help="where scenarios.html and scenarios.xml go")
+    p.add_argument("--pytest", dest="pytest_args", action="append", default=[], metavar="ARG",
+                   help="one more pytest argument (repeatable), e.g. --pytest=-x --pytest=-k=redis")
+    p.set_defaults(func=cmd_run)
+    sub.add_parser("scenario-reference", help=cmd_scenario_reference.__doc__).set_defaults(
+        func=cmd_scenario_reference)
     sub.add_parser("options", help=cmd_options.__doc__).set_defaults(func=cmd_options)
     args = parser.parse_args(argv)
     if getattr(args, "pytest_args", None) and args.pytest_args[0] == "--":

@@ -188,10 +188,10 @@ class Expect(ResponseExpect):
     error_log: list[LogPattern] = Field(default_factory=list, description="lines the step must log")
     no_error_log: list[LogPattern] = Field(default_factory=list, description="lines the step must not log")
     grep_error_log: dict[str, int] = Field(default_factory=dict, description="pattern -> exact count")
-    workers: Optional[WorkerExpect] = None
-    redis: Optional[RedisExpect] = None
-    metrics: Optional[MetricsExpect] = None
-    load: Optional[LoadExpect] = None
+    workers: Optional[WorkerExpect] = Field(None, description="the worker table")
+    redis: Optional[RedisExpect] = Field(None, description="Redis state")
+    metrics: Optional[MetricsExpect] = Field(None, description="Prometheus counters")
+    load: Optional[LoadExpect] = Field(None, description="a load step's result")
     leak: Optional[Literal["leaking", "steady"]] = Field(None, description="verdict of a leak step")
     leak_metrics: list[Literal["fds", "rss_kb", "redis_clients"]] = Field(
         default_factory=list, description="with leak: leaking, the metrics that must grow")
@@ -205,40 +205,40 @@ class Expect(ResponseExpect):
 class LoadStep(Spec):
     """A locust load phase (in its own process)."""
 
-    users: int = Field(10, ge=1)
+    users: int = Field(10, ge=1, description="simulated users")
     duration: float = Field(3.0, gt=0, description="seconds")
     rate: Optional[float] = Field(None, gt=0, description="target requests per second")
-    paths: list[str] = Field(default_factory=lambda: ["/"])
-    processes: int = Field(1, ge=1)
+    paths: list[str] = Field(default_factory=lambda: ["/"], description="requested in turn")
+    processes: int = Field(1, ge=1, description="locust processes generating the load")
 
 
 class LeakStep(Spec):
     """Rounds of requests with FDs, RSS and Redis clients sampled after each (a slope verdict)."""
 
-    path: str = "/"
-    rounds: int = Field(4, ge=3)
-    requests_per_round: int = Field(100, ge=10)
+    path: str = Field("/", description="requested in every round")
+    rounds: int = Field(4, ge=3, description="measured rounds (after one warm-up round)")
+    requests_per_round: int = Field(100, ge=10, description="requests between two samples")
 
 
 class Step(Spec):
     """One step: faults, then traffic, then expectations. Give at most one kind of traffic."""
 
-    name: Optional[str] = None
+    name: Optional[str] = Field(None, description="for the report (default: the step's number)")
     fault: list[Fault] = Field(default_factory=list, description="faults held for this step (or a timeline)")
     reload: Optional[str] = Field(None, description="HUP-reload into this fixture first (its name or path)")
     reload_error: Optional[str] = Field(
         None, description="the reload must be rejected with this message (/regex/ too); the old workers keep serving")
     within: Optional[float] = Field(
         None, gt=0, le=120, description="retry traffic and checks until they pass, for up to this many seconds")
-    request: Optional[Request] = None
+    request: Optional[Request] = Field(None, description="one request (see repeat, concurrent)")
     repeat: int = Field(1, ge=1, description="send `request` this many times, one after another")
     requests: list[Request] = Field(default_factory=list, description="a sequence, one after another")
     concurrent: Optional[int] = Field(None, ge=1, description="send `request` this many times at once")
     pipelined: list[Request] = Field(default_factory=list, description="written at once on one connection")
     raw: Optional[str] = Field(None, description="bytes sent as they are on one connection (\\r\\n as written)")
-    load: Optional[LoadStep] = None
-    leak: Optional[LeakStep] = None
-    expect: Expect = Field(default_factory=Expect)
+    load: Optional[LoadStep] = Field(None, description="a locust load phase")
+    leak: Optional[LeakStep] = Field(None, description="leak rounds with a slope verdict")
+    expect: Expect = Field(default_factory=Expect, description="checked after the traffic, faults still held")
 
     @field_validator("fault", mode="before")
     @classmethod
@@ -275,13 +275,13 @@ class InlineFixture(Spec):
 class Options(Spec):
     """How the OpenResty container runs."""
 
-    workers: Union[int, Literal["auto"]] = 1
+    workers: Union[int, Literal["auto"]] = Field(1, description="worker_processes (auto: nginx counts the CPUs)")
     env: dict[str, str] = Field(default_factory=dict, description="environment, also ${NAME} in snippets")
     memory: Optional[str] = Field(None, description='memory limit, e.g. "160m"')
     cpus: Optional[float] = Field(None, gt=0, description="CPU quota")
     nofile: Optional[int] = Field(None, gt=0, description="open files limit")
     ports: list[int] = Field(default_factory=list, description="more container ports to reach (metrics: 8099)")
-    error_log_level: str = "info"
+    error_log_level: str = Field("info", description="error_log level of the rendered config")
     reuse: Optional[bool] = Field(None, description="false: a fresh container (default: HUP reuse)")
 
 
@@ -290,11 +290,11 @@ class Scenario(Spec):
 
     name: str = Field(description="what the scenario shows; the test id")
     catalogue: list[int] = Field(default_factory=list, description="FAILURE-CATALOG entries it covers")
-    description: str = ""
+    description: str = Field("", description="free text for the report")
     faulty: bool = Field(False, description="the fixture is faulty on purpose; the scenario shows the fault is caught")
     fixture: Union[str, InlineFixture] = Field(
         "app", description="fixture name or directory; 'app' is the app under test (harness run --app)")
-    options: Options = Field(default_factory=Options)
+    options: Options = Field(default_factory=Options, description="how the OpenResty container runs")
     services: list[Service] = Field(default_factory=list, description="started before OpenResty")
     upstream: Optional[str] = Field(
         None, description="a backend fixture behind the fault proxy; OpenResty gets UPSTREAM_HOST/UPSTREAM_PORT")
@@ -305,7 +305,7 @@ class Scenario(Spec):
         None, description="the fixture must fail to start with this message, /regex/ too (nginx -t, Lua syntax)")
     allow_log_problems: Union[bool, list[str]] = Field(
         False, description="crit/alert/emerg or Lua runtime errors that do not fail the scenario (true: all)")
-    steps: list[Step] = Field(default_factory=list)
+    steps: list[Step] = Field(default_factory=list, description="run in order")
     expect: Expect = Field(default_factory=Expect, description="checked over the whole scenario, after the steps")
 
     @model_validator(mode="after")
@@ -328,7 +328,7 @@ class Scenario(Spec):
 class ScenarioFile(Spec):
     """A file: one scenario, or ``scenarios:`` with several."""
 
-    scenarios: list[Scenario] = Field(min_length=1)
+    scenarios: list[Scenario] = Field(min_length=1, description="each one a test item")
 
 
 Request.model_rebuild()
