@@ -32,6 +32,14 @@ class ConfigTemplateError(HarnessError):
     """A fixture config names a ``${PLACEHOLDER}`` nobody provided."""
 
 
+class PortTaken(HarnessError):
+    """A fixture listens on a port the harness uses, or its port is held by another socket."""
+
+
+class EngineLost(HarnessError):
+    """The Docker engine stopped answering during a run."""
+
+
 class NginxConfigError(HarnessError):
     """``nginx -t`` rejected the rendered configuration; ``detail`` holds its output."""
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
-from harness.errors import ConfigTemplateError, FixtureNotFound
+from harness.errors import ConfigTemplateError, FixtureNotFound, PortTaken
 from harness.images.profiles import OpenRestyProfile
 
 ROOT = "/harness"  # nginx prefix inside the container
@@ -58,8 +58,12 @@ class Fixture:
             directory = candidate
         elif not candidate.is_absolute() and len(candidate.parts) == 1:
             directory = next((base / candidate for base in search_path if (base / candidate).is_dir()), None)
+        if directory is None and (candidate.is_absolute() or len(candidate.parts) > 1):
+            raise FixtureNotFound(
+                f"app directory {str(name_or_path)!r} does not exist: pass the path of a directory with "
+                f"server.conf or http.conf, or a fixture name")
         if directory is None:
-            where = ", ".join(str(p) for p in search_path) or "."
+            where = ", ".join(f"{p}{'' if p.is_dir() else ' (missing)'}" for p in search_path) or "."
             raise FixtureNotFound(
                 f"fixture {str(name_or_path)!r} not found (looked in {where}): create nginx-fixtures/"
                 f"{candidate.name}/server.conf or pass a directory path")
@@ -99,6 +103,14 @@ class Fixture:
         for key in sorted(self.files):
             h.update(key.encode() + b"\0" + self.files[key] + b"\0")
         return h.hexdigest()[:12]
+
+
+def check_ports(text: str, filename: str) -> None:
+    """A fixture must not listen on the harness's control port (its requests would go to the fixture)."""
+    for match in re.finditer(rf"^\s*listen\s+(?:\S*:)?{CONTROL_PORT}\b", text, re.MULTILINE):
+        line = text.count("\n", 0, match.start()) + 1
+        raise PortTaken(f"{filename}:{line}: port {CONTROL_PORT} is taken by the harness's control server: "
+                        f"listen on another port (ports=(...) exposes it)")
 
 
 def fill_placeholders(text: str, values: Mapping[str, str], filename: str) -> str:
@@ -255,6 +267,7 @@ def write_bundle(dest: Path, fixture: Fixture, profile: OpenRestyProfile, genera
         d.mkdir(parents=True, exist_ok=True)
     shutil.copytree(LUALIB_SOURCE, root / "lualib")
     for name, text in fixture.snippets.items():
+        check_ports(text, name if fixture.source is None else str(fixture.source / name))
         (fx / name).write_text(fill_placeholders(
             text, {"FIXTURE_DIR": fixture_dir(generation), "HARNESS_LUALIB": LUALIB, **options.placeholders}, name))
     for rel, content in fixture.files.items():

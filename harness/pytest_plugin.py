@@ -8,7 +8,9 @@ import pytest
 
 from harness.containers import DnsContainer, FaultProxyContainer, OpenRestyContainer, RedisContainer
 from harness.errorlog import excerpt
-from harness.errors import HarnessError
+from docker.errors import DockerException
+
+from harness.errors import EngineLost, HarnessError
 from harness.faults import RedisFault, WorkerFault
 from harness.load import LoadResult, LoadSpec, run_load
 from harness.factory import BoundClient, OpenRestyFactory, binder
@@ -60,6 +62,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if HARNESS_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.integration)
+
+
+def _engine_lost_is_the_cause(item: pytest.Item) -> Iterator[None]:
+    """A failure while the engine is gone is reported as that, in one line, not as a traceback."""
+    try:
+        return (yield)
+    except (OSError, DockerException, HarnessError) as exc:
+        uses_engine = HARNESS_FIXTURES & set(getattr(item, "fixturenames", ()))
+        lost = item.config.stash[RUNTIME].engine_lost() if uses_engine else None
+        if lost is None or isinstance(exc, EngineLost):
+            raise
+        raise lost from None
+
+
+pytest_runtest_setup = pytest.hookimpl(wrapper=True)(_engine_lost_is_the_cause)
+pytest_runtest_call = pytest.hookimpl(wrapper=True)(_engine_lost_is_the_cause)
+pytest_runtest_teardown = pytest.hookimpl(wrapper=True)(_engine_lost_is_the_cause)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

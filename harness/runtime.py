@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import time
 from pathlib import Path
 from typing import Optional
 
 from harness.engine import Engine
-from harness.errors import HarnessError
+from harness.errors import EngineLost, HarnessError
 from harness.images.facts import ImageFacts, as_record, probe
 from harness.settings import Settings
 from harness.stage import Stage
@@ -104,12 +105,30 @@ class HarnessRuntime:
             "image_errors": self.fact_errors,
         }
 
+    def engine_lost(self) -> Optional[EngineLost]:
+        """If the run's engine no longer answers a ping, the one-line error that says so."""
+        if self._stage is None:
+            return None
+        try:
+            self._stage.engine.client.api.ping()
+            return None
+        except Exception as exc:  # noqa: BLE001 - any failure to answer means lost
+            reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+            return EngineLost(
+                f"the Docker engine at {self._stage.engine.address} stopped answering during the run ({reason}): "
+                f"check that dockerd runs (`make setup` starts it); the next run sweeps what this one left")
+
     def close(self) -> None:
         """Remove everything this run made and write ``reports/run.json`` (only if a stage was used)."""
         if self._stage is None:
             return
         try:
             self._stage.close()
+        except Exception:
+            lost = self.engine_lost()
+            if lost is None:
+                raise
+            print(f"\nharness: {lost.message}", file=sys.stderr)
         finally:
             self.reports_dir.mkdir(parents=True, exist_ok=True)
             (self.reports_dir / "run.json").write_text(json.dumps(self.record(), indent=2))

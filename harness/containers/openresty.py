@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, replace
@@ -13,7 +14,7 @@ from docker.types import Ulimit
 
 from harness.containers.base import HarnessContainer, Reach
 from harness.errorlog import ErrorLog, LogRead
-from harness.errors import HarnessError, LuaSyntaxError, NginxConfigError, ReloadError
+from harness.errors import HarnessError, LuaSyntaxError, NginxConfigError, ReadinessTimeout, ReloadError
 from harness.images.profiles import openresty_profile
 from harness.images.resolver import ResolvedImage
 from harness.engine import shares_files_with_host
@@ -188,22 +189,32 @@ class OpenRestyContainer(HarnessContainer):
             return info if info.get("generation") == generation else None
 
         def explain() -> str:
-            hint = ("the host could not reach the container address; try HARNESS_REACH=published"
+            hint = ("if the address itself is unreachable from here, try HARNESS_REACH=published"
                     if self.reach.mode == "direct" else "")
-            return "\n".join(x for x in (hint, self.error_log_tail()) if x)
+            output = "\n".join(self.logs_text().splitlines()[-20:])
+            return "\n".join(x for x in (hint, self.error_log_tail(),
+                                         f"--- container output ---\n{output}" if output else "") if x)
 
         what = f"{self.name} to serve config generation {generation} at {url}"
         # An answer from the new generation means one of its workers accepts connections.
-        self.identity = wait_for(probe, timeout=timeout, what=what, on_timeout=explain,
-                                 interval=0.02, max_interval=0.2)
+        try:
+            self.identity = wait_for(probe, timeout=timeout, what=what, on_timeout=explain,
+                                     interval=0.02, max_interval=0.2)
+        except ReadinessTimeout as exc:
+            raise ReadinessTimeout(f"{exc.message}: is a worker stuck in init_worker_by_lua or a blocking "
+                                   f"call? see error.log and the container output below, or raise "
+                                   f"HARNESS_START_TIMEOUT", exc.detail) from None
 
     def _raise_exited(self, state: dict) -> None:
         code = state.get("ExitCode")
         logs = self.logs_text()
         if code in (CONFIG_ERROR_EXIT, LUA_SYNTAX_EXIT):
             raise self._config_error(self.fixture, self.generation, logs, lua=code == LUA_SYNTAX_EXIT)
-        raise HarnessError(f"{self.name} exited with code {code} before it was ready: see the logs below",
-                           logs + "\n" + self.error_log_tail())
+        tail = self.error_log_tail()
+        emerg = re.search(r"\[emerg\] \d+#\d+: (.*)", tail)
+        cause = f" ({emerg.group(1).strip()})" if emerg else ""
+        raise HarnessError(f"{self.name} exited with code {code} before it was ready{cause}: see error.log "
+                           f"and the container output below", logs + "\n" + tail)
 
     # ---- observation --------------------------------------------------------------------------
     @property

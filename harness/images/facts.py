@@ -5,6 +5,7 @@ Probed once per image id with a short-lived, network-less container and cached o
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Mapping, Optional
@@ -69,7 +70,10 @@ def probe(engine: Engine, image: ResolvedImage, labels: Mapping[str, str],
         if cache_file:
             cache[image.id] = raw
             cache_file.parent.mkdir(parents=True, exist_ok=True)
-            cache_file.write_text(json.dumps(cache, indent=1))
+            # Several runs (xdist workers) may write at once: each writes its own file, then renames it.
+            partial = cache_file.with_name(f"{cache_file.name}.{os.getpid()}")
+            partial.write_text(json.dumps(cache, indent=1))
+            os.replace(partial, cache_file)
     return ImageFacts(kind=image.kind, ref=image.ref, id=image.id, source=image.source, profile=image.profile,
                       note=image.note, version=raw["version"], luajit=raw.get("luajit", ""))
 

@@ -5,12 +5,15 @@ when it changes.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
+import re
 import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from docker.errors import BuildError, ImageNotFound
 
@@ -30,6 +33,7 @@ MMDEBSTRAP_OPTIONS = (
     "--dpkgopt=path-exclude=/usr/share/locale/*",
 )
 MMDEBSTRAP_TIMEOUT = 900
+BUILD_LOCK_TIMEOUT = MMDEBSTRAP_TIMEOUT + 600  # a rootfs and an image build, at most
 
 
 def packages() -> list[str]:
@@ -57,6 +61,37 @@ def image_tag(kind: str) -> str:
     return f"{NAMESPACE}/{kind}:{SUITE}-{_digest(*parts)}"
 
 
+def lock_path(tag: str) -> Path:
+    """The lock file of one image build; one per tag, in the temp directory shared by this host's runs."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", tag)
+    return Path(tempfile.gettempdir()) / f"openresty-harness-build-{safe}.lock"
+
+
+@contextlib.contextmanager
+def build_lock(tag: str, log: Callable[[str], None] = print, timeout: float = BUILD_LOCK_TIMEOUT) -> Iterator[None]:
+    """Hold the host-wide lock for building ``tag`` (``flock``: released by the kernel when the
+    holder exits, even by SIGKILL). Waits with a deadline while another run builds."""
+    with open(lock_path(tag), "a+") as handle:
+        deadline = time.monotonic() + timeout
+        waited = False
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not waited:
+                    log(f"waiting for another run that builds {tag}")
+                    waited = True
+                if time.monotonic() > deadline:
+                    raise ImageUnavailable(f"another run has been building {tag} for {timeout:.0f}s: wait for it, "
+                                           f"or end it and remove {lock_path(tag)}") from None
+                time.sleep(0.2)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 class OfflineBuilder:
     """Builds (or finds cached) offline images on an engine."""
 
@@ -80,6 +115,13 @@ class OfflineBuilder:
         if self.exists(tag):
             self.log(f"{kind}: {tag} is up to date")
             return tag
+        with build_lock(tag, self.log):  # another run (an xdist worker, a second `make`) may build it
+            if self.exists(tag):
+                self.log(f"{kind}: {tag} was built meanwhile by another run")
+                return tag
+            return self._build(kind, tag)
+
+    def _build(self, kind: str, tag: str) -> str:
         base = self.rootfs()
         self.log(f"{kind}: building {tag} FROM {base}")
         started = time.monotonic()
@@ -98,6 +140,12 @@ class OfflineBuilder:
         tag = rootfs_tag()
         if self.exists(tag):
             return tag
+        with build_lock(tag, self.log):
+            if self.exists(tag):
+                return tag
+            return self._rootfs(tag)
+
+    def _rootfs(self, tag: str) -> str:
         ensure_packages({"mmdebstrap": "mmdebstrap"}, log=self.log)
         repo, version = tag.split(":")
         with tempfile.TemporaryDirectory(prefix="harness-rootfs-") as tmp:
