@@ -17,7 +17,7 @@ from harness.factory import BoundClient, OpenRestyFactory, binder
 from harness.report.html import write_html_report
 from harness.report.summary import summary_table
 from harness.runtime import HarnessRuntime
-from harness.scenarios.items import RESULT, RESULTS, ScenarioFile, evidence_sections
+from harness.scenarios.items import RESULT, RESULTS, RUNNER, ScenarioFile, evidence_sections
 from harness.scenarios.loader import is_scenario_file
 from harness.settings import OPTIONS, Settings
 from harness.stage import Stage
@@ -84,6 +84,9 @@ pytest_runtest_teardown = pytest.hookimpl(wrapper=True)(_engine_lost_is_the_caus
 def pytest_sessionfinish(session: pytest.Session) -> None:
     results = session.config.stash.get(RESULTS, [])
     runtime = session.config.stash[RUNTIME]
+    runner = session.config.stash.get(RUNNER, None)
+    if runner is not None:
+        runner.close()
     if results and runtime.settings.scenario_report and not hasattr(session.config, "workerinput"):
         write_html_report(Path(runtime.settings.scenario_report), results, runtime.record())
     runtime.close()

@@ -10,6 +10,7 @@ Usable without pytest::
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
@@ -21,8 +22,9 @@ from harness.containers.base import HarnessContainer
 from harness.containers.openresty import Limits, shape_of
 from harness.engine import Engine
 from harness.errors import HarnessError
-from harness.images.resolver import ImageResolver
+from harness.images.resolver import ImageResolver, ResolvedImage
 from harness.nginx_conf import Fixture
+from harness.prefetch import OpenRestyPlan, Prefetcher
 from harness.session import HarnessSession, sweep_stale
 from harness.settings import Settings
 
@@ -72,6 +74,8 @@ class Stage:
         self._idle: list[OpenRestyContainer] = []
         self.observed: dict[str, dict] = {}  # image id -> what its running workers reported
         self._busy: list[OpenRestyContainer] = []
+        self.lock = threading.RLock()  # the pool is shared with the prefetcher's threads
+        self.prefetcher = Prefetcher(self)
         self.reach_mode = self._decide_reach()
 
     @classmethod
@@ -149,55 +153,97 @@ class Stage:
                   env: Optional[Mapping[str, str]] = None, memory: Optional[str] = None,
                   cpus: Optional[float] = None, nofile: Optional[int] = None,
                   ports: Sequence[int] = (), error_log_level: str = "info",
-                  reuse: Optional[bool] = None, init: bool = False) -> OpenRestyContainer:
+                  reuse: Optional[bool] = None, init: bool = False, image: str = "") -> OpenRestyContainer:
         """An OpenResty serving ``fixture``: an idle one of the same shape switched by HUP, or a new one.
-        ``reuse=False`` (or ``HARNESS_REUSE=fresh``): a fresh container, removed after its test."""
+        ``reuse=False`` (or ``HARNESS_REUSE=fresh``): a fresh container, removed after its test.
+        ``image``: this image reference instead of the session's OpenResty image."""
+        plan = self.plan(fixture, workers=workers, env=env, memory=memory, cpus=cpus, nofile=nofile, ports=ports,
+                         error_log_level=error_log_level, reuse=reuse, init=init, image=image)
+        if plan.use_pool:
+            ready = self.prefetcher.take(plan)
+            if ready is not None:
+                with self.lock:
+                    self._busy.append(ready)
+                return ready
+        return self.obtain(plan)
+
+    def plan(self, fixture: str | Path | Fixture, *, workers: int | str = 1,
+             env: Optional[Mapping[str, str]] = None, memory: Optional[str] = None,
+             cpus: Optional[float] = None, nofile: Optional[int] = None,
+             ports: Sequence[int] = (), error_log_level: str = "info",
+             reuse: Optional[bool] = None, init: bool = False, image: str = "") -> "OpenRestyPlan":
+        """What :meth:`openresty` with these arguments needs: the fixture, the container's shape, and
+        how to build a fresh one."""
         fx = self.fixture(fixture)
-        image = self.resolver.resolve("openresty")
+        image_used = self.openresty_image(image)
         full_env = {**self.service_env(), **(env or {})}
         limits = Limits(memory=memory, cpus=cpus, nofile=nofile)
-        shape = shape_of(image, workers, error_log_level, full_env, limits, tuple(ports), init)
+        shape = shape_of(image_used, workers, error_log_level, full_env, limits, tuple(ports), init)
         use_pool = reuse if reuse is not None else self.settings.reuse == "hup"
-        if use_pool:
-            for candidate in list(self._idle):
-                if candidate.shape() != shape:
-                    continue
-                self._idle.remove(candidate)
+
+        def build() -> OpenRestyContainer:
+            container = (OpenRestyContainer(image_used, self.session, self.reach, fx, tuple(ports))
+                         .with_workers(workers).with_error_log_level(error_log_level)
+                         .with_limits(memory=memory, cpus=cpus, nofile=nofile)
+                         .with_start_timeout(self.settings.start_timeout).with_init(init))
+            for key, value in full_env.items():
+                container.with_env(key, value)
+            return container
+        return OpenRestyPlan(fx, shape, use_pool, build)
+
+    def obtain(self, plan: "OpenRestyPlan") -> OpenRestyContainer:
+        """An idle container of the plan's shape switched by HUP to its fixture, or a fresh one."""
+        if plan.use_pool:
+            while (candidate := self._take_idle(plan.shape)) is not None:
                 if not candidate.healthy():
                     log.info("discarding unhealthy %s", candidate.name)
                     self._discard(candidate)
                     continue
                 try:
-                    candidate.switch(fx, timeout=self.settings.start_timeout)
+                    candidate.switch(plan.fixture, timeout=self.settings.start_timeout)
                 except HarnessError:
                     self._discard(candidate)
                     raise
-                self._busy.append(candidate)
+                with self.lock:
+                    self._busy.append(candidate)
                 return candidate
-        container = (OpenRestyContainer(image, self.session, self.reach, fx, tuple(ports))
-                     .with_workers(workers).with_error_log_level(error_log_level)
-                     .with_limits(memory=memory, cpus=cpus, nofile=nofile)
-                     .with_start_timeout(self.settings.start_timeout).with_init(init))
-        for key, value in full_env.items():
-            container.with_env(key, value)
+        container = plan.build()
         try:
             container.start()
         except BaseException:
             self._discard(container)
             raise
-        container.single_use = not use_pool
-        self._busy.append(container)
+        container.single_use = not plan.use_pool
+        with self.lock:
+            self._busy.append(container)
         self.observed[container.resolved.id] = dict(container.identity)
         return container
 
+    def _take_idle(self, shape: tuple) -> Optional[OpenRestyContainer]:
+        with self.lock:
+            candidate = next((c for c in self._idle if c.shape() == shape), None)
+            if candidate is not None:
+                self._idle.remove(candidate)
+            return candidate
+
+    def openresty_image(self, ref: str = "") -> ResolvedImage:
+        """The session's OpenResty image, or the image ``ref`` (which must exist or be pullable)."""
+        if not ref:
+            return self.resolver.resolve("openresty")
+        return ImageResolver(self.engine, {"openresty": ref}, pull=self.settings.pull == "auto").resolve("openresty")
+
     def release(self, container: OpenRestyContainer, reusable: bool = True) -> None:
         """Give a container back after a test; it stays for reuse unless it is unhealthy."""
-        if container in self._busy:
-            self._busy.remove(container)
+        with self.lock:
+            if container in self._busy:
+                self._busy.remove(container)
         if reusable and not container.single_use and container.healthy():
-            self._idle.append(container)
-            while len(self._idle) > MAX_IDLE:
-                self._discard(self._idle.pop(0))  # the longest idle goes
+            with self.lock:
+                self._idle.append(container)
+                surplus = self._idle[:max(0, len(self._idle) - MAX_IDLE)]  # the longest idle go
+                del self._idle[:len(surplus)]
+            for old in surplus:
+                self._discard(old)
         else:
             self._discard(container)
 
@@ -210,6 +256,7 @@ class Stage:
     def close(self) -> None:
         """Stop every container and remove the networks; if the session is ours, remove anything
         else labelled with it too."""
+        self.prefetcher.close()
         for c in [*self._busy, *self._idle, *(s for s in (self._redis, self._dns) if s is not None)]:
             try:
                 c.stop()

@@ -12,6 +12,7 @@ from harness.scenarios.runner import ScenarioResult, ScenarioRunner
 
 RESULTS = pytest.StashKey[list[ScenarioResult]]()
 RESULT = pytest.StashKey[ScenarioResult]()
+RUNNER = pytest.StashKey[ScenarioRunner]()
 
 
 class ScenarioFailed(Exception):
@@ -70,18 +71,33 @@ class ScenarioItem(pytest.Item):
         self.user_properties.append(("scenario_source", f"{loaded.path}:{loaded.line}"))
 
     def runtest(self) -> None:
-        from harness.pytest_plugin import session_stage  # the plugin imports this module
-
-        stage = session_stage(self.config)
-        settings = stage.settings
-        app = Path(settings.app) if settings.app else None
-        result = ScenarioRunner(stage, app=app, http_timeout=settings.http_timeout).run(self.loaded)
+        runner = self.runner()
+        runner.plan_ahead(self.upcoming())
+        result = runner.run(self.loaded)
         self.stash[RESULT] = result
         self.config.stash.setdefault(RESULTS, []).append(result)
         self.user_properties.append(("verdict", result.verdict))
         self.user_properties.append(("key_numbers", result.key_numbers()))
         if not result.passed:
             raise ScenarioFailed(result)
+
+    def runner(self) -> ScenarioRunner:
+        """The session's runner, on the session's stage."""
+        runner = self.config.stash.get(RUNNER, None)
+        if runner is None:
+            from harness.pytest_plugin import session_stage  # the plugin imports this module
+
+            stage = session_stage(self.config)
+            app = Path(stage.settings.app) if stage.settings.app else None
+            runner = self.config.stash[RUNNER] = ScenarioRunner(stage, app=app,
+                                                                http_timeout=stage.settings.http_timeout)
+        return runner
+
+    def upcoming(self, count: int = 4) -> list[LoadedScenario]:
+        """This scenario and the ones this session runs next, in order."""
+        items = self.session.items
+        index = items.index(self) if self in items else len(items)
+        return [i.loaded for i in items[index:index + 1 + count] if isinstance(i, ScenarioItem)]
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Optional[str] = None) -> Any:
         if isinstance(excinfo.value, ScenarioFailed):

@@ -32,6 +32,7 @@ from harness.scenarios.traffic import Outcome, send, send_concurrently, send_pip
 
 if TYPE_CHECKING:
     from harness.containers import OpenRestyContainer
+    from harness.prefetch import OpenRestyPlan
     from harness.stage import Stage
 
 DEFAULT_APP = "redis-counter"  # the embedded sample app: what 'fixture: app' means without --app
@@ -143,6 +144,7 @@ class ScenarioRunner:
         self.stage = stage
         self.app = app
         self.http_timeout = http_timeout
+        self._clients: dict[str, httpx.Client] = {}
 
     def fixture_for(self, scenario: Scenario, source: Path) -> Fixture:
         spec = scenario.fixture
@@ -163,6 +165,36 @@ class ScenarioRunner:
         if ("/" in spec or spec.startswith(".")) and relative.is_dir():
             return self.stage.fixture(relative)
         return self.stage.fixture(spec)
+
+    def plan_for(self, loaded: LoadedScenario) -> Optional["OpenRestyPlan"]:
+        """How the scenario's OpenResty will be asked for, if it can be prepared ahead: a pooled
+        container whose environment is known now (no per-scenario proxy or upstream, services up)."""
+        scenario = loaded.scenario
+        if (scenario.start_error or scenario.options.reuse is False or scenario.upstream
+                or "redis_proxy" in scenario.services or self.stage.settings.reuse != "hup"):
+            return None
+        running = {name for name, service in (("redis", self.stage._redis), ("dns", self.stage._dns))
+                   if service is not None}
+        if not set(scenario.services) | ({"dns"} if scenario.dns else set()) <= running:
+            return None
+        try:
+            fixture = self.fixture_for(scenario, loaded.path)
+        except HarnessError:
+            return None
+        o = scenario.options
+        return self.stage.plan(fixture, workers=o.workers, env=o.env, memory=o.memory, cpus=o.cpus, nofile=o.nofile,
+                               ports=tuple(o.ports), error_log_level=o.error_log_level, reuse=o.reuse)
+
+    def plan_ahead(self, upcoming: list[LoadedScenario]) -> None:
+        """``upcoming``: the scenario about to run, then the next ones. Prepare containers for the
+        next ones while this one runs (see :mod:`harness.prefetch`)."""
+        plans = []
+        for loaded in upcoming:
+            plan = self.plan_for(loaded)
+            if plan is None:
+                break  # what follows depends on this scenario's services: do not guess
+            plans.append(plan)
+        self.stage.prefetcher.plan_ahead(plans)
 
     def run(self, loaded: LoadedScenario) -> ScenarioResult:
         scenario = loaded.scenario
@@ -329,9 +361,9 @@ class ScenarioRunner:
             seen.outcomes = send_concurrently(nginx.base_url, step.request, step.concurrent, timeout)
         elif step.request is not None or step.requests:
             requests = [step.request] * step.repeat if step.request is not None else step.requests
-            with httpx.Client(base_url=nginx.base_url, timeout=timeout) as client:
-                url_for = (lambda port, path: path if port is None else nginx.url(port, path))
-                seen.outcomes = [send(client, r, url_for) for r in requests]
+            client = self._client(nginx.base_url)
+            url_for = (lambda port, path: path if port is None else nginx.url(port, path))
+            seen.outcomes = [send(client, r, url_for) for r in requests]
         elif step.pipelined:
             seen.outcomes = send_pipelined(nginx.base_url, step.pipelined, timeout)
         elif step.raw is not None:
@@ -353,6 +385,18 @@ class ScenarioRunner:
                 seen.leak = LeakCheck(nginx, targets.redis).run(send_round, spec.requests_per_round, spec.rounds)
             for verdict in seen.leak.verdicts.values():
                 out.numbers[f"{verdict.metric}/1k"] = round(verdict.per_1000_requests, 1)
+
+    def _client(self, base_url: str) -> httpx.Client:
+        """One client per base URL for the runner's life (a new httpx client costs ~15 ms)."""
+        client = self._clients.get(base_url)
+        if client is None:
+            client = self._clients[base_url] = httpx.Client(base_url=base_url, timeout=self.http_timeout)
+        return client
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
 
     def _scrape(self, nginx: "OpenRestyContainer", expect) -> Optional[Metrics]:
         if expect.metrics is None:

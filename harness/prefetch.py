@@ -1,0 +1,129 @@
+"""Getting OpenResty containers ready for the fixtures that come next, in the background.
+
+A HUP reload cannot be faster than nginx makes it: after starting the new workers the master waits
+a fixed 100 ms (with its signals blocked) before it retires the old ones, and the harness must wait
+for that, or a request could still reach an old worker. So a run that knows what comes next (the
+scenario catalogue does) switches idle containers of the right shape to the next fixtures while
+the current one runs, several at a time, and hands each over ready when its turn comes. Nothing
+changes for a caller that never asks: :meth:`Stage.openresty` falls back to a switch of its own.
+"""
+from __future__ import annotations
+
+import logging
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Optional
+
+from harness.errors import HarnessError
+
+if TYPE_CHECKING:
+    from harness.containers import OpenRestyContainer
+    from harness.nginx_conf import Fixture
+    from harness.stage import Stage
+
+log = logging.getLogger(__name__)
+DEPTH = 3  # fixtures prepared at once; with the one in use, the pool holds DEPTH + 1 containers
+
+
+@dataclass(frozen=True)
+class OpenRestyPlan:
+    """What a container must be: its fixture, its shape, and how to build a fresh one."""
+
+    fixture: "Fixture"
+    shape: tuple
+    use_pool: bool
+    build: Callable[[], "OpenRestyContainer"]
+
+    @property
+    def key(self) -> tuple:
+        return self.shape, self.fixture.digest()
+
+
+class Prefetcher:
+    """``stage.prefetcher.want(plan)`` starts preparing; ``stage.openresty`` takes what is ready."""
+
+    def __init__(self, stage: "Stage", depth: int = DEPTH) -> None:
+        self.stage = stage
+        self.depth = depth
+        self._pending: list[tuple[tuple, Future]] = []
+        self._executor: Optional[ThreadPoolExecutor] = None
+        self.hits = 0
+        self.misses = 0
+
+    def want(self, plan: OpenRestyPlan) -> bool:
+        """Start preparing a container for ``plan`` unless one is on its way or enough are; returns
+        whether it started."""
+        if not plan.use_pool:
+            return False
+        with self.stage.lock:
+            if any(key == plan.key for key, _ in self._pending) or len(self._pending) >= self.depth:
+                return False
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(self.depth, thread_name_prefix="harness-prefetch")
+            self._pending.append((plan.key, self._executor.submit(self._prepare, plan)))
+        return True
+
+    def plan_ahead(self, plans: list[OpenRestyPlan]) -> None:
+        """``plans``: the one about to run, then what follows, in order. Prepare the next ``depth``;
+        anything prepared for a fixture no longer among them goes back to the pool."""
+        keys = [p.key for p in plans[:self.depth + 1]]
+        with self.stage.lock:
+            stale = [item for item in self._pending if item[0] not in keys]
+            for item in stale:
+                self._pending.remove(item)
+        for _, future in stale:
+            future.add_done_callback(self._give_back)
+        for plan in plans[1:self.depth + 1]:
+            self.want(plan)
+
+    def _give_back(self, future: Future) -> None:
+        container = future.result() if not future.exception() else None
+        if container is not None:
+            self.stage.release(container)
+
+    def _prepare(self, plan: OpenRestyPlan) -> Optional["OpenRestyContainer"]:
+        try:
+            container = self.stage.obtain(plan)
+        except HarnessError as exc:  # a config nginx -t rejects: the caller will hear it first hand
+            log.debug("prefetch of %s failed: %s", plan.fixture.name, exc.message)
+            return None
+        with self.stage.lock:
+            if container in self.stage._busy:
+                self.stage._busy.remove(container)
+        return container
+
+    def take(self, plan: OpenRestyPlan, timeout: float = 60.0) -> Optional["OpenRestyContainer"]:
+        """The container prepared for ``plan`` (waiting for it if it is on its way), or None."""
+        with self.stage.lock:
+            found = next((item for item in self._pending if item[0] == plan.key), None)
+            if found is not None:
+                self._pending.remove(found)
+        if found is None:
+            self.misses += 1
+            return None
+        try:
+            container = found[1].result(timeout=timeout)
+        except Exception:  # noqa: BLE001 - the caller's own attempt reports the problem
+            container = None
+        if container is not None and not container.healthy():
+            self.stage._discard(container)
+            container = None
+        self.hits += container is not None
+        self.misses += container is None
+        return container
+
+    def close(self) -> None:
+        """Wait for what is being prepared and give it back to the pool (the stage then stops it)."""
+        with self.stage.lock:
+            pending, self._pending = self._pending, []
+        for _, future in pending:
+            try:
+                container = future.result(timeout=60)
+            except Exception:  # noqa: BLE001
+                container = None
+            if container is not None:
+                with self.stage.lock:
+                    self.stage._idle.append(container)
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
