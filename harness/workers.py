@@ -6,6 +6,7 @@ the catalogue's thresholds.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -20,7 +21,8 @@ for d in /proc/[0-9]*; do
   case "$c$s" in *nginx:*|*"(nginx)"*) ;; *) continue ;; esac
   n=$(ls "$d/fd" 2>/dev/null | wc -l)
   l=$(sed -n 's/^Max open files *\([0-9a-z]*\).*/\1/p' "$d/limits" 2>/dev/null)
-  printf '%s|%s|%s|%s|%s\n' "${d#/proc/}" "$s" "$c" "$n" "$l"
+  q=$(cat "$d/schedstat" 2>/dev/null)
+  printf '%s|%s|%s|%s|%s|%s\n' "${d#/proc/}" "$s" "$c" "$n" "$l" "$q"
 done"""
 
 RSS_WARN_MB = 500
@@ -40,6 +42,8 @@ class Process:
     start_ticks: int = 0  # since boot, in clock ticks
     fds: int = 0
     nofile: Optional[int] = None  # soft limit; None if unlimited or unknown
+    run_ns: int = 0  # time on a CPU (schedstat); with wait_ns: time runnable, whoever else wants the CPUs
+    wait_ns: int = 0  # time runnable but waiting for a CPU
 
     @property
     def role(self) -> str:
@@ -76,6 +80,11 @@ def parse_proc_listing(text: str) -> tuple[list[Process], float, int]:
                 pass
             continue
         pid, sep, rest = line.partition("|")
+        sched = (0, 0)
+        last = rest.rsplit("|", 1)
+        if rest.count("|") >= 4 and re.fullmatch(r"(\d+ \d+ \d+)?", last[1].strip()):
+            rest = last[0]  # /proc/PID/schedstat: ns on a CPU, ns waiting for one, slices
+            sched = tuple(int(x) for x in last[1].split()[:2]) if last[1].strip() else (0, 0)
         parts = rest.rsplit("|", 3)
         if not sep or len(parts) != 4 or ")" not in parts[0]:
             continue
@@ -85,7 +94,8 @@ def parse_proc_listing(text: str) -> tuple[list[Process], float, int]:
             procs.append(Process(pid=int(pid), ppid=int(fields[1]), state=fields[0], cmdline=cmdline.strip(),
                                  utime_ticks=int(fields[11]), stime_ticks=int(fields[12]),
                                  start_ticks=int(fields[19]), rss_pages=int(fields[21]),
-                                 fds=int(fds or 0), nofile=int(nofile) if nofile.strip().isdigit() else None))
+                                 fds=int(fds or 0), nofile=int(nofile) if nofile.strip().isdigit() else None,
+                                 run_ns=sched[0], wait_ns=sched[1]))
         except (IndexError, ValueError):
             continue
     return sorted(procs, key=lambda p: p.pid), uptime, clk_tck
@@ -99,6 +109,9 @@ class WorkerTable:
     uptime: float = 0.0  # container clock (seconds since boot) when taken
     clk_tck: int = 100
     cpu_percent: dict[int, float] = field(default_factory=dict)  # filled by ``with_cpu_since``
+    # % of the interval a process was running or runnable (on a CPU or waiting for one): a spinning
+    # worker is near 100 % however busy the host's CPUs are; its cpu_percent is not.
+    busy_percent: dict[int, float] = field(default_factory=dict)
 
     @classmethod
     def parse(cls, text: str) -> "WorkerTable":
@@ -133,12 +146,16 @@ class WorkerTable:
         """This snapshot with CPU % per process over the time since ``earlier``."""
         elapsed = self.uptime - earlier.uptime
         cpu: dict[int, float] = {}
+        busy: dict[int, float] = {}
         if elapsed > 0:
             for p in self.processes:
                 before = earlier.by_pid(p.pid)
                 if before is not None and before.start_ticks == p.start_ticks:
                     cpu[p.pid] = 100.0 * (p.cpu_ticks - before.cpu_ticks) / self.clk_tck / elapsed
-        return WorkerTable(self.processes, self.uptime, self.clk_tck, cpu)
+                    if p.run_ns or p.wait_ns:
+                        runnable = (p.run_ns + p.wait_ns) - (before.run_ns + before.wait_ns)
+                        busy[p.pid] = min(100.0, 100.0 * runnable / 1e9 / elapsed)
+        return WorkerTable(self.processes, self.uptime, self.clk_tck, cpu, busy)
 
     def format(self) -> str:
         rows = ["  pid   ppid st role           rss_mb   cpu%   fds/nofile  cmdline"]
@@ -178,8 +195,9 @@ def health(table: WorkerTable, cpu_quota: Optional[float] = None, rss_warn_mb: f
             found.append(f"worker {p.pid} RSS {p.rss_mb:.0f} MB > {rss_warn_mb:.0f} MB")
         if p.nofile and p.fds > fd_warn_ratio * p.nofile:
             found.append(f"worker {p.pid} has {p.fds} open files > {fd_warn_ratio:.0%} of nofile {p.nofile}")
-        if table.cpu_percent.get(p.pid, 0.0) >= cpu_stuck:
-            found.append(f"worker {p.pid} at {table.cpu_percent[p.pid]:.0f}% CPU: stuck in a loop?")
+        busy = table.busy_percent.get(p.pid, table.cpu_percent.get(p.pid, 0.0))
+        if busy >= cpu_stuck:
+            found.append(f"worker {p.pid} at {busy:.0f}% CPU (running or waiting for a CPU): stuck in a loop?")
         if p.state == "T":
             found.append(f"worker {p.pid} is stopped (state T)")
     for p in table.zombies:

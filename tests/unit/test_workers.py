@@ -63,3 +63,14 @@ def test_format_shows_cpu_and_fds():
     after = table(line(9, 1, "worker", ut=50), uptime=1001.0).with_cpu_since(before)
     text = after.format()
     assert "worker" in text and "50.0" in text and "10/1024" in text
+
+
+def test_busy_percent_counts_waiting_for_a_cpu_as_busy():
+    """A spinning worker on a crowded host gets half a CPU, yet is runnable all the time."""
+    row = line(12, 1, "worker")
+    before = WorkerTable.parse(f"clock 100.0 100\n{row}|1000000000 0 5")
+    after = WorkerTable.parse(f"clock 101.0 100\n{row}|1500000000 500000000 9")
+    table = after.with_cpu_since(before)
+    assert table.busy_percent[12] == 100.0
+    assert table.workers[0].nofile == 1024 and table.workers[0].run_ns == 1_500_000_000
+    assert any("worker 12 at 100% CPU (running or waiting for a CPU)" in p for p in health(table))
