@@ -41,6 +41,7 @@ scenarios: $(VENV)/.installed engine
 bench: $(VENV)/.installed engine
 	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/errorlog.py
+	$(BIN)/python bench/scenarios.py
 
 ## soak: the integration suite SOAK_RUNS times (default 5); lists every test that ever failed
 SOAK_RUNS ?= 5

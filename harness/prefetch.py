@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from harness.stage import Stage
 
 log = logging.getLogger(__name__)
-DEPTH = 3  # fixtures prepared at once; with the one in use, the pool holds DEPTH + 1 containers
+DEPTH = 5  # fixtures prepared at once; with the one in use, the pool holds DEPTH + 1 containers
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from harness.settings import Settings
 
 log = logging.getLogger(__name__)
 RYUK_IMAGE = testcontainers_config.ryuk_image
-MAX_IDLE = 4  # OpenResty containers kept for reuse between tests
+MAX_IDLE = 6  # OpenResty containers kept for reuse between tests (prefetch.DEPTH + 1)
 
 
 def configure_ryuk(engine: Engine, pull: bool) -> str:
