@@ -21,7 +21,7 @@ engine: $(VENV)/.installed
 
 ## images: official images if Docker Hub answers, else the offline twins built from Debian packages
 images: $(VENV)/.installed
-	$(BIN)/harness images
+	$(BIN)/harness images build
 
 ## test: unit tests (no Docker), integration tests (real containers) and the scenario catalogue
 test: $(VENV)/.installed engine

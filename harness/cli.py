@@ -37,7 +37,10 @@ def cmd_engine(args: argparse.Namespace) -> int:
 
 
 def cmd_images(args: argparse.Namespace) -> int:
-    """Build the offline twins where the official images are not available (or always, --offline)."""
+    """build: the offline twins where the official images are not available (or always, --offline);
+    list: the images a run would use, and every image the harness built on this engine."""
+    if args.action == "list":
+        return list_images()
     settings = Settings.from_sources()
     engine = ensure_engine()
     builder = offline.OfflineBuilder(engine)
@@ -54,6 +57,28 @@ def cmd_images(args: argparse.Namespace) -> int:
             print(f"{kind}: official {OFFICIAL[kind]} unavailable ({reason}); using the offline twin")
         builder.build(kind)
     return 0
+
+
+def list_images() -> int:
+    settings = Settings.from_sources()
+    engine = Engine.connect()
+    resolver = ImageResolver(engine, {"openresty": settings.openresty_image, "redis": settings.redis_image,
+                                      "tools": settings.tools_image}, pull=False)
+    code = 0
+    print("used by a run:")
+    for kind in OFFICIAL:
+        try:
+            line = resolver.resolve(kind).describe()  # listing never pulls; a run would try first
+            print(f"  {kind:<9} {line.replace('pulling disabled (HARNESS_PULL=never)', 'not here; a run tries a pull first')}")
+        except HarnessError as exc:
+            print(f"  {kind:<9} none: {exc.message}")
+            code = 1
+    print(f"built here ({offline.NAMESPACE}/*):")
+    for image in engine.client.images.list(name=f"{offline.NAMESPACE}/*"):
+        created = image.attrs.get("Created", "")[:19].replace("T", " ")
+        print(f"  {', '.join(image.tags) or image.short_id:<55} {image.short_id[7:]}  {created}  "
+              f"{image.attrs.get('Size', 0) / 1e6:.0f} MB")
+    return code
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -116,6 +141,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for dockerd")
     p.set_defaults(func=cmd_engine)
     p = sub.add_parser("images", help=cmd_images.__doc__)
+    p.add_argument("action", nargs="?", choices=("build", "list"), default="build")
     p.add_argument("--offline", action="store_true", help="build the offline twins even if Docker Hub works")
     p.set_defaults(func=cmd_images)
     p = sub.add_parser("sweep", help=cmd_sweep.__doc__)
