@@ -72,7 +72,8 @@ class ScenarioItem(pytest.Item):
 
     def runtest(self) -> None:
         runner = self.runner()
-        runner.plan_ahead(self.upcoming())
+        if not hasattr(self.config, "workerinput"):  # under xdist the next item may be another worker's
+            runner.plan_ahead(self.upcoming())
         result = runner.run(self.loaded)
         self.stash[RESULT] = result
         self.config.stash.setdefault(RESULTS, []).append(result)
