@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -14,6 +15,13 @@ from typing import Optional
 from harness.errors import HarnessError
 
 GENERIC_LOCUSTFILE = Path(__file__).resolve().parent / "locustfile_paths.py"
+
+
+def free_loopback_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (the kernel's choice)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 @dataclass(frozen=True)
@@ -64,7 +72,10 @@ def run_load(base_url: str, spec: LoadSpec = LoadSpec(), extra_args: tuple[str, 
                "-t", f"{max(1, round(spec.duration))}s", "--only-summary", "--loglevel", "WARNING",
                "--stop-timeout", "5", "--exit-code-on-error", "0", *extra_args]
         if spec.processes > 1:
-            cmd += ["--processes", str(spec.processes)]
+            # The master's port on loopback, free now: two runs at once would both take locust's 5557.
+            port = free_loopback_port()
+            cmd += ["--processes", str(spec.processes), "--master-bind-host", "127.0.0.1",
+                    "--master-bind-port", str(port), "--master-host", "127.0.0.1", "--master-port", str(port)]
         try:
             proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=spec.duration + 90)
         except subprocess.TimeoutExpired as exc:
