@@ -1,4 +1,4 @@
-"""``harness`` command: doctor, engine, images, sweep, options."""
+"""``harness`` command: doctor, engine, images, sweep, options, perf."""
 from __future__ import annotations
 
 import argparse
@@ -10,6 +10,7 @@ from harness.engine import Engine, ensure_engine
 from harness.errors import HarnessError
 from harness.images import offline
 from harness.images.resolver import OFFICIAL, ImageResolver
+from harness.perf import cli as perf_cli
 from harness.runtime import HarnessRuntime
 from harness.session import LABEL_SESSION, remove_labelled, sweep_stale
 from harness.settings import Settings, options_markdown
@@ -164,6 +165,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     sub.add_parser("scenario-reference", help=cmd_scenario_reference.__doc__).set_defaults(
         func=cmd_scenario_reference)
     sub.add_parser("options", help=cmd_options.__doc__).set_defaults(func=cmd_options)
+    perf_cli.add_parser(sub)
     args = parser.parse_args(argv)
     if getattr(args, "pytest_args", None) and args.pytest_args[0] == "--":
         args.pytest_args = args.pytest_args[1:]

@@ -50,6 +50,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("scenario_report", "HARNESS_SCENARIO_REPORT", "--scenario-report", "",
            "write the HTML scenario report here (verdicts, error.log excerpts, worker tables, latency plots); "
            "empty: none (harness run writes reports/scenarios.html)"),
+    Option("perf_tolerance", "HARNESS_PERF_TOLERANCE", "--perf-tolerance", "0.03",
+           "`harness perf compare`: CPU per request may grow by this fraction before the verdict fails "
+           "(a larger growth fails only if its confidence interval excludes no change)"),
 )
 
 
@@ -73,6 +76,7 @@ class Settings:
     reports_dir: str = "reports"
     app: str = ""
     scenario_report: str = ""
+    perf_tolerance: float = 0.03
     ci: bool = field(default=False)
 
     @classmethod

@@ -33,6 +33,7 @@ class LoadSpec:
     processes: int = 1  # locust --processes: more load generators on this machine
     paths: tuple[str, ...] = ("/",)  # for the generic locustfile
     locustfile: Optional[Path] = None  # your own; it must `import harness.load.recorder`
+    client: str = "fast"  # generic locustfile: FastHttpUser ("fast") or the lean RawHttpUser ("raw")
 
 
 @dataclass(frozen=True)
@@ -61,21 +62,30 @@ class LoadResult:
                 f"max {p['max']:.1f}")
 
 
+def locust_command(locustfile: Path, users: int, duration: float, processes: int = 1,
+                   spawn_rate: Optional[float] = None) -> list[str]:
+    """Headless locust: ``users`` started at ``spawn_rate`` (default: all at once), for ``duration`` s,
+    in ``processes`` processes; quiet, and exit code 0 even when requests failed."""
+    cmd = [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "-u", str(users),
+           "-r", str(spawn_rate or users), "-t", f"{max(1, round(duration))}s", "--only-summary",
+           "--loglevel", "WARNING", "--stop-timeout", "5", "--exit-code-on-error", "0"]
+    if processes > 1:
+        # The master's port on loopback, free now: two runs at once would both take locust's 5557.
+        port = free_loopback_port()
+        cmd += ["--processes", str(processes), "--master-bind-host", "127.0.0.1",
+                "--master-bind-port", str(port), "--master-host", "127.0.0.1", "--master-port", str(port)]
+    return cmd
+
+
 def run_load(base_url: str, spec: LoadSpec = LoadSpec(), extra_args: tuple[str, ...] = ()) -> LoadResult:
     """Drive ``base_url`` with locust as ``spec`` says; raise :class:`HarnessError` if locust fails."""
     with tempfile.TemporaryDirectory(prefix="harness-load-") as tmp:
         out = Path(tmp) / "result.json"
         env = {**os.environ, "HARNESS_LOAD_OUT": str(out), "HARNESS_LOAD_PATHS": ",".join(spec.paths),
-               "HARNESS_LOAD_USERS": str(spec.users), "HARNESS_LOAD_RATE": str(spec.rate or "")}
-        cmd = [sys.executable, "-m", "locust", "-f", str(spec.locustfile or GENERIC_LOCUSTFILE), "--headless",
-               "--host", base_url, "-u", str(spec.users), "-r", str(spec.spawn_rate or spec.users),
-               "-t", f"{max(1, round(spec.duration))}s", "--only-summary", "--loglevel", "WARNING",
-               "--stop-timeout", "5", "--exit-code-on-error", "0", *extra_args]
-        if spec.processes > 1:
-            # The master's port on loopback, free now: two runs at once would both take locust's 5557.
-            port = free_loopback_port()
-            cmd += ["--processes", str(spec.processes), "--master-bind-host", "127.0.0.1",
-                    "--master-bind-port", str(port), "--master-host", "127.0.0.1", "--master-port", str(port)]
+               "HARNESS_LOAD_USERS": str(spec.users), "HARNESS_LOAD_RATE": str(spec.rate or ""),
+               "HARNESS_LOAD_CLIENT": spec.client}
+        cmd = locust_command(spec.locustfile or GENERIC_LOCUSTFILE, spec.users, spec.duration, spec.processes,
+                             spawn_rate=spec.spawn_rate) + ["--host", base_url, *extra_args]
         try:
             proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=spec.duration + 90)
         except subprocess.TimeoutExpired as exc:

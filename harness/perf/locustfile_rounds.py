@@ -1,0 +1,147 @@
+"""Locustfile of ``harness perf``: one locust run drives interleaved rounds against several targets.
+
+Runs inside locust (never imported by the harness process). The harness passes, in the environment:
+
+- ``HARNESS_PERF_TARGETS``: base URLs, comma-separated (index 0 is the baseline);
+- ``HARNESS_PERF_SCHEDULE``: one target index per round, e.g. ``0110`` (A B B A);
+- ``HARNESS_PERF_ROUND_S``: the length of a round, seconds;
+- ``HARNESS_PERF_INTERLEAVE``: ``rounds`` (each round on its scheduled target) or ``requests`` (every
+  round on every target, alternating request by request: the targets share each moment's noise);
+- ``HARNESS_PERF_CONTROL``: a directory. The master writes ``spawned`` once every user runs; the
+  harness then writes ``start`` holding the wall-clock time round 0 begins. Until then users warm
+  up every target in turn (connections, LuaJIT traces); after the last round the master quits and
+  writes ``result.json``: per round, an HDR histogram, requests and failures (see ``Recorder``);
+- ``HARNESS_LOAD_PATHS``, ``HARNESS_LOAD_RATE``, ``HARNESS_LOAD_USERS`` as for the generic locustfile.
+
+Rounds are cut by the clock (time.time(), shared by every process on the machine), so the harness can
+read each container's CPU accounting at the same boundaries.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import time
+from pathlib import Path
+
+import gevent
+from locust import constant, constant_throughput, events, task
+from locust.runners import WorkerRunner
+
+from harness.load.rawhttp import RawHttpUser
+from harness.load.recording import Recorder
+
+TARGETS = [t.rstrip("/") for t in os.environ["HARNESS_PERF_TARGETS"].split(",") if t]
+SCHEDULE = [int(c) for c in os.environ["HARNESS_PERF_SCHEDULE"]]
+ROUND_S = float(os.environ["HARNESS_PERF_ROUND_S"])
+CONTROL = Path(os.environ["HARNESS_PERF_CONTROL"])
+PATHS = [p for p in os.environ.get("HARNESS_LOAD_PATHS", "/").split(",") if p]
+RATE = float(os.environ.get("HARNESS_LOAD_RATE") or 0)
+USERS = int(os.environ.get("HARNESS_LOAD_USERS") or 1)
+START_FILE = CONTROL / "start"
+MIXED = os.environ.get("HARNESS_PERF_INTERLEAVE") == "requests"  # every round on every target, request by request
+
+
+class Clock:
+    """Round 0's start time, once the harness has written it (looked up at most every 50 ms)."""
+
+    def __init__(self) -> None:
+        self.t0: float | None = None
+        self._next_look = 0.0
+
+    def start(self) -> float | None:
+        if self.t0 is None and time.time() >= self._next_look:
+            self._next_look = time.time() + 0.05
+            try:
+                self.t0 = float(START_FILE.read_text())
+            except (OSError, ValueError):
+                pass
+        return self.t0
+
+    def round_now(self) -> int | None:
+        """The round running now; None while warming up; len(SCHEDULE) once all are over."""
+        t0 = self.start()
+        if t0 is None or time.time() < t0:
+            return None
+        return min(int((time.time() - t0) / ROUND_S), len(SCHEDULE))
+
+
+CLOCK = Clock()
+ROUNDS: dict[str, Recorder] = {}  # "round target" -> its recorder
+
+
+def recorder(key: str) -> Recorder:
+    if key not in ROUNDS:
+        ROUNDS[key] = Recorder()
+    return ROUNDS[key]
+
+
+class RoundsUser(RawHttpUser):
+    host = TARGETS[0]
+    wait_time = constant_throughput(RATE / USERS) if RATE > 0 else constant(0)
+
+    def on_start(self) -> None:
+        self._paths = itertools.cycle(PATHS)
+        self._warmup = itertools.cycle(range(len(TARGETS)))
+
+    @task
+    def get(self) -> None:
+        k = CLOCK.round_now()
+        if k is not None and k >= len(SCHEDULE):
+            gevent.sleep(0.05)  # all rounds are over; the master is about to quit
+            return
+        if k is None or MIXED:
+            target = next(self._warmup)
+        else:
+            target = SCHEDULE[k]
+        self.client.get(TARGETS[target] + next(self._paths), name="warmup" if k is None else f"round {k} {target}")
+
+
+@events.request.add_listener
+def _on_request(name="", response_time=0.0, exception=None, **_kw):
+    if name.startswith("round "):
+        recorder(name[6:]).record(response_time or 0.0, exception)
+
+
+@events.report_to_master.add_listener
+def _on_report_to_master(client_id, data, **_kw):
+    data["harness_rounds"] = {k: r.export() for k, r in ROUNDS.items()}
+    ROUNDS.clear()
+
+
+@events.worker_report.add_listener
+def _on_worker_report(client_id, data, **_kw):
+    for k, exported in data.get("harness_rounds", {}).items():
+        recorder(k).merge(exported)
+
+
+@events.spawning_complete.add_listener
+def _on_spawned(user_count, **_kw):
+    (CONTROL / "spawned").write_text(str(time.time()))
+
+
+def _quit_after_last_round(environment) -> None:
+    while True:
+        t0 = CLOCK.start()
+        if t0 is not None and time.time() > t0 + len(SCHEDULE) * ROUND_S + 0.2:
+            break
+        gevent.sleep(0.05)
+    environment.runner.quit()
+
+
+@events.init.add_listener
+def _on_init(environment, **_kw):
+    if not isinstance(environment.runner, WorkerRunner):
+        gevent.spawn(_quit_after_last_round, environment)
+
+
+@events.quitting.add_listener
+def _on_quitting(environment, **_kw):
+    if isinstance(environment.runner, WorkerRunner):
+        return
+    keys = sorted((int(k), int(t)) for k, t in (key.split() for key in ROUNDS))
+    rounds = [{"index": k, "target": t, **ROUNDS[f"{k} {t}"].result()} for k, t in keys if k < len(SCHEDULE)]
+    out = {"t0": CLOCK.t0, "round_s": ROUND_S, "schedule": SCHEDULE, "targets": TARGETS, "rounds": rounds}
+    tmp = CONTROL / "result.json.tmp"
+    tmp.write_text(json.dumps(out))
+    tmp.rename(CONTROL / "result.json")
