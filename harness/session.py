@@ -118,7 +118,8 @@ def remove_labelled(engine: Engine, label_filter: str, keep: Optional[Callable[[
     client = engine.client
     removed = Removed()
     keep = keep or (lambda labels: False)
-    for c in client.containers.list(all=True, filters={"label": label_filter}):
+    # ignore_removed: a live run may remove its own container between the listing and its inspection
+    for c in client.containers.list(all=True, filters={"label": label_filter}, ignore_removed=True):
         if keep(c.labels):
             continue
         try:

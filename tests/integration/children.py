@@ -34,7 +34,7 @@ def hold(name):
 def leftovers(engine: Engine, label: str) -> list[str]:
     """Names of the containers, networks and volumes carrying ``label`` (``key=value``)."""
     client = engine.client
-    return ([c.name for c in client.containers.list(all=True, filters={"label": label})]
+    return ([c.name for c in client.containers.list(all=True, filters={"label": label}, ignore_removed=True)]
             + [n.name for n in client.networks.list(filters={"label": label})]
             + [v.name for v in client.volumes.list(filters={"label": label})])
 

@@ -56,7 +56,7 @@ def stop_point_reached(tmp_path: Path, child: subprocess.Popen, engine, phase: s
     def starting() -> bool:
         assert child.poll() is None, child.stdout.read()
         return any(c.status == "running" for c in engine.client.containers.list(
-            filters={"label": [f"{LABEL_PID}={child.pid}", "harness.kind=openresty"]}))
+            filters={"label": [f"{LABEL_PID}={child.pid}", "harness.kind=openresty"]}, ignore_removed=True))
     wait_for(starting, timeout=90, what="the child's OpenResty container to be created and running")
 
 

@@ -37,7 +37,7 @@ class FakeCollection:
     def __init__(self, items):
         self.items = items
 
-    def list(self, all=False, filters=None):
+    def list(self, all=False, filters=None, ignore_removed=False):
         key = filters["label"].split("=")[0]
         return [i for i in self.items if key in i.labels]
 
@@ -69,3 +69,21 @@ def test_session_labels_name_the_owner():
     assert session.labels[LABEL_HOST] == socket.gethostname()
     assert session.name("redis") == "harness-abc-redis-1"
     assert session.name("redis") == "harness-abc-redis-2"
+
+
+def test_sweep_tolerates_a_container_removed_by_its_live_owner_meanwhile():
+    """Two runs at once: one's sweep lists a container the other removes before it is inspected."""
+    from types import SimpleNamespace
+
+    from harness.session import remove_labelled
+
+    calls = {}
+
+    def list_containers(**kwargs):
+        calls.update(kwargs)
+        return []
+    client = SimpleNamespace(containers=SimpleNamespace(list=list_containers),
+                             networks=SimpleNamespace(list=lambda **kw: []),
+                             volumes=SimpleNamespace(list=lambda **kw: []))
+    remove_labelled(SimpleNamespace(client=client), "harness.session")
+    assert calls["ignore_removed"] is True
