@@ -13,7 +13,7 @@ from harness.errors import HarnessError
 from harness.metrics import Metrics
 from harness.scenarios.spec import Expect, LoadExpect, LogPattern, RedisExpect, ResponseExpect, WorkerExpect
 from harness.scenarios.traffic import Outcome
-from harness.workers import WorkerTable, diff, health
+from harness.workers import CPU_STUCK_PERCENT, WorkerTable, diff, health
 
 if TYPE_CHECKING:
     from harness.containers import OpenRestyContainer, RedisContainer
@@ -165,7 +165,9 @@ def _workers(want: WorkerExpect, seen: Observed) -> list[Check]:
     changes = diff(seen.workers_before or after, after)
     findings = health(after, seen.nginx.cpu_quota)
     table = after.format()
-    stuck = [p.pid for p in after.workers if after.cpu_percent.get(p.pid, 0.0) >= 90.0]
+    # busy: running or waiting for a CPU, so a spinning worker counts as stuck on a loaded host too
+    stuck = [p.pid for p in after.workers
+             if after.busy_percent.get(p.pid, after.cpu_percent.get(p.pid, 0.0)) >= CPU_STUCK_PERCENT]
     facts = {
         "count": (want.count, len(after.workers)),
         "respawned": (want.respawned, len(changes.respawned)),
