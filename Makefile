@@ -42,6 +42,8 @@ bench: $(VENV)/.installed engine
 	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/errorlog.py
 	$(BIN)/python bench/scenarios.py
+	$(BIN)/python bench/perf_driver.py
+	$(BIN)/python bench/perf_verdicts.py
 
 ## soak: the integration suite SOAK_RUNS times (default 5); lists every test that ever failed
 SOAK_RUNS ?= 5
