@@ -85,7 +85,7 @@ class MetricVerdict:
         """How the candidate compares, in words, e.g. ``"+7.9 % (worse)"``."""
         pct = (self.ratio.estimate - 1) * 100
         if self.regressed:
-            word = "worse"
+            word = "worse" if self.tolerance is not None else "worse, not gated"
         elif self.improved:
             word = "better"
         elif worse_side(self.metric, self.ratio):
