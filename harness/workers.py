@@ -157,6 +157,18 @@ class WorkerTable:
                         busy[p.pid] = min(100.0, 100.0 * runnable / 1e9 / elapsed)
         return WorkerTable(self.processes, self.uptime, self.clk_tck, cpu, busy)
 
+    def busy(self, pid: int) -> float:
+        """Percent of the interval ``pid`` was running or waiting for a CPU (CPU % if not sampled)."""
+        return self.busy_percent.get(pid, self.cpu_percent.get(pid, 0.0))
+
+    def stuck(self, threshold: float = CPU_STUCK_PERCENT) -> list[Process]:
+        """Workers that never got back to their event loop over the sample."""
+        return [p for p in self.workers if self.busy(p.pid) >= threshold]
+
+    def over_quota(self, cpu_quota: Optional[float]) -> bool:
+        """More workers than a CPU quota allows (``worker_processes auto`` in a container)."""
+        return cpu_quota is not None and len(self.workers) > max(1, int(cpu_quota + 0.999))
+
     def format(self) -> str:
         rows = ["  pid   ppid st role           rss_mb   cpu%   fds/nofile  cmdline"]
         for p in self.processes:
@@ -195,13 +207,13 @@ def health(table: WorkerTable, cpu_quota: Optional[float] = None, rss_warn_mb: f
             found.append(f"worker {p.pid} RSS {p.rss_mb:.0f} MB > {rss_warn_mb:.0f} MB")
         if p.nofile and p.fds > fd_warn_ratio * p.nofile:
             found.append(f"worker {p.pid} has {p.fds} open files > {fd_warn_ratio:.0%} of nofile {p.nofile}")
-        busy = table.busy_percent.get(p.pid, table.cpu_percent.get(p.pid, 0.0))
-        if busy >= cpu_stuck:
-            found.append(f"worker {p.pid} at {busy:.0f}% CPU (running or waiting for a CPU): stuck in a loop?")
+        if table.busy(p.pid) >= cpu_stuck:
+            found.append(f"worker {p.pid} at {table.busy(p.pid):.0f}% CPU (running or waiting for a CPU): "
+                         "stuck in a loop?")
         if p.state == "T":
             found.append(f"worker {p.pid} is stopped (state T)")
     for p in table.zombies:
         found.append(f"process {p.pid} is a zombie (state Z): its parent {p.ppid} has not reaped it")
-    if cpu_quota is not None and len(table.workers) > max(1, int(cpu_quota + 0.999)):
+    if table.over_quota(cpu_quota):
         found.append(f"{len(table.workers)} workers for a CPU quota of {cpu_quota:g}: set worker_processes")
     return found

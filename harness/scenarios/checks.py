@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Optional
 from harness.errorlog import ErrorLog, ErrorLogAssertionError
 from harness.errors import HarnessError
 from harness.metrics import Metrics
-from harness.scenarios.spec import Expect, LoadExpect, LogPattern, RedisExpect, ResponseExpect, WorkerExpect
+from harness.scenarios.spec import Expect, LoadExpect, RedisExpect, ResponseExpect, WorkerExpect, as_pattern
 from harness.scenarios.traffic import Outcome
-from harness.workers import CPU_STUCK_PERCENT, WorkerTable, diff, health
+from harness.workers import WorkerTable, diff, health
 
 if TYPE_CHECKING:
     from harness.containers import OpenRestyContainer, RedisContainer
@@ -154,7 +154,7 @@ def _error_log(expect: Expect, log: ErrorLog) -> list[Check]:
         except HarnessError as exc:
             checks.append(Check(f"no_error_log {item.pattern!r}", False, "a settled error.log", exc.message, exc.detail))
     for pattern, count in expect.grep_error_log.items():
-        n = log.count(LogPattern(pattern=pattern).matcher())
+        n = log.count(as_pattern(pattern))
         checks.append(Check(f"grep_error_log {pattern!r}", n == count, str(count), str(n)))
     return checks
 
@@ -163,19 +163,17 @@ def _workers(want: WorkerExpect, seen: Observed) -> list[Check]:
     needs_cpu = want.stuck is not None or want.healthy is not None
     after = seen.nginx.workers(want.sample_s if needs_cpu else None)
     changes = diff(seen.workers_before or after, after)
-    findings = health(after, seen.nginx.cpu_quota)
+    quota = seen.nginx.cpu_quota
+    findings = health(after, quota)
     table = after.format()
-    # busy: running or waiting for a CPU, so a spinning worker counts as stuck on a loaded host too
-    stuck = [p.pid for p in after.workers
-             if after.busy_percent.get(p.pid, after.cpu_percent.get(p.pid, 0.0)) >= CPU_STUCK_PERCENT]
     facts = {
         "count": (want.count, len(after.workers)),
         "respawned": (want.respawned, len(changes.respawned)),
         "died": (want.died, len(changes.died)),
         "zombies": (want.zombies, len(after.zombies)),
         "stopped": (want.stopped, sum(p.state == "T" for p in after.workers)),
-        "stuck": (want.stuck, bool(stuck)),
-        "over_quota": (want.over_quota, any("CPU quota" in f for f in findings)),
+        "stuck": (want.stuck, bool(after.stuck())),
+        "over_quota": (want.over_quota, after.over_quota(quota)),
         "healthy": (want.healthy, not findings),
     }
     detail = "\n".join(findings + [table])

@@ -10,7 +10,6 @@ The same engine the Python tests use: the YAML is only a front end::
 from __future__ import annotations
 
 import contextlib
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +26,7 @@ from harness.nginx_conf import Fixture
 from harness.scenarios.checks import Check, Observed, check_all, check_response
 from harness.scenarios.fault_plan import Targets, Timeline, fault_context
 from harness.scenarios.loader import LoadedScenario
-from harness.scenarios.spec import InlineFixture, Scenario, Step
+from harness.scenarios.spec import InlineFixture, Scenario, Step, matches
 from harness.scenarios.traffic import Outcome, send, send_concurrently, send_pipelined, send_raw
 
 if TYPE_CHECKING:
@@ -128,13 +127,6 @@ class ScenarioResult:
             lines.append("  scenario expectations")
             lines += ["    " + c.format().replace("\n", "\n    ") for c in self.final]
         return "\n".join(line for line in lines if line is not None)
-
-
-def matches(pattern: str, text: str) -> bool:
-    """A substring, or a ``/regex/`` searched in ``text``."""
-    if len(pattern) > 2 and pattern.startswith("/") and pattern.endswith("/"):
-        return re.search(pattern[1:-1], text) is not None
-    return pattern in text
 
 
 class ScenarioRunner:
@@ -349,8 +341,7 @@ class ScenarioRunner:
                 seen.metrics_after = self._scrape(nginx, step.expect)
             out.outcomes = seen.outcomes
             out.checks = check_all(step.expect, seen)
-            sequence = [step.request] * step.repeat if step.request is not None else step.requests or step.pipelined
-            for index, (request, outcome) in enumerate(zip(sequence, seen.outcomes), 1):
+            for index, (request, outcome) in enumerate(zip(step.sequence, seen.outcomes), 1):
                 if request.expect is not None:
                     out.checks += check_response(request.expect, outcome, index)
 
@@ -360,10 +351,9 @@ class ScenarioRunner:
         if step.request is not None and step.concurrent:
             seen.outcomes = send_concurrently(nginx.base_url, step.request, step.concurrent, timeout)
         elif step.request is not None or step.requests:
-            requests = [step.request] * step.repeat if step.request is not None else step.requests
             client = self._client(nginx.base_url)
             url_for = (lambda port, path: path if port is None else nginx.url(port, path))
-            seen.outcomes = [send(client, r, url_for) for r in requests]
+            seen.outcomes = [send(client, r, url_for) for r in step.sequence]
         elif step.pipelined:
             seen.outcomes = send_pipelined(nginx.base_url, step.pipelined, timeout)
         elif step.raw is not None:
@@ -378,11 +368,12 @@ class ScenarioRunner:
                                 "p99 ms": round(p["p99"], 1), "failed": seen.load.failed})
         elif step.leak is not None:
             spec = step.leak
-            with httpx.Client(base_url=nginx.base_url, timeout=timeout) as client:
-                def send_round(n: int) -> None:
-                    for _ in range(n):
-                        client.get(spec.path)
-                seen.leak = LeakCheck(nginx, targets.redis).run(send_round, spec.requests_per_round, spec.rounds)
+            client = self._client(nginx.base_url)
+
+            def send_round(n: int) -> None:
+                for _ in range(n):
+                    client.get(spec.path)
+            seen.leak = LeakCheck(nginx, targets.redis).run(send_round, spec.requests_per_round, spec.rounds)
             for verdict in seen.leak.verdicts.values():
                 out.numbers[f"{verdict.metric}/1k"] = round(verdict.per_1000_requests, 1)
 

@@ -26,6 +26,19 @@ FaultKind = Literal[
 Service = Literal["redis", "dns", "redis_proxy"]
 
 
+def as_pattern(text: str) -> Union[str, "re.Pattern[str]"]:
+    """The scenario convention for patterns: ``/.../`` is a regex, anything else a substring."""
+    if len(text) > 2 and text.startswith("/") and text.endswith("/"):
+        return re.compile(text[1:-1])
+    return text
+
+
+def matches(pattern: str, text: str) -> bool:
+    """Whether ``text`` contains ``pattern`` (a substring, or a ``/regex/`` searched)."""
+    compiled = as_pattern(pattern)
+    return compiled in text if isinstance(compiled, str) else compiled.search(text) is not None
+
+
 class Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -120,9 +133,7 @@ class LogPattern(Spec):
         return {"pattern": value} if isinstance(value, str) else value
 
     def matcher(self) -> Union[str, "re.Pattern[str]"]:
-        if len(self.pattern) > 2 and self.pattern.startswith("/") and self.pattern.endswith("/"):
-            return re.compile(self.pattern[1:-1])
-        return self.pattern
+        return as_pattern(self.pattern)
 
 
 class WorkerExpect(Spec):
@@ -244,6 +255,13 @@ class Step(Spec):
     @classmethod
     def _listify(cls, value: Any) -> Any:
         return [value] if isinstance(value, (str, dict)) else value
+
+    @property
+    def sequence(self) -> list[Request]:
+        """The requests sent one after another or pipelined, in order (per-request expectations)."""
+        if self.request is not None:
+            return [self.request] * self.repeat
+        return self.requests or self.pipelined
 
     @model_validator(mode="after")
     def _one_traffic(self) -> "Step":

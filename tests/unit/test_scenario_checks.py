@@ -2,7 +2,8 @@
 from harness.report.html import write_html_report
 from harness.report.summary import summary_table
 from harness.scenarios.checks import _responses, check_response, parse_sample
-from harness.scenarios.runner import ScenarioResult, StepResult, matches
+from harness.scenarios.runner import ScenarioResult, StepResult
+from harness.scenarios.spec import matches
 from harness.scenarios.spec import ResponseExpect
 from harness.scenarios.traffic import Outcome
 
