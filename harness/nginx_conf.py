@@ -225,6 +225,9 @@ for f in $(find "$gen/fixture" -name '*.lua' 2>/dev/null); do
         exit {lua_code}
     fi
 done
+# A USR1 (log rotation) hands the log files to the workers' user; the master, root without
+# DAC_OVERRIDE, must own them again to open them for nginx -t and the reload (CHOWN it has).
+chown 0 {root}/logs/*.log 2>/dev/null
 if ! out=$({nginx} -p {root}/ -c "$gen/nginx.conf" -t 2>&1); then
     printf '%s\\n' "$out" >&2
     exit {code}

@@ -5,6 +5,7 @@ import httpx
 import pytest
 
 from harness.faults import WorkerFault
+from harness.nginx_conf import Fixture
 from harness.waiting import wait_for
 from harness.workers import diff, health
 
@@ -127,6 +128,17 @@ def test_usr1_reopens_the_log_files(openresty):
         client.get("/note")
     nginx.log.assert_logged("after rotation")  # read from the new file
     assert "after rotation" not in rotated and "signal 10 (SIGUSR1) received" in rotated
+
+
+def test_a_reload_after_log_rotation_still_works(openresty):
+    """USR1 hands the log files to the workers' user; the master (root, without DAC_OVERRIDE) must
+    still open them for nginx -t and the next reload."""
+    nginx = openresty("hello", workers=1, reuse=False)
+    WorkerFault(nginx).signal_master("USR1")
+    nginx.log.assert_logged("reopening logs")
+    nginx.switch(Fixture.inline("after-usr1", config="location = / { content_by_lua_block { ngx.say('switched') } }"))
+    with nginx.client() as client:
+        assert client.get("/").text == "switched\n"
 
 
 @pytest.mark.allow_log_problems("the changing binary signal is ignored")
