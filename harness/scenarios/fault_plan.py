@@ -105,8 +105,8 @@ class Timeline:
         try:
             with fault_context(fault, self.targets):
                 self.log.append(f"{time.monotonic() - started:6.2f}s applied {fault.kind}")
-                until = fault.clear if fault.clear is not None else float("inf")
-                self._stop.wait(max(0.0, until - (time.monotonic() - started)) if until != float("inf") else None)
+                # held until its clear time, or until the traffic ends
+                self._stop.wait(None if fault.clear is None else max(0.0, fault.clear - (time.monotonic() - started)))
             self.log.append(f"{time.monotonic() - started:6.2f}s cleared {fault.kind}")
         except Exception as exc:  # noqa: BLE001 - reported as a scenario error by stop()
             self.errors.append(f"{fault.kind}: {exc}")

@@ -7,6 +7,7 @@ from typing import Any, Iterator, Optional
 import pytest
 
 from harness.errors import HarnessError
+from harness.prefetch import DEPTH
 from harness.scenarios.loader import LoadedScenario, ScenarioSpecError, load_file
 from harness.scenarios.runner import ScenarioResult, ScenarioRunner
 
@@ -94,8 +95,8 @@ class ScenarioItem(pytest.Item):
                                                                 http_timeout=stage.settings.http_timeout)
         return runner
 
-    def upcoming(self, count: int = 4) -> list[LoadedScenario]:
-        """This scenario and the ones this session runs next, in order."""
+    def upcoming(self, count: int = DEPTH) -> list[LoadedScenario]:
+        """This scenario and the ``count`` this session runs next (as many as the prefetcher prepares)."""
         items = self.session.items
         index = items.index(self) if self in items else len(items)
         return [i.loaded for i in items[index:index + 1 + count] if isinstance(i, ScenarioItem)]
