@@ -1,10 +1,10 @@
-"""RawHttpUser: a locust user with a lean HTTP/1.1 keep-alive client (GET only) on gevent sockets.
+"""RawHttpUser: a locust user with a lean HTTP/1.1 keep-alive client (GET only).
 
 Locust's FastHttpUser spends most of its time in its own client code; on a small machine the load
-generator, not OpenResty, sets the pace. This client writes a prepared request, reads the status
-line, the headers it needs (Content-Length, chunked, Connection: close) and the body, and reports
-to locust's ``request`` event like any user, so recorders and locust's statistics see every
-request. Imported only inside locust processes (it imports locust).
+generator, not OpenResty, sets the pace. This client writes a prepared request on a connection of
+:mod:`harness.load.http1` (all of a process's connections on one epoll, responses parsed by
+httptools) and reports to locust's ``request`` event like any user, so recorders and locust's
+statistics see every request. Imported only inside locust processes (it imports locust).
 """
 from __future__ import annotations
 
@@ -47,19 +47,15 @@ class RawHttpClient:
         status, length, exception = 0, 0, None
         connection = self._connections.get(address)
         try:
-            if connection is None:
+            if connection is None or connection.closed:  # closed while idle (keepalive_timeout, a reload)
                 connection = self._connections[address] = Connection(*address, self.timeout)
-            status, length, keep_alive = connection.exchange(request)
-            if not keep_alive:
-                connection.close()
-                del self._connections[address]
+            status, length, _keep_alive = connection.exchange(request)  # closed already when not kept alive
             if status >= 400:
                 exception = HttpStatusError(status)
         except (OSError, ProtocolError, ValueError) as exc:
             exception = exc
             if connection is not None:
                 connection.close()
-            self._connections.pop(address, None)
         self.request_event.fire(request_type="GET", name=name or url, response_length=length,
                                 response_time=(time.perf_counter() - started) * 1000, exception=exception,
                                 context={"status": status}, url=url, response=None)

@@ -1,4 +1,5 @@
 """Load with locust in its own process, bursts with httpx, and CPU per request."""
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -43,6 +44,21 @@ def test_several_locust_processes_merge_into_one_histogram(openresty):
     result = run_load(nginx.base_url, LoadSpec(users=8, duration=3, processes=2))
     assert_plausible(result, 3)
     assert result.failures == {}
+
+
+def test_the_lean_client_counts_every_request_and_failure_across_reconnects(openresty, redis):
+    # nginx closes a keep-alive connection after 1000 requests (keepalive_requests): at thousands of
+    # requests a second every connection is replaced several times, and nothing may be lost or doubled
+    nginx = openresty("redis-counter", workers=2)
+    result = run_load(nginx.base_url, LoadSpec(users=8, duration=3, processes=2, client="raw",
+                                               paths=("/count?key=raw", "/count?key=raw", "/no-such-page")))
+    print(result.summary())
+    assert_plausible(result, 3)
+    assert result.requests > 8 * 1000 * 2, "expected every connection to be replaced at least twice"
+    assert set(result.failures) == {"HttpStatusError: HTTP 404"}, result.failures
+    assert int(redis.client().get("counter:raw")) == result.requests - result.failed
+    nginx.log.assert_logged("no-such-page", level="error", count=result.failed)  # each 404 is in error.log
+    nginx.log.assert_not_logged(re.compile(r"^(?!.*no-such-page)"), level="error")
 
 
 def test_target_rate_is_held(openresty):

@@ -1,14 +1,19 @@
-"""The lean HTTP/1.1 connection behind RawHttpUser, against canned responses on a local socket."""
+"""The lean HTTP/1.1 connections behind RawHttpUser (one epoll per process, httptools parsing),
+against canned responses from a server thread on a local socket."""
 import socket
 import threading
+import time
 
 import pytest
 
 from harness.load.http1 import Connection, ProtocolError
 
+REQUEST = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 
-def serve(responses):
-    """A one-connection server on 127.0.0.1 that answers each request with the next canned bytes."""
+
+def serve(responses, close_after=True):
+    """A one-connection server on 127.0.0.1 that answers each request with the next canned bytes
+    (None: answer nothing and hold the connection for a while)."""
     server = socket.create_server(("127.0.0.1", 0))
 
     def run():
@@ -18,8 +23,15 @@ def serve(responses):
                 data = b""
                 while b"\r\n\r\n" not in data:
                     data += conn.recv(4096)
-                for i in range(0, len(response), 7):  # in small pieces: the parser must reassemble
-                    conn.sendall(response[i:i + 7])
+                if response is None:
+                    time.sleep(2)
+                    continue
+                try:
+                    for i in range(0, len(response), 7):  # in small pieces: the parser must reassemble
+                        conn.sendall(response[i:i + 7])
+                        time.sleep(0.0005)
+                except OSError:  # the client gave up on garbage
+                    break
         server.close()
 
     threading.Thread(target=run, daemon=True).start()
@@ -34,20 +46,37 @@ def test_content_length_chunked_no_body_and_close():
         b"HTTP/1.1 404 Not Found\r\ncontent-length: 3\r\nConnection: close\r\n\r\nno!",
     ])
     conn = Connection(host, port, timeout=5)
-    request = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
-    assert conn.exchange(request) == (200, 5, True)
-    assert conn.exchange(request) == (200, 11, True)
-    assert conn.exchange(request) == (204, 0, True)
-    assert conn.exchange(request) == (404, 3, False)
-    assert not conn.buf  # nothing left over between responses
-    conn.close()
+    assert conn.exchange(REQUEST) == (200, 5, True)
+    assert conn.exchange(REQUEST) == (200, 11, True)
+    assert conn.exchange(REQUEST) == (204, 0, True)
+    assert conn.exchange(REQUEST) == (404, 3, False)
+    assert conn.closed  # "Connection: close" is honoured: the next request needs a new connection
+    with pytest.raises(ProtocolError, match="closed"):
+        conn.exchange(REQUEST)
+
+
+def test_a_body_without_length_ends_with_the_connection():
+    host, port = serve([b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end"])
+    conn = Connection(host, port, timeout=5)
+    assert conn.exchange(REQUEST) == (200, len(b"until the end"), False)
+    assert conn.closed
 
 
 def test_a_closed_connection_and_garbage_are_protocol_errors():
     host, port = serve([b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\nshort"])
     conn = Connection(host, port, timeout=5)
     with pytest.raises(ProtocolError, match="closed"):
-        conn.exchange(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        conn.exchange(REQUEST)
     host, port = serve([b"SSH-2.0-OpenSSH\r\n\r\n"])
     with pytest.raises(ProtocolError, match="not an HTTP"):
-        Connection(host, port, timeout=5).exchange(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        Connection(host, port, timeout=5).exchange(REQUEST)
+
+
+def test_no_answer_times_out_at_the_deadline():
+    host, port = serve([None])
+    conn = Connection(host, port, timeout=0.3)
+    started = time.monotonic()
+    with pytest.raises(socket.timeout, match="no complete response within 0.3s"):
+        conn.exchange(REQUEST)
+    assert 0.3 <= time.monotonic() - started < 1.5
+    assert conn.closed
