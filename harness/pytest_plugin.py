@@ -211,8 +211,9 @@ def redis_proxy(harness_stage: Stage, redis: RedisContainer) -> Iterator[FaultPr
 
 @pytest.fixture
 def load() -> Callable[..., LoadResult]:
-    """``load(nginx_or_url, users=10, duration=5, paths=("/",), rate=None, processes=1, locustfile=None)``:
-    locust in its own process; returns a :class:`harness.load.LoadResult`."""
+    """``load(nginx_or_url, users=10, duration=5, paths=("/",), rate=None, processes=1, locustfile=None,
+    client="fast", workers=0, remote_workers=0, ...)`` (see :class:`harness.load.LoadSpec`): locust in
+    its own processes; returns a :class:`harness.load.LoadResult`."""
     def run(target, **spec) -> LoadResult:
         url = target if isinstance(target, str) else target.base_url
         if "paths" in spec:

@@ -4,23 +4,26 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import socket
 import subprocess
 import sys
 import tempfile
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from harness.errors import HarnessError
 
 GENERIC_LOCUSTFILE = Path(__file__).resolve().parent / "locustfile_paths.py"
 
 
-def free_loopback_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on (the kernel's choice)."""
+def free_loopback_port(host: str = "127.0.0.1") -> int:
+    """A TCP port on ``host`` (default 127.0.0.1) that nothing listens on (the kernel's choice)."""
     with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
+        probe.bind((host, 0))
         return probe.getsockname()[1]
 
 
@@ -34,6 +37,23 @@ class LoadSpec:
     paths: tuple[str, ...] = ("/",)  # for the generic locustfile
     locustfile: Optional[Path] = None  # your own; it must `import harness.load.recorder`
     client: str = "fast"  # generic locustfile: FastHttpUser ("fast") or the lean RawHttpUser ("raw")
+    # Locust's distributed mode: a master that only coordinates and merges, and worker processes
+    # that make the requests. ``workers`` are started here; ``remote_workers`` join from other hosts
+    # (run :func:`worker_command` there), so ``master_bind`` must then be an address they reach.
+    workers: int = 0
+    remote_workers: int = 0
+    master_bind: str = "127.0.0.1"
+    master_port: int = 0  # 0: a free port
+    workers_wait: float = 60.0  # seconds the master waits for every worker to join
+
+    @property
+    def distributed(self) -> bool:
+        return self.workers + self.remote_workers > 0
+
+    def __post_init__(self) -> None:
+        if self.distributed and self.processes > 1:
+            raise ValueError("LoadSpec: use either processes (one machine, forked) or workers/remote_workers "
+                             "(distributed mode), not both")
 
 
 @dataclass(frozen=True)
@@ -77,23 +97,79 @@ def locust_command(locustfile: Path, users: int, duration: float, processes: int
     return cmd
 
 
-def run_load(base_url: str, spec: LoadSpec = LoadSpec(), extra_args: tuple[str, ...] = ()) -> LoadResult:
-    """Drive ``base_url`` with locust as ``spec`` says; raise :class:`HarnessError` if locust fails."""
-    with tempfile.TemporaryDirectory(prefix="harness-load-") as tmp:
+def load_env(spec: LoadSpec) -> dict[str, str]:
+    """What the generic locustfile and the recorder read, for every locust process of a run."""
+    return {"HARNESS_LOAD_PATHS": ",".join(spec.paths), "HARNESS_LOAD_USERS": str(spec.users),
+            "HARNESS_LOAD_RATE": str(spec.rate or ""), "HARNESS_LOAD_CLIENT": spec.client}
+
+
+def worker_command(spec: LoadSpec, master_host: str, master_port: int, locustfile: Optional[Path] = None) -> list[str]:
+    """A locust worker of a distributed run: the same locustfile (``-`` fetches it from the master;
+    the host needs openresty-harness installed, as the locustfile imports its recorder)."""
+    return ["locust" if locustfile is None else sys.executable, *([] if locustfile is None else ["-m", "locust"]),
+            "-f", str(locustfile) if locustfile else "-", "--worker", "--master-host", master_host,
+            "--master-port", str(master_port), "--loglevel", "WARNING"]
+
+
+def worker_instructions(spec: LoadSpec, master_host: str, master_port: int) -> str:
+    """The line to run on each other host of a distributed run."""
+    env = " ".join(f"{k}={shlex.quote(v)}" for k, v in load_env(spec).items() if v)
+    return f"{env} {shlex.join(worker_command(spec, master_host, master_port))}"
+
+
+def run_load(base_url: str, spec: LoadSpec = LoadSpec(), extra_args: tuple[str, ...] = (),
+             log: Callable[[str], None] = lambda line: None) -> LoadResult:
+    """Drive ``base_url`` with locust as ``spec`` says; raise :class:`HarnessError` if locust fails.
+    ``log`` gets progress lines (in distributed mode with remote workers: what to run on their hosts)."""
+    locustfile = spec.locustfile or GENERIC_LOCUSTFILE
+    with tempfile.TemporaryDirectory(prefix="harness-load-") as tmp, ExitStack() as cleanup:
         out = Path(tmp) / "result.json"
-        env = {**os.environ, "HARNESS_LOAD_OUT": str(out), "HARNESS_LOAD_PATHS": ",".join(spec.paths),
-               "HARNESS_LOAD_USERS": str(spec.users), "HARNESS_LOAD_RATE": str(spec.rate or ""),
-               "HARNESS_LOAD_CLIENT": spec.client}
-        cmd = locust_command(spec.locustfile or GENERIC_LOCUSTFILE, spec.users, spec.duration, spec.processes,
-                             spawn_rate=spec.spawn_rate) + ["--host", base_url, *extra_args]
+        env = {**os.environ, "HARNESS_LOAD_OUT": str(out), **load_env(spec)}
+        cmd = locust_command(locustfile, spec.users, spec.duration, spec.processes, spawn_rate=spec.spawn_rate)
+        limit = spec.duration + 90
+        if spec.distributed:
+            port = spec.master_port or free_loopback_port(spec.master_bind)
+            cmd += ["--master", "--master-bind-host", spec.master_bind, "--master-bind-port", str(port),
+                    "--expect-workers", str(spec.workers + spec.remote_workers),
+                    "--expect-workers-max-wait", str(max(1, round(spec.workers_wait)))]
+            limit += spec.workers_wait
+            if spec.remote_workers:
+                log(f"waiting up to {spec.workers_wait:.0f}s for {spec.remote_workers} locust worker(s) from other "
+                    f"hosts; on each one run: {worker_instructions(spec, spec.master_bind, port)}")
+        master = subprocess.Popen(cmd + ["--host", base_url, *extra_args], env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True)
+        worker_logs = []
+        for n in range(spec.workers):
+            worker_logs.append(cleanup.enter_context(open(Path(tmp) / f"worker-{n}.log", "w+")))
+            worker = subprocess.Popen(worker_command(spec, "127.0.0.1", port, locustfile), env=env,
+                                      stdout=worker_logs[-1], stderr=subprocess.STDOUT)
+            cleanup.callback(_stop, worker)  # workers quit when the master does
+        cleanup.callback(_stop, master, 0)  # runs first: on an error path the master is killed at once
         try:
-            proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=spec.duration + 90)
-        except subprocess.TimeoutExpired as exc:
-            raise HarnessError(f"locust did not finish {spec.duration + 90:.0f}s after a {spec.duration:.0f}s run",
-                               str(exc.output or "")) from None
-        output = proc.stdout + proc.stderr
-        if proc.returncode != 0 or not out.exists():
-            raise HarnessError(f"locust failed (exit {proc.returncode}): see its output below", output[-4000:])
+            output, _ = master.communicate(timeout=limit)
+        except subprocess.TimeoutExpired:
+            raise HarnessError(f"locust did not finish {limit:.0f}s after starting a {spec.duration:.0f}s run",
+                               "") from None
+        if worker_logs:
+            worker_logs[0].seek(0)
+            output += "\n--- locust worker 0 ---\n" + worker_logs[0].read()[-2000:]
+        if spec.distributed and "Gave up waiting for workers" in output:
+            joined = re.findall(r"(\d+) workers? (?:connected|ready)", output)
+            raise HarnessError(f"not every locust worker joined within {spec.workers_wait:.0f}s "
+                               f"({spec.workers + spec.remote_workers} expected{', ' + joined[-1] + ' joined' if joined else ''}): "
+                               "start the remote ones with the command logged above, or raise workers_wait",
+                               output[-4000:])
+        if master.returncode != 0 or not out.exists():
+            raise HarnessError(f"locust failed (exit {master.returncode}): see its output below", output[-4000:])
         data = json.loads(out.read_text())
     return LoadResult(requests=data["requests"], failures=data["failures"], elapsed_s=data["elapsed_s"],
                       percentiles_ms=data["percentiles_ms"], series=data["series"], output=output)
+
+
+def _stop(proc: subprocess.Popen, grace: float = 10.0) -> None:
+    """Wait for a locust process to end on its own (workers quit with the master); kill it after ``grace`` s."""
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

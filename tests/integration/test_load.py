@@ -1,4 +1,5 @@
 """Load with locust in its own process, bursts with httpx, and CPU per request."""
+import os
 import re
 import subprocess
 import sys
@@ -7,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from harness.errors import HarnessError
 from harness.faults import WorkerFault
 from harness.load import CpuMeter, LoadSpec, burst, run_load
 
@@ -59,6 +61,35 @@ def test_the_lean_client_counts_every_request_and_failure_across_reconnects(open
     assert int(redis.client().get("counter:raw")) == result.requests - result.failed
     nginx.log.assert_logged("no-such-page", level="error", count=result.failed)  # each 404 is in error.log
     nginx.log.assert_not_logged(re.compile(r"^(?!.*no-such-page)"), level="error")
+
+
+def test_distributed_mode_merges_local_and_remote_workers(openresty, redis, tmp_path):
+    # The "remote" worker is started from the line the harness logs, as a user would on another host
+    # (here with the venv's locust first on PATH); the master waits for it before any user starts.
+    nginx = openresty("redis-counter", workers=2)
+    remote = []
+
+    def start_remote_worker(line):
+        print(line)
+        if "on each one run: " in line:
+            path = f"{Path(sys.executable).parent}:{os.environ['PATH']}"
+            remote.append(subprocess.Popen(f"PATH={path} {line.split('on each one run: ', 1)[1]}", shell=True,
+                                           cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+
+    spec = LoadSpec(users=8, duration=3, workers=1, remote_workers=1, workers_wait=30, client="raw",
+                    paths=("/count?key=distributed",))
+    result = run_load(nginx.base_url, spec, log=start_remote_worker)
+    print(result.summary())
+    assert len(remote) == 1 and remote[0].wait(timeout=30) == 0, remote[0].stdout.read()
+    assert_plausible(result, 3)
+    assert result.failures == {}
+    assert int(redis.client().get("counter:distributed")) == result.requests  # both workers' counts merged
+
+
+def test_a_remote_worker_that_never_joins_is_a_clear_error(openresty):
+    nginx = openresty("hello")
+    with pytest.raises(HarnessError, match=r"not every locust worker joined within 2s \(1 expected\)"):
+        run_load(nginx.base_url, LoadSpec(users=2, duration=2, remote_workers=1, workers_wait=2))
 
 
 def test_target_rate_is_held(openresty):

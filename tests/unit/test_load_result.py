@@ -1,6 +1,8 @@
 import subprocess
 import sys
 
+import pytest
+
 from harness.load.runner import LoadResult
 
 
@@ -27,3 +29,18 @@ def test_the_pytest_process_never_imports_locust():
              "assert 'locust' not in sys.modules and 'gevent' not in sys.modules, sorted(sys.modules)")
     done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_distributed_mode_is_either_forked_processes_or_workers():
+    from harness.load import LoadSpec
+    assert LoadSpec(workers=2).distributed and not LoadSpec(processes=2).distributed
+    with pytest.raises(ValueError, match="either processes .* or workers"):
+        LoadSpec(processes=2, remote_workers=1)
+
+
+def test_remote_workers_are_told_the_whole_command():
+    from harness.load import LoadSpec
+    from harness.load.runner import worker_instructions
+    line = worker_instructions(LoadSpec(paths=("/a?x=1", "/b"), users=4, client="raw"), "10.0.0.5", 5600)
+    assert line == ("HARNESS_LOAD_PATHS='/a?x=1,/b' HARNESS_LOAD_USERS=4 HARNESS_LOAD_CLIENT=raw "
+                    "locust -f - --worker --master-host 10.0.0.5 --master-port 5600 --loglevel WARNING")
