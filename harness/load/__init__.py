@@ -3,7 +3,7 @@
 Only ``harness.load.recorder`` and the locustfiles import locust; they run in the locust process.
 """
 from harness.load.cpu import CpuMeter
-from harness.load.probe import BurstResult, burst
+from harness.load.probe import BurstResult, aburst, burst
 from harness.load.runner import LoadResult, LoadSpec, run_load
 
-__all__ = ["BurstResult", "CpuMeter", "LoadResult", "LoadSpec", "burst", "run_load"]
+__all__ = ["BurstResult", "CpuMeter", "LoadResult", "LoadSpec", "aburst", "burst", "run_load"]

@@ -28,8 +28,13 @@ def burst(url: str, n: int = 20, timeout: float = 1.0, new_connections: bool = T
     """Send ``n`` GETs to ``url`` at the same moment, each with ``timeout``; count the outcomes.
 
     With ``new_connections`` every request has its own connection, so the kernel spreads them over
-    the workers as it does real clients.
+    the workers as it does real clients. From async code, ``await aburst(...)``.
     """
+    return asyncio.run(aburst(url, n, timeout, new_connections))
+
+
+async def aburst(url: str, n: int = 20, timeout: float = 1.0, new_connections: bool = True) -> BurstResult:
+    """:func:`burst` for an event loop that is already running."""
     async def one(client: httpx.AsyncClient) -> tuple[str, object]:
         started = time.perf_counter()
         try:
@@ -40,13 +45,11 @@ def burst(url: str, n: int = 20, timeout: float = 1.0, new_connections: bool = T
         except httpx.HTTPError as exc:
             return "error", type(exc).__name__
 
-    async def main() -> list[tuple[str, object]]:
-        limits = httpx.Limits(max_connections=n, max_keepalive_connections=0 if new_connections else n)
-        async with httpx.AsyncClient(timeout=timeout, limits=limits) as client:
-            return await asyncio.gather(*(one(client) for _ in range(n)))
-
+    limits = httpx.Limits(max_connections=n, max_keepalive_connections=0 if new_connections else n)
+    async with httpx.AsyncClient(timeout=timeout, limits=limits) as client:
+        outcomes = await asyncio.gather(*(one(client) for _ in range(n)))
     statuses, latencies, errors, timed_out = [], [], {}, 0
-    for kind, value in asyncio.run(main()):
+    for kind, value in outcomes:
         if kind == "ok":
             statuses.append(value[0])
             latencies.append(value[1])

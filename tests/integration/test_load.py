@@ -1,4 +1,5 @@
 """Load with locust in its own process, bursts with httpx, and CPU per request."""
+import asyncio
 import os
 import re
 import subprocess
@@ -10,7 +11,7 @@ import pytest
 
 from harness.errors import HarnessError
 from harness.faults import WorkerFault
-from harness.load import CpuMeter, LoadSpec, burst, run_load
+from harness.load import CpuMeter, LoadSpec, aburst, burst, run_load
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -118,6 +119,16 @@ def test_burst_counts_the_requests_a_stopped_worker_stalls(openresty):
         stuck = burst(nginx.base_url + "/", n=20, timeout=1.0)
     print(f"healthy: {healthy}; with the only worker stopped: {stuck}")
     assert stuck.answered == 0 and stuck.timed_out == 20
+
+
+def test_aburst_runs_inside_an_event_loop_next_to_other_work(openresty):
+    nginx = openresty("hello", workers=1)
+
+    async def probe_twice():
+        return await asyncio.gather(aburst(nginx.base_url + "/", n=10), aburst(nginx.base_url + "/", n=10))
+
+    first, second = asyncio.run(probe_twice())
+    assert first.answered == second.answered == 10 and set(first.statuses) == {200}
 
 
 def test_cpu_per_request_tells_a_costly_log_phase_from_a_cheap_one(openresty):
