@@ -361,7 +361,8 @@ class ScenarioRunner:
         elif step.load is not None:
             spec = step.load
             seen.load = run_load(nginx.base_url, LoadSpec(users=spec.users, duration=spec.duration, rate=spec.rate,
-                                                          paths=tuple(spec.paths), processes=spec.processes))
+                                                          paths=tuple(spec.paths), processes=spec.processes,
+                                                          client=spec.client))
             p = seen.load.percentiles_ms
             out.series = seen.load.series
             out.numbers.update({"load req": seen.load.requests, "req/s": round(seen.load.rps),

@@ -221,6 +221,8 @@ class LoadStep(Spec):
     rate: Optional[float] = Field(None, gt=0, description="target requests per second")
     paths: list[str] = Field(default_factory=lambda: ["/"], description="requested in turn")
     processes: int = Field(1, ge=1, description="locust processes generating the load")
+    client: Literal["fast", "raw"] = Field(
+        "fast", description="locust's FastHttpUser, or the harness's lean RawHttpUser (GET only, several times faster)")
 
 
 class LeakStep(Spec):
