@@ -97,10 +97,15 @@ class Connection:
         if self.closed:
             raise ProtocolError("connection closed by the server")
         self.response.reset()
-        sent = self.sock.send(request)
-        while sent < len(request):  # a full send buffer: rare for a GET
-            wait_write(self.fd, timeout=self.timeout)
-            sent += self.sock.send(request[sent:])
+        sent = 0
+        while True:
+            try:
+                sent += self.sock.send(request[sent:] if sent else request)
+            except BlockingIOError:
+                pass
+            if sent >= len(request):
+                break
+            wait_write(self.fd, timeout=self.timeout)  # a full send buffer: rare for a GET
         self.deadline = time.monotonic() + self.timeout
         self.waiter = Waiter(self.reactor.hub)
         try:

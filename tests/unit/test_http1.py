@@ -80,3 +80,23 @@ def test_no_answer_times_out_at_the_deadline():
         conn.exchange(REQUEST)
     assert 0.3 <= time.monotonic() - started < 1.5
     assert conn.closed
+
+
+def test_a_request_larger_than_the_send_buffer_is_sent_whole():
+    big = b"GET / HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 8_000_000 + b"\r\n\r\n"
+    server = socket.create_server(("127.0.0.1", 0))
+    received = bytearray()
+
+    def run():
+        conn, _ = server.accept()
+        with conn:
+            time.sleep(0.2)  # not reading yet: the client's send buffer fills up
+            while not received.endswith(b"\r\n\r\n"):
+                received.extend(conn.recv(1 << 20))
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        server.close()
+
+    threading.Thread(target=run, daemon=True).start()
+    conn = Connection(*server.getsockname(), timeout=10)
+    assert conn.exchange(big) == (200, 2, True)
+    assert bytes(received) == big
