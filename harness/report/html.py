@@ -61,20 +61,29 @@ def latency_plot(result: ScenarioResult) -> Optional[str]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = 1 + bool(series)
-    fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 2.6), squeeze=False)
-    ax = axes[0][0]
-    if len(latencies) >= 2:
+    from matplotlib.ticker import MaxNLocator
+
+    show_latencies = len(latencies) >= 2
+    fig, axes = plt.subplots(1, show_latencies + bool(series), figsize=(5 * (show_latencies + bool(series)), 2.6),
+                             squeeze=False)
+    panels = iter(axes[0])
+    if show_latencies:
+        ax = next(panels)
         ax.hist(latencies, bins=min(40, max(5, len(latencies) // 3)), color="#4477aa")
         ax.set_xlabel("response time (ms)")
         ax.set_ylabel("responses")
         ax.set_title("latency distribution", fontsize=10)
     if series:
-        ax2 = axes[0][-1]
-        ax2.plot([s.get("second", i) for i, s in enumerate(series)], [s.get("requests", 0) for s in series])
-        ax2.set_xlabel("second")
-        ax2.set_ylabel("requests")
-        ax2.set_title("load, per second", fontsize=10)
+        ax = next(panels)
+        seconds = [s.get("t", i) for i, s in enumerate(series)]
+        ax.plot(seconds, [s.get("requests", 0) for s in series], color="#4477aa", label="requests")
+        if any(s.get("failures") for s in series):
+            ax.plot(seconds, [s.get("failures", 0) for s in series], color="#aa3377", label="failed")
+            ax.legend(fontsize=7)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("second")
+        ax.set_ylabel("requests")
+        ax.set_title("load, per second", fontsize=10)
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=80)

@@ -68,3 +68,20 @@ def test_summary_table_and_html_report(tmp_path):
     html = write_html_report(tmp_path / "r" / "scenarios.html", results, {"engine": "Docker 20.10"}).read_text()
     assert html.count('class="failed"') >= 1 and "data:image/png;base64," in html
     assert "[error] 11#11: *13 boom" in html and "Docker 20.10" in html
+
+
+def png_width(encoded: str) -> int:
+    import base64
+    import struct
+    return struct.unpack(">I", base64.b64decode(encoded)[16:20])[0]
+
+
+def test_the_plot_has_a_panel_only_for_what_the_scenario_has():
+    from harness.report.html import latency_plot
+    series = [{"t": 0, "requests": 900, "failures": 0}, {"t": 1, "requests": 1000, "failures": 3}]
+    load_and_one_request = ScenarioResult("s", "x:1", [], False, steps=[StepResult("1", outcomes=[OK], series=series)])
+    load_and_requests = ScenarioResult("s", "x:1", [], False, steps=[StepResult("1", outcomes=[OK, SLOW], series=series)])
+    one = png_width(latency_plot(load_and_one_request))  # the load series alone: no empty latency axes
+    two = png_width(latency_plot(load_and_requests))
+    assert 1.8 < two / one < 2.2
+    assert latency_plot(ScenarioResult("s", "x:1", [], False, steps=[StepResult("1", outcomes=[OK])])) is None
