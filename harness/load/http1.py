@@ -142,10 +142,9 @@ class Connection:
                 self._fail(ProtocolError(f"not an HTTP/1.x response ({exc}): {data[:40]!r}"))
                 return
         if response.complete and self.waiter is not None:
-            keep_alive = response.keep_alive and bool(data)
-            if not keep_alive:
+            if not response.keep_alive:
                 self.close()
-            self.waiter.switch((response.status, response.length, keep_alive))
+            self.waiter.switch((response.status, response.length, response.keep_alive))
 
     def _fail(self, exc: BaseException) -> None:
         waiter = self.waiter

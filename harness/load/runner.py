@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shlex
 import socket
 import subprocess
@@ -39,7 +38,8 @@ class LoadSpec:
     client: str = "fast"  # generic locustfile: FastHttpUser ("fast") or the lean RawHttpUser ("raw")
     # Locust's distributed mode: a master that only coordinates and merges, and worker processes
     # that make the requests. ``workers`` are started here; ``remote_workers`` join from other hosts
-    # (run :func:`worker_command` there), so ``master_bind`` must then be an address they reach.
+    # (each runs the line :func:`worker_instructions` gives), so ``master_bind`` must then be an
+    # address they reach.
     workers: int = 0
     remote_workers: int = 0
     master_bind: str = "127.0.0.1"
@@ -103,18 +103,18 @@ def load_env(spec: LoadSpec) -> dict[str, str]:
             "HARNESS_LOAD_RATE": str(spec.rate or ""), "HARNESS_LOAD_CLIENT": spec.client}
 
 
-def worker_command(spec: LoadSpec, master_host: str, master_port: int, locustfile: Optional[Path] = None) -> list[str]:
-    """A locust worker of a distributed run: the same locustfile (``-`` fetches it from the master;
-    the host needs openresty-harness installed, as the locustfile imports its recorder)."""
-    return ["locust" if locustfile is None else sys.executable, *([] if locustfile is None else ["-m", "locust"]),
-            "-f", str(locustfile) if locustfile else "-", "--worker", "--master-host", master_host,
-            "--master-port", str(master_port), "--loglevel", "WARNING"]
+def worker_command(master_host: str, master_port: int, locustfile: Optional[Path] = None) -> list[str]:
+    """A locust worker of a distributed run: this interpreter's locust on ``locustfile``, or (None,
+    another host) the ``locust`` on its PATH fetching the locustfile from the master with ``-f -``;
+    that host needs openresty-harness installed, as the locustfile imports its recorder."""
+    run = [sys.executable, "-m", "locust", "-f", str(locustfile)] if locustfile else ["locust", "-f", "-"]
+    return [*run, "--worker", "--master-host", master_host, "--master-port", str(master_port), "--loglevel", "WARNING"]
 
 
 def worker_instructions(spec: LoadSpec, master_host: str, master_port: int) -> str:
     """The line to run on each other host of a distributed run."""
     env = " ".join(f"{k}={shlex.quote(v)}" for k, v in load_env(spec).items() if v)
-    return f"{env} {shlex.join(worker_command(spec, master_host, master_port))}"
+    return f"{env} {shlex.join(worker_command(master_host, master_port))}"
 
 
 def run_load(base_url: str, spec: LoadSpec = LoadSpec(), extra_args: tuple[str, ...] = (),
@@ -138,13 +138,13 @@ def run_load(base_url: str, spec: LoadSpec = LoadSpec(), extra_args: tuple[str, 
                     f"hosts; on each one run: {worker_instructions(spec, spec.master_bind, port)}")
         master = subprocess.Popen(cmd + ["--host", base_url, *extra_args], env=env, stdout=subprocess.PIPE,
                                   stderr=subprocess.STDOUT, text=True)
+        workers: list[subprocess.Popen] = []
+        cleanup.callback(_stop, master, workers)
         worker_logs = []
         for n in range(spec.workers):
             worker_logs.append(cleanup.enter_context(open(Path(tmp) / f"worker-{n}.log", "w+")))
-            worker = subprocess.Popen(worker_command(spec, "127.0.0.1", port, locustfile), env=env,
-                                      stdout=worker_logs[-1], stderr=subprocess.STDOUT)
-            cleanup.callback(_stop, worker)  # workers quit when the master does
-        cleanup.callback(_stop, master, 0)  # runs first: on an error path the master is killed at once
+            workers.append(subprocess.Popen(worker_command("127.0.0.1", port, locustfile), env=env,
+                                            stdout=worker_logs[-1], stderr=subprocess.STDOUT))
         try:
             output, _ = master.communicate(timeout=limit)
         except subprocess.TimeoutExpired:
@@ -154,9 +154,8 @@ def run_load(base_url: str, spec: LoadSpec = LoadSpec(), extra_args: tuple[str, 
             worker_logs[0].seek(0)
             output += "\n--- locust worker 0 ---\n" + worker_logs[0].read()[-2000:]
         if spec.distributed and "Gave up waiting for workers" in output:
-            joined = re.findall(r"(\d+) workers? (?:connected|ready)", output)
             raise HarnessError(f"not every locust worker joined within {spec.workers_wait:.0f}s "
-                               f"({spec.workers + spec.remote_workers} expected{', ' + joined[-1] + ' joined' if joined else ''}): "
+                               f"({spec.workers + spec.remote_workers} expected): "
                                "start the remote ones with the command logged above, or raise workers_wait",
                                output[-4000:])
         if master.returncode != 0 or not out.exists():
@@ -166,10 +165,12 @@ def run_load(base_url: str, spec: LoadSpec = LoadSpec(), extra_args: tuple[str, 
                       percentiles_ms=data["percentiles_ms"], series=data["series"], output=output)
 
 
-def _stop(proc: subprocess.Popen, grace: float = 10.0) -> None:
-    """Wait for a locust process to end on its own (workers quit with the master); kill it after ``grace`` s."""
-    try:
-        proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+def _stop(master: subprocess.Popen, workers: list[subprocess.Popen], grace: float = 10.0) -> None:
+    """Kill the master if it still runs (an error path), then give each worker ``grace`` s to quit
+    as workers do when their master goes, and kill the ones that do not."""
+    for proc, wait in ((master, 0.0), *((worker, grace) for worker in workers)):
+        try:
+            proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -60,12 +60,11 @@ def latency_plot(result: ScenarioResult) -> Optional[str]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
     from matplotlib.ticker import MaxNLocator
 
     show_latencies = len(latencies) >= 2
-    fig, axes = plt.subplots(1, show_latencies + bool(series), figsize=(5 * (show_latencies + bool(series)), 2.6),
-                             squeeze=False)
+    count = show_latencies + bool(series)
+    fig, axes = plt.subplots(1, count, figsize=(5 * count, 2.6), squeeze=False)
     panels = iter(axes[0])
     if show_latencies:
         ax = next(panels)
