@@ -207,9 +207,8 @@ def health(table: WorkerTable, cpu_quota: Optional[float] = None, rss_warn_mb: f
             found.append(f"worker {p.pid} RSS {p.rss_mb:.0f} MB > {rss_warn_mb:.0f} MB")
         if p.nofile and p.fds > fd_warn_ratio * p.nofile:
             found.append(f"worker {p.pid} has {p.fds} open files > {fd_warn_ratio:.0%} of nofile {p.nofile}")
-        if table.busy(p.pid) >= cpu_stuck:
-            found.append(f"worker {p.pid} at {table.busy(p.pid):.0f}% CPU (running or waiting for a CPU): "
-                         "stuck in a loop?")
+        if (busy := table.busy(p.pid)) >= cpu_stuck:
+            found.append(f"worker {p.pid} at {busy:.0f}% CPU (running or waiting for a CPU): stuck in a loop?")
         if p.state == "T":
             found.append(f"worker {p.pid} is stopped (state T)")
     for p in table.zombies:

@@ -3,8 +3,7 @@ from harness.report.html import write_html_report
 from harness.report.summary import summary_table
 from harness.scenarios.checks import _responses, check_response, parse_sample
 from harness.scenarios.runner import ScenarioResult, StepResult
-from harness.scenarios.spec import matches
-from harness.scenarios.spec import ResponseExpect
+from harness.scenarios.spec import ResponseExpect, matches
 from harness.scenarios.traffic import Outcome
 
 OK = Outcome("GET /", 200, "hello\n", {"content-type": "text/plain"}, 3.0)
