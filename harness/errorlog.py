@@ -9,14 +9,15 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable, Optional, Pattern, Union
+from typing import TYPE_CHECKING, Iterable, Literal, Optional, Pattern, Protocol, Union, get_args
 
 from harness.errors import HarnessError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from harness.containers.openresty import OpenRestyContainer
+    from harness.workers import WorkerTable
 
-LEVELS = ("debug", "info", "notice", "warn", "error", "crit", "alert", "emerg")
+LogLevel = Literal["debug", "info", "notice", "warn", "error", "crit", "alert", "emerg"]
+LEVELS: tuple[str, ...] = get_args(LogLevel)
 SEVERE_LEVELS = ("crit", "alert", "emerg")
 LUA_ERROR = re.compile(r"lua entry thread aborted|failed to run \w+_by_lua|runtime error: ")
 
@@ -60,9 +61,6 @@ class LogEntry:
     def is_problem(self) -> bool:
         """What fails a test unless declared expected: crit/alert/emerg, or a Lua runtime error."""
         return self.level in SEVERE_LEVELS or self.is_lua_error
-
-    def at_least(self, level: str) -> bool:
-        return LEVELS.index(self.level) >= LEVELS.index(level)
 
     def matches(self, pattern: Match) -> bool:
         """A ``str`` matches as a substring of the entry; a compiled regex by ``search``."""
@@ -144,13 +142,28 @@ class ErrorLogAssertionError(AssertionError):
     pass
 
 
-class ErrorLog:
-    """The error.log of one OpenResty container, from a cursor on (by default: where the test began)."""
+class LogSource(Protocol):
+    """What :class:`ErrorLog` reads through: an OpenResty container (its control channel, with the
+    engine as the fallback), or anything else that can serve error.log."""
 
-    def __init__(self, container: "OpenRestyContainer", since: Optional[int] = None,
-                 settle_timeout: float = 2.0) -> None:
+    @property
+    def name(self) -> str: ...
+
+    def read_error_log(self, since: int = 0, settle: Optional[float] = None) -> LogRead: ...
+
+    def error_log_size(self) -> int: ...
+
+    def workers(self, interval: Optional[float] = None) -> "WorkerTable": ...
+
+
+class ErrorLog:
+    """The error.log of one OpenResty container from a cursor on. An OpenResty container holds one
+    per hand-out (``nginx.log``, its cursor where the test got the container), so
+    ``nginx.log.mark()`` then ``nginx.log.assert_not_logged(...)`` sees only what came after the mark."""
+
+    def __init__(self, container: LogSource, since: Optional[int] = None, settle_timeout: float = 2.0) -> None:
         self.container = container
-        self.since = container.log_mark if since is None else since
+        self.since = since or 0  # None: from the start of the file
         self.settle_timeout = settle_timeout
         self.last_settle = ""
 
@@ -159,10 +172,18 @@ class ErrorLog:
         self.since = self.container.error_log_size()
         return self.since
 
-    def entries(self, settle: bool = False) -> list[LogEntry]:
+    def read(self, settle: bool = False) -> LogRead:
+        """What was written since the cursor (``settle``: after the workers settled)."""
         read = self.container.read_error_log(self.since, settle=self.settle_timeout if settle else None)
         self.last_settle = read.settled
         self.since = min(self.since, read.start)  # a rotated file is read from its start
+        return read
+
+    def text(self, settle: bool = True) -> str:
+        return self.read(settle).text
+
+    def entries(self, settle: bool = False) -> list[LogEntry]:
+        read = self.read(settle)
         return parse_error_log(read.text, read.start)
 
     def grep(self, pattern: Optional[Match] = None, level: Optional[str] = None, settle: bool = True) -> list[LogEntry]:

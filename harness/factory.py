@@ -8,19 +8,23 @@ from typing import Any, Callable, Optional
 import httpx
 
 from harness.containers import OpenRestyContainer
-from harness.errorlog import ErrorLog, LogEntry, Match
+from harness.errorlog import LogEntry, Match
 from harness.errors import HarnessError
 from harness.workers import WorkerTable
 from harness.nginx_conf import Fixture
+from harness.openresty_spec import OpenRestySpec
 from harness.stage import Stage
 
 
 class OpenRestyFactory:
-    """Call it to get a running OpenResty: ``openresty("redis-counter", workers=2)``.
+    """The ``openresty`` fixture, the documented way to start an OpenResty from Python:
+    ``openresty("redis-counter", workers=2)``, or ``openresty.inline("location / { ... }")``.
 
-    Keyword options: ``workers``, ``env``, ``memory`` ("256m"), ``cpus``, ``nofile``, ``ports``
-    (more container ports to expose), ``error_log_level``, ``reuse`` (False: a fresh container).
-    Containers return to the stage when the test ends; their error.log view starts at the handout.
+    The keywords are :class:`~harness.openresty_spec.OpenRestyOptions` (``workers``, ``env``,
+    ``memory``, ``cpus``, ``nofile``, ``ports``, ``error_log_level``, ``init``, ``image``,
+    ``reuse``); ``@pytest.mark.openresty(fixture, **options)`` takes the same. Each call builds an
+    :class:`~harness.openresty_spec.OpenRestySpec` and asks the stage's pool for it. Containers go
+    back to the pool when the test ends; their ``log`` cursor starts at the hand-out.
     """
 
     def __init__(self, stage: Stage, marker: Optional[tuple[tuple, dict]] = None) -> None:
@@ -30,9 +34,8 @@ class OpenRestyFactory:
         self._marked: Optional[OpenRestyContainer] = None
         self.before: dict[int, WorkerTable] = {}  # id(container) -> worker table at handout
 
-    def __call__(self, fixture: str | Path | Fixture, **options: Any) -> OpenRestyContainer:
+    def __call__(self, fixture: str | Path | Fixture | OpenRestySpec, **options: Any) -> OpenRestyContainer:
         container = self.stage.openresty(fixture, **options)
-        container.mark_error_log()
         self.before[id(container)] = container.workers()
         self.started.append(container)
         return container
@@ -61,7 +64,7 @@ class OpenRestyFactory:
         found = []
         for container in self.started:
             if container.state().get("Running"):
-                problems = ErrorLog(container).problems(allowed)
+                problems = container.log_since_hand_out().problems(allowed)
                 if problems:
                     found.append((container, problems))
         return found

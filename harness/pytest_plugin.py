@@ -16,13 +16,13 @@ from harness.load import LoadResult, LoadSpec, run_load
 from harness.factory import BoundClient, OpenRestyFactory, binder
 from harness.report.html import write_html_report
 from harness.report.summary import summary_table
+from harness.pytest_stage import RUNTIME, session_stage
 from harness.runtime import HarnessRuntime
 from harness.scenarios.items import RESULT, RESULTS, RUNNER, ScenarioFile, evidence_sections
 from harness.scenarios.loader import is_scenario_file
 from harness.settings import OPTIONS, Settings
 from harness.stage import Stage
 
-RUNTIME = pytest.StashKey[HarnessRuntime]()
 FACTORY = pytest.StashKey[OpenRestyFactory]()
 HARNESS_FIXTURES = {"harness_stage", "openresty", "redis", "http", "nginx", "redis_fault", "dns", "redis_proxy"}
 
@@ -111,7 +111,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         for container in factory.started:
             try:
                 report.sections.append((f"error.log of {container.name} (this test)",
-                                        container.read_error_log(container.log_mark, settle=0.5).text))
+                                        container.read_error_log(container.handed_out_at, settle=0.5).text))
                 before = factory.before.get(id(container))
                 if before is not None:
                     report.sections.append((f"workers of {container.name} at hand-out", before.format()))
@@ -131,19 +131,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 def _harness_properties(pytestconfig: pytest.Config, record_testsuite_property) -> None:
     for key, value in pytestconfig.stash[RUNTIME].properties().items():
         record_testsuite_property(key, value)
-
-
-def session_stage(config: pytest.Config) -> Stage:
-    """The session's :class:`harness.stage.Stage`. Without an engine: skip, or fail when ``CI=true``."""
-    runtime = config.stash[RUNTIME]
-    try:
-        stage = runtime.stage()
-        runtime.probe_images()
-        return stage
-    except HarnessError as exc:
-        if runtime.settings.ci:
-            pytest.fail(f"{exc.message} (CI=true: integration tests never skip)", pytrace=False)
-        pytest.skip(exc.message)
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Literal, Optional, Sequence, get_args
 
 import numpy as np
 
@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfile_rounds.py"
 SAMPLE_INTERVAL_S = 0.01
+Interleave = Literal["requests", "rounds"]
 # per round: the figures a verdict can compare (all from the round alone)
 METRICS = ("cpu_us_per_request", "rps", "p50", "p90", "p99", "p99.9")
 
@@ -52,10 +53,10 @@ class RoundsSpec:
     processes: int = 2  # locust --processes
     rate: Optional[float] = 6000.0  # requests/s over all users and targets; None: as fast as the driver goes
     paths: tuple[str, ...] = ("/",)
-    interleave: str = "requests"
+    interleave: Interleave = "requests"
 
     def __post_init__(self) -> None:
-        if self.interleave not in ("requests", "rounds"):
+        if self.interleave not in get_args(Interleave):
             raise ValueError(f"interleave is 'requests' or 'rounds', not {self.interleave!r}")
         if self.rounds < 2 or self.round_s <= 0:
             raise ValueError("at least 2 rounds of a positive length")

@@ -12,6 +12,8 @@ from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from harness.openresty_spec import OpenRestyOptions
+
 METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
 REQUEST_LINE = re.compile(rf"^({'|'.join(METHODS)})\s+(\S+)$")
 
@@ -292,17 +294,9 @@ class InlineFixture(Spec):
     lua: dict[str, str] = Field(default_factory=dict, description="module file name -> Lua source, on the package path")
 
 
-class Options(Spec):
-    """How the OpenResty container runs."""
-
-    workers: Union[int, Literal["auto"]] = Field(1, description="worker_processes (auto: nginx counts the CPUs)")
-    env: dict[str, str] = Field(default_factory=dict, description="environment, also ${NAME} in snippets")
-    memory: Optional[str] = Field(None, description='memory limit, e.g. "160m"')
-    cpus: Optional[float] = Field(None, gt=0, description="CPU quota")
-    nofile: Optional[int] = Field(None, gt=0, description="open files limit")
-    ports: list[int] = Field(default_factory=list, description="more container ports to reach (metrics: 8099)")
-    error_log_level: str = Field("info", description="error_log level of the rendered config")
-    reuse: Optional[bool] = Field(None, description="false: a fresh container (default: HUP reuse)")
+class Options(OpenRestyOptions):
+    """How the OpenResty container runs: the same options, defaults and meanings as the keywords of
+    `openresty(...)` in Python (both are harness/openresty_spec.py's OpenRestyOptions)."""
 
 
 class Scenario(Spec):
