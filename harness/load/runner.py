@@ -12,11 +12,16 @@ import tempfile
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Callable, Optional, Protocol, Union
 
 from harness.errors import HarnessError
 
 GENERIC_LOCUSTFILE = Path(__file__).resolve().parent / "locustfile_paths.py"
+
+
+class HasBaseUrl(Protocol):
+    @property
+    def base_url(self) -> str: ...
 
 
 def free_loopback_port(host: str = "127.0.0.1") -> int:
@@ -163,6 +168,15 @@ def run_load(base_url: str, spec: LoadSpec = LoadSpec(), extra_args: tuple[str, 
         data = json.loads(out.read_text())
     return LoadResult(requests=data["requests"], failures=data["failures"], elapsed_s=data["elapsed_s"],
                       percentiles_ms=data["percentiles_ms"], series=data["series"], output=output)
+
+
+def run_load_on(target: Union[str, HasBaseUrl], **options: Any) -> LoadResult:
+    """``run_load`` on a URL or on anything with a ``base_url`` (an OpenResty container), with the
+    :class:`LoadSpec` fields as keywords (``paths`` any sequence): what the ``load`` fixture is."""
+    url = target if isinstance(target, str) else target.base_url
+    if "paths" in options:
+        options["paths"] = tuple(options["paths"])
+    return run_load(url, LoadSpec(**options))
 
 
 def _stop(master: subprocess.Popen, workers: list[subprocess.Popen], grace: float = 10.0) -> None:

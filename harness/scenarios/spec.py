@@ -126,7 +126,7 @@ class LogPattern(Spec):
     """An error.log expectation. In YAML also a string: a substring, or ``/regex/``."""
 
     pattern: str = Field(description="substring, or /regex/")
-    level: Optional[str] = Field(None, description="at least this level: debug info notice warn error crit alert emerg")
+    level: Optional[str] = Field(None, description="only entries at exactly this level: debug info notice warn error crit alert emerg")
     count: Optional[int] = Field(None, ge=0, description="exactly this many entries (error_log only)")
 
     @model_validator(mode="before")
