@@ -198,33 +198,24 @@ class ErrorLog:
         """Wait until ``pattern`` is logged (``count`` times exactly, if given); return the matches."""
         deadline = time.monotonic() + timeout
         while True:
-            found = self.grep(pattern, level, settle=True)
-            if (count is None and found) or (count is not None and len(found) >= count):
-                break
-            if time.monotonic() >= deadline:
+            entries = self.entries(settle=True)
+            found = select(entries, pattern, level)
+            if enough(found, count) or time.monotonic() >= deadline:
                 break
             time.sleep(0.02)
-        if count is None and found or count is not None and len(found) == count:
+        if logged_as_expected(found, count):
             return found
-        want = f"{count} time(s)" if count is not None else "at least once"
-        lvl = f" at level {level}" if level else ""
-        raise ErrorLogAssertionError(
-            f"expected {pattern_text(pattern)}{lvl} in error.log {want}, found {len(found)} within {timeout:.1f}s\n"
-            f"--- error.log since the cursor ({self.container.name}) ---\n{excerpt(self.entries())}")
+        raise ErrorLogAssertionError(missing_message(pattern, level, count, len(found), timeout, self.container.name,
+                                                     entries))
 
     def assert_not_logged(self, pattern: Match, level: Optional[str] = None) -> None:
         """Fail if ``pattern`` was logged. Settles first, so late log-phase lines count."""
         found = self.grep(pattern, level, settle=True)
-        if self.last_settle.startswith("busy") or self.last_settle == "unreachable":
-            who = (f"workers {self.last_settle[5:]}" if self.last_settle.startswith("busy")
-                   else "the control server (served by the workers)")
-            raise HarnessError(f"cannot settle error.log of {self.container.name}: {who} did not get back to "
-                               f"their event loop within {self.settle_timeout:.1f}s (blocked?)",
-                               self.container.workers().format())
+        trouble = unsettled_message(self.container.name, self.last_settle, self.settle_timeout)
+        if trouble:
+            raise HarnessError(trouble, self.container.workers().format())
         if found:
-            lvl = f" at level {level}" if level else ""
-            raise ErrorLogAssertionError(
-                f"did not expect {pattern_text(pattern)}{lvl} in error.log, found {len(found)}:\n{excerpt(found)}")
+            raise ErrorLogAssertionError(unexpected_message(pattern, level, found))
 
     def problems(self, allowed: Iterable[Match] = ()) -> list[LogEntry]:
         """crit/alert/emerg entries and Lua runtime errors, minus those matching ``allowed``."""
@@ -234,3 +225,36 @@ class ErrorLog:
 
 def pattern_text(pattern: Match) -> str:
     return repr(pattern) if isinstance(pattern, str) else f"/{pattern.pattern}/"
+
+
+def enough(found: list[LogEntry], count: Optional[int]) -> bool:
+    """Whether waiting for more matches is over: any (``count`` None), or ``count`` of them."""
+    return bool(found) if count is None else len(found) >= count
+
+
+def logged_as_expected(found: list[LogEntry], count: Optional[int]) -> bool:
+    """At least once (``count`` None), or exactly ``count`` times."""
+    return bool(found) if count is None else len(found) == count
+
+
+def missing_message(pattern: Match, level: Optional[str], count: Optional[int], found: int, timeout: float,
+                    name: str, entries: list[LogEntry]) -> str:
+    """Why an expected line is not there: the first line says so, the rest is what was logged."""
+    want = f"{count} time(s)" if count is not None else "at least once"
+    lvl = f" at level {level}" if level else ""
+    return (f"expected {pattern_text(pattern)}{lvl} in error.log {want}, found {found} within {timeout:.1f}s\n"
+            f"--- error.log since the cursor ({name}) ---\n{excerpt(entries)}")
+
+
+def unexpected_message(pattern: Match, level: Optional[str], found: list[LogEntry]) -> str:
+    lvl = f" at level {level}" if level else ""
+    return f"did not expect {pattern_text(pattern)}{lvl} in error.log, found {len(found)}:\n{excerpt(found)}"
+
+
+def unsettled_message(name: str, settled: str, timeout: float) -> Optional[str]:
+    """Why a read with settle status ``settled`` cannot back a negative check (None: it can)."""
+    if not (settled.startswith("busy") or settled == "unreachable"):
+        return None
+    who = f"workers {settled[5:]}" if settled.startswith("busy") else "the control server (served by the workers)"
+    return (f"cannot settle error.log of {name}: {who} did not get back to their event loop within "
+            f"{timeout:.1f}s (blocked?)")

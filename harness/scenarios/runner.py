@@ -25,6 +25,7 @@ from harness.metrics import Metrics, scrape
 from harness.nginx_conf import Fixture
 from harness.scenarios.checks import Check, Observed, check_all, check_response
 from harness.scenarios.fault_plan import Targets, Timeline, fault_context
+from harness.scenarios.observe import observe
 from harness.scenarios.loader import LoadedScenario
 from harness.scenarios.spec import InlineFixture, Scenario, Step, matches
 from harness.scenarios.traffic import Outcome, send, send_concurrently, send_pipelined, send_raw
@@ -236,6 +237,7 @@ class ScenarioRunner:
             if scenario.expect.metrics is not None:
                 nginx.settle()
                 final.metrics_after = self._scrape(nginx, scenario.expect)
+            observe(scenario.expect, final)
             result.final += check_all(scenario.expect, final)
             result.final += self._log_problems(scenario, nginx, mark)
         finally:
@@ -334,6 +336,7 @@ class ScenarioRunner:
                 nginx.settle()
                 seen.metrics_after = self._scrape(nginx, step.expect)
             out.outcomes = seen.outcomes
+            observe(step.expect, seen)
             out.checks = check_all(step.expect, seen)
             for index, (request, outcome) in enumerate(zip(step.sequence, seen.outcomes), 1):
                 if request.expect is not None:
