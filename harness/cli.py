@@ -45,7 +45,7 @@ def cmd_images(args: argparse.Namespace) -> int:
     settings = Settings.from_sources()
     engine = ensure_engine()
     builder = offline.OfflineBuilder(engine)
-    resolver = ImageResolver(engine, pull=settings.pull == "auto" and not args.offline)
+    resolver = ImageResolver(engine, pull=settings.may_pull and not args.offline)
     for kind in offline.KINDS:
         if not args.offline:
             image, reason = resolver.official(kind)

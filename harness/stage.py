@@ -22,6 +22,7 @@ from testcontainers.core.config import testcontainers_config
 from testcontainers.core.network import Network
 
 from harness.containers import DnsContainer, FaultProxyContainer, OpenRestyContainer, Reach, RedisContainer
+from harness.containers.base import ReachMode
 from harness.engine import Engine
 from harness.images.resolver import ImageResolver, ResolvedImage
 from harness.nginx_conf import Fixture
@@ -71,7 +72,7 @@ class Stage:
         self.resolver = resolver or ImageResolver(
             engine, {"openresty": settings.openresty_image, "redis": settings.redis_image,
                      "tools": settings.tools_image},
-            pull=settings.pull == "auto")
+            pull=settings.may_pull)
         self.search_path = settings.fixture_search_path(rootdir)
         self.swept = 0  # resources of dead runs removed by open()
         self.ryuk = "not set up (a Stage built directly; Stage.open() sets up Ryuk)"
@@ -90,7 +91,7 @@ class Stage:
         engine = engine or Engine.connect()
         settings = settings or Settings.from_sources()
         swept = sweep_stale(engine)
-        ryuk = configure_ryuk(engine, settings.pull == "auto")
+        ryuk = configure_ryuk(engine, settings.may_pull)
         stage = cls(engine, settings, rootdir=rootdir)
         stage.swept, stage.ryuk = swept, ryuk
         stage.session.install_exit_handlers()
@@ -113,7 +114,7 @@ class Stage:
         self.close()
 
     # ---- network ------------------------------------------------------------------------------
-    def _decide_reach(self) -> str:
+    def _decide_reach(self) -> ReachMode:
         if self.settings.reach != "auto":
             return self.settings.reach
         return "direct" if self.engine.is_local else "published"
@@ -192,7 +193,7 @@ class Stage:
         spec = self.spec(fixture, **options)
         image = self.openresty_image(spec.image)
         env = {**self.service_env(), **spec.env}
-        use_pool = spec.reuse if spec.reuse is not None else self.settings.reuse == "hup"
+        use_pool = spec.reuse if spec.reuse is not None else self.settings.reuses
 
         def build() -> OpenRestyContainer:
             container = OpenRestyContainer(image, self.session, self.reach, spec)
@@ -206,7 +207,7 @@ class Stage:
         if not ref:
             return self.resolver.resolve("openresty")
         if ref not in self._images:
-            resolver = ImageResolver(self.engine, {"openresty": ref}, pull=self.settings.pull == "auto")
+            resolver = ImageResolver(self.engine, {"openresty": ref}, pull=self.settings.may_pull)
             self._images[ref] = resolver.resolve("openresty")
         return self._images[ref]
 

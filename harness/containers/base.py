@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import tarfile
 from dataclasses import dataclass
-from typing import Optional, TypeVar
+from typing import Literal, Optional, TypeVar
 
 from testcontainers.core.container import DockerContainer
 from testcontainers.core.network import Network
@@ -17,6 +17,7 @@ from harness.images.resolver import ResolvedImage
 from harness.session import HarnessSession
 
 LOOPBACK = "127.0.0.1"
+ReachMode = Literal["direct", "published"]
 C = TypeVar("C", bound="HarnessContainer")
 
 
@@ -29,7 +30,7 @@ class Reach:
     "edge" network because the engine publishes no ports on internal networks.
     """
 
-    mode: str  # "direct" | "published"
+    mode: ReachMode
     internal: Network
     edge: Optional[Network] = None
 

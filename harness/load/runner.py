@@ -12,11 +12,12 @@ import tempfile
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional, Protocol, Union
+from typing import Any, Callable, Literal, Optional, Protocol, Union
 
 from harness.errors import HarnessError
 
 GENERIC_LOCUSTFILE = Path(__file__).resolve().parent / "locustfile_paths.py"
+Client = Literal["fast", "raw"]  # locust's FastHttpUser, or the harness's lean RawHttpUser
 
 
 class HasBaseUrl(Protocol):
@@ -40,7 +41,7 @@ class LoadSpec:
     processes: int = 1  # locust --processes: more load generators on this machine
     paths: tuple[str, ...] = ("/",)  # for the generic locustfile
     locustfile: Optional[Path] = None  # your own; it must `import harness.load.recorder`
-    client: str = "fast"  # generic locustfile: FastHttpUser ("fast") or the lean RawHttpUser ("raw")
+    client: Client = "fast"  # generic locustfile: FastHttpUser ("fast") or the lean RawHttpUser ("raw")
     # Locust's distributed mode: a master that only coordinates and merges, and worker processes
     # that make the requests. ``workers`` are started here; ``remote_workers`` join from other hosts
     # (each runs the line :func:`worker_instructions` gives), so ``master_bind`` must then be an

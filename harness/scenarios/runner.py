@@ -164,7 +164,7 @@ class ScenarioRunner:
         container whose environment is known now (no per-scenario proxy or upstream, services up)."""
         scenario = loaded.scenario
         if (scenario.start_error or scenario.options.reuse is False or scenario.upstream
-                or "redis_proxy" in scenario.services or self.stage.settings.reuse != "hup"):
+                or "redis_proxy" in scenario.services or not self.stage.settings.reuses):
             return None
         running = self.stage.running_services()
         if not set(scenario.services) | ({"dns"} if scenario.dns else set()) <= running:

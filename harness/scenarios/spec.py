@@ -12,6 +12,7 @@ from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from harness.load.runner import Client
 from harness.openresty_spec import OpenRestyOptions
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
@@ -223,7 +224,7 @@ class LoadStep(Spec):
     rate: Optional[float] = Field(None, gt=0, description="target requests per second")
     paths: list[str] = Field(default_factory=lambda: ["/"], description="requested in turn")
     processes: int = Field(1, ge=1, description="locust processes generating the load")
-    client: Literal["fast", "raw"] = Field(
+    client: Client = Field(
         "fast", description="locust's FastHttpUser, or the harness's lean RawHttpUser (GET only, several times faster)")
 
 
