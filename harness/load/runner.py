@@ -12,12 +12,12 @@ import tempfile
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal, Optional, Protocol, Union
+from typing import Any, Callable, Optional, Protocol, Union
 
 from harness.errors import HarnessError
+from harness.load.env import Client, LoadEnv
 
 GENERIC_LOCUSTFILE = Path(__file__).resolve().parent / "locustfile_paths.py"
-Client = Literal["fast", "raw"]  # locust's FastHttpUser, or the harness's lean RawHttpUser
 
 
 class HasBaseUrl(Protocol):
@@ -103,10 +103,9 @@ def locust_command(locustfile: Path, users: int, duration: float, processes: int
     return cmd
 
 
-def load_env(spec: LoadSpec) -> dict[str, str]:
+def load_env(spec: LoadSpec, out: str = "") -> LoadEnv:
     """What the generic locustfile and the recorder read, for every locust process of a run."""
-    return {"HARNESS_LOAD_PATHS": ",".join(spec.paths), "HARNESS_LOAD_USERS": str(spec.users),
-            "HARNESS_LOAD_RATE": str(spec.rate or ""), "HARNESS_LOAD_CLIENT": spec.client}
+    return LoadEnv(paths=spec.paths, users=spec.users, rate=spec.rate, client=spec.client, out=out)
 
 
 def worker_command(master_host: str, master_port: int, locustfile: Optional[Path] = None) -> list[str]:
@@ -119,7 +118,7 @@ def worker_command(master_host: str, master_port: int, locustfile: Optional[Path
 
 def worker_instructions(spec: LoadSpec, master_host: str, master_port: int) -> str:
     """The line to run on each other host of a distributed run."""
-    env = " ".join(f"{k}={shlex.quote(v)}" for k, v in load_env(spec).items() if v)
+    env = " ".join(f"{k}={shlex.quote(v)}" for k, v in load_env(spec).to_environ().items() if v)
     return f"{env} {shlex.join(worker_command(master_host, master_port))}"
 
 
@@ -130,7 +129,7 @@ def run_load(base_url: str, spec: LoadSpec = LoadSpec(), extra_args: tuple[str, 
     locustfile = spec.locustfile or GENERIC_LOCUSTFILE
     with tempfile.TemporaryDirectory(prefix="harness-load-") as tmp, ExitStack() as cleanup:
         out = Path(tmp) / "result.json"
-        env = {**os.environ, "HARNESS_LOAD_OUT": str(out), **load_env(spec)}
+        env = {**os.environ, **load_env(spec, out=str(out)).to_environ()}
         cmd = locust_command(locustfile, spec.users, spec.duration, spec.processes, spawn_rate=spec.spawn_rate)
         limit = spec.duration + 90
         if spec.distributed:

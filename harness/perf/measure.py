@@ -22,6 +22,7 @@ import numpy as np
 
 from harness.errors import HarnessError
 from harness.load.cpu import CgroupCpu
+from harness.load.env import LoadEnv
 from harness.load.runner import locust_command
 from harness.waiting import wait_for
 
@@ -242,12 +243,9 @@ class RoundsRunner:
         started = time.time()
         with tempfile.TemporaryDirectory(prefix="harness-perf-") as tmp:
             control = Path(tmp)
-            env = {**os.environ, "HARNESS_PERF_TARGETS": ",".join(targets),
-                   "HARNESS_PERF_SCHEDULE": "".join(str(i) for i in order),
-                   "HARNESS_PERF_ROUND_S": str(spec.round_s), "HARNESS_PERF_CONTROL": str(control),
-                   "HARNESS_PERF_INTERLEAVE": spec.interleave,
-                   "HARNESS_LOAD_PATHS": ",".join(spec.paths), "HARNESS_LOAD_USERS": str(spec.users),
-                   "HARNESS_LOAD_RATE": str(spec.rate or "")}
+            env = {**os.environ, **LoadEnv(paths=spec.paths, users=spec.users, rate=spec.rate, targets=tuple(targets),
+                                           schedule=tuple(order), round_s=spec.round_s, control=str(control),
+                                           interleave=spec.interleave).to_environ()}
             log_path = control / "locust.log"
             with log_path.open("w") as log, CpuSampler(meters) as sampler:
                 proc = subprocess.Popen(self._locust_command(), env=env, stdout=log, stderr=subprocess.STDOUT,
