@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from typing import Callable, Optional, Union
+from typing import Callable, Optional, Sequence, Union
 
 from harness.containers import OpenRestyContainer
 from harness.errors import HarnessError
@@ -60,6 +60,11 @@ class ContainerPool:
 
     def plan(self, spec: Union[OpenRestySpec, OpenRestyPlan]) -> OpenRestyPlan:
         return spec if isinstance(spec, OpenRestyPlan) else self.planner(spec)
+
+    def plan_ahead(self, specs: Sequence[Union[OpenRestySpec, OpenRestyPlan]]) -> None:
+        """``specs``: the one about to be acquired, then what follows; the prefetcher prepares the
+        next ones (see :meth:`Prefetcher.plan_ahead`)."""
+        self.prefetcher.plan_ahead([self.plan(spec) for spec in specs])
 
     def acquire(self, spec: Union[OpenRestySpec, OpenRestyPlan]) -> OpenRestyContainer:
         """A container serving ``spec``'s fixture, its :attr:`~OpenRestyContainer.log` cursor at

@@ -100,3 +100,12 @@ def test_a_prefetched_container_is_handed_over_ready():
     assert ready.switches == ["next"] and pool.prefetcher.hits == 1 and ready in pool.busy
     pool.close()
     assert ready.stopped
+
+
+def test_specs_can_be_planned_ahead_directly():
+    built: list[FakeOpenResty] = []
+    pool = ContainerPool(planner(built))
+    specs = [OpenRestySpec.of(fixture(name)) for name in ("now", "next", "later")]
+    pool.plan_ahead(specs)
+    assert [c.fixture.name for c in (pool.acquire(specs[2]), pool.acquire(specs[1]))] == ["later", "next"]
+    assert pool.prefetcher.hits == 2 and len(built) == 2
