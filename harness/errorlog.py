@@ -131,11 +131,21 @@ def excerpt(entries: Iterable[LogEntry], limit: int = 20) -> str:
 class LogRead:
     """A piece of error.log: its text, the byte offset it starts at, and the settle status: "yes",
     "no-heartbeat", "busy:<worker id>=<pid>,...", "unreachable" (read through the engine because
-    the control server did not answer), "stopped" (the container is not running), or "" if not asked."""
+    the control server did not answer), "stopped" (the container is not running), or "" if not asked.
+    ``hidden``: (from, to, pid) byte ranges whose entries by that pid are the harness's own doing
+    (a reload the master rejected: the switch raised with them), left out of :meth:`entries`."""
 
     text: str
     start: int
     settled: str
+    hidden: tuple[tuple[int, int, int], ...] = ()
+
+    def entries(self) -> list[LogEntry]:
+        """The parsed entries, without the hidden ones."""
+        entries = parse_error_log(self.text, self.start)
+        if not self.hidden:
+            return entries
+        return [e for e in entries if not any(a <= e.offset < b and e.pid == pid for a, b, pid in self.hidden)]
 
 
 class ErrorLogAssertionError(AssertionError):
@@ -183,8 +193,7 @@ class ErrorLog:
         return self.read(settle).text
 
     def entries(self, settle: bool = False) -> list[LogEntry]:
-        read = self.read(settle)
-        return parse_error_log(read.text, read.start)
+        return self.read(settle).entries()
 
     def grep(self, pattern: Optional[Match] = None, level: Optional[str] = None, settle: bool = True) -> list[LogEntry]:
         """Entries since the cursor matching ``pattern`` and ``level`` (Test::Nginx's grep_error_log)."""

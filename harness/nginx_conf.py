@@ -216,15 +216,12 @@ ACTIVATE_SCRIPT = """#!/bin/sh
 # make it current, then start nginx (start) or HUP the running master (reload). A reload returns
 # once every worker of the old generation has stopped accepting (shutting down or gone), within
 # 10 s. Exit {lua_code} on a Lua syntax error, {code} when nginx -t fails, {stuck} when old workers
-# keep accepting.
+# keep accepting. Where the host made /harness/ctl, start also starts the agent (lualib/agent.lua),
+# which does reloads without this script (and without nginx -t unless the master rejects one).
 gen={root}/gen/$1
-# Lua files first: LuaJIT's bytecode compiler finds syntax errors, with file and line, before start.
-for f in $(find "$gen/fixture" -name '*.lua' 2>/dev/null); do
-    if ! out=$({luajit} -bl "$f" 2>&1 >/dev/null); then
-        printf '%s\\n' "$out" >&2
-        exit {lua_code}
-    fi
-done
+agent="{luajit} {lualib}/agent.lua {root} {nginx}"
+# Lua files first: LuaJIT's own parser finds syntax errors, with file and line, before start.
+$agent check "$1" || exit {lua_code}
 # A USR1 (log rotation) hands the log files to the workers' user; the master, root without
 # DAC_OVERRIDE, must own them again to open them for nginx -t and the reload (CHOWN it has).
 chown 0 {root}/logs/*.log 2>/dev/null
@@ -240,7 +237,9 @@ accepting_workers() {{
     done
 }}
 case "$2" in
-    start) exec {nginx} -p {root}/ -c {conf} ;;
+    start)
+        [ -p {root}/ctl/in ] && $agent &
+        exec {nginx} -p {root}/ -c {conf} ;;
     reload)
         old=$(accepting_workers)
         kill -HUP "$(cat {pid})" || exit 1
@@ -280,7 +279,7 @@ def write_bundle(dest: Path, fixture: Fixture, profile: OpenRestyProfile, genera
     (gen / "nginx.conf").write_text(render_nginx_conf(fixture, profile, generation, options))
     script = root / "bin" / "activate"
     script.write_text(ACTIVATE_SCRIPT.format(root=ROOT, nginx=profile.nginx_bin, conf=CONF, pid=PID_FILE,
-                                             luajit=profile.luajit_bin, code=CONFIG_ERROR_EXIT,
+                                             luajit=profile.luajit_bin, lualib=LUALIB, code=CONFIG_ERROR_EXIT,
                                              lua_code=LUA_SYNTAX_EXIT, stuck=RELOAD_STUCK_EXIT))
     for path in [root, *root.rglob("*")]:
         path.chmod(0o755 if path.is_dir() or path == script else 0o644)

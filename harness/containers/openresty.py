@@ -4,11 +4,14 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
+import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Optional
 
 import httpx
 
+from harness.containers.agent import AgentLink, AgentUnavailable
 from harness.containers.base import HarnessContainer, Reach
 from harness.containers.control import ControlChannel
 from harness.errorlog import ErrorLog, LogRead
@@ -25,6 +28,7 @@ from harness.workers import PROC_LISTING, WorkerTable, health
 
 
 READ_ONLY_PARTS = ("gen", "lualib", "bin")  # under /harness: what nothing in the container may change
+AGENT_DIR = "ctl"  # under the host's config directory and /harness: the agent's FIFOs (read-only mount)
 
 
 class OpenRestyContainer(HarnessContainer):
@@ -60,6 +64,9 @@ class OpenRestyContainer(HarnessContainer):
         self.single_use = False  # started with reuse=False: removed after its test, never pooled
         self.mount_config: Optional[bool] = None  # None: bind-mount read-only where the engine shares our files
         self.config_dir: Optional[Path] = None  # the host directory behind the read-only mounts
+        self.agent: Optional[AgentLink] = None  # the in-container agent, where the engine shares our files
+        self.last_switch: dict[str, float] = {}  # milliseconds per step of the last switch (see switch)
+        self.hidden_log: list[tuple[int, int, int]] = []  # see LogRead.hidden
         for key, value in spec.env.items():
             self.with_env(key, value)
 
@@ -107,6 +114,9 @@ class OpenRestyContainer(HarnessContainer):
                 for part in READ_ONLY_PARTS:
                     shutil.move(str(bundle / part), str(self.config_dir / part))
                     self.with_volume_mapping(self.config_dir / part, f"{ROOT}/{part}", "ro")
+                self.agent = AgentLink.create(self.config_dir / AGENT_DIR)
+                if self.agent is not None:
+                    self.with_volume_mapping(self.config_dir / AGENT_DIR, f"{ROOT}/{AGENT_DIR}", "ro")
             self.with_copy_into_container(bundle, "/")
             self.with_command([ACTIVATE, str(self.generation), "start"])
             self.with_kwargs(**self._kwargs, **self.limits.docker_kwargs(), **({"init": True} if self.spec.init else {}))
@@ -121,6 +131,8 @@ class OpenRestyContainer(HarnessContainer):
         and :class:`NginxConfigError` carries the output. Returns once the new generation answers.
         """
         generation = self.generation + 1
+        steps: dict[str, float] = {}
+        started = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix="harness-bundle-") as tmp:
             bundle = write_bundle(Path(tmp), fixture, self.profile, generation, self._render_options())
             if self.config_dir is not None:  # the new generation appears in the read-only mount
@@ -129,7 +141,8 @@ class OpenRestyContainer(HarnessContainer):
                 shutil.copytree(bundle / "gen" / str(generation), target)
             else:
                 self.copy_into_container(bundle, "/")
-        code, output = self.sh(f"{ACTIVATE} {generation} reload")
+        steps["bundle"] = (time.perf_counter() - started) * 1000
+        code, output = self._activate(generation, timeout, steps)
         if code in (CONFIG_ERROR_EXIT, LUA_SYNTAX_EXIT):
             raise self._config_error(fixture, generation, output, "(the old configuration keeps serving)",
                                      lua=code == LUA_SYNTAX_EXIT)
@@ -139,8 +152,36 @@ class OpenRestyContainer(HarnessContainer):
         if code != 0:
             raise ReloadError(f"HUP reload of {self.name} failed (exit {code}): is the master alive?", output)
         self.fixture = fixture
+        ready = time.perf_counter()
         self._await_generation(generation, timeout, starting=False)
+        steps["ready"] = (time.perf_counter() - ready) * 1000
+        steps["total"] = (time.perf_counter() - started) * 1000
         self.generation = generation
+        self.last_switch = steps
+
+    def _activate(self, generation: int, timeout: float, steps: dict[str, float]) -> tuple[int, str]:
+        """Make ``generation`` current by HUP: through the agent, else ``activate`` through the engine.
+        Records the transport's and the agent's steps in ``steps`` (milliseconds)."""
+        started = time.perf_counter()
+        if self.agent is not None:
+            try:
+                reply = self.agent.call(f"reload {generation}", timeout=timeout)
+                numbers = dict(reply.numbers)
+                if "log_from" in numbers:  # the master's lines about a rejected reload: ours, not the test's
+                    self.hidden_log.append((int(numbers.pop("log_from")), int(numbers.pop("log_to")),
+                                            int(numbers.pop("master"))))
+                steps.update({f"agent.{k}": v for k, v in numbers.items()})
+                steps["activate"] = (time.perf_counter() - started) * 1000
+                return reply.code, reply.output
+            except AgentUnavailable as exc:
+                self.agent = None  # gone (or never started): the engine from now on
+                if exc.sent:  # it may have sent the HUP: a second one through the engine could overlap it
+                    raise ReloadError(f"HUP reload of {self.name}: the agent did not answer within "
+                                      f"{timeout:.0f}s: is the master alive?", str(exc)) from None
+                started = time.perf_counter()
+        code, output = self.sh(f"{ACTIVATE} {generation} reload")
+        steps["exec"] = steps["activate"] = (time.perf_counter() - started) * 1000
+        return code, output
 
     def _config_error(self, fixture: Fixture, generation: int, output: str, suffix: str = "",
                       lua: bool = False) -> NginxConfigError:
@@ -196,6 +237,9 @@ class OpenRestyContainer(HarnessContainer):
     # ---- observation ----------------------------------------------------------------------------
     def stop(self, force: bool = True, delete_volume: bool = True) -> None:
         self.channel.close()
+        if self.agent is not None:
+            self.agent.close()
+            self.agent = None
         try:
             super().stop(force, delete_volume)
         finally:
@@ -217,8 +261,10 @@ class OpenRestyContainer(HarnessContainer):
         return f"http://{host}:{mapped}{path}"
 
     def read_error_log(self, since: int = 0, settle: Optional[float] = None) -> LogRead:
-        """error.log from byte ``since`` (see :meth:`ControlChannel.read_error_log`)."""
-        return self.channel.read_error_log(since, settle)
+        """error.log from byte ``since`` (see :meth:`ControlChannel.read_error_log`); the master's
+        lines about reloads it rejected are marked hidden (see :class:`~harness.errorlog.LogRead`)."""
+        read = self.channel.read_error_log(since, settle)
+        return replace(read, hidden=tuple(self.hidden_log)) if self.hidden_log else read
 
     def error_log_size(self) -> int:
         """The current length of error.log in bytes (where a cursor set now would start)."""
@@ -269,10 +315,24 @@ class OpenRestyContainer(HarnessContainer):
         """Snapshot of the nginx processes; with ``interval`` (seconds), two snapshots that far apart
         in one exec, and CPU % per process over that interval."""
         if interval is None:
-            return WorkerTable.parse(self.sh(PROC_LISTING)[1])
+            return WorkerTable.parse(self._proc_listing())
+        if self.agent is not None:
+            first = WorkerTable.parse(self._proc_listing())
+            time.sleep(interval)
+            return WorkerTable.parse(self._proc_listing()).with_cpu_since(first)
         out = self.sh(f"{PROC_LISTING}\necho '--- second'\nsleep {interval:.3f}\n{PROC_LISTING}")[1]
-        first, _, second = out.partition("--- second\n")
-        return WorkerTable.parse(second).with_cpu_since(WorkerTable.parse(first))
+        first_text, _, second = out.partition("--- second\n")
+        return WorkerTable.parse(second).with_cpu_since(WorkerTable.parse(first_text))
+
+    def _proc_listing(self) -> str:
+        if self.agent is not None:
+            try:
+                reply = self.agent.call("procs", timeout=5.0)
+                if reply.code == 0:
+                    return reply.output
+            except AgentUnavailable:
+                self.agent = None
+        return self.sh(PROC_LISTING)[1]
 
     @property
     def cpu_quota(self) -> Optional[float]:
@@ -300,9 +360,10 @@ class OpenRestyContainer(HarnessContainer):
         return self.sh(f"{self.profile.nginx_bin} -V 2>&1")[1].strip()
 
     def healthy(self) -> bool:
-        """Running, and the current generation answers on the control port."""
+        """The current generation answers on the control port (so the container runs): one request,
+        no engine call."""
         try:
-            return bool(self.state().get("Running")) and self.channel.serves(self.generation)
+            return self.channel.serves(self.generation)  # a stopped container does not answer
         except Exception:  # noqa: BLE001
             return False
 

@@ -1,0 +1,458 @@
+-- openresty-harness agent: runs inside the OpenResty container, as the container's user (root,
+-- with the container's capabilities and nothing more), started by `activate GEN start` before it
+-- execs nginx. It does what the harness would otherwise do through the engine (one `docker exec`
+-- each, tens of milliseconds): switch the config generation, list the nginx processes, read
+-- error.log. It talks over two FIFOs in a read-only bind mount of a host directory
+-- (/harness/ctl/in: one command a line; /harness/ctl/out: replies); they are the host user's,
+-- mode 0600, so the workers (nobody) can neither send commands nor fake replies.
+--
+-- Requests are "ID COMMAND [ARGUMENT]"; replies "ID CODE LENGTH TIMINGS\n" then LENGTH bytes of
+-- output (the ID lets the host drop a reply meant for a request it gave up on). Commands:
+--   reload GEN   compile GEN's Lua files (exit 65 with file:line), make GEN current, HUP the master,
+--                then wait until new workers run, every old worker stopped accepting and exited.
+--                The master's own verdict decides: new workers (accepted) or its error lines
+--                (rejected); only a rejection runs `nginx -t`, to explain it (exit 78 with its output).
+--   procs        the nginx process table (the format of harness.workers.PROC_LISTING)
+--   log SINCE    error.log from byte SINCE
+--
+-- usage: luajit agent.lua ROOT NGINX_BIN          (serve)
+--        luajit agent.lua ROOT NGINX_BIN check GEN  (compile GEN's Lua files once, exit 65 on error)
+local ffi = require "ffi"
+
+ffi.cdef [[
+typedef struct { long tv_sec; long tv_nsec; } harness_timespec;
+int clock_gettime(int clk, harness_timespec *ts);
+int poll(void *fds, unsigned long nfds, int timeout);
+int kill(int pid, int sig);
+int getpid(void);
+int chown(const char *path, int owner, int group);
+long sysconf(int name);
+typedef struct { uint64_t d_ino; int64_t d_off; unsigned short d_reclen; unsigned char d_type; char d_name[256]; } harness_dirent;
+void *opendir(const char *name);
+harness_dirent *readdir(void *dir);
+int closedir(void *dir);
+void (*signal(int sig, void (*handler)(int)))(int);
+]]
+
+local C = ffi.C
+local ROOT, NGINX = arg[1], arg[2]
+local GEN_DIR = ROOT .. "/gen/"
+local CONF = ROOT .. "/conf/nginx.conf"
+local PID_FILE = ROOT .. "/logs/nginx.pid"
+local ERROR_LOG = ROOT .. "/logs/error.log"
+local LUA_SYNTAX_EXIT, CONFIG_ERROR_EXIT, RELOAD_STUCK_EXIT, FAILED = 65, 78, 75, 1
+local SIGHUP = 1
+local SELF = C.getpid()
+
+local function now_ms()
+    local ts = ffi.new("harness_timespec")
+    C.clock_gettime(1, ts)  -- CLOCK_MONOTONIC
+    return tonumber(ts.tv_sec) * 1000 + tonumber(ts.tv_nsec) / 1e6
+end
+
+local function sleep_ms(ms)
+    C.poll(nil, 0, ms)
+end
+
+local function read_file(path)
+    local f = io.open(path, "rb")
+    if not f then
+        return nil
+    end
+    local data = f:read("*a")
+    f:close()
+    return data
+end
+
+-- Entries of a directory (no "." or ".."), with d_type (4 directory, 0 unknown).
+local function list_dir(path)
+    local dir = C.opendir(path)
+    if dir == nil then
+        return nil
+    end
+    local out = {}
+    while true do
+        local entry = C.readdir(dir)
+        if entry == nil then
+            break
+        end
+        local name = ffi.string(entry.d_name)
+        if name ~= "." and name ~= ".." then
+            out[#out + 1] = { name = name, type = entry.d_type }
+        end
+    end
+    C.closedir(dir)
+    return out
+end
+
+local function lua_files(dir, out)
+    for _, entry in ipairs(list_dir(dir) or {}) do
+        local path = dir .. "/" .. entry.name
+        if entry.type == 4 or (entry.type == 0 and list_dir(path)) then
+            lua_files(path, out)
+        elseif entry.name:sub(-4) == ".lua" then
+            out[#out + 1] = path
+        end
+    end
+    return out
+end
+
+-- LuaJIT's own parser (the one nginx's LuaJIT uses) finds syntax errors with file and line.
+local function compile(gen)
+    local files = lua_files(GEN_DIR .. gen .. "/fixture", {})
+    table.sort(files)
+    for _, path in ipairs(files) do
+        local ok, err = loadfile(path)
+        if not ok then
+            return err
+        end
+    end
+    return nil
+end
+
+local function shell(command)
+    local p = io.popen(command .. " 2>&1; echo \"__harness_rc=$?\"")
+    local out = p:read("*a")
+    p:close()
+    local rc = tonumber(out:match("__harness_rc=(%d+)%s*$")) or FAILED
+    return rc, (out:gsub("__harness_rc=%d+%s*$", ""))
+end
+
+-- ---- processes ----------------------------------------------------------------------------------
+local function processes()
+    local out = {}
+    for _, entry in ipairs(list_dir("/proc") or {}) do
+        local pid = tonumber(entry.name)
+        if pid and pid ~= SELF then
+            local stat = read_file("/proc/" .. pid .. "/stat")
+            if stat then
+                out[#out + 1] = {
+                    pid = pid, stat = stat:gsub("\n$", ""),
+                    ppid = tonumber(stat:match("%) %S+ (%d+)")),
+                    cmdline = (read_file("/proc/" .. pid .. "/cmdline") or ""):gsub("%z", " "),
+                }
+            end
+        end
+    end
+    return out
+end
+
+local function master_pid()
+    return tonumber((read_file(PID_FILE) or ""):match("%d+"))
+end
+
+-- Children of the master: {pid = "accepting" | "shutting down" | "other"}
+local function children(master)
+    local out = {}
+    for _, p in ipairs(processes()) do
+        if p.ppid == master then
+            if p.cmdline:find("shutting down", 1, true) then
+                out[p.pid] = "shutting down"
+            elseif p.cmdline:find("worker process", 1, true) then
+                out[p.pid] = "accepting"
+            else
+                out[p.pid] = "other"
+            end
+        end
+    end
+    return out
+end
+
+local function alive(pid)
+    local stat = read_file("/proc/" .. pid .. "/stat")
+    return stat ~= nil and not stat:match("%) Z ")
+end
+
+local function proc_listing()
+    local lines = {}
+    local tck = tonumber(C.sysconf(2)) or 100  -- _SC_CLK_TCK
+    lines[1] = string.format("clock %s %d", (read_file("/proc/uptime") or "0"):match("^(%S+)"), tck)
+    for _, p in ipairs(processes()) do
+        if p.cmdline:find("nginx:", 1, true) or p.stat:find("(nginx)", 1, true) then
+            local dir = "/proc/" .. p.pid
+            local fds = list_dir(dir .. "/fd")
+            local limit = (read_file(dir .. "/limits") or ""):match("Max open files%s+(%S+)") or ""
+            local sched = (read_file(dir .. "/schedstat") or ""):gsub("\n$", "")
+            lines[#lines + 1] = string.format("%d|%s|%s|%d|%s|%s", p.pid, p.stat, p.cmdline,
+                fds and #fds or 0, limit, sched)
+        end
+    end
+    return table.concat(lines, "\n") .. "\n"
+end
+
+-- ---- reload ---------------------------------------------------------------------------------------
+local function file_size(path)
+    local f = io.open(path, "rb")
+    if not f then
+        return 0
+    end
+    local size = f:seek("end")
+    f:close()
+    return size
+end
+
+-- Lines the master wrote at error level or worse since byte `since` (its reload verdict).
+local function master_errors(master, since)
+    local f = io.open(ERROR_LOG, "rb")
+    if not f then
+        return nil
+    end
+    f:seek("set", since)
+    local text = f:read("*a") or ""
+    f:close()
+    local found = {}
+    for line in text:gmatch("[^\n]+") do
+        local level, pid = line:match("^%S+ %S+ %[(%a+)%] (%d+)#")
+        if pid and tonumber(pid) == master and (level == "error" or level == "crit" or level == "alert"
+                or level == "emerg") then
+            found[#found + 1] = line
+        end
+    end
+    return #found > 0 and table.concat(found, "\n") or nil
+end
+
+-- After the old workers are gone, the master still logs their end ("worker process N exited",
+-- at notice level): wait for those lines where notices are logged, then for a quiet moment, so
+-- that a cursor set now is past everything the old generation caused.
+local function settle_log(master, old, since, deadline)
+    local f = io.open(ERROR_LOG, "rb")
+    if not f then
+        return
+    end
+    local prefix = "%] " .. master .. "#%d+: "
+    while now_ms() < deadline do
+        f:seek("set", since)
+        local text = f:read("*a") or ""
+        if not text:find(prefix .. "reconfiguring") then
+            break  -- notices are not logged: nothing to wait for
+        end
+        local missing = false
+        for _, pid in ipairs(old) do
+            if not text:find(prefix .. "worker process " .. pid .. " exited") then
+                missing = true
+            end
+        end
+        if not missing then
+            break
+        end
+        sleep_ms(1)
+    end
+    local size = f:seek("end")
+    while now_ms() < deadline do
+        sleep_ms(2)
+        local now = f:seek("end")
+        if now == size then
+            break
+        end
+        size = now
+    end
+    f:close()
+end
+
+-- A rejected reload: nginx -t says why (its exit 78 and output, as when it runs first); the
+-- master's own lines about it, from byte `since` to now, are reported so the host can leave them
+-- out of the test's error.log view (nginx -t run first would not have logged them).
+local function explain(gen, lines, master, since, numbers)
+    numbers.log_from, numbers.log_to, numbers.master = since, file_size(ERROR_LOG), master
+    local rc, out = shell(NGINX .. " -p " .. ROOT .. "/ -c " .. GEN_DIR .. gen .. "/nginx.conf -t")
+    if rc ~= 0 then
+        return CONFIG_ERROR_EXIT, out
+    end
+    return CONFIG_ERROR_EXIT, (lines or "the master did not start workers for the new configuration") .. "\n" .. out
+end
+
+local function reload(gen, timings)
+    local t0 = now_ms()
+    local err = compile(gen)
+    timings.compile = now_ms() - t0
+    if err then
+        return LUA_SYNTAX_EXIT, err
+    end
+    -- A USR1 (log rotation) hands the log files to the workers' user; the master, root without
+    -- DAC_OVERRIDE, must own them again to open them on reload (CHOWN it has).
+    for _, entry in ipairs(list_dir(ROOT .. "/logs") or {}) do
+        if entry.name:sub(-4) == ".log" then
+            C.chown(ROOT .. "/logs/" .. entry.name, 0, -1)
+        end
+    end
+    local conf = read_file(GEN_DIR .. gen .. "/nginx.conf")
+    local f = conf and io.open(CONF, "wb")
+    if not f then
+        return FAILED, "cannot copy generation " .. gen .. "'s nginx.conf to " .. CONF
+    end
+    f:write(conf)
+    f:close()
+    local master = master_pid()
+    if not master then
+        return FAILED, "no nginx master (no pid in " .. PID_FILE .. ")"
+    end
+    local before = children(master)
+    local old = {}
+    for pid, role in pairs(before) do
+        if role == "accepting" then
+            old[#old + 1] = pid
+        end
+    end
+    local log_from = file_size(ERROR_LOG)
+    local t1 = now_ms()
+    timings.prepare = t1 - t0 - timings.compile
+    if C.kill(master, SIGHUP) ~= 0 then
+        return FAILED, "kill -HUP " .. master .. " failed: is the master alive?"
+    end
+    -- the verdict: new workers (accepted), or the master's error lines and no new workers (rejected)
+    local deadline, errors_at = t1 + 10000, nil
+    local explained_at = t1 + 1000  -- no verdict after 1 s (a log level that hides errors): nginx -t
+    while true do
+        local started = false
+        for pid in pairs(children(master)) do
+            if not before[pid] then
+                started = true
+            end
+        end
+        if started then
+            break
+        end
+        local now = now_ms()
+        local lines = master_errors(master, log_from)
+        if lines then
+            errors_at = errors_at or now
+            if now - errors_at > 50 then  -- a non-fatal error line is followed by workers at once
+                timings.verdict = now - t1
+                return explain(gen, lines, master, log_from, timings)
+            end
+        end
+        if now > explained_at then
+            explained_at = deadline
+            local rc, out = explain(gen, nil, master, log_from, timings)
+            if not out:find("the master did not start workers", 1, true) then
+                return rc, out
+            end
+        end
+        if now > deadline then
+            return RELOAD_STUCK_EXIT, "the master started no workers for generation " .. gen .. " within 10 s"
+        end
+        sleep_ms(1)
+    end
+    local t2 = now_ms()
+    timings.verdict = t2 - t1
+    -- nginx's master waits 100 ms before it retires the old workers: until then both accept
+    local left
+    while true do
+        left = {}
+        local now_children = children(master)
+        for _, pid in ipairs(old) do
+            if now_children[pid] == "accepting" then
+                left[#left + 1] = pid
+            end
+        end
+        if #left == 0 then
+            break
+        end
+        if now_ms() > deadline then
+            return RELOAD_STUCK_EXIT, "old workers still accepting 10 s after HUP: " .. table.concat(left, " ")
+        end
+        sleep_ms(2)
+    end
+    local t3 = now_ms()
+    timings.retire = t3 - t2
+    -- then until they are gone, so that none of their lines reaches the next test's error.log view
+    local gone_by = t3 + 2000
+    while now_ms() < gone_by do
+        left = {}
+        for _, pid in ipairs(old) do
+            if alive(pid) then
+                left[#left + 1] = pid
+            end
+        end
+        if #left == 0 then
+            break
+        end
+        sleep_ms(2)
+    end
+    if #left == 0 then
+        settle_log(master, old, log_from, now_ms() + 500)
+    end
+    timings.exit = now_ms() - t3
+    if #left > 0 then
+        return 0, "old workers still exiting 2 s after they stopped accepting: " .. table.concat(left, " ")
+    end
+    return 0, ""
+end
+
+local function read_log(since)
+    local f = io.open(ERROR_LOG, "rb")
+    if not f then
+        return FAILED, "cannot open " .. ERROR_LOG
+    end
+    local size = f:seek("end")
+    if since > size then
+        since = 0
+    end
+    f:seek("set", since)
+    local data = f:read("*a") or ""
+    f:close()
+    return 0, data
+end
+
+local function handle(line)
+    local command, argument = line:match("^(%S+)%s*(.*)$")
+    command = command or ""
+    local timings = {}
+    if command == "reload" and argument:match("^%d+$") then
+        return timings, reload(argument, timings)
+    elseif command == "procs" then
+        return timings, 0, proc_listing()
+    elseif command == "log" and argument:match("^%d+$") then
+        return timings, read_log(tonumber(argument))
+    end
+    return timings, FAILED, "unknown command: " .. line
+end
+
+local function format_timings(timings)
+    local parts = {}
+    for key, value in pairs(timings) do
+        parts[#parts + 1] = string.format(value % 1 == 0 and "%s=%d" or "%s=%.2f", key, value)
+    end
+    table.sort(parts)
+    return #parts > 0 and table.concat(parts, ",") or "-"
+end
+
+local function serve(dir)
+    C.signal(13, ffi.cast("void (*)(int)", 1))  -- SIGPIPE ignored: a host that went away is an error, not death
+    local out
+    while true do
+        local input = io.open(dir .. "/in", "r")  -- blocks until the host opens it
+        if not input then
+            io.stderr:write("harness agent: cannot open ", dir, "/in; exiting\n")
+            return
+        end
+        for request in input:lines() do
+            local id, line = request:match("^(%d+) (.*)$")
+            local ok, timings, code, text = pcall(handle, line or request)
+            if not ok then
+                timings, code, text = {}, FAILED, "agent error: " .. tostring(timings)
+            end
+            text = text or ""
+            out = out or io.open(dir .. "/out", "w")
+            local sent = out and out:write(string.format("%s %d %d %s\n", id or "0", code, #text,
+                format_timings(timings)), text)
+            if not (sent and out:flush()) then
+                if out then
+                    pcall(out.close, out)
+                end
+                out = nil  -- the host closed its end; the next reply opens it again
+            end
+        end
+        input:close()
+    end
+end
+
+if arg[3] == "check" then
+    local err = compile(arg[4])
+    if err then
+        io.stderr:write(err, "\n")
+        os.exit(LUA_SYNTAX_EXIT)
+    end
+    os.exit(0)
+end
+serve(ROOT .. "/ctl")
