@@ -132,20 +132,42 @@ class LogRead:
     """A piece of error.log: its text, the byte offset it starts at, and the settle status: "yes",
     "no-heartbeat", "busy:<worker id>=<pid>,...", "unreachable" (read through the engine because
     the control server did not answer), "stopped" (the container is not running), or "" if not asked.
-    ``hidden``: (from, to, pid) byte ranges whose entries by that pid are the harness's own doing
-    (a reload the master rejected: the switch raised with them), left out of :meth:`entries`."""
+    ``hidden``: what in it the harness itself caused (see :class:`HarnessLines`)."""
 
     text: str
     start: int
     settled: str
-    hidden: tuple[tuple[int, int, int], ...] = ()
+    hidden: Optional["HarnessLines"] = None
 
     def entries(self) -> list[LogEntry]:
-        """The parsed entries, without the hidden ones."""
+        """The parsed entries, without those the harness caused."""
         entries = parse_error_log(self.text, self.start)
-        if not self.hidden:
-            return entries
-        return [e for e in entries if not any(a <= e.offset < b and e.pid == pid for a, b, pid in self.hidden)]
+        return self.hidden.without(entries) if self.hidden is not None else entries
+
+
+_RETIRED = re.compile(r"signal 17 \(SIGCHLD\) received from (\d+)|worker process (\d+) exited with code 0")
+
+
+@dataclass(frozen=True)
+class HarnessLines:
+    """Entries a container's master wrote because of the harness, not of the test: its rejection of
+    a reload (the switch raised with nginx -t's output instead), and its notices that workers the
+    harness retired by a switch have exited (written up to 100 ms after the switch returned)."""
+
+    rejected: tuple[tuple[int, int, int], ...] = ()  # (from byte, to byte, master pid)
+    retired: frozenset[tuple[int, int]] = frozenset()  # (master pid, worker pid)
+
+    def hides(self, entry: LogEntry) -> bool:
+        if any(a <= entry.offset < b and entry.pid == pid for a, b, pid in self.rejected):
+            return True
+        found = _RETIRED.search(entry.message)
+        if found:
+            return (entry.pid, int(found.group(1) or found.group(2))) in self.retired
+        # the master's channel to an exiting worker closes: a SIGIO notice, nothing else in it
+        return entry.message == "signal 29 (SIGIO) received" and any(entry.pid == m for m, _ in self.retired)
+
+    def without(self, entries: list[LogEntry]) -> list[LogEntry]:
+        return [e for e in entries if not self.hides(e)]
 
 
 class ErrorLogAssertionError(AssertionError):
@@ -228,8 +250,13 @@ class ErrorLog:
 
     def problems(self, allowed: Iterable[Match] = ()) -> list[LogEntry]:
         """crit/alert/emerg entries and Lua runtime errors, minus those matching ``allowed``."""
-        allowed = list(allowed)
-        return [e for e in self.entries(settle=True) if e.is_problem and not any(e.matches(a) for a in allowed)]
+        return problems_in(self.entries(settle=True), allowed)
+
+
+def problems_in(entries: Iterable[LogEntry], allowed: Iterable[Match] = ()) -> list[LogEntry]:
+    """The problem entries (see :attr:`LogEntry.is_problem`) not matching any of ``allowed``."""
+    allowed = list(allowed)
+    return [e for e in entries if e.is_problem and not any(e.matches(a) for a in allowed)]
 
 
 def pattern_text(pattern: Match) -> str:

@@ -64,7 +64,7 @@ class OpenRestyFactory:
         """crit/alert/emerg entries and Lua runtime errors each container logged during the test."""
         found = []
         for container in self.started:
-            if container.state().get("Running"):
+            if container.running():
                 problems = container.log_since_hand_out().problems(allowed)
                 if problems:
                     found.append((container, problems))

@@ -75,7 +75,8 @@ class Prefetcher(Generic[C]):
         return True
 
     def plan_ahead(self, plans: list[Plan]) -> None:
-        """``plans``: the one about to run, then what follows, in order. Prepare the next ``depth``;
+        """``plans``: the one about to run, then what follows, in order. Prepare the first ``depth``
+        (the one about to run too, unless it is on its way: :meth:`take` then waits for it);
         anything prepared for a fixture no longer among them goes back to the pool."""
         keys = [p.key for p in plans[:self.depth + 1]]
         with self.lock:
@@ -84,7 +85,7 @@ class Prefetcher(Generic[C]):
                 self._pending.remove(item)
         for _, future in stale:
             future.add_done_callback(self._give_back)
-        for plan in plans[1:self.depth + 1]:
+        for plan in plans[:self.depth + 1]:
             self.want(plan)
 
     def _give_back(self, future: Future) -> None:

@@ -14,7 +14,7 @@ import httpx
 from harness.containers.agent import AgentLink, AgentUnavailable
 from harness.containers.base import HarnessContainer, Reach
 from harness.containers.control import ControlChannel
-from harness.errorlog import ErrorLog, LogRead
+from harness.errorlog import ErrorLog, HarnessLines, LogRead
 from harness.errors import HarnessError, LuaSyntaxError, NginxConfigError, ReadinessTimeout, ReloadError
 from harness.images.profiles import openresty_profile
 from harness.images.resolver import ResolvedImage
@@ -66,7 +66,7 @@ class OpenRestyContainer(HarnessContainer):
         self.config_dir: Optional[Path] = None  # the host directory behind the read-only mounts
         self.agent: Optional[AgentLink] = None  # the in-container agent, where the engine shares our files
         self.last_switch: dict[str, float] = {}  # milliseconds per step of the last switch (see switch)
-        self.hidden_log: list[tuple[int, int, int]] = []  # see LogRead.hidden
+        self.harness_lines = HarnessLines()  # what the master logged because of our switches
         for key, value in spec.env.items():
             self.with_env(key, value)
 
@@ -168,8 +168,14 @@ class OpenRestyContainer(HarnessContainer):
                 reply = self.agent.call(f"reload {generation}", timeout=timeout)
                 numbers = dict(reply.numbers)
                 if "log_from" in numbers:  # the master's lines about a rejected reload: ours, not the test's
-                    self.hidden_log.append((int(numbers.pop("log_from")), int(numbers.pop("log_to")),
-                                            int(numbers.pop("master"))))
+                    rejected = (int(numbers.pop("log_from")), int(numbers.pop("log_to")), int(numbers.pop("master")))
+                    self.harness_lines = replace(self.harness_lines,
+                                                 rejected=(*self.harness_lines.rejected, rejected))
+                retired = next((ln.split()[1:] for ln in reply.output.splitlines() if ln.startswith("retired ")), [])
+                if len(retired) > 1:
+                    master = int(retired[0])
+                    self.harness_lines = replace(self.harness_lines, retired=self.harness_lines.retired | {
+                        (master, int(pid)) for pid in retired[1:]})
                 steps.update({f"agent.{k}": v for k, v in numbers.items()})
                 steps["activate"] = (time.perf_counter() - started) * 1000
                 return reply.code, reply.output
@@ -264,7 +270,7 @@ class OpenRestyContainer(HarnessContainer):
         """error.log from byte ``since`` (see :meth:`ControlChannel.read_error_log`); the master's
         lines about reloads it rejected are marked hidden (see :class:`~harness.errorlog.LogRead`)."""
         read = self.channel.read_error_log(since, settle)
-        return replace(read, hidden=tuple(self.hidden_log)) if self.hidden_log else read
+        return replace(read, hidden=self.harness_lines)
 
     def error_log_size(self) -> int:
         """The current length of error.log in bytes (where a cursor set now would start)."""
@@ -364,6 +370,18 @@ class OpenRestyContainer(HarnessContainer):
         no engine call."""
         try:
             return self.channel.serves(self.generation)  # a stopped container does not answer
+        except Exception:  # noqa: BLE001
+            return False
+
+    def running(self) -> bool:
+        """Whether the container runs: its control server answers (one request), else the engine says."""
+        try:
+            if self.channel.status(timeout=0.25) is not None:
+                return True
+        except Exception:  # noqa: BLE001 - hung workers or gone: ask the engine
+            pass
+        try:
+            return bool(self.state().get("Running"))
         except Exception:  # noqa: BLE001
             return False
 

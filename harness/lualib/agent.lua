@@ -9,7 +9,8 @@
 -- Requests are "ID COMMAND [ARGUMENT]"; replies "ID CODE LENGTH TIMINGS\n" then LENGTH bytes of
 -- output (the ID lets the host drop a reply meant for a request it gave up on). Commands:
 --   reload GEN   compile GEN's Lua files (exit 65 with file:line), make GEN current, HUP the master,
---                then wait until new workers run, every old worker stopped accepting and exited.
+--                wait until new workers run, send the old workers QUIT (without nginx's 100 ms
+--                pause) and wait until they exited; the output names them ("retired MASTER PID...").
 --                The master's own verdict decides: new workers (accepted) or its error lines
 --                (rejected); only a rejection runs `nginx -t`, to explain it (exit 78 with its output).
 --   procs        the nginx process table (the format of harness.workers.PROC_LISTING)
@@ -41,7 +42,7 @@ local CONF = ROOT .. "/conf/nginx.conf"
 local PID_FILE = ROOT .. "/logs/nginx.pid"
 local ERROR_LOG = ROOT .. "/logs/error.log"
 local LUA_SYNTAX_EXIT, CONFIG_ERROR_EXIT, RELOAD_STUCK_EXIT, FAILED = 65, 78, 75, 1
-local SIGHUP = 1
+local SIGHUP, SIGQUIT = 1, 3
 local SELF = C.getpid()
 
 local function now_ms()
@@ -211,44 +212,6 @@ local function master_errors(master, since)
     return #found > 0 and table.concat(found, "\n") or nil
 end
 
--- After the old workers are gone, the master still logs their end ("worker process N exited",
--- at notice level): wait for those lines where notices are logged, then for a quiet moment, so
--- that a cursor set now is past everything the old generation caused.
-local function settle_log(master, old, since, deadline)
-    local f = io.open(ERROR_LOG, "rb")
-    if not f then
-        return
-    end
-    local prefix = "%] " .. master .. "#%d+: "
-    while now_ms() < deadline do
-        f:seek("set", since)
-        local text = f:read("*a") or ""
-        if not text:find(prefix .. "reconfiguring") then
-            break  -- notices are not logged: nothing to wait for
-        end
-        local missing = false
-        for _, pid in ipairs(old) do
-            if not text:find(prefix .. "worker process " .. pid .. " exited") then
-                missing = true
-            end
-        end
-        if not missing then
-            break
-        end
-        sleep_ms(1)
-    end
-    local size = f:seek("end")
-    while now_ms() < deadline do
-        sleep_ms(2)
-        local now = f:seek("end")
-        if now == size then
-            break
-        end
-        size = now
-    end
-    f:close()
-end
-
 -- A rejected reload: nginx -t says why (its exit 78 and output, as when it runs first); the
 -- master's own lines about it, from byte `since` to now, are reported so the host can leave them
 -- out of the test's error.log view (nginx -t run first would not have logged them).
@@ -335,7 +298,13 @@ local function reload(gen, timings)
     end
     local t2 = now_ms()
     timings.verdict = t2 - t1
-    -- nginx's master waits 100 ms before it retires the old workers: until then both accept
+    -- nginx's master waits 100 ms (its signals blocked) before it sends the old workers QUIT, and
+    -- until then old and new workers accept. The agent sends that QUIT itself as soon as the new
+    -- workers run: the same signal, and the master, once awake, marks the old ones exiting before
+    -- it handles their SIGCHLD, so it does not respawn them.
+    for _, pid in ipairs(old) do
+        C.kill(pid, SIGQUIT)
+    end
     local left
     while true do
         left = {}
@@ -355,7 +324,8 @@ local function reload(gen, timings)
     end
     local t3 = now_ms()
     timings.retire = t3 - t2
-    -- then until they are gone, so that none of their lines reaches the next test's error.log view
+    -- then until they are gone (exited; the master reaps them later), so that none of their lines
+    -- reaches the next test's error.log view
     local gone_by = t3 + 2000
     while now_ms() < gone_by do
         left = {}
@@ -369,14 +339,14 @@ local function reload(gen, timings)
         end
         sleep_ms(2)
     end
-    if #left == 0 then
-        settle_log(master, old, log_from, now_ms() + 500)
-    end
     timings.exit = now_ms() - t3
+    -- The master reaps them and logs it ("worker process N exited") once its pause is over; the
+    -- host leaves those lines out of later tests' view by these pids.
+    local retired = "retired " .. master .. " " .. table.concat(old, " ") .. "\n"
     if #left > 0 then
-        return 0, "old workers still exiting 2 s after they stopped accepting: " .. table.concat(left, " ")
+        return 0, retired .. "old workers still exiting 2 s after they stopped accepting: " .. table.concat(left, " ")
     end
-    return 0, ""
+    return 0, retired
 end
 
 local function read_log(since)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Optional
 
 import httpx
 
-from harness.errorlog import ErrorLog, excerpt
+from harness.errorlog import ErrorLog, LogEntry, excerpt, problems_in
 from harness.errors import HarnessError, NginxConfigError
 from harness.leaks import LeakCheck
 from harness.load import LoadSpec, run_load
@@ -226,10 +226,13 @@ class ScenarioRunner:
         before = nginx.workers() if scenario.expect.workers is not None else None
         result.workers_before = before.format() if before is not None else ""
         all_outcomes: list[Outcome] = []
+        entries: Optional[list[LogEntry]] = None  # error.log since the hand-out, once read
         scenario_metrics = self._scrape(nginx, scenario.expect)
         try:
             for index, step in enumerate(scenario.steps, 1):
-                step_result = self._step(step, index, targets, scenario)
+                # the first step's view of error.log starts at the hand-out: nothing came in between
+                step_result = self._step(step, index, targets, scenario,
+                                         since=mark if index == 1 and before is None and scenario_metrics is None else None)
                 result.steps.append(step_result)
                 all_outcomes += step_result.outcomes
             final = Observed(nginx, ErrorLog(nginx, since=mark), before, all_outcomes, redis,
@@ -239,10 +242,14 @@ class ScenarioRunner:
                 final.metrics_after = self._scrape(nginx, scenario.expect)
             observe(scenario.expect, final)
             result.final += check_all(scenario.expect, final)
-            result.final += self._log_problems(scenario, nginx, mark)
+            if scenario.allow_log_problems is not True and nginx.running():
+                entries = ErrorLog(nginx, since=mark).entries(settle=True)
+                result.final += self._log_problems(scenario, entries)
         finally:
             try:
-                result.error_log = excerpt(ErrorLog(nginx, since=mark).entries(), limit=60)
+                if entries is None:
+                    entries = ErrorLog(nginx, since=mark).entries()
+                result.error_log = excerpt(entries, limit=60)
                 if not result.passed or before is not None:
                     result.workers_after = nginx.workers(0.2).format()
             except Exception as exc:  # noqa: BLE001 - evidence must not hide the verdict
@@ -283,7 +290,8 @@ class ScenarioRunner:
                 cleanup.callback(dns.forget, name)
         return env, redis, proxy, dns
 
-    def _step(self, step: Step, index: int, targets: Targets, scenario: Scenario) -> StepResult:
+    def _step(self, step: Step, index: int, targets: Targets, scenario: Scenario,
+              since: Optional[int] = None) -> StepResult:
         nginx = targets.nginx
         out = StepResult(step.name or f"{index}")
         started = time.perf_counter()
@@ -302,7 +310,8 @@ class ScenarioRunner:
                                            step.reload_error, exc.message, exc.detail))
         deadline = time.monotonic() + (step.within or 0)
         while True:
-            self._attempt(step, targets, out)
+            self._attempt(step, targets, out, None if step.reload else since)
+            since = None  # a retry looks only at what comes after it
             out.checks = reload_checks + out.checks
             if out.passed or time.monotonic() >= deadline:
                 break
@@ -312,10 +321,11 @@ class ScenarioRunner:
         out.seconds = time.perf_counter() - started
         return out
 
-    def _attempt(self, step: Step, targets: Targets, out: StepResult) -> None:
+    def _attempt(self, step: Step, targets: Targets, out: StepResult, since: Optional[int] = None) -> None:
         nginx = targets.nginx
-        log = ErrorLog(nginx)
-        log.mark()
+        log = ErrorLog(nginx, since=since)
+        if since is None:
+            log.mark()
         before = nginx.workers() if step.expect.workers is not None else None
         metrics_before = self._scrape(nginx, step.expect)
         held = [f for f in step.fault if not f.timed]
@@ -395,10 +405,8 @@ class ScenarioRunner:
         except (httpx.HTTPError, ValueError):
             return None
 
-    def _log_problems(self, scenario: Scenario, nginx: "OpenRestyContainer", mark: int) -> list[Check]:
-        if scenario.allow_log_problems is True or not nginx.state().get("Running"):
-            return []
+    def _log_problems(self, scenario: Scenario, entries: list[LogEntry]) -> list[Check]:
         allowed = scenario.allow_log_problems or []
-        problems = ErrorLog(nginx, since=mark).problems(allowed)
+        problems = problems_in(entries, allowed if allowed is not True else [])
         return [Check("no [crit]/[alert]/[emerg] or Lua runtime errors", not problems, "none",
                       f"{len(problems)} entr{'y' if len(problems) == 1 else 'ies'}", excerpt(problems))]

@@ -95,9 +95,10 @@ def test_a_prefetched_container_is_handed_over_ready():
     pool = ContainerPool(planner(built))
     pool.release(pool.acquire(OpenRestySpec.of(fixture("a"))))
     plans = [pool.plan(OpenRestySpec.of(fixture(name))) for name in ("now", "next")]
-    pool.prefetcher.plan_ahead(plans)
-    ready = pool.acquire(plans[1])
-    assert ready.switches == ["next"] and pool.prefetcher.hits == 1 and ready in pool.busy
+    pool.prefetcher.plan_ahead(plans)  # the one about to run is prepared too (the idle one goes to it)
+    now, ready = pool.acquire(plans[0]), pool.acquire(plans[1])
+    assert now.switches == ["now"] and ready.fixture.name == "next" and pool.prefetcher.hits == 2
+    assert ready in pool.busy and len(built) == 2
     pool.close()
     assert ready.stopped
 
@@ -108,4 +109,4 @@ def test_specs_can_be_planned_ahead_directly():
     specs = [OpenRestySpec.of(fixture(name)) for name in ("now", "next", "later")]
     pool.plan_ahead(specs)
     assert [c.fixture.name for c in (pool.acquire(specs[2]), pool.acquire(specs[1]))] == ["later", "next"]
-    assert pool.prefetcher.hits == 2 and len(built) == 2
+    assert pool.prefetcher.hits == 2 and len(built) == 3
