@@ -263,11 +263,25 @@ def write_bundle(dest: Path, fixture: Fixture, profile: OpenRestyProfile, genera
     root = dest / "harness"
     if root.exists():
         shutil.rmtree(root)
-    gen = root / "gen" / str(generation)
-    fx = gen / "fixture"
-    for d in (root / "conf", root / "logs", root / "tmp", root / "bin", fx):
+    for d in (root / "conf", root / "logs", root / "tmp", root / "bin"):
         d.mkdir(parents=True, exist_ok=True)
     shutil.copytree(LUALIB_SOURCE, root / "lualib")
+    write_generation(root / "gen" / str(generation), fixture, profile, generation, options)
+    script = root / "bin" / "activate"
+    script.write_text(ACTIVATE_SCRIPT.format(root=ROOT, nginx=profile.nginx_bin, conf=CONF, pid=PID_FILE,
+                                             luajit=profile.luajit_bin, lualib=LUALIB, code=CONFIG_ERROR_EXIT,
+                                             lua_code=LUA_SYNTAX_EXIT, stuck=RELOAD_STUCK_EXIT))
+    for path in [root, *root.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() or path == script else 0o644)
+    return root
+
+
+def write_generation(gen: Path, fixture: Fixture, profile: OpenRestyProfile, generation: int,
+                     options: RenderOptions = RenderOptions()) -> Path:
+    """Write one generation (``gen/N``: its nginx.conf and the fixture's files) into ``gen``, readable
+    by the workers; what a switch adds to a running container."""
+    fx = gen / "fixture"
+    fx.mkdir(parents=True, exist_ok=True)
     for name, text in fixture.snippets.items():
         check_ports(text, name if fixture.source is None else str(fixture.source / name))
         (fx / name).write_text(fill_placeholders(
@@ -277,13 +291,9 @@ def write_bundle(dest: Path, fixture: Fixture, profile: OpenRestyProfile, genera
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(content)
     (gen / "nginx.conf").write_text(render_nginx_conf(fixture, profile, generation, options))
-    script = root / "bin" / "activate"
-    script.write_text(ACTIVATE_SCRIPT.format(root=ROOT, nginx=profile.nginx_bin, conf=CONF, pid=PID_FILE,
-                                             luajit=profile.luajit_bin, lualib=LUALIB, code=CONFIG_ERROR_EXIT,
-                                             lua_code=LUA_SYNTAX_EXIT, stuck=RELOAD_STUCK_EXIT))
-    for path in [root, *root.rglob("*")]:
-        path.chmod(0o755 if path.is_dir() or path == script else 0o644)
-    return root
+    for path in [gen, *gen.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return gen
 
 
 def host_paths(message: str, fixture: Fixture, generation: int) -> str:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence, Union
 
@@ -37,8 +39,8 @@ class OpenRestyPlan:
         return self.spec.fixture
 
     @property
-    def key(self) -> tuple[Shape, str]:
-        return self.shape, self.fixture.digest()
+    def key(self) -> tuple[Shape, str, bool]:
+        return self.shape, self.fixture.digest(), self.use_pool
 
 
 Planner = Callable[[OpenRestySpec], OpenRestyPlan]
@@ -57,6 +59,9 @@ class ContainerPool:
         self.idle: list[OpenRestyContainer] = []
         self.busy: list[OpenRestyContainer] = []
         self.observed: dict[str, dict] = {}  # image id -> what its running workers reported
+        self.switches: deque[dict[str, float]] = deque(maxlen=1000)  # steps of recent switches, in ms
+        self._remover: Optional[ThreadPoolExecutor] = None  # removes discarded containers, one at a time
+        self._removals: list[Future] = []
 
     def plan(self, spec: Union[OpenRestySpec, OpenRestyPlan]) -> OpenRestyPlan:
         return spec if isinstance(spec, OpenRestyPlan) else self.planner(spec)
@@ -70,7 +75,7 @@ class ContainerPool:
         """A container serving ``spec``'s fixture, its :attr:`~OpenRestyContainer.log` cursor at
         the end of error.log now."""
         plan = self.plan(spec)
-        container = self.prefetcher.take(plan) if plan.use_pool else None
+        container = self.prefetcher.take(plan)
         if container is None:
             container = self.prepare(plan)
         with self.lock:
@@ -92,6 +97,7 @@ class ContainerPool:
                 except HarnessError:
                     self.discard(candidate)
                     raise
+                self.switches.append(dict(candidate.last_switch))
                 return candidate
         container = plan.build()
         try:
@@ -126,16 +132,28 @@ class ContainerPool:
             self.discard(old)
 
     def discard(self, container: OpenRestyContainer) -> None:
-        """Remove a container for good."""
+        """Remove a container for good, in the background (:meth:`close` waits for it): its removal
+        is no part of the next test's wait."""
         with self.lock:
             if container in self.busy:
                 self.busy.remove(container)
-        container.stop_quietly()
+            if self._remover is None:
+                self._remover = ThreadPoolExecutor(1, thread_name_prefix="harness-remove")
+            self._removals = [f for f in self._removals if not f.done()]
+            self._removals.append(self._remover.submit(container.stop_quietly))
 
     def close(self) -> None:
-        """Give back what the prefetcher holds, then stop every container."""
+        """Give back what the prefetcher holds, then stop every container (and wait for removals)."""
         self.prefetcher.close()
         with self.lock:
             everything, self.busy, self.idle = [*self.busy, *self.idle], [], []
         for container in everything:
             container.stop_quietly()
+        self.drain()
+
+    def drain(self) -> None:
+        """Wait until every discarded container is removed."""
+        with self.lock:
+            remover, self._remover, self._removals = self._remover, None, []
+        if remover is not None:
+            remover.shutdown(wait=True)

@@ -1,11 +1,13 @@
 """Getting OpenResty containers ready for the fixtures that come next, in the background.
 
-A HUP reload cannot be faster than nginx makes it: after starting the new workers the master waits
-a fixed 100 ms (with its signals blocked) before it retires the old ones, and the harness must wait
-for that, or a request could still reach an old worker. So a run that knows what comes next (the
-scenario catalogue does) switches idle containers of the right shape to the next fixtures while
-the current one runs, several at a time, and hands each over ready when its turn comes. Nothing
-changes for a caller that never asks: :meth:`ContainerPool.acquire` falls back to a switch of its own.
+A switch costs a few milliseconds of work (the in-container agent HUPs the master and retires the
+old workers itself), but after each reload nginx's master sleeps 100 ms with its signals blocked,
+so the same container cannot take the next reload before then; and a fresh container costs a
+container start. A run that knows what comes next (the scenario catalogue does) therefore prepares
+the next fixtures while the current one runs: idle containers of the right shape switched, several
+at a time, and new containers started for scenarios that must have their own; each is handed over
+ready when its turn comes. Nothing changes for a caller that never asks:
+:meth:`ContainerPool.acquire` falls back to a switch or a start of its own.
 
 The prefetcher only talks to its :class:`Source` (the :class:`harness.pool.ContainerPool`): it asks
 it to prepare a plan, and gives back or discards what it prepared.
@@ -21,6 +23,7 @@ from harness.errors import HarnessError
 
 log = logging.getLogger(__name__)
 DEPTH = 5  # fixtures prepared at once; the pool keeps DEPTH + 1 idle containers (these and the one in use)
+FRESH_DEPTH = 2  # of which new containers (for plans that may not use pooled ones) started at once
 
 
 class Prepared(Protocol):
@@ -56,22 +59,23 @@ class Prefetcher(Generic[C]):
         self.source = source
         self.depth = depth
         self.lock = threading.Lock()
-        self._pending: list[tuple[Hashable, Future]] = []
+        self._pending: list[tuple[Hashable, Future, bool]] = []  # key, its container, whether a fresh one
         self._executor: Optional[ThreadPoolExecutor] = None
         self.hits = 0
         self.misses = 0
 
     def want(self, plan: Plan) -> bool:
-        """Start preparing a container for ``plan`` unless one is on its way or enough are; returns
-        whether it started."""
-        if not plan.use_pool:
-            return False
+        """Start preparing a container for ``plan`` unless one is on its way or enough are (a plan
+        that needs a fresh container: at most :data:`FRESH_DEPTH` at once, container starts being
+        heavy on the engine); returns whether it started."""
         with self.lock:
-            if any(key == plan.key for key, _ in self._pending) or len(self._pending) >= self.depth:
+            if any(key == plan.key for key, _, _ in self._pending) or len(self._pending) >= self.depth:
+                return False
+            if not plan.use_pool and sum(fresh for _, _, fresh in self._pending) >= FRESH_DEPTH:
                 return False
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(self.depth, thread_name_prefix="harness-prefetch")
-            self._pending.append((plan.key, self._executor.submit(self._prepare, plan)))
+            self._pending.append((plan.key, self._executor.submit(self._prepare, plan), not plan.use_pool))
         return True
 
     def plan_ahead(self, plans: list[Plan]) -> None:
@@ -83,7 +87,7 @@ class Prefetcher(Generic[C]):
             stale = [item for item in self._pending if item[0] not in keys]
             for item in stale:
                 self._pending.remove(item)
-        for _, future in stale:
+        for _, future, _ in stale:
             future.add_done_callback(self._give_back)
         for plan in plans[:self.depth + 1]:
             self.want(plan)
@@ -124,7 +128,7 @@ class Prefetcher(Generic[C]):
         """Wait for what is being prepared and give it back to the source."""
         with self.lock:
             pending, self._pending = self._pending, []
-        for _, future in pending:
+        for _, future, _ in pending:
             try:
                 container = future.result(timeout=60)
             except Exception:  # noqa: BLE001

@@ -20,7 +20,8 @@ from harness.images.profiles import openresty_profile
 from harness.images.resolver import ResolvedImage
 from harness.engine import shares_files_with_host
 from harness.nginx_conf import (ACTIVATE, CONFIG_ERROR_EXIT, ROOT, CONTROL_PATH, CONTROL_PORT, HTTP_PORT,
-                                LUA_SYNTAX_EXIT, RELOAD_STUCK_EXIT, Fixture, RenderOptions, host_paths, write_bundle)
+                                LUA_SYNTAX_EXIT, RELOAD_STUCK_EXIT, Fixture, RenderOptions, host_paths, write_bundle,
+                                write_generation)
 from harness.openresty_spec import Limits, OpenRestySpec, Shape
 from harness.session import CONFIG_DIR_PREFIX, HarnessSession
 from harness.waiting import wait_for
@@ -133,14 +134,14 @@ class OpenRestyContainer(HarnessContainer):
         generation = self.generation + 1
         steps: dict[str, float] = {}
         started = time.perf_counter()
-        with tempfile.TemporaryDirectory(prefix="harness-bundle-") as tmp:
-            bundle = write_bundle(Path(tmp), fixture, self.profile, generation, self._render_options())
-            if self.config_dir is not None:  # the new generation appears in the read-only mount
-                target = self.config_dir / "gen" / str(generation)
-                shutil.rmtree(target, ignore_errors=True)  # left by a switch that nginx -t refused
-                shutil.copytree(bundle / "gen" / str(generation), target)
-            else:
-                self.copy_into_container(bundle, "/")
+        if self.config_dir is not None:  # the new generation appears in the read-only mount
+            target = self.config_dir / "gen" / str(generation)
+            shutil.rmtree(target, ignore_errors=True)  # left by a switch that nginx -t refused
+            write_generation(target, fixture, self.profile, generation, self._render_options())
+        else:
+            with tempfile.TemporaryDirectory(prefix="harness-bundle-") as tmp:
+                self.copy_into_container(write_bundle(Path(tmp), fixture, self.profile, generation,
+                                                      self._render_options()), "/")
         steps["bundle"] = (time.perf_counter() - started) * 1000
         code, output = self._activate(generation, timeout, steps)
         if code in (CONFIG_ERROR_EXIT, LUA_SYNTAX_EXIT):

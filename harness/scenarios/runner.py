@@ -160,11 +160,11 @@ class ScenarioRunner:
         return self.stage.fixture(spec)
 
     def plan_for(self, loaded: LoadedScenario) -> Optional["OpenRestyPlan"]:
-        """How the scenario's OpenResty will be asked for, if it can be prepared ahead: a pooled
-        container whose environment is known now (no per-scenario proxy or upstream, services up)."""
+        """How the scenario's OpenResty will be asked for, if it can be prepared ahead (a pooled one
+        switched, or a fresh one started): its environment is known now (no per-scenario proxy or
+        upstream, services up)."""
         scenario = loaded.scenario
-        if (scenario.start_error or scenario.options.reuse is False or scenario.upstream
-                or "redis_proxy" in scenario.services or not self.stage.settings.reuses):
+        if scenario.start_error or scenario.upstream or "redis_proxy" in scenario.services:
             return None
         running = self.stage.running_services()
         if not set(scenario.services) | ({"dns"} if scenario.dns else set()) <= running:

@@ -62,7 +62,8 @@ def test_an_endless_log_phase_is_detected_as_a_stuck_worker_and_cleaned_up(openr
         log.assert_not_logged("anything")
     container_id = nginx.get_container_id()
     openresty.started.remove(nginx)
-    harness_stage.release(nginx)  # not healthy: removed, never reused
+    harness_stage.release(nginx)  # not healthy: removed (in the background), never reused
+    harness_stage.pool.drain()
     assert container_id not in {c.id for c in harness_stage.engine.client.containers.list(all=True)}
 
 

@@ -87,6 +87,7 @@ def test_config_directory_on_the_host_goes_with_its_container(harness_stage):
                        if m["Destination"] == "/harness/gen")).parent
     assert source.is_dir() and source == nginx.config_dir
     harness_stage.release(nginx)
+    harness_stage.pool.drain()  # removal runs in the background
     assert not source.exists()
 
 

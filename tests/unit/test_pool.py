@@ -35,6 +35,7 @@ class FakeOpenResty:
     def switch(self, fixture: Fixture, timeout: float = 15.0) -> None:
         self.switches.append(fixture.name)
         self.fixture = fixture
+        self.last_switch = {"total": 1.0}
 
     def hand_out(self) -> None:
         self.hand_outs += 1
@@ -72,10 +73,12 @@ def test_single_use_and_unhealthy_containers_are_removed_not_kept():
     pool = ContainerPool(planner(built))
     fresh = pool.acquire(OpenRestySpec.of(fixture("a"), reuse=False))
     pool.release(fresh)
+    pool.drain()  # removal runs in the background
     assert fresh.stopped and pool.idle == []
     sick = pool.acquire(OpenRestySpec.of(fixture("a")))
     sick.well = False
     pool.release(sick)
+    pool.drain()
     assert sick.stopped and pool.idle == []
 
 
@@ -86,6 +89,7 @@ def test_the_pool_keeps_the_prefetch_depth_plus_the_one_in_use():
     held = [pool.acquire(OpenRestySpec.of(fixture(f"f{n}"), env={"N": str(n)})) for n in range(DEPTH + 3)]
     for container in held:
         pool.release(container)
+    pool.drain()
     assert len(pool.idle) == DEPTH + 1
     assert [c.stopped for c in held] == [True, True] + [False] * (DEPTH + 1)  # the longest idle went
 
@@ -98,6 +102,7 @@ def test_a_prefetched_container_is_handed_over_ready():
     pool.prefetcher.plan_ahead(plans)  # the one about to run is prepared too (the idle one goes to it)
     now, ready = pool.acquire(plans[0]), pool.acquire(plans[1])
     assert now.switches == ["now"] and ready.fixture.name == "next" and pool.prefetcher.hits == 2
+    assert list(pool.switches) == [{"total": 1.0}]  # each switch's steps are kept for the benchmarks
     assert ready in pool.busy and len(built) == 2
     pool.close()
     assert ready.stopped
