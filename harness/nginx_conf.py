@@ -219,6 +219,7 @@ ACTIVATE_SCRIPT = """#!/bin/sh
 # keep accepting. Where the host made /harness/ctl, start also starts the agent (lualib/agent.lua),
 # which does reloads without this script (and without nginx -t unless the master rejects one).
 gen={root}/gen/$1
+mkdir -p {root}/conf {root}/logs {root}/tmp
 agent="{luajit} {lualib}/agent.lua {root} {nginx}"
 # Lua files first: LuaJIT's own parser finds syntax errors, with file and line, before start.
 $agent check "$1" || exit {lua_code}

@@ -118,7 +118,8 @@ class OpenRestyContainer(HarnessContainer):
                 self.agent = AgentLink.create(self.config_dir / AGENT_DIR)
                 if self.agent is not None:
                     self.with_volume_mapping(self.config_dir / AGENT_DIR, f"{ROOT}/{AGENT_DIR}", "ro")
-            self.with_copy_into_container(bundle, "/")
+            else:  # no shared files: the whole tree is copied in (activate makes conf/, logs/, tmp/)
+                self.with_copy_into_container(bundle, "/")
             self.with_command([ACTIVATE, str(self.generation), "start"])
             self.with_kwargs(**self._kwargs, **self.limits.docker_kwargs(), **({"init": True} if self.spec.init else {}))
             super().start()
@@ -205,13 +206,27 @@ class OpenRestyContainer(HarnessContainer):
     def _await_generation(self, generation: int, timeout: float, starting: bool) -> None:
         url = self.channel.url(CONTROL_PATH)
 
-        def probe() -> Optional[dict[str, Any]]:
-            if starting:
+        engine_checked = [0.0]
+
+        def exited_check() -> None:
+            # a container that exits while starting is reported at once; the engine is asked only
+            # while the control server does not answer, at most every 50 ms
+            if starting and time.monotonic() - engine_checked[0] >= 0.05:
+                engine_checked[0] = time.monotonic()
                 state = self.state()
                 if state.get("Status") in ("exited", "dead"):
                     self._raise_exited(state)
-            info = self.channel.status(timeout=1.0)
-            return info if info is not None and info.get("generation") == generation else None
+
+        def probe() -> Optional[dict[str, Any]]:
+            try:
+                info = self.channel.status(timeout=1.0)
+            except httpx.HTTPError:
+                exited_check()
+                raise
+            if info is not None and info.get("generation") == generation:
+                return info
+            exited_check()
+            return None
 
         def explain() -> str:
             hint = ("if the address itself is unreachable from here, try HARNESS_REACH=published"
@@ -224,7 +239,7 @@ class OpenRestyContainer(HarnessContainer):
         # An answer from the new generation means one of its workers accepts connections.
         try:
             self.identity = wait_for(probe, timeout=timeout, what=what, on_timeout=explain,
-                                     interval=0.02, max_interval=0.2)
+                                     interval=0.01, max_interval=0.05)
         except ReadinessTimeout as exc:
             raise ReadinessTimeout(f"{exc.message}: is a worker stuck in init_worker_by_lua or a blocking "
                                    f"call? see error.log and the container output below, or raise "
