@@ -214,8 +214,8 @@ def render_nginx_conf(fixture: Fixture, profile: OpenRestyProfile, generation: i
 ACTIVATE_SCRIPT = """#!/bin/sh
 # activate GEN start|reload: compile generation GEN's Lua files, test its config with nginx -t,
 # make it current, then start nginx (start) or HUP the running master (reload). A reload returns
-# once every worker of the old generation has stopped accepting (shutting down or gone), within
-# 10 s. Exit {lua_code} on a Lua syntax error, {code} when nginx -t fails, {stuck} when old workers
+# once every worker of the old generation has stopped accepting (within 10 s) and exited (within
+# 2 s more), and prints "retired MASTER PID...". Exit {lua_code} on a Lua syntax error, {code} when nginx -t fails, {stuck} when old workers
 # keep accepting. Where the host made /harness/ctl, start also starts the agent (lualib/agent.lua),
 # which does reloads without this script (and without nginx -t unless the master rejects one).
 gen={root}/gen/$1
@@ -249,11 +249,24 @@ case "$2" in
             now=" $(accepting_workers | tr '\\n' ' ') "
             left=""
             for p in $old; do case "$now" in *" $p "*) left="$left $p" ;; esac; done
-            [ -z "$left" ] && exit 0
+            [ -z "$left" ] && break
             sleep 0.01
         done
-        echo "old workers still accepting 10 s after HUP:$left" >&2
-        exit {stuck} ;;
+        if [ -n "$left" ]; then
+            echo "old workers still accepting 10 s after HUP:$left" >&2
+            exit {stuck}
+        fi
+        # then until they exited, so that none of their lines reaches the next test's view
+        for i in $(seq 200); do
+            left=""
+            for p in $old; do
+                s=$(cat /proc/$p/stat 2>/dev/null) && case "$s" in *") Z "*) ;; *) left="$left $p" ;; esac
+            done
+            [ -z "$left" ] && break
+            sleep 0.01
+        done
+        echo "retired $(cat {pid})" $old
+        exit 0 ;;
 esac
 """
 

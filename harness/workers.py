@@ -7,7 +7,7 @@ the catalogue's thresholds.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Optional
 
 PAGE_KB = 4
@@ -142,6 +142,12 @@ class WorkerTable:
 
     def by_pid(self, pid: int) -> Optional[Process]:
         return next((p for p in self.processes if p.pid == pid), None)
+
+    def without_zombies(self, pids: "set[int] | frozenset[int]") -> "WorkerTable":
+        """This snapshot without the zombies among ``pids`` (workers a switch retired, which their
+        master reaps once its 100 ms pause after a reload is over)."""
+        kept = tuple(p for p in self.processes if not (p.state == "Z" and p.pid in pids))
+        return replace(self, processes=kept) if len(kept) != len(self.processes) else self
 
     def with_cpu_since(self, earlier: "WorkerTable") -> "WorkerTable":
         """This snapshot with CPU % per process over the time since ``earlier``."""

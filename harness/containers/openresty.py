@@ -145,6 +145,11 @@ class OpenRestyContainer(HarnessContainer):
                                                       self._render_options()), "/")
         steps["bundle"] = (time.perf_counter() - started) * 1000
         code, output = self._activate(generation, timeout, steps)
+        retired = next((ln.split()[1:] for ln in output.splitlines() if ln.startswith("retired ")), [])
+        if code == 0 and len(retired) > 1 and all(p.isdigit() for p in retired):
+            # the master logs their exit after the switch returned: its lines, not the next test's
+            self.harness_lines = replace(self.harness_lines, retired=self.harness_lines.retired | {
+                (int(retired[0]), int(pid)) for pid in retired[1:]})
         if code in (CONFIG_ERROR_EXIT, LUA_SYNTAX_EXIT):
             raise self._config_error(fixture, generation, output, "(the old configuration keeps serving)",
                                      lua=code == LUA_SYNTAX_EXIT)
@@ -173,11 +178,6 @@ class OpenRestyContainer(HarnessContainer):
                     rejected = (int(numbers.pop("log_from")), int(numbers.pop("log_to")), int(numbers.pop("master")))
                     self.harness_lines = replace(self.harness_lines,
                                                  rejected=(*self.harness_lines.rejected, rejected))
-                retired = next((ln.split()[1:] for ln in reply.output.splitlines() if ln.startswith("retired ")), [])
-                if len(retired) > 1:
-                    master = int(retired[0])
-                    self.harness_lines = replace(self.harness_lines, retired=self.harness_lines.retired | {
-                        (master, int(pid)) for pid in retired[1:]})
                 steps.update({f"agent.{k}": v for k, v in numbers.items()})
                 steps["activate"] = (time.perf_counter() - started) * 1000
                 return reply.code, reply.output
@@ -336,15 +336,16 @@ class OpenRestyContainer(HarnessContainer):
     def workers(self, interval: Optional[float] = None) -> WorkerTable:
         """Snapshot of the nginx processes; with ``interval`` (seconds), two snapshots that far apart
         in one exec, and CPU % per process over that interval."""
+        retired = {pid for _, pid in self.harness_lines.retired}  # their zombies are ours, not the test's
         if interval is None:
-            return WorkerTable.parse(self._proc_listing())
+            return WorkerTable.parse(self._proc_listing()).without_zombies(retired)
         if self.agent is not None:
             first = WorkerTable.parse(self._proc_listing())
             time.sleep(interval)
-            return WorkerTable.parse(self._proc_listing()).with_cpu_since(first)
+            return WorkerTable.parse(self._proc_listing()).with_cpu_since(first).without_zombies(retired)
         out = self.sh(f"{PROC_LISTING}\necho '--- second'\nsleep {interval:.3f}\n{PROC_LISTING}")[1]
         first_text, _, second = out.partition("--- second\n")
-        return WorkerTable.parse(second).with_cpu_since(WorkerTable.parse(first_text))
+        return WorkerTable.parse(second).with_cpu_since(WorkerTable.parse(first_text)).without_zombies(retired)
 
     def _proc_listing(self) -> str:
         if self.agent is not None:

@@ -35,3 +35,70 @@ def test_fresh_container_when_reuse_is_off(openresty, harness_stage):
     openresty.started.remove(first)
     second = openresty("hello", reuse=False)
     assert second.get_container_id() != first_id
+
+
+# A worker of this fixture logs an [error] line 50 ms after it is told to exit: what an old
+# generation writes while a switch retires it. The next test's view of error.log must not contain it.
+LOUD_EXIT = """
+init_worker_by_lua_block {
+    dofile("${HARNESS_LUALIB}/heartbeat.lua").start()
+    local ok, err = ngx.timer.at(3600, function(premature)
+        if premature then
+            ngx.sleep(0.05)  -- a shutting-down worker waits for its running timers
+            ngx.log(ngx.ERR, "old generation exiting")
+        end
+    end)
+    if not ok then
+        ngx.log(ngx.ERR, "timer: ", err)
+    end
+}
+"""
+
+
+@pytest.mark.allow_log_problems
+def test_an_old_generations_last_lines_stay_out_of_the_next_tests_view(openresty, harness_stage):
+    old = openresty.inline("location = / { return 204; }", http_config=LOUD_EXIT)
+    harness_stage.release(old)
+    openresty.started.remove(old)
+
+    new = openresty.inline("location = / { return 200 'new'; }")
+    assert new.get_container_id() == old.get_container_id()
+    assert "old generation exiting" in new.error_log(0)  # it was written, before the hand-out
+    assert not new.log.grep("old generation exiting")
+    new.log.assert_not_logged("[error]")
+    # the master's notices about the retired workers come up to 100 ms later: not ours either
+    with new.client() as client:
+        assert client.get("/").text == "new"
+    assert not [e for e in new.log.entries(settle=True) if "exited with code" in e.message]
+
+
+@pytest.mark.parametrize("path", ["agent", "engine"])
+def test_a_switch_goes_through_the_agent_or_else_the_engine(openresty, harness_stage, path):
+    nginx = openresty("hello")
+    assert nginx.agent is not None  # this machine: root, and the engine shares our files
+    link = nginx.agent
+    if path == "engine":
+        nginx.agent = None  # as where the engine runs elsewhere: docker exec of /harness/bin/activate
+    try:
+        nginx.switch(harness_stage.fixture("log-phase"))
+        assert ("agent.verdict" in nginx.last_switch) == (path == "agent")
+        assert {w.pid for w in nginx.workers().workers} == {nginx.channel.status()["pid"]}
+        with pytest.raises(Exception, match="already defined"):
+            nginx.switch(harness_stage.fixture("broken-duplicate-dict"))
+        nginx.log.assert_not_logged("already defined")  # the rejection is the switch's error, not the test's
+    finally:
+        nginx.agent = link
+
+
+def test_the_agent_lists_the_same_processes_as_the_engine(openresty):
+    nginx = openresty.inline("location = / { return 204; }", workers=2)
+    through_agent = nginx.workers()
+    link, nginx.agent = nginx.agent, None
+    try:
+        through_engine = nginx.workers()
+    finally:
+        nginx.agent = link
+    assert [(p.pid, p.role, p.nofile) for p in through_agent.processes] == \
+        [(p.pid, p.role, p.nofile) for p in through_engine.processes]
+    assert len(through_agent.workers) == 2 and through_agent.master is not None
+    assert all(p.fds > 3 and p.rss_mb > 1 for p in through_agent.processes)

@@ -74,3 +74,11 @@ def test_busy_percent_counts_waiting_for_a_cpu_as_busy():
     assert table.busy_percent[12] == 100.0
     assert table.workers[0].nofile == 1024 and table.workers[0].run_ns == 1_500_000_000
     assert any("worker 12 at 100% CPU (running or waiting for a CPU)" in p for p in health(table))
+
+
+def test_zombies_of_retired_workers_are_left_out_and_other_zombies_kept():
+    t = table(line(1, 0, "master"), line(9, 1, "worker"), line(7, 1, "worker", st="Z"),
+              line(8, 1, "worker", st="Z"))
+    assert [z.pid for z in t.without_zombies({7, 9}).zombies] == [8]
+    assert t.without_zombies({7, 9}).by_pid(9) is not None  # a live retired pid is not hidden
+    assert t.without_zombies(set()) is t
