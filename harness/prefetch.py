@@ -89,7 +89,15 @@ class Prefetcher(Generic[C]):
                 self._pending.remove(item)
         for _, future, _ in stale:
             future.add_done_callback(self._give_back)
-        for plan in plans[:self.depth + 1]:
+        rest = plans[1:self.depth + 1]
+        if plans and self.want(plans[0]):
+            # the caller waits for this one now: the others start once it is ready, not against it
+            with self.lock:
+                first = next((f for key, f, _ in self._pending if key == plans[0].key), None)
+            if first is not None:
+                first.add_done_callback(lambda _: [self.want(plan) for plan in rest])
+                return
+        for plan in rest:
             self.want(plan)
 
     def _give_back(self, future: Future) -> None:

@@ -19,7 +19,7 @@ from harness.errors import HarnessError, LuaSyntaxError, NginxConfigError, Readi
 from harness.images.profiles import openresty_profile
 from harness.images.resolver import ResolvedImage
 from harness.engine import shares_files_with_host
-from harness.nginx_conf import (ACTIVATE, CONFIG_ERROR_EXIT, ROOT, CONTROL_PATH, CONTROL_PORT, HTTP_PORT,
+from harness.nginx_conf import (ACTIVATE, CONFIG_ERROR_EXIT, ERROR_LOG, ROOT, CONTROL_PATH, CONTROL_PORT, HTTP_PORT,
                                 LUA_SYNTAX_EXIT, RELOAD_STUCK_EXIT, Fixture, RenderOptions, host_paths, write_bundle,
                                 write_generation)
 from harness.openresty_spec import Limits, OpenRestySpec, Shape
@@ -288,6 +288,15 @@ class OpenRestyContainer(HarnessContainer):
         read = self.channel.read_error_log(since, settle)
         return replace(read, hidden=self.harness_lines)
 
+    def read_log_file(self, since: int) -> Optional[str]:
+        """error.log from byte ``since``, read inside the container by the agent (else through the
+        engine): for when the control server does not answer (hung workers)."""
+        reply = self._ask_agent(f"log {since}")
+        if reply is not None:
+            return reply
+        code, out = self.sh(f"tail -c +{since + 1} {ERROR_LOG}")
+        return out if code == 0 else None
+
     def error_log_size(self) -> int:
         """The current length of error.log in bytes (where a cursor set now would start)."""
         return self.channel.error_log_size()
@@ -348,14 +357,19 @@ class OpenRestyContainer(HarnessContainer):
         return WorkerTable.parse(second).with_cpu_since(WorkerTable.parse(first_text)).without_zombies(retired)
 
     def _proc_listing(self) -> str:
-        if self.agent is not None:
-            try:
-                reply = self.agent.call("procs", timeout=5.0)
-                if reply.code == 0:
-                    return reply.output
-            except AgentUnavailable:
-                self.agent = None
-        return self.sh(PROC_LISTING)[1]
+        reply = self._ask_agent("procs")
+        return reply if reply is not None else self.sh(PROC_LISTING)[1]
+
+    def _ask_agent(self, command: str) -> Optional[str]:
+        """The agent's output for a read-only command, or None (then ask the engine)."""
+        if self.agent is None:
+            return None
+        try:
+            reply = self.agent.call(command, timeout=5.0)
+            return reply.output if reply.code == 0 else None
+        except AgentUnavailable:
+            self.agent = None  # gone: the engine from now on
+            return None
 
     @property
     def cpu_quota(self) -> Optional[float]:
