@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Generic, Hashable, Optional, Protocol, TypeVar
+from typing import Any, Generic, Hashable, Optional, Protocol, Sequence, TypeVar
 
 from harness.errors import HarnessError
 
@@ -74,7 +74,7 @@ class Prefetcher(Generic[C]):
             self._pending.append((plan.key, self._executor.submit(self._prepare, plan)))
         return True
 
-    def plan_ahead(self, plans: list[Plan]) -> None:
+    def plan_ahead(self, plans: Sequence[Plan]) -> None:
         """``plans``: the one about to run, then what follows, in order. Prepare the next ``depth``;
         anything prepared for a fixture no longer among them goes back to the pool."""
         keys = [p.key for p in plans[:self.depth + 1]]

@@ -148,11 +148,12 @@ def _error_log(expect: Expect, snap: Snapshot) -> list[Check]:
 
 
 def _workers(want: WorkerExpect, seen: Observed) -> list[Check]:
-    after = seen.snapshot.workers if seen.snapshot is not None else None
-    if after is None:
+    snap = seen.snapshot
+    if snap is None or snap.workers is None:
         return [Check("workers", False, "a worker table", "none was taken")]
+    after = snap.workers
     changes = diff(seen.workers_before or after, after)
-    quota = seen.snapshot.cpu_quota
+    quota = snap.cpu_quota
     findings = health(after, quota)
     table = after.format()
     facts = {
