@@ -10,35 +10,15 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
 from typing import Callable, Optional, Sequence, Union
 
 from harness.containers import OpenRestyContainer
 from harness.errors import HarnessError
-from harness.nginx_conf import Fixture
 from harness.openresty_spec import OpenRestySpec, Shape
-from harness.prefetch import DEPTH, Prefetcher
+from harness.prefetch import DEPTH, OpenRestyPlan, Prefetcher
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class OpenRestyPlan:
-    """A spec resolved on a stage: the container's shape, whether it may be pooled, and how to build
-    a fresh one."""
-
-    spec: OpenRestySpec
-    shape: Shape
-    use_pool: bool
-    build: Callable[[], OpenRestyContainer]
-
-    @property
-    def fixture(self) -> Fixture:
-        return self.spec.fixture
-
-    @property
-    def key(self) -> tuple[Shape, str]:
-        return self.shape, self.fixture.digest()
+__all__ = ["ContainerPool", "OpenRestyPlan", "Planner"]
 
 
 Planner = Callable[[OpenRestySpec], OpenRestyPlan]

@@ -55,8 +55,8 @@ class OpenRestyContainer(HarnessContainer):
         self.generation = 0
         self.identity: dict[str, Any] = {}  # what the control endpoint reported: jit, nginx, ngx_lua versions
         self.channel = ControlChannel(self)
-        self.log = ErrorLog(self)  # this hand-out's error.log, one cursor (see hand_out)
         self.handed_out_at = 0  # error.log offset at the hand-out
+        self.log = ErrorLog(self)  # this hand-out's error.log, one cursor (see hand_out)
         self.single_use = False  # started with reuse=False: removed after its test, never pooled
         self.mount_config: Optional[bool] = None  # None: bind-mount read-only where the engine shares our files
         self.config_dir: Optional[Path] = None  # the host directory behind the read-only mounts
