@@ -129,7 +129,7 @@ class OpenRestyContainer(HarnessContainer):
                 shutil.copytree(bundle / "gen" / str(generation), target)
             else:
                 self.copy_into_container(bundle, "/")
-        code, output = self.sh(f"{ACTIVATE} {generation} reload")
+        code, output = self.channel.reload(generation)
         if code in (CONFIG_ERROR_EXIT, LUA_SYNTAX_EXIT):
             raise self._config_error(fixture, generation, output, "(the old configuration keeps serving)",
                                      lua=code == LUA_SYNTAX_EXIT)
