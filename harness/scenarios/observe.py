@@ -53,6 +53,14 @@ class Observed:
     snapshot: Optional[Snapshot] = None
 
 
+def needs_snapshot(expect: Expect) -> bool:
+    """Whether judging ``expect`` needs what :func:`observe` reads (error.log, workers, Redis)."""
+    redis = expect.redis
+    return bool(expect.error_log or expect.no_error_log or expect.grep_error_log or expect.workers is not None
+                or (redis is not None and (redis.keys or redis.max_clients_from_nginx is not None
+                                           or redis.min_clients_from_nginx is not None)))
+
+
 def observe(expect: Expect, seen: "Observed") -> Snapshot:
     """Read what ``expect`` needs, waiting (up to :data:`LOG_WAIT_S`) for its expected error.log
     lines; also stored as ``seen.snapshot``."""
