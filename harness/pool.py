@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import logging
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Optional, Sequence, Union
 
 from harness.containers import OpenRestyContainer
-from harness.errors import HarnessError
+from harness.errors import HarnessError, NginxConfigError
 from harness.openresty_spec import OpenRestySpec, Shape
 from harness.prefetch import DEPTH, OpenRestyPlan, Prefetcher
 
@@ -69,6 +70,9 @@ class ContainerPool:
                     continue
                 try:
                     candidate.switch(plan.fixture, timeout=self.switch_timeout)
+                except NginxConfigError:
+                    self.release(candidate)  # nginx -t refused the config: the old one keeps serving
+                    raise
                 except HarnessError:
                     self.discard(candidate)
                     raise
@@ -117,5 +121,6 @@ class ContainerPool:
         self.prefetcher.close()
         with self.lock:
             everything, self.busy, self.idle = [*self.busy, *self.idle], [], []
-        for container in everything:
-            container.stop_quietly()
+        if everything:  # side by side: each removal waits on the engine for ~0.3 s
+            with ThreadPoolExecutor(min(8, len(everything)), thread_name_prefix="harness-stop") as stopper:
+                list(stopper.map(lambda container: container.stop_quietly(), everything))

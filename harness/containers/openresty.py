@@ -107,9 +107,12 @@ class OpenRestyContainer(HarnessContainer):
                 for part in READ_ONLY_PARTS:
                     shutil.move(str(bundle / part), str(self.config_dir / part))
                     self.with_volume_mapping(self.config_dir / part, f"{ROOT}/{part}", "ro")
+            for host, path in self.spec.mounts:
+                self.with_volume_mapping(host, path, "ro")
             self.with_copy_into_container(bundle, "/")
             self.with_command([ACTIVATE, str(self.generation), "start"])
-            self.with_kwargs(**self._kwargs, **self.limits.docker_kwargs(), **({"init": True} if self.spec.init else {}))
+            self.with_kwargs(**self._kwargs, **self.limits.docker_kwargs(), **({"init": True} if self.spec.init else {}),
+                             **({"working_dir": self.spec.workdir} if self.spec.workdir else {}))
             super().start()
         self._await_generation(self.generation, self.start_timeout, starting=True)
         return self

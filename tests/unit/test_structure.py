@@ -95,7 +95,7 @@ def test_each_openresty_option_is_defined_once():
     """One class defines them, with their defaults and docs; the YAML options are that class."""
     assert issubclass(Options, OpenRestyOptions) and set(Options.model_fields) == set(OPTION_NAMES)
     assert set(OPTION_NAMES) == {"workers", "env", "memory", "cpus", "nofile", "ports", "error_log_level", "init",
-                                 "image", "reuse"}
+                                 "mounts", "workdir", "image", "reuse"}
     assert all(field.description for field in OpenRestyOptions.model_fields.values())
     where = {p.relative_to(PACKAGE).as_posix(): option_classes(p.read_text()) for p in PACKAGE.rglob("*.py")}
     assert {path: classes for path, classes in where.items() if classes} == {"openresty_spec.py": ["OpenRestyOptions"]}
