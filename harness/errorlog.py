@@ -195,7 +195,8 @@ class ErrorLog:
 
     def __init__(self, container: LogSource, since: Optional[int] = None, settle_timeout: float = 2.0) -> None:
         self.container = container
-        self.since = since or 0  # None: from the start of the file
+        # None: from where the container was handed out (an OpenResty's ``handed_out_at``), else the start
+        self.since = getattr(container, "handed_out_at", 0) if since is None else since
         self.settle_timeout = settle_timeout
         self.last_settle = ""
 

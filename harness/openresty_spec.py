@@ -59,6 +59,8 @@ class Shape:
     limits: Limits
     ports: tuple[int, ...]  # the extra container ports
     init: bool
+    mounts: tuple[tuple[str, str], ...]
+    workdir: str
 
 
 class OpenRestyOptions(BaseModel):
@@ -75,6 +77,10 @@ class OpenRestyOptions(BaseModel):
     error_log_level: LogLevel = Field("info", description="error_log level of the rendered config")
     init: bool = Field(False, description="an init as PID 1, so the master is an ordinary process "
                                           "(a binary upgrade needs it)")
+    mounts: tuple[tuple[str, str], ...] = Field(
+        (), description="host directories bind-mounted read-only, as (host path, container path) pairs")
+    workdir: str = Field("", description="nginx's working directory, so relative paths in the config resolve "
+                                         "from it (empty: /)")
     image: str = Field("", description="this image reference instead of the session's OpenResty image")
     reuse: Optional[bool] = Field(None, description="false: a fresh container, removed after use "
                                                     "(default: HARNESS_REUSE, HUP reuse)")
@@ -83,6 +89,11 @@ class OpenRestyOptions(BaseModel):
     @classmethod
     def _text_values(cls, value: Any) -> Any:
         return {str(k): str(v) for k, v in value.items()} if isinstance(value, Mapping) else value
+
+    @field_validator("mounts", mode="before")
+    @classmethod
+    def _text_paths(cls, value: Any) -> Any:
+        return tuple((str(host), str(path)) for host, path in value) if isinstance(value, (list, tuple)) else value
 
     @property
     def limits(self) -> Limits:
@@ -121,4 +132,4 @@ class OpenRestySpec(OpenRestyOptions):
         """The pool key of a container built from this spec on image ``image_id`` with environment
         ``env`` (this spec's env plus the session's service addresses)."""
         return Shape(image_id, str(self.workers), self.error_log_level, tuple(sorted(env.items())), self.limits,
-                     tuple(self.ports), self.init)
+                     tuple(self.ports), self.init, self.mounts, self.workdir)

@@ -10,16 +10,22 @@ ready when its turn comes. Nothing changes for a caller that never asks:
 :meth:`ContainerPool.acquire` falls back to a switch or a start of its own.
 
 The prefetcher only talks to its :class:`Source` (the :class:`harness.pool.ContainerPool`): it asks
-it to prepare a plan, and gives back or discards what it prepared.
+it to prepare an :class:`OpenRestyPlan`, and gives back or discards what it prepared.
 """
 from __future__ import annotations
 
 import logging
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Generic, Hashable, Optional, Protocol, TypeVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Generic, Hashable, Optional, Protocol, Sequence, TypeVar
 
 from harness.errors import HarnessError
+from harness.nginx_conf import Fixture
+from harness.openresty_spec import OpenRestySpec, Shape
+
+if TYPE_CHECKING:
+    from harness.containers import OpenRestyContainer
 
 log = logging.getLogger(__name__)
 DEPTH = 5  # fixtures prepared at once; the pool keeps DEPTH + 1 idle containers (these and the one in use)
@@ -33,19 +39,27 @@ class Prepared(Protocol):
 C = TypeVar("C", bound=Prepared)
 
 
-class Plan(Protocol):
-    """What the prefetcher needs of a plan: a key (same key, interchangeable containers) and
-    whether the plan may use pooled containers at all."""
+@dataclass(frozen=True)
+class OpenRestyPlan:
+    """A spec resolved on a stage: the container's shape, whether it may be pooled, and how to build
+    a fresh one."""
+
+    spec: OpenRestySpec
+    shape: Shape
+    use_pool: bool
+    build: Callable[[], "OpenRestyContainer"]
 
     @property
-    def key(self) -> Hashable: ...
+    def fixture(self) -> Fixture:
+        return self.spec.fixture
 
     @property
-    def use_pool(self) -> bool: ...
+    def key(self) -> tuple[Shape, str, bool]:
+        return self.shape, self.fixture.digest(), self.use_pool
 
 
 class Source(Protocol[C]):
-    def prepare(self, plan: Any) -> C: ...
+    def prepare(self, plan: OpenRestyPlan) -> C: ...
 
     def release(self, container: C) -> None: ...
 
@@ -64,7 +78,7 @@ class Prefetcher(Generic[C]):
         self.hits = 0
         self.misses = 0
 
-    def want(self, plan: Plan) -> bool:
+    def want(self, plan: OpenRestyPlan) -> bool:
         """Start preparing a container for ``plan`` unless one is on its way or enough are (a plan
         that needs a fresh container: at most :data:`FRESH_DEPTH` at once, container starts being
         heavy on the engine); returns whether it started."""
@@ -78,10 +92,11 @@ class Prefetcher(Generic[C]):
             self._pending.append((plan.key, self._executor.submit(self._prepare, plan), not plan.use_pool))
         return True
 
-    def plan_ahead(self, plans: list[Plan]) -> None:
+    def plan_ahead(self, plans: Sequence[OpenRestyPlan]) -> None:
         """``plans``: the one about to run, then what follows, in order. Prepare the first ``depth``
-        (the one about to run too, unless it is on its way: :meth:`take` then waits for it);
-        anything prepared for a fixture no longer among them goes back to the pool."""
+        (the one about to run too, unless it is on its way: :meth:`take` then waits for it; the
+        others start once it is ready); anything prepared for a fixture no longer among them goes
+        back to the pool."""
         keys = [p.key for p in plans[:self.depth + 1]]
         with self.lock:
             stale = [item for item in self._pending if item[0] not in keys]
@@ -105,14 +120,14 @@ class Prefetcher(Generic[C]):
         if container is not None:
             self.source.release(container)
 
-    def _prepare(self, plan: Plan) -> Optional[C]:
+    def _prepare(self, plan: OpenRestyPlan) -> Optional[C]:
         try:
             return self.source.prepare(plan)
         except HarnessError as exc:  # a config nginx -t rejects: the caller will hear it first hand
             log.debug("prefetch of %s failed: %s", plan.key, exc.message)
             return None
 
-    def take(self, plan: Plan, timeout: float = 60.0) -> Optional[C]:
+    def take(self, plan: OpenRestyPlan, timeout: float = 60.0) -> Optional[C]:
         """The container prepared for ``plan`` (waiting for it if it is on its way), or None."""
         with self.lock:
             found = next((item for item in self._pending if item[0] == plan.key), None)

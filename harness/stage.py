@@ -29,7 +29,7 @@ from harness.nginx_conf import Fixture
 from harness.openresty_spec import OpenRestySpec
 from harness.pool import ContainerPool, OpenRestyPlan
 from harness.prefetch import Prefetcher
-from harness.session import HarnessSession, sweep_stale
+from harness.session import HarnessSession, Removed, sweep_stale
 from harness.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ class Stage:
                      "tools": settings.tools_image},
             pull=settings.may_pull)
         self.search_path = settings.fixture_search_path(rootdir)
-        self.swept = 0  # resources of dead runs removed by open()
+        self.swept = Removed()  # what open() removed of dead runs
         self.ryuk = "not set up (a Stage built directly; Stage.open() sets up Ryuk)"
         self._reach: Optional[Reach] = None
         self._redis: Optional[RedisContainer] = None

@@ -1,6 +1,8 @@
 """The harness's own line to a running OpenResty: its control server (port 9901, served by the
 workers) says which config generation answers, serves error.log from a byte offset and settles the
-workers first; when it does not answer (workers hung, container stopped) the engine reads the file."""
+workers first; when it does not answer (workers hung, container stopped) the engine reads the file.
+A reload goes through the in-container agent (:mod:`harness.containers.agent`) where there is one;
+:meth:`ControlChannel.reload` is the way without it (an exec through the engine)."""
 from __future__ import annotations
 
 import json
@@ -9,7 +11,7 @@ from typing import Any, Optional, Protocol
 import httpx
 
 from harness.errorlog import LogRead
-from harness.nginx_conf import CONTROL_PATH, CONTROL_PORT, ERROR_LOG, LOG_PATH
+from harness.nginx_conf import ACTIVATE, CONTROL_PATH, CONTROL_PORT, ERROR_LOG, LOG_PATH
 
 
 class Box(Protocol):
@@ -77,6 +79,12 @@ class ControlChannel:
             return LogRead(self.box.read_file(ERROR_LOG)[since:].decode(errors="replace"), since, "stopped")
         except Exception:  # noqa: BLE001 - used in failure reports; never mask the original error
             return LogRead("", since, "unreachable")
+
+    def reload(self, generation: int) -> tuple[int, str]:
+        """Activate config generation ``generation`` in the running master (``nginx -t``, HUP, wait
+        until the old workers stopped accepting and exited): one exec through the engine; (exit code,
+        output). Used where the container has no agent."""
+        return self.box.sh(f"{ACTIVATE} {generation} reload")
 
     def error_log_size(self) -> int:
         """The current length of error.log in bytes (where a cursor set now would start)."""

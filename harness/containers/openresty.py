@@ -60,8 +60,8 @@ class OpenRestyContainer(HarnessContainer):
         self.generation = 0
         self.identity: dict[str, Any] = {}  # what the control endpoint reported: jit, nginx, ngx_lua versions
         self.channel = ControlChannel(self)
-        self.log = ErrorLog(self)  # this hand-out's error.log, one cursor (see hand_out)
         self.handed_out_at = 0  # error.log offset at the hand-out
+        self.log = ErrorLog(self)  # this hand-out's error.log, one cursor (see hand_out)
         self.single_use = False  # started with reuse=False: removed after its test, never pooled
         self.mount_config: Optional[bool] = None  # None: bind-mount read-only where the engine shares our files
         self.config_dir: Optional[Path] = None  # the host directory behind the read-only mounts
@@ -120,8 +120,11 @@ class OpenRestyContainer(HarnessContainer):
                     self.with_volume_mapping(self.config_dir / AGENT_DIR, f"{ROOT}/{AGENT_DIR}", "ro")
             else:  # no shared files: the whole tree is copied in (activate makes conf/, logs/, tmp/)
                 self.with_copy_into_container(bundle, "/")
+            for host, path in self.spec.mounts:
+                self.with_volume_mapping(host, path, "ro")
             self.with_command([ACTIVATE, str(self.generation), "start"])
-            self.with_kwargs(**self._kwargs, **self.limits.docker_kwargs(), **({"init": True} if self.spec.init else {}))
+            self.with_kwargs(**self._kwargs, **self.limits.docker_kwargs(), **({"init": True} if self.spec.init else {}),
+                             **({"working_dir": self.spec.workdir} if self.spec.workdir else {}))
             super().start()
         self._await_generation(self.generation, self.start_timeout, starting=True)
         return self
@@ -187,7 +190,7 @@ class OpenRestyContainer(HarnessContainer):
                     raise ReloadError(f"HUP reload of {self.name}: the agent did not answer within "
                                       f"{timeout:.0f}s: is the master alive?", str(exc)) from None
                 started = time.perf_counter()
-        code, output = self.sh(f"{ACTIVATE} {generation} reload")
+        code, output = self.channel.reload(generation)
         steps["exec"] = steps["activate"] = (time.perf_counter() - started) * 1000
         return code, output
 

@@ -8,12 +8,13 @@ import difflib
 import re
 from collections import Counter
 from dataclasses import dataclass, replace
+from typing import Optional
 
 from harness.errorlog import logged_as_expected, missing_message, select, unexpected_message
-from harness.scenarios.observe import LOG_WAIT_S, Observed, Snapshot
+from harness.scenarios.observe import LOG_WAIT_S, Observed, Snapshot, needs_snapshot
 from harness.scenarios.spec import Expect, LoadExpect, RedisExpect, ResponseExpect, WorkerExpect, as_pattern
 from harness.scenarios.traffic import Outcome
-from harness.workers import diff, health
+from harness.workers import WorkerTable, diff, health
 
 __all__ = ["Check", "Observed", "check_all", "check_response", "check_responses", "parse_sample"]
 
@@ -39,14 +40,18 @@ class Check:
 
 def check_all(expect: Expect, seen: Observed) -> list[Check]:
     """Every expectation of ``expect`` judged on ``seen`` and its snapshot (``observe`` first)."""
-    if seen.snapshot is None:
-        raise ValueError("check_all judges a snapshot: call harness.scenarios.observe.observe(expect, seen) first")
+    snap = seen.snapshot
+    if snap is None:
+        if needs_snapshot(expect):
+            raise ValueError("these expectations judge a snapshot: call harness.scenarios.observe.observe(expect, "
+                             "seen) first")
+        snap = Snapshot()
     checks = check_responses(expect, seen.outcomes)
-    checks += _error_log(expect, seen.snapshot)
+    checks += _error_log(expect, snap)
     if expect.workers is not None:
-        checks += _workers(expect.workers, seen)
+        checks += _workers(expect.workers, seen.workers_before, snap)
     if expect.redis is not None:
-        checks += _redis(expect.redis, seen)
+        checks += _redis(expect.redis, seen, snap)
     if expect.metrics is not None:
         checks += _metrics(expect, seen)
     if expect.load is not None or seen.load is not None:
@@ -147,12 +152,12 @@ def _error_log(expect: Expect, snap: Snapshot) -> list[Check]:
     return checks
 
 
-def _workers(want: WorkerExpect, seen: Observed) -> list[Check]:
-    after = seen.snapshot.workers if seen.snapshot is not None else None
-    if after is None:
+def _workers(want: WorkerExpect, before: Optional[WorkerTable], snap: Snapshot) -> list[Check]:
+    if snap.workers is None:
         return [Check("workers", False, "a worker table", "none was taken")]
-    changes = diff(seen.workers_before or after, after)
-    quota = seen.snapshot.cpu_quota
+    after = snap.workers
+    changes = diff(before or after, after)
+    quota = snap.cpu_quota
     findings = health(after, quota)
     table = after.format()
     facts = {
@@ -177,15 +182,14 @@ def _workers(want: WorkerExpect, seen: Observed) -> list[Check]:
     return checks
 
 
-def _redis(want: RedisExpect, seen: Observed) -> list[Check]:
+def _redis(want: RedisExpect, seen: Observed, snap: Snapshot) -> list[Check]:
     if seen.redis is None:
         return [Check("redis", False, "a Redis", "no 'redis' in the scenario's services")]
-    assert seen.snapshot is not None
-    keys = seen.snapshot.redis_keys
+    keys = snap.redis_keys
     checks = [Check(f"redis {key}", keys.get(key) == value, repr(value), repr(keys.get(key)))
               for key, value in want.keys.items()]
     if want.max_clients_from_nginx is not None or want.min_clients_from_nginx is not None:
-        n = seen.snapshot.redis_clients_from_nginx or 0
+        n = snap.redis_clients_from_nginx or 0
         low, high = want.min_clients_from_nginx or 0, want.max_clients_from_nginx
         ok = n >= low and (high is None or n <= high)
         checks.append(Check("redis clients from nginx", ok, f"{low}..{'' if high is None else high}", str(n)))

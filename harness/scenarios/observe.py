@@ -53,6 +53,14 @@ class Observed:
     snapshot: Optional[Snapshot] = None
 
 
+def needs_snapshot(expect: Expect) -> bool:
+    """Whether judging ``expect`` needs what :func:`observe` reads (error.log, workers, Redis)."""
+    redis = expect.redis
+    return bool(expect.error_log or expect.no_error_log or expect.grep_error_log or expect.workers is not None
+                or (redis is not None and (redis.keys or redis.max_clients_from_nginx is not None
+                                           or redis.min_clients_from_nginx is not None)))
+
+
 def observe(expect: Expect, seen: "Observed") -> Snapshot:
     """Read what ``expect`` needs, waiting (up to :data:`LOG_WAIT_S`) for its expected error.log
     lines; also stored as ``seen.snapshot``."""
@@ -67,13 +75,18 @@ def observe(expect: Expect, seen: "Observed") -> Snapshot:
     clients = None
     if expect.redis is not None and seen.redis is not None:
         client = seen.redis.client()
-        keys = {key: client.get(key) for key in expect.redis.keys}
+        keys = {key: _text(client.get(key)) for key in expect.redis.keys}
         if expect.redis.max_clients_from_nginx is not None or expect.redis.min_clients_from_nginx is not None:
             clients = seen.redis.observe.clients_by_address().get(seen.nginx.ip, 0)
     unsettled = unsettled_message(seen.nginx.name, settled, seen.log.settle_timeout) if expect.no_error_log else None
     seen.snapshot = Snapshot(log, settled, seen.nginx.name, workers, quota, keys, clients, unsettled or "",
                              seen.nginx.workers().format() if unsettled else "")
     return seen.snapshot
+
+
+def _text(value: object) -> Optional[str]:
+    """A value as the client gave it (decoded strings), None for a missing key."""
+    return None if value is None else value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _log(expect: Expect, seen: "Observed") -> tuple[list[LogEntry], str]:

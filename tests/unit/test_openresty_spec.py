@@ -45,6 +45,8 @@ def test_shape_is_what_a_hup_reload_cannot_change():
     assert a.shape("img", {}) != a.shape("img", {"REDIS_HOST": "r"})
     assert a.shape("img", {}) != a.with_options(init=True).shape("img", {})
     assert a.shape("img", {}) != a.shape("other-image", {})
+    mounted = a.with_options(mounts=[("/srv/suite", "/srv/suite")], workdir="/srv/suite")
+    assert mounted.mounts == (("/srv/suite", "/srv/suite"),) and mounted.shape("img", {}) != a.shape("img", {})
 
 
 def test_yaml_options_are_the_python_options_with_init_and_image():

@@ -2,6 +2,9 @@
 ahead and removed."""
 from __future__ import annotations
 
+import pytest
+
+from harness.errors import NginxConfigError
 from harness.nginx_conf import Fixture
 from harness.openresty_spec import OpenRestySpec
 from harness.pool import ContainerPool, OpenRestyPlan
@@ -33,6 +36,8 @@ class FakeOpenResty:
         return self.well and not self.stopped
 
     def switch(self, fixture: Fixture, timeout: float = 15.0) -> None:
+        if "broken" in fixture.name:
+            raise NginxConfigError(f"nginx -t rejected fixture {fixture.name!r}", "")
         self.switches.append(fixture.name)
         self.fixture = fixture
         self.last_switch = {"total": 1.0}
@@ -115,3 +120,13 @@ def test_specs_can_be_planned_ahead_directly():
     pool.plan_ahead(specs)
     assert [c.fixture.name for c in (pool.acquire(specs[2]), pool.acquire(specs[1]))] == ["later", "next"]
     assert pool.prefetcher.hits == 2 and len(built) == 3
+
+
+def test_a_config_nginx_refuses_leaves_the_container_in_the_pool():
+    built: list[FakeOpenResty] = []
+    pool = ContainerPool(planner(built))
+    kept = pool.acquire(OpenRestySpec.of(fixture("a")))
+    pool.release(kept)
+    with pytest.raises(NginxConfigError):
+        pool.acquire(OpenRestySpec.of(fixture("broken")))
+    assert pool.idle == [kept] and not kept.stopped

@@ -108,3 +108,15 @@ def test_checks_judge_the_snapshot_alone():
     assert verdicts == {"status 200": (True, "1 x 200"), "error_log 'failed to connect'": (True, "1 entry"),
                         "no_error_log '[crit]'": (True, ""), "grep_error_log 'timeout'": (True, "1"),
                         "redis counter": (False, "'2'")}
+
+
+def test_response_expectations_need_no_snapshot_but_log_ones_do():
+    import pytest
+
+    from harness.scenarios.checks import Observed, check_all
+    from harness.scenarios.spec import Expect
+
+    seen = Observed(NoIO(), NoIO(), None, [OK])
+    assert [c.ok for c in check_all(Expect(status=200), seen)] == [True]
+    with pytest.raises(ValueError, match="observe"):
+        check_all(Expect.model_validate({"no_error_log": ["[error]"]}), seen)
