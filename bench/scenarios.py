@@ -204,7 +204,8 @@ def main() -> int:
         runner = ScenarioRunner(stage)
         # warm-up: the pool gets its containers, as a run's first items warm it from what was collected
         warm = [load_file(p)[0] for p in write_scenarios(Path(tmp), 1 + stage.prefetcher.depth, True, 10_000)]
-        runner.plan_ahead(warm)
+        for plan in [runner.plan_for(w) for w in warm]:
+            stage.prefetcher.want(plan)  # side by side, as many as the prefetcher prepares
         stage.prefetcher.close()  # waits for them and gives them to the pool
         breakdown = switch_breakdown(stage, args.breakdown)
         for r in range(args.rounds):

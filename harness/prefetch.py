@@ -75,6 +75,7 @@ class Prefetcher(Generic[C]):
         self.lock = threading.Lock()
         self._pending: list[tuple[Hashable, Future, bool]] = []  # key, its container, whether a fresh one
         self._executor: Optional[ThreadPoolExecutor] = None
+        self._epoch = 0  # counts close(): what a close interrupted starts nothing afterwards
         self.hits = 0
         self.misses = 0
 
@@ -110,7 +111,8 @@ class Prefetcher(Generic[C]):
             with self.lock:
                 first = next((f for key, f, _ in self._pending if key == plans[0].key), None)
             if first is not None:
-                first.add_done_callback(lambda _: [self.want(plan) for plan in rest])
+                epoch = self._epoch
+                first.add_done_callback(lambda _: [self.want(plan) for plan in rest if self._epoch == epoch])
                 return
         for plan in rest:
             self.want(plan)
@@ -151,6 +153,7 @@ class Prefetcher(Generic[C]):
         """Wait for what is being prepared and give it back to the source."""
         with self.lock:
             pending, self._pending = self._pending, []
+            self._epoch += 1
         for _, future, _ in pending:
             try:
                 container = future.result(timeout=60)
@@ -158,6 +161,7 @@ class Prefetcher(Generic[C]):
                 container = None
             if container is not None:
                 self.source.release(container)
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
-            self._executor = None
+        with self.lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True)
