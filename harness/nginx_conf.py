@@ -287,6 +287,13 @@ def write_bundle(dest: Path, fixture: Fixture, profile: OpenRestyProfile, genera
     return root
 
 
+def nginx_t_summary(output: str) -> str:
+    """The line of ``nginx -t`` output that says what is wrong (its first emerg/error/alert line)."""
+    lines = output.splitlines()
+    return next((ln for ln in lines if "[emerg]" in ln or "[error]" in ln or "[alert]" in ln),
+                lines[0] if lines else "no output").strip()
+
+
 def host_paths(message: str, fixture: Fixture, generation: int) -> str:
     """Rewrite container paths of the fixture in nginx messages into the host's fixture path."""
     container_dir = fixture_dir(generation)

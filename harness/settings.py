@@ -53,6 +53,14 @@ OPTIONS: tuple[Option, ...] = (
     Option("perf_tolerance", "HARNESS_PERF_TOLERANCE", "--perf-tolerance", "0.03",
            "`harness perf compare`: CPU per request may grow by this fraction before the verdict fails "
            "(a larger growth fails only if its confidence interval excludes no change)"),
+    Option("preflight_cpus", "HARNESS_PREFLIGHT_CPUS", "--preflight-cpus", "1",
+           "`harness preflight`: CPU quota of the app's container (--cpus)"),
+    Option("preflight_memory", "HARNESS_PREFLIGHT_MEMORY", "--preflight-memory", "256m",
+           "`harness preflight`: memory limit of the app's container (--memory; k, m, g suffixes)"),
+    Option("preflight_nofile", "HARNESS_PREFLIGHT_NOFILE", "--preflight-nofile", "",
+           "`harness preflight`: open files limit of the app's container (--ulimit nofile); empty: the engine's"),
+    Option("preflight_workers", "HARNESS_PREFLIGHT_WORKERS", "--preflight-workers", "1",
+           "`harness preflight`: worker_processes, a number or auto (nginx then counts the CPUs it sees)"),
 )
 
 
@@ -77,6 +85,10 @@ class Settings:
     app: str = ""
     scenario_report: str = ""
     perf_tolerance: float = 0.03
+    preflight_cpus: float = 1.0
+    preflight_memory: str = "256m"
+    preflight_nofile: str = ""
+    preflight_workers: str = "1"
     ci: bool = field(default=False)
 
     @classmethod

@@ -19,7 +19,8 @@ from harness.images.profiles import openresty_profile
 from harness.images.resolver import ResolvedImage
 from harness.engine import shares_files_with_host
 from harness.nginx_conf import (ACTIVATE, CONFIG_ERROR_EXIT, ROOT, CONTROL_PATH, CONTROL_PORT, ERROR_LOG, HTTP_PORT,
-                                LOG_PATH, LUA_SYNTAX_EXIT, RELOAD_STUCK_EXIT, Fixture, RenderOptions, host_paths, write_bundle)
+                                LOG_PATH, LUA_SYNTAX_EXIT, RELOAD_STUCK_EXIT, Fixture, RenderOptions, host_paths,
+                                nginx_t_summary, write_bundle)
 from harness.session import CONFIG_DIR_PREFIX, HarnessSession
 from harness.waiting import wait_for
 from harness.workers import PROC_LISTING, WorkerTable, health
@@ -168,9 +169,7 @@ class OpenRestyContainer(HarnessContainer):
             first = text.splitlines()[0] if text else "no output"
             return LuaSyntaxError(f"Lua syntax error in fixture {fixture.name!r}: {first.replace('luajit: ', '')} "
                                   f"{suffix}".rstrip(), text)
-        first = next((ln for ln in text.splitlines() if "[emerg]" in ln or "[error]" in ln or "[alert]" in ln),
-                     text.splitlines()[0] if text else "no output")
-        return NginxConfigError(f"nginx -t rejected fixture {fixture.name!r}: {first.strip()} {suffix}".rstrip(),
+        return NginxConfigError(f"nginx -t rejected fixture {fixture.name!r}: {nginx_t_summary(text)} {suffix}".rstrip(),
                                 text)
 
     def _await_generation(self, generation: int, timeout: float, starting: bool) -> None:
