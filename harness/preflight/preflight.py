@@ -47,6 +47,7 @@ class Preflight:
         self.stage = stage
         self.options = options or PreflightOptions.resolve(stage.settings)
         self.image = image
+        self._ncpu = 1  # CPUs nginx sees in the image's container, read by the probe
 
     def run(self, app: str | Path | Fixture) -> PreflightReport:
         started = time.perf_counter()
@@ -100,6 +101,7 @@ class Preflight:
         parts = sections(output)
         checks = ImageChecks(source, fixture)
         modules, _ = checks.modules(parts)
+        self._ncpu = checks.ncpu(parts)
         return {"config": checks.config(parts), "modules": modules, "native": checks.native(parts)}
 
     # ---- luacheck ----------------------------------------------------------------------------
@@ -140,7 +142,7 @@ class Preflight:
         try:
             rendered = (dest / "harness" / "gen" / str(GENERATION) / "nginx.conf").read_text()
             match = WORKER_CONNECTIONS.search(rendered)
-            s = sample(nginx, o, int(match.group(1)) if match else 1024)
+            s = sample(nginx, o, int(match.group(1)) if match else 1024, self._ncpu)
         finally:
             self.stage.release(nginx, reusable=False)
         return {c.name: c for c in (check_workers(s, o), check_memory(s, o), check_connections(s))}

@@ -32,6 +32,7 @@ class RuntimeSample:
     error_log: str = ""
     worker_connections: int = 1024
     cpu_quota: Optional[float] = None
+    configured: int = 1  # workers nginx starts: worker_processes, or for auto the CPUs it sees
 
     @property
     def killed(self) -> list[tuple[int, int]]:
@@ -54,11 +55,14 @@ def warm_up(nginx: "OpenRestyContainer", paths: tuple[str, ...], requests: int =
     return statuses
 
 
-def sample(nginx: "OpenRestyContainer", options: PreflightOptions, worker_connections: int) -> RuntimeSample:
+def sample(nginx: "OpenRestyContainer", options: PreflightOptions, worker_connections: int, ncpu: int) -> RuntimeSample:
+    """Worker tables before and after the warm-up; ``ncpu``: the CPUs nginx sees (for ``auto``)."""
     before = nginx.workers()
     statuses = warm_up(nginx, options.paths)
     after = nginx.workers(interval=0.3)
-    return RuntimeSample(before, after, statuses, nginx.read_error_log(0).text, worker_connections, nginx.cpu_quota)
+    configured = ncpu if options.workers == "auto" else int(options.workers)
+    return RuntimeSample(before, after, statuses, nginx.read_error_log(0).text, worker_connections, nginx.cpu_quota,
+                         configured)
 
 
 def _mb(value: float) -> str:
@@ -69,11 +73,12 @@ def check_workers(s: RuntimeSample, options: PreflightOptions) -> CheckResult:
     live = [p for p in s.after.workers if p.state != "Z"]
     quota = s.cpu_quota or options.cpus
     allowed = max(1, math.ceil(quota - 1e-9))
+    count = max(s.configured, len(live))
     findings: list[Finding] = []
-    if len(live) > allowed:
+    if count > allowed:
         if options.workers == "auto":
             findings.append(Finding(
-                f"worker_processes auto started {len(live)} workers under a CPU quota of {quota:g}: nginx counts the "
+                f"worker_processes auto starts {count} workers under a CPU quota of {quota:g}: nginx counts the "
                 f"CPUs it sees, not the container's quota (on a 64-core node: 64 workers); set worker_processes "
                 f"{allowed}", verdict=Verdict.FAIL))
         else:
@@ -83,15 +88,15 @@ def check_workers(s: RuntimeSample, options: PreflightOptions) -> CheckResult:
         findings.append(Finding(f"worker {p.pid} at {s.after.busy(p.pid):.0f} % CPU after the warm-up of "
                                 f"{', '.join(options.paths)}: it never gets back to its event loop (a loop or a "
                                 f"blocking call?)", verdict=Verdict.FAIL))
-    return CheckResult.from_findings("workers", findings, f"{len(live)} worker(s) ({options.workers}) within a CPU "
-                                                          f"quota of {quota:g}")
+    return CheckResult.from_findings("workers", findings, f"{count} worker(s) (worker_processes {options.workers}) "
+                                                          f"within a CPU quota of {quota:g}")
 
 
 def check_memory(s: RuntimeSample, options: PreflightOptions) -> CheckResult:
     limit_mb = options.memory_bytes / 1024 ** 2
     workers = [p for p in s.after.workers + s.before.workers if p.state != "Z"]
     per_worker = max((p.rss_mb for p in workers), default=0.0)
-    count = max(len([p for p in s.after.workers if p.state != "Z"]), len(s.before.workers), 1)
+    count = max(s.configured, len([p for p in s.after.workers if p.state != "Z"]))
     master = s.after.master.rss_mb if s.after.master is not None else 0.0
     projected = master + count * per_worker
     ratio = projected / limit_mb
