@@ -1,4 +1,4 @@
-"""``harness`` command: doctor, engine, images, sweep, options, perf."""
+"""``harness`` command: doctor, engine, images, sweep, options, perf, preflight."""
 from __future__ import annotations
 
 import argparse
@@ -11,6 +11,7 @@ from harness.errors import HarnessError
 from harness.images import offline
 from harness.images.resolver import OFFICIAL, ImageResolver
 from harness.perf import cli as perf_cli
+from harness.preflight import cli as preflight_cli
 from harness.runtime import HarnessRuntime
 from harness.session import LABEL_SESSION, remove_labelled, sweep_stale
 from harness.settings import Settings, options_markdown
@@ -166,6 +167,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         func=cmd_scenario_reference)
     sub.add_parser("options", help=cmd_options.__doc__).set_defaults(func=cmd_options)
     perf_cli.add_parser(sub)
+    preflight_cli.add_parser(sub)
     args = parser.parse_args(argv)
     if getattr(args, "pytest_args", None) and args.pytest_args[0] == "--":
         args.pytest_args = args.pytest_args[1:]

@@ -13,6 +13,7 @@ from docker.errors import DockerException
 from harness.errors import EngineLost, HarnessError
 from harness.faults import RedisFault, WorkerFault
 from harness.load import LoadResult, LoadSpec, run_load
+from harness.preflight import Preflight, PreflightOptions, PreflightReport
 from harness.factory import BoundClient, OpenRestyFactory, binder
 from harness.report.html import write_html_report
 from harness.report.summary import summary_table
@@ -24,7 +25,8 @@ from harness.stage import Stage
 
 RUNTIME = pytest.StashKey[HarnessRuntime]()
 FACTORY = pytest.StashKey[OpenRestyFactory]()
-HARNESS_FIXTURES = {"harness_stage", "openresty", "redis", "http", "nginx", "redis_fault", "dns", "redis_proxy"}
+HARNESS_FIXTURES = {"harness_stage", "openresty", "redis", "http", "nginx", "redis_fault", "dns", "redis_proxy",
+                    "preflight"}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -219,6 +221,16 @@ def load() -> Callable[..., LoadResult]:
         if "paths" in spec:
             spec["paths"] = tuple(spec["paths"])
         return run_load(url, LoadSpec(**spec))
+    return run
+
+
+@pytest.fixture
+def preflight(harness_stage: Stage) -> Callable[..., PreflightReport]:
+    """``preflight("app-dir-or-fixture", workers="auto", cpus=2, memory="128m", nofile=1024, paths=["/x"],
+    image="")`` runs the preflight checks and returns a :class:`harness.preflight.PreflightReport`
+    (unset options: ``--preflight-*`` / ``HARNESS_PREFLIGHT_*``)."""
+    def run(app, image: str = "", **options) -> PreflightReport:
+        return Preflight(harness_stage, PreflightOptions.resolve(harness_stage.settings, **options), image).run(app)
     return run
 
 

@@ -207,7 +207,7 @@ class ImageChecks:
             where = self.app.display(places[0])
             if status == "missing":
                 searched = self.mapped(info.replace("\\n", "\n"))
-                findings.append(Finding(f"module '{name}' not found:\n" + searched, where, Verdict.FAIL))
+                findings.append(Finding(f"module '{name}' not found:\n\t" + searched, where, Verdict.FAIL))
             else:
                 findings.append(Finding(f"require \"{name}\" loads {self.mapped(info)}", where, Verdict.OK))
         missing = [f for f in findings if f.verdict == Verdict.FAIL]

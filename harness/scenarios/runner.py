@@ -26,6 +26,7 @@ from harness.nginx_conf import Fixture
 from harness.scenarios.checks import Check, Observed, check_all, check_response
 from harness.scenarios.fault_plan import Targets, Timeline, fault_context
 from harness.scenarios.loader import LoadedScenario
+from harness.scenarios.preflight_step import run_preflight
 from harness.scenarios.spec import InlineFixture, Scenario, Step, matches
 from harness.scenarios.traffic import Outcome, send, send_concurrently, send_pipelined, send_raw
 
@@ -344,6 +345,11 @@ class ScenarioRunner:
             for index, (request, outcome) in enumerate(zip(step.sequence, seen.outcomes), 1):
                 if request.expect is not None:
                     out.checks += check_response(request.expect, outcome, index)
+            if step.preflight is not None:
+                app = self._named_fixture(step.preflight.app, self._source) if step.preflight.app else nginx.fixture
+                report, checks = run_preflight(self.stage, step.preflight, app)
+                out.checks += checks
+                out.numbers["preflight s"] = round(report.seconds, 1)
 
     def _traffic(self, step: Step, nginx: "OpenRestyContainer", targets: Targets, seen: Observed,
                  out: StepResult) -> None:

@@ -12,6 +12,8 @@ from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from harness.preflight.step import PreflightStep
+
 METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
 REQUEST_LINE = re.compile(rf"^({'|'.join(METHODS)})\s+(\S+)$")
 
@@ -251,6 +253,7 @@ class Step(Spec):
     raw: Optional[str] = Field(None, description="bytes sent as they are on one connection (\\r\\n as written)")
     load: Optional[LoadStep] = Field(None, description="a locust load phase")
     leak: Optional[LeakStep] = Field(None, description="leak rounds with a slope verdict")
+    preflight: Optional[PreflightStep] = Field(None, description="harness preflight of an app, verdicts checked")
     expect: Expect = Field(default_factory=Expect, description="checked after the traffic, faults still held")
 
     @field_validator("fault", mode="before")
@@ -267,7 +270,7 @@ class Step(Spec):
 
     @model_validator(mode="after")
     def _one_traffic(self) -> "Step":
-        kinds = [k for k in ("request", "requests", "pipelined", "raw", "load", "leak") if getattr(self, k)]
+        kinds = [k for k in ("request", "requests", "pipelined", "raw", "load", "leak", "preflight") if getattr(self, k)]
         if len(kinds) > 1:
             raise ValueError(f"a step sends one kind of traffic, this one has {' and '.join(kinds)}")
         if (self.repeat > 1 or self.concurrent) and not self.request:
