@@ -79,7 +79,7 @@ class Preflight:
     def _timed(run) -> dict[str, CheckResult]:
         started = time.perf_counter()
         out = run()
-        spent = (time.perf_counter() - started) / max(1, len(out))
+        spent = time.perf_counter() - started  # the step's time, on each check it produced
         return {name: CheckResult(c.name, c.verdict, c.summary, c.findings, c.detail, spent) for name, c in out.items()}
 
     # ---- the image: nginx -t, modules, ldd ---------------------------------------------------

@@ -84,7 +84,8 @@ def check_workers(s: RuntimeSample, options: PreflightOptions) -> CheckResult:
         else:
             findings.append(Finding(f"worker_processes {options.workers} is more than the CPU quota of {quota:g}: "
                                     f"the workers share {quota:g} CPU(s); set worker_processes {allowed}"))
-    for p in s.after.stuck(CPU_STUCK_PERCENT):
+    started_before = {p.pid for p in s.before.workers}  # a worker respawned meanwhile is busy starting up
+    for p in (p for p in s.after.stuck(CPU_STUCK_PERCENT) if p.pid in started_before):
         findings.append(Finding(f"worker {p.pid} at {s.after.busy(p.pid):.0f} % CPU after the warm-up of "
                                 f"{', '.join(options.paths)}: it never gets back to its event loop (a loop or a "
                                 f"blocking call?)", verdict=Verdict.FAIL))
