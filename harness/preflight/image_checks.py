@@ -61,8 +61,6 @@ os.exit(0)  -- the one-shot nginx has done its job: never open a socket
 PROBE_SCRIPT = r"""
 w=%(work)s
 mkdir -p "$w/prefix/logs"
-echo '%(mark)sncpu'
-getconf _NPROCESSORS_ONLN 2>/dev/null || nproc
 echo '%(mark)sconfig'
 %(nginx)s -p %(root)s/ -c %(conf)s -t 2>&1; echo "%(mark)sconfig-exit $?"
 echo '%(mark)sresolve'
@@ -178,12 +176,6 @@ class ImageChecks:
         summary = re.sub(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d (\[\w+\]) \d+#\d+: ", r"\1 ", nginx_t_summary(text))
         return CheckResult("config", Verdict.FAIL, f"nginx -t: {summary}", (Finding(summary, verdict=Verdict.FAIL),),
                            detail=text)
-
-    @staticmethod
-    def ncpu(parts: dict[str, str]) -> int:
-        """CPUs nginx sees in the container (what ``worker_processes auto`` counts), whatever the quota."""
-        text = parts.get("ncpu", "").strip()
-        return int(text) if text.isdigit() else 1
 
     def modules(self, parts: dict[str, str]) -> tuple[CheckResult, str]:
         """The modules check, and the effective cpath (for the native check's evidence)."""

@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 
 WORKER_CONNECTIONS = re.compile(r"^\s*worker_connections\s+(\d+)\s*;", re.MULTILINE)
 NO_LUACHECK = 127
+THREAD_DEADLINE_S = 120
+NCPU = "getconf _NPROCESSORS_ONLN 2>/dev/null || nproc"  # what worker_processes auto counts
 
 
 class Preflight:
@@ -47,7 +49,6 @@ class Preflight:
         self.stage = stage
         self.options = options or PreflightOptions.resolve(stage.settings)
         self.image = image
-        self._ncpu = 1  # CPUs nginx sees in the image's container, read by the probe
 
     def run(self, app: str | Path | Fixture) -> PreflightReport:
         started = time.perf_counter()
@@ -58,19 +59,22 @@ class Preflight:
                                  self.options.as_dict())
         results: dict[str, CheckResult] = {}
         with tempfile.TemporaryDirectory(prefix="harness-preflight-") as tmp:
-            lint_thread = threading.Thread(target=self._lint, args=(source, Path(tmp) / "lint", results),
-                                           daemon=True)
-            lint_thread.start()
+            # luacheck and the app under its limits run beside the image probe (each its own container)
+            threads = [threading.Thread(target=self._lint, args=(source, Path(tmp) / "lint", results), daemon=True),
+                       threading.Thread(target=self._runtime_into, args=(fixture, image, Path(tmp) / "run", results),
+                                        daemon=True)]
+            for thread in threads:
+                thread.start()
             results.update(self._timed(lambda: self._image_checks(source, fixture, image, Path(tmp) / "probe")))
             for check in (check_shared_dicts, check_blocking):
                 results.update(self._timed(lambda: {c.name: c for c in [check(source)]}))
+            for thread in threads:
+                thread.join(timeout=THREAD_DEADLINE_S)
             if results["config"].verdict == Verdict.FAIL:
                 results.update({c.name: c for c in not_run("nginx -t fails (see config)")})
-            else:
-                results.update(self._timed(lambda: self._runtime(fixture, image, Path(tmp) / "probe")))
-            lint_thread.join(timeout=120)
-        if "lint" not in results:
-            results["lint"] = CheckResult("lint", Verdict.SKIP, "luacheck did not finish within 120 s")
+        for name in CHECKS:
+            if name not in results:
+                results[name] = CheckResult(name, Verdict.SKIP, f"did not finish within {THREAD_DEADLINE_S} s")
         report.checks = [results[name] for name in CHECKS]
         report.seconds = time.perf_counter() - started
         return report
@@ -101,7 +105,6 @@ class Preflight:
         parts = sections(output)
         checks = ImageChecks(source, fixture)
         modules, _ = checks.modules(parts)
-        self._ncpu = checks.ncpu(parts)
         return {"config": checks.config(parts), "modules": modules, "native": checks.native(parts)}
 
     # ---- luacheck ----------------------------------------------------------------------------
@@ -130,6 +133,13 @@ class Preflight:
                                       time.perf_counter() - started)
 
     # ---- the app under its limits ------------------------------------------------------------
+    def _runtime_into(self, fixture: Fixture, image: ResolvedImage, dest: Path, results: dict[str, CheckResult]
+                      ) -> None:
+        try:
+            results.update(self._timed(lambda: self._runtime(fixture, image, dest)))
+        except Exception as exc:  # noqa: BLE001 - reported as the checks' verdict, never lost in a thread
+            results.update({c.name: c for c in not_run(f"{type(exc).__name__}: {exc}")})
+
     def _runtime(self, fixture: Fixture, image: ResolvedImage, dest: Path) -> dict[str, CheckResult]:
         o = self.options
         try:
@@ -140,9 +150,14 @@ class Preflight:
         except (NginxConfigError, HarnessError) as exc:
             return {c.name: c for c in not_run(f"the app did not start: {exc.message}")}
         try:
-            rendered = (dest / "harness" / "gen" / str(GENERATION) / "nginx.conf").read_text()
+            rendered = (self._render(fixture, image, dest) / "gen" / str(GENERATION) / "nginx.conf").read_text()
             match = WORKER_CONNECTIONS.search(rendered)
-            s = sample(nginx, o, int(match.group(1)) if match else 1024, self._ncpu)
+            s = sample(nginx, o, int(match.group(1)) if match else 1024, self._ncpu_in(nginx))
         finally:
             self.stage.release(nginx, reusable=False)
         return {c.name: c for c in (check_workers(s, o), check_memory(s, o), check_connections(s))}
+
+    @staticmethod
+    def _ncpu_in(nginx: OpenRestyContainer) -> int:
+        code, out = nginx.sh(NCPU)
+        return int(out.strip()) if code == 0 and out.strip().isdigit() else 1
