@@ -250,3 +250,42 @@ def test_report_table_json_and_exit_code(tmp_path):
     assert text.splitlines()[0].endswith("7 ok, 1 warn, 1 fail in 2.5 s")
     data = json.loads(report.write_json(tmp_path / "r.json").read_text())
     assert data["verdicts"]["native"] == "fail" and data["exit_code"] == 1 and len(data["checks"]) == len(CHECKS)
+
+
+# ---- the scenario step --------------------------------------------------------------------------
+def test_the_preflight_step_in_the_scenario_format():
+    from pydantic import ValidationError
+
+    from harness.scenarios.spec import Step
+
+    step = Step.model_validate({"preflight": {"app": "hello", "workers": "auto", "expect": {"workers": "fail"}}})
+    assert step.preflight.options()["workers"] == "auto" and step.preflight.expect == {"workers": "fail"}
+    with pytest.raises(ValidationError, match="one kind of traffic"):
+        Step.model_validate({"preflight": {}, "request": "GET /"})
+    with pytest.raises(ValidationError, match="shared_dicts"):
+        Step.model_validate({"preflight": {"expect": {"dicts": "fail"}}})
+
+
+def test_the_step_checks_fail_on_an_unexpected_verdict(monkeypatch):
+    from harness.preflight.step import PreflightStep
+    from harness.scenarios import preflight_step
+
+    checks = [CheckResult(name, Verdict.OK, "fine") for name in CHECKS]
+    checks[3] = CheckResult("shared_dicts", Verdict.FAIL, "results.lua:2: ngx.shared.result_dict is used")
+
+    class Canned:
+        def __init__(self, stage, options, image=""):
+            pass
+
+        def run(self, app):
+            return PreflightReport("app", "img", {}, checks)
+
+    class Stage:
+        settings = Settings.from_sources(environ={})
+
+    monkeypatch.setattr(preflight_step, "Preflight", Canned)
+    _, got = preflight_step.run_preflight(Stage(), PreflightStep(expect={"shared_dicts": "fail"}), None)
+    assert all(c.ok for c in got) and len(got) == len(CHECKS)
+    _, got = preflight_step.run_preflight(Stage(), PreflightStep(), None)
+    assert [(c.what, c.expected, c.actual) for c in got if not c.ok] == [
+        ("preflight shared_dicts", "ok", "fail: results.lua:2: ngx.shared.result_dict is used")]
