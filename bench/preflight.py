@@ -56,7 +56,8 @@ def main() -> int:
                                    "/dev/null"], cwd=ROOT, capture_output=True, text=True, timeout=120)
             assert done.returncode == 0, done.stdout + done.stderr
             samples["cli_wall"].append(time.perf_counter() - started)
-            print(f"round {r + 1}/{args.rounds}: preflight {report.seconds:.2f}s (probe {report['config'].seconds:.2f}, "
+            print(f"round {r + 1}/{args.rounds}: preflight {report.seconds:.2f}s "
+                  f"(probe {report['config'].seconds:.2f}, "
                   f"runtime {report['workers'].seconds:.2f}, lint {report['lint'].seconds:.2f}), broken "
                   f"{broken.seconds:.2f}s, fresh start {samples['fresh_start'][-1]:.2f}s, CLI "
                   f"{samples['cli_wall'][-1]:.2f}s", file=sys.stderr)

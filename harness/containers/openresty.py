@@ -169,8 +169,8 @@ class OpenRestyContainer(HarnessContainer):
             first = text.splitlines()[0] if text else "no output"
             return LuaSyntaxError(f"Lua syntax error in fixture {fixture.name!r}: {first.replace('luajit: ', '')} "
                                   f"{suffix}".rstrip(), text)
-        return NginxConfigError(f"nginx -t rejected fixture {fixture.name!r}: {nginx_t_summary(text)} {suffix}".rstrip(),
-                                text)
+        summary = nginx_t_summary(text)
+        return NginxConfigError(f"nginx -t rejected fixture {fixture.name!r}: {summary} {suffix}".rstrip(), text)
 
     def _await_generation(self, generation: int, timeout: float, starting: bool) -> None:
         host, port = self.endpoint(CONTROL_PORT)

@@ -30,7 +30,8 @@ def cmd_preflight(args: argparse.Namespace) -> int:
         report = Preflight(stage, options, image=args.image or "").run(app)
     print(report.format())
     path = report.write_json(Path(args.out) if args.out else None, settings.reports_dir)
-    print(f"written {path} (exit {report.exit_code}: {'no check failed' if report.exit_code == 0 else 'a check failed'})")
+    verdict = "no check failed" if report.exit_code == 0 else "a check failed"
+    print(f"written {path} (exit {report.exit_code}: {verdict})")
     return report.exit_code
 
 

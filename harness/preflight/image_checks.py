@@ -24,8 +24,8 @@ LUA_PATH_DIRECTIVE = re.compile(r"^\s*(lua_package_path|lua_package_cpath)\s+(\"
                                 re.MULTILINE)
 LOAD_MODULE = re.compile(r"^\s*load_module\s+(\"[^\"]*\"|'[^']*'|\S+)\s*;", re.MULTILINE)
 
-# Runs in init_by_lua of a one-shot nginx (`nginx -t` skips init_by_lua), i.e. in the image's nginx with the app's Lua paths
-# as nginx expands them (;; -> its default path, $prefix). Reports the effective paths and, per
+# Runs in init_by_lua of a one-shot nginx (`nginx -t` skips init_by_lua), i.e. in the image's nginx
+# with the app's Lua paths as nginx expands them (;; -> its default path, $prefix). Reports the effective paths and, per
 # module, the file that require would load or what it searched (nginx's own wording).
 RESOLVE_LUA = r"""
 local work = "%(work)s"
@@ -177,42 +177,36 @@ class ImageChecks:
         return CheckResult("config", Verdict.FAIL, f"nginx -t: {summary}", (Finding(summary, verdict=Verdict.FAIL),),
                            detail=text)
 
-    def modules(self, parts: dict[str, str]) -> tuple[CheckResult, str]:
-        """The modules check, and the effective cpath (for the native check's evidence)."""
+    def modules(self, parts: dict[str, str]) -> CheckResult:
         wanted = required_modules(self.app)
-        table = parts.get("modules", "")
-        cpath = ""
         results: dict[str, tuple[str, str]] = {}
-        for line in table.splitlines():
+        for line in parts.get("modules", "").splitlines():
             fields = line.split("\t", 2)
-            if fields[0] == "cpath" and len(fields) > 1:
-                cpath = fields[1]
-            elif fields[0] in ("found", "missing") and len(fields) == 3:
+            if fields[0] in ("found", "missing") and len(fields) == 3:
                 results[fields[1]] = (fields[0], fields[2])
         if wanted and not results:
             resolve = self.mapped(parts.get("resolve", "").strip())
             return CheckResult("modules", Verdict.SKIP, "the image's nginx could not resolve modules: see detail",
-                               detail=resolve), cpath
-        findings = []
+                               detail=resolve)
+        findings, missing = [], []
         for name, places in sorted(wanted.items()):
             status, info = results.get(name, ("missing", "not resolved"))
             where = self.app.display(places[0])
             if status == "missing":
                 searched = self.mapped(info.replace("\\n", "\n"))
                 findings.append(Finding(f"module '{name}' not found:\n\t" + searched, where, Verdict.FAIL))
+                missing.append((name, where))
             else:
                 findings.append(Finding(f"require \"{name}\" loads {self.mapped(info)}", where, Verdict.OK))
-        missing = [f for f in findings if f.verdict == Verdict.FAIL]
         if missing:
-            names = ", ".join(re.search(r"'([^']+)'", f.message).group(1) for f in missing)  # type: ignore[union-attr]
-            first = missing[0]
-            summary = (f"{first.where}: module {names} not found in the image with the app's lua_package_path "
-                       f"(searched paths below); fix lua_package_path in http.conf or ship the module")
-            return CheckResult("modules", Verdict.FAIL, summary, tuple(findings)), cpath
+            summary = (f"{missing[0][1]}: module {', '.join(name for name, _ in missing)} not found in the image with "
+                       f"the app's lua_package_path (searched paths below); fix lua_package_path in http.conf or "
+                       f"ship the module")
+            return CheckResult("modules", Verdict.FAIL, summary, tuple(findings))
         if not wanted:
-            return CheckResult("modules", Verdict.OK, "no require in the app's Lua"), cpath
+            return CheckResult("modules", Verdict.OK, "no require in the app's Lua")
         return CheckResult("modules", Verdict.OK, f"{len(wanted)} module(s) required, all resolve in the image",
-                           tuple(findings)), cpath
+                           tuple(findings))
 
     def native(self, parts: dict[str, str]) -> CheckResult:
         text = parts.get("ldd", "")
@@ -227,7 +221,7 @@ class ImageChecks:
                 findings.append(Finding(f"{self.mapped(current)} needs {lib} => not found: install the library in "
                                         f"the image or put it on the loader's path (ldconfig / LD_LIBRARY_PATH)",
                                         verdict=Verdict.FAIL))
-        detail = self.mapped("\n".join(ln for ln in text.splitlines() if ln.startswith("file ") or "not found" in ln))
-        result = CheckResult.from_findings("native", findings, f"ldd: {files} shared object(s) and nginx modules, "
-                                                               f"every library found")
-        return result if findings else CheckResult("native", Verdict.OK, result.summary)
+        summary = f"ldd: {files} shared object(s) and nginx modules, every library found"
+        if not findings:
+            return CheckResult("native", Verdict.OK, summary)
+        return CheckResult.from_findings("native", findings, summary)

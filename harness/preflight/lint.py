@@ -96,7 +96,8 @@ def check_lint(app: AppSource, work: Path, runners: list[tuple[str, Runner]]) ->
         return CheckResult("lint", Verdict.SKIP, f"luacheck unavailable (looked in: {tried}): not run; {INSTALL_HINT}")
     code, output = ran
     if code > 2:  # 1: warnings, 2: errors in the code; 3 and up: luacheck itself failed
-        return CheckResult("lint", Verdict.SKIP, f"luacheck ({tool}) failed to run (exit {code})", detail=output[-2000:])
+        return CheckResult("lint", Verdict.SKIP, f"luacheck ({tool}) failed to run (exit {code})",
+                           detail=output[-2000:])
     findings = parse(output, files, app)
     return CheckResult.from_findings("lint", findings, f"luacheck ({tool}): {len(files)} file(s), no syntax error, "
                                                        f"no global written, no unused variable")

@@ -55,8 +55,8 @@ class Preflight:
         fixture = self.stage.fixture(app)
         source = AppSource.read(fixture)
         image = self.stage.openresty_image(self.image)
-        report = PreflightReport(str(fixture.source or fixture.name), f"{image.ref} ({image.source}, profile {image.profile})",
-                                 self.options.as_dict())
+        report = PreflightReport(str(fixture.source or fixture.name),
+                                 f"{image.ref} ({image.source}, profile {image.profile})", self.options.as_dict())
         results: dict[str, CheckResult] = {}
         with tempfile.TemporaryDirectory(prefix="harness-preflight-") as tmp:
             # luacheck and the app under its limits run beside the image probe (each its own container)
@@ -104,7 +104,7 @@ class Preflight:
             _, output = probe.sh(script)
         parts = sections(output)
         checks = ImageChecks(source, fixture)
-        modules, _ = checks.modules(parts)
+        modules = checks.modules(parts)
         return {"config": checks.config(parts), "modules": modules, "native": checks.native(parts)}
 
     # ---- luacheck ----------------------------------------------------------------------------

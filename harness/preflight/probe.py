@@ -23,8 +23,8 @@ class ProbeContainer(HarnessContainer):
 
     kind = "preflight"
 
-    def __init__(self, image: ResolvedImage, session: HarnessSession, reach: Reach, files: Sequence[tuple[Path, str]] = (),
-                 capabilities: tuple[str, ...] = (), user: str = "") -> None:
+    def __init__(self, image: ResolvedImage, session: HarnessSession, reach: Reach,
+                 files: Sequence[tuple[Path, str]] = (), capabilities: tuple[str, ...] = (), user: str = "") -> None:
         self.capabilities = capabilities
         self.user = user
         super().__init__(image, session, reach, ())

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Optional
 
 from harness.nginx_conf import SNIPPETS, Fixture
-from harness.preflight.lua_tokens import LuaTokenError, Token, dotted, is_op, tokenize
+from harness.preflight.lua_tokens import LuaTokenError, Token, is_op, tokenize
 
 BLOCK = re.compile(r"\b([a-z_]+)_by_lua_block\s*\{")
 FILE_DIRECTIVE = re.compile(r"\b([a-z_]+)_by_lua_file\s+(\"[^\"]*\"|'[^']*'|[^\s;]+)\s*;")
@@ -134,7 +134,8 @@ class AppSource:
             chunks, plain = split_config(text, name)
             app.chunks += chunks
             for m in DIRECTIVE.finditer(plain):
-                app.directives.append(Directive(m.group(1), m.group(2).strip(), name, plain.count("\n", 0, m.start(1)) + 1))
+                line = plain.count("\n", 0, m.start(1)) + 1
+                app.directives.append(Directive(m.group(1), m.group(2).strip(), name, line))
             for m in FILE_DIRECTIVE.finditer(plain):
                 target = m.group(2).strip("\"'")
                 rel = target[len(FIXTURE_DIR):] if target.startswith(FIXTURE_DIR) else target
@@ -207,6 +208,3 @@ def phases_of(app: AppSource) -> dict[str, set[str]]:
                 changed |= len(reached[id(target)]) != before
     return {str(id(c)): reached[id(c)] for c in app.chunks}
 
-
-def dotted_at(chunk: Chunk, index: int) -> tuple[str, int]:
-    return dotted(chunk.tokens, index)

@@ -41,7 +41,8 @@ def _index_expr(tokens: list[Token], start: int, constants: dict[str, str]) -> t
         elif is_op(tok, ")"):
             depth -= 1
         if depth == 0 and not is_op(tok, ".."):
-            parts.append(tok.value if tok.kind == "string" else constants.get(tok.value) if tok.kind == "name" else None)
+            value = tok.value if tok.kind == "string" else constants.get(tok.value) if tok.kind == "name" else None
+            parts.append(value)
         j += 1
     if not parts or any(p is None for p in parts):
         return None, j
@@ -57,7 +58,8 @@ def shared_dict_uses(chunk: Chunk) -> tuple[list[tuple[str, int]], list[int]]:
     for i in range(len(toks) - 2):
         if toks[i].kind == "name" and is_op(toks[i + 1], "="):
             name, after = dotted(toks, i + 2)
-            if name == "ngx.shared" and (after >= len(toks) or not (is_op(toks[after], ".") or is_op(toks[after], "["))):
+            indexed = after < len(toks) and (is_op(toks[after], ".") or is_op(toks[after], "["))
+            if name == "ngx.shared" and not indexed:
                 aliases.add(toks[i].value)
     uses, dynamic = [], []
     i = 0

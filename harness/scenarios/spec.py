@@ -270,7 +270,8 @@ class Step(Spec):
 
     @model_validator(mode="after")
     def _one_traffic(self) -> "Step":
-        kinds = [k for k in ("request", "requests", "pipelined", "raw", "load", "leak", "preflight") if getattr(self, k)]
+        kinds = [k for k in ("request", "requests", "pipelined", "raw", "load", "leak", "preflight")
+                 if getattr(self, k)]
         if len(kinds) > 1:
             raise ValueError(f"a step sends one kind of traffic, this one has {' and '.join(kinds)}")
         if (self.repeat > 1 or self.concurrent) and not self.request:

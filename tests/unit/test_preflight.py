@@ -162,7 +162,7 @@ def test_probe_output_becomes_config_modules_and_native_verdicts():
     assert config.verdict == Verdict.FAIL
     assert config.summary == (f'nginx -t: nginx: [emerg] lua_shared_dict "cache" is already defined as "cache" in '
                               f'{FIXTURES}/broken-module-path/http.conf:4')
-    modules, _ = checks.modules(parts)
+    modules = checks.modules(parts)
     assert modules.verdict == Verdict.FAIL and "module binary_protocol not found" in modules.summary
     missing = [f for f in modules.findings if f.verdict == Verdict.FAIL][0]
     assert missing.message == (f"module 'binary_protocol' not found:\n\tno field package.preload['binary_protocol']\n"
