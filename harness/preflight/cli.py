@@ -22,7 +22,7 @@ def cmd_preflight(args: argparse.Namespace) -> int:
 
     settings = Settings.from_sources()
     options = PreflightOptions.resolve(settings, **{name: getattr(args, name) for name in FLAGS},
-                                       paths=args.paths or None)
+                                       paths=args.paths or None, env=args.env)
     app = Path(args.app)
     if not app.is_dir():
         raise HarnessError(f"--app {args.app}: no such directory; pass an app directory with server.conf or http.conf")
@@ -47,5 +47,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        help=f"{opt.help.split(': ', 1)[-1]} [env {opt.env}, default {opt.default or 'none'}]")
     p.add_argument("--path", dest="paths", action="append", default=[],
                    help="path requested during the warm-up before worker memory is read (repeatable; default /)")
+    p.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                   help="the app's environment, also ${NAME} in its config (repeatable)")
     p.add_argument("-o", "--out", help="report JSON (default reports/preflight/<app>-<time>.json)")
     p.set_defaults(func=cmd_preflight)

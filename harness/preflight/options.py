@@ -15,7 +15,7 @@ from harness.settings import Settings
 
 SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgKMG]?)[bB]?\s*$")
 UNITS = {"": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}
-FIELDS = ("cpus", "memory", "nofile", "workers", "paths")
+FIELDS = ("cpus", "memory", "nofile", "workers", "paths", "env")
 
 
 class PreflightOptionError(HarnessError):
@@ -43,6 +43,7 @@ class PreflightOptions:
     nofile: Optional[int] = None  # None: the engine's default
     workers: Union[int, str] = 1
     paths: tuple[str, ...] = ("/",)
+    env: tuple[tuple[str, str], ...] = ()  # the app's environment, also ${NAME} in its config
 
     @property
     def memory_bytes(self) -> int:
@@ -85,7 +86,20 @@ class PreflightOptions:
         for path in paths:
             if not str(path).startswith("/"):
                 raise PreflightOptionError(f"path {path!r}: write a path that starts with /, such as /count?key=a")
-        return cls(cpus=cpus, memory=memory, nofile=nofile, workers=workers, paths=paths)
+        return cls(cpus=cpus, memory=memory, nofile=nofile, workers=workers, paths=paths, env=cls._env(given.get("env")))
+
+    @staticmethod
+    def _env(value: Any) -> tuple[tuple[str, str], ...]:
+        """``{"A": "1"}`` or ``["A=1"]`` (the CLI's form) -> sorted pairs."""
+        if not value:
+            return ()
+        pairs = value.items() if isinstance(value, dict) else [str(item).partition("=")[::2] for item in value]
+        out = []
+        for key, val in pairs:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(key)):
+                raise PreflightOptionError(f"env {key!r}: write NAME=VALUE with a name of letters, digits and _")
+            out.append((str(key), str(val)))
+        return tuple(sorted(out))
 
     @staticmethod
     def _workers(value: Any) -> Union[int, str]:
@@ -98,7 +112,7 @@ class PreflightOptions:
 
     def as_dict(self) -> dict[str, Any]:
         return {"cpus": self.cpus, "memory": self.memory, "nofile": self.nofile, "workers": self.workers,
-                "paths": list(self.paths)}
+                "paths": list(self.paths), "env": dict(self.env)}
 
     def describe(self) -> str:
         nofile = self.nofile if self.nofile is not None else "engine default"

@@ -27,8 +27,9 @@ from harness.preflight.image_checks import GENERATION, ImageChecks, sections, wr
 from harness.preflight.lint import LUACHECK_ARGS, Runner, check_lint, host_runner
 from harness.preflight.options import PreflightOptions
 from harness.preflight.probe import ProbeContainer
-from harness.preflight.report import CHECKS, CheckResult, PreflightReport, Verdict
-from harness.preflight.runtime_checks import check_connections, check_memory, check_workers, not_run, sample
+from harness.preflight.report import CHECKS, CheckResult, Finding, PreflightReport, Verdict
+from harness.preflight.runtime_checks import (check_connections, check_memory, check_start, check_workers, not_run,
+                                              sample)
 from harness.preflight.source import AppSource
 from harness.preflight.static_checks import check_blocking, check_shared_dicts
 
@@ -86,12 +87,15 @@ class Preflight:
         spent = time.perf_counter() - started  # the step's time, on each check it produced
         return {name: CheckResult(c.name, c.verdict, c.summary, c.findings, c.detail, spent) for name, c in out.items()}
 
+    def _env(self) -> dict[str, str]:
+        """The app's environment: the session's services (Redis, DNS) if running, then ``options.env``."""
+        return {**self.stage.service_env(), **dict(self.options.env)}
+
     # ---- the image: nginx -t, modules, ldd ---------------------------------------------------
     def _render(self, fixture: Fixture, image: ResolvedImage, dest: Path) -> Path:
-        placeholders = {"HTTP_PORT": str(HTTP_PORT), "CONTROL_PORT": str(CONTROL_PORT),
-                        **self.stage.service_env()}
-        options = RenderOptions(workers=self.options.workers, env_names=tuple(sorted(self.stage.service_env())),
-                                placeholders=placeholders)
+        env = self._env()
+        placeholders = {"HTTP_PORT": str(HTTP_PORT), "CONTROL_PORT": str(CONTROL_PORT), **env}
+        options = RenderOptions(workers=self.options.workers, env_names=tuple(sorted(env)), placeholders=placeholders)
         return write_bundle(dest, fixture, openresty_profile(image.labels), GENERATION, options)
 
     def _image_checks(self, source: AppSource, fixture: Fixture, image: ResolvedImage, dest: Path
@@ -142,20 +146,27 @@ class Preflight:
 
     def _runtime(self, fixture: Fixture, image: ResolvedImage, dest: Path) -> dict[str, CheckResult]:
         o = self.options
+        started = time.perf_counter()
         try:
             nginx = self.stage.openresty(fixture, workers=o.workers, memory=o.memory, cpus=o.cpus, nofile=o.nofile,
-                                         reuse=False, image=self.image)
+                                         env=dict(o.env), reuse=False, image=self.image)
         except LuaSyntaxError:
-            return {c.name: c for c in not_run("the app does not start: a Lua file does not compile (see lint)")}
-        except (NginxConfigError, HarnessError) as exc:
-            return {c.name: c for c in not_run(f"the app did not start: {exc.message}")}
+            return {c.name: c for c in not_run("a Lua file does not compile (see lint)")}
+        except NginxConfigError:
+            return {c.name: c for c in not_run("nginx -t fails (see config)")}
+        except HarnessError as exc:
+            failed = CheckResult("start", Verdict.FAIL, f"the app did not start under these limits: {exc.message}",
+                                 (Finding(exc.message, verdict=Verdict.FAIL),), detail=exc.detail[-3000:])
+            return {c.name: c for c in not_run("the app did not start (see start)", failed)}
+        ready_s = time.perf_counter() - started
         try:
             rendered = (self._render(fixture, image, dest) / "gen" / str(GENERATION) / "nginx.conf").read_text()
             match = WORKER_CONNECTIONS.search(rendered)
             s = sample(nginx, o, int(match.group(1)) if match else 1024, self._ncpu_in(nginx))
         finally:
             self.stage.release(nginx, reusable=False)
-        return {c.name: c for c in (check_workers(s, o), check_memory(s, o), check_connections(s))}
+        return {c.name: c for c in (check_start(s, ready_s, o), check_workers(s, o), check_memory(s, o),
+                                    check_connections(s))}
 
     @staticmethod
     def _ncpu_in(nginx: OpenRestyContainer) -> int:

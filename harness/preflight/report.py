@@ -8,12 +8,14 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Optional
 
-CHECKS = ("config", "modules", "native", "shared_dicts", "workers", "memory", "connections", "lint", "blocking")
+CHECKS = ("config", "modules", "native", "shared_dicts", "start", "workers", "memory", "connections", "lint",
+          "blocking")
 TITLES = {
     "config": "nginx -t",
     "modules": "require resolves in the image",
     "native": "native libraries (ldd)",
     "shared_dicts": "ngx.shared vs lua_shared_dict",
+    "start": "starts under the limits",
     "workers": "workers vs CPU quota",
     "memory": "worker memory vs limit",
     "connections": "worker_connections vs nofile",

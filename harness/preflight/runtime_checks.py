@@ -135,5 +135,21 @@ def check_connections(s: RuntimeSample) -> CheckResult:
     return CheckResult("connections", Verdict.OK, text)
 
 
-def not_run(reason: str) -> list[CheckResult]:
-    return [CheckResult(name, Verdict.SKIP, f"not run: {reason}") for name in ("workers", "memory", "connections")]
+def check_start(s: RuntimeSample, ready_s: float, options: PreflightOptions) -> CheckResult:
+    """The app started; its warm-up answered (timeouts or broken connections: a warning)."""
+    answers = ", ".join(f"{key} x{n}" for key, n in sorted(s.statuses.items()))
+    text = f"ready in {ready_s:.1f} s; warm-up GET {' '.join(options.paths)} x{WARMUP_REQUESTS}: {answers}"
+    stalled = s.statuses.get("timeout", 0) + s.statuses.get("error", 0)
+    if stalled:
+        return CheckResult("start", Verdict.WARN, text, (Finding(f"{text}: {stalled} warm-up request(s) got no "
+                                                                 f"answer (a stuck worker?)"),))
+    return CheckResult("start", Verdict.OK, text)
+
+
+RUNTIME_CHECKS = ("start", "workers", "memory", "connections")
+
+
+def not_run(reason: str, start: Optional[CheckResult] = None) -> list[CheckResult]:
+    """The runtime checks as skips (``start``: the start check's own verdict, when it has one)."""
+    skipped = [CheckResult(name, Verdict.SKIP, f"not run: {reason}") for name in RUNTIME_CHECKS]
+    return [start, *skipped[1:]] if start is not None else skipped

@@ -5,8 +5,8 @@ from typing import Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
-CheckName = Literal["config", "modules", "native", "shared_dicts", "workers", "memory", "connections", "lint",
-                    "blocking"]
+CheckName = Literal["config", "modules", "native", "shared_dicts", "start", "workers", "memory", "connections",
+                    "lint", "blocking"]
 VerdictName = Literal["ok", "warn", "fail", "skip"]
 
 
@@ -21,10 +21,11 @@ class PreflightStep(BaseModel):
     memory: Optional[str] = Field(None, description='memory limit (default "256m")')
     nofile: Optional[int] = Field(None, gt=0, description="open files limit (default: the engine's)")
     paths: list[str] = Field(default_factory=list, description="warm-up paths (default /)")
+    env: dict[str, str] = Field(default_factory=dict, description="environment, also ${NAME} in the app's config")
     expect: dict[CheckName, VerdictName] = Field(
         default_factory=dict, description="check -> verdict; a check not named must be ok (or skip: could not run)")
 
     def options(self) -> dict:
         """The values given, for :meth:`harness.preflight.PreflightOptions.resolve`."""
         return {"workers": self.workers, "cpus": self.cpus, "memory": self.memory, "nofile": self.nofile,
-                "paths": tuple(self.paths) or None}
+                "paths": tuple(self.paths) or None, "env": self.env}

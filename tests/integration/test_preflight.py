@@ -23,6 +23,7 @@ FAULTY = {
                             ["missing-shared-dict/lua/results.lua:2", "lua_shared_dict result_dict 1m;"]),
     "broken-memory-auto": ({"workers": "auto", "cpus": 2, "memory": "128m"}, {"memory": "fail"},
                            ["exited on signal 9", "2 worker(s) x", "of the 128m limit"]),
+    "broken-port-taken": ({}, {"start": "fail"}, ["the app did not start", "Address already in use"]),
     "hello": ({"workers": "auto", "cpus": 1}, {"workers": "fail"},
               ["worker_processes auto starts 2 workers under a CPU quota of 1", "set worker_processes 1"]),
     "broken-lua-syntax": ({}, {"lint": "fail"}, ["broken-lua-syntax/lua/greeting.lua:5: syntax error"]),
@@ -50,6 +51,7 @@ def test_each_faulty_fixture_is_caught_by_the_check_it_breaks(preflight, name):
     ("missing-shared-dict", {}, {"http_conf": "lua_shared_dict result_dict 1m;\n"}),
     ("broken-memory-auto", {"workers": 1, "cpus": 2, "memory": "128m"}, {}),
     ("native-lib", {}, {}),
+    ("http-upstream", {"env": {"UPSTREAM_HOST": "127.0.0.1", "UPSTREAM_PORT": "9"}}, {}),  # ${...} from env
 ])
 def test_healthy_twins_are_clean(preflight, name, options, twin):
     fixture = Fixture.load(FIXTURES / name)
@@ -70,10 +72,10 @@ def test_cli_on_the_sample_app_is_all_ok(tmp_path, capsys, harness_stage):
     assert code == 0, out
     data = json.loads((tmp_path / "r.json").read_text())
     assert set(data["verdicts"].values()) == {"ok"}, out
-    assert "9 ok in" in out.splitlines()[0]
+    assert "10 ok in" in out.splitlines()[0]
 
 
 def test_cli_exit_codes(capsys, harness_stage):
-    assert main(["preflight", "--app", str(FIXTURES / "broken-native-lib"), "-o", "/dev/null"]) == 1
+    assert main(["preflight", "--app", str(FIXTURES / "broken-duplicate-dict"), "-o", "/dev/null"]) == 1
     assert main(["preflight", "--app", str(FIXTURES / "no-such-app")]) == 2
     assert "no such directory" in capsys.readouterr().err

@@ -13,7 +13,8 @@ from harness.preflight import CHECKS, CheckResult, PreflightOptionError, Preflig
 from harness.preflight.image_checks import ImageChecks, sections, write_probe_files
 from harness.preflight.lint import check_lint, parse
 from harness.preflight.lua_tokens import tokenize
-from harness.preflight.runtime_checks import RuntimeSample, check_connections, check_memory, check_workers
+from harness.preflight.runtime_checks import (RuntimeSample, check_connections, check_memory, check_start,
+                                              check_workers)
 from harness.preflight.source import AppSource, requires
 from harness.preflight.static_checks import check_blocking, check_shared_dicts
 from harness.settings import Settings
@@ -38,6 +39,9 @@ def test_options_default_to_the_settings_and_env():
     env = {"HARNESS_PREFLIGHT_WORKERS": "auto", "HARNESS_PREFLIGHT_MEMORY": "128m", "HARNESS_PREFLIGHT_NOFILE": "1024"}
     o = PreflightOptions.resolve(Settings.from_sources(environ=env), cpus="2", path="/count")
     assert (o.cpus, o.memory_bytes, o.nofile, o.workers, o.paths) == (2.0, 128 * 1024 ** 2, 1024, "auto", ("/count",))
+    both = [PreflightOptions.resolve(Settings.from_sources(environ={}), env=e) for e in (["B=2", "A=x=y"],
+                                                                                         {"A": "x=y", "B": "2"})]
+    assert both[0] == both[1] and both[0].env == (("A", "x=y"), ("B", "2"))
 
 
 @pytest.mark.parametrize("given, message", [
@@ -47,6 +51,7 @@ def test_options_default_to_the_settings_and_env():
     ({"nofile": "ten"}, "nofile 'ten': write a whole number"),
     ({"paths": ["count"]}, "path 'count': write a path that starts with /"),
     ({"color": "red"}, "unknown preflight option(s) color"),
+    ({"env": ["1X=2"]}, "env '1X': write NAME=VALUE"),
 ])
 def test_bad_options_are_one_line_errors(given, message):
     with pytest.raises(PreflightOptionError) as err:
@@ -236,18 +241,26 @@ def test_worker_connections_against_nofile():
     assert check_connections(high).verdict == Verdict.OK
 
 
+def test_start_warns_when_the_warm_up_gets_no_answer():
+    o = PreflightOptions.resolve(Settings.from_sources(environ={}))
+    fine = check_start(RuntimeSample(table(), table(), statuses={"404": 20}), 0.6, o)
+    assert fine.verdict == Verdict.OK and fine.summary == "ready in 0.6 s; warm-up GET / x20: 404 x20"
+    stalled = check_start(RuntimeSample(table(), table(), statuses={"200": 1, "timeout": 19}), 0.6, o)
+    assert stalled.verdict == Verdict.WARN and "19 warm-up request(s) got no answer" in stalled.findings[0].message
+
+
 # ---- the report ---------------------------------------------------------------------------------
 def test_report_table_json_and_exit_code(tmp_path):
     checks = [CheckResult(name, Verdict.OK, "fine") for name in CHECKS]
     report = PreflightReport("apps/x", "img", {"cpus": 1.0, "memory": "256m", "nofile": None, "workers": 1},
                              checks, seconds=2.5)
     assert report.exit_code == 0 and report.not_ok() == {}
-    checks[2] = CheckResult("native", Verdict.FAIL, "lua/x.so needs liby.so => not found")
-    checks[8] = CheckResult("blocking", Verdict.WARN, "server.conf:3: os.execute")
+    checks[CHECKS.index("native")] = CheckResult("native", Verdict.FAIL, "lua/x.so needs liby.so => not found")
+    checks[CHECKS.index("blocking")] = CheckResult("blocking", Verdict.WARN, "server.conf:3: os.execute")
     assert report.exit_code == 1 and report.not_ok() == {"native": "fail", "blocking": "warn"}
     text = report.format()
     assert "native libraries (ldd)         FAIL  lua/x.so needs liby.so => not found" in text
-    assert text.splitlines()[0].endswith("7 ok, 1 warn, 1 fail in 2.5 s")
+    assert text.splitlines()[0].endswith(f"{len(CHECKS) - 2} ok, 1 warn, 1 fail in 2.5 s")
     data = json.loads(report.write_json(tmp_path / "r.json").read_text())
     assert data["verdicts"]["native"] == "fail" and data["exit_code"] == 1 and len(data["checks"]) == len(CHECKS)
 
@@ -271,7 +284,8 @@ def test_the_step_checks_fail_on_an_unexpected_verdict(monkeypatch):
     from harness.scenarios import preflight_step
 
     checks = [CheckResult(name, Verdict.OK, "fine") for name in CHECKS]
-    checks[3] = CheckResult("shared_dicts", Verdict.FAIL, "results.lua:2: ngx.shared.result_dict is used")
+    checks[CHECKS.index("shared_dicts")] = CheckResult("shared_dicts", Verdict.FAIL,
+                                                       "results.lua:2: ngx.shared.result_dict is used")
 
     class Canned:
         def __init__(self, stage, options, image=""):
