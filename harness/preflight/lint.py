@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from harness.preflight.report import CheckResult, Finding, Verdict
-from harness.preflight.source import AppSource, Chunk
+from harness.preflight.source import AppSource, Chunk, phases_of
 
 LUACHECK_ARGS = ("--std", "ngx_lua", "--codes", "--no-color", "--formatter", "plain")
 LINE = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+):(?P<col>\d+)(?:-\d+)?: \((?P<code>[EW]\d+)\) (?P<text>.*)$")
@@ -58,9 +58,11 @@ def host_runner(argv: list[str], cwd: Path) -> Optional[tuple[int, str]]:
 
 
 def parse(output: str, files: list[LintFile], app: AppSource) -> list[Finding]:
-    """luacheck's plain lines as findings at the app's file:line: syntax errors fail, globals and
-    unused variables warn, everything else (style) is left out."""
+    """luacheck's plain lines as findings at the app's file:line: syntax errors fail, globals in
+    code that runs in a worker (not only in init_by_lua) and unused variables warn, everything else
+    (style) is left out."""
     by_name = {f.name: f.chunk for f in files}
+    phases = phases_of(app)
     findings = []
     for line in output.splitlines():
         m = LINE.match(line.strip())
@@ -73,7 +75,7 @@ def parse(output: str, files: list[LintFile], app: AppSource) -> list[Finding]:
             not chunk.origin.endswith(".lua") else ""
         if code.startswith("E"):
             findings.append(Finding(f"syntax error{context}: {text} ({code})", where, Verdict.FAIL))
-        elif code in GLOBALS:
+        elif code in GLOBALS and not (chunk is not None and phases[str(id(chunk))] == {"init"}):
             findings.append(Finding(f"{text} ({code}){context}: a global in a request phase is shared by every "
                                     f"request on the worker; make it local", where, Verdict.WARN))
         elif code in UNUSED:

@@ -117,8 +117,9 @@ def test_blocking_calls_with_file_and_line():
 # ---- luacheck -----------------------------------------------------------------------------------
 def test_luacheck_lines_map_to_the_app(tmp_path):
     source = inline(server="location / {\n    content_by_lua_block {\n        counter = 1\n    }\n}\n",
-                    lua={"m.lua": "local unused = 1\nreturn {}\n"})
-    output = ("inline/000-server.conf-2.lua:2:9: (W111) setting non-standard global variable 'counter'\n"
+                    http="init_by_lua_block { config = {} }\n", lua={"m.lua": "local unused = 1\nreturn {}\n"})
+    output = ("inline/001-server.conf-2.lua:2:9: (W111) setting non-standard global variable 'counter'\n"
+              "inline/000-http.conf-1.lua:1:3: (W111) setting non-standard global variable 'config'\n"
               "lua/m.lua:1:7: (W211) unused variable 'unused'\n"
               "lua/m.lua:2:121: (W631) line is too long (121 > 120)\n"
               "lua/m.lua:3:1: (E011) expected 'end' near <eof>\n")
@@ -126,7 +127,7 @@ def test_luacheck_lines_map_to_the_app(tmp_path):
     by_where = {f.where.rsplit("/", 1)[-1]: f.verdict for f in result.findings}
     assert by_where == {"server.conf:3": Verdict.WARN, "m.lua:1": Verdict.WARN, "m.lua:3": Verdict.FAIL}
     assert result.verdict == Verdict.FAIL and "syntax error" in result.summary
-    assert sorted(p.name for p in (tmp_path / "inline").iterdir()) == ["000-server.conf-2.lua"]
+    assert sorted(p.name for p in (tmp_path / "inline").iterdir()) == ["000-http.conf-1.lua", "001-server.conf-2.lua"]
     assert parse("", [], source) == []
 
 
