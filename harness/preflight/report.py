@@ -113,10 +113,10 @@ class PreflightReport:
             lines.append(f"  {TITLES[c.name]:<{width}}  {c.verdict.value.upper():<4}  {c.summary}")
         for c in self.checks:
             shown = [f for f in c.findings if f.verdict != Verdict.OK]
-            if c.verdict in (Verdict.OK, Verdict.SKIP) or len(shown) <= 1 and not c.detail:
+            if c.verdict in (Verdict.OK, Verdict.SKIP) or not c.detail and [f.format() for f in shown] == [c.summary]:
                 continue
             lines.append(f"--- {TITLES[c.name]}: {c.verdict.value}")
-            lines += [f"  {f.verdict.value:<4} {f.format()}" for f in shown[:evidence_lines]]
+            lines += [f"  {f.verdict.value:<4} {f.format()}".replace("\n", "\n       ") for f in shown[:evidence_lines]]
             if len(shown) > evidence_lines:
                 lines.append(f"  ... {len(shown) - evidence_lines} more in the JSON report")
             if c.detail:
