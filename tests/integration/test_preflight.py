@@ -81,3 +81,5 @@ def test_cli_exit_codes(capsys, harness_stage):
     assert main(["preflight", "--app", str(FIXTURES / "broken-duplicate-dict"), "-o", "/dev/null"]) == 1
     assert main(["preflight", "--app", str(FIXTURES / "no-such-app")]) == 2
     assert "no such directory" in capsys.readouterr().err
+    assert main(["preflight", "--app", str(FIXTURES / "hello"), "--image", "harness-test/no-such-image:1"]) == 2
+    assert "harness-test/no-such-image:1" in capsys.readouterr().err
