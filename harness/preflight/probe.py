@@ -10,7 +10,7 @@ from harness.containers.base import HarnessContainer, Reach
 from harness.images.resolver import ResolvedImage
 from harness.session import HarnessSession
 
-PROBE_LIFETIME_S = 300  # the probe's own command: it removes itself even if nobody stops it
+PROBE_LIFETIME_S = 300  # the probe's own command: it exits by itself even if nobody stops it (the sweep removes it)
 
 
 class ProbeContainer(HarnessContainer):
@@ -31,7 +31,6 @@ class ProbeContainer(HarnessContainer):
         for path, into in files:
             self.with_copy_into_container(path, into)
         self.with_command(["sleep", str(PROBE_LIFETIME_S)])
-        self.with_kwargs(**self._kwargs, auto_remove=False)
 
     def __enter__(self) -> "ProbeContainer":
         self.start()
