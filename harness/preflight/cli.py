@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from harness.errors import HarnessError
 from harness.settings import OPTIONS, Settings
@@ -35,7 +36,7 @@ def cmd_preflight(args: argparse.Namespace) -> int:
     return report.exit_code
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: Any) -> None:
     """Register ``preflight`` on the ``harness`` command; limits default to HARNESS_PREFLIGHT_*."""
     p = sub.add_parser("preflight", help=cmd_preflight.__doc__)
     p.add_argument("--app", required=True, help="the app directory (server.conf / http.conf / main.conf + lua/)")

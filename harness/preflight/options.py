@@ -32,18 +32,19 @@ def parse_size(text: str) -> int:
 
 @dataclass(frozen=True)
 class PreflightOptions:
-    """Limits of the app's container and how it is exercised.
+    """Limits of the app's container and how it is exercised (build it with :meth:`resolve`: the
+    defaults are the settings').
 
     ``workers`` is nginx's ``worker_processes``: a number, or ``"auto"`` (nginx counts the CPUs it
     sees, not the container's quota). ``paths`` are requested during the warm-up before the
     worker RSS is read (default ``/``)."""
 
-    cpus: float = 1.0
-    memory: str = "256m"
-    nofile: Optional[int] = None  # None: the engine's default
-    workers: Union[int, str] = 1
-    paths: tuple[str, ...] = ("/",)
-    env: tuple[tuple[str, str], ...] = ()  # the app's environment, also ${NAME} in its config
+    cpus: float
+    memory: str
+    nofile: Optional[int]  # None: the engine's default
+    workers: Union[int, str]
+    paths: tuple[str, ...]
+    env: tuple[tuple[str, str], ...]  # the app's environment, also ${NAME} in its config
 
     @property
     def memory_bytes(self) -> int:

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 def run_preflight(stage: "Stage", step: PreflightStep, app: Fixture) -> tuple[PreflightReport, list[Check]]:
     """Preflight ``app`` with the step's options; one check per preflight check against ``expect``."""
-    report = Preflight(stage, PreflightOptions.resolve(stage.settings, **step.options())).run(app)
+    report = Preflight(stage, PreflightOptions.resolve(stage.settings, **step.preflight_options())).run(app)
     checks = []
     for result in report.checks:
         wanted = step.expect.get(result.name)

@@ -272,8 +272,10 @@ def test_the_preflight_step_in_the_scenario_format():
 
     from harness.scenarios.spec import Step
 
-    step = Step.model_validate({"preflight": {"app": "hello", "workers": "auto", "expect": {"workers": "fail"}}})
-    assert step.preflight.options()["workers"] == "auto" and step.preflight.expect == {"workers": "fail"}
+    step = Step.model_validate({"preflight": {"app": "hello", "options": {"workers": "auto"},
+                                              "expect": {"workers": "fail"}}})
+    assert step.preflight.preflight_options() == {"workers": "auto", "paths": None}  # only what was given
+    assert step.preflight.expect == {"workers": "fail"}
     with pytest.raises(ValidationError, match="one kind of traffic"):
         Step.model_validate({"preflight": {}, "request": "GET /"})
     with pytest.raises(ValidationError, match="shared_dicts"):
