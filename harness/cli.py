@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
+from harness import __version__
 from harness.engine import Engine, ensure_engine
 from harness.errors import HarnessError
 from harness.images import offline
@@ -133,6 +134,7 @@ def cmd_options(args: argparse.Namespace) -> int:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="harness", description="openresty-harness tools")
+    parser.add_argument("--version", action="version", version=f"openresty-harness {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("doctor", help=cmd_doctor.__doc__)
     p.add_argument("-v", "--verbose", action="store_true", help="print the full nginx -V output")

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from harness.errors import HarnessError
+from harness.resources import shipped
 
-GENERIC_LOCUSTFILE = Path(__file__).resolve().parent / "locustfile_paths.py"
+GENERIC_LOCUSTFILE = shipped("harness.load", "locustfile_paths.py")
 
 
 def free_loopback_port(host: str = "127.0.0.1") -> int:

@@ -15,6 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from hdrh.histogram import HdrHistogram  # noqa: E402
 
+from harness import __version__  # noqa: E402
 from harness.load.recording import DIGITS, HIGHEST_US, LOWEST_US  # noqa: E402
 from harness.perf.compare import CompareResult  # noqa: E402
 from harness.perf.verdict import METRIC_INFO, Verdict  # noqa: E402
@@ -26,7 +27,8 @@ SPECTRUM = (0, 10, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 100)
 
 def to_json(result: CompareResult, verdict: Verdict) -> dict:
     """The whole record: variants, containers, settings, every round, ratios and verdict."""
-    return {"kind": "harness-perf-compare", "verdict": verdict.to_json(), **result.to_json()}
+    return {"kind": "harness-perf-compare", "harness_version": __version__, "verdict": verdict.to_json(),
+            **result.to_json()}
 
 
 def merged_histogram(result: CompareResult, target: int) -> HdrHistogram:

@@ -8,8 +8,9 @@ from typing import Optional, Sequence
 
 from harness.errors import FixtureNotFound, HarnessError
 from harness.nginx_conf import Fixture
+from harness.resources import catalogue_dir
 
-EMBEDDED_CATALOGUE = Path(__file__).resolve().parent.parent.parent / "scenarios"
+EMBEDDED_CATALOGUE = catalogue_dir()
 
 # pytest's exit codes -> the harness's: 0 all passed, 1 a scenario failed, 2 the run itself failed
 EXIT_CODES = {0: 0, 1: 1}
