@@ -118,6 +118,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     return code
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    """Start a project: an app (server.conf + lua/), a pytest test, a scenario and a CI file."""
+    from harness.scaffold import Scaffold
+
+    target = Path(args.directory)
+    written = Scaffold(target, ci=args.ci).write()
+    for path in written:
+        print(f"  wrote {path}")
+    where = "" if target.resolve() == Path.cwd().resolve() else f"cd {args.directory} && "
+    print(f"next: {where}pytest   (your tests and scenarios on real containers), then `harness run` "
+          "(the scenarios, with reports/scenarios.html)")
+    return 0
+
+
 def cmd_scenario_reference(args: argparse.Namespace) -> int:
     """Print the scenario field reference (Markdown, for docs/scenario-reference.md)."""
     from harness.scenarios.reference import reference_markdown
@@ -164,6 +178,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--pytest", dest="pytest_args", action="append", default=[], metavar="ARG",
                    help="one more pytest argument (repeatable), e.g. --pytest=-x --pytest=-k=redis")
     p.set_defaults(func=cmd_run)
+    p = sub.add_parser("init", help=cmd_init.__doc__)
+    p.add_argument("directory", nargs="?", default=".", help="where the project goes (default: here)")
+    p.add_argument("--ci", choices=("github", "gitlab", "none"), default="github",
+                   help="CI file to write: GitHub Actions (default), GitLab CI, or none")
+    p.set_defaults(func=cmd_init)
     sub.add_parser("scenario-reference", help=cmd_scenario_reference.__doc__).set_defaults(
         func=cmd_scenario_reference)
     sub.add_parser("options", help=cmd_options.__doc__).set_defaults(func=cmd_options)
