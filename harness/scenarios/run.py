@@ -51,7 +51,10 @@ class ScenarioRun:
         self.reports.mkdir(parents=True, exist_ok=True)
         args = [*paths, "-v", "-p", "no:locust", "-p", "no:cacheprovider", "--tb=short",
                 f"--junitxml={self.reports / 'scenarios.xml'}",
-                f"--scenario-report={self.reports / 'scenarios.html'}"]
+                f"--scenario-report={self.reports / 'scenarios.html'}",
+                f"--harness-reports-dir={self.reports.resolve()}"]  # run.json beside them, never in the package
+        if paths == [str(EMBEDDED_CATALOGUE)]:
+            args.append(f"--rootdir={Path.cwd()}")  # not the installed package's directory
         if self.image:
             args.append(f"--openresty-image={self.image}")
         if self.app is not None:
