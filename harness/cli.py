@@ -191,7 +191,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if getattr(args, "pytest_args", None) and args.pytest_args[0] == "--":
         args.pytest_args = args.pytest_args[1:]
     try:
-        return args.func(args)
+        return int(args.func(args))
     except HarnessError as exc:
         print(f"harness: {exc.message}", file=sys.stderr)
         if exc.detail:

@@ -9,7 +9,7 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from harness import __version__
 from harness.engine import Engine
@@ -94,7 +94,7 @@ class HarnessRuntime:
                 props[f"harness.{kind}.luajit"] = f.luajit
         return props
 
-    def record(self) -> dict:
+    def record(self) -> dict[str, Any]:
         stage = self._stage
         return {
             "harness_version": __version__,

@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import tarfile
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from testcontainers.core.container import DockerContainer
 from testcontainers.core.network import Network
@@ -15,6 +15,9 @@ from testcontainers.core.network import Network
 from harness.engine import shares_files_with_host
 from harness.images.resolver import ResolvedImage
 from harness.session import HarnessSession
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 LOOPBACK = "127.0.0.1"
 
@@ -58,7 +61,8 @@ class HarnessContainer(DockerContainer):
             assert reach.edge is not None
             self.with_network(reach.edge)
             for port in ports:
-                self.ports[str(port)] = (LOOPBACK, None)  # random host port, loopback only
+                # random host port, loopback only (docker-py takes (ip, port); testcontainers annotates int)
+                self.ports[str(port)] = (LOOPBACK, None)  # type: ignore[assignment]
         else:
             self.with_network(reach.internal)
             if self.alias:
@@ -72,7 +76,7 @@ class HarnessContainer(DockerContainer):
             kw["user"] = self.user
         return kw
 
-    def start(self) -> "HarnessContainer":
+    def start(self) -> Self:
         super().start()
         if self.reach.mode == "published":
             self.reach.internal.connect(self.get_container_id(), [self.alias] if self.alias else None)
@@ -130,6 +134,7 @@ class HarnessContainer(DockerContainer):
     def sh(self, script: str) -> tuple[int, str]:
         """Run a shell script in the container; return (exit code, stdout+stderr)."""
         result = self.get_wrapped_container().exec_run(["sh", "-c", script])
+        assert isinstance(result.output, bytes) and result.exit_code is not None  # not streamed: done
         return result.exit_code, result.output.decode(errors="replace")
 
     def read_file(self, path: str) -> bytes:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Any, Iterator, Optional
 
 import dnslib
 from harness.containers.base import Reach
@@ -41,7 +41,7 @@ class DnsContainer(SidecarContainer):
                timeout: bool = False, ttl: int = 1) -> None:
         """Set how ``name`` is answered: ``a=`` an address, ``rcode="NXDOMAIN"|"SERVFAIL"``, or
         ``timeout=True`` (no answer at all)."""
-        if sum(x is not None and x is not False for x in (a, rcode, timeout or None)) != 1:
+        if sum(x is not None for x in (a, rcode, timeout or None)) != 1:
             raise ValueError("give exactly one of a=, rcode= or timeout=True")
         body = {"a": a, "ttl": ttl} if a else {"rcode": rcode} if rcode else {"timeout": True}
         r = self.api.put(f"/records/{name}", json=body)
@@ -51,11 +51,12 @@ class DnsContainer(SidecarContainer):
     def forget(self, name: str) -> None:
         self.api.delete(f"/records/{name}")
 
-    def records(self) -> dict:
-        return self.api.get("/records").json()
+    def records(self) -> dict[str, Any]:
+        records: dict[str, Any] = self.api.get("/records").json()
+        return records
 
     @contextlib.contextmanager
-    def answering(self, name: str, **answer) -> Iterator[None]:
+    def answering(self, name: str, **answer: Any) -> Iterator[None]:
         """Answer ``name`` differently inside the block; the previous answer comes back after it."""
         previous = self.records().get(name.rstrip(".").lower() + ".")
         self.answer(name, **answer)

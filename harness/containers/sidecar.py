@@ -2,7 +2,7 @@
 an HTTP API of its own on the session network."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import httpx
 
@@ -12,6 +12,9 @@ from harness.images.resolver import ResolvedImage
 from harness.resources import shipped
 from harness.session import HarnessSession
 from harness.waiting import wait_for
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 SIDECARS = shipped("harness.sidecars")
 
@@ -40,7 +43,7 @@ class SidecarContainer(HarnessContainer):
             self._api = httpx.Client(base_url=f"http://{host}:{port}", timeout=5)
         return self._api
 
-    def start(self) -> "SidecarContainer":
+    def start(self) -> Self:
         super().start()
 
         def probe() -> bool:

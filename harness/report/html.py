@@ -6,7 +6,7 @@ import base64
 import io
 import time
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import jinja2
 
@@ -91,7 +91,7 @@ def latency_plot(result: ScenarioResult) -> Optional[str]:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
-def write_html_report(path: Path, results: Sequence[ScenarioResult], record: Optional[dict] = None) -> Path:
+def write_html_report(path: Path, results: Sequence[ScenarioResult], record: Optional[dict[str, Any]] = None) -> Path:
     """Write the report for ``results`` to ``path`` (directories are made); return the path."""
     path.parent.mkdir(parents=True, exist_ok=True)
     html = TEMPLATE.render(results=list(results), passed=sum(r.passed for r in results),

@@ -104,3 +104,9 @@ def test_version(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["--version"])
     assert exit_.value.code == 0 and capsys.readouterr().out == f"openresty-harness {__version__}\n"
+
+
+def test_the_readme_quick_start_installs_this_version():
+    from harness import __version__
+
+    assert f"pip install openresty_harness-{__version__}-py3-none-any.whl" in (REPO / "README.md").read_text()
