@@ -36,7 +36,6 @@ if TYPE_CHECKING:
     from harness.stage import Stage
 
 
-
 @dataclass
 class StepResult:
     name: str
