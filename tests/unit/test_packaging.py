@@ -110,3 +110,14 @@ def test_the_readme_quick_start_installs_this_version():
     from harness import __version__
 
     assert f"pip install openresty_harness-{__version__}-py3-none-any.whl" in (REPO / "README.md").read_text()
+
+
+def test_harness_run_without_paths_runs_the_shipped_catalogue_and_reports_here(tmp_path, monkeypatch):
+    from harness.scenarios.run import ScenarioRun
+
+    monkeypatch.chdir(tmp_path)
+    args = ScenarioRun(reports=Path("out")).args()
+    assert args[0] == str(resources.catalogue_dir())
+    assert f"--rootdir={tmp_path}" in args and f"--harness-reports-dir={tmp_path / 'out'}" in args
+    (tmp_path / "scenarios").mkdir()
+    assert ScenarioRun().args()[0] == str(tmp_path / "scenarios")  # a project's own come first
