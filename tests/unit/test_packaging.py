@@ -45,7 +45,9 @@ def test_every_package_under_harness_is_listed_in_pyproject():
     on_disk = {".".join(p.parent.relative_to(REPO).parts) for p in (REPO / "harness").rglob("__init__.py")
                if "templates" not in p.parts}
     mapped = set(setuptools["package-dir"])
-    assert on_disk | mapped == set(setuptools["packages"])
+    listed = set(setuptools["packages"])
+    assert not on_disk - listed, f"add {sorted(on_disk - listed)} to [tool.setuptools] packages in pyproject.toml"
+    assert listed == on_disk | mapped, f"no such package: {sorted(listed - on_disk - mapped)}"
 
 
 def test_shipped_directories_are_the_repositorys_own_one_copy():
