@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import tarfile
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 
 from testcontainers.core.container import DockerContainer
 from testcontainers.core.network import Network
@@ -15,9 +15,6 @@ from testcontainers.core.network import Network
 from harness.engine import shares_files_with_host
 from harness.images.resolver import ResolvedImage
 from harness.session import HarnessSession
-
-if TYPE_CHECKING:
-    from typing_extensions import Self
 
 LOOPBACK = "127.0.0.1"
 
@@ -76,7 +73,7 @@ class HarnessContainer(DockerContainer):
             kw["user"] = self.user
         return kw
 
-    def start(self) -> Self:
+    def start(self) -> "HarnessContainer":
         super().start()
         if self.reach.mode == "published":
             self.reach.internal.connect(self.get_container_id(), [self.alias] if self.alias else None)

@@ -2,7 +2,7 @@
 an HTTP API of its own on the session network."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional
+from typing import Optional, TypeVar
 
 import httpx
 
@@ -13,10 +13,8 @@ from harness.resources import shipped
 from harness.session import HarnessSession
 from harness.waiting import wait_for
 
-if TYPE_CHECKING:
-    from typing_extensions import Self
-
 SIDECARS = shipped("harness.sidecars")
+S = TypeVar("S", bound="SidecarContainer")
 
 
 class SidecarContainer(HarnessContainer):
@@ -43,7 +41,7 @@ class SidecarContainer(HarnessContainer):
             self._api = httpx.Client(base_url=f"http://{host}:{port}", timeout=5)
         return self._api
 
-    def start(self) -> Self:
+    def start(self: S) -> S:
         super().start()
 
         def probe() -> bool:

@@ -17,7 +17,7 @@ USERS = int(os.environ.get("HARNESS_LOAD_USERS") or 1)
 BASE = RawHttpUser if os.environ.get("HARNESS_LOAD_CLIENT") == "raw" else FastHttpUser
 
 
-class PathsUser(BASE):  # type: ignore[valid-type,misc]  # a base chosen at import: no static type
+class PathsUser(BASE):
     if RATE > 0:
         wait_time = constant_throughput(RATE / USERS)
 
