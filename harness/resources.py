@@ -15,7 +15,6 @@ from harness.errors import HarnessError
 
 FIXTURES = "harness.fixtures"
 CATALOGUE = "harness.catalogue"
-SAMPLE_APP = "redis-counter"  # the embedded sample app: what a scenario's ``fixture: app`` means without --app
 
 
 def shipped(package: str, *parts: str) -> Path:
@@ -35,8 +34,3 @@ def fixtures_dir() -> Path:
 def catalogue_dir() -> Path:
     """The scenario catalogue (``*.scenario.yaml``) that ``harness run`` runs by default."""
     return shipped(CATALOGUE)
-
-
-def sample_app() -> Path:
-    """The embedded sample app's directory."""
-    return fixtures_dir() / SAMPLE_APP

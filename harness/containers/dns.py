@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Iterator, Optional
 
 import dnslib
 from harness.containers.base import Reach
@@ -51,12 +51,11 @@ class DnsContainer(SidecarContainer):
     def forget(self, name: str) -> None:
         self.api.delete(f"/records/{name}")
 
-    def records(self) -> dict[str, Any]:
-        records: dict[str, Any] = self.api.get("/records").json()
-        return records
+    def records(self) -> dict:
+        return self.api.get("/records").json()
 
     @contextlib.contextmanager
-    def answering(self, name: str, **answer: Any) -> Iterator[None]:
+    def answering(self, name: str, **answer) -> Iterator[None]:
         """Answer ``name`` differently inside the block; the previous answer comes back after it."""
         previous = self.records().get(name.rstrip(".").lower() + ".")
         self.answer(name, **answer)

@@ -23,7 +23,6 @@ from harness.leaks import LeakCheck
 from harness.load import LoadSpec, run_load
 from harness.metrics import Metrics, scrape
 from harness.nginx_conf import Fixture
-from harness.resources import sample_app
 from harness.scenarios.checks import Check, Observed, check_all, check_response
 from harness.scenarios.fault_plan import Targets, Timeline, fault_context
 from harness.scenarios.loader import LoadedScenario
@@ -34,6 +33,8 @@ if TYPE_CHECKING:
     from harness.containers import OpenRestyContainer
     from harness.prefetch import OpenRestyPlan
     from harness.stage import Stage
+
+DEFAULT_APP = "redis-counter"  # the embedded sample app: what 'fixture: app' means without --app
 
 
 @dataclass
@@ -151,7 +152,7 @@ class ScenarioRunner:
 
     def _named_fixture(self, spec: str, source: Path) -> Fixture:
         if spec == "app":
-            return self.stage.fixture(self.app or sample_app())
+            return self.stage.fixture(self.app or DEFAULT_APP)
         relative = source.parent / spec
         if ("/" in spec or spec.startswith(".")) and relative.is_dir():
             return self.stage.fixture(relative)

@@ -14,6 +14,7 @@ from harness.nginx_conf import Fixture
 from harness.perf import cli as perf_cli
 from harness.scaffold import Scaffold
 from harness.scenarios.loader import load_file
+from harness.scenarios.runner import DEFAULT_APP
 from harness.scenarios.spec import InlineFixture, Scenario
 from tests.conftest import REPO
 from tests.wheel import build_wheel, missing_from_wheel, without
@@ -30,7 +31,7 @@ def fixture_references(scenario: Scenario) -> list[str]:
 def shipped_fixture(reference: str, source: Path) -> Fixture:
     """Resolve like the scenario runner, but only inside the installed package."""
     if reference == "app":
-        return Fixture.load(resources.sample_app())
+        return Fixture.load(resources.fixtures_dir() / DEFAULT_APP)
     if "/" in reference or reference.startswith("."):
         directory = (source.parent / reference).resolve()
         package = resources.shipped("harness").resolve()
@@ -73,7 +74,7 @@ def test_perf_defaults_and_the_sample_app_are_shipped():
     for command in ("baseline", "compare"):
         default = parser.parse_args(["perf", command]).fixture
         assert Fixture.load(default, [resources.fixtures_dir()]).source == resources.fixtures_dir() / default
-    assert "server.conf" in Fixture.load(resources.sample_app()).snippets
+    assert "server.conf" in Fixture.load(resources.fixtures_dir() / DEFAULT_APP).snippets
 
 
 def test_the_scaffolds_scenario_names_the_scaffolds_app(tmp_path):
