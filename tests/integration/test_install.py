@@ -61,7 +61,10 @@ class Installed:
 
 
 def output(done: subprocess.CompletedProcess[str]) -> str:
-    return f"exit {done.returncode}\n{done.stdout[-6000:]}\n{done.stderr[-3000:]}"
+    """The exit code, pytest's failure sections if any (else the tail), stderr's tail."""
+    failures = done.stdout.find("= FAILURES =")
+    shown = done.stdout[failures:][:8000] if failures >= 0 else done.stdout[-6000:]
+    return f"exit {done.returncode}\n{shown}\n{done.stderr[-3000:]}"
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +130,8 @@ def test_init_then_pytest_and_harness_run_are_green(installed):
 def test_harness_run_without_argument_runs_the_embedded_catalogue(installed):
     expected = sum(len(load_file(p)) for p in (REPO / "scenarios" / "catalogue").glob("*.scenario.yaml"))
     done = installed.harness("harness run (catalogue)", "run", cwd=installed.work, timeout=840)
-    assert done.returncode == 0 and f"scenarios: {expected}/{expected} passed" in done.stdout, output(done)
+    assert done.returncode == 0 and f"scenarios: {expected}/{expected} passed" in done.stdout, \
+        f"{output(done)}\n(the whole report: {REPO}/reports/installed/scenarios.html)"
     assert str(installed.venv) in done.stdout  # the catalogue's files were the installed ones
     assert json.loads((installed.work / "reports/run.json").read_text())["harness_version"] == __version__
 
