@@ -34,6 +34,11 @@ class HarnessRuntime:
         self.started = time.time()
 
     @property
+    def error(self) -> Optional[HarnessError]:
+        """Why there is no stage (no engine, say), once :meth:`stage` failed."""
+        return self._error
+
+    @property
     def reports_dir(self) -> Path:
         path = Path(self.settings.reports_dir)
         return path if path.is_absolute() else self.rootdir / path
@@ -44,11 +49,10 @@ class HarnessRuntime:
             raise self._error
         if self._stage is None:
             try:
-                self._stage = Stage(Engine.connect(), self.settings, rootdir=self.rootdir)
+                self._stage = Stage.open(self.settings, rootdir=self.rootdir)
             except HarnessError as exc:
                 self._error = exc
                 raise
-            self._stage.session.install_exit_handlers()
         return self._stage
 
     def probe_images(self) -> None:

@@ -31,7 +31,6 @@ class SidecarContainer(HarnessContainer):
         self.with_env("PYTHONDONTWRITEBYTECODE", "1")
         self.with_command(["python3", f"/harness/sidecars/{self.script}", *args])
         self.with_kwargs(**self._kwargs, sysctls={"net.ipv4.ip_unprivileged_port_start": "0"})
-        self.start_timeout = 30.0
         self._api: Optional[httpx.Client] = None
 
     @property
