@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup engine images test unit integration scenarios bench soak doctor clean
+.PHONY: setup engine images test typecheck unit integration scenarios bench soak doctor clean
 
 ## setup: Python environment, a running Docker engine (installed and started on Debian as root), images
 setup: $(VENV)/.installed engine images
@@ -23,9 +23,14 @@ engine: $(VENV)/.installed
 images: $(VENV)/.installed
 	$(BIN)/harness images build
 
-## test: unit tests (no Docker), integration tests (real containers) and the scenario catalogue
-test: $(VENV)/.installed engine
-	$(BIN)/pytest tests scenarios --junitxml=reports/junit.xml $(PYTEST_ARGS)
+## test: mypy, unit tests (no Docker), integration tests (real containers); the install test
+## builds the wheel, installs it outside the repository and runs the scenario catalogue from there
+test: $(VENV)/.installed engine typecheck
+	$(BIN)/pytest tests --junitxml=reports/junit.xml $(PYTEST_ARGS)
+
+## typecheck: mypy over harness/ (pinned in the dev extras; settings and the strict modules in pyproject.toml)
+typecheck: $(VENV)/.installed
+	$(BIN)/mypy
 
 unit: $(VENV)/.installed
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)

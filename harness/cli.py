@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
+from harness import __version__
 from harness.engine import Engine, ensure_engine
 from harness.errors import HarnessError
 from harness.images import offline
@@ -115,6 +116,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     return code
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    """Start a project: an app (server.conf + lua/), a pytest test, a scenario and a CI file."""
+    from harness.scaffold import Scaffold
+
+    target = Path(args.directory)
+    written = Scaffold(target, ci=args.ci).write()
+    for path in written:
+        print(f"  wrote {path}")
+    where = "" if target.resolve() == Path.cwd().resolve() else f"cd {args.directory} && "
+    print(f"next: {where}pytest   (your tests and scenarios on real containers), then `harness run` "
+          "(the scenarios, with reports/scenarios.html)")
+    return 0
+
+
 def cmd_scenario_reference(args: argparse.Namespace) -> int:
     """Print the scenario field reference (Markdown, for docs/scenario-reference.md)."""
     from harness.scenarios.reference import reference_markdown
@@ -131,6 +146,7 @@ def cmd_options(args: argparse.Namespace) -> int:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="harness", description="openresty-harness tools")
+    parser.add_argument("--version", action="version", version=f"openresty-harness {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("doctor", help=cmd_doctor.__doc__)
     p.add_argument("-v", "--verbose", action="store_true", help="print the full nginx -V output")
@@ -160,6 +176,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--pytest", dest="pytest_args", action="append", default=[], metavar="ARG",
                    help="one more pytest argument (repeatable), e.g. --pytest=-x --pytest=-k=redis")
     p.set_defaults(func=cmd_run)
+    p = sub.add_parser("init", help=cmd_init.__doc__)
+    p.add_argument("directory", nargs="?", default=".", help="where the project goes (default: here)")
+    p.add_argument("--ci", choices=("github", "gitlab", "none"), default="github",
+                   help="CI file to write: GitHub Actions (default), GitLab CI, or none")
+    p.set_defaults(func=cmd_init)
     sub.add_parser("scenario-reference", help=cmd_scenario_reference.__doc__).set_defaults(
         func=cmd_scenario_reference)
     sub.add_parser("options", help=cmd_options.__doc__).set_defaults(func=cmd_options)
@@ -169,7 +190,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if getattr(args, "pytest_args", None) and args.pytest_args[0] == "--":
         args.pytest_args = args.pytest_args[1:]
     try:
-        return args.func(args)
+        return int(args.func(args))
     except HarnessError as exc:
         print(f"harness: {exc.message}", file=sys.stderr)
         if exc.detail:

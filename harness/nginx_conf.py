@@ -20,6 +20,7 @@ from typing import Mapping, Optional, Sequence
 
 from harness.errors import ConfigTemplateError, FixtureNotFound, PortTaken
 from harness.images.profiles import OpenRestyProfile
+from harness.resources import shipped
 
 ROOT = "/harness"  # nginx prefix inside the container
 CONF = f"{ROOT}/conf/nginx.conf"
@@ -32,7 +33,7 @@ CONTROL_PORT = 9901
 CONTROL_PATH = "/__harness/ready"
 LOG_PATH = "/__harness/log"
 LUALIB = f"{ROOT}/lualib"  # the harness's own Lua (heartbeat, control server), ``${HARNESS_LUALIB}``
-LUALIB_SOURCE = Path(__file__).resolve().parent / "lualib"
+LUALIB_SOURCE = shipped("harness", "lualib")
 CONFIG_ERROR_EXIT = 78  # EX_CONFIG: ``nginx -t`` rejected the configuration
 RELOAD_STUCK_EXIT = 75  # EX_TEMPFAIL: old workers kept accepting after a HUP
 LUA_SYNTAX_EXIT = 65  # EX_DATAERR: a fixture Lua file does not compile

@@ -14,6 +14,8 @@ Pull = Literal["auto", "never"]
 ReachChoice = Literal["auto", "direct", "published"]
 Reuse = Literal["hup", "fresh"]
 
+from harness.resources import fixtures_dir
+
 
 @dataclass(frozen=True)
 class Option:
@@ -50,7 +52,7 @@ OPTIONS: tuple[Option, ...] = (
            "where run records (images used, benchmarks) are written"),
     Option("app", "HARNESS_APP", "--harness-app", "",
            "app directory (conf snippets + lua/) that scenarios saying `fixture: app` run against; "
-           "empty: the embedded sample app (nginx-fixtures/redis-counter)"),
+           "empty: the embedded sample app (the shipped fixture redis-counter)"),
     Option("scenario_report", "HARNESS_SCENARIO_REPORT", "--scenario-report", "",
            "write the HTML scenario report here (verdicts, error.log excerpts, worker tables, latency plots); "
            "empty: none (harness run writes reports/scenarios.html)"),
@@ -131,7 +133,7 @@ class Settings:
         if self.fixtures_dir:
             paths.append(Path(self.fixtures_dir))
         paths.append((rootdir or Path.cwd()) / "nginx-fixtures")
-        paths.append(Path(__file__).resolve().parent.parent / "nginx-fixtures")
+        paths.append(fixtures_dir())
         unique: list[Path] = []
         for p in paths:
             if p.resolve() not in [u.resolve() for u in unique]:

@@ -41,7 +41,7 @@ class DnsContainer(SidecarContainer):
                timeout: bool = False, ttl: int = 1) -> None:
         """Set how ``name`` is answered: ``a=`` an address, ``rcode="NXDOMAIN"|"SERVFAIL"``, or
         ``timeout=True`` (no answer at all)."""
-        if sum(x is not None and x is not False for x in (a, rcode, timeout or None)) != 1:
+        if sum(x is not None for x in (a, rcode, timeout or None)) != 1:
             raise ValueError("give exactly one of a=, rcode= or timeout=True")
         body = {"a": a, "ttl": ttl} if a else {"rcode": rcode} if rcode else {"timeout": True}
         r = self.api.put(f"/records/{name}", json=body)

@@ -2,7 +2,6 @@
 an HTTP API of its own on the session network."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Optional, TypeVar
 
 import httpx
@@ -10,10 +9,11 @@ import httpx
 from harness.containers.base import HarnessContainer, Reach
 from harness.errors import HarnessError
 from harness.images.resolver import ResolvedImage
+from harness.resources import shipped
 from harness.session import HarnessSession
 from harness.waiting import wait_for
 
-SIDECARS = Path(__file__).resolve().parent.parent / "sidecars"
+SIDECARS = shipped("harness.sidecars")
 S = TypeVar("S", bound="SidecarContainer")
 
 

@@ -20,8 +20,9 @@ from docker.errors import BuildError, ImageNotFound
 from harness.engine import Engine, ensure_packages
 from harness.errors import ImageUnavailable
 from harness.images.profiles import PROFILE_LABEL
+from harness.resources import shipped
 
-RECIPES = Path(__file__).resolve().parent / "recipes"
+RECIPES = shipped("harness.images", "recipes")
 NAMESPACE = "openresty-harness"
 SUITE = "bookworm"
 KINDS = ("openresty", "redis", "tools")

@@ -6,7 +6,7 @@ import contextlib
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, ContextManager, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterator, Optional
 
 from harness.errors import HarnessError
 from harness.faults import RedisFault, WorkerFault
@@ -65,7 +65,7 @@ def fault_context(fault: Fault, targets: Targets) -> ContextManager[object]:
     if family == "dns":
         if targets.dns is None:
             raise HarnessError(f"fault {fault.kind} needs the DNS server: add 'dns' to the services")
-        answers = {"nxdomain": {"rcode": "NXDOMAIN"}, "servfail": {"rcode": "SERVFAIL"},
+        answers: dict[str, dict[str, Any]] = {"nxdomain": {"rcode": "NXDOMAIN"}, "servfail": {"rcode": "SERVFAIL"},
                    "timeout": {"timeout": True}, "address": {"a": fault.address}}
         return targets.dns.answering(fault.host or "", **answers[what])
     workers = WorkerFault(targets.nginx)

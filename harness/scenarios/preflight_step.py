@@ -15,9 +15,10 @@ if TYPE_CHECKING:
 def run_preflight(stage: "Stage", step: PreflightStep, app: Fixture) -> tuple[PreflightReport, list[Check]]:
     """Preflight ``app`` with the step's options; one check per preflight check against ``expect``."""
     report = Preflight(stage, PreflightOptions.resolve(stage.settings, **step.preflight_options())).run(app)
+    expected: dict[str, str] = {str(name): verdict for name, verdict in step.expect.items()}
     checks = []
     for result in report.checks:
-        wanted = step.expect.get(result.name)
+        wanted = expected.get(result.name)
         ok = result.verdict.value == wanted if wanted else result.verdict in (Verdict.OK, Verdict.SKIP)
         evidence = "\n".join(f.format() for f in result.findings if f.verdict != Verdict.OK) or result.detail
         checks.append(Check(f"preflight {result.name}", ok, wanted or "ok", f"{result.verdict.value}: {result.summary}",
