@@ -7,6 +7,7 @@ from typing import Callable, Iterator, Optional
 import pytest
 
 from harness.containers import DnsContainer, FaultProxyContainer, OpenRestyContainer, RedisContainer
+from harness.dependencies import Dependencies
 from harness.errorlog import excerpt
 from docker.errors import DockerException
 
@@ -24,7 +25,8 @@ from harness.stage import Stage
 
 RUNTIME = pytest.StashKey[HarnessRuntime]()
 FACTORY = pytest.StashKey[OpenRestyFactory]()
-HARNESS_FIXTURES = {"harness_stage", "openresty", "redis", "http", "nginx", "redis_fault", "dns", "redis_proxy"}
+HARNESS_FIXTURES = {"harness_stage", "openresty", "redis", "http", "nginx", "redis_fault", "dns", "redis_proxy",
+                    "dependencies"}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -207,6 +209,13 @@ def redis_proxy(harness_stage: Stage, redis: RedisContainer) -> Iterator[FaultPr
         yield proxy
     finally:
         proxy.stop()
+
+
+@pytest.fixture
+def dependencies(harness_stage: Stage) -> Callable[..., Dependencies]:
+    """``dependencies(nginx)``: counters of its Redis, fault proxies and DNS; ``before = deps.snapshot()``,
+    then ``deps.delta(before).usage(requests=n)`` (see :mod:`harness.dependencies`)."""
+    return harness_stage.dependencies
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from testcontainers.core.network import Network
 from harness.containers import DnsContainer, FaultProxyContainer, OpenRestyContainer, Reach, RedisContainer
 from harness.containers.base import HarnessContainer
 from harness.containers.openresty import Limits, shape_of
+from harness.dependencies import Dependencies
 from harness.engine import Engine
 from harness.errors import HarnessError
 from harness.images.resolver import ImageResolver, ResolvedImage
@@ -71,6 +72,7 @@ class Stage:
         self._reach: Optional[Reach] = None
         self._redis: Optional[RedisContainer] = None
         self._dns: Optional[DnsContainer] = None
+        self._proxies: list[FaultProxyContainer] = []
         self._idle: list[OpenRestyContainer] = []
         self.observed: dict[str, dict] = {}  # image id -> what its running workers reported
         self._busy: list[OpenRestyContainer] = []
@@ -134,10 +136,20 @@ class Stage:
         container = FaultProxyContainer(self.resolver.resolve("tools"), self.session, self.reach, routes)
         container.start_timeout = self.settings.start_timeout
         try:
-            return container.start()
+            container.start()
         except BaseException:
             self._discard(container)
             raise
+        with self.lock:
+            self._proxies = [p for p in self._proxies if not p.stopped] + [container]
+        return container
+
+    def dependencies(self, nginx: Optional[OpenRestyContainer] = None) -> Dependencies:
+        """Counters of what ``nginx`` depends on: the session's Redis and DNS server (if started) and
+        every fault proxy still running (see :mod:`harness.dependencies`)."""
+        with self.lock:
+            proxies = [p for p in self._proxies if not p.stopped]
+        return Dependencies(nginx, redis=self._redis, proxies=proxies, dns=self._dns)
 
     def service_env(self) -> dict[str, str]:
         env: dict[str, str] = {}

@@ -12,7 +12,10 @@ meanings, on the same two streams ("upstream": client to server, "downstream": s
                                           as soon as data comes on the toxic's stream
     down                                  POST /proxies/<name> {"enabled": false}: refuse connections
 
-API (JSON): GET /proxies; POST /proxies/<name> {"enabled": bool}; POST /proxies/<name>/toxics
+Each route counts, from its start: connections accepted, bytes passed on each stream, and HTTP/1.x
+request lines the clients sent (so a test can tell one connection per request from keepalive).
+
+API (JSON): GET /proxies (with the counters); POST /proxies/<name> {"enabled": bool}; POST /proxies/<name>/toxics
 {name, type, stream, toxicity, attributes}; DELETE /proxies/<name>/toxics/<toxic>; POST /reset.
 """
 from __future__ import annotations
@@ -21,6 +24,7 @@ import argparse
 import asyncio
 import json
 import random
+import re
 import socket
 import struct
 import time
@@ -28,6 +32,8 @@ from dataclasses import dataclass, field
 
 STREAMS = ("upstream", "downstream")
 TYPES = ("latency", "bandwidth", "slicer", "limit_data", "timeout", "reset_peer")
+REQUEST_LINE = re.compile(rb"(GET|HEAD|POST|PUT|DELETE|PATCH|OPTIONS|CONNECT|TRACE) \S+ HTTP/1\.[01]")
+LONGEST_LINE = 8192  # a partial line kept between reads (longer ones are no request line we count)
 
 
 @dataclass
@@ -58,6 +64,12 @@ class Link:
         self.sent = {s: 0 for s in STREAMS}
         self.started = time.monotonic()
         self.closed = False
+        self.partial = b""  # the client's last incomplete line, for counting request lines
+
+    def count_requests(self, data: bytes) -> None:
+        lines = (self.partial + data).split(b"\r\n")
+        self.partial = lines.pop()[-LONGEST_LINE:]
+        self.proxy.requests += sum(1 for line in lines if REQUEST_LINE.fullmatch(line))
 
     def active(self, stream: str | None = None) -> list[Toxic]:
         out = []
@@ -89,6 +101,8 @@ class Link:
                     while not self.closed and any(t.type == "timeout" for t in self.active(stream)):
                         await asyncio.sleep(0.01)
                     break
+                if stream == "upstream":
+                    self.count_requests(data)
                 pieces = [(data, 0.0)]
                 for toxic in self.active(stream):
                     if toxic.type == "reset_peer" and toxic.attr("timeout") <= 0:
@@ -111,6 +125,7 @@ class Link:
                         await asyncio.sleep(delay)
                     writer.write(chunk)
                     self.sent[stream] += len(chunk)
+                    self.proxy.bytes[stream] += len(chunk)
                 await writer.drain()
                 if any(t.type == "limit_data" and self.sent[stream] >= t.attr("bytes") for t in self.active(stream)):
                     self.close()
@@ -172,6 +187,9 @@ class Proxy:
         self.enabled = False
         self.toxics: dict[str, Toxic] = {}
         self.links: set[Link] = set()
+        self.accepted = 0  # connections accepted since the start (counters never go back)
+        self.requests = 0  # HTTP/1.x request lines the clients sent
+        self.bytes = {s: 0 for s in STREAMS}  # bytes passed on, per stream
         self.server: asyncio.base_events.Server | None = None
 
     async def enable(self) -> None:
@@ -193,6 +211,7 @@ class Proxy:
                              return_exceptions=True)
 
     async def accept(self, reader, writer) -> None:
+        self.accepted += 1
         try:
             upstream = await asyncio.wait_for(asyncio.open_connection(*self.upstream), timeout=5)
         except (OSError, asyncio.TimeoutError):
@@ -208,6 +227,8 @@ class Proxy:
     def as_dict(self) -> dict:
         return {"name": self.name, "listen": f"0.0.0.0:{self.listen_port}", "enabled": self.enabled,
                 "upstream": "%s:%d" % self.upstream, "connections": len(self.links),
+                "accepted": self.accepted, "requests": self.requests,
+                "bytes_upstream": self.bytes["upstream"], "bytes_downstream": self.bytes["downstream"],
                 "toxics": [t.as_dict() for t in self.toxics.values()]}
 
 

@@ -1,0 +1,71 @@
+"""Dependency hygiene by numbers: new connections per request to Redis and through the fault proxy,
+each faulty fixture caught and its healthy twin passing the same verdict."""
+import httpx
+import pytest
+
+from harness.leaks import LeakCheck
+
+pytestmark = pytest.mark.integration
+
+ROUND = 50
+
+
+@pytest.mark.parametrize("fixture, churns", [
+    ("redis-no-keepalive", True),   # /count forgets set_keepalive: a new connection per request
+    ("redis-counter", False),       # the healthy twin: one pooled connection per worker
+])
+def test_a_forgotten_set_keepalive_is_churn_not_a_leak(openresty, redis, fixture, churns):
+    nginx = openresty(fixture, workers=2)
+    with httpx.Client(base_url=nginx.base_url, timeout=10) as client:
+        def send(n: int) -> None:
+            for _ in range(n):
+                assert client.get("/count").status_code == 200
+        report = LeakCheck(nginx, redis).run(send, requests_per_round=ROUND, rounds=3)
+    print(report.format())
+    report.assert_no_leak()  # either way: ngx_lua closes an unpooled socket when the request ends
+    usage = report.usage["redis"]
+    if churns:
+        report.assert_churns("redis")
+        assert usage.new_connections_per_request == pytest.approx(1.0, abs=0.02)
+        assert usage.pool_reuse < 0.05
+    else:
+        report.assert_no_churn()
+        assert usage.new_connections == 0  # the pools filled in the warm-up round
+        assert report.connections.redis.kept >= 1
+
+
+@pytest.fixture
+def through_proxy(openresty, harness_stage, dependencies):
+    """A backend behind the fault proxy; returns a function that starts a front fixture using it."""
+    backend = openresty("hello", workers=1)
+    proxy = harness_stage.fault_proxy({"backend": (8080, backend.ip, 8080)})
+
+    def front(fixture: str):
+        nginx = openresty(fixture, workers=1, reuse=False, env={"UPSTREAM_HOST": proxy.ip, "UPSTREAM_PORT": "8080"})
+        return nginx, dependencies(nginx)
+    try:
+        yield front
+    finally:
+        proxy.stop()
+
+
+@pytest.mark.parametrize("fixture, reuses", [
+    ("http-upstream-no-keepalive", False),  # keepalive in upstream {}, but HTTP/1.0 + Connection: close
+    ("http-upstream-keepalive", True),      # proxy_http_version 1.1 and an empty Connection header
+])
+def test_upstream_keepalive_is_told_by_connections_per_request(through_proxy, fixture, reuses):
+    nginx, deps = through_proxy(fixture)
+    with nginx.client(timeout=10) as client:
+        assert client.get("/api/").status_code == 200  # a first connection, into the keepalive cache
+        before = deps.snapshot()
+        for _ in range(ROUND):
+            assert client.get("/api/").status_code == 200
+        delta = deps.delta(before)
+    usage = delta.usage(requests=ROUND)["proxy.backend"]
+    print(delta.format(), usage, sep="\n")
+    assert delta.routes["backend"].requests == ROUND  # every request went through the route once
+    assert delta.routes["backend"].bytes_downstream > 0
+    if reuses:
+        assert not usage.churning and usage.new_connections == 0 and usage.pool_reuse == 1.0
+    else:
+        assert usage.churning and usage.new_connections == ROUND and usage.pool_reuse == 0.0
