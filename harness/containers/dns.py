@@ -126,19 +126,20 @@ class DnsContainer(SidecarContainer):
                              "request needs the name; pooled connections never ask)")
 
     @contextlib.contextmanager
-    def answering(self, name: str, *, wait_for_query: bool = False, timeout: float = 10.0,
+    def answering(self, name: str, *, wait_for_query: bool = False, wait_timeout: float = 10.0,
                   poke: Optional[Callable[[], object]] = None, **answer) -> Iterator[AnswerChange]:
         """Answer ``name`` differently inside the block; the previous answer comes back after it.
 
         ``wait_for_query=True``: the block begins only once the server answered a query with the new
-        answer (``poke`` sends the traffic that makes nginx ask; see :meth:`wait_for_query`), so the
-        client has really seen the change, not a cached answer. Yields an :class:`AnswerChange`.
+        answer (``poke`` sends the traffic that makes nginx ask; see :meth:`wait_for_query`; up to
+        ``wait_timeout`` s), so the client has really seen the change, not a cached answer. Yields an
+        :class:`AnswerChange`.
         """
         previous = self.records().get(canonical(name))
         change = AnswerChange(self, name, self.answer(name, **answer))
         try:
             if wait_for_query:
-                change.wait_for_query(timeout, poke)
+                change.wait_for_query(wait_timeout, poke)
             yield change
         finally:
             if previous is None:
