@@ -84,6 +84,11 @@ class ProxyRoute:
     def slicer(self, average_size: int, size_variation: int = 0, delay_us: int = 0, stream: str = "downstream"):
         return self.toxic("slicer", stream, average_size=average_size, size_variation=size_variation, delay=delay_us)
 
+    def drop_connections(self) -> int:
+        """Close every open connection of the route now (the route stays up): the clients' pooled
+        connections break, so their next request connects (and resolves) again. Returns how many."""
+        return int(self._call("POST", "/drop")["dropped"])
+
     @contextlib.contextmanager
     def down(self) -> Iterator[None]:
         """Refuse connections (and close the open ones) for the block."""

@@ -15,7 +15,8 @@ meanings, on the same two streams ("upstream": client to server, "downstream": s
 Each route counts, from its start: connections accepted, bytes passed on each stream, and HTTP/1.x
 request lines the clients sent (so a test can tell one connection per request from keepalive).
 
-API (JSON): GET /proxies (with the counters); POST /proxies/<name> {"enabled": bool}; POST /proxies/<name>/toxics
+API (JSON): GET /proxies (with the counters); POST /proxies/<name> {"enabled": bool};
+POST /proxies/<name>/drop (close its open connections now: the clients' pools empty); POST /proxies/<name>/toxics
 {name, type, stream, toxicity, attributes}; DELETE /proxies/<name>/toxics/<toxic>; POST /reset.
 """
 from __future__ import annotations
@@ -202,6 +203,10 @@ class Proxy:
             self.server.close()
             await self.server.wait_closed()
             self.enabled = False
+        await self.drop()
+
+    async def drop(self) -> int:
+        """Close every open connection (the route stays up); returns how many there were."""
         links = list(self.links)
         for link in links:
             link.close()
@@ -209,6 +214,7 @@ class Proxy:
         # connection has seen its FIN before the caller's next request
         await asyncio.gather(*(w.wait_closed() for link in links for w in (link.client_w, link.up_w)),
                              return_exceptions=True)
+        return len(links)
 
     async def accept(self, reader, writer) -> None:
         self.accepted += 1
@@ -267,6 +273,8 @@ class Api:
         if len(parts) == 2 and method == "POST":
             await (proxy.enable() if body.get("enabled", True) else proxy.disable())
             return 200, proxy.as_dict()
+        if len(parts) == 3 and parts[2] == "drop" and method == "POST":
+            return 200, {"dropped": await proxy.drop()}
         if len(parts) == 3 and parts[2] == "toxics" and method == "POST":
             toxic = Toxic(name=body.get("name") or f"{body['type']}_{body.get('stream', 'downstream')}",
                           type=body["type"], stream=body.get("stream", "downstream"),

@@ -4,6 +4,7 @@ import httpx
 import pytest
 
 from harness.leaks import LeakCheck
+from harness.scenarios import ScenarioRunner, load_file
 
 pytestmark = pytest.mark.integration
 
@@ -69,3 +70,47 @@ def test_upstream_keepalive_is_told_by_connections_per_request(through_proxy, fi
         assert not usage.churning and usage.new_connections == 0 and usage.pool_reuse == 1.0
     else:
         assert usage.churning and usage.new_connections == ROUND and usage.pool_reuse == 0.0
+
+
+POOLED = """
+scenarios:
+  - name: Redis connections are pooled
+    fixture: {fixture}
+    services: [redis]
+    steps:
+      - request: GET /count
+        repeat: 40
+        expect:
+          status: 200
+          redis: {{max_new_connections_per_request: 0.05}}
+  - name: upstream connections are kept alive
+    fixture: {upstream_fixture}
+    upstream: hello
+    steps:
+      - request: GET /api/
+        repeat: 20
+        expect:
+          status: 200
+          proxy: {{upstream: {{max_new_connections_per_request: 0.05}}}}
+"""
+
+
+@pytest.mark.parametrize("redis_fixture, upstream_fixture, caught", [
+    ("redis-no-keepalive", "http-upstream-no-keepalive", True),
+    ("redis-counter", "http-upstream-keepalive", False),
+])
+def test_the_yaml_verdict_catches_the_faulty_fixtures_and_passes_their_twins(
+        tmp_path, harness_stage, redis_fixture, upstream_fixture, caught):
+    path = tmp_path / "pooled.scenario.yaml"
+    path.write_text(POOLED.format(fixture=redis_fixture, upstream_fixture=upstream_fixture))
+    runner = ScenarioRunner(harness_stage)
+    try:
+        results = [runner.run(loaded) for loaded in load_file(path)]
+    finally:
+        runner.close()
+    for result, dependency in zip(results, ("redis", "proxy.upstream")):
+        verdict = next(c for c in result.checks if c.what == f"{dependency} new connections per request")
+        assert not result.error, result.format()
+        assert verdict.ok is not caught, result.format()
+        if caught:
+            assert verdict.actual.startswith("1.000"), verdict.actual  # one new connection per request
