@@ -363,6 +363,9 @@ class ScenarioRunner:
                 seen.metrics_after = self._scrape(nginx, step.expect)
             if dependencies is not None and counters is not None:
                 seen.dependencies = dependencies.delta(counters)
+                if seen.requests and seen.leak is None:  # a leak step reports its measured rounds
+                    for usage in seen.dependencies.usage(seen.requests).values():
+                        out.numbers[f"{usage.dependency} conn/req"] = round(usage.new_connections_per_request, 3)
             out.outcomes = seen.outcomes
             out.checks = check_all(step.expect, seen)
             for index, (request, outcome) in enumerate(zip(step.sequence, seen.outcomes), 1):

@@ -44,6 +44,7 @@ def through_proxy(openresty, harness_stage, dependencies):
     def front(fixture: str):
         nginx = openresty(fixture, workers=1, reuse=False, env={"UPSTREAM_HOST": proxy.ip, "UPSTREAM_PORT": "8080"})
         return nginx, dependencies(nginx)
+    front.route = proxy.route("backend")
     try:
         yield front
     finally:
@@ -114,3 +115,43 @@ def test_the_yaml_verdict_catches_the_faulty_fixtures_and_passes_their_twins(
         assert verdict.ok is not caught, result.format()
         if caught:
             assert verdict.actual.startswith("1.000"), verdict.actual  # one new connection per request
+
+
+def test_a_route_drops_its_connections_and_the_pool_reconnects(through_proxy):
+    nginx, deps = through_proxy("http-upstream-keepalive")
+    with nginx.client(timeout=10) as client:
+        assert client.get("/api/").status_code == 200
+        before = deps.snapshot()
+        assert through_proxy.route.drop_connections() == 1  # the one pooled upstream connection
+        assert client.get("/api/").status_code == 200           # nginx saw the close: a new one, no error
+        assert deps.delta(before).routes["backend"].connections == 1
+
+
+NEVER_ASKS = """
+name: a pooled connection never asks DNS, so waiting for a query fails clearly
+fixture: redis-by-name
+services: [redis, dns]
+dns: {redis.harness.test: redis}
+steps:
+  - request: GET /count
+    expect: {status: 200}
+  - fault: {kind: dns.nxdomain, host: redis.harness.test}
+    request: GET /count
+    until_dns_query: redis.harness.test
+    within: 1
+    expect: {status: 200}
+"""
+
+
+def test_until_dns_query_fails_when_nginx_never_asks(tmp_path, harness_stage):
+    path = tmp_path / "never.scenario.yaml"
+    path.write_text(NEVER_ASKS)
+    runner = ScenarioRunner(harness_stage)
+    try:
+        [result] = [runner.run(loaded) for loaded in load_file(path)]
+    finally:
+        runner.close()
+    [failed] = [c for c in result.checks if not c.ok]
+    assert failed.what.startswith("nginx asked DNS for redis.harness.test") and failed.actual == \
+        "none within the deadline", result.format()
+    assert "did not ask DNS for redis.harness.test" in "\n".join(result.steps[1].timeline)
