@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable, Mapping, Optional
 
-from harness.containers.dns import DnsQuery
+from harness.containers.dns import DnsQuery, canonical
 from harness.containers.fault_proxy import RouteCounters
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -129,7 +129,7 @@ class Delta:
 
     def queries(self, name: Optional[str] = None, type: Optional[str] = None) -> list[DnsQuery]:
         """DNS queries in between, for ``name`` (any spelling) and ``type`` if given."""
-        wanted = None if name is None else name.rstrip(".").lower() + "."
+        wanted = None if name is None else canonical(name)
         return [q for q in self.dns_queries if (wanted is None or q.name == wanted)
                 and (type is None or q.type == type)]
 
