@@ -192,7 +192,8 @@ def http(openresty: OpenRestyFactory, request: pytest.FixtureRequest, pytestconf
 @pytest.fixture
 def dns(harness_stage: Stage) -> Iterator[DnsContainer]:
     """The session's DNS server; OpenResty started afterwards gets DNS_SERVER for ``resolver``.
-    Answers set in a test are forgotten after it."""
+    Answers set in a test are forgotten after it; every query is recorded (``dns.queries(name)``,
+    ``dns.wait_for_query(name, after=t, poke=...)``)."""
     container = harness_stage.dns()
     yield container
     for name in container.records():
