@@ -4,7 +4,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import dnslib
 from harness.containers.base import Reach
@@ -78,12 +78,12 @@ class DnsContainer(SidecarContainer):
                timeout: bool = False, ttl: int = 1) -> float:
         """Set how ``name`` is answered: ``a=`` an address, ``rcode="NXDOMAIN"|"SERVFAIL"``, or
         ``timeout=True`` (no answer at all). Returns when it took effect (server clock)."""
-        if sum(x is not None and x is not False for x in (a, rcode, timeout or None)) != 1:
+        if sum(x is not None for x in (a, rcode, timeout or None)) != 1:
             raise ValueError("give exactly one of a=, rcode= or timeout=True")
         body = {"a": a, "ttl": ttl} if a else {"rcode": rcode} if rcode else {"timeout": True}
         return self._put(name, body)
 
-    def _put(self, name: str, body: dict) -> float:
+    def _put(self, name: str, body: dict[str, Any]) -> float:
         r = self.api.put(f"/records/{name}", json=body)
         if r.status_code != 200:
             raise HarnessError(f"{self.name} refused the answer for {name}: {r.text}")
@@ -93,8 +93,9 @@ class DnsContainer(SidecarContainer):
         """Stop answering ``name`` (unknown names are NXDOMAIN); returns when (server clock)."""
         return float(self.api.delete(f"/records/{name}").json()["time"])
 
-    def records(self) -> dict:
-        return self.api.get("/records").json()
+    def records(self) -> dict[str, Any]:
+        records: dict[str, Any] = self.api.get("/records").json()
+        return records
 
     def now(self) -> float:
         """The server's clock (the one that stamps queries), for ``after=``."""
@@ -127,7 +128,7 @@ class DnsContainer(SidecarContainer):
 
     @contextlib.contextmanager
     def answering(self, name: str, *, wait_for_query: bool = False, wait_timeout: float = 10.0,
-                  poke: Optional[Callable[[], object]] = None, **answer) -> Iterator[AnswerChange]:
+                  poke: Optional[Callable[[], object]] = None, **answer: Any) -> Iterator[AnswerChange]:
         """Answer ``name`` differently inside the block; the previous answer comes back after it.
 
         ``wait_for_query=True``: the block begins only once the server answered a query with the new

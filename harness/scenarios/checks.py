@@ -6,13 +6,13 @@ import difflib
 import re
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Mapping, Optional
 
 from harness.errorlog import ErrorLog, ErrorLogAssertionError
 from harness.errors import HarnessError
 from harness.metrics import Metrics
 from harness.scenarios.spec import (ConnectionsExpect, DnsExpect, Expect, LoadExpect, RedisExpect, ResponseExpect,
-                                    RouteExpect, WorkerExpect, as_pattern, matches)
+                                    Route, RouteExpect, WorkerExpect, as_pattern, matches)
 from harness.scenarios.traffic import Outcome
 from harness.workers import WorkerTable, diff, health
 
@@ -256,13 +256,15 @@ def _usage(dependency: str, seen: Observed) -> "Usage | Check":
     return usage
 
 
-def _routes(wanted: dict[str, RouteExpect], seen: Observed) -> list[Check]:
+def _routes(wanted: Mapping[Route, RouteExpect], seen: Observed) -> list[Check]:
     checks: list[Check] = []
     for route, want in wanted.items():
         if want.wanted:
             checks += _connections(f"proxy.{route}", want, seen)
+        if want.requests is None and want.max_connections is None:
+            continue
         delta = seen.dependencies.routes.get(route) if seen.dependencies is not None else None
-        if delta is None and (want.requests is not None or want.max_connections is not None):
+        if delta is None:
             checks.append(Check(f"proxy.{route}", False, "its counters before and after the step", "not read"))
             continue
         if want.requests is not None:

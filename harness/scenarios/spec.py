@@ -24,6 +24,7 @@ FaultKind = Literal[
     "worker.kill", "worker.stop", "worker.zombie", "master.signal",
 ]
 Service = Literal["redis", "dns", "redis_proxy"]
+Route = Literal["redis", "upstream"]  # the paths through the fault proxy
 
 
 def as_pattern(text: str) -> Union[str, "re.Pattern[str]"]:
@@ -84,7 +85,7 @@ class Fault(Spec):
     rate: Optional[float] = Field(None, gt=0, description="proxy.bandwidth: KB/s")
     bytes: Optional[int] = Field(None, ge=0, description="proxy.limit_data: bytes before the close")
     stream: Literal["upstream", "downstream"] = Field("downstream", description="proxy toxics: direction")
-    route: Literal["redis", "upstream"] = Field("redis", description="proxy.*: the path through the fault proxy")
+    route: Route = Field("redis", description="proxy.*: the path through the fault proxy")
     host: Optional[str] = Field(None, description="dns.*: the name whose answer changes")
     address: Optional[str] = Field(None, description="dns.address: the (wrong) address to answer")
     signal: Optional[str] = Field(None, description="worker.kill (default KILL), master.signal: HUP, QUIT, TERM, USR1")
@@ -236,7 +237,7 @@ class Expect(ResponseExpect):
     grep_error_log: dict[str, int] = Field(default_factory=dict, description="pattern -> exact count")
     workers: Optional[WorkerExpect] = Field(None, description="the worker table")
     redis: Optional[RedisExpect] = Field(None, description="Redis state and new connections per request")
-    proxy: dict[Literal["redis", "upstream"], RouteExpect] = Field(
+    proxy: dict[Route, RouteExpect] = Field(
         default_factory=dict, description="route -> its traffic during the step (connections per request)")
     dns: dict[str, DnsExpect] = Field(default_factory=dict, description="name -> the queries nginx asked")
     metrics: Optional[MetricsExpect] = Field(None, description="Prometheus counters")
