@@ -31,7 +31,7 @@ def test_a_forgotten_set_keepalive_is_churn_not_a_leak(openresty, redis, fixture
         assert usage.pool_reuse < 0.05
     else:
         report.assert_no_churn()
-        assert usage.new_connections == 0  # the pools filled in the warm-up round
+        assert usage.new_connections <= 2  # the pools filled in the warm-up round (at most one per worker left)
         assert report.connections.redis.kept >= 1
 
 
