@@ -7,6 +7,7 @@ from typing import Callable, Iterator, Optional
 import pytest
 
 from harness.containers import DnsContainer, FaultProxyContainer, OpenRestyContainer, RedisContainer
+from harness.dependencies import Dependencies
 from docker.errors import DockerException
 
 from harness.errors import EngineLost, HarnessError
@@ -25,7 +26,7 @@ from harness.stage import Stage
 
 FACTORY = pytest.StashKey[OpenRestyFactory]()
 HARNESS_FIXTURES = {"harness_stage", "openresty", "redis", "http", "nginx", "redis_fault", "dns", "redis_proxy",
-                    "preflight"}
+                    "preflight", "dependencies"}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -160,7 +161,8 @@ def http(openresty: OpenRestyFactory, request: pytest.FixtureRequest, pytestconf
 @pytest.fixture
 def dns(harness_stage: Stage) -> Iterator[DnsContainer]:
     """The session's DNS server; OpenResty started afterwards gets DNS_SERVER for ``resolver``.
-    Answers set in a test are forgotten after it."""
+    Answers set in a test are forgotten after it; every query is recorded (``dns.queries(name)``,
+    ``dns.wait_for_query(name, after=t, poke=...)``)."""
     container = harness_stage.dns()
     yield container
     for name in container.records():
@@ -177,6 +179,13 @@ def redis_proxy(harness_stage: Stage, redis: RedisContainer) -> Iterator[FaultPr
         yield proxy
     finally:
         proxy.stop()
+
+
+@pytest.fixture
+def dependencies(harness_stage: Stage) -> Callable[..., Dependencies]:
+    """``dependencies(nginx)``: counters of its Redis, fault proxies and DNS; ``before = deps.snapshot()``,
+    then ``deps.delta(before).usage(requests=n)`` (see :mod:`harness.dependencies`)."""
+    return harness_stage.dependencies
 
 
 @pytest.fixture

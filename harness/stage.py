@@ -23,6 +23,7 @@ from testcontainers.core.network import Network
 
 from harness.containers import DnsContainer, FaultProxyContainer, OpenRestyContainer, Reach, RedisContainer
 from harness.containers.base import ReachMode
+from harness.dependencies import Dependencies
 from harness.engine import Engine
 from harness.images.resolver import ImageResolver, ResolvedImage
 from harness.nginx_conf import Fixture
@@ -79,6 +80,7 @@ class Stage:
         self._reach: Optional[Reach] = None
         self._redis: Optional[RedisContainer] = None
         self._dns: Optional[DnsContainer] = None
+        self._proxies: list[FaultProxyContainer] = []  # fault proxies started, for dependencies()
         self._images: dict[str, ResolvedImage] = {}  # image references given per container, resolved once
         self.pool = ContainerPool(self.plan, switch_timeout=settings.start_timeout)
         self.reach_mode = self._decide_reach()
@@ -153,10 +155,18 @@ class Stage:
         ``{name: (listen_port, upstream_host, upstream_port)}``."""
         container = FaultProxyContainer(self.resolver.resolve("tools"), self.session, self.reach, routes)
         try:
-            return container.with_start_timeout(self.settings.start_timeout).start()
+            container.with_start_timeout(self.settings.start_timeout).start()
         except BaseException:
             container.stop_quietly()
             raise
+        self._proxies = [p for p in self._proxies if not p.stopped] + [container]
+        return container
+
+    def dependencies(self, nginx: Optional[OpenRestyContainer] = None) -> Dependencies:
+        """Counters of what ``nginx`` depends on: the session's Redis and DNS server (if started) and
+        every fault proxy still running (see :mod:`harness.dependencies`)."""
+        proxies = [p for p in self._proxies if not p.stopped]
+        return Dependencies(nginx, redis=self._redis, proxies=proxies, dns=self._dns)
 
     def running_services(self) -> set[str]:
         """Which of the session's services ("redis", "dns") have been started."""

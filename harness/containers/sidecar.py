@@ -32,6 +32,7 @@ class SidecarContainer(HarnessContainer):
         self.with_command(["python3", f"/harness/sidecars/{self.script}", *args])
         self.with_kwargs(**self._kwargs, sysctls={"net.ipv4.ip_unprivileged_port_start": "0"})
         self._api: Optional[httpx.Client] = None
+        self.stopped = False
 
     @property
     def api(self) -> httpx.Client:
@@ -52,6 +53,7 @@ class SidecarContainer(HarnessContainer):
         return self
 
     def stop(self, force: bool = True, delete_volume: bool = True) -> None:
+        self.stopped = True
         if self._api is not None:
             self._api.close()
             self._api = None

@@ -60,6 +60,7 @@ def fault_context(fault: Fault, targets: Targets) -> ContextManager[object]:
             "reset_peer": lambda: route.reset_peer(stream=fault.stream),
             "limit_data": lambda: route.limit_data(fault.bytes or 0, fault.stream),
             "slicer": lambda: route.slicer(64, 16, 1000, fault.stream),
+            "drop_connections": lambda: _instant(route.drop_connections),
         }
         return contexts[what]()
     if family == "dns":

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Optional
 import httpx
 
 from harness.errorlog import ErrorLog, excerpt
+from harness.dependencies import Dependencies
 from harness.errors import HarnessError, NginxConfigError
 from harness.leaks import LeakCheck
 from harness.load import LoadSpec, run_load
@@ -25,10 +26,10 @@ from harness.metrics import Metrics, scrape
 from harness.nginx_conf import Fixture
 from harness.scenarios.checks import Check, Observed, check_all, check_response
 from harness.scenarios.fault_plan import Targets, Timeline, fault_context
-from harness.scenarios.observe import observe
+from harness.scenarios.observe import needs_dependencies, observe
 from harness.scenarios.loader import LoadedScenario
 from harness.scenarios.preflight_step import run_preflight
-from harness.scenarios.spec import InlineFixture, Scenario, Step, matches
+from harness.scenarios.spec import Expect, InlineFixture, Scenario, Step, matches
 from harness.scenarios.traffic import Outcome, send, send_concurrently, send_pipelined, send_raw
 
 if TYPE_CHECKING:
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
     from harness.stage import Stage
 
 DEFAULT_APP = "redis-counter"  # the embedded sample app: what 'fixture: app' means without --app
+DNS_QUERY_WAIT = 10.0  # until_dns_query without within: nginx asks again within valid + 1 s
+RETRY_PAUSE = 0.2  # between two attempts of a retried step
 
 
 @dataclass
@@ -228,6 +231,8 @@ class ScenarioRunner:
         result.workers_before = before.format() if before is not None else ""
         all_outcomes: list[Outcome] = []
         scenario_metrics = self._scrape(nginx, scenario.expect)
+        dependencies = self._watch(scenario.expect, targets)
+        counters = dependencies.snapshot() if dependencies is not None else None
         try:
             for index, step in enumerate(scenario.steps, 1):
                 step_result = self._step(step, index, targets, scenario)
@@ -238,6 +243,8 @@ class ScenarioRunner:
             if scenario.expect.metrics is not None:
                 nginx.settle()
                 final.metrics_after = self._scrape(nginx, scenario.expect)
+            if dependencies is not None and counters is not None:
+                final.dependencies = dependencies.delta(counters)
             observe(scenario.expect, final)
             result.final += check_all(scenario.expect, final)
             result.final += self._log_problems(scenario, nginx, mark)
@@ -301,24 +308,39 @@ class ScenarioRunner:
                 reload_checks.append(Check(f"reload rejected with {step.reload_error!r}",
                                            matches(step.reload_error, f"{exc.message}\n{exc.detail}"),
                                            step.reload_error, exc.message, exc.detail))
-        deadline = time.monotonic() + (step.within or 0)
+        name = step.until_dns_query
+        deadline = time.monotonic() + (step.within or (DNS_QUERY_WAIT if name else 0))
+        attempts = 0
         while True:
-            self._attempt(step, targets, out)
+            seen = self._attempt(step, targets, out)
+            attempts += 1
             out.checks = reload_checks + out.checks
-            if out.passed or time.monotonic() >= deadline:
+            if name:
+                asked = seen.dependencies is not None and bool(seen.dependencies.queries(name))
+                if asked or time.monotonic() >= deadline:
+                    out.checks.append(Check(f"nginx asked DNS for {name} (attempt {attempts})", asked,
+                                            "a query during the attempt", "none within the deadline"
+                                            if not asked else "asked"))
+                    break
+                out.timeline.append(f"attempt {attempts}: nginx did not ask DNS for {name} (a cached answer "
+                                    "or a pooled connection); repeating")
+            elif out.passed or time.monotonic() >= deadline:
                 break
-            out.timeline.append(f"{len(out.checks) - sum(c.ok for c in out.checks)} check(s) failed; retrying "
-                                f"(within {step.within:g}s)")
-            time.sleep(0.2)
+            else:
+                out.timeline.append(f"{len(out.checks) - sum(c.ok for c in out.checks)} check(s) failed; retrying "
+                                    f"(within {step.within:g}s)")
+            time.sleep(RETRY_PAUSE)
         out.seconds = time.perf_counter() - started
         return out
 
-    def _attempt(self, step: Step, targets: Targets, out: StepResult) -> None:
+    def _attempt(self, step: Step, targets: Targets, out: StepResult) -> Observed:
         nginx = targets.nginx
         log = ErrorLog(nginx)
         log.mark()
         before = nginx.workers() if step.expect.workers is not None else None
         metrics_before = self._scrape(nginx, step.expect)
+        dependencies = self._watch(step.expect, targets, bool(step.until_dns_query))
+        counters = dependencies.snapshot() if dependencies is not None else None
         held = [f for f in step.fault if not f.timed]
         timed = [f for f in step.fault if f.timed]
         with contextlib.ExitStack() as faults:
@@ -336,6 +358,11 @@ class ScenarioRunner:
             if step.expect.metrics is not None:
                 nginx.settle()
                 seen.metrics_after = self._scrape(nginx, step.expect)
+            if dependencies is not None and counters is not None:
+                seen.dependencies = dependencies.delta(counters)
+                if seen.requests and seen.leak is None:  # a leak step reports its measured rounds
+                    for usage in seen.dependencies.usage(seen.requests).values():
+                        out.numbers[f"{usage.dependency} conn/req"] = round(usage.new_connections_per_request, 3)
             out.outcomes = seen.outcomes
             observe(step.expect, seen)
             out.checks = check_all(step.expect, seen)
@@ -347,6 +374,15 @@ class ScenarioRunner:
                 report, checks = run_preflight(self.stage, step.preflight, app)
                 out.checks += checks
                 out.numbers["preflight s"] = round(report.seconds, 1)
+        return seen
+
+    @staticmethod
+    def _watch(expect: Expect, targets: Targets, always: bool = False) -> Optional[Dependencies]:
+        """The dependency counters that ``expect`` judges (read before and after), if any."""
+        if not (always or needs_dependencies(expect)):
+            return None
+        return Dependencies(targets.nginx, redis=targets.redis,
+                            proxies=[targets.proxy] if targets.proxy is not None else [], dns=targets.dns)
 
     def _traffic(self, step: Step, nginx: "OpenRestyContainer", targets: Targets, seen: Observed,
                  out: StepResult) -> None:
@@ -377,9 +413,13 @@ class ScenarioRunner:
             def send_round(n: int) -> None:
                 for _ in range(n):
                     client.get(spec.path)
-            seen.leak = LeakCheck(nginx, targets.redis).run(send_round, spec.requests_per_round, spec.rounds)
+            watched = self._watch(step.expect, targets, always=True)
+            seen.leak = LeakCheck(nginx, targets.redis, dependencies=watched).run(send_round, spec.requests_per_round,
+                                                                                  spec.rounds)
             for verdict in seen.leak.verdicts.values():
                 out.numbers[f"{verdict.metric}/1k"] = round(verdict.per_1000_requests, 1)
+            for usage in seen.leak.usage.values():
+                out.numbers[f"{usage.dependency} conn/req"] = round(usage.new_connections_per_request, 3)
 
     def _client(self, base_url: str) -> httpx.Client:
         """One client per base URL for the runner's life (a new httpx client costs ~15 ms)."""
