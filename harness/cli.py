@@ -44,8 +44,8 @@ def cmd_images(args: argparse.Namespace) -> int:
         return list_images()
     settings = Settings.from_sources()
     engine = ensure_engine()
-    builder = offline.OfflineBuilder(engine)
-    resolver = ImageResolver(engine, pull=settings.pull == "auto" and not args.offline)
+    builder = offline.OfflineBuilder(engine, twin=settings.twin)
+    resolver = ImageResolver(engine, pull=settings.pull == "auto" and not args.offline, twin=settings.twin)
     for kind in offline.KINDS:
         if not args.offline:
             image = resolver._local(OFFICIAL[kind])
@@ -63,8 +63,7 @@ def cmd_images(args: argparse.Namespace) -> int:
 def list_images() -> int:
     settings = Settings.from_sources()
     engine = Engine.connect()
-    resolver = ImageResolver(engine, {"openresty": settings.openresty_image, "redis": settings.redis_image,
-                                      "tools": settings.tools_image}, pull=False)
+    resolver = ImageResolver.from_settings(engine, settings, pull=False)
     code = 0
     print("used by a run:")
     for kind in OFFICIAL:

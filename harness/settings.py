@@ -28,6 +28,11 @@ OPTIONS: tuple[Option, ...] = (
            "Redis image; empty: official image, else the offline build"),
     Option("tools_image", "HARNESS_TOOLS_IMAGE", "--tools-image", "",
            "image for the harness's sidecars (DNS server, fault proxy); empty: official python, else offline"),
+    Option("twin", "HARNESS_TWIN", "--harness-twin", "trixie",
+           "the Debian release the offline OpenResty twin is built from, where the official image is not "
+           "available: trixie (Debian 13: nginx 1.26, ngx_lua 0.10.28, the bundled modules) or bookworm "
+           "(Debian 12: nginx 1.22, ngx_lua 0.10.23); the Redis and tools twins always come from trixie",
+           ("trixie", "bookworm")),
     Option("pull", "HARNESS_PULL", "--harness-pull", "auto",
            "try to pull official images when they are missing (auto) or never", ("auto", "never")),
     Option("reach", "HARNESS_REACH", "--harness-reach", "auto",
@@ -67,6 +72,7 @@ class Settings:
     openresty_image: str = ""
     redis_image: str = ""
     tools_image: str = ""
+    twin: str = "trixie"
     pull: str = "auto"
     reach: str = "auto"
     reuse: str = "hup"

@@ -61,10 +61,7 @@ class Stage:
         self.settings = settings
         self.owns_session = session is None
         self.session = session or HarnessSession(engine)
-        self.resolver = resolver or ImageResolver(
-            engine, {"openresty": settings.openresty_image, "redis": settings.redis_image,
-                     "tools": settings.tools_image},
-            pull=settings.pull == "auto")
+        self.resolver = resolver or ImageResolver.from_settings(engine, settings)
         self.search_path = settings.fixture_search_path(rootdir)
         self.swept = sweep_stale(engine)
         self.ryuk = configure_ryuk(engine, settings.pull == "auto")
@@ -230,7 +227,8 @@ class Stage:
         """The session's OpenResty image, or the image ``ref`` (which must exist or be pullable)."""
         if not ref:
             return self.resolver.resolve("openresty")
-        return ImageResolver(self.engine, {"openresty": ref}, pull=self.settings.pull == "auto").resolve("openresty")
+        return ImageResolver(self.engine, {"openresty": ref}, pull=self.settings.pull == "auto",
+                             twin=self.settings.twin).resolve("openresty")
 
     def release(self, container: OpenRestyContainer, reusable: bool = True) -> None:
         """Give a container back after a test; it stays for reuse unless it is unhealthy."""
