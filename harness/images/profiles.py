@@ -21,8 +21,9 @@ class OpenRestyProfile:
     load_modules: tuple[str, ...]
     lua_path: tuple[str, ...]
     lua_cpath: tuple[str, ...]
-    # Components (harness.images.components names) the image must provide; empty: every one the
-    # official image bundles. `ngx_lua`: the lua-nginx-module version it must report ("": any).
+    # Components (harness.images.components names) the image must provide (`harness doctor` fails
+    # and a test asserts when one is missing); `ngx_lua`: the lua-nginx-module version it must report.
+    # Both empty for the official profile: any OpenResty build may have its own.
     promises: tuple[str, ...] = ()
     ngx_lua: str = ""
 

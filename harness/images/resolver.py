@@ -10,15 +10,15 @@ from docker.errors import APIError, DockerException, ImageNotFound
 from harness.engine import Engine
 from harness.errors import ImageUnavailable
 from harness.images import offline
+from harness.images.components import OFFICIAL_TAG
 from harness.images.profiles import profile_name
 from harness.settings import Settings
 
-# The newest official tags established from public sources (see harness/images/components.py for
-# the OpenResty one): docker-openresty's git tag 1.31.1.1-0 (its bookworm flavor installs openresty
-# 1.31.1.1-1~bookworm1; there is no trixie flavor), docker-library/official-images library/redis
-# (8.10.2, Debian trixie), library/python (3.13-slim-trixie: the same Python as Debian 13's python3).
+# The newest official tags established from public sources: OpenResty in harness/images/components.py
+# (docker-openresty has no trixie flavor), docker-library/official-images library/redis (8.10.2 on
+# Debian trixie) and library/python (3.13-slim-trixie: the same Python as Debian 13's python3).
 OFFICIAL = {
-    "openresty": "openresty/openresty:1.31.1.1-0-bookworm",
+    "openresty": OFFICIAL_TAG,
     "redis": "redis:8.10.2-trixie",
     "tools": "python:3.13-slim-trixie",  # the harness's sidecars: DNS server, fault proxy
 }
