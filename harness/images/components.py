@@ -29,7 +29,7 @@ class Component:
     directive: str = ""
     context: Literal["location", "main"] = "location"
     configure: str = ""  # directory name in `nginx -V`: --add-module=../NAME-VERSION
-    debian: str = ""  # the Debian package that provides it (its version is shown for the twins)
+    debian: str = ""  # the Debian package that provides it (alternatives: "a|b"); its version is shown for twins
 
 
 def _lib(name: str, official: str, *lua: str, debian: str = "") -> Component:
@@ -45,7 +45,7 @@ def _mod(name: str, official: str, directive: str, configure: str = "", debian: 
 CORE = (
     Component("nginx", "core", "1.31.1", debian="nginx"),
     Component("lua-nginx-module", "core", "0.10.31rc5", configure="ngx_lua", debian="libnginx-mod-http-lua"),
-    Component("luajit", "core", "2.1-20260415", debian="libluajit-5.1-2"),
+    Component("luajit", "core", "2.1-20260415", debian="libluajit-5.1-2|libluajit2-5.1-2"),
 )
 LIBRARIES = (
     _lib("lua-resty-core", "0.1.34rc3", "resty.core", debian="lua-resty-core"),

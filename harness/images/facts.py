@@ -27,7 +27,7 @@ from harness.images.resolver import OFFICIAL, ResolvedImage
 PROBE_TIMEOUT = 60
 PROBE_DIR = "/tmp/harness-probe"
 MARK = "@@harness-probe"
-DEBIAN_PACKAGES = tuple(sorted({c.debian for c in COMPONENTS if c.debian}))
+DEBIAN_PACKAGES = tuple(sorted({p for c in COMPONENTS for p in c.debian.split("|") if p}))
 
 
 @dataclass
@@ -157,14 +157,15 @@ def parse_openresty_probe(output: str) -> dict[str, dict]:
     def fact(c: Component, present: bool, reported: str = "", why: str = "") -> dict:
         if not present:
             return {"present": False, "version": "", "detail": why}
-        package = packages.get(c.debian, "") if c.debian else ""
+        name = next((p for p in c.debian.split("|") if p in packages), "")
+        package = packages.get(name, "")
         # A library's release is the package's (lua-resty-lrucache 0.15 still says _VERSION 0.14);
         # the core parts report their own exact versions.
         version = (reported if c.kind == "core" else "") or (_upstream(package) if package else "") \
             or reported or added.get(c.configure, "")
         said = f"reports {reported}; " if reported and reported != version else ""
         return {"present": True, "version": version,
-                "detail": f"{said}Debian {c.debian} {package}" if package else said.rstrip("; ")}
+                "detail": f"{said}Debian {name} {package}" if package else said.rstrip("; ")}
 
     out: dict[str, dict] = {}
     nginx_number = int(lua.get("nginx", "0") or 0)

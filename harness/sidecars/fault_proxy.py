@@ -180,9 +180,9 @@ class Proxy:
             self.enabled = True
 
     async def disable(self) -> None:
-        if self.enabled and self.server is not None:
-            self.server.close()
-            await self.server.wait_closed()
+        server = self.server if self.enabled else None
+        if server is not None:
+            server.close()  # stop accepting
             self.enabled = False
         links = list(self.links)
         for link in links:
@@ -191,6 +191,10 @@ class Proxy:
         # connection has seen its FIN before the caller's next request
         await asyncio.gather(*(w.wait_closed() for link in links for w in (link.client_w, link.up_w)),
                              return_exceptions=True)
+        if server is not None:
+            # Since Python 3.12 this also waits for every accepted connection's handler: only now
+            # (links closed), or it would wait forever.
+            await server.wait_closed()
 
     async def accept(self, reader, writer) -> None:
         try:
