@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup engine images test unit integration scenarios bench soak doctor clean
+.PHONY: setup engine images test test-bookworm unit integration scenarios bench soak doctor clean
 
 ## setup: Python environment, a running Docker engine (installed and started on Debian as root), images
 setup: $(VENV)/.installed engine images
@@ -26,6 +26,11 @@ images: $(VENV)/.installed
 ## test: unit tests (no Docker), integration tests (real containers) and the scenario catalogue
 test: $(VENV)/.installed engine
 	$(BIN)/pytest tests scenarios --junitxml=reports/junit.xml $(PYTEST_ARGS)
+
+## test-bookworm: the same suite on the Debian 12 OpenResty twin (HARNESS_TWIN=bookworm), built on first use
+test-bookworm: $(VENV)/.installed engine
+	HARNESS_TWIN=bookworm $(BIN)/harness images build
+	HARNESS_TWIN=bookworm $(BIN)/pytest tests scenarios --junitxml=reports/junit-bookworm.xml $(PYTEST_ARGS)
 
 unit: $(VENV)/.installed
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
@@ -50,6 +55,7 @@ SOAK_RUNS ?= 5
 soak: $(VENV)/.installed engine
 	$(BIN)/harness soak -n $(SOAK_RUNS) -- tests/integration $(PYTEST_ARGS)
 
+## doctor: engine, images, and each OpenResty component beside the official image's version
 doctor: $(VENV)/.installed
 	$(BIN)/harness doctor -v
 
