@@ -100,6 +100,7 @@ COMPONENTS: tuple[Component, ...] = CORE + LIBRARIES + MODULES
 BY_NAME = {c.name: c for c in COMPONENTS}
 
 
-def ngx_lua_text(number: int) -> str:
-    """``ngx.config.ngx_lua_version`` (10028) as a version (0.10.28)."""
+def dotted_version(number: int) -> str:
+    """``ngx.config.ngx_lua_version`` (10028) or ``ngx.config.nginx_version`` (1026003) as a version
+    (0.10.28, 1.26.3)."""
     return f"{number // 1000000}.{number // 1000 % 1000}.{number % 1000}"

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Mapping, Optional
 
 from harness.engine import Engine
-from harness.images.components import COMPONENTS, MODULES, Component, ngx_lua_text
+from harness.images.components import COMPONENTS, MODULES, Component, dotted_version
 from harness.images.profiles import OPENRESTY_PROFILES, OpenRestyProfile, openresty_profile, redis_profile
 from harness.images.resolver import OFFICIAL, ResolvedImage
 
@@ -170,12 +170,11 @@ def parse_openresty_probe(output: str) -> dict[str, dict]:
     out: dict[str, dict] = {}
     nginx_number = int(lua.get("nginx", "0") or 0)
     head = (sec.get("nginx-V", "").splitlines() or [""])[0]
-    core = f"{nginx_number // 1000000}.{nginx_number // 1000 % 1000}.{nginx_number % 1000}" if nginx_number else \
-        (re.findall(r"/(\d+\.\d+\.\d+)", head) or [""])[0]
+    core = dotted_version(nginx_number) if nginx_number else (re.findall(r"/(\d+\.\d+\.\d+)", head) or [""])[0]
     out["nginx"] = fact(COMPONENTS[0], bool(core), core, why="nginx -V printed no version")
     ngx_lua = int(lua.get("ngx_lua", "0") or 0)
     lua_why = (sec.get("lua", "").splitlines() or ["the Lua probe printed nothing"])[0]
-    out["lua-nginx-module"] = fact(COMPONENTS[1], bool(ngx_lua), ngx_lua_text(ngx_lua) if ngx_lua else "", lua_why)
+    out["lua-nginx-module"] = fact(COMPONENTS[1], bool(ngx_lua), dotted_version(ngx_lua) if ngx_lua else "", lua_why)
     jit = lua.get("jit", "")
     out["luajit"] = fact(COMPONENTS[2], bool(jit), luajit_text(jit) if jit else "", lua_why)
     for c in COMPONENTS:

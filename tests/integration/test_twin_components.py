@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.images.components import BY_NAME, ngx_lua_text
+from harness.images.components import BY_NAME, dotted_version
 from harness.images.profiles import openresty_profile
 from harness.images.resolver import OFFICIAL
 
@@ -31,7 +31,7 @@ def test_image_reports_its_ngx_lua_and_loads_every_promised_library_and_module(o
     profile = openresty_profile(nginx.resolved.labels)
     assert facts.id == nginx.resolved.id
     assert facts.missing(profile.promises) == []
-    ngx_lua = ngx_lua_text(nginx.identity["ngx_lua"])
+    ngx_lua = dotted_version(nginx.identity["ngx_lua"])
     assert ngx_lua == facts.components["lua-nginx-module"]["version"]
     if profile.ngx_lua:
         assert ngx_lua == profile.ngx_lua

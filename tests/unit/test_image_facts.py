@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from harness.images import offline
-from harness.images.components import BY_NAME, COMPONENTS, MODULES, OFFICIAL_TAG, ngx_lua_text
+from harness.images.components import BY_NAME, COMPONENTS, MODULES, OFFICIAL_TAG, dotted_version
 from harness.images.facts import (MARK, PROMISE_BROKEN, ImageFacts, compare, luajit_text, openresty_probe,
                                   parse_openresty_probe, properties)
 from harness.images.profiles import OFFICIAL_OPENRESTY, OPENRESTY_PROFILES, TRIXIE_OPENRESTY
@@ -102,7 +102,7 @@ def test_luajit_versions_read_as_openresty_tags(reported, text):
 
 def test_recorded_official_data_matches_the_pin_and_every_promise_is_a_component():
     assert OFFICIAL["openresty"] == OFFICIAL_TAG
-    assert ngx_lua_text(10028) == "0.10.28"
+    assert dotted_version(10028) == "0.10.28"
     for profile in OPENRESTY_PROFILES.values():
         assert set(profile.promises) <= set(BY_NAME), profile.name
     assert set(OPENRESTY_PROFILES) - {"official"} == set(offline.RELEASES)

@@ -128,6 +128,6 @@ def test_pull_never_does_not_try():
 
 def test_facts_summary_is_one_line_with_versions():
     facts = ImageFacts(kind="openresty", ref="x:1", id="sha256:" + "c" * 64, source="offline build",
-                       profile="debian", note="", version="nginx version: nginx/1.22.1\nbuilt with OpenSSL",
+                       profile="bookworm", note="", version="nginx version: nginx/1.22.1\nbuilt with OpenSSL",
                        luajit="LuaJIT 2.1.0-beta3 -- Copyright (C) 2005-2022 Mike Pall.")
-    assert facts.summary() == "nginx/1.22.1, LuaJIT 2.1.0-beta3 -- x:1 (offline build, profile debian, cccccccccccc)"
+    assert facts.summary() == "nginx/1.22.1, LuaJIT 2.1.0-beta3 -- x:1 (offline build, profile bookworm, cccccccccccc)"
