@@ -50,9 +50,35 @@ def release_for(kind: str, twin: str = DEFAULT_RELEASE) -> str:
     return twin if kind == "openresty" else SERVICES_RELEASE
 
 
-def packages(release: str = DEFAULT_RELEASE) -> list[str]:
-    lines = (RECIPES / release / "packages.txt").read_text().splitlines()
+def _lines(path: Path) -> list[str]:
+    lines = path.read_text().splitlines() if path.exists() else []
     return [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+
+
+def packages(release: str = DEFAULT_RELEASE) -> list[str]:
+    return _lines(RECIPES / release / "packages.txt")
+
+
+def stand_ins(release: str = DEFAULT_RELEASE) -> list[str]:
+    """Packages the root file system only pretends to have (``recipes/<release>/stand-ins.txt``)."""
+    return _lines(RECIPES / release / "stand-ins.txt")
+
+
+STAND_IN = "openresty-harness-stand-in"
+
+
+def stand_in_deb(dest: Path, provides: list[str]) -> Path:
+    """An empty package that ``Provides:`` ``provides``, so a dependency on them pulls nothing in."""
+    root = dest / STAND_IN
+    (root / "DEBIAN").mkdir(parents=True)
+    (root / "DEBIAN" / "control").write_text(
+        f"Package: {STAND_IN}\nVersion: 1\nArchitecture: all\nMaintainer: openresty-harness <root@localhost>\n"
+        f"Provides: {', '.join(provides)}\nDescription: stands in for {', '.join(provides)}\n"
+        " Built by openresty-harness for its offline twins; see harness/images/recipes.\n")
+    deb = dest / f"{STAND_IN}.deb"
+    subprocess.run(["dpkg-deb", "--root-owner-group", "--build", str(root), str(deb)], check=True,
+                   capture_output=True, timeout=60)
+    return deb
 
 
 def _digest(*parts: bytes) -> str:
@@ -64,8 +90,8 @@ def _digest(*parts: bytes) -> str:
 
 
 def rootfs_tag(release: str = DEFAULT_RELEASE) -> str:
-    recipe = "\n".join([release, *MMDEBSTRAP_OPTIONS, *packages(release)]).encode()
-    return f"{NAMESPACE}/rootfs:{release}-{_digest(recipe)}"
+    recipe = [release, *MMDEBSTRAP_OPTIONS, *packages(release), *(f"stand-in {p}" for p in stand_ins(release))]
+    return f"{NAMESPACE}/rootfs:{release}-{_digest(chr(10).join(recipe).encode())}"
 
 
 def _recipe_files(kind: str, release: str) -> list[Path]:
@@ -172,12 +198,18 @@ class OfflineBuilder:
             return self._rootfs(release, tag)
 
     def _rootfs(self, release: str, tag: str) -> str:
-        ensure_packages({"mmdebstrap": "mmdebstrap"}, log=self.log)
+        ensure_packages({"mmdebstrap": "mmdebstrap", "dpkg-deb": "dpkg"}, log=self.log)
         repo, version = tag.split(":")
         with tempfile.TemporaryDirectory(prefix="harness-rootfs-") as tmp:
             tar = Path(tmp) / "rootfs.tar"
             include = packages(release)
-            cmd = ["mmdebstrap", "--quiet", *MMDEBSTRAP_OPTIONS, f"--include={','.join(include)}", release, str(tar)]
+            hooks = []
+            if stand_ins(release):  # installed before the packages, so their dependency is already met
+                deb = stand_in_deb(Path(tmp), stand_ins(release))
+                hooks = [f"--essential-hook=copy-in {deb} /tmp",
+                         f'--essential-hook=chroot "$1" dpkg -i /tmp/{deb.name} && rm "$1/tmp/{deb.name}"']
+            cmd = ["mmdebstrap", "--quiet", *MMDEBSTRAP_OPTIONS, *hooks, f"--include={','.join(include)}", release,
+                   str(tar)]
             self.log(f"rootfs: mmdebstrap {release} with {len(include)} packages (about a minute)")
             started = time.monotonic()
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=MMDEBSTRAP_TIMEOUT)

@@ -50,6 +50,21 @@ def test_tags_are_stable_and_change_with_the_recipe(tmp_path, monkeypatch):
     with (tmp_path / "recipes/trixie/packages.txt").open("a") as f:
         f.write("curl\n")
     assert offline.twin_tag("redis") != before["redis"]
+    changed = offline.twin_tag("redis")
+    with (tmp_path / "recipes/trixie/stand-ins.txt").open("a") as f:
+        f.write("nginx-full\n")
+    assert offline.twin_tag("redis") != changed
+
+
+@pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="needs dpkg-deb (Debian)")
+def test_the_stand_in_package_provides_what_trixie_only_pretends_to_have(tmp_path):
+    import subprocess
+
+    assert offline.stand_ins("trixie") == ["nginx-extras"] and offline.stand_ins("bookworm") == []
+    deb = offline.stand_in_deb(tmp_path, offline.stand_ins("trixie"))
+    fields = subprocess.run(["dpkg-deb", "-f", str(deb), "Package", "Provides"], capture_output=True, text=True,
+                            check=True).stdout
+    assert fields.splitlines() == [f"Package: {offline.STAND_IN}", "Provides: nginx-extras"]
 
 
 class FakeImages:
