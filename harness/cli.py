@@ -35,7 +35,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         if broken:
             print(f"harness: the {runtime.facts['openresty'].profile} image lacks what its profile promises: "
                   f"{', '.join(broken)}; rebuild it (`harness images build`)", file=sys.stderr)
-        return 1 if runtime.fact_errors or runtime._error or broken else 0
+        return 1 if runtime.fact_errors or runtime.error or broken else 0
     finally:
         runtime.close()
 
@@ -68,13 +68,10 @@ def cmd_images(args: argparse.Namespace) -> int:
     settings = Settings.from_sources()
     engine = ensure_engine()
     builder = offline.OfflineBuilder(engine, twin=settings.twin)
-    resolver = ImageResolver(engine, pull=settings.pull == "auto" and not args.offline, twin=settings.twin)
+    resolver = ImageResolver(engine, pull=settings.may_pull and not args.offline, twin=settings.twin)
     for kind in offline.KINDS:
         if not args.offline:
-            image = resolver._local(OFFICIAL[kind])
-            reason = ""
-            if image is None:
-                image, reason = resolver._pull(OFFICIAL[kind])
+            image, reason = resolver.official(kind)
             if image is not None:
                 print(f"{kind}: official {OFFICIAL[kind]} is available; no offline build needed")
                 continue

@@ -8,7 +8,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Literal, Mapping, Optional, get_args
+
+Pull = Literal["auto", "never"]
+ReachChoice = Literal["auto", "direct", "published"]
+Reuse = Literal["hup", "fresh"]
+Twin = Literal["trixie", "bookworm"]  # the Debian releases with an offline OpenResty recipe, default first
 
 
 @dataclass(frozen=True)
@@ -32,15 +37,15 @@ OPTIONS: tuple[Option, ...] = (
            "the Debian release the offline OpenResty twin is built from, where the official image is not "
            "available: trixie (Debian 13: nginx 1.26, ngx_lua 0.10.28, the bundled modules) or bookworm "
            "(Debian 12: nginx 1.22, ngx_lua 0.10.23); the Redis and tools twins always come from trixie",
-           ("trixie", "bookworm")),
+           get_args(Twin)),
     Option("pull", "HARNESS_PULL", "--harness-pull", "auto",
-           "try to pull official images when they are missing (auto) or never", ("auto", "never")),
+           "try to pull official images when they are missing (auto) or never", get_args(Pull)),
     Option("reach", "HARNESS_REACH", "--harness-reach", "auto",
            "how the host reaches containers: their own address (direct), ports published on "
-           "127.0.0.1 (published), or detect (auto)", ("auto", "direct", "published")),
+           "127.0.0.1 (published), or detect (auto)", get_args(ReachChoice)),
     Option("reuse", "HARNESS_REUSE", "--harness-reuse", "hup",
            "between tests, keep a running OpenResty of the same shape and switch config by HUP "
-           "reload (hup) or always start a fresh container (fresh)", ("hup", "fresh")),
+           "reload (hup) or always start a fresh container (fresh)", get_args(Reuse)),
     Option("start_timeout", "HARNESS_START_TIMEOUT", "--harness-start-timeout", "30",
            "seconds a container may take to become ready"),
     Option("http_timeout", "HARNESS_HTTP_TIMEOUT", "--harness-http-timeout", "10",
@@ -72,10 +77,10 @@ class Settings:
     openresty_image: str = ""
     redis_image: str = ""
     tools_image: str = ""
-    twin: str = "trixie"
-    pull: str = "auto"
-    reach: str = "auto"
-    reuse: str = "hup"
+    twin: Twin = "trixie"
+    pull: Pull = "auto"
+    reach: ReachChoice = "auto"
+    reuse: Reuse = "hup"
     start_timeout: float = 30.0
     http_timeout: float = 10.0
     fixtures_dir: str = ""
@@ -104,6 +109,16 @@ class Settings:
             values[opt.name] = float(raw) if types[opt.name] in ("float", float) else raw
         values["ci"] = _truthy(environ.get("CI", ""))
         return cls(**values)
+
+    @property
+    def may_pull(self) -> bool:
+        """Whether missing images may be pulled (``HARNESS_PULL=auto``)."""
+        return self.pull == "auto"
+
+    @property
+    def reuses(self) -> bool:
+        """Whether OpenResty containers are reused by HUP reload between tests (``HARNESS_REUSE=hup``)."""
+        return self.reuse == "hup"
 
     def fixture_search_path(self, rootdir: Optional[Path] = None) -> list[Path]:
         """Directories where a fixture name is looked up, first match wins."""

@@ -156,10 +156,6 @@ class OfflineBuilder:
         except ImageNotFound:
             return False
 
-    def build_all(self) -> dict[str, str]:
-        """Make sure every offline image of the current recipe and twin exists; return ``{kind: tag}``."""
-        return {kind: self.build(kind) for kind in KINDS}
-
     def build(self, kind: str) -> str:
         release = release_for(kind, self.twin)
         tag = image_tag(kind, release)

@@ -60,12 +60,17 @@ class ImageResolver:
         """The resolver a run with ``settings`` uses (image overrides, pull policy, twin release)."""
         return cls(engine, {"openresty": settings.openresty_image, "redis": settings.redis_image,
                             "tools": settings.tools_image},
-                   pull=settings.pull == "auto" if pull is None else pull, twin=settings.twin)
+                   pull=settings.may_pull if pull is None else pull, twin=settings.twin)
 
     def resolve(self, kind: str) -> ResolvedImage:
         if kind not in self._cache:
             self._cache[kind] = self._resolve(kind)
         return self._cache[kind]
+
+    def official(self, kind: str) -> tuple[object, str]:
+        """The official image of ``kind``, here or pulled: (image, '') or (None, why not)."""
+        image = self._local(OFFICIAL[kind])
+        return (image, "") if image is not None else self._pull(OFFICIAL[kind])
 
     def _local(self, ref: str):
         try:
