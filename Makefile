@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup engine images test typecheck unit integration scenarios bench soak doctor clean
+.PHONY: setup engine images test test-bookworm typecheck unit integration scenarios bench soak doctor clean
 
 ## setup: Python environment, a running Docker engine (installed and started on Debian as root), images
 setup: $(VENV)/.installed engine images
@@ -32,6 +32,11 @@ test: $(VENV)/.installed engine typecheck
 typecheck: $(VENV)/.installed
 	$(BIN)/mypy
 
+## test-bookworm: the same suite on the Debian 12 OpenResty twin (HARNESS_TWIN=bookworm), built on first use
+test-bookworm: $(VENV)/.installed engine
+	HARNESS_TWIN=bookworm $(BIN)/harness images build
+	HARNESS_TWIN=bookworm $(BIN)/pytest tests --junitxml=reports/junit-bookworm.xml $(PYTEST_ARGS)
+
 unit: $(VENV)/.installed
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
@@ -56,6 +61,7 @@ SOAK_RUNS ?= 5
 soak: $(VENV)/.installed engine
 	$(BIN)/harness soak -n $(SOAK_RUNS) -- tests/integration $(PYTEST_ARGS)
 
+## doctor: engine, images, and each OpenResty component beside the official image's version
 doctor: $(VENV)/.installed
 	$(BIN)/harness doctor -v
 

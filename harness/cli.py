@@ -10,6 +10,8 @@ from harness import __version__
 from harness.engine import Engine, ensure_engine
 from harness.errors import HarnessError
 from harness.images import offline
+from harness.images.components import OFFICIAL_SOURCE
+from harness.images.facts import PROMISE_BROKEN, ImageFacts, compare
 from harness.images.resolver import OFFICIAL, ImageResolver
 from harness.perf import cli as perf_cli
 from harness.preflight import cli as preflight_cli
@@ -19,17 +21,38 @@ from harness.settings import Settings, options_markdown
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    """Print the engine, the images that will be used and where they came from."""
+    """Print the engine, the images that will be used and where they came from, and each component
+    they contain beside its version in the pinned official images."""
     runtime = HarnessRuntime(Settings.from_sources(), Path.cwd())
     try:
         for line in runtime.header():
             print(line)
+        broken = [row.component for row in compare(runtime.facts) if row.verdict == PROMISE_BROKEN]
+        if runtime.facts:
+            print()
+            print(component_table(runtime.facts, verbose=args.verbose))
         for kind, facts in runtime.facts.items():
             if args.verbose:
                 print(f"\n[{kind}] {facts.ref}\n{facts.version}\n{facts.luajit}".rstrip())
-        return 1 if runtime.fact_errors or runtime.error else 0
+        if broken:
+            print(f"harness: the {runtime.facts['openresty'].profile} image lacks what its profile promises: "
+                  f"{', '.join(broken)}; rebuild it (`harness images build`)", file=sys.stderr)
+        return 1 if runtime.fact_errors or runtime.error or broken else 0
     finally:
         runtime.close()
+
+
+def component_table(facts: dict[str, ImageFacts], verbose: bool = False) -> str:
+    """The doctor's table: component, the official image's version, this run's, and whether they match."""
+    rows = [("component", "official", "this run", "")] + [r.cells() for r in compare(facts)]
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    lines = [f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]}".rstrip() for r in rows]
+    if verbose and "openresty" in facts:
+        details = {n: c.get("detail", "") for n, c in facts["openresty"].components.items()}
+        lines = lines[:1] + [f"{line}  {details.get(row.component, '')}".rstrip()
+                             for line, row in zip(lines[1:], compare(facts))]
+    official = ", ".join(OFFICIAL[k] for k in facts)
+    return "\n".join([f"official: {official} (OpenResty's parts as recorded from {OFFICIAL_SOURCE})", *lines])
 
 
 def cmd_engine(args: argparse.Namespace) -> int:
@@ -46,8 +69,8 @@ def cmd_images(args: argparse.Namespace) -> int:
         return list_images()
     settings = Settings.from_sources()
     engine = ensure_engine()
-    builder = offline.OfflineBuilder(engine)
-    resolver = ImageResolver(engine, pull=settings.may_pull and not args.offline)
+    builder = offline.OfflineBuilder(engine, twin=settings.twin)
+    resolver = ImageResolver(engine, pull=settings.may_pull and not args.offline, twin=settings.twin)
     for kind in offline.KINDS:
         if not args.offline:
             image, reason = resolver.official(kind)
@@ -62,8 +85,7 @@ def cmd_images(args: argparse.Namespace) -> int:
 def list_images() -> int:
     settings = Settings.from_sources()
     engine = Engine.connect()
-    resolver = ImageResolver(engine, {"openresty": settings.openresty_image, "redis": settings.redis_image,
-                                      "tools": settings.tools_image}, pull=False)
+    resolver = ImageResolver.from_settings(engine, settings, pull=False)
     code = 0
     print("used by a run:")
     for kind in OFFICIAL:

@@ -14,7 +14,7 @@ from typing import Any, Optional
 from harness import __version__
 from harness.engine import Engine
 from harness.errors import EngineLost, HarnessError
-from harness.images.facts import ImageFacts, as_record, probe
+from harness.images.facts import ImageFacts, as_record, probe, properties
 from harness.resources import shipped
 from harness.settings import Settings
 from harness.stage import Stage
@@ -90,12 +90,7 @@ class HarnessRuntime:
         """Facts for JUnit ``<properties>``."""
         props: dict[str, str] = {"harness.version": __version__}
         for kind, f in self.facts.items():
-            props[f"harness.{kind}.image"] = f.ref
-            props[f"harness.{kind}.image_id"] = f.id
-            props[f"harness.{kind}.source"] = f.source
-            props[f"harness.{kind}.version"] = f.version.splitlines()[0] if f.version else ""
-            if f.luajit:
-                props[f"harness.{kind}.luajit"] = f.luajit
+            props.update(properties(kind, f))
         return props
 
     def record(self) -> dict[str, Any]:

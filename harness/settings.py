@@ -13,6 +13,7 @@ from typing import Any, Literal, Mapping, Optional, get_args
 Pull = Literal["auto", "never"]
 ReachChoice = Literal["auto", "direct", "published"]
 Reuse = Literal["hup", "fresh"]
+Twin = Literal["trixie", "bookworm"]  # the Debian releases with an offline OpenResty recipe, default first
 
 from harness.resources import fixtures_dir
 
@@ -34,6 +35,11 @@ OPTIONS: tuple[Option, ...] = (
            "Redis image; empty: official image, else the offline build"),
     Option("tools_image", "HARNESS_TOOLS_IMAGE", "--tools-image", "",
            "image for the harness's sidecars (DNS server, fault proxy); empty: official python, else offline"),
+    Option("twin", "HARNESS_TWIN", "--harness-twin", "trixie",
+           "the Debian release the offline OpenResty twin is built from, where the official image is not "
+           "available: trixie (Debian 13: nginx 1.26, ngx_lua 0.10.28, the bundled modules) or bookworm "
+           "(Debian 12: nginx 1.22, ngx_lua 0.10.23); the Redis and tools twins always come from trixie",
+           get_args(Twin)),
     Option("pull", "HARNESS_PULL", "--harness-pull", "auto",
            "try to pull official images when they are missing (auto) or never", get_args(Pull)),
     Option("reach", "HARNESS_REACH", "--harness-reach", "auto",
@@ -81,6 +87,7 @@ class Settings:
     openresty_image: str = ""
     redis_image: str = ""
     tools_image: str = ""
+    twin: Twin = "trixie"
     pull: Pull = "auto"
     reach: ReachChoice = "auto"
     reuse: Reuse = "hup"

@@ -70,10 +70,7 @@ class Stage:
         self.settings = settings
         self.owns_session = session is None
         self.session = session or HarnessSession(engine)
-        self.resolver = resolver or ImageResolver(
-            engine, {"openresty": settings.openresty_image, "redis": settings.redis_image,
-                     "tools": settings.tools_image},
-            pull=settings.may_pull)
+        self.resolver = resolver or ImageResolver.from_settings(engine, settings)
         self.search_path = settings.fixture_search_path(rootdir)
         self.swept = Removed()  # what open() removed of dead runs
         self.ryuk = "not set up (a Stage built directly; Stage.open() sets up Ryuk)"
@@ -217,7 +214,8 @@ class Stage:
         if not ref:
             return self.resolver.resolve("openresty")
         if ref not in self._images:
-            resolver = ImageResolver(self.engine, {"openresty": ref}, pull=self.settings.may_pull)
+            resolver = ImageResolver(self.engine, {"openresty": ref}, pull=self.settings.may_pull,
+                                     twin=self.settings.twin)
             self._images[ref] = resolver.resolve("openresty")
         return self._images[ref]
 

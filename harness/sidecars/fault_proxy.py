@@ -199,11 +199,15 @@ class Proxy:
             self.enabled = True
 
     async def disable(self) -> None:
-        if self.enabled and self.server is not None:
-            self.server.close()
-            await self.server.wait_closed()
+        server = self.server if self.enabled else None
+        if server is not None:
+            server.close()  # stop accepting
             self.enabled = False
         await self.drop()
+        if server is not None:
+            # Since Python 3.12 this also waits for every accepted connection's handler: only now
+            # (links closed), or it would wait forever.
+            await server.wait_closed()
 
     async def drop(self) -> int:
         """Close every open connection (the route stays up); returns how many there were."""

@@ -96,7 +96,7 @@ def test_the_wheel_holds_every_source_file_of_every_package(wheel):
 
 def test_a_file_deleted_from_the_wheel_is_caught(wheel, tmp_path):
     gone = {"harness/fixtures/hello/server.conf", "harness/catalogue/01-redis-unreachable.scenario.yaml",
-            "harness/lualib/heartbeat.lua", "harness/images/recipes/packages.txt",
+            "harness/lualib/heartbeat.lua", "harness/images/recipes/trixie/packages.txt",
             "harness/templates/project/app/server.conf", "harness/py.typed"}
     assert missing_from_wheel(without(wheel, gone, tmp_path), REPO) == sorted(gone)
 

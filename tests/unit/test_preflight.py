@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.images.profiles import DEBIAN_OPENRESTY, OFFICIAL_OPENRESTY
+from harness.images.profiles import BOOKWORM_OPENRESTY, OFFICIAL_OPENRESTY, TRIXIE_OPENRESTY
 from harness.nginx_conf import Fixture, RenderOptions, write_bundle
 from harness.preflight import CHECKS, CheckResult, PreflightOptionError, PreflightOptions, PreflightReport, Verdict
 from harness.preflight.image_checks import ImageChecks, sections, write_probe_files
@@ -184,16 +184,17 @@ def test_only_the_image_profile_differs_between_official_and_twin(tmp_path):
     fixture = Fixture.load(FIXTURES / "redis-counter")
     source = AppSource.read(fixture)
     rendered = {}
-    for profile in (OFFICIAL_OPENRESTY, DEBIAN_OPENRESTY):
+    for profile in (OFFICIAL_OPENRESTY, TRIXIE_OPENRESTY, BOOKWORM_OPENRESTY):
         dest = tmp_path / profile.name
         bundle = write_bundle(dest, fixture, profile, 1, RenderOptions())
         work, script = write_probe_files(dest, source, profile, bundle)
         text = script + (work / "resolve.conf").read_text() + (work / "resolve.lua").read_text()
         for name, value in (("nginx_bin", profile.nginx_bin), ("lua_path", ";".join(profile.lua_path)),
-                            ("lua_cpath", ";".join(profile.lua_cpath)), ("modules", " ".join(profile.load_modules))):
+                            ("lua_cpath", ";".join(profile.lua_cpath)),
+                            ("modules", " ".join(sorted(profile.load_modules)))):
             text = text.replace(value, f"<{name}>") if value else text.replace(" ; do", " <modules>; do")
         rendered[profile.name] = [ln for ln in text.splitlines() if not ln.startswith("load_module ")]
-    assert rendered["official"] == rendered["debian"]
+    assert rendered["official"] == rendered["trixie"] == rendered["bookworm"]
 
 
 # ---- workers, memory, open files ----------------------------------------------------------------
