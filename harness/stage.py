@@ -153,12 +153,15 @@ class Stage:
                   env: Optional[Mapping[str, str]] = None, memory: Optional[str] = None,
                   cpus: Optional[float] = None, nofile: Optional[int] = None,
                   ports: Sequence[int] = (), error_log_level: str = "info",
-                  reuse: Optional[bool] = None, init: bool = False, image: str = "") -> OpenRestyContainer:
+                  reuse: Optional[bool] = None, init: bool = False, image: str = "",
+                  mounts: Sequence[tuple[str, str]] = (), workdir: str = "") -> OpenRestyContainer:
         """An OpenResty serving ``fixture``: an idle one of the same shape switched by HUP, or a new one.
         ``reuse=False`` (or ``HARNESS_REUSE=fresh``): a fresh container, removed after its test.
-        ``image``: this image reference instead of the session's OpenResty image."""
+        ``image``: this image reference instead of the session's OpenResty image. ``mounts``: host
+        directories bind-mounted read-only (host, container path); ``workdir``: nginx's working directory."""
         plan = self.plan(fixture, workers=workers, env=env, memory=memory, cpus=cpus, nofile=nofile, ports=ports,
-                         error_log_level=error_log_level, reuse=reuse, init=init, image=image)
+                         error_log_level=error_log_level, reuse=reuse, init=init, image=image, mounts=mounts,
+                         workdir=workdir)
         if plan.use_pool:
             ready = self.prefetcher.take(plan)
             if ready is not None:
@@ -171,21 +174,25 @@ class Stage:
              env: Optional[Mapping[str, str]] = None, memory: Optional[str] = None,
              cpus: Optional[float] = None, nofile: Optional[int] = None,
              ports: Sequence[int] = (), error_log_level: str = "info",
-             reuse: Optional[bool] = None, init: bool = False, image: str = "") -> "OpenRestyPlan":
+             reuse: Optional[bool] = None, init: bool = False, image: str = "",
+             mounts: Sequence[tuple[str, str]] = (), workdir: str = "") -> "OpenRestyPlan":
         """What :meth:`openresty` with these arguments needs: the fixture, the container's shape, and
         how to build a fresh one."""
         fx = self.fixture(fixture)
         image_used = self.openresty_image(image)
         full_env = {**self.service_env(), **(env or {})}
         limits = Limits(memory=memory, cpus=cpus, nofile=nofile)
-        shape = shape_of(image_used, workers, error_log_level, full_env, limits, tuple(ports), init)
+        mounts = tuple((str(host), path) for host, path in mounts)
+        shape = shape_of(image_used, workers, error_log_level, full_env, limits, tuple(ports), init, mounts, workdir)
         use_pool = reuse if reuse is not None else self.settings.reuse == "hup"
 
         def build() -> OpenRestyContainer:
             container = (OpenRestyContainer(image_used, self.session, self.reach, fx, tuple(ports))
                          .with_workers(workers).with_error_log_level(error_log_level)
                          .with_limits(memory=memory, cpus=cpus, nofile=nofile)
-                         .with_start_timeout(self.settings.start_timeout).with_init(init))
+                         .with_start_timeout(self.settings.start_timeout).with_init(init).with_workdir(workdir))
+            for host, path in mounts:
+                container.with_read_only_mount(host, path)
             for key, value in full_env.items():
                 container.with_env(key, value)
             return container

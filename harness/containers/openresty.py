@@ -78,6 +78,9 @@ class OpenRestyContainer(HarnessContainer):
         self.init = False
         self.mount_config: Optional[bool] = None  # None: bind-mount read-only where the engine shares our files
         self.config_dir: Optional[Path] = None  # the host directory behind the read-only mounts
+        self.mounts: tuple[tuple[str, str], ...] = ()  # extra read-only bind mounts (host, container path)
+        self.workdir = ""  # nginx's working directory (relative Lua paths resolve from it); empty: /
+        self.generation_log_start = 0  # error.log offset just before the current generation was loaded
 
     # ---- fluent configuration -----------------------------------------------------------------
     def with_workers(self, workers: int | str) -> "OpenRestyContainer":
@@ -95,6 +98,17 @@ class OpenRestyContainer(HarnessContainer):
     def with_limits(self, memory: Optional[str] = None, cpus: Optional[float] = None,
                     nofile: Optional[int] = None) -> "OpenRestyContainer":
         self.limits = Limits(memory=memory, cpus=cpus, nofile=nofile)
+        return self
+
+    def with_read_only_mount(self, host: str, path: str) -> "OpenRestyContainer":
+        """Bind-mount the host directory ``host`` read-only at ``path`` (a test suite's own Lua, say)."""
+        self.mounts = (*self.mounts, (str(host), path))
+        self.with_volume_mapping(host, path, "ro")
+        return self
+
+    def with_workdir(self, path: str) -> "OpenRestyContainer":
+        """Run nginx in ``path``, so relative paths in the config (``./lib/?.lua``) resolve from there."""
+        self.workdir = path
         return self
 
     def with_start_timeout(self, seconds: float) -> "OpenRestyContainer":
@@ -122,7 +136,8 @@ class OpenRestyContainer(HarnessContainer):
                     self.with_volume_mapping(self.config_dir / part, f"{ROOT}/{part}", "ro")
             self.with_copy_into_container(bundle, "/")
             self.with_command([ACTIVATE, str(self.generation), "start"])
-            self.with_kwargs(**self._kwargs, **self.limits.docker_kwargs(), **({"init": True} if self.init else {}))
+            self.with_kwargs(**self._kwargs, **self.limits.docker_kwargs(), **({"init": True} if self.init else {}),
+                             **({"working_dir": self.workdir} if self.workdir else {}))
             super().start()
         self._await_generation(self.generation, self.start_timeout, starting=True)
         return self
@@ -134,6 +149,7 @@ class OpenRestyContainer(HarnessContainer):
         and :class:`NginxConfigError` carries the output. Returns once the new generation answers.
         """
         generation = self.generation + 1
+        log_start = self.error_log_size()
         with tempfile.TemporaryDirectory(prefix="harness-bundle-") as tmp:
             bundle = write_bundle(Path(tmp), fixture, self.profile, generation, self._render_options())
             if self.config_dir is not None:  # the new generation appears in the read-only mount
@@ -154,6 +170,7 @@ class OpenRestyContainer(HarnessContainer):
         self.fixture = fixture
         self._await_generation(generation, timeout, starting=False)
         self.generation = generation
+        self.generation_log_start = log_start
 
     def with_init(self, init: bool = True) -> "OpenRestyContainer":
         """Run an init (the engine's docker-init) as PID 1, so the nginx master is an ordinary
@@ -259,7 +276,8 @@ class OpenRestyContainer(HarnessContainer):
                 start = int(r.headers.get("X-Harness-Log-From", since))
                 if start < since:
                     self.log_mark = 0  # rotated: offsets of the old file mean nothing in the new one
-                return LogRead(r.content.decode(errors="replace"), start, r.headers.get("X-Harness-Settled", ""))
+                return LogRead(r.content.decode(errors="replace"), start, r.headers.get("X-Harness-Settled", ""),
+                               start + len(r.content))
         except httpx.HTTPError:
             pass
         try:
@@ -358,11 +376,12 @@ class OpenRestyContainer(HarnessContainer):
     def shape(self) -> tuple:
         """What must match for a running container to be reused with another config."""
         return (self.resolved.id, str(self.render.workers), self.render.error_log_level,
-                tuple(sorted(self.env.items())), self.limits, self.service_ports, self.init)
+                tuple(sorted(self.env.items())), self.limits, self.service_ports, self.init, self.mounts, self.workdir)
 
 
 def shape_of(image: ResolvedImage, workers: int | str, error_log_level: str, env: Mapping[str, str],
-             limits: Limits, extra_ports: tuple[int, ...], init: bool = False) -> tuple:
+             limits: Limits, extra_ports: tuple[int, ...], init: bool = False,
+             mounts: tuple[tuple[str, str], ...] = (), workdir: str = "") -> tuple:
     """The :meth:`OpenRestyContainer.shape` a container built from these arguments would have."""
     return (image.id, str(workers), error_log_level, tuple(sorted(env.items())), limits,
-            (HTTP_PORT, CONTROL_PORT, *extra_ports), init)
+            (HTTP_PORT, CONTROL_PORT, *extra_ports), init, tuple(mounts), workdir)

@@ -11,6 +11,8 @@ local function beat(premature, dict, key)
     if premature then
         return
     end
+    -- at debug level this names the timer's fake connection, so readers can drop the heartbeat's lines
+    ngx.log(ngx.DEBUG, "harness heartbeat")
     ngx.update_time()
     dict:set(key, ngx.now())
 end

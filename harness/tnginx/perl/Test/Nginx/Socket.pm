@@ -221,17 +221,20 @@ sub _parse_blocks {
                 die "harness: block '$head': cannot read the section line '--- $line'\n";
             }
             my $value = defined $inline ? $inline : $body;
-            $block->_add_section($name, [split ' ', $filters // ''], $value, defined $inline);
+            push @{ $block->{raw} }, [$name, [split ' ', $filters // ''], $value];
         }
         push @blocks, $block;
     }
     return \@blocks;
 }
 
+# In scalar context (`plan tests => blocks() * 3`, before the preamble's `our $HttpConfig = ...`
+# has run) only the count; filters run at the first call in list context, as in Test::Base.
 sub blocks {
     $Blocks ||= _parse_blocks();
-    return @$Blocks if wantarray;
-    return scalar @$Blocks;
+    return scalar @$Blocks unless wantarray;
+    $_->_run_filters for @$Blocks;
+    return @$Blocks;
 }
 
 # ---- run_tests: hand the finished blocks to the harness -------------------------------------
@@ -257,6 +260,8 @@ sub _expand_env {
 # Test::Nginx gives TEST_NGINX_RAND_PORT_N a free port; in the harness's container any port is free.
 sub _env_value {
     my ($var, $name) = @_;
+    # never a resolver a file names (8.8.8.8, say): the harness's own DNS server
+    return $ENV{HARNESS_TNGINX_RESOLVER} if $var eq 'TEST_NGINX_RESOLVER' && $ENV{HARNESS_TNGINX_RESOLVER};
     return $ENV{$var} if defined $ENV{$var};
     if ($var =~ /^TEST_NGINX_RAND_PORT_(\d+)$/) {
         return $ENV{$var} = 20000 + $1;
@@ -359,11 +364,17 @@ our $AUTOLOAD;
 
 sub new {
     my ($class, %args) = @_;
-    return bless { %args, values => {}, order => [] }, $class;
+    return bless { %args, values => {}, order => [], raw => [] }, $class;
+}
+
+sub _run_filters {
+    my ($self) = @_;
+    return if $self->{filtered}++;
+    $self->_add_section(@$_) for @{ $self->{raw} || [] };
 }
 
 sub _add_section {
-    my ($self, $name, $filters, $value, $inline) = @_;
+    my ($self, $name, $filters, $value) = @_;
     my %off = map { substr($_, 1) => 1 } grep { /^-/ } @$filters;
     my @chain = ((grep { !$off{$_} } qw(norm trim)), grep { !/^-/ } @$filters);
     my @data = ($value);
