@@ -6,7 +6,7 @@ NXDOMAIN; nothing is ever forwarded, so no query leaves the test network. A smal
 changes the answers while the test runs:
 
     GET  /records                      -> {"name.": {"a": "10.0.0.2"}, ...}
-    PUT  /records/<name>  {"a": ip} | {"rcode": "NXDOMAIN" | "SERVFAIL"} | {"timeout": true}
+    PUT  /records/<name>  {"a": ip} | {"rcode": "NXDOMAIN" | "SERVFAIL"} | {"timeout": true}  (name "*": any other name)
     DELETE /records/<name>
 """
 from __future__ import annotations
@@ -32,7 +32,8 @@ class Resolver(BaseResolver):
         reply = request.reply()
         name = canonical(str(request.q.qname))
         with LOCK:
-            record = dict(RECORDS.get(name, {"rcode": "NXDOMAIN"}))
+            # a record named "*" answers every name that has none of its own
+            record = dict(RECORDS.get(name, RECORDS.get(canonical("*"), {"rcode": "NXDOMAIN"})))
         if record.get("timeout"):
             return None  # dnslib sends nothing back: the resolver waits until it gives up
         if "rcode" in record:

@@ -18,14 +18,15 @@ if TYPE_CHECKING:
 class SuiteStage:
     """OpenResty containers for the blocks of one suite (one root) on ``stage``."""
 
-    def __init__(self, stage: "Stage", root: Path) -> None:
+    def __init__(self, stage: "Stage", root: Path, env: Optional[dict[str, str]] = None) -> None:
         self.stage = stage
         self.root = Path(root).resolve()
+        self.env = dict(env or {})  # container env overrides (a run-wide fault's proxy address)
 
     def _args(self, block: "TBlock") -> dict[str, Any]:
         root = str(self.root)
         return {"workers": block.workers, "error_log_level": block.log_level, "mounts": ((root, root),),
-                "workdir": root}
+                "workdir": root, "env": self.env}
 
     def plan(self, block: "TBlock") -> "OpenRestyPlan":
         return self.stage.plan(block.fixture, **self._args(block))
