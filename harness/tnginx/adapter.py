@@ -68,7 +68,9 @@ _MASTERS: dict[str, int] = {}
 
 
 def master_pid(nginx: "OpenRestyContainer") -> int:
-    """The master's pid (it survives every HUP; read once per container)."""
+    """The master's pid: 1 (the container's command execs nginx), else read once per container."""
+    if not nginx.init:
+        return 1
     key = nginx.name
     if key not in _MASTERS:
         code, out = nginx.sh(f"cat {PID_FILE}")

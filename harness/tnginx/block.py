@@ -98,6 +98,7 @@ class TBlock:
     ignore_response: bool = False
     must_die: bool = False
     no_check_leak: bool = False
+    skip_eval: bool = False  # the block's --- skip_eval code (run by perl) said skip
     skip_nginx: Optional[str] = None  # "< 1.2.3" style conditions, evaluated against the running nginx
     skip_nginx2: Optional[str] = None
     unsupported: tuple[str, ...] = ()
@@ -368,6 +369,7 @@ def build_block(raw: RawBlock, *, repeats: int, log_level: str, workers: int, no
             timeout=seconds(s["timeout"]) if raw.has("timeout") else DEFAULT_TIMEOUT,
             abort="abort" in s, wait=seconds(s["wait"]) if raw.has("wait") else 0.0,
             ignore_response="ignore_response" in s, must_die="must_die" in s, no_check_leak="no_check_leak" in s,
+            skip_eval=bool(s.get("skip_eval_result")),
             skip_nginx=str(s["skip_nginx"]) if raw.has("skip_nginx") else None,
             skip_nginx2=str(s["skip_nginx2"]) if raw.has("skip_nginx2") else None,
             unsupported=unsupported, error=raw.error, uses=frozenset(s))

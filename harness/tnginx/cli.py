@@ -1,8 +1,10 @@
 """``harness t PATH...``: Test::Nginx ``.t`` files through pytest, with a prove-like line per file,
-a final table, JUnit XML (and pytest-html's report when it is installed) under ``reports/``."""
+a final table, JUnit XML (and pytest-html's report when it is installed) and ``t.json`` (each
+block's verdict) under ``reports/``."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +32,7 @@ class Tally:
     """A pytest plugin object counting block verdicts per ``.t`` file."""
 
     files: dict[str, FileTally] = field(default_factory=dict)
+    blocks: dict[str, str] = field(default_factory=dict)  # node id -> passed / failed / skipped
     started: float = field(default_factory=time.perf_counter)
 
     def pytest_runtest_logreport(self, report) -> None:
@@ -41,10 +44,13 @@ class Tally:
         if report.when == "call" or (report.when == "setup" and report.skipped) or (report.failed and report.when != "call"):
             if report.passed and report.when == "call":
                 tally.passed += 1
+                self.blocks[report.nodeid] = "passed"
             elif report.skipped:
                 tally.skipped += 1
+                self.blocks[report.nodeid] = "skipped"
             elif report.failed:
                 tally.failed += 1
+                self.blocks[report.nodeid] = "failed"
 
     def lines(self) -> list[str]:
         width = max((len(p) for p in self.files), default=10)
@@ -72,7 +78,7 @@ def t_args(paths: Sequence[Path], reports: Path, jobs: int = 0, fault: str = "",
     if importlib.util.find_spec("pytest_html") is not None:
         args += [f"--html={reports / 't.html'}", "--self-contained-html"]
     if jobs:
-        args += ["-n", str(jobs)]
+        args += ["-n", str(jobs), "--dist", "loadfile"]  # a file's blocks stay in order on one worker
     if fault:
         args.append(f"--harness-fault={fault}")
     if check_leak:
@@ -90,6 +96,8 @@ def run_t(paths: Sequence[Path], reports: Path = Path("reports"), jobs: int = 0,
     tally = Tally()
     code = int(pytest.main([*t_args(paths, reports, jobs, fault, check_leak, image), *pytest_args], plugins=[tally]))
     print("\n".join(tally.lines()))
+    (reports / "t.json").write_text(json.dumps({"blocks": tally.blocks, "wall_s": time.perf_counter() - tally.started},
+                                               indent=1))
     if code == 5:
         raise HarnessError(f"no .t blocks found in {', '.join(map(str, paths))}")
     return EXIT_CODES.get(code, 2)

@@ -110,8 +110,7 @@ class TBlockItem(pytest.Item):
         if self.skip_reason:
             pytest.skip(self.skip_reason)
         runner = self.runner()
-        upcoming = [] if hasattr(self.config, "workerinput") else self.upcoming()
-        result = runner.run(self.block, upcoming)
+        result = runner.run(self.block, self.upcoming())
         self.config.stash.setdefault(RESULTS, []).append((str(self.path), result))
         self.user_properties.append(("verdict", result.verdict))
         if result.leak:
@@ -142,10 +141,12 @@ class TBlockItem(pytest.Item):
         return runner
 
     def upcoming(self) -> list[TBlock]:
+        """The blocks that follow in this file (under xdist, `harness t -n` hands out whole files:
+        --dist loadfile), to be prepared while this one runs."""
         items = self.session.items
         index = items.index(self) if self in items else len(items)
         return [i.block for i in items[index + 1:index + 1 + DEPTH]
-                if isinstance(i, TBlockItem) and i.tfile.root == self.tfile.root and not i.skip_reason]
+                if isinstance(i, TBlockItem) and i.tfile is self.tfile and not i.skip_reason]
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Optional[str] = None) -> Any:
         if isinstance(excinfo.value, BlockFailed):

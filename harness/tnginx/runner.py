@@ -137,6 +137,9 @@ class BlockRunner:
         if block.error:
             result.fail(block.error)
             return
+        if block.skip_eval:
+            result.verdict, result.reason = "skipped", "skip_eval"
+            return
         self.suite.plan_ahead([block] + [b for b in upcoming if not b.unsupported and not b.error and not b.must_die])
         try:
             nginx = self.suite.openresty(block)

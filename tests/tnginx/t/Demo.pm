@@ -12,7 +12,7 @@ our @EXPORT = qw($pwd $HttpConfig);
 
 add_block_preprocessor(sub {
     my $block = shift;
-    $block->set_value("request", "GET /t") unless defined $block->request;
+    $block->set_value("request", "GET /t") unless defined $block->request || defined $block->request_eval;
     $block->set_value("no_error_log", "[error]") unless defined $block->no_error_log;
 });
 

@@ -213,3 +213,51 @@ never compared
 --- no_check_leak
 --- response_body chomp
 fine
+
+
+
+=== TEST 17: request in packets with delay_before, request_eval, init_by_lua
+--- init_by_lua
+    demo_init = "init string"
+--- config
+    location = /p {
+        content_by_lua_block {
+            ngx.req.read_body()
+            ngx.say(demo_init, ": ", ngx.req.get_body_data())
+        }
+    }
+--- request eval
+[["POST /p\nhel", {value => "lo", delay_before => 0.05}]]
+--- response_body
+init string: hello
+
+
+
+=== TEST 18: request_eval (the deprecated spelling) and skip_nginx2 that does not apply
+--- config
+    location = /q { return 200 "q"; }
+--- request_eval
+"GET /q"
+--- skip_nginx2: 2: < 0.1.0 or > 99.0.0
+--- response_body chomp
+q
+
+
+
+=== TEST 19: skip_eval skips when its Perl code is true
+--- config
+    location = /t { return 500; }
+--- skip_eval: 2: 1 + 1 == 2
+--- response_body
+never compared
+
+
+
+=== TEST 20: the filters lines, chomp, array, base64_decode
+--- config
+    location = /t { return 200 "abc"; }
+--- response_body base64_decode
+YWJj
+--- no_error_log lines chomp array
+[error]
+[crit]
