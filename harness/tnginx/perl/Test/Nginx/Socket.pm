@@ -284,6 +284,13 @@ sub run_tests {
             if ($@) { $block->{error} = $@; last }
             $block->{values}{$key} = $v;
         }
+        # the deprecated *_eval sections are Perl code Test::Nginx evaluates itself
+        for my $key (qw(request_eval response_body_eval)) {
+            my $v = $block->{values}{$key};
+            next unless defined $v && !ref $v;
+            my @r = _eval_filter($v);
+            $block->{values}{$key} = @r == 1 ? $r[0] : [@r];
+        }
         for my $key (qw(skip_eval)) {
             my $v = $block->{values}{$key};
             next unless defined $v && !ref $v;
