@@ -3,6 +3,8 @@ preamble, ``t::Module`` files, preprocessors and ``eval`` sections are Perl's ow
 hands the finished blocks back as JSON (see ``perl/Test/Nginx/Socket.pm``)."""
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import os
 import re
@@ -118,15 +120,43 @@ def perl_binary() -> str:
     return perl
 
 
+def _cache_key(path: Path, root: Path, env: Mapping[str, str]) -> str:
+    """What the shim's output depends on: the file, the suite's Perl modules, the shim, the env."""
+    h = hashlib.sha256()
+    inputs = [path, *sorted(root.glob("t/**/*.pm")), *sorted(SHIM.rglob("*.pm"))]
+    for p in inputs:
+        st = p.stat()
+        h.update(f"{p}\0{st.st_mtime_ns}\0{st.st_size}\0".encode())
+    h.update(json.dumps(sorted(env.items())).encode())
+    return h.hexdigest()[:24]
+
+
 def load_tfile(path: Path, root: Optional[Path] = None, env: Optional[Mapping[str, str]] = None) -> TFile:
-    """Run ``path`` under perl with the shim and return its blocks."""
+    """Run ``path`` under perl with the shim and return its blocks. The output is kept (in the temp
+    directory, by the inputs' names, times and sizes), so pytest-xdist's workers, which collect every
+    file each, run perl once per file between them."""
     path = Path(path).resolve()
     root = (root or suite_root(path)).resolve()
     perl = perl_binary()
+    run_env = {**os.environ, **BLOCK_ENV, **(env or {})}
+    cache_dir = Path(tempfile.gettempdir()) / "harness-tnginx-blocks"
+    cache_dir.mkdir(exist_ok=True)
+    cached = cache_dir / f"{_cache_key(path, root, {k: v for k, v in run_env.items() if k.startswith(('TEST_NGINX_', 'HARNESS_TNGINX_'))})}.json"
+    with open(cached.with_suffix(".lock"), "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # a second process waits for the first one's result
+        if cached.exists():
+            return _tfile(path, root, json.loads(cached.read_text(encoding="latin-1")))
+        data = _run_perl(perl, path, root, run_env)
+        partial = cached.with_suffix(f".{os.getpid()}")
+        partial.write_text(json.dumps(data), encoding="latin-1")
+        os.replace(partial, cached)
+    return _tfile(path, root, data)
+
+
+def _run_perl(perl: str, path: Path, root: Path, env: Mapping[str, str]) -> dict:
     with tempfile.TemporaryDirectory(prefix="harness-tnginx-") as tmp:
         out = Path(tmp) / "blocks.json"
-        run_env = {**os.environ, **BLOCK_ENV, **(env or {}), "HARNESS_TNGINX_OUT": str(out),
-                   "HARNESS_TNGINX_ERROR_LOG": ERROR_LOG}
+        run_env = {**env, "HARNESS_TNGINX_OUT": str(out), "HARNESS_TNGINX_ERROR_LOG": ERROR_LOG}
         run_env["PERL5LIB"] = os.pathsep.join(p for p in (str(SHIM), str(root), os.environ.get("PERL5LIB", "")) if p)
         try:
             proc = subprocess.run([perl, f"-I{SHIM}", str(path)], cwd=root, env=run_env, capture_output=True,
@@ -138,7 +168,10 @@ def load_tfile(path: Path, root: Optional[Path] = None, env: Optional[Mapping[st
         if proc.returncode != 0 or not out.exists():
             first = next((ln for ln in stderr.splitlines() if ln.strip()), f"exit {proc.returncode}")
             raise TFileError(f"{path}: perl could not run the file: {first}", stderr)
-        data = json.loads(out.read_text(encoding="latin-1"))
+        return json.loads(out.read_text(encoding="latin-1"))
+
+
+def _tfile(path: Path, root: Path, data: dict) -> TFile:
     settings = from_json(data["settings"])
     if not settings.get("skip_all") and not int(settings.get("run_tests") or 0):
         raise TFileError(f"{path}: the file never calls run_tests(): the harness runs what run_tests() hands over")
