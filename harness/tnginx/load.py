@@ -19,7 +19,11 @@ from harness.errors import HarnessError
 
 SHIM = Path(__file__).resolve().parent / "perl"
 PERL_TIMEOUT = 60.0
-ERROR_LOG = "/harness/logs/error.log"
+# What a suite sees as Test::Nginx's error log file ($Test::Nginx::Util::ErrLogFile). Suites open it
+# from Lua (lua-resty-core's t/TestCore.pm points jit.v at it) with io.open(path, "w"), which would
+# truncate nginx's own error.log at every reload: they get a file of their own, whose lines the
+# block's checks see too (see BlockRunner).
+SIDE_LOG = "/harness/logs/testnginx-errlog.log"
 
 # What the shim puts into $ENV{TEST_NGINX_*} before the file runs: values known only when a
 # container starts are harness placeholders, filled in when the config is rendered.
@@ -138,7 +142,7 @@ def load_tfile(path: Path, root: Optional[Path] = None, env: Optional[Mapping[st
     path = Path(path).resolve()
     root = (root or suite_root(path)).resolve()
     perl = perl_binary()
-    run_env = {**os.environ, **BLOCK_ENV, **(env or {})}
+    run_env = {**os.environ, **BLOCK_ENV, **(env or {}), "HARNESS_TNGINX_ERROR_LOG": SIDE_LOG}
     cache_dir = Path(tempfile.gettempdir()) / "harness-tnginx-blocks"
     cache_dir.mkdir(exist_ok=True)
     cached = cache_dir / f"{_cache_key(path, root, {k: v for k, v in run_env.items() if k.startswith(('TEST_NGINX_', 'HARNESS_TNGINX_'))})}.json"
@@ -156,7 +160,7 @@ def load_tfile(path: Path, root: Optional[Path] = None, env: Optional[Mapping[st
 def _run_perl(perl: str, path: Path, root: Path, env: Mapping[str, str]) -> dict:
     with tempfile.TemporaryDirectory(prefix="harness-tnginx-") as tmp:
         out = Path(tmp) / "blocks.json"
-        run_env = {**env, "HARNESS_TNGINX_OUT": str(out), "HARNESS_TNGINX_ERROR_LOG": ERROR_LOG}
+        run_env = {**env, "HARNESS_TNGINX_OUT": str(out)}
         run_env["PERL5LIB"] = os.pathsep.join(p for p in (str(SHIM), str(root), os.environ.get("PERL5LIB", "")) if p)
         try:
             proc = subprocess.run([perl, f"-I{SHIM}", str(path)], cwd=root, env=run_env, capture_output=True,

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Literal, Optional
 from harness.errors import HarnessError, NginxConfigError
 from harness.nginx_conf import HTTP_PORT
 from harness.tnginx.block import Expect, LogExpect, TBlock, nginx_version_matches
-from harness.tnginx.load import Regex
+from harness.tnginx.load import SIDE_LOG, Regex
 from harness.tnginx.logview import block_lines, grep, matches
 from harness.tnginx.wire import Answer, exchange
 
@@ -173,6 +173,7 @@ class BlockRunner:
         host, port = nginx.endpoint(HTTP_PORT)
         pids = self.suite.worker_pids(nginx)
         since = nginx.generation_log_start
+        side = any(SIDE_LOG in text for text in block.fixture.snippets.values())
         seen: list[str] = []
         for rep in range(self.repeat_each):
             answers: list[Answer] = []
@@ -193,6 +194,10 @@ class BlockRunner:
             read = nginx.read_error_log(since, settle=SETTLE)
             since = read.end if read.end >= 0 else read.start + len(read.text.encode())
             lines = block_lines(read.text, pids)
+            if side:  # the suite's own writes to Test::Nginx's error log file (jit.v's traces): as under
+                # Test::Nginx, every repetition of the block sees them (the file is this generation's)
+                code, text = nginx.sh(f"cat {SIDE_LOG} 2>/dev/null")
+                lines += [ln for ln in text.split("\n") if ln]
             seen += lines
             for failure in check_log(block.log_for(rep), lines, rep):
                 result.fail(failure)
