@@ -21,7 +21,7 @@ from harness.containers import DnsContainer, FaultProxyContainer, OpenRestyConta
 from harness.containers.base import HarnessContainer
 from harness.containers.openresty import Limits, shape_of
 from harness.engine import Engine
-from harness.errors import HarnessError
+from harness.errors import HarnessError, NginxConfigError
 from harness.images.resolver import ImageResolver, ResolvedImage
 from harness.nginx_conf import Fixture
 from harness.prefetch import OpenRestyPlan, Prefetcher
@@ -208,6 +208,9 @@ class Stage:
                     continue
                 try:
                     candidate.switch(plan.fixture, timeout=self.settings.start_timeout)
+                except NginxConfigError:
+                    self.release(candidate)  # nginx -t refused the config: the old one keeps serving
+                    raise
                 except HarnessError:
                     self._discard(candidate)
                     raise
