@@ -93,6 +93,7 @@ def main() -> int:
     parser.add_argument("--test-nginx", type=Path, required=True, help="a checkout of openresty/test-nginx")
     parser.add_argument("--out", type=Path, help="write the figures as JSON here")
     parser.add_argument("--harness", default=str(Path(sys.executable).with_name("harness")))
+    parser.add_argument("--skip-n2", action="store_true", help="leave out the harness t -n 2 run")
     args = parser.parse_args()
     suite = args.suite.resolve()
     files = args.files or sorted(str(p.relative_to(suite)) for p in (suite / "t").rglob("*.t"))
@@ -103,8 +104,10 @@ def main() -> int:
         prove_s, prove_out = timed(["tini", "-s", "--", "prove", "-v", *files], suite, env)
     with tempfile.TemporaryDirectory() as r1, tempfile.TemporaryDirectory() as r2:
         one_s, one_out = timed([args.harness, "t", *files, "--reports", r1], suite, dict(os.environ))
-        two_s, two_out = timed([args.harness, "t", "-n", "2", *files, "--reports", r2], suite, dict(os.environ))
-        ours, ours2 = harness_verdicts(Path(r1)), harness_verdicts(Path(r2))
+        two_s, two_out = (0.0, "") if args.skip_n2 else timed(
+            [args.harness, "t", "-n", "2", *files, "--reports", r2], suite, dict(os.environ))
+        ours = harness_verdicts(Path(r1))
+        ours2 = {} if args.skip_n2 else harness_verdicts(Path(r2))
     theirs = prove_verdicts(prove_out, names)
     rows = []
     for f, blocks in names.items():
@@ -127,7 +130,7 @@ def main() -> int:
     print(f"  agreement: {agree}/{len(rows)} = {result['agreement_all']:.1%} all; "
           f"{agree_sup}/{len(supported)} = {result['agreement_supported']:.1%} supported")
     print(f"  wall: prove {prove_s:.1f}s | harness t {one_s:.1f}s | harness t -n 2 {two_s:.1f}s "
-          f"(prove / -n 2 = {result['speedup_n2']:.2f}x)")
+          f"(prove / -n 2 = {result['speedup_n2'] or 0:.2f}x)")
     for r in result["disagreements"]:
         print(f"  differs: {r['file']}::{r['block']}: prove {r['prove']}, harness {r['harness']}"
               + (f" (unsupported: {', '.join(r['unsupported'])})" if r["unsupported"] else ""))

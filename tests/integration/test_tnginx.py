@@ -53,3 +53,32 @@ def test_check_leak_fails_the_leaky_block_and_passes_its_twin(harness_stage, tmp
     assert code == 1, out
     assert verdicts == {"TEST 1": "passed", "TEST 2": "passed", "TEST 3": "failed", "TEST 4": "passed"}, out
     assert "leak check: " in out and "LEAK" in out
+
+
+def test_old_generations_lines_never_reach_the_next_block(harness_stage):
+    from harness.stage import Stage
+    from harness.tnginx.adapter import SuiteStage
+    from harness.tnginx.block import build_block
+    from harness.tnginx.load import load_tfile
+    from harness.tnginx.runner import BlockRunner
+
+    tfile = load_tfile(HERE / "generations" / "bleed.t")
+    first, second = (build_block(b, repeats=1, log_level="debug", workers=1, no_root_location=False,
+                                 env_to_nginx=[], label=f"bleed-{b.number}") for b in tfile.blocks)
+    # a stage of its own: one pooled container, so the second block reloads the first one's
+    with Stage(harness_stage.engine, harness_stage.settings, session=harness_stage.session) as stage:
+        used = []
+
+        class Recording(SuiteStage):
+            def release(self, nginx, reusable=True):
+                used.append((nginx, nginx.generation_log_start))
+                super().release(nginx, reusable)
+
+        runner = BlockRunner(Recording(stage, tfile.root))
+        assert runner.run(first).verdict == "passed"
+        result = runner.run(second)
+        (one, _), (two, start) = used
+        assert one is two
+        raw = two.read_error_log(start, settle=2.0).text
+        assert "old generation says goodbye, premature: true" in raw  # the old worker logged it in this window
+        assert result.verdict == "passed", result.format()
