@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
@@ -267,11 +268,10 @@ class Stage:
         """Stop every container and remove the networks; if the session is ours, remove anything
         else labelled with it too."""
         self.prefetcher.close()
-        for c in [*self._busy, *self._idle, *(s for s in (self._redis, self._dns) if s is not None)]:
-            try:
-                c.stop()
-            except Exception:  # noqa: BLE001
-                log.debug("stop failed", exc_info=True)
+        containers = [*self._busy, *self._idle, *(s for s in (self._redis, self._dns) if s is not None)]
+        if containers:  # removed side by side: each removal waits on the engine for ~0.3 s
+            with ThreadPoolExecutor(min(8, len(containers)), thread_name_prefix="harness-stop") as pool:
+                list(pool.map(self._discard, containers))
         self._busy.clear()
         self._idle.clear()
         self._redis = None
