@@ -147,3 +147,14 @@ def test_t_files_are_collected_below_t_paths(tmp_path):
     assert is_t_file(tmp_path / "t" / "a.t", tmp_path, "t")
     assert not is_t_file(tmp_path / "other" / "a.t", tmp_path, "t")
     assert is_t_file(tmp_path / "other" / "a.t", tmp_path, "t,./other")
+
+
+def test_run_fault_spelling():
+    from harness.errors import HarnessError
+    from harness.tnginx.faults import RunFault
+
+    assert RunFault.parse("") is None
+    assert RunFault.parse("redis.latency=50") == RunFault("redis.latency", 50)
+    assert RunFault.parse("dns.servfail").kind == "dns.servfail"
+    with pytest.raises(HarnessError, match="give redis.latency=MS, redis.refusing or dns.servfail"):
+        RunFault.parse("redis.slow")
