@@ -242,6 +242,8 @@ if ! out=$({nginx} -p {root}/ -c "$gen/nginx.conf" -t 2>&1); then
     exit {code}
 fi
 cp "$gen/nginx.conf" {conf}
+# A fixture's html/ is the server's html directory ({root}/html: nginx's default root, relative to the prefix).
+[ -d "$gen/fixture/html" ] && ln -sfn "$gen/fixture/html" {root}/html
 accepting_workers() {{
     for d in /proc/[0-9]*; do
         c=$(tr '\\000' ' ' < "$d/cmdline" 2>/dev/null) || continue

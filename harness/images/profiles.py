@@ -35,13 +35,14 @@ OFFICIAL_OPENRESTY = OpenRestyProfile(
     lua_cpath=("/usr/local/openresty/site/lualib/?.so", "/usr/local/openresty/lualib/?.so"),
 )
 
-# Debian bookworm: nginx 1.22 + lua-nginx-module 0.10.23 as dynamic modules, OpenResty's LuaJIT fork.
+# Debian bookworm: nginx 1.22 + lua-nginx-module 0.10.23 (and echo) as dynamic modules, OpenResty's LuaJIT fork.
 DEBIAN_OPENRESTY = OpenRestyProfile(
     name="debian",
     nginx_bin="/usr/sbin/nginx",
     luajit_bin="/usr/bin/luajit",
     mime_types="/etc/nginx/mime.types",
-    load_modules=("/usr/lib/nginx/modules/ndk_http_module.so", "/usr/lib/nginx/modules/ngx_http_lua_module.so"),
+    load_modules=("/usr/lib/nginx/modules/ndk_http_module.so", "/usr/lib/nginx/modules/ngx_http_lua_module.so",
+                  "/usr/lib/nginx/modules/ngx_http_echo_module.so"),  # OpenResty bundles echo too
     lua_path=("/usr/share/lua/5.1/?.lua", "/usr/share/lua/5.1/?/init.lua"),
     lua_cpath=("/usr/lib/x86_64-linux-gnu/lua/5.1/?.so", "/usr/lib/aarch64-linux-gnu/lua/5.1/?.so"),
 )

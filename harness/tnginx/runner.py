@@ -11,7 +11,7 @@ from harness.errors import HarnessError, NginxConfigError
 from harness.nginx_conf import HTTP_PORT
 from harness.tnginx.block import Expect, LogExpect, TBlock, nginx_version_matches
 from harness.tnginx.load import SIDE_LOG, Regex
-from harness.tnginx.logview import block_lines, grep, matches
+from harness.tnginx.logview import LogView, grep, matches
 from harness.tnginx.wire import Answer, exchange
 
 if TYPE_CHECKING:
@@ -171,7 +171,7 @@ class BlockRunner:
 
     def _repetitions(self, block: TBlock, nginx: "OpenRestyContainer", result: BlockResult) -> None:
         host, port = nginx.endpoint(HTTP_PORT)
-        pids = self.suite.worker_pids(nginx)
+        view = LogView(self.suite.worker_pids(nginx))
         since = nginx.generation_log_start
         side = any(SIDE_LOG in text for text in block.fixture.snippets.values())
         seen: list[str] = []
@@ -193,7 +193,7 @@ class BlockRunner:
                 time.sleep(block.wait)  # the block's own --- wait
             read = nginx.read_error_log(since, settle=SETTLE)
             since = read.end if read.end >= 0 else read.start + len(read.text.encode())
-            lines = block_lines(read.text, pids)
+            lines = view.lines(read.text)
             if side:  # the suite's own writes to Test::Nginx's error log file (jit.v's traces): as under
                 # Test::Nginx, every repetition of the block sees them (the file is this generation's)
                 code, text = nginx.sh(f"cat {SIDE_LOG} 2>/dev/null")

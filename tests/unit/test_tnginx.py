@@ -158,3 +158,18 @@ def test_run_fault_spelling():
     assert RunFault.parse("dns.servfail").kind == "dns.servfail"
     with pytest.raises(HarnessError, match="give redis.latency=MS, redis.refusing or dns.servfail"):
         RunFault.parse("redis.slow")
+
+
+def test_log_view_remembers_the_harness_connections_and_drops_the_heartbeat_timer():
+    from harness.tnginx.logview import LogView
+
+    view = LogView({10})
+    first = ('2026/12/02 05:00:48 [debug] 10#10: *4 http request line: "GET /__harness/log?since=0 HTTP/1.1"\n'
+             "2026/12/02 05:00:48 [debug] 10#10: *5 lua reusing cached lua thread (the block's)\n")
+    later = ("2026/12/02 05:00:48 [debug] 10#10: *4 lua reusing cached lua thread (the read's, after it)\n"
+             "2026/12/02 05:00:48 [debug] 10#10: lua ngx.timer expired\n"
+             "2026/12/02 05:00:48 [debug] 10#10: created next timer (co: 1 delay: 10 ms)\n"
+             "2026/12/02 05:00:48 [debug] 10#10: *13 [lua] heartbeat.lua:14: harness heartbeat\n"
+             "2026/12/02 05:00:48 [debug] 10#10: *5 lua caching unused lua thread\n")
+    assert [ln.split(": ", 1)[1] for ln in view.lines(first)] == ["*5 lua reusing cached lua thread (the block's)"]
+    assert [ln.split(": ", 1)[1] for ln in view.lines(later)] == ["*5 lua caching unused lua thread"]

@@ -257,6 +257,14 @@ sub _expand_env {
     return $value;
 }
 
+sub _server_port_in {
+    my ($v) = @_;
+    return [map { _server_port_in($_) } @$v] if ref $v eq 'ARRAY';
+    return $v if ref $v;
+    (my $out = $v) =~ s/\$ServerPort(?:ForClient)?\b/$ServerPort/g;
+    return $out;
+}
+
 # Test::Nginx gives TEST_NGINX_RAND_PORT_N a free port; in the harness's container any port is free.
 sub _env_value {
     my ($var, $name) = @_;
@@ -283,6 +291,12 @@ sub run_tests {
             my $v = eval { _expand_env($block->{values}{$key}, $block->{name}) };
             if ($@) { $block->{error} = $@; last }
             $block->{values}{$key} = $v;
+        }
+        # Test::Nginx writes the server's port for $ServerPort in expected headers and bodies
+        for my $key (qw(response_headers response_headers_like response_body response_body_like response_body_unlike)) {
+            my $v = $block->{values}{$key};
+            next unless defined $v;
+            $block->{values}{$key} = _server_port_in($v);
         }
         # the deprecated *_eval sections are Perl code Test::Nginx evaluates itself
         for my $key (qw(request_eval response_body_eval)) {
