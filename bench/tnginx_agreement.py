@@ -2,8 +2,8 @@
 
     python bench/tnginx_agreement.py SUITE_DIR [t/FILE.t ...] --test-nginx DIR [--out JSON]
 
-Runs, in this order and in one sitting: ``tini -s -- prove`` (Test::Nginx from DIR/lib, the host's
-nginx; one prove at a time, under a host-wide lock because Test::Nginx's port 1984 is fixed), then
+Runs, in this order and in one sitting: ``tini -s -- prove`` file by file (Test::Nginx from DIR/lib,
+the host's nginx; one prove at a time, under a host-wide lock because Test::Nginx's port 1984 is fixed), then
 ``harness t`` and ``harness t -n 2`` on the same files. Per block: prove's verdict (any failed TAP
 test fails the block; only skips: skipped; no TAP line: not run) against the harness's (reports
 t.json). Agreement is counted on all blocks and on those using only supported sections. Nothing of
@@ -99,9 +99,14 @@ def main() -> int:
     files = args.files or sorted(str(p.relative_to(suite)) for p in (suite / "t").rglob("*.t"))
     names = block_names(suite, files)
     env = prove_env(args.test_nginx.resolve())
+    prove_s, prove_out = 0.0, ""
     with open(LOCK, "a+") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one prove on this host at a time (port 1984)
-        prove_s, prove_out = timed(["tini", "-s", "--", "prove", "-v", *files], suite, env)
+        # a file at a time: one file's "Bail out!" (nginx that cannot start) would stop prove for all
+        for f in files:
+            seconds, out = timed(["tini", "-s", "--", "prove", "-v", f], suite, env)
+            prove_s += seconds
+            prove_out += out
     with tempfile.TemporaryDirectory() as r1, tempfile.TemporaryDirectory() as r2:
         one_s, one_out = timed([args.harness, "t", *files, "--reports", r1], suite, dict(os.environ))
         two_s, two_out = (0.0, "") if args.skip_n2 else timed(
