@@ -126,6 +126,13 @@ def _text(value: Any) -> str:
     return _bytes(value).decode("utf-8", "replace") if isinstance(value, str) else str(value)
 
 
+def _pattern_text(value: Any) -> Any:
+    """A pattern as the decoded answer is matched against (UTF-8, not perl's latin-1 code points)."""
+    if isinstance(value, Regex):
+        return Regex(_text(value.pattern), value.flags)
+    return _text(value) if isinstance(value, str) else value
+
+
 def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
@@ -181,6 +188,7 @@ def build_http(text: str, more_headers: list[str], keepalive: bool = False) -> b
     head = [f"{method} {uri} {version}", "Host: localhost", f"Connection: {'keep-alive' if keepalive else 'close'}"]
     head += more_headers
     if body and not any(h.lower().startswith("content-length:") for h in more_headers):
+        body = body.strip()  # as Test::Nginx: a body it counts itself loses its outer whitespace
         head.append(f"Content-Length: {len(body)}")
     return _bytes("\r\n".join(head) + "\r\n\r\n") + body
 
@@ -276,6 +284,7 @@ def expects_of(raw: RawBlock, answers: int) -> tuple[Expect, ...]:
         if isinstance(body, Regex):  # a qr// as response_body: Test::Nginx matches it
             body, like = None, body
         unlike = _nth(s.get("response_body_unlike"), i)
+        like, unlike = _pattern_text(like), _pattern_text(unlike)
         heads_like = tuple((n, Regex(v or "")) for n, v in _headers(_nth(s.get("response_headers_like"), i)))
         out.append(Expect(
             status=_status(status),

@@ -60,9 +60,16 @@ class Regex:
         return re.compile(perl_to_python(self.pattern), flags)
 
 
+POSIX_CLASSES = {"ascii": r"\x00-\x7f", "alpha": "a-zA-Z", "digit": "0-9", "alnum": "a-zA-Z0-9",
+                 "space": r"\s", "upper": "A-Z", "lower": "a-z", "xdigit": "0-9a-fA-F", "word": r"\w",
+                 "punct": r"!-/:-@\[-`{-~", "print": r"\x20-\x7e", "cntrl": r"\x00-\x1f\x7f", "blank": r" \t"}
+
+
 def perl_to_python(pattern: str) -> str:
-    """The few Perl regex spellings Python's ``re`` writes differently (``\\z``, ``\\Z``, ``(?^:``)."""
+    """The few Perl regex spellings Python's ``re`` writes differently (``\\z``, ``\\Z``, ``(?^:``,
+    POSIX classes such as ``[:ascii:]`` inside brackets)."""
     out = pattern.replace("(?^", "(?")
+    out = re.sub(r"\[:(\w+):\]", lambda m: POSIX_CLASSES.get(m.group(1), m.group(0)), out)
     out = re.sub(r"(?<!\\)((?:\\\\)*)\\z", r"\1\\Z", out)
     return out
 
