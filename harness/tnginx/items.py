@@ -33,8 +33,13 @@ def is_t_file(path: Path, rootdir: Path, t_paths: str) -> bool:
             base = (rootdir / entry).resolve()
             if base == path.parent or base in path.parents:
                 return True
-        elif entry in path.relative_to(path.anchor).parts[:-1]:
-            return True
+        else:
+            try:
+                parts = path.relative_to(rootdir.resolve()).parts[:-1]
+            except ValueError:  # outside the rootdir (given on the command line): its own directories
+                parts = path.parts[-2:-1]
+            if entry in parts:
+                return True
     return False
 
 
