@@ -25,7 +25,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         for kind, facts in runtime.facts.items():
             if args.verbose:
                 print(f"\n[{kind}] {facts.ref}\n{facts.version}\n{facts.luajit}".rstrip())
-        return 1 if runtime.fact_errors or runtime._error else 0
+        return 1 if runtime.fact_errors or runtime.error else 0
     finally:
         runtime.close()
 
@@ -45,13 +45,10 @@ def cmd_images(args: argparse.Namespace) -> int:
     settings = Settings.from_sources()
     engine = ensure_engine()
     builder = offline.OfflineBuilder(engine)
-    resolver = ImageResolver(engine, pull=settings.pull == "auto" and not args.offline)
+    resolver = ImageResolver(engine, pull=settings.may_pull and not args.offline)
     for kind in offline.KINDS:
         if not args.offline:
-            image = resolver._local(OFFICIAL[kind])
-            reason = ""
-            if image is None:
-                image, reason = resolver._pull(OFFICIAL[kind])
+            image, reason = resolver.official(kind)
             if image is not None:
                 print(f"{kind}: official {OFFICIAL[kind]} is available; no offline build needed")
                 continue

@@ -9,14 +9,15 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable, Optional, Pattern, Union
+from typing import TYPE_CHECKING, Iterable, Literal, Optional, Pattern, Protocol, Union, get_args
 
 from harness.errors import HarnessError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from harness.containers.openresty import OpenRestyContainer
+    from harness.workers import WorkerTable
 
-LEVELS = ("debug", "info", "notice", "warn", "error", "crit", "alert", "emerg")
+LogLevel = Literal["debug", "info", "notice", "warn", "error", "crit", "alert", "emerg"]
+LEVELS: tuple[str, ...] = get_args(LogLevel)
 SEVERE_LEVELS = ("crit", "alert", "emerg")
 LUA_ERROR = re.compile(r"lua entry thread aborted|failed to run \w+_by_lua|runtime error: ")
 
@@ -60,9 +61,6 @@ class LogEntry:
     def is_problem(self) -> bool:
         """What fails a test unless declared expected: crit/alert/emerg, or a Lua runtime error."""
         return self.level in SEVERE_LEVELS or self.is_lua_error
-
-    def at_least(self, level: str) -> bool:
-        return LEVELS.index(self.level) >= LEVELS.index(level)
 
     def matches(self, pattern: Match) -> bool:
         """A ``str`` matches as a substring of the entry; a compiled regex by ``search``."""
@@ -145,13 +143,29 @@ class ErrorLogAssertionError(AssertionError):
     pass
 
 
-class ErrorLog:
-    """The error.log of one OpenResty container, from a cursor on (by default: where the test began)."""
+class LogSource(Protocol):
+    """What :class:`ErrorLog` reads through: an OpenResty container (its control channel, with the
+    engine as the fallback), or anything else that can serve error.log."""
 
-    def __init__(self, container: "OpenRestyContainer", since: Optional[int] = None,
-                 settle_timeout: float = 2.0) -> None:
+    @property
+    def name(self) -> str: ...
+
+    def read_error_log(self, since: int = 0, settle: Optional[float] = None) -> LogRead: ...
+
+    def error_log_size(self) -> int: ...
+
+    def workers(self, interval: Optional[float] = None) -> "WorkerTable": ...
+
+
+class ErrorLog:
+    """The error.log of one OpenResty container from a cursor on. An OpenResty container holds one
+    per hand-out (``nginx.log``, its cursor where the test got the container), so
+    ``nginx.log.mark()`` then ``nginx.log.assert_not_logged(...)`` sees only what came after the mark."""
+
+    def __init__(self, container: LogSource, since: Optional[int] = None, settle_timeout: float = 2.0) -> None:
         self.container = container
-        self.since = container.log_mark if since is None else since
+        # None: from where the container was handed out (an OpenResty's ``handed_out_at``), else the start
+        self.since = getattr(container, "handed_out_at", 0) if since is None else since
         self.settle_timeout = settle_timeout
         self.last_settle = ""
 
@@ -160,10 +174,18 @@ class ErrorLog:
         self.since = self.container.error_log_size()
         return self.since
 
-    def entries(self, settle: bool = False) -> list[LogEntry]:
+    def read(self, settle: bool = False) -> LogRead:
+        """What was written since the cursor (``settle``: after the workers settled)."""
         read = self.container.read_error_log(self.since, settle=self.settle_timeout if settle else None)
         self.last_settle = read.settled
         self.since = min(self.since, read.start)  # a rotated file is read from its start
+        return read
+
+    def text(self, settle: bool = True) -> str:
+        return self.read(settle).text
+
+    def entries(self, settle: bool = False) -> list[LogEntry]:
+        read = self.read(settle)
         return parse_error_log(read.text, read.start)
 
     def grep(self, pattern: Optional[Match] = None, level: Optional[str] = None, settle: bool = True) -> list[LogEntry]:
@@ -178,33 +200,24 @@ class ErrorLog:
         """Wait until ``pattern`` is logged (``count`` times exactly, if given); return the matches."""
         deadline = time.monotonic() + timeout
         while True:
-            found = self.grep(pattern, level, settle=True)
-            if (count is None and found) or (count is not None and len(found) >= count):
-                break
-            if time.monotonic() >= deadline:
+            entries = self.entries(settle=True)
+            found = select(entries, pattern, level)
+            if enough(found, count) or time.monotonic() >= deadline:
                 break
             time.sleep(0.02)
-        if count is None and found or count is not None and len(found) == count:
+        if logged_as_expected(found, count):
             return found
-        want = f"{count} time(s)" if count is not None else "at least once"
-        lvl = f" at level {level}" if level else ""
-        raise ErrorLogAssertionError(
-            f"expected {pattern_text(pattern)}{lvl} in error.log {want}, found {len(found)} within {timeout:.1f}s\n"
-            f"--- error.log since the cursor ({self.container.name}) ---\n{excerpt(self.entries())}")
+        raise ErrorLogAssertionError(missing_message(pattern, level, count, len(found), timeout, self.container.name,
+                                                     entries))
 
     def assert_not_logged(self, pattern: Match, level: Optional[str] = None) -> None:
         """Fail if ``pattern`` was logged. Settles first, so late log-phase lines count."""
         found = self.grep(pattern, level, settle=True)
-        if self.last_settle.startswith("busy") or self.last_settle == "unreachable":
-            who = (f"workers {self.last_settle[5:]}" if self.last_settle.startswith("busy")
-                   else "the control server (served by the workers)")
-            raise HarnessError(f"cannot settle error.log of {self.container.name}: {who} did not get back to "
-                               f"their event loop within {self.settle_timeout:.1f}s (blocked?)",
-                               self.container.workers().format())
+        trouble = unsettled_message(self.container.name, self.last_settle, self.settle_timeout)
+        if trouble:
+            raise HarnessError(trouble, self.container.workers().format())
         if found:
-            lvl = f" at level {level}" if level else ""
-            raise ErrorLogAssertionError(
-                f"did not expect {pattern_text(pattern)}{lvl} in error.log, found {len(found)}:\n{excerpt(found)}")
+            raise ErrorLogAssertionError(unexpected_message(pattern, level, found))
 
     def problems(self, allowed: Iterable[Match] = ()) -> list[LogEntry]:
         """crit/alert/emerg entries and Lua runtime errors, minus those matching ``allowed``."""
@@ -214,3 +227,36 @@ class ErrorLog:
 
 def pattern_text(pattern: Match) -> str:
     return repr(pattern) if isinstance(pattern, str) else f"/{pattern.pattern}/"
+
+
+def enough(found: list[LogEntry], count: Optional[int]) -> bool:
+    """Whether waiting for more matches is over: any (``count`` None), or ``count`` of them."""
+    return bool(found) if count is None else len(found) >= count
+
+
+def logged_as_expected(found: list[LogEntry], count: Optional[int]) -> bool:
+    """At least once (``count`` None), or exactly ``count`` times."""
+    return bool(found) if count is None else len(found) == count
+
+
+def missing_message(pattern: Match, level: Optional[str], count: Optional[int], found: int, timeout: float,
+                    name: str, entries: list[LogEntry]) -> str:
+    """Why an expected line is not there: the first line says so, the rest is what was logged."""
+    want = f"{count} time(s)" if count is not None else "at least once"
+    lvl = f" at level {level}" if level else ""
+    return (f"expected {pattern_text(pattern)}{lvl} in error.log {want}, found {found} within {timeout:.1f}s\n"
+            f"--- error.log since the cursor ({name}) ---\n{excerpt(entries)}")
+
+
+def unexpected_message(pattern: Match, level: Optional[str], found: list[LogEntry]) -> str:
+    lvl = f" at level {level}" if level else ""
+    return f"did not expect {pattern_text(pattern)}{lvl} in error.log, found {len(found)}:\n{excerpt(found)}"
+
+
+def unsettled_message(name: str, settled: str, timeout: float) -> Optional[str]:
+    """Why a read with settle status ``settled`` cannot back a negative check (None: it can)."""
+    if not (settled.startswith("busy") or settled == "unreachable"):
+        return None
+    who = f"workers {settled[5:]}" if settled.startswith("busy") else "the control server (served by the workers)"
+    return (f"cannot settle error.log of {name}: {who} did not get back to their event loop within "
+            f"{timeout:.1f}s (blocked?)")

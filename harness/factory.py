@@ -3,24 +3,29 @@ httpx client that binds to the test's OpenResty on its first request."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Optional
+from dataclasses import dataclass
+from typing import Any, Callable, Optional, Sequence
 
 import httpx
 
 from harness.containers import OpenRestyContainer
-from harness.errorlog import ErrorLog, LogEntry, Match
+from harness.errorlog import LogEntry, Match, excerpt
 from harness.errors import HarnessError
 from harness.workers import WorkerTable
 from harness.nginx_conf import Fixture
+from harness.openresty_spec import OpenRestySpec
 from harness.stage import Stage
 
 
 class OpenRestyFactory:
-    """Call it to get a running OpenResty: ``openresty("redis-counter", workers=2)``.
+    """The ``openresty`` fixture, the documented way to start an OpenResty from Python:
+    ``openresty("redis-counter", workers=2)``, or ``openresty.inline("location / { ... }")``.
 
-    Keyword options: ``workers``, ``env``, ``memory`` ("256m"), ``cpus``, ``nofile``, ``ports``
-    (more container ports to expose), ``error_log_level``, ``reuse`` (False: a fresh container).
-    Containers return to the stage when the test ends; their error.log view starts at the handout.
+    The keywords are :class:`~harness.openresty_spec.OpenRestyOptions` (``workers``, ``env``,
+    ``memory``, ``cpus``, ``nofile``, ``ports``, ``error_log_level``, ``init``, ``image``,
+    ``reuse``); ``@pytest.mark.openresty(fixture, **options)`` takes the same. Each call builds an
+    :class:`~harness.openresty_spec.OpenRestySpec` and asks the stage's pool for it. Containers go
+    back to the pool when the test ends; their ``log`` cursor starts at the hand-out.
     """
 
     def __init__(self, stage: Stage, marker: Optional[tuple[tuple, dict]] = None) -> None:
@@ -30,9 +35,8 @@ class OpenRestyFactory:
         self._marked: Optional[OpenRestyContainer] = None
         self.before: dict[int, WorkerTable] = {}  # id(container) -> worker table at handout
 
-    def __call__(self, fixture: str | Path | Fixture, **options: Any) -> OpenRestyContainer:
+    def __call__(self, fixture: str | Path | Fixture | OpenRestySpec, **options: Any) -> OpenRestyContainer:
         container = self.stage.openresty(fixture, **options)
-        container.mark_error_log()
         self.before[id(container)] = container.workers()
         self.started.append(container)
         return container
@@ -56,12 +60,12 @@ class OpenRestyFactory:
     def last(self) -> Optional[OpenRestyContainer]:
         return self.started[-1] if self.started else None
 
-    def log_problems(self, allowed: list[Match]) -> list[tuple[OpenRestyContainer, list[LogEntry]]]:
+    def log_problems(self, allowed: Sequence[Match]) -> list[tuple[OpenRestyContainer, list[LogEntry]]]:
         """crit/alert/emerg entries and Lua runtime errors each container logged during the test."""
         found = []
         for container in self.started:
             if container.state().get("Running"):
-                problems = ErrorLog(container).problems(allowed)
+                problems = container.log_since_hand_out().problems(allowed)
                 if problems:
                     found.append((container, problems))
         return found
@@ -69,6 +73,57 @@ class OpenRestyFactory:
     def release_all(self) -> None:
         while self.started:
             self.stage.release(self.started.pop())
+
+    def close(self, policy: "LogProblemPolicy") -> Optional[str]:
+        """Check error.log as ``policy`` says, then give every container back; returns why the test
+        fails (None: it does not)."""
+        try:
+            problems = [] if policy.allow_all else self.log_problems(policy.allowed)
+        finally:
+            self.release_all()
+        return policy.failure(problems)
+
+    def evidence(self) -> list[tuple[str, str]]:
+        """Report sections for a failed test: each container's error.log since the hand-out, its
+        worker table then and now, and the tail of its output."""
+        sections: list[tuple[str, str]] = []
+        for container in self.started:
+            try:
+                sections.append((f"error.log of {container.name} (this test)",
+                                 container.read_error_log(container.handed_out_at, settle=0.5).text))
+                before = self.before.get(id(container))
+                if before is not None:
+                    sections.append((f"workers of {container.name} at hand-out", before.format()))
+                sections.append((f"workers of {container.name} now", container.workers(0.2).format()))
+                logs = "\n".join(container.logs_text().splitlines()[-50:])
+                if logs.strip():
+                    sections.append((f"container output of {container.name}", logs))
+            except Exception as exc:  # noqa: BLE001 - the report must not hide the failure
+                sections.append((f"{container.name}", f"could not read: {exc}"))
+        return sections
+
+
+@dataclass(frozen=True)
+class LogProblemPolicy:
+    """Which error.log problems ([crit]/[alert]/[emerg], Lua runtime errors) a test tolerates:
+    ``@pytest.mark.allow_log_problems(*patterns)`` allows those matching a pattern, or all of them
+    without patterns; no marker allows none."""
+
+    allow_all: bool = False
+    allowed: tuple[Match, ...] = ()
+
+    @classmethod
+    def from_marker(cls, marker: Optional[Any]) -> "LogProblemPolicy":
+        if marker is None:
+            return cls()
+        return cls(allow_all=not marker.args, allowed=tuple(marker.args))
+
+    def failure(self, problems: list[tuple[OpenRestyContainer, list[LogEntry]]]) -> Optional[str]:
+        if not problems:
+            return None
+        text = "\n".join(f"--- {c.name} ---\n{excerpt(entries)}" for c, entries in problems)
+        return ("error.log has [crit]/[alert]/[emerg] entries or Lua runtime errors; mark the test "
+                f"@pytest.mark.allow_log_problems(pattern) if they are expected:\n{text}")
 
 
 class BoundClient(httpx.Client):

@@ -5,47 +5,72 @@ a fixed 100 ms (with its signals blocked) before it retires the old ones, and th
 for that, or a request could still reach an old worker. So a run that knows what comes next (the
 scenario catalogue does) switches idle containers of the right shape to the next fixtures while
 the current one runs, several at a time, and hands each over ready when its turn comes. Nothing
-changes for a caller that never asks: :meth:`Stage.openresty` falls back to a switch of its own.
+changes for a caller that never asks: :meth:`ContainerPool.acquire` falls back to a switch of its own.
+
+The prefetcher only talks to its :class:`Source` (the :class:`harness.pool.ContainerPool`): it asks
+it to prepare an :class:`OpenRestyPlan`, and gives back or discards what it prepared.
 """
 from __future__ import annotations
 
 import logging
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING, Callable, Generic, Hashable, Optional, Protocol, Sequence, TypeVar
 
 from harness.errors import HarnessError
+from harness.nginx_conf import Fixture
+from harness.openresty_spec import OpenRestySpec, Shape
 
 if TYPE_CHECKING:
     from harness.containers import OpenRestyContainer
-    from harness.nginx_conf import Fixture
-    from harness.stage import Stage
 
 log = logging.getLogger(__name__)
-DEPTH = 5  # fixtures prepared at once; with the one in use, the pool holds DEPTH + 1 containers
+DEPTH = 5  # fixtures prepared at once; the pool keeps DEPTH + 1 idle containers (these and the one in use)
+
+
+class Prepared(Protocol):
+    def healthy(self) -> bool: ...
+
+
+C = TypeVar("C", bound=Prepared)
 
 
 @dataclass(frozen=True)
 class OpenRestyPlan:
-    """What a container must be: its fixture, its shape, and how to build a fresh one."""
+    """A spec resolved on a stage: the container's shape, whether it may be pooled, and how to build
+    a fresh one."""
 
-    fixture: "Fixture"
-    shape: tuple
+    spec: OpenRestySpec
+    shape: Shape
     use_pool: bool
     build: Callable[[], "OpenRestyContainer"]
 
     @property
-    def key(self) -> tuple:
+    def fixture(self) -> Fixture:
+        return self.spec.fixture
+
+    @property
+    def key(self) -> tuple[Shape, str]:
         return self.shape, self.fixture.digest()
 
 
-class Prefetcher:
-    """``stage.prefetcher.want(plan)`` starts preparing; ``stage.openresty`` takes what is ready."""
+class Source(Protocol[C]):
+    def prepare(self, plan: OpenRestyPlan) -> C: ...
 
-    def __init__(self, stage: "Stage", depth: int = DEPTH) -> None:
-        self.stage = stage
+    def release(self, container: C) -> None: ...
+
+    def discard(self, container: C) -> None: ...
+
+
+class Prefetcher(Generic[C]):
+    """``want(plan)`` starts preparing a container; ``take(plan)`` hands over what is ready."""
+
+    def __init__(self, source: Source[C], depth: int = DEPTH) -> None:
+        self.source = source
         self.depth = depth
-        self._pending: list[tuple[tuple, Future]] = []
+        self.lock = threading.Lock()
+        self._pending: list[tuple[Hashable, Future]] = []
         self._executor: Optional[ThreadPoolExecutor] = None
         self.hits = 0
         self.misses = 0
@@ -55,7 +80,7 @@ class Prefetcher:
         whether it started."""
         if not plan.use_pool:
             return False
-        with self.stage.lock:
+        with self.lock:
             if any(key == plan.key for key, _ in self._pending) or len(self._pending) >= self.depth:
                 return False
             if self._executor is None:
@@ -63,11 +88,11 @@ class Prefetcher:
             self._pending.append((plan.key, self._executor.submit(self._prepare, plan)))
         return True
 
-    def plan_ahead(self, plans: list[OpenRestyPlan]) -> None:
+    def plan_ahead(self, plans: Sequence[OpenRestyPlan]) -> None:
         """``plans``: the one about to run, then what follows, in order. Prepare the next ``depth``;
         anything prepared for a fixture no longer among them goes back to the pool."""
         keys = [p.key for p in plans[:self.depth + 1]]
-        with self.stage.lock:
+        with self.lock:
             stale = [item for item in self._pending if item[0] not in keys]
             for item in stale:
                 self._pending.remove(item)
@@ -79,22 +104,18 @@ class Prefetcher:
     def _give_back(self, future: Future) -> None:
         container = future.result() if not future.exception() else None
         if container is not None:
-            self.stage.release(container)
+            self.source.release(container)
 
-    def _prepare(self, plan: OpenRestyPlan) -> Optional["OpenRestyContainer"]:
+    def _prepare(self, plan: OpenRestyPlan) -> Optional[C]:
         try:
-            container = self.stage.obtain(plan)
+            return self.source.prepare(plan)
         except HarnessError as exc:  # a config nginx -t rejects: the caller will hear it first hand
-            log.debug("prefetch of %s failed: %s", plan.fixture.name, exc.message)
+            log.debug("prefetch of %s failed: %s", plan.key, exc.message)
             return None
-        with self.stage.lock:
-            if container in self.stage._busy:
-                self.stage._busy.remove(container)
-        return container
 
-    def take(self, plan: OpenRestyPlan, timeout: float = 60.0) -> Optional["OpenRestyContainer"]:
+    def take(self, plan: OpenRestyPlan, timeout: float = 60.0) -> Optional[C]:
         """The container prepared for ``plan`` (waiting for it if it is on its way), or None."""
-        with self.stage.lock:
+        with self.lock:
             found = next((item for item in self._pending if item[0] == plan.key), None)
             if found is not None:
                 self._pending.remove(found)
@@ -106,15 +127,15 @@ class Prefetcher:
         except Exception:  # noqa: BLE001 - the caller's own attempt reports the problem
             container = None
         if container is not None and not container.healthy():
-            self.stage._discard(container)
+            self.source.discard(container)
             container = None
         self.hits += container is not None
         self.misses += container is None
         return container
 
     def close(self) -> None:
-        """Wait for what is being prepared and give it back to the pool (the stage then stops it)."""
-        with self.stage.lock:
+        """Wait for what is being prepared and give it back to the source."""
+        with self.lock:
             pending, self._pending = self._pending, []
         for _, future in pending:
             try:
@@ -122,8 +143,7 @@ class Prefetcher:
             except Exception:  # noqa: BLE001
                 container = None
             if container is not None:
-                with self.stage.lock:
-                    self.stage._idle.append(container)
+                self.source.release(container)
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None

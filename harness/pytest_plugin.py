@@ -7,15 +7,15 @@ from typing import Callable, Iterator, Optional
 import pytest
 
 from harness.containers import DnsContainer, FaultProxyContainer, OpenRestyContainer, RedisContainer
-from harness.errorlog import excerpt
 from docker.errors import DockerException
 
 from harness.errors import EngineLost, HarnessError
 from harness.faults import RedisFault, WorkerFault
-from harness.load import LoadResult, LoadSpec, run_load
-from harness.factory import BoundClient, OpenRestyFactory, binder
+from harness.load import LoadResult, run_load_on
+from harness.factory import BoundClient, LogProblemPolicy, OpenRestyFactory, binder
 from harness.report.html import write_html_report
 from harness.report.summary import summary_table
+from harness.pytest_stage import RUNTIME, session_stage
 from harness.runtime import HarnessRuntime
 from harness.scenarios.items import RESULT, RESULTS, RUNNER, ScenarioFile, evidence_sections
 from harness.scenarios.loader import is_scenario_file
@@ -23,7 +23,6 @@ from harness.settings import OPTIONS, Settings
 from harness.stage import Stage
 from harness.tnginx import items as tnginx_items
 
-RUNTIME = pytest.StashKey[HarnessRuntime]()
 FACTORY = pytest.StashKey[OpenRestyFactory]()
 HARNESS_FIXTURES = {"harness_stage", "openresty", "redis", "http", "nginx", "redis_fault", "dns", "redis_proxy"}
 
@@ -115,22 +114,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         item.user_properties.extend((f"harness: {title}", text) for title, text in evidence_sections(result))
     factory = item.stash.get(FACTORY, None)
     if report.failed and factory is not None:
-        for container in factory.started:
-            try:
-                report.sections.append((f"error.log of {container.name} (this test)",
-                                        container.read_error_log(container.log_mark, settle=0.5).text))
-                before = factory.before.get(id(container))
-                if before is not None:
-                    report.sections.append((f"workers of {container.name} at hand-out", before.format()))
-                report.sections.append((f"workers of {container.name} now", container.workers(0.2).format()))
-                logs = "\n".join(container.logs_text().splitlines()[-50:])
-                if logs.strip():
-                    report.sections.append((f"container output of {container.name}", logs))
-            except Exception as exc:  # noqa: BLE001 - the report must not hide the failure
-                report.sections.append((f"{container.name}", f"could not read: {exc}"))
+        sections = factory.evidence()
+        report.sections.extend(sections)
         # JUnit gets the same data as <property> elements of the test case (pytest-html shows sections).
-        item.user_properties.extend((f"harness: {title}", text) for title, text in report.sections
-                                      if title.startswith(("error.log of", "workers of", "container output of")))
+        item.user_properties.extend((f"harness: {title}", text) for title, text in sections)
     return report
 
 
@@ -138,19 +125,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 def _harness_properties(pytestconfig: pytest.Config, record_testsuite_property) -> None:
     for key, value in pytestconfig.stash[RUNTIME].properties().items():
         record_testsuite_property(key, value)
-
-
-def session_stage(config: pytest.Config) -> Stage:
-    """The session's :class:`harness.stage.Stage`. Without an engine: skip, or fail when ``CI=true``."""
-    runtime = config.stash[RUNTIME]
-    try:
-        stage = runtime.stage()
-        runtime.probe_images()
-        return stage
-    except HarnessError as exc:
-        if runtime.settings.ci:
-            pytest.fail(f"{exc.message} (CI=true: integration tests never skip)", pytrace=False)
-        pytest.skip(exc.message)
 
 
 @pytest.fixture(scope="session")
@@ -166,15 +140,9 @@ def openresty(harness_stage: Stage, request: pytest.FixtureRequest) -> Iterator[
     factory = OpenRestyFactory(harness_stage, (marker.args, marker.kwargs) if marker else None)
     request.node.stash[FACTORY] = factory
     yield factory
-    allow = request.node.get_closest_marker("allow_log_problems")
-    try:
-        problems = [] if allow is not None and not allow.args else factory.log_problems(list(allow.args if allow else ()))
-    finally:
-        factory.release_all()
-    if problems:
-        text = "\n".join(f"--- {c.name} ---\n{excerpt(entries)}" for c, entries in problems)
-        pytest.fail("error.log has [crit]/[alert]/[emerg] entries or Lua runtime errors; mark the test "
-                    f"@pytest.mark.allow_log_problems(pattern) if they are expected:\n{text}", pytrace=False)
+    failure = factory.close(LogProblemPolicy.from_marker(request.node.get_closest_marker("allow_log_problems")))
+    if failure:
+        pytest.fail(failure, pytrace=False)
 
 
 @pytest.fixture
@@ -221,12 +189,7 @@ def load() -> Callable[..., LoadResult]:
     """``load(nginx_or_url, users=10, duration=5, paths=("/",), rate=None, processes=1, locustfile=None,
     client="fast", workers=0, remote_workers=0, ...)`` (see :class:`harness.load.LoadSpec`): locust in
     its own processes; returns a :class:`harness.load.LoadResult`."""
-    def run(target, **spec) -> LoadResult:
-        url = target if isinstance(target, str) else target.base_url
-        if "paths" in spec:
-            spec["paths"] = tuple(spec["paths"])
-        return run_load(url, LoadSpec(**spec))
-    return run
+    return run_load_on
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from harness.engine import Engine
 from harness.errors import EngineLost, HarnessError
 from harness.images.facts import ImageFacts, as_record, probe
 from harness.settings import Settings
@@ -32,6 +31,11 @@ class HarnessRuntime:
         self.started = time.time()
 
     @property
+    def error(self) -> Optional[HarnessError]:
+        """Why there is no stage (no engine, say), once :meth:`stage` failed."""
+        return self._error
+
+    @property
     def reports_dir(self) -> Path:
         path = Path(self.settings.reports_dir)
         return path if path.is_absolute() else self.rootdir / path
@@ -42,11 +46,10 @@ class HarnessRuntime:
             raise self._error
         if self._stage is None:
             try:
-                self._stage = Stage(Engine.connect(), self.settings, rootdir=self.rootdir)
+                self._stage = Stage.open(self.settings, rootdir=self.rootdir)
             except HarnessError as exc:
                 self._error = exc
                 raise
-            self._stage.session.install_exit_handlers()
         return self._stage
 
     def probe_images(self) -> None:

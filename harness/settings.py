@@ -8,7 +8,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Literal, Mapping, Optional, get_args
+
+Pull = Literal["auto", "never"]
+ReachChoice = Literal["auto", "direct", "published"]
+Reuse = Literal["hup", "fresh"]
 
 
 @dataclass(frozen=True)
@@ -29,13 +33,13 @@ OPTIONS: tuple[Option, ...] = (
     Option("tools_image", "HARNESS_TOOLS_IMAGE", "--tools-image", "",
            "image for the harness's sidecars (DNS server, fault proxy); empty: official python, else offline"),
     Option("pull", "HARNESS_PULL", "--harness-pull", "auto",
-           "try to pull official images when they are missing (auto) or never", ("auto", "never")),
+           "try to pull official images when they are missing (auto) or never", get_args(Pull)),
     Option("reach", "HARNESS_REACH", "--harness-reach", "auto",
            "how the host reaches containers: their own address (direct), ports published on "
-           "127.0.0.1 (published), or detect (auto)", ("auto", "direct", "published")),
+           "127.0.0.1 (published), or detect (auto)", get_args(ReachChoice)),
     Option("reuse", "HARNESS_REUSE", "--harness-reuse", "hup",
            "between tests, keep a running OpenResty of the same shape and switch config by HUP "
-           "reload (hup) or always start a fresh container (fresh)", ("hup", "fresh")),
+           "reload (hup) or always start a fresh container (fresh)", get_args(Reuse)),
     Option("start_timeout", "HARNESS_START_TIMEOUT", "--harness-start-timeout", "30",
            "seconds a container may take to become ready"),
     Option("http_timeout", "HARNESS_HTTP_TIMEOUT", "--harness-http-timeout", "10",
@@ -76,9 +80,9 @@ class Settings:
     openresty_image: str = ""
     redis_image: str = ""
     tools_image: str = ""
-    pull: str = "auto"
-    reach: str = "auto"
-    reuse: str = "hup"
+    pull: Pull = "auto"
+    reach: ReachChoice = "auto"
+    reuse: Reuse = "hup"
     start_timeout: float = 30.0
     http_timeout: float = 10.0
     fixtures_dir: str = ""
@@ -110,6 +114,16 @@ class Settings:
             values[opt.name] = float(raw) if types[opt.name] in ("float", float) else raw
         values["ci"] = _truthy(environ.get("CI", ""))
         return cls(**values)
+
+    @property
+    def may_pull(self) -> bool:
+        """Whether missing images may be pulled (``HARNESS_PULL=auto``)."""
+        return self.pull == "auto"
+
+    @property
+    def reuses(self) -> bool:
+        """Whether OpenResty containers are reused by HUP reload between tests (``HARNESS_REUSE=hup``)."""
+        return self.reuse == "hup"
 
     def fixture_search_path(self, rootdir: Optional[Path] = None) -> list[Path]:
         """Directories where a fixture name is looked up, first match wins."""

@@ -1,4 +1,8 @@
-"""Polling with a deadline: the only way the harness waits for anything."""
+"""Polling with a deadline: how the harness waits for a container, a process or a file to be
+ready. Loops with deadlines of their own, each for a reason: ``ErrorLog.assert_logged`` (its
+timeout is part of the assertion), a scenario step's ``within`` retries, the offline build lock
+(``images/offline.py``), the engine start (``engine.py``), and the sidecars and locustfiles, which
+run in other processes."""
 from __future__ import annotations
 
 import time

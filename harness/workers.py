@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 PAGE_KB = 4
-# One line per nginx process (a zombie has no cmdline: its stat still names nginx): pid|/proc/PID/stat|cmdline|open fds|nofile soft limit; first line:
-# "uptime CLK_TCK" so CPU % needs no clock on the host.
+# One line per nginx process (a zombie has no cmdline: its stat still names nginx), six fields:
+# pid|/proc/PID/stat|cmdline|open fds|nofile soft limit|/proc/PID/schedstat; first line:
+# "clock uptime CLK_TCK" so CPU % needs no clock on the host.
 PROC_LISTING = r"""printf 'clock %s %s\n' "$(cut -d' ' -f1 /proc/uptime)" "$(getconf CLK_TCK 2>/dev/null || echo 100)"
 for d in /proc/[0-9]*; do
   [ "${d#/proc/}" = "$$" ] && continue

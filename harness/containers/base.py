@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import tarfile
 from dataclasses import dataclass
-from typing import Optional
+from typing import Literal, Optional, TypeVar
 
 from testcontainers.core.container import DockerContainer
 from testcontainers.core.network import Network
@@ -17,6 +17,8 @@ from harness.images.resolver import ResolvedImage
 from harness.session import HarnessSession
 
 LOOPBACK = "127.0.0.1"
+ReachMode = Literal["direct", "published"]
+C = TypeVar("C", bound="HarnessContainer")
 
 
 @dataclass
@@ -28,7 +30,7 @@ class Reach:
     "edge" network because the engine publishes no ports on internal networks.
     """
 
-    mode: str  # "direct" | "published"
+    mode: ReachMode
     internal: Network
     edge: Optional[Network] = None
 
@@ -52,6 +54,7 @@ class HarnessContainer(DockerContainer):
         self.session = session
         self.reach = reach
         self.service_ports = ports
+        self.start_timeout = 30.0  # seconds to become ready (with_start_timeout)
         self.with_name(session.name(self.kind))
         self.with_kwargs(labels={**session.labels, "harness.kind": self.kind}, **self.security_kwargs())
         if reach.mode == "published":
@@ -63,6 +66,18 @@ class HarnessContainer(DockerContainer):
             self.with_network(reach.internal)
             if self.alias:
                 self.with_network_aliases(self.alias)
+
+    def with_start_timeout(self: C, seconds: float) -> C:
+        """How long :meth:`start` waits for the container to be ready."""
+        self.start_timeout = seconds
+        return self
+
+    def stop_quietly(self) -> None:
+        """Stop; a container never created, or already gone, is no error."""
+        try:
+            self.stop()
+        except Exception:  # noqa: BLE001
+            pass
 
     def security_kwargs(self) -> dict:
         """What the engine is told about privileges (see the class docstring)."""

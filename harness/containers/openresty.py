@@ -1,25 +1,24 @@
 """OpenRestyContainer: nginx + lua-nginx-module from a fixture, ``nginx -t`` first, ready by polling."""
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import tempfile
-from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Optional
 
 import httpx
-from docker.types import Ulimit
 
 from harness.containers.base import HarnessContainer, Reach
+from harness.containers.control import ControlChannel
 from harness.errorlog import ErrorLog, LogRead
 from harness.errors import HarnessError, LuaSyntaxError, NginxConfigError, ReadinessTimeout, ReloadError
 from harness.images.profiles import openresty_profile
 from harness.images.resolver import ResolvedImage
 from harness.engine import shares_files_with_host
-from harness.nginx_conf import (ACTIVATE, CONFIG_ERROR_EXIT, ROOT, CONTROL_PATH, CONTROL_PORT, ERROR_LOG, HTTP_PORT,
-                                LOG_PATH, LUA_SYNTAX_EXIT, RELOAD_STUCK_EXIT, Fixture, RenderOptions, host_paths, write_bundle)
+from harness.nginx_conf import (ACTIVATE, CONFIG_ERROR_EXIT, ROOT, CONTROL_PATH, CONTROL_PORT, HTTP_PORT,
+                                LUA_SYNTAX_EXIT, RELOAD_STUCK_EXIT, Fixture, RenderOptions, host_paths, write_bundle)
+from harness.openresty_spec import Limits, OpenRestySpec, Shape
 from harness.session import CONFIG_DIR_PREFIX, HarnessSession
 from harness.waiting import wait_for
 from harness.workers import PROC_LISTING, WorkerTable, health
@@ -28,31 +27,15 @@ from harness.workers import PROC_LISTING, WorkerTable, health
 READ_ONLY_PARTS = ("gen", "lualib", "bin")  # under /harness: what nothing in the container may change
 
 
-@dataclass(frozen=True)
-class Limits:
-    """Resource limits of the container (None: engine default)."""
-
-    memory: Optional[str] = None  # "256m"
-    cpus: Optional[float] = None
-    nofile: Optional[int] = None
-
-    def docker_kwargs(self) -> dict[str, Any]:
-        kw: dict[str, Any] = {}
-        if self.memory:
-            kw["mem_limit"] = self.memory
-            kw["memswap_limit"] = self.memory
-        if self.cpus:
-            kw["nano_cpus"] = int(self.cpus * 1e9)
-        if self.nofile:
-            kw["ulimits"] = [Ulimit(name="nofile", soft=self.nofile, hard=self.nofile)]
-        return kw
-
-
 class OpenRestyContainer(HarnessContainer):
-    """OpenResty (or its offline twin) serving a fixture on port 8080.
+    """OpenResty (or its offline twin) serving a fixture on port 8080, built from an
+    :class:`~harness.openresty_spec.OpenRestySpec` (or a fixture, then configured with ``with_*``).
 
-    >>> nginx = OpenRestyContainer(image, session, reach, Fixture.load("hello", path)).with_workers(2).start()
-    >>> httpx.get(nginx.base_url + "/").text
+    Tests get these from the ``openresty`` fixture or ``Stage.openresty`` (pooled, HUP-switched);
+    building one by hand is for the harness's own tests::
+
+        nginx = OpenRestyContainer(image, session, reach, Fixture.load("hello", path)).with_workers(2).start()
+        httpx.get(nginx.base_url + "/").text
     """
 
     kind = "openresty"
@@ -62,64 +45,55 @@ class OpenRestyContainer(HarnessContainer):
     # DAC_READ_SEARCH to list a worker's /proc/PID/fd for the worker table.
     capabilities = ("CHOWN", "SETUID", "SETGID", "KILL", "DAC_READ_SEARCH")
 
-    def __init__(self, image: ResolvedImage, session: HarnessSession, reach: Reach, fixture: Fixture,
+    def __init__(self, image: ResolvedImage, session: HarnessSession, reach: Reach, fixture: Fixture | OpenRestySpec,
                  extra_ports: tuple[int, ...] = ()) -> None:
-        super().__init__(image, session, reach, (HTTP_PORT, CONTROL_PORT, *extra_ports))
+        spec = fixture if isinstance(fixture, OpenRestySpec) else OpenRestySpec.of(fixture, ports=extra_ports)
+        super().__init__(image, session, reach, (HTTP_PORT, CONTROL_PORT, *spec.ports))
+        self.spec = spec  # what it runs: options and the fixture it started with
         self.profile = openresty_profile(image.labels)
-        self.fixture = fixture
+        self.fixture = spec.fixture  # the fixture it serves now (a switch changes it)
         self.generation = 0
-        self.render = RenderOptions()
-        self.limits = Limits()
-        self.start_timeout = 30.0
         self.identity: dict[str, Any] = {}  # what the control endpoint reported: jit, nginx, ngx_lua versions
-        self.log_mark = 0  # error.log offset where the current test's view begins
-        self._control: Optional[httpx.Client] = None
+        self.channel = ControlChannel(self)
+        self.handed_out_at = 0  # error.log offset at the hand-out
+        self.log = ErrorLog(self)  # this hand-out's error.log, one cursor (see hand_out)
         self.single_use = False  # started with reuse=False: removed after its test, never pooled
-        self.init = False
         self.mount_config: Optional[bool] = None  # None: bind-mount read-only where the engine shares our files
         self.config_dir: Optional[Path] = None  # the host directory behind the read-only mounts
-        self.mounts: tuple[tuple[str, str], ...] = ()  # extra read-only bind mounts (host, container path)
-        self.workdir = ""  # nginx's working directory (relative Lua paths resolve from it); empty: /
+        for key, value in spec.env.items():
+            self.with_env(key, value)
         self.generation_log_start = 0  # error.log offset just before the current generation was loaded
 
     # ---- fluent configuration -----------------------------------------------------------------
-    def with_workers(self, workers: int | str) -> "OpenRestyContainer":
-        self.render = replace(self.render, workers=workers)
+    def _with(self, **options: Any) -> "OpenRestyContainer":
+        self.spec = self.spec.with_options(**options)
         return self
+
+    def with_workers(self, workers: int | str) -> "OpenRestyContainer":
+        return self._with(workers=workers)
 
     def with_error_log_level(self, level: str) -> "OpenRestyContainer":
-        self.render = replace(self.render, error_log_level=level)
-        return self
-
-    def with_placeholders(self, **values: str) -> "OpenRestyContainer":
-        self.render = replace(self.render, placeholders={**self.render.placeholders, **values})
-        return self
+        return self._with(error_log_level=level)
 
     def with_limits(self, memory: Optional[str] = None, cpus: Optional[float] = None,
                     nofile: Optional[int] = None) -> "OpenRestyContainer":
-        self.limits = Limits(memory=memory, cpus=cpus, nofile=nofile)
-        return self
+        return self._with(memory=memory, cpus=cpus, nofile=nofile)
 
-    def with_read_only_mount(self, host: str, path: str) -> "OpenRestyContainer":
-        """Bind-mount the host directory ``host`` read-only at ``path`` (a test suite's own Lua, say)."""
-        self.mounts = (*self.mounts, (str(host), path))
-        self.with_volume_mapping(host, path, "ro")
-        return self
+    def with_init(self, init: bool = True) -> "OpenRestyContainer":
+        """Run an init (the engine's docker-init) as PID 1, so the nginx master is an ordinary
+        process: needed for a binary upgrade, whose old master must be able to exit."""
+        return self._with(init=init)
 
-    def with_workdir(self, path: str) -> "OpenRestyContainer":
-        """Run nginx in ``path``, so relative paths in the config (``./lib/?.lua``) resolve from there."""
-        self.workdir = path
-        return self
-
-    def with_start_timeout(self, seconds: float) -> "OpenRestyContainer":
-        self.start_timeout = seconds
-        return self
+    @property
+    def limits(self) -> Limits:
+        return self.spec.limits
 
     # ---- lifecycle ----------------------------------------------------------------------------
     def _render_options(self) -> RenderOptions:
         placeholders = {"HTTP_PORT": str(HTTP_PORT), "CONTROL_PORT": str(CONTROL_PORT),
-                        **{k: str(v) for k, v in self.env.items()}, **self.render.placeholders}
-        return replace(self.render, env_names=tuple(sorted(self.env)), placeholders=placeholders)
+                        **{k: str(v) for k, v in self.env.items()}}
+        return RenderOptions(workers=self.spec.workers, error_log_level=self.spec.error_log_level,
+                             env_names=tuple(sorted(self.env)), placeholders=placeholders)
 
     def start(self) -> "OpenRestyContainer":
         self.generation = 1
@@ -134,10 +108,12 @@ class OpenRestyContainer(HarnessContainer):
                 for part in READ_ONLY_PARTS:
                     shutil.move(str(bundle / part), str(self.config_dir / part))
                     self.with_volume_mapping(self.config_dir / part, f"{ROOT}/{part}", "ro")
+            for host, path in self.spec.mounts:
+                self.with_volume_mapping(host, path, "ro")
             self.with_copy_into_container(bundle, "/")
             self.with_command([ACTIVATE, str(self.generation), "start"])
-            self.with_kwargs(**self._kwargs, **self.limits.docker_kwargs(), **({"init": True} if self.init else {}),
-                             **({"working_dir": self.workdir} if self.workdir else {}))
+            self.with_kwargs(**self._kwargs, **self.limits.docker_kwargs(), **({"init": True} if self.spec.init else {}),
+                             **({"working_dir": self.spec.workdir} if self.spec.workdir else {}))
             super().start()
         self._await_generation(self.generation, self.start_timeout, starting=True)
         return self
@@ -158,7 +134,7 @@ class OpenRestyContainer(HarnessContainer):
                 shutil.copytree(bundle / "gen" / str(generation), target)
             else:
                 self.copy_into_container(bundle, "/")
-        code, output = self.sh(f"{ACTIVATE} {generation} reload")
+        code, output = self.channel.reload(generation)
         if code in (CONFIG_ERROR_EXIT, LUA_SYNTAX_EXIT):
             raise self._config_error(fixture, generation, output, "(the old configuration keeps serving)",
                                      lua=code == LUA_SYNTAX_EXIT)
@@ -171,12 +147,6 @@ class OpenRestyContainer(HarnessContainer):
         self._await_generation(generation, timeout, starting=False)
         self.generation = generation
         self.generation_log_start = log_start
-
-    def with_init(self, init: bool = True) -> "OpenRestyContainer":
-        """Run an init (the engine's docker-init) as PID 1, so the nginx master is an ordinary
-        process: needed for a binary upgrade, whose old master must be able to exit."""
-        self.init = init
-        return self
 
     def _config_error(self, fixture: Fixture, generation: int, output: str, suffix: str = "",
                       lua: bool = False) -> NginxConfigError:
@@ -191,19 +161,15 @@ class OpenRestyContainer(HarnessContainer):
                                 text)
 
     def _await_generation(self, generation: int, timeout: float, starting: bool) -> None:
-        host, port = self.endpoint(CONTROL_PORT)
-        url = f"http://{host}:{port}{CONTROL_PATH}"
+        url = self.channel.url(CONTROL_PATH)
 
         def probe() -> Optional[dict[str, Any]]:
             if starting:
                 state = self.state()
                 if state.get("Status") in ("exited", "dead"):
                     self._raise_exited(state)
-            response = self.control.get(url, timeout=1.0, headers={"Connection": "close"})
-            if response.status_code != 200:
-                return None
-            info = response.json()
-            return info if info.get("generation") == generation else None
+            info = self.channel.status(timeout=1.0)
+            return info if info is not None and info.get("generation") == generation else None
 
         def explain() -> str:
             hint = ("if the address itself is unreachable from here, try HARNESS_REACH=published"
@@ -233,18 +199,9 @@ class OpenRestyContainer(HarnessContainer):
         raise HarnessError(f"{self.name} exited with code {code} before it was ready{cause}: see error.log "
                            f"and the container output below", logs + "\n" + tail)
 
-    # ---- observation --------------------------------------------------------------------------
-    @property
-    def control(self) -> httpx.Client:
-        """The harness's own client for the control server (kept: a new httpx client costs ~15 ms)."""
-        if self._control is None:
-            self._control = httpx.Client(timeout=2.0)
-        return self._control
-
+    # ---- observation ----------------------------------------------------------------------------
     def stop(self, force: bool = True, delete_volume: bool = True) -> None:
-        if self._control is not None:
-            self._control.close()
-            self._control = None
+        self.channel.close()
         try:
             super().stop(force, delete_volume)
         finally:
@@ -266,62 +223,48 @@ class OpenRestyContainer(HarnessContainer):
         return f"http://{host}:{mapped}{path}"
 
     def read_error_log(self, since: int = 0, settle: Optional[float] = None) -> LogRead:
-        """error.log from byte ``since``, read through the control server (milliseconds), or through
-        the engine when the control server does not answer (workers hung, container stopped).
-        With ``settle`` (seconds), first wait until every worker finished what it was doing."""
-        try:
-            params = {"since": since, **({"settle": settle} if settle is not None else {})}
-            r = self.control.get(self.url(CONTROL_PORT, LOG_PATH), params=params, timeout=(settle or 0) + 2.0)
-            if r.status_code == 200:
-                start = int(r.headers.get("X-Harness-Log-From", since))
-                if start < since:
-                    self.log_mark = 0  # rotated: offsets of the old file mean nothing in the new one
-                return LogRead(r.content.decode(errors="replace"), start, r.headers.get("X-Harness-Settled", ""),
-                               start + len(r.content))
-        except httpx.HTTPError:
-            pass
-        try:
-            if self.state().get("Running"):
-                code, out = self.sh(f"tail -c +{since + 1} {ERROR_LOG}")
-                return LogRead(out if code == 0 else "", since, "unreachable")
-            # stopped: nothing more will be written, so the read is as settled as it gets
-            return LogRead(self.read_file(ERROR_LOG)[since:].decode(errors="replace"), since, "stopped")
-        except Exception:  # noqa: BLE001 - used in failure reports; never mask the original error
-            return LogRead("", since, "unreachable")
+        """error.log from byte ``since`` (see :meth:`ControlChannel.read_error_log`)."""
+        return self.channel.read_error_log(since, settle)
 
     def error_log_size(self) -> int:
         """The current length of error.log in bytes (where a cursor set now would start)."""
-        try:
-            r = self.control.get(self.url(CONTROL_PORT, LOG_PATH), params={"size": 1}, timeout=2.0)
-            if r.status_code == 200 and "X-Harness-Log-End" in r.headers:
-                return int(r.headers["X-Harness-Log-End"])
-        except httpx.HTTPError:
-            pass
-        code, out = self.sh(f"wc -c < {ERROR_LOG}")
-        return int(out.strip()) if code == 0 and out.strip().isdigit() else 0
+        return self.channel.error_log_size()
 
     def settle(self, timeout: float = 2.0) -> None:
         """Return once every worker has finished what it was doing now (log phases included), so
         numbers a log phase writes (metrics, say) are complete. Raises if a worker stays busy."""
-        status = self.read_error_log(self.error_log_size(), settle=timeout).settled
+        status = self.channel.settle(timeout)
         if status.startswith("busy"):
             raise HarnessError(f"{self.name}: workers {status[5:]} did not get back to their event loop within "
                                f"{timeout:.1f}s (blocked?)", self.workers().format())
 
-    def mark_error_log(self) -> int:
-        """Start the current test's view of error.log here; return the offset."""
-        self.log_mark = self.error_log_size()
-        return self.log_mark
+    def hand_out(self) -> ErrorLog:
+        """A new :attr:`log` whose cursor is the end of error.log now: what the pool does when it
+        hands this container to a test or a scenario."""
+        self.handed_out_at = self.error_log_size()
+        self.log = ErrorLog(self, since=self.handed_out_at)
+        return self.log
 
-    def error_log(self, since: Optional[int] = None, settle: bool = True) -> str:
-        """error.log text from byte ``since`` (default: the mark set at handout) to its end, after
-        the workers settled (see :class:`harness.errorlog.ErrorLog`)."""
-        return self.read_error_log(self.log_mark if since is None else since, settle=2.0 if settle else None).text
+    def log_since_hand_out(self) -> ErrorLog:
+        """A second view of error.log from the hand-out on, whatever :attr:`log`'s cursor did since
+        (the log-problem check and failure reports read it)."""
+        return ErrorLog(self, since=self.handed_out_at)
+
+    def mark_error_log(self) -> int:
+        """Move :attr:`log`'s cursor to the end of error.log; return the offset."""
+        return self.log.mark()
 
     @property
-    def log(self) -> "ErrorLog":
-        """An :class:`~harness.errorlog.ErrorLog` from the current mark: ``nginx.log.assert_logged(...)``."""
-        return ErrorLog(self)
+    def log_mark(self) -> int:
+        """Where :attr:`log`'s cursor is (the test's view of error.log starts there)."""
+        return self.log.since
+
+    def error_log(self, since: Optional[int] = None, settle: bool = True) -> str:
+        """error.log text from byte ``since`` (default: :attr:`log`'s cursor) to its end, after the
+        workers settled (see :class:`harness.errorlog.ErrorLog`)."""
+        if since is None:
+            return self.log.text(settle=settle)
+        return self.read_error_log(since, settle=2.0 if settle else None).text
 
     def error_log_tail(self, lines: int = 20) -> str:
         text = self.read_error_log(0).text
@@ -365,23 +308,10 @@ class OpenRestyContainer(HarnessContainer):
     def healthy(self) -> bool:
         """Running, and the current generation answers on the control port."""
         try:
-            if not self.state().get("Running"):
-                return False
-            host, port = self.endpoint(CONTROL_PORT)
-            r = self.control.get(f"http://{host}:{port}{CONTROL_PATH}", timeout=2.0, headers={"Connection": "close"})
-            return r.status_code == 200 and json.loads(r.text).get("generation") == self.generation
+            return bool(self.state().get("Running")) and self.channel.serves(self.generation)
         except Exception:  # noqa: BLE001
             return False
 
-    def shape(self) -> tuple:
-        """What must match for a running container to be reused with another config."""
-        return (self.resolved.id, str(self.render.workers), self.render.error_log_level,
-                tuple(sorted(self.env.items())), self.limits, self.service_ports, self.init, self.mounts, self.workdir)
-
-
-def shape_of(image: ResolvedImage, workers: int | str, error_log_level: str, env: Mapping[str, str],
-             limits: Limits, extra_ports: tuple[int, ...], init: bool = False,
-             mounts: tuple[tuple[str, str], ...] = (), workdir: str = "") -> tuple:
-    """The :meth:`OpenRestyContainer.shape` a container built from these arguments would have."""
-    return (image.id, str(workers), error_log_level, tuple(sorted(env.items())), limits,
-            (HTTP_PORT, CONTROL_PORT, *extra_ports), init, tuple(mounts), workdir)
+    def shape(self) -> Shape:
+        """What must match for a running container to be reused with another config (the pool's key)."""
+        return self.spec.shape(self.resolved.id, self.env)

@@ -22,7 +22,6 @@ class RedisContainer(HarnessContainer):
         super().__init__(image, session, reach, (REDIS_PORT,))
         self.profile = redis_profile(image.labels)
         self.with_command(self.profile.server_command())
-        self.start_timeout = 30.0
         self._client: redis_py.Redis | None = None
 
     def start(self) -> "RedisContainer":

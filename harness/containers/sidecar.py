@@ -3,7 +3,7 @@ an HTTP API of its own on the session network."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Optional, TypeVar
 
 import httpx
 
@@ -14,6 +14,7 @@ from harness.session import HarnessSession
 from harness.waiting import wait_for
 
 SIDECARS = Path(__file__).resolve().parent.parent / "sidecars"
+S = TypeVar("S", bound="SidecarContainer")
 
 
 class SidecarContainer(HarnessContainer):
@@ -30,7 +31,6 @@ class SidecarContainer(HarnessContainer):
         self.with_env("PYTHONDONTWRITEBYTECODE", "1")
         self.with_command(["python3", f"/harness/sidecars/{self.script}", *args])
         self.with_kwargs(**self._kwargs, sysctls={"net.ipv4.ip_unprivileged_port_start": "0"})
-        self.start_timeout = 30.0
         self._api: Optional[httpx.Client] = None
 
     @property
@@ -40,7 +40,7 @@ class SidecarContainer(HarnessContainer):
             self._api = httpx.Client(base_url=f"http://{host}:{port}", timeout=5)
         return self._api
 
-    def start(self) -> "SidecarContainer":
+    def start(self: S) -> S:
         super().start()
 
         def probe() -> bool:

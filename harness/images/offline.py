@@ -106,10 +106,6 @@ class OfflineBuilder:
         except ImageNotFound:
             return False
 
-    def build_all(self) -> dict[str, str]:
-        """Make sure every offline image of the current recipe exists; return ``{kind: tag}``."""
-        return {kind: self.build(kind) for kind in KINDS}
-
     def build(self, kind: str) -> str:
         tag = image_tag(kind)
         if self.exists(tag):

@@ -53,6 +53,11 @@ class ImageResolver:
             self._cache[kind] = self._resolve(kind)
         return self._cache[kind]
 
+    def official(self, kind: str) -> tuple[object, str]:
+        """The official image of ``kind``, here or pulled: (image, '') or (None, why not)."""
+        image = self._local(OFFICIAL[kind])
+        return (image, "") if image is not None else self._pull(OFFICIAL[kind])
+
     def _local(self, ref: str):
         try:
             return self.engine.client.images.get(ref)

@@ -8,11 +8,11 @@ rate (``$HARNESS_LOAD_RATE``), values are recorded with coordinated-omission cor
 from __future__ import annotations
 
 import json
-import os
 
 from locust import events
 from locust.runners import WorkerRunner
 
+from harness.load.env import LoadEnv
 from harness.load.recording import Recorder
 
 RECORDER = Recorder()
@@ -37,7 +37,7 @@ def _on_worker_report(client_id, data, **_kw):
 
 @events.quitting.add_listener
 def _on_quitting(environment, **_kw):
-    out = os.environ.get("HARNESS_LOAD_OUT")
+    out = LoadEnv.from_environ().out
     if out and not isinstance(environment.runner, WorkerRunner):
         with open(out, "w") as f:
             json.dump(RECORDER.result(), f)

@@ -3,11 +3,12 @@ locust processes. No locust import here, so the class is usable (and testable) a
 ``harness.load.recorder`` wires one into locust's events."""
 from __future__ import annotations
 
-import os
 import time
 from collections import Counter
 
 from hdrh.histogram import HdrHistogram
+
+from harness.load.env import LoadEnv
 
 LOWEST_US, HIGHEST_US, DIGITS = 1, 120_000_000, 3
 PERCENTILES = (50, 90, 99, 99.9)
@@ -17,10 +18,9 @@ class Recorder:
     def __init__(self) -> None:
         self.reset()
         self.started = time.time()
-        rate = float(os.environ.get("HARNESS_LOAD_RATE") or 0)
-        users = int(os.environ.get("HARNESS_LOAD_USERS") or 1)
+        per_user = LoadEnv.from_environ().per_user_rate
         # each user aims at rate/users requests a second: that far apart, requests are expected
-        self.expected_us = int(users / rate * 1_000_000) if rate > 0 else 0
+        self.expected_us = int(1_000_000 / per_user) if per_user else 0
 
     def reset(self) -> None:
         self.histogram = HdrHistogram(LOWEST_US, HIGHEST_US, DIGITS)

@@ -12,11 +12,17 @@ import tempfile
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Callable, Optional, Protocol, Union
 
 from harness.errors import HarnessError
+from harness.load.env import Client, LoadEnv
 
 GENERIC_LOCUSTFILE = Path(__file__).resolve().parent / "locustfile_paths.py"
+
+
+class HasBaseUrl(Protocol):
+    @property
+    def base_url(self) -> str: ...
 
 
 def free_loopback_port(host: str = "127.0.0.1") -> int:
@@ -35,7 +41,7 @@ class LoadSpec:
     processes: int = 1  # locust --processes: more load generators on this machine
     paths: tuple[str, ...] = ("/",)  # for the generic locustfile
     locustfile: Optional[Path] = None  # your own; it must `import harness.load.recorder`
-    client: str = "fast"  # generic locustfile: FastHttpUser ("fast") or the lean RawHttpUser ("raw")
+    client: Client = "fast"  # generic locustfile: FastHttpUser ("fast") or the lean RawHttpUser ("raw")
     # Locust's distributed mode: a master that only coordinates and merges, and worker processes
     # that make the requests. ``workers`` are started here; ``remote_workers`` join from other hosts
     # (each runs the line :func:`worker_instructions` gives), so ``master_bind`` must then be an
@@ -97,10 +103,9 @@ def locust_command(locustfile: Path, users: int, duration: float, processes: int
     return cmd
 
 
-def load_env(spec: LoadSpec) -> dict[str, str]:
+def load_env(spec: LoadSpec, out: str = "") -> LoadEnv:
     """What the generic locustfile and the recorder read, for every locust process of a run."""
-    return {"HARNESS_LOAD_PATHS": ",".join(spec.paths), "HARNESS_LOAD_USERS": str(spec.users),
-            "HARNESS_LOAD_RATE": str(spec.rate or ""), "HARNESS_LOAD_CLIENT": spec.client}
+    return LoadEnv(paths=spec.paths, users=spec.users, rate=spec.rate, client=spec.client, out=out)
 
 
 def worker_command(master_host: str, master_port: int, locustfile: Optional[Path] = None) -> list[str]:
@@ -113,7 +118,7 @@ def worker_command(master_host: str, master_port: int, locustfile: Optional[Path
 
 def worker_instructions(spec: LoadSpec, master_host: str, master_port: int) -> str:
     """The line to run on each other host of a distributed run."""
-    env = " ".join(f"{k}={shlex.quote(v)}" for k, v in load_env(spec).items() if v)
+    env = " ".join(f"{k}={shlex.quote(v)}" for k, v in load_env(spec).to_environ().items() if v)
     return f"{env} {shlex.join(worker_command(master_host, master_port))}"
 
 
@@ -124,7 +129,7 @@ def run_load(base_url: str, spec: LoadSpec = LoadSpec(), extra_args: tuple[str, 
     locustfile = spec.locustfile or GENERIC_LOCUSTFILE
     with tempfile.TemporaryDirectory(prefix="harness-load-") as tmp, ExitStack() as cleanup:
         out = Path(tmp) / "result.json"
-        env = {**os.environ, "HARNESS_LOAD_OUT": str(out), **load_env(spec)}
+        env = {**os.environ, **load_env(spec, out=str(out)).to_environ()}
         cmd = locust_command(locustfile, spec.users, spec.duration, spec.processes, spawn_rate=spec.spawn_rate)
         limit = spec.duration + 90
         if spec.distributed:
@@ -163,6 +168,15 @@ def run_load(base_url: str, spec: LoadSpec = LoadSpec(), extra_args: tuple[str, 
         data = json.loads(out.read_text())
     return LoadResult(requests=data["requests"], failures=data["failures"], elapsed_s=data["elapsed_s"],
                       percentiles_ms=data["percentiles_ms"], series=data["series"], output=output)
+
+
+def run_load_on(target: Union[str, HasBaseUrl], **options: Any) -> LoadResult:
+    """``run_load`` on a URL or on anything with a ``base_url`` (an OpenResty container), with the
+    :class:`LoadSpec` fields as keywords (``paths`` any sequence): what the ``load`` fixture is."""
+    url = target if isinstance(target, str) else target.base_url
+    if "paths" in options:
+        options["paths"] = tuple(options["paths"])
+    return run_load(url, LoadSpec(**options))
 
 
 def _stop(master: subprocess.Popen, workers: list[subprocess.Popen], grace: float = 10.0) -> None:

@@ -35,7 +35,7 @@ class Baseline:
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        data = {"format": FORMAT, "variant": self.variant.to_json(), "limits": asdict(self.limits),
+        data = {"format": FORMAT, "variant": self.variant.to_json(), "limits": self.limits.to_json(),
                 "spec": asdict(self.spec), "container": self.container, "medians": self.medians,
                 "recorded": self.recorded,
                 "measurement": self.measurement.to_json() if self.measurement else None}
@@ -49,7 +49,7 @@ class Baseline:
             raise ValueError(f"{path}: not a baseline written by `harness perf baseline` ({FORMAT})")
         spec = RoundsSpec(**{**data["spec"], "paths": tuple(data["spec"]["paths"])})
         measurement = Measurement.from_json(data["measurement"]) if data.get("measurement") else None
-        return cls(Variant.from_json(data["variant"]), Limits(**data["limits"]), spec, data["container"],
+        return cls(Variant.from_json(data["variant"]), Limits.from_json(data["limits"]), spec, data["container"],
                    data["medians"], data["recorded"], measurement)
 
     def pinned(self) -> Variant:

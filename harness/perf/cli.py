@@ -7,12 +7,15 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any, get_args
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from harness.errors import HarnessError
+from harness.perf.compare import COMPARED
+from harness.perf.measure import Interleave, RoundsSpec
 from harness.settings import Settings
 
 console = Console(stderr=True)
@@ -30,27 +33,27 @@ def _env_pairs(items: list[str]) -> dict[str, str]:
 
 def _add_measure_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("measurement")
-    g.add_argument("--rounds", type=int, default=30, help="measurement windows (default 30)")
-    g.add_argument("--round-seconds", type=float, default=1.0, help="length of a round (default 1 s)")
-    g.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up before round 0")
-    g.add_argument("--users", type=int, default=32, help="locust users over all processes")
-    g.add_argument("--processes", type=int, default=2, help="locust processes")
-    g.add_argument("--rate", type=float, default=6000.0,
-                   help="requests/s over all users and targets (0: as fast as the driver goes)")
+    g.add_argument("--rounds", type=int, default=RoundsSpec.rounds, help="measurement windows (default %(default)s)")
+    g.add_argument("--round-seconds", type=float, default=RoundsSpec.round_s,
+                   help="length of a round (default %(default)s s)")
+    g.add_argument("--warmup", type=float, default=RoundsSpec.warmup_s,
+                   help="seconds of warm-up before round 0 (default %(default)s)")
+    g.add_argument("--users", type=int, default=RoundsSpec.users, help="locust users over all processes")
+    g.add_argument("--processes", type=int, default=RoundsSpec.processes, help="locust processes")
+    g.add_argument("--rate", type=float, default=RoundsSpec.rate,
+                   help="requests/s over all users and targets (0: as fast as the driver goes; default %(default)s)")
     g.add_argument("--path", dest="paths", action="append", default=[], help="path to GET (repeatable; default /)")
-    g.add_argument("--interleave", choices=("requests", "rounds"), default="requests",
+    g.add_argument("--interleave", choices=get_args(Interleave), default=RoundsSpec.interleave,
                    help="alternate baseline and candidate request by request (steadiest CPU ratio), or by whole "
                         "rounds A B B A ... (each gets the full load: for throughput at full speed)")
     g = p.add_argument_group("containers (the same for both)")
-    g.add_argument("--workers", type=int, default=1)
-    g.add_argument("--cpus", type=float, default=1.0)
-    g.add_argument("--memory", default="256m")
+    g.add_argument("--workers", type=int, default=COMPARED.workers, help="worker_processes (default %(default)s)")
+    g.add_argument("--cpus", type=float, default=COMPARED.cpus, help="CPU quota (default %(default)s)")
+    g.add_argument("--memory", default=COMPARED.memory, help="memory limit (default %(default)s)")
     g.add_argument("--redis", action="store_true", help="start the session's Redis first (fixtures that use it)")
 
 
 def _spec(args: argparse.Namespace):
-    from harness.perf.measure import RoundsSpec
-
     try:
         return RoundsSpec(rounds=args.rounds, round_s=args.round_seconds, warmup_s=args.warmup, users=args.users,
                           processes=args.processes, rate=args.rate or None, paths=tuple(args.paths or ["/"]),
@@ -62,7 +65,7 @@ def _spec(args: argparse.Namespace):
 def _limits(args: argparse.Namespace):
     from harness.perf.compare import Limits
 
-    return Limits(workers=args.workers, cpus=args.cpus, memory=args.memory, redis=args.redis)
+    return Limits.of(workers=args.workers, cpus=args.cpus, memory=args.memory, redis=args.redis)
 
 
 class RichProgress:
@@ -176,8 +179,9 @@ def _perf_entry(func):
     return run
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    """Register ``perf baseline`` and ``perf compare`` on the ``harness`` command."""
+def add_parser(sub: Any) -> None:
+    """Register ``perf baseline`` and ``perf compare`` on the ``harness`` command (``sub``: what
+    ``ArgumentParser.add_subparsers()`` returned)."""
     perf = sub.add_parser("perf", help="performance-regression verdicts (baseline, compare)")
     commands = perf.add_subparsers(dest="perf_command", required=True)
     p = commands.add_parser("baseline", help=cmd_perf_baseline.__doc__)

@@ -11,11 +11,12 @@ samples into ratios with bootstrap intervals and a verdict.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Optional
+from typing import Any, Mapping, Optional
 
 from harness.perf.measure import METRICS, Measurement, ProgressFn, RoundsRunner, RoundsSpec
+from harness.openresty_spec import OpenRestyOptions, OpenRestySpec, Workers
 from harness.perf.verdict import DEFAULT_TOLERANCES, Verdict, decide
 from harness.stage import Stage
 
@@ -41,22 +42,55 @@ class Variant:
         return cls(fixture=str(data["fixture"]), image=data.get("image", ""), env=dict(data.get("env", {})))
 
 
+COMPARED = OpenRestyOptions(workers=1, cpus=1.0, memory="256m", reuse=False)  # unless told otherwise
+
+
 @dataclass(frozen=True)
 class Limits:
-    """The same for every container of a comparison."""
+    """The same for every container of a comparison: its OpenResty options (by default a fresh
+    container with 1 worker, 1 CPU, 256 MB: :data:`COMPARED`) and whether the session's Redis is
+    started first (fixtures that use it)."""
 
-    workers: int = 1
-    cpus: float = 1.0
-    memory: str = "256m"
-    redis: bool = False  # start the session's Redis first (fixtures that use it)
+    options: OpenRestyOptions = COMPARED
+    redis: bool = False
+
+    @classmethod
+    def of(cls, redis: bool = False, **options: Any) -> "Limits":
+        """``Limits.of(workers=2, cpus=2.0)``: :data:`COMPARED` with these options changed."""
+        return cls(OpenRestyOptions(**{**COMPARED.options(), **options}), redis)
+
+    @property
+    def workers(self) -> Workers:
+        return self.options.workers
+
+    @property
+    def cpus(self) -> Optional[float]:
+        return self.options.cpus
+
+    @property
+    def memory(self) -> Optional[str]:
+        return self.options.memory
+
+    def to_json(self) -> dict:
+        return {"workers": self.workers, "cpus": self.cpus, "memory": self.memory, "redis": self.redis}
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> "Limits":
+        return cls.of(**data)
+
+
+def spec_of(stage: Stage, variant: Variant, limits: Limits) -> OpenRestySpec:
+    """The :class:`OpenRestySpec` of ``variant`` under ``limits``: always a fresh container (a
+    comparison wants equal, new containers)."""
+    return stage.spec(variant.fixture, **{**limits.options.options(), "image": variant.image, "env": dict(variant.env),
+                                          "reuse": False})
 
 
 def start(stage: Stage, variant: Variant, limits: Limits):
-    """A fresh OpenResty for ``variant`` (never a pooled one: a comparison wants equal, new containers)."""
+    """A fresh OpenResty for ``variant`` (never a pooled one)."""
     if limits.redis:
         stage.redis()
-    return stage.openresty(variant.fixture, image=variant.image, env=dict(variant.env), workers=limits.workers,
-                           cpus=limits.cpus, memory=limits.memory, reuse=False)
+    return stage.openresty(spec_of(stage, variant, limits))
 
 
 def describe_container(nginx) -> dict:
@@ -83,13 +117,13 @@ class CompareResult:
 
     def to_json(self) -> dict:
         return {"baseline": self.baseline.to_json(), "candidate": self.candidate.to_json(),
-                "limits": asdict(self.limits), "containers": self.containers, "started": self.started,
+                "limits": self.limits.to_json(), "containers": self.containers, "started": self.started,
                 "measurement": self.measurement.to_json()}
 
     @classmethod
     def from_json(cls, data: Mapping) -> "CompareResult":
         return cls(baseline=Variant.from_json(data["baseline"]), candidate=Variant.from_json(data["candidate"]),
-                   limits=Limits(**data["limits"]), measurement=Measurement.from_json(data["measurement"]),
+                   limits=Limits.from_json(data["limits"]), measurement=Measurement.from_json(data["measurement"]),
                    containers=list(data["containers"]), started=data["started"])
 
 

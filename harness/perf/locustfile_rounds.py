@@ -1,9 +1,10 @@
 """Locustfile of ``harness perf``: one locust run drives interleaved rounds against several targets.
 
-Runs inside locust (never imported by the harness process). The harness passes, in the environment:
+Runs inside locust (never imported by the harness process). The harness passes, in the environment
+(written and read by :class:`harness.load.env.LoadEnv`):
 
 - ``HARNESS_PERF_TARGETS``: base URLs, comma-separated (index 0 is the baseline);
-- ``HARNESS_PERF_SCHEDULE``: one target index per round, e.g. ``0110`` (A B B A);
+- ``HARNESS_PERF_SCHEDULE``: the target index of each round, comma-separated, e.g. ``0,1,1,0`` (A B B A);
 - ``HARNESS_PERF_ROUND_S``: the length of a round, seconds;
 - ``HARNESS_PERF_INTERLEAVE``: ``rounds`` (each round on its scheduled target) or ``requests`` (every
   round on every target, alternating request by request: the targets share each moment's noise);
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import time
 from pathlib import Path
 
@@ -28,18 +28,20 @@ import gevent
 from locust import constant, constant_throughput, events, task
 from locust.runners import WorkerRunner
 
+from harness.load.env import LoadEnv
 from harness.load.rawhttp import RawHttpUser
 from harness.load.recording import Recorder
 
-TARGETS = [t.rstrip("/") for t in os.environ["HARNESS_PERF_TARGETS"].split(",") if t]
-SCHEDULE = [int(c) for c in os.environ["HARNESS_PERF_SCHEDULE"]]
-ROUND_S = float(os.environ["HARNESS_PERF_ROUND_S"])
-CONTROL = Path(os.environ["HARNESS_PERF_CONTROL"])
-PATHS = [p for p in os.environ.get("HARNESS_LOAD_PATHS", "/").split(",") if p]
-RATE = float(os.environ.get("HARNESS_LOAD_RATE") or 0)
-USERS = int(os.environ.get("HARNESS_LOAD_USERS") or 1)
+ENV = LoadEnv.from_environ()  # read once: locust builds the user class from it
+TARGETS = list(ENV.targets)
+SCHEDULE = list(ENV.schedule)
+ROUND_S = ENV.round_s
+CONTROL = Path(ENV.control)
+PATHS = list(ENV.paths)
+RATE = ENV.rate or 0.0
+USERS = ENV.users
 START_FILE = CONTROL / "start"
-MIXED = os.environ.get("HARNESS_PERF_INTERLEAVE") == "requests"  # every round on every target, request by request
+MIXED = ENV.interleave == "requests"  # every round on every target, request by request
 
 
 class Clock:

@@ -16,12 +16,13 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Literal, Optional, Sequence, get_args
 
 import numpy as np
 
 from harness.errors import HarnessError
 from harness.load.cpu import CgroupCpu
+from harness.load.env import LoadEnv
 from harness.load.runner import locust_command
 from harness.waiting import wait_for
 
@@ -30,6 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfile_rounds.py"
 SAMPLE_INTERVAL_S = 0.01
+Interleave = Literal["requests", "rounds"]
 # per round: the figures a verdict can compare (all from the round alone)
 METRICS = ("cpu_us_per_request", "rps", "p50", "p90", "p99", "p99.9")
 
@@ -52,10 +54,10 @@ class RoundsSpec:
     processes: int = 2  # locust --processes
     rate: Optional[float] = 6000.0  # requests/s over all users and targets; None: as fast as the driver goes
     paths: tuple[str, ...] = ("/",)
-    interleave: str = "requests"
+    interleave: Interleave = "requests"
 
     def __post_init__(self) -> None:
-        if self.interleave not in ("requests", "rounds"):
+        if self.interleave not in get_args(Interleave):
             raise ValueError(f"interleave is 'requests' or 'rounds', not {self.interleave!r}")
         if self.rounds < 2 or self.round_s <= 0:
             raise ValueError("at least 2 rounds of a positive length")
@@ -241,12 +243,9 @@ class RoundsRunner:
         started = time.time()
         with tempfile.TemporaryDirectory(prefix="harness-perf-") as tmp:
             control = Path(tmp)
-            env = {**os.environ, "HARNESS_PERF_TARGETS": ",".join(targets),
-                   "HARNESS_PERF_SCHEDULE": "".join(str(i) for i in order),
-                   "HARNESS_PERF_ROUND_S": str(spec.round_s), "HARNESS_PERF_CONTROL": str(control),
-                   "HARNESS_PERF_INTERLEAVE": spec.interleave,
-                   "HARNESS_LOAD_PATHS": ",".join(spec.paths), "HARNESS_LOAD_USERS": str(spec.users),
-                   "HARNESS_LOAD_RATE": str(spec.rate or "")}
+            env = {**os.environ, **LoadEnv(paths=spec.paths, users=spec.users, rate=spec.rate, targets=tuple(targets),
+                                           schedule=tuple(order), round_s=spec.round_s, control=str(control),
+                                           interleave=spec.interleave).to_environ()}
             log_path = control / "locust.log"
             with log_path.open("w") as log, CpuSampler(meters) as sampler:
                 proc = subprocess.Popen(self._locust_command(), env=env, stdout=log, stderr=subprocess.STDOUT,

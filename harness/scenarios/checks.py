@@ -1,24 +1,22 @@
-"""Expectations checked against what a step observed; each gives a :class:`Check` with the expected
-and the actual value, so a failure reads as a diff, not as a stack trace."""
+"""Expectations judged against what a step observed; each gives a :class:`Check` with the expected
+and the actual value, so a failure reads as a diff, not as a stack trace. No I/O here: the step's
+:class:`~harness.scenarios.observe.Observed` carries a :class:`~harness.scenarios.observe.Snapshot`
+that :func:`~harness.scenarios.observe.observe` took first."""
 from __future__ import annotations
 
 import difflib
 import re
 from collections import Counter
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Optional
+from dataclasses import dataclass, replace
+from typing import Optional
 
-from harness.errorlog import ErrorLog, ErrorLogAssertionError
-from harness.errors import HarnessError
-from harness.metrics import Metrics
+from harness.errorlog import logged_as_expected, missing_message, select, unexpected_message
+from harness.scenarios.observe import LOG_WAIT_S, Observed, Snapshot, needs_snapshot
 from harness.scenarios.spec import Expect, LoadExpect, RedisExpect, ResponseExpect, WorkerExpect, as_pattern
 from harness.scenarios.traffic import Outcome
 from harness.workers import WorkerTable, diff, health
 
-if TYPE_CHECKING:
-    from harness.containers import OpenRestyContainer, RedisContainer
-    from harness.leaks import LeakReport
-    from harness.load import LoadResult
+__all__ = ["Check", "Observed", "check_all", "check_response", "check_responses", "parse_sample"]
 
 
 @dataclass(frozen=True)
@@ -40,28 +38,20 @@ class Check:
         return text
 
 
-@dataclass
-class Observed:
-    """What a step (or the whole scenario) saw, for the checks."""
-
-    nginx: "OpenRestyContainer"
-    log: ErrorLog
-    workers_before: Optional[WorkerTable]  # taken only when workers are expected
-    outcomes: list[Outcome] = field(default_factory=list)
-    redis: Optional["RedisContainer"] = None
-    metrics_before: Optional[Metrics] = None
-    metrics_after: Optional[Metrics] = None
-    load: Optional["LoadResult"] = None
-    leak: Optional["LeakReport"] = None
-
-
 def check_all(expect: Expect, seen: Observed) -> list[Check]:
-    checks = _responses(expect, seen.outcomes)
-    checks += _error_log(expect, seen.log)
+    """Every expectation of ``expect`` judged on ``seen`` and its snapshot (``observe`` first)."""
+    snap = seen.snapshot
+    if snap is None:
+        if needs_snapshot(expect):
+            raise ValueError("these expectations judge a snapshot: call harness.scenarios.observe.observe(expect, "
+                             "seen) first")
+        snap = Snapshot()
+    checks = check_responses(expect, seen.outcomes)
+    checks += _error_log(expect, snap)
     if expect.workers is not None:
-        checks += _workers(expect.workers, seen)
+        checks += _workers(expect.workers, seen.workers_before, snap)
     if expect.redis is not None:
-        checks += _redis(expect.redis, seen)
+        checks += _redis(expect.redis, seen, snap)
     if expect.metrics is not None:
         checks += _metrics(expect, seen)
     if expect.load is not None or seen.load is not None:
@@ -73,10 +63,11 @@ def check_all(expect: Expect, seen: Observed) -> list[Check]:
 
 def check_response(expect: ResponseExpect, outcome: Outcome, index: int) -> list[Check]:
     """A sequence's per-request expectations, labelled with the request."""
-    return [replace(c, what=f"#{index} {outcome.request}: {c.what}") for c in _responses(expect, [outcome])]
+    return [replace(c, what=f"#{index} {outcome.request}: {c.what}") for c in check_responses(expect, [outcome])]
 
 
-def _responses(expect: ResponseExpect, outcomes: list[Outcome]) -> list[Check]:
+def check_responses(expect: ResponseExpect, outcomes: list[Outcome]) -> list[Check]:
+    """The response expectations (status, bodies, headers, latency, timeouts) over ``outcomes``."""
     checks: list[Check] = []
     answered = [o for o in outcomes if o.status is not None]
     if expect.status is not None:
@@ -134,36 +125,39 @@ def _responses(expect: ResponseExpect, outcomes: list[Outcome]) -> list[Check]:
     return checks
 
 
-def _error_log(expect: Expect, log: ErrorLog) -> list[Check]:
+def _error_log(expect: Expect, snap: Snapshot) -> list[Check]:
     checks: list[Check] = []
     for item in expect.error_log:
-        try:
-            found = log.assert_logged(item.matcher(), item.level, item.count)
+        found = select(snap.log, item.matcher(), item.level)
+        if logged_as_expected(found, item.count):
             checks.append(Check(f"error_log {item.pattern!r}", True, actual=f"{len(found)} entr{'y' if len(found) == 1 else 'ies'}"))
-        except ErrorLogAssertionError as exc:
-            head, _, rest = str(exc).partition("\n")
+        else:
+            head, _, rest = missing_message(item.matcher(), item.level, item.count, len(found), LOG_WAIT_S,
+                                            snap.log_source, snap.log).partition("\n")
             checks.append(Check(f"error_log {item.pattern!r}", False, "logged" + (f" {item.count}x" if item.count is not None else ""),
                                 head, rest))
     for item in expect.no_error_log:
-        try:
-            log.assert_not_logged(item.matcher(), item.level)
-            checks.append(Check(f"no_error_log {item.pattern!r}", True))
-        except ErrorLogAssertionError as exc:
-            head, _, rest = str(exc).partition("\n")
+        found = select(snap.log, item.matcher(), item.level)
+        if snap.unsettled:
+            checks.append(Check(f"no_error_log {item.pattern!r}", False, "a settled error.log", snap.unsettled,
+                                snap.unsettled_detail))
+        elif found:
+            head, _, rest = unexpected_message(item.matcher(), item.level, found).partition("\n")
             checks.append(Check(f"no_error_log {item.pattern!r}", False, "not logged", head, rest))
-        except HarnessError as exc:
-            checks.append(Check(f"no_error_log {item.pattern!r}", False, "a settled error.log", exc.message, exc.detail))
+        else:
+            checks.append(Check(f"no_error_log {item.pattern!r}", True))
     for pattern, count in expect.grep_error_log.items():
-        n = log.count(as_pattern(pattern))
+        n = len(select(snap.log, as_pattern(pattern)))
         checks.append(Check(f"grep_error_log {pattern!r}", n == count, str(count), str(n)))
     return checks
 
 
-def _workers(want: WorkerExpect, seen: Observed) -> list[Check]:
-    needs_cpu = want.stuck is not None or want.healthy is not None
-    after = seen.nginx.workers(want.sample_s if needs_cpu else None)
-    changes = diff(seen.workers_before or after, after)
-    quota = seen.nginx.cpu_quota
+def _workers(want: WorkerExpect, before: Optional[WorkerTable], snap: Snapshot) -> list[Check]:
+    if snap.workers is None:
+        return [Check("workers", False, "a worker table", "none was taken")]
+    after = snap.workers
+    changes = diff(before or after, after)
+    quota = snap.cpu_quota
     findings = health(after, quota)
     table = after.format()
     facts = {
@@ -188,14 +182,14 @@ def _workers(want: WorkerExpect, seen: Observed) -> list[Check]:
     return checks
 
 
-def _redis(want: RedisExpect, seen: Observed) -> list[Check]:
+def _redis(want: RedisExpect, seen: Observed, snap: Snapshot) -> list[Check]:
     if seen.redis is None:
         return [Check("redis", False, "a Redis", "no 'redis' in the scenario's services")]
-    client = seen.redis.client()
-    checks = [Check(f"redis {key}", client.get(key) == value, repr(value), repr(client.get(key)))
+    keys = snap.redis_keys
+    checks = [Check(f"redis {key}", keys.get(key) == value, repr(value), repr(keys.get(key)))
               for key, value in want.keys.items()]
     if want.max_clients_from_nginx is not None or want.min_clients_from_nginx is not None:
-        n = seen.redis.observe.clients_by_address().get(seen.nginx.ip, 0)
+        n = snap.redis_clients_from_nginx or 0
         low, high = want.min_clients_from_nginx or 0, want.max_clients_from_nginx
         ok = n >= low and (high is None or n <= high)
         checks.append(Check("redis clients from nginx", ok, f"{low}..{'' if high is None else high}", str(n)))

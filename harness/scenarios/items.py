@@ -8,6 +8,7 @@ import pytest
 
 from harness.errors import HarnessError
 from harness.prefetch import DEPTH
+from harness.pytest_stage import session_stage
 from harness.scenarios.loader import LoadedScenario, ScenarioSpecError, load_file
 from harness.scenarios.runner import ScenarioResult, ScenarioRunner
 
@@ -87,8 +88,6 @@ class ScenarioItem(pytest.Item):
         """The session's runner, on the session's stage."""
         runner = self.config.stash.get(RUNNER, None)
         if runner is None:
-            from harness.pytest_plugin import session_stage  # the plugin imports this module
-
             stage = session_stage(self.config)
             app = Path(stage.settings.app) if stage.settings.app else None
             runner = self.config.stash[RUNNER] = ScenarioRunner(stage, app=app,

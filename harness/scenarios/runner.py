@@ -25,13 +25,14 @@ from harness.metrics import Metrics, scrape
 from harness.nginx_conf import Fixture
 from harness.scenarios.checks import Check, Observed, check_all, check_response
 from harness.scenarios.fault_plan import Targets, Timeline, fault_context
+from harness.scenarios.observe import observe
 from harness.scenarios.loader import LoadedScenario
 from harness.scenarios.spec import InlineFixture, Scenario, Step, matches
 from harness.scenarios.traffic import Outcome, send, send_concurrently, send_pipelined, send_raw
 
 if TYPE_CHECKING:
     from harness.containers import OpenRestyContainer
-    from harness.prefetch import OpenRestyPlan
+    from harness.pool import OpenRestyPlan
     from harness.stage import Stage
 
 DEFAULT_APP = "redis-counter"  # the embedded sample app: what 'fixture: app' means without --app
@@ -163,19 +164,16 @@ class ScenarioRunner:
         container whose environment is known now (no per-scenario proxy or upstream, services up)."""
         scenario = loaded.scenario
         if (scenario.start_error or scenario.options.reuse is False or scenario.upstream
-                or "redis_proxy" in scenario.services or self.stage.settings.reuse != "hup"):
+                or "redis_proxy" in scenario.services or not self.stage.settings.reuses):
             return None
-        running = {name for name, service in (("redis", self.stage._redis), ("dns", self.stage._dns))
-                   if service is not None}
+        running = self.stage.running_services()
         if not set(scenario.services) | ({"dns"} if scenario.dns else set()) <= running:
             return None
         try:
             fixture = self.fixture_for(scenario, loaded.path)
         except HarnessError:
             return None
-        o = scenario.options
-        return self.stage.plan(fixture, workers=o.workers, env=o.env, memory=o.memory, cpus=o.cpus, nofile=o.nofile,
-                               ports=tuple(o.ports), error_log_level=o.error_log_level, reuse=o.reuse)
+        return self.stage.plan(fixture, **scenario.options.options())
 
     def plan_ahead(self, upcoming: list[LoadedScenario]) -> None:
         """``upcoming``: the scenario about to run, then the next ones. Prepare containers for the
@@ -205,12 +203,9 @@ class ScenarioRunner:
         self._source = source
         targets_env, redis, proxy, dns = self._services(scenario, cleanup)
         fixture = self.fixture_for(scenario, source)
-        options = scenario.options
-        env = {**targets_env, **options.env}
+        options = scenario.options.options()
         try:
-            nginx = self.stage.openresty(fixture, workers=options.workers, env=env, memory=options.memory,
-                                         cpus=options.cpus, nofile=options.nofile, ports=tuple(options.ports),
-                                         error_log_level=options.error_log_level, reuse=options.reuse)
+            nginx = self.stage.openresty(fixture, **{**options, "env": {**targets_env, **options["env"]}})
         except NginxConfigError as exc:
             if scenario.start_error is None:
                 raise
@@ -226,7 +221,7 @@ class ScenarioRunner:
                                       "the fixture started"))
             return
         targets = Targets(nginx, redis, proxy, dns)
-        mark = nginx.mark_error_log()
+        mark = nginx.handed_out_at
         # a worker table costs an exec through the engine (~50 ms): take it when something needs it
         before = nginx.workers() if scenario.expect.workers is not None else None
         result.workers_before = before.format() if before is not None else ""
@@ -242,6 +237,7 @@ class ScenarioRunner:
             if scenario.expect.metrics is not None:
                 nginx.settle()
                 final.metrics_after = self._scrape(nginx, scenario.expect)
+            observe(scenario.expect, final)
             result.final += check_all(scenario.expect, final)
             result.final += self._log_problems(scenario, nginx, mark)
         finally:
@@ -340,6 +336,7 @@ class ScenarioRunner:
                 nginx.settle()
                 seen.metrics_after = self._scrape(nginx, step.expect)
             out.outcomes = seen.outcomes
+            observe(step.expect, seen)
             out.checks = check_all(step.expect, seen)
             for index, (request, outcome) in enumerate(zip(step.sequence, seen.outcomes), 1):
                 if request.expect is not None:

@@ -12,6 +12,9 @@ from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from harness.load.runner import Client
+from harness.openresty_spec import OpenRestyOptions
+
 METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
 REQUEST_LINE = re.compile(rf"^({'|'.join(METHODS)})\s+(\S+)$")
 
@@ -124,7 +127,7 @@ class LogPattern(Spec):
     """An error.log expectation. In YAML also a string: a substring, or ``/regex/``."""
 
     pattern: str = Field(description="substring, or /regex/")
-    level: Optional[str] = Field(None, description="at least this level: debug info notice warn error crit alert emerg")
+    level: Optional[str] = Field(None, description="only entries at exactly this level: debug info notice warn error crit alert emerg")
     count: Optional[int] = Field(None, ge=0, description="exactly this many entries (error_log only)")
 
     @model_validator(mode="before")
@@ -221,7 +224,7 @@ class LoadStep(Spec):
     rate: Optional[float] = Field(None, gt=0, description="target requests per second")
     paths: list[str] = Field(default_factory=lambda: ["/"], description="requested in turn")
     processes: int = Field(1, ge=1, description="locust processes generating the load")
-    client: Literal["fast", "raw"] = Field(
+    client: Client = Field(
         "fast", description="locust's FastHttpUser, or the harness's lean RawHttpUser (GET only, several times faster)")
 
 
@@ -292,17 +295,9 @@ class InlineFixture(Spec):
     lua: dict[str, str] = Field(default_factory=dict, description="module file name -> Lua source, on the package path")
 
 
-class Options(Spec):
-    """How the OpenResty container runs."""
-
-    workers: Union[int, Literal["auto"]] = Field(1, description="worker_processes (auto: nginx counts the CPUs)")
-    env: dict[str, str] = Field(default_factory=dict, description="environment, also ${NAME} in snippets")
-    memory: Optional[str] = Field(None, description='memory limit, e.g. "160m"')
-    cpus: Optional[float] = Field(None, gt=0, description="CPU quota")
-    nofile: Optional[int] = Field(None, gt=0, description="open files limit")
-    ports: list[int] = Field(default_factory=list, description="more container ports to reach (metrics: 8099)")
-    error_log_level: str = Field("info", description="error_log level of the rendered config")
-    reuse: Optional[bool] = Field(None, description="false: a fresh container (default: HUP reuse)")
+class Options(OpenRestyOptions):
+    """How the OpenResty container runs: the same options, defaults and meanings as the keywords of
+    `openresty(...)` in Python (both are harness/openresty_spec.py's OpenRestyOptions)."""
 
 
 class Scenario(Spec):

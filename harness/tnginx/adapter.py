@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
-from harness.nginx_conf import CONTROL_PATH, CONTROL_PORT, PID_FILE
+from harness.nginx_conf import PID_FILE
 
 if TYPE_CHECKING:
     from harness.containers import OpenRestyContainer
@@ -57,8 +57,10 @@ class SuiteStage:
     def worker_pids(nginx: "OpenRestyContainer") -> Optional[set[int]]:
         """This generation's worker pids and the master's (None: unknown, keep every line)."""
         try:
-            info = nginx.control.get(nginx.url(CONTROL_PORT, CONTROL_PATH), timeout=2.0).json()
+            info = nginx.channel.status()
         except Exception:  # noqa: BLE001 - the checks then see every line
+            return None
+        if info is None:
             return None
         pids = {int(p) for p in info.get("pids", []) if int(p)} or {int(info["pid"])}
         return pids | {master_pid(nginx)}
@@ -69,7 +71,7 @@ _MASTERS: dict[str, int] = {}
 
 def master_pid(nginx: "OpenRestyContainer") -> int:
     """The master's pid: 1 (the container's command execs nginx), else read once per container."""
-    if not nginx.init:
+    if not nginx.spec.init:
         return 1
     key = nginx.name
     if key not in _MASTERS:

@@ -12,6 +12,7 @@ import pytest
 
 from harness.errors import HarnessError
 from harness.prefetch import DEPTH
+from harness.pytest_stage import session_stage
 from harness.tnginx.adapter import SuiteStage
 from harness.tnginx.block import TBlock, build_block
 from harness.tnginx.faults import RunFault
@@ -133,8 +134,6 @@ class TBlockItem(pytest.Item):
         runners = self.config.stash.setdefault(RUNNERS, {})
         runner = runners.get(self.tfile.root)
         if runner is None:
-            from harness.pytest_plugin import session_stage  # the plugin imports this module
-
             stage = session_stage(self.config)
             env = run_fault_env(self.config, stage)
             suite = SuiteStage(stage, self.tfile.root, env)

@@ -18,6 +18,20 @@ def test_limits_reach_the_container_and_nginx(openresty):
     assert "getrlimit(RLIMIT_NOFILE): 4096:4096" in nginx.error_log(0)
 
 
+def test_a_read_only_mount_and_a_workdir_serve_lua_from_the_host(openresty, tmp_path):
+    suite = tmp_path / "suite"
+    (suite / "lib").mkdir(parents=True)
+    (suite / "lib" / "greet.lua").write_text('local _M = {}\nfunction _M.hi() return "hi from the host" end\nreturn _M\n')
+    for path in (tmp_path, suite, suite / "lib", suite / "lib" / "greet.lua"):
+        path.chmod(0o755)  # the workers run as nobody
+    nginx = openresty.inline("location = /t { content_by_lua_block { ngx.say(require('greet').hi()) } }",
+                             http_config='lua_package_path "./lib/?.lua;;";', mounts=[(str(suite), "/srv/suite")],
+                             workdir="/srv/suite", reuse=False)
+    with nginx.client() as client:
+        assert client.get("/t").text == "hi from the host\n"  # ./lib resolved from the workdir
+    assert nginx.sh("touch /srv/suite/x")[0] != 0  # read-only
+
+
 def test_containers_are_labelled_and_on_an_internal_network(openresty, redis, harness_stage):
     nginx = openresty("hello")
     for container in (nginx, redis):

@@ -47,6 +47,16 @@ def test_cursor_hides_earlier_lines(nginx):
         log.assert_logged("late line", level="warn", count=1)
 
 
+def test_nginx_log_is_one_cursor_for_the_whole_hand_out(nginx):
+    """``nginx.log.mark()`` moves the cursor that the next ``nginx.log`` check reads from."""
+    with nginx.client() as client:
+        client.get("/late")
+    nginx.log.assert_logged("late line")
+    nginx.log.mark()
+    nginx.log.assert_not_logged("late line")  # would fail if each nginx.log were a new cursor
+    assert nginx.log is nginx.log
+
+
 def test_assert_logged_fails_with_an_excerpt(nginx):
     with nginx.client() as client:
         client.get("/late")

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.errorlog import LEVELS, excerpt, parse_error_log, select
+from harness.errorlog import LEVELS, ErrorLog, ErrorLogAssertionError, LogRead, excerpt, parse_error_log, select
 
 SAMPLE = (Path(__file__).parent / "data" / "error.log.sample").read_text()
 
@@ -98,3 +98,34 @@ def test_excerpt_limits_and_says_how_many_were_left_out(entries):
     text = excerpt(entries, limit=2)
     assert text.endswith(f"... {len(entries) - 2} earlier entries not shown")
     assert excerpt([]) == "(no entries)"
+
+
+class GrowingLog:
+    """A LogSource whose error.log is a string the test appends to."""
+
+    name = "fake"
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def read_error_log(self, since: int = 0, settle=None) -> LogRead:
+        return LogRead(self.text.encode()[since:].decode(), since, "yes" if settle is not None else "")
+
+    def error_log_size(self) -> int:
+        return len(self.text.encode())
+
+    def workers(self, interval=None):
+        raise AssertionError("not needed")
+
+
+def test_mark_moves_the_cursor_later_checks_read_from():
+    source = GrowingLog()
+    source.text = "2024/01/01 00:00:00 [error] 7#7: *1 boom before\n"
+    log = ErrorLog(source)
+    assert log.count("boom") == 1
+    log.mark()
+    log.assert_not_logged("boom")
+    source.text += "2024/01/01 00:00:01 [error] 7#7: *2 boom after\n"
+    assert [e.message for e in log.grep("boom")] == ["boom after"]
+    with pytest.raises(ErrorLogAssertionError):
+        log.assert_not_logged("boom")

@@ -1,7 +1,7 @@
 """Expectations against synthetic outcomes, the summary table and the HTML report (no Docker)."""
 from harness.report.html import write_html_report
 from harness.report.summary import summary_table
-from harness.scenarios.checks import _responses, check_response, parse_sample
+from harness.scenarios.checks import check_responses, check_response, parse_sample
 from harness.scenarios.runner import ScenarioResult, StepResult
 from harness.scenarios.spec import ResponseExpect, matches
 from harness.scenarios.traffic import Outcome
@@ -13,7 +13,7 @@ RESET = Outcome("GET /", error="RemoteProtocolError: reset")
 
 
 def failed(expect: dict, outcomes) -> list[str]:
-    return [c.what for c in _responses(ResponseExpect(**expect), outcomes) if not c.ok]
+    return [c.what for c in check_responses(ResponseExpect(**expect), outcomes) if not c.ok]
 
 
 def test_status_body_and_headers():
@@ -21,7 +21,7 @@ def test_status_body_and_headers():
     assert failed({"status": 500}, [OK]) == ["status 500"]
     assert failed({"status": [200, 502]}, [OK]) == []
     assert failed({"status": 200}, []) == ["status 200"], "no response never passes"
-    check = _responses(ResponseExpect(body="hello\nworld\n"), [OK])[0]
+    check = check_responses(ResponseExpect(body="hello\nworld\n"), [OK])[0]
     assert not check.ok and "-world" in check.detail, "a body mismatch reads as a diff"
 
 
@@ -54,7 +54,7 @@ def test_prometheus_sample_names_and_patterns():
 
 def result(name: str, ok: bool) -> ScenarioResult:
     step = StepResult("1", outcomes=[OK, SLOW])
-    step.checks = _responses(ResponseExpect(status=200 if ok else 500), step.outcomes)
+    step.checks = check_responses(ResponseExpect(status=200 if ok else 500), step.outcomes)
     return ScenarioResult(name, "x.scenario.yaml:3", [1], faulty=not ok, steps=[step],
                           error_log="2026/11/24 08:40:05 [error] 11#11: *13 boom", workers_after="pid ...")
 
@@ -84,3 +84,39 @@ def test_the_plot_has_a_panel_only_for_what_the_scenario_has():
     two = png_width(latency_plot(load_and_requests))
     assert 1.8 < two / one < 2.2
     assert latency_plot(ScenarioResult("s", "x:1", [], False, steps=[StepResult("1", outcomes=[OK])])) is None
+
+
+class NoIO:
+    """Stands for a container: any use of it during judgement is I/O the checks must not do."""
+
+    def __getattr__(self, name):
+        raise AssertionError(f"checks touched the container ({name})")
+
+
+def test_checks_judge_the_snapshot_alone():
+    from harness.errorlog import parse_error_log
+    from harness.scenarios.checks import Observed, check_all
+    from harness.scenarios.observe import Snapshot
+    from harness.scenarios.spec import Expect
+
+    log = parse_error_log("2026/11/24 08:40:05 [error] 11#11: *13 failed to connect redis: timeout\n")
+    expect = Expect.model_validate({"status": 200, "error_log": ["failed to connect"], "no_error_log": ["[crit]"],
+                                    "grep_error_log": {"timeout": 1}, "redis": {"keys": {"counter": "3"}}})
+    seen = Observed(NoIO(), NoIO(), None, [OK], redis=NoIO(),
+                    snapshot=Snapshot(log, "yes", "nginx-1", redis_keys={"counter": "2"}))
+    verdicts = {c.what: (c.ok, c.actual) for c in check_all(expect, seen)}
+    assert verdicts == {"status 200": (True, "1 x 200"), "error_log 'failed to connect'": (True, "1 entry"),
+                        "no_error_log '[crit]'": (True, ""), "grep_error_log 'timeout'": (True, "1"),
+                        "redis counter": (False, "'2'")}
+
+
+def test_response_expectations_need_no_snapshot_but_log_ones_do():
+    import pytest
+
+    from harness.scenarios.checks import Observed, check_all
+    from harness.scenarios.spec import Expect
+
+    seen = Observed(NoIO(), NoIO(), None, [OK])
+    assert [c.ok for c in check_all(Expect(status=200), seen)] == [True]
+    with pytest.raises(ValueError, match="observe"):
+        check_all(Expect.model_validate({"no_error_log": ["[error]"]}), seen)

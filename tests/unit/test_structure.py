@@ -1,0 +1,101 @@
+"""The package's structure: no import cycle, no private name used across modules, one definition
+of each OpenResty option."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import grimp
+import pytest
+
+from harness.openresty_spec import OPTION_NAMES, OpenRestyOptions
+from harness.scenarios.spec import Options
+
+PACKAGE = Path(__file__).resolve().parents[2] / "harness"
+SELVES = {"self", "cls"}
+
+
+def import_cycles(package: str) -> list[list[str]]:
+    """Groups of modules that import each other, directly or not (imports under TYPE_CHECKING and
+    inside functions count: they are the same coupling, only deferred)."""
+    graph = grimp.build_graph(package, include_external_packages=False)
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+
+    def visit(module: str) -> None:  # Tarjan's strongly connected components
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        for imported in graph.find_modules_directly_imported_by(module):
+            if imported not in index:
+                visit(imported)
+                low[module] = min(low[module], low[imported])
+            elif imported in stack:
+                low[module] = min(low[module], index[imported])
+        if low[module] == index[module]:
+            group = []
+            while True:
+                member = stack.pop()
+                group.append(member)
+                if member == module:
+                    break
+            if len(group) > 1:
+                cycles.append(sorted(group))
+
+    for module in sorted(graph.modules):
+        if module not in index:
+            visit(module)
+    return cycles
+
+
+def test_harness_has_no_import_cycle():
+    assert import_cycles("harness") == []
+
+
+def private_uses(source: str) -> list[str]:
+    """``from harness.x import _name`` and ``obj._name`` on anything but ``self``/``cls``."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("harness"):
+            found += [f"line {node.lineno}: import {a.name}" for a in node.names
+                      if a.name.startswith("_") and not a.name.startswith("__")]
+        if (isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")
+                and not (isinstance(node.value, ast.Name) and node.value.id in SELVES)):
+            found.append(f"line {node.lineno}: {ast.unparse(node)}")
+    return found
+
+
+def test_the_private_name_check_catches_both_kinds():
+    code = "from harness.stage import _x\nstage._busy.append(1)\nself._ok = 1\nobj.__class__\n"
+    assert private_uses(code) == ["line 1: import _x", "line 2: stage._busy"]
+
+
+@pytest.mark.parametrize("path", sorted(p.relative_to(PACKAGE.parent).as_posix()
+                                        for base in (PACKAGE, PACKAGE.parent / "tests", PACKAGE.parent / "bench")
+                                        for p in base.rglob("*.py")))
+def test_no_module_uses_another_modules_private_names(path):
+    """The harness's modules, its tests and its benchmarks use each other's public names only."""
+    assert private_uses((PACKAGE.parent / path).read_text()) == []
+
+
+def option_classes(source: str) -> list[str]:
+    """Classes that define several OpenResty options: fields of those names with a default."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ClassDef):
+            names = {s.target.id for s in node.body
+                     if isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name) and s.value is not None}
+            if len(names & set(OPTION_NAMES)) >= 3:
+                found.append(node.name)
+    return found
+
+
+def test_each_openresty_option_is_defined_once():
+    """One class defines them, with their defaults and docs; the YAML options are that class."""
+    assert issubclass(Options, OpenRestyOptions) and set(Options.model_fields) == set(OPTION_NAMES)
+    assert set(OPTION_NAMES) == {"workers", "env", "memory", "cpus", "nofile", "ports", "error_log_level", "init",
+                                 "mounts", "workdir", "image", "reuse"}
+    assert all(field.description for field in OpenRestyOptions.model_fields.values())
+    where = {p.relative_to(PACKAGE).as_posix(): option_classes(p.read_text()) for p in PACKAGE.rglob("*.py")}
+    assert {path: classes for path, classes in where.items() if classes} == {"openresty_spec.py": ["OpenRestyOptions"]}
