@@ -5,6 +5,9 @@
 --                                      A file shorter than N was rotated: it is read from byte 0.
 --   /__harness/log?size=1              only the length of error.log (X-Harness-Log-End)
 local dict = ngx.shared.harness_control
+if jit then
+    jit.off(true, true)  -- never traced (see heartbeat.lua)
+end
 
 local function ready()
     -- the workers' pids as their heartbeats last recorded them (this generation's, once each started)

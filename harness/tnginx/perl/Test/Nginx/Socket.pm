@@ -119,7 +119,8 @@ sub no_diag_on_only { }
 sub delimiters { die "harness: custom Test::Base delimiters are not supported\n" }
 sub spec_file { die "harness: spec_file is not supported (blocks come from the file's data section)\n" }
 sub filters { die "harness: default filters (filters ...) are not supported\n" }
-sub add_block_preprocessor { push @Preprocessors, $_[0] }
+# as in Test::Nginx, the preprocessor added last runs first (a file's own before its t::Module's)
+sub add_block_preprocessor { unshift @Preprocessors, $_[0] }
 sub server_port { $ServerPort }
 sub server_port_for_client { $ServerPort }
 sub server_addr { '127.0.0.1' }
