@@ -152,6 +152,17 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_t(args: argparse.Namespace) -> int:
+    """Run Test::Nginx .t files (files or directories) on the harness: a line per file, a table."""
+    from harness.tnginx.cli import run_t
+
+    code = run_t([Path(p) for p in args.paths], Path(args.reports), jobs=args.jobs, fault=args.fault or "",
+                 check_leak=args.check_leak, image=args.image, pytest_args=args.pytest_args)
+    print(f"harness t: JUnit in {args.reports}/t.xml (exit {code}: "
+          f"{('all passed', 'a block failed', 'the run failed')[code]})")
+    return code
+
+
 def cmd_scenario_reference(args: argparse.Namespace) -> int:
     """Print the scenario field reference (Markdown, for docs/scenario-reference.md)."""
     from harness.scenarios.reference import reference_markdown
@@ -203,6 +214,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--ci", choices=("github", "gitlab", "none"), default="github",
                    help="CI file to write: GitHub Actions (default), GitLab CI, or none")
     p.set_defaults(func=cmd_init)
+    p = sub.add_parser("t", help=cmd_t.__doc__)
+    p.add_argument("paths", nargs="+", help=".t files or directories (a suite's t/)")
+    p.add_argument("-n", "--jobs", type=int, default=0, help="pytest-xdist workers (0: one process)")
+    p.add_argument("--harness-fault", dest="fault", help="redis.latency=MS, redis.refusing or dns.servfail for the whole run")
+    p.add_argument("--harness-check-leak", dest="check_leak", action="store_true",
+                   help="a leak verdict for every block that passes (blocks with --- no_check_leak excepted)")
+    p.add_argument("--image", help="OpenResty image to run against (default: official, else offline twin)")
+    p.add_argument("--reports", default="reports", help="where t.xml (and t.html) go")
+    p.add_argument("--pytest", dest="pytest_args", action="append", default=[], metavar="ARG",
+                   help="one more pytest argument (repeatable), e.g. --pytest=-x")
+    p.set_defaults(func=cmd_t)
     sub.add_parser("scenario-reference", help=cmd_scenario_reference.__doc__).set_defaults(
         func=cmd_scenario_reference)
     sub.add_parser("options", help=cmd_options.__doc__).set_defaults(func=cmd_options)

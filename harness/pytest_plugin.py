@@ -23,6 +23,7 @@ from harness.scenarios.items import RESULT, RESULTS, RUNNER, ScenarioFile, evide
 from harness.scenarios.loader import is_scenario_file
 from harness.settings import OPTIONS, Settings
 from harness.stage import Stage
+from harness.tnginx import items as tnginx_items
 
 FACTORY = pytest.StashKey[OpenRestyFactory]()
 HARNESS_FIXTURES = {"harness_stage", "openresty", "redis", "http", "nginx", "redis_fault", "dns", "redis_proxy",
@@ -41,6 +42,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "openresty(fixture, **options): the OpenResty the http fixture binds to")
     config.addinivalue_line("markers", "scenario: a YAML scenario (harness.scenarios)")
     config.addinivalue_line("markers", "catalogue(*entries): FAILURE-CATALOG entries a scenario covers")
+    config.addinivalue_line("markers", "tnginx: a block of a Test::Nginx .t file (harness.tnginx)")
     config.addinivalue_line("markers", "allow_log_problems(*patterns): [crit]/[alert]/[emerg] and Lua runtime "
                             "errors matching a pattern (all, without patterns) do not fail the test")
     settings = Settings.from_sources({opt.name: config.getoption(f"harness_{opt.name}") for opt in OPTIONS})
@@ -48,9 +50,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> Optional[pytest.Collector]:
-    """``*.scenario.yaml`` files: each scenario in them is a test item."""
+    """``*.scenario.yaml`` files: each scenario in them is a test item; ``*.t`` files below
+    ``--harness-t-paths``: each Test::Nginx block is one."""
     if is_scenario_file(file_path):
         return ScenarioFile.from_parent(parent, path=file_path)
+    settings = parent.config.stash[RUNTIME].settings
+    if tnginx_items.is_t_file(file_path, Path(str(parent.config.rootpath)), settings.t_paths):
+        return tnginx_items.TFileCollector.from_parent(parent, path=file_path)
     return None
 
 
@@ -89,6 +95,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     runner = session.config.stash.get(RUNNER, None)
     if runner is not None:
         runner.close()
+    tnginx_items.close(session.config)
     if results and runtime.settings.scenario_report and not hasattr(session.config, "workerinput"):
         write_html_report(Path(runtime.settings.scenario_report), results, runtime.record())
     runtime.close()

@@ -62,6 +62,15 @@ OPTIONS: tuple[Option, ...] = (
     Option("scenario_report", "HARNESS_SCENARIO_REPORT", "--scenario-report", "",
            "write the HTML scenario report here (verdicts, error.log excerpts, worker tables, latency plots); "
            "empty: none (harness run writes reports/scenarios.html)"),
+    Option("t_paths", "HARNESS_T_PATHS", "--harness-t-paths", "t",
+           "where pytest collects Test::Nginx `.t` files: comma-separated directory names or paths; a `.t` file "
+           "below one of them is collected (one test per block)"),
+    Option("fault", "HARNESS_FAULT", "--harness-fault", "",
+           "a fault held for the whole run of `.t` blocks: redis.latency=MS (a proxy in front of Redis), "
+           "redis.refusing, dns.servfail; empty: none"),
+    Option("check_leak", "HARNESS_CHECK_LEAK", "--harness-check-leak", "off",
+           "after each `.t` block passes, send its requests in rounds and fail it on a leak verdict "
+           "(FDs, RSS, Redis clients; blocks with --- no_check_leak are left out)", ("off", "on")),
     Option("perf_tolerance", "HARNESS_PERF_TOLERANCE", "--perf-tolerance", "0.03",
            "`harness perf compare`: CPU per request may grow by this fraction before the verdict fails "
            "(a larger growth fails only if its confidence interval excludes no change)"),
@@ -97,6 +106,9 @@ class Settings:
     reports_dir: str = "reports"
     app: str = ""
     scenario_report: str = ""
+    t_paths: str = "t"
+    fault: str = ""
+    check_leak: str = "off"
     perf_tolerance: float = 0.03
     preflight_cpus: float = 1.0
     preflight_memory: str = "256m"

@@ -63,6 +63,7 @@ class OpenRestyContainer(HarnessContainer):
         self.config_dir: Optional[Path] = None  # the host directory behind the read-only mounts
         for key, value in spec.env.items():
             self.with_env(key, value)
+        self.generation_log_start = 0  # error.log offset just before the current generation was loaded
 
     # ---- fluent configuration -----------------------------------------------------------------
     def _with(self, **options: Any) -> "OpenRestyContainer":
@@ -125,6 +126,7 @@ class OpenRestyContainer(HarnessContainer):
         and :class:`NginxConfigError` carries the output. Returns once the new generation answers.
         """
         generation = self.generation + 1
+        log_start = self.error_log_size()
         with tempfile.TemporaryDirectory(prefix="harness-bundle-") as tmp:
             bundle = write_bundle(Path(tmp), fixture, self.profile, generation, self._render_options())
             if self.config_dir is not None:  # the new generation appears in the read-only mount
@@ -145,6 +147,7 @@ class OpenRestyContainer(HarnessContainer):
         self.fixture = fixture
         self._await_generation(generation, timeout, starting=False)
         self.generation = generation
+        self.generation_log_start = log_start
 
     def _config_error(self, fixture: Fixture, generation: int, output: str, suffix: str = "",
                       lua: bool = False) -> NginxConfigError:

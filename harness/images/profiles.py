@@ -74,10 +74,11 @@ BOOKWORM_OPENRESTY = OpenRestyProfile(
     nginx_bin="/usr/sbin/nginx",
     luajit_bin="/usr/bin/luajit",
     mime_types="/etc/nginx/mime.types",
-    load_modules=(f"{DEBIAN_MODULES}/ndk_http_module.so", f"{DEBIAN_MODULES}/ngx_http_lua_module.so"),
+    load_modules=(f"{DEBIAN_MODULES}/ndk_http_module.so", f"{DEBIAN_MODULES}/ngx_http_echo_module.so",
+                  f"{DEBIAN_MODULES}/ngx_http_lua_module.so"),  # echo: OpenResty bundles it, Test::Nginx suites use it
     lua_path=DEBIAN_LUA_PATH,
     lua_cpath=DEBIAN_LUA_CPATH,
-    promises=CORE_PROMISES,
+    promises=(*CORE_PROMISES, "echo-nginx-module"),
     ngx_lua="0.10.23",
 )
 

@@ -9,7 +9,7 @@ HTTP API changes the answers while the test runs and lists the queries:
     GET  /records                      -> {"name.": {"a": "10.0.0.2"}, ...}
     GET  /queries[?name=N&after=T]     -> [{"name": "n.", "type": "A", "time": epoch s, "answer": "10.0.0.2"}, ...]
     GET  /now                          -> {"time": epoch s} (this server's clock, which stamps queries)
-    PUT  /records/<name>  {"a": ip} | {"rcode": "NXDOMAIN" | "SERVFAIL"} | {"timeout": true}
+    PUT  /records/<name>  {"a": ip} | {"rcode": "NXDOMAIN" | "SERVFAIL"} | {"timeout": true}  (name "*": any other name)
                                        -> {"name.": {...}, "time": when it took effect}
     DELETE /records/<name>             -> {"time": when it took effect}
 """
@@ -40,7 +40,8 @@ class Resolver(BaseResolver):
         name = canonical(str(request.q.qname))
         qtype = QTYPE.get(request.q.qtype, str(request.q.qtype))
         with LOCK:  # the record and the time together: a query stamped after a change saw the change
-            record = dict(RECORDS.get(name, {"rcode": "NXDOMAIN"}))
+            # a record named "*" answers every name that has none of its own
+            record = dict(RECORDS.get(name, RECORDS.get(canonical("*"), {"rcode": "NXDOMAIN"})))
             asked = time.time()
         if record.get("timeout"):
             answer = "timeout"
