@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup engine images test unit integration scenarios bench soak doctor clean
+.PHONY: setup engine images test test-bookworm typecheck unit integration scenarios bench soak doctor clean
 
 ## setup: Python environment, a running Docker engine (installed and started on Debian as root), images
 setup: $(VENV)/.installed engine images
@@ -23,9 +23,19 @@ engine: $(VENV)/.installed
 images: $(VENV)/.installed
 	$(BIN)/harness images build
 
-## test: unit tests (no Docker), integration tests (real containers) and the scenario catalogue
-test: $(VENV)/.installed engine
-	$(BIN)/pytest tests scenarios --junitxml=reports/junit.xml $(PYTEST_ARGS)
+## test: mypy, unit tests (no Docker), integration tests (real containers); the install test
+## builds the wheel, installs it outside the repository and runs the scenario catalogue from there
+test: $(VENV)/.installed engine typecheck
+	$(BIN)/pytest tests --junitxml=reports/junit.xml $(PYTEST_ARGS)
+
+## typecheck: mypy over harness/ (pinned in the dev extras; settings and the strict modules in pyproject.toml)
+typecheck: $(VENV)/.installed
+	$(BIN)/mypy
+
+## test-bookworm: the same suite on the Debian 12 OpenResty twin (HARNESS_TWIN=bookworm), built on first use
+test-bookworm: $(VENV)/.installed engine
+	HARNESS_TWIN=bookworm $(BIN)/harness images build
+	HARNESS_TWIN=bookworm $(BIN)/pytest tests --junitxml=reports/junit-bookworm.xml $(PYTEST_ARGS)
 
 unit: $(VENV)/.installed
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
@@ -44,12 +54,14 @@ bench: $(VENV)/.installed engine
 	$(BIN)/python bench/scenarios.py
 	$(BIN)/python bench/perf_driver.py
 	$(BIN)/python bench/perf_verdicts.py
+	$(BIN)/python bench/preflight.py
 
 ## soak: the integration suite SOAK_RUNS times (default 5); lists every test that ever failed
 SOAK_RUNS ?= 5
 soak: $(VENV)/.installed engine
 	$(BIN)/harness soak -n $(SOAK_RUNS) -- tests/integration $(PYTEST_ARGS)
 
+## doctor: engine, images, and each OpenResty component beside the official image's version
 doctor: $(VENV)/.installed
 	$(BIN)/harness doctor -v
 

@@ -1,4 +1,4 @@
-"""``harness`` command: doctor, engine, images, sweep, options, perf."""
+"""``harness`` command: doctor, engine, images, sweep, options, perf, preflight."""
 from __future__ import annotations
 
 import argparse
@@ -6,28 +6,53 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
+from harness import __version__
 from harness.engine import Engine, ensure_engine
 from harness.errors import HarnessError
 from harness.images import offline
+from harness.images.components import OFFICIAL_SOURCE
+from harness.images.facts import PROMISE_BROKEN, ImageFacts, compare
 from harness.images.resolver import OFFICIAL, ImageResolver
 from harness.perf import cli as perf_cli
+from harness.preflight import cli as preflight_cli
 from harness.runtime import HarnessRuntime
 from harness.session import LABEL_SESSION, remove_labelled, sweep_stale
 from harness.settings import Settings, options_markdown
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    """Print the engine, the images that will be used and where they came from."""
+    """Print the engine, the images that will be used and where they came from, and each component
+    they contain beside its version in the pinned official images."""
     runtime = HarnessRuntime(Settings.from_sources(), Path.cwd())
     try:
         for line in runtime.header():
             print(line)
+        broken = [row.component for row in compare(runtime.facts) if row.verdict == PROMISE_BROKEN]
+        if runtime.facts:
+            print()
+            print(component_table(runtime.facts, verbose=args.verbose))
         for kind, facts in runtime.facts.items():
             if args.verbose:
                 print(f"\n[{kind}] {facts.ref}\n{facts.version}\n{facts.luajit}".rstrip())
-        return 1 if runtime.fact_errors or runtime.error else 0
+        if broken:
+            print(f"harness: the {runtime.facts['openresty'].profile} image lacks what its profile promises: "
+                  f"{', '.join(broken)}; rebuild it (`harness images build`)", file=sys.stderr)
+        return 1 if runtime.fact_errors or runtime.error or broken else 0
     finally:
         runtime.close()
+
+
+def component_table(facts: dict[str, ImageFacts], verbose: bool = False) -> str:
+    """The doctor's table: component, the official image's version, this run's, and whether they match."""
+    rows = [("component", "official", "this run", "")] + [r.cells() for r in compare(facts)]
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    lines = [f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]}".rstrip() for r in rows]
+    if verbose and "openresty" in facts:
+        details = {n: c.get("detail", "") for n, c in facts["openresty"].components.items()}
+        lines = lines[:1] + [f"{line}  {details.get(row.component, '')}".rstrip()
+                             for line, row in zip(lines[1:], compare(facts))]
+    official = ", ".join(OFFICIAL[k] for k in facts)
+    return "\n".join([f"official: {official} (OpenResty's parts as recorded from {OFFICIAL_SOURCE})", *lines])
 
 
 def cmd_engine(args: argparse.Namespace) -> int:
@@ -44,8 +69,8 @@ def cmd_images(args: argparse.Namespace) -> int:
         return list_images()
     settings = Settings.from_sources()
     engine = ensure_engine()
-    builder = offline.OfflineBuilder(engine)
-    resolver = ImageResolver(engine, pull=settings.may_pull and not args.offline)
+    builder = offline.OfflineBuilder(engine, twin=settings.twin)
+    resolver = ImageResolver(engine, pull=settings.may_pull and not args.offline, twin=settings.twin)
     for kind in offline.KINDS:
         if not args.offline:
             image, reason = resolver.official(kind)
@@ -60,8 +85,7 @@ def cmd_images(args: argparse.Namespace) -> int:
 def list_images() -> int:
     settings = Settings.from_sources()
     engine = Engine.connect()
-    resolver = ImageResolver(engine, {"openresty": settings.openresty_image, "redis": settings.redis_image,
-                                      "tools": settings.tools_image}, pull=False)
+    resolver = ImageResolver.from_settings(engine, settings, pull=False)
     code = 0
     print("used by a run:")
     for kind in OFFICIAL:
@@ -114,6 +138,31 @@ def cmd_run(args: argparse.Namespace) -> int:
     return code
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    """Start a project: an app (server.conf + lua/), a pytest test, a scenario and a CI file."""
+    from harness.scaffold import Scaffold
+
+    target = Path(args.directory)
+    written = Scaffold(target, ci=args.ci).write()
+    for path in written:
+        print(f"  wrote {path}")
+    where = "" if target.resolve() == Path.cwd().resolve() else f"cd {args.directory} && "
+    print(f"next: {where}pytest   (your tests and scenarios on real containers), then `harness run` "
+          "(the scenarios, with reports/scenarios.html)")
+    return 0
+
+
+def cmd_t(args: argparse.Namespace) -> int:
+    """Run Test::Nginx .t files (files or directories) on the harness: a line per file, a table."""
+    from harness.tnginx.cli import run_t
+
+    code = run_t([Path(p) for p in args.paths], Path(args.reports), jobs=args.jobs, fault=args.fault or "",
+                 check_leak=args.check_leak, image=args.image, pytest_args=args.pytest_args)
+    print(f"harness t: JUnit in {args.reports}/t.xml (exit {code}: "
+          f"{('all passed', 'a block failed', 'the run failed')[code]})")
+    return code
+
+
 def cmd_scenario_reference(args: argparse.Namespace) -> int:
     """Print the scenario field reference (Markdown, for docs/scenario-reference.md)."""
     from harness.scenarios.reference import reference_markdown
@@ -130,6 +179,7 @@ def cmd_options(args: argparse.Namespace) -> int:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="harness", description="openresty-harness tools")
+    parser.add_argument("--version", action="version", version=f"openresty-harness {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("doctor", help=cmd_doctor.__doc__)
     p.add_argument("-v", "--verbose", action="store_true", help="print the full nginx -V output")
@@ -159,15 +209,32 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--pytest", dest="pytest_args", action="append", default=[], metavar="ARG",
                    help="one more pytest argument (repeatable), e.g. --pytest=-x --pytest=-k=redis")
     p.set_defaults(func=cmd_run)
+    p = sub.add_parser("init", help=cmd_init.__doc__)
+    p.add_argument("directory", nargs="?", default=".", help="where the project goes (default: here)")
+    p.add_argument("--ci", choices=("github", "gitlab", "none"), default="github",
+                   help="CI file to write: GitHub Actions (default), GitLab CI, or none")
+    p.set_defaults(func=cmd_init)
+    p = sub.add_parser("t", help=cmd_t.__doc__)
+    p.add_argument("paths", nargs="+", help=".t files or directories (a suite's t/)")
+    p.add_argument("-n", "--jobs", type=int, default=0, help="pytest-xdist workers (0: one process)")
+    p.add_argument("--harness-fault", dest="fault", help="redis.latency=MS, redis.refusing or dns.servfail for the whole run")
+    p.add_argument("--harness-check-leak", dest="check_leak", action="store_true",
+                   help="a leak verdict for every block that passes (blocks with --- no_check_leak excepted)")
+    p.add_argument("--image", help="OpenResty image to run against (default: official, else offline twin)")
+    p.add_argument("--reports", default="reports", help="where t.xml (and t.html) go")
+    p.add_argument("--pytest", dest="pytest_args", action="append", default=[], metavar="ARG",
+                   help="one more pytest argument (repeatable), e.g. --pytest=-x")
+    p.set_defaults(func=cmd_t)
     sub.add_parser("scenario-reference", help=cmd_scenario_reference.__doc__).set_defaults(
         func=cmd_scenario_reference)
     sub.add_parser("options", help=cmd_options.__doc__).set_defaults(func=cmd_options)
     perf_cli.add_parser(sub)
+    preflight_cli.add_parser(sub)
     args = parser.parse_args(argv)
     if getattr(args, "pytest_args", None) and args.pytest_args[0] == "--":
         args.pytest_args = args.pytest_args[1:]
     try:
-        return args.func(args)
+        return int(args.func(args))
     except HarnessError as exc:
         print(f"harness: {exc.message}", file=sys.stderr)
         if exc.detail:

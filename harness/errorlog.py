@@ -137,6 +137,7 @@ class LogRead:
     text: str
     start: int
     settled: str
+    end: int = -1  # the byte offset where the read ended (-1: unknown; use start + the text's length)
     hidden: Optional["HarnessLines"] = None
 
     def entries(self) -> list[LogEntry]:

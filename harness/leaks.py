@@ -3,12 +3,18 @@
 Unlike a printed slope, the verdict fails the test: ``LeakCheck(nginx, redis).run(send).assert_no_leak()``.
 Growth is stated per 1000 requests, so the thresholds do not depend on round sizes; a metric must
 also grow by more than a floor over the measured rounds, so one allocator step is not a leak.
+
+The report also tells connection churn (no leak: a new connection per request, closed at its end)
+per dependency: ``report.usage["redis"].new_connections_per_request`` and ``.pool_reuse`` over the
+measured rounds, against 0.05 by default; ``report.assert_no_churn()``.
 """
 from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Mapping, Optional
+
+from harness.dependencies import Delta, Dependencies, Usage
 
 if TYPE_CHECKING:  # pragma: no cover
     from harness.containers import OpenRestyContainer, RedisContainer
@@ -66,6 +72,8 @@ class LeakReport:
     warmup: int
     floors: Mapping[str, float] = field(default_factory=dict)
     verdicts: dict[str, LeakVerdict] = field(default_factory=dict)
+    usage: dict[str, Usage] = field(default_factory=dict)  # dependency -> new connections per request
+    connections: Optional[Delta] = None  # the dependencies' counters over the measured rounds
 
     def __post_init__(self) -> None:
         measured = self.samples[self.warmup:]
@@ -80,8 +88,26 @@ class LeakReport:
     def leaking(self) -> list[LeakVerdict]:
         return [v for v in self.verdicts.values() if v.leaking]
 
+    @property
+    def churning(self) -> list[Usage]:
+        return [u for u in self.usage.values() if u.churning]
+
     def format(self) -> str:
-        return "\n".join(str(v) for v in self.verdicts.values())
+        lines = [str(v) for v in self.verdicts.values()] + [str(u) for u in self.usage.values()]
+        if self.connections is not None:
+            lines.append(self.connections.format())
+        return "\n".join(lines)
+
+    def assert_no_churn(self) -> None:
+        """No dependency got more new connections per request than its threshold (pools are reused)."""
+        if self.churning:
+            raise AssertionError("connection churn:\n" + self.format())
+
+    def assert_churns(self, *dependencies: str) -> None:
+        """For the faulty side: each named dependency ("redis", "proxy.<route>") over its threshold."""
+        missing = [d for d in dependencies if d not in self.usage or not self.usage[d].churning]
+        if missing:
+            raise AssertionError(f"expected connection churn to {', '.join(missing)}:\n" + self.format())
 
     def assert_no_leak(self) -> None:
         if self.leaking:
@@ -95,15 +121,20 @@ class LeakReport:
 
 
 class LeakCheck:
-    """Samples worker FDs and RSS (and Redis clients from this OpenResty, given a Redis) between rounds."""
+    """Samples worker FDs and RSS (and Redis clients from this OpenResty, given a Redis) between rounds;
+    reads the dependencies' connection counters before and after the measured rounds (given
+    ``dependencies``, else the Redis given)."""
 
     def __init__(self, nginx: "OpenRestyContainer", redis: Optional["RedisContainer"] = None,
-                 thresholds: Optional[Mapping[str, float]] = None, floors: Optional[Mapping[str, float]] = None
-                 ) -> None:
+                 thresholds: Optional[Mapping[str, float]] = None, floors: Optional[Mapping[str, float]] = None,
+                 dependencies: Optional[Dependencies] = None,
+                 connection_thresholds: Optional[Mapping[str, float]] = None) -> None:
         self.nginx = nginx
         self.redis = redis
         self.thresholds = {**DEFAULT_THRESHOLDS, **(thresholds or {})}
         self.floors = {**DEFAULT_FLOORS, **(floors or {})}
+        self.dependencies = dependencies or (Dependencies(nginx, redis=redis) if redis is not None else None)
+        self.connection_thresholds = dict(connection_thresholds or {})
 
     def sample(self, requests: int) -> LeakSample:
         self.nginx.settle()
@@ -126,10 +157,17 @@ class LeakCheck:
             raise ValueError("a leak verdict needs at least 2 measured rounds")
         samples = []
         sent = 0
-        for _ in range(warmup + rounds):
+        counters = None
+        for i in range(warmup + rounds):
+            if i == warmup and self.dependencies is not None:
+                counters = self.dependencies.snapshot()
             send(requests_per_round)
             sent += requests_per_round
             samples.append(self.sample(sent))
             if progress:
                 progress(samples[-1])
-        return LeakReport(samples, self.thresholds, warmup, self.floors)
+        report = LeakReport(samples, self.thresholds, warmup, self.floors)
+        if counters is not None and self.dependencies is not None:
+            report.connections = self.dependencies.delta(counters)
+            report.usage = report.connections.usage(rounds * requests_per_round, self.connection_thresholds)
+        return report

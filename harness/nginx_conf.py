@@ -20,6 +20,7 @@ from typing import Mapping, Optional, Sequence
 
 from harness.errors import ConfigTemplateError, FixtureNotFound, PortTaken
 from harness.images.profiles import OpenRestyProfile
+from harness.resources import shipped
 
 ROOT = "/harness"  # nginx prefix inside the container
 CONF = f"{ROOT}/conf/nginx.conf"
@@ -32,7 +33,7 @@ CONTROL_PORT = 9901
 CONTROL_PATH = "/__harness/ready"
 LOG_PATH = "/__harness/log"
 LUALIB = f"{ROOT}/lualib"  # the harness's own Lua (heartbeat, control server), ``${HARNESS_LUALIB}``
-LUALIB_SOURCE = Path(__file__).resolve().parent / "lualib"
+LUALIB_SOURCE = shipped("harness", "lualib")
 CONFIG_ERROR_EXIT = 78  # EX_CONFIG: ``nginx -t`` rejected the configuration
 RELOAD_STUCK_EXIT = 75  # EX_TEMPFAIL: old workers kept accepting after a HUP
 LUA_SYNTAX_EXIT = 65  # EX_DATAERR: a fixture Lua file does not compile
@@ -48,6 +49,8 @@ class Fixture:
     snippets: Mapping[str, str]  # file name -> text, for the SNIPPETS present
     files: Mapping[str, bytes] = field(default_factory=dict)  # relative path -> content (lua/..., data)
     source: Optional[Path] = None  # host directory, for error messages
+    embed: bool = False  # write the snippets into nginx.conf itself, as Test::Nginx does (Lua chunk
+    # names then read "content_by_lua(nginx.conf:LINE)"), instead of including them
 
     @classmethod
     def load(cls, name_or_path: str | os.PathLike[str], search_path: Sequence[Path] = ()) -> "Fixture":
@@ -97,7 +100,7 @@ class Fixture:
         return replace(self, snippets=snippets)
 
     def digest(self) -> str:
-        h = hashlib.sha256()
+        h = hashlib.sha256(b"embed\0" if self.embed else b"")
         for key in sorted(self.snippets):
             h.update(key.encode() + b"\0" + self.snippets[key].encode() + b"\0")
         for key in sorted(self.files):
@@ -141,9 +144,15 @@ def fixture_dir(generation: int) -> str:
 
 
 def render_nginx_conf(fixture: Fixture, profile: OpenRestyProfile, generation: int,
-                      options: RenderOptions = RenderOptions()) -> str:
-    """The whole nginx.conf for one generation; fixture snippets are included from its directory."""
+                      options: RenderOptions = RenderOptions(), filled: Optional[Mapping[str, str]] = None) -> str:
+    """The whole nginx.conf for one generation; fixture snippets are included from its directory
+    (or, for an ``embed`` fixture, written in place from ``filled``: the snippets, placeholders filled)."""
     fx = fixture_dir(generation)
+
+    def snippet(name: str, indent: str) -> str:
+        if fixture.embed and filled is not None:
+            return filled[name].rstrip("\n")
+        return f"{indent}include {fx}/{name};"
     lua_path = ";".join([f"{fx}/lua/?.lua", f"{fx}/lua/?/init.lua", *profile.lua_path]) + ";;"
     lua_cpath = ";".join([f"{fx}/lua/?.so", *profile.lua_cpath]) + ";;"
     out: list[str] = [f"# rendered by openresty-harness: fixture {fixture.name}, generation {generation}"]
@@ -157,14 +166,13 @@ def render_nginx_conf(fixture: Fixture, profile: OpenRestyProfile, generation: i
     ]
     out += [f"env {name};" for name in options.env_names]
     if "main.conf" in fixture.snippets:
-        out.append(f"include {fx}/main.conf;")
+        out.append(snippet("main.conf", ""))
     out += [
         "events {",
         f"    worker_connections {options.worker_connections};",
         "}",
         "http {",
         f"    include {profile.mime_types};",
-        "    default_type application/octet-stream;",
         "    log_format harness '$remote_addr [$time_local] \"$request\" $status $body_bytes_sent '",
         "                       'rt=$request_time pid=$pid conn=$connection';",
         f"    access_log {ACCESS_LOG} harness;",
@@ -172,6 +180,8 @@ def render_nginx_conf(fixture: Fixture, profile: OpenRestyProfile, generation: i
     ]
     # A fixture that sets its own Lua paths keeps them (nginx allows each directive once per http{}).
     http_conf = fixture.snippets.get("http.conf", "")
+    if not re.search(r"^\s*default_type\s", http_conf, re.MULTILINE):
+        out.append("    default_type application/octet-stream;")
     if not re.search(r"^\s*lua_package_path\s", http_conf, re.MULTILINE):
         out.append(f"    lua_package_path \"{lua_path}\";")
     if not re.search(r"^\s*lua_package_cpath\s", http_conf, re.MULTILINE):
@@ -180,14 +190,14 @@ def render_nginx_conf(fixture: Fixture, profile: OpenRestyProfile, generation: i
     if not re.search(r"^\s*init_worker_by_lua", http_conf, re.MULTILINE):
         out.append(f"    init_worker_by_lua_block {{ dofile(\"{LUALIB}/heartbeat.lua\").start() }}")
     if "http.conf" in fixture.snippets:
-        out.append(f"    include {fx}/http.conf;")
+        out.append(snippet("http.conf", "    "))
     out += [
         "    server {",
         f"        listen {HTTP_PORT} default_server;",
         "        server_name localhost;",
     ]
     if "server.conf" in fixture.snippets:
-        out.append(f"        include {fx}/server.conf;")
+        out.append(snippet("server.conf", "        "))
     out += [
         "    }",
         "    # the harness's own server: readiness, config generation, error.log reads (lualib/control.lua)",
@@ -231,6 +241,8 @@ if ! out=$({nginx} -p {root}/ -c "$gen/nginx.conf" -t 2>&1); then
     exit {code}
 fi
 cp "$gen/nginx.conf" {conf}
+# A fixture's html/ is the server's html directory ({root}/html: nginx's default root, relative to the prefix).
+[ -d "$gen/fixture/html" ] && ln -sfn "$gen/fixture/html" {root}/html
 accepting_workers() {{
     for d in /proc/[0-9]*; do
         c=$(tr '\\000' ' ' < "$d/cmdline" 2>/dev/null) || continue
@@ -296,18 +308,27 @@ def write_generation(gen: Path, fixture: Fixture, profile: OpenRestyProfile, gen
     by the workers; what a switch adds to a running container."""
     fx = gen / "fixture"
     fx.mkdir(parents=True, exist_ok=True)
+    filled = {}
     for name, text in fixture.snippets.items():
         check_ports(text, name if fixture.source is None else str(fixture.source / name))
-        (fx / name).write_text(fill_placeholders(
-            text, {"FIXTURE_DIR": fixture_dir(generation), "HARNESS_LUALIB": LUALIB, **options.placeholders}, name))
+        filled[name] = fill_placeholders(
+            text, {"FIXTURE_DIR": fixture_dir(generation), "HARNESS_LUALIB": LUALIB, **options.placeholders}, name)
+        (fx / name).write_text(filled[name])
     for rel, content in fixture.files.items():
         target = fx / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(content)
-    (gen / "nginx.conf").write_text(render_nginx_conf(fixture, profile, generation, options))
+    (gen / "nginx.conf").write_text(render_nginx_conf(fixture, profile, generation, options, filled))
     for path in [gen, *gen.rglob("*")]:
         path.chmod(0o755 if path.is_dir() else 0o644)
     return gen
+
+
+def nginx_t_summary(output: str) -> str:
+    """The line of ``nginx -t`` output that says what is wrong (its first emerg/error/alert line)."""
+    lines = output.splitlines()
+    return next((ln for ln in lines if "[emerg]" in ln or "[error]" in ln or "[alert]" in ln),
+                lines[0] if lines else "no output").strip()
 
 
 def host_paths(message: str, fixture: Fixture, generation: int) -> str:

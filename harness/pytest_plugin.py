@@ -7,11 +7,13 @@ from typing import Callable, Iterator, Optional
 import pytest
 
 from harness.containers import DnsContainer, FaultProxyContainer, OpenRestyContainer, RedisContainer
+from harness.dependencies import Dependencies
 from docker.errors import DockerException
 
 from harness.errors import EngineLost, HarnessError
 from harness.faults import RedisFault, WorkerFault
 from harness.load import LoadResult, run_load_on
+from harness.preflight import Preflight, PreflightOptions, PreflightReport
 from harness.factory import BoundClient, LogProblemPolicy, OpenRestyFactory, binder
 from harness.report.html import write_html_report
 from harness.report.summary import summary_table
@@ -21,9 +23,11 @@ from harness.scenarios.items import RESULT, RESULTS, RUNNER, ScenarioFile, evide
 from harness.scenarios.loader import is_scenario_file
 from harness.settings import OPTIONS, Settings
 from harness.stage import Stage
+from harness.tnginx import items as tnginx_items
 
 FACTORY = pytest.StashKey[OpenRestyFactory]()
-HARNESS_FIXTURES = {"harness_stage", "openresty", "redis", "http", "nginx", "redis_fault", "dns", "redis_proxy"}
+HARNESS_FIXTURES = {"harness_stage", "openresty", "redis", "http", "nginx", "redis_fault", "dns", "redis_proxy",
+                    "preflight", "dependencies"}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -38,6 +42,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "openresty(fixture, **options): the OpenResty the http fixture binds to")
     config.addinivalue_line("markers", "scenario: a YAML scenario (harness.scenarios)")
     config.addinivalue_line("markers", "catalogue(*entries): FAILURE-CATALOG entries a scenario covers")
+    config.addinivalue_line("markers", "tnginx: a block of a Test::Nginx .t file (harness.tnginx)")
     config.addinivalue_line("markers", "allow_log_problems(*patterns): [crit]/[alert]/[emerg] and Lua runtime "
                             "errors matching a pattern (all, without patterns) do not fail the test")
     settings = Settings.from_sources({opt.name: config.getoption(f"harness_{opt.name}") for opt in OPTIONS})
@@ -45,9 +50,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> Optional[pytest.Collector]:
-    """``*.scenario.yaml`` files: each scenario in them is a test item."""
+    """``*.scenario.yaml`` files: each scenario in them is a test item; ``*.t`` files below
+    ``--harness-t-paths``: each Test::Nginx block is one."""
     if is_scenario_file(file_path):
         return ScenarioFile.from_parent(parent, path=file_path)
+    settings = parent.config.stash[RUNTIME].settings
+    if tnginx_items.is_t_file(file_path, Path(str(parent.config.rootpath)), settings.t_paths):
+        return tnginx_items.TFileCollector.from_parent(parent, path=file_path)
     return None
 
 
@@ -86,6 +95,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     runner = session.config.stash.get(RUNNER, None)
     if runner is not None:
         runner.close()
+    tnginx_items.close(session.config)
     if results and runtime.settings.scenario_report and not hasattr(session.config, "workerinput"):
         write_html_report(Path(runtime.settings.scenario_report), results, runtime.record())
     runtime.close()
@@ -158,7 +168,8 @@ def http(openresty: OpenRestyFactory, request: pytest.FixtureRequest, pytestconf
 @pytest.fixture
 def dns(harness_stage: Stage) -> Iterator[DnsContainer]:
     """The session's DNS server; OpenResty started afterwards gets DNS_SERVER for ``resolver``.
-    Answers set in a test are forgotten after it."""
+    Answers set in a test are forgotten after it; every query is recorded (``dns.queries(name)``,
+    ``dns.wait_for_query(name, after=t, poke=...)``)."""
     container = harness_stage.dns()
     yield container
     for name in container.records():
@@ -178,11 +189,28 @@ def redis_proxy(harness_stage: Stage, redis: RedisContainer) -> Iterator[FaultPr
 
 
 @pytest.fixture
+def dependencies(harness_stage: Stage) -> Callable[..., Dependencies]:
+    """``dependencies(nginx)``: counters of its Redis, fault proxies and DNS; ``before = deps.snapshot()``,
+    then ``deps.delta(before).usage(requests=n)`` (see :mod:`harness.dependencies`)."""
+    return harness_stage.dependencies
+
+
+@pytest.fixture
 def load() -> Callable[..., LoadResult]:
     """``load(nginx_or_url, users=10, duration=5, paths=("/",), rate=None, processes=1, locustfile=None,
     client="fast", workers=0, remote_workers=0, ...)`` (see :class:`harness.load.LoadSpec`): locust in
     its own processes; returns a :class:`harness.load.LoadResult`."""
     return run_load_on
+
+
+@pytest.fixture
+def preflight(harness_stage: Stage) -> Callable[..., PreflightReport]:
+    """``preflight("app-dir-or-fixture", workers="auto", cpus=2, memory="128m", nofile=1024, paths=["/x"],
+    image="")`` runs the preflight checks and returns a :class:`harness.preflight.PreflightReport`
+    (unset options: ``--preflight-*`` / ``HARNESS_PREFLIGHT_*``)."""
+    def run(app, image: str = "", **options) -> PreflightReport:
+        return Preflight(harness_stage, PreflightOptions.resolve(harness_stage.settings, **options), image).run(app)
+    return run
 
 
 @pytest.fixture

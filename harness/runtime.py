@@ -9,10 +9,13 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
+from harness import __version__
+from harness.engine import Engine
 from harness.errors import EngineLost, HarnessError
-from harness.images.facts import ImageFacts, as_record, probe
+from harness.images.facts import ImageFacts, as_record, probe, properties
+from harness.resources import shipped
 from harness.settings import Settings
 from harness.stage import Stage
 
@@ -66,12 +69,13 @@ class HarnessRuntime:
                 self.fact_errors[kind] = exc.message
 
     def header(self) -> list[str]:
+        version = f"harness version: openresty-harness {__version__} at {shipped('harness')}"
         try:
             stage = self.stage()
         except HarnessError as exc:
-            return [f"harness: {exc.message}"]
+            return [version, f"harness: {exc.message}"]
         self.probe_images()
-        lines = [f"harness engine: {stage.engine.describe()}",
+        lines = [version, f"harness engine: {stage.engine.describe()}",
                  f"harness session: {stage.session.id}; reach: {stage.reach_mode}; {stage.ryuk}"]
         if stage.swept:
             lines.append(f"harness sweep: removed {stage.swept} left by dead runs")
@@ -84,19 +88,15 @@ class HarnessRuntime:
 
     def properties(self) -> dict[str, str]:
         """Facts for JUnit ``<properties>``."""
-        props: dict[str, str] = {}
+        props: dict[str, str] = {"harness.version": __version__}
         for kind, f in self.facts.items():
-            props[f"harness.{kind}.image"] = f.ref
-            props[f"harness.{kind}.image_id"] = f.id
-            props[f"harness.{kind}.source"] = f.source
-            props[f"harness.{kind}.version"] = f.version.splitlines()[0] if f.version else ""
-            if f.luajit:
-                props[f"harness.{kind}.luajit"] = f.luajit
+            props.update(properties(kind, f))
         return props
 
-    def record(self) -> dict:
+    def record(self) -> dict[str, Any]:
         stage = self._stage
         return {
+            "harness_version": __version__,
             "started": self.started,
             "finished": time.time(),
             "session": stage.session.id if stage else None,

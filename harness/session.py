@@ -124,7 +124,7 @@ def remove_labelled(engine: Engine, label_filter: str, keep: Optional[Callable[[
             continue
         try:
             c.remove(force=True, v=True)
-            removed.containers.append(c.name)
+            removed.containers.append(str(c.name))
             _remove_config_dirs(c.attrs.get("Mounts") or [])
         except NotFound:
             pass
@@ -135,7 +135,7 @@ def remove_labelled(engine: Engine, label_filter: str, keep: Optional[Callable[[
             continue
         try:
             n.remove()
-            removed.networks.append(n.name)
+            removed.networks.append(str(n.name))
         except NotFound:
             pass
         except APIError as exc:

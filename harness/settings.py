@@ -13,6 +13,9 @@ from typing import Any, Literal, Mapping, Optional, get_args
 Pull = Literal["auto", "never"]
 ReachChoice = Literal["auto", "direct", "published"]
 Reuse = Literal["hup", "fresh"]
+Twin = Literal["trixie", "bookworm"]  # the Debian releases with an offline OpenResty recipe, default first
+
+from harness.resources import fixtures_dir
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,11 @@ OPTIONS: tuple[Option, ...] = (
            "Redis image; empty: official image, else the offline build"),
     Option("tools_image", "HARNESS_TOOLS_IMAGE", "--tools-image", "",
            "image for the harness's sidecars (DNS server, fault proxy); empty: official python, else offline"),
+    Option("twin", "HARNESS_TWIN", "--harness-twin", "trixie",
+           "the Debian release the offline OpenResty twin is built from, where the official image is not "
+           "available: trixie (Debian 13: nginx 1.26, ngx_lua 0.10.28, the bundled modules) or bookworm "
+           "(Debian 12: nginx 1.22, ngx_lua 0.10.23); the Redis and tools twins always come from trixie",
+           get_args(Twin)),
     Option("pull", "HARNESS_PULL", "--harness-pull", "auto",
            "try to pull official images when they are missing (auto) or never", get_args(Pull)),
     Option("reach", "HARNESS_REACH", "--harness-reach", "auto",
@@ -50,13 +58,30 @@ OPTIONS: tuple[Option, ...] = (
            "where run records (images used, benchmarks) are written"),
     Option("app", "HARNESS_APP", "--harness-app", "",
            "app directory (conf snippets + lua/) that scenarios saying `fixture: app` run against; "
-           "empty: the embedded sample app (nginx-fixtures/redis-counter)"),
+           "empty: the embedded sample app (the shipped fixture redis-counter)"),
     Option("scenario_report", "HARNESS_SCENARIO_REPORT", "--scenario-report", "",
            "write the HTML scenario report here (verdicts, error.log excerpts, worker tables, latency plots); "
            "empty: none (harness run writes reports/scenarios.html)"),
+    Option("t_paths", "HARNESS_T_PATHS", "--harness-t-paths", "t",
+           "where pytest collects Test::Nginx `.t` files: comma-separated directory names or paths; a `.t` file "
+           "below one of them is collected (one test per block)"),
+    Option("fault", "HARNESS_FAULT", "--harness-fault", "",
+           "a fault held for the whole run of `.t` blocks: redis.latency=MS (a proxy in front of Redis), "
+           "redis.refusing, dns.servfail; empty: none"),
+    Option("check_leak", "HARNESS_CHECK_LEAK", "--harness-check-leak", "off",
+           "after each `.t` block passes, send its requests in rounds and fail it on a leak verdict "
+           "(FDs, RSS, Redis clients; blocks with --- no_check_leak are left out)", ("off", "on")),
     Option("perf_tolerance", "HARNESS_PERF_TOLERANCE", "--perf-tolerance", "0.03",
            "`harness perf compare`: CPU per request may grow by this fraction before the verdict fails "
            "(a larger growth fails only if its confidence interval excludes no change)"),
+    Option("preflight_cpus", "HARNESS_PREFLIGHT_CPUS", "--preflight-cpus", "1",
+           "`harness preflight`: CPU quota of the app's container (--cpus)"),
+    Option("preflight_memory", "HARNESS_PREFLIGHT_MEMORY", "--preflight-memory", "256m",
+           "`harness preflight`: memory limit of the app's container (--memory; k, m, g suffixes)"),
+    Option("preflight_nofile", "HARNESS_PREFLIGHT_NOFILE", "--preflight-nofile", "",
+           "`harness preflight`: open files limit of the app's container (--ulimit nofile); empty: the engine's"),
+    Option("preflight_workers", "HARNESS_PREFLIGHT_WORKERS", "--preflight-workers", "1",
+           "`harness preflight`: worker_processes, a number or auto (nginx then counts the CPUs it sees)"),
 )
 
 
@@ -71,6 +96,7 @@ class Settings:
     openresty_image: str = ""
     redis_image: str = ""
     tools_image: str = ""
+    twin: Twin = "trixie"
     pull: Pull = "auto"
     reach: ReachChoice = "auto"
     reuse: Reuse = "hup"
@@ -80,7 +106,14 @@ class Settings:
     reports_dir: str = "reports"
     app: str = ""
     scenario_report: str = ""
+    t_paths: str = "t"
+    fault: str = ""
+    check_leak: str = "off"
     perf_tolerance: float = 0.03
+    preflight_cpus: float = 1.0
+    preflight_memory: str = "256m"
+    preflight_nofile: str = ""
+    preflight_workers: str = "1"
     ci: bool = field(default=False)
 
     @classmethod
@@ -119,7 +152,7 @@ class Settings:
         if self.fixtures_dir:
             paths.append(Path(self.fixtures_dir))
         paths.append((rootdir or Path.cwd()) / "nginx-fixtures")
-        paths.append(Path(__file__).resolve().parent.parent / "nginx-fixtures")
+        paths.append(fixtures_dir())
         unique: list[Path] = []
         for p in paths:
             if p.resolve() not in [u.resolve() for u in unique]:

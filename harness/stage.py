@@ -23,6 +23,7 @@ from testcontainers.core.network import Network
 
 from harness.containers import DnsContainer, FaultProxyContainer, OpenRestyContainer, Reach, RedisContainer
 from harness.containers.base import ReachMode
+from harness.dependencies import Dependencies
 from harness.engine import Engine
 from harness.images.resolver import ImageResolver, ResolvedImage
 from harness.nginx_conf import Fixture
@@ -69,16 +70,14 @@ class Stage:
         self.settings = settings
         self.owns_session = session is None
         self.session = session or HarnessSession(engine)
-        self.resolver = resolver or ImageResolver(
-            engine, {"openresty": settings.openresty_image, "redis": settings.redis_image,
-                     "tools": settings.tools_image},
-            pull=settings.may_pull)
+        self.resolver = resolver or ImageResolver.from_settings(engine, settings)
         self.search_path = settings.fixture_search_path(rootdir)
         self.swept = Removed()  # what open() removed of dead runs
         self.ryuk = "not set up (a Stage built directly; Stage.open() sets up Ryuk)"
         self._reach: Optional[Reach] = None
         self._redis: Optional[RedisContainer] = None
         self._dns: Optional[DnsContainer] = None
+        self._proxies: list[FaultProxyContainer] = []  # fault proxies started, for dependencies()
         self._images: dict[str, ResolvedImage] = {}  # image references given per container, resolved once
         self.pool = ContainerPool(self.plan, switch_timeout=settings.start_timeout)
         self.reach_mode = self._decide_reach()
@@ -153,10 +152,18 @@ class Stage:
         ``{name: (listen_port, upstream_host, upstream_port)}``."""
         container = FaultProxyContainer(self.resolver.resolve("tools"), self.session, self.reach, routes)
         try:
-            return container.with_start_timeout(self.settings.start_timeout).start()
+            container.with_start_timeout(self.settings.start_timeout).start()
         except BaseException:
             container.stop_quietly()
             raise
+        self._proxies = [p for p in self._proxies if not p.stopped] + [container]
+        return container
+
+    def dependencies(self, nginx: Optional[OpenRestyContainer] = None) -> Dependencies:
+        """Counters of what ``nginx`` depends on: the session's Redis and DNS server (if started) and
+        every fault proxy still running (see :mod:`harness.dependencies`)."""
+        proxies = [p for p in self._proxies if not p.stopped]
+        return Dependencies(nginx, redis=self._redis, proxies=proxies, dns=self._dns)
 
     def running_services(self) -> set[str]:
         """Which of the session's services ("redis", "dns") have been started."""
@@ -207,7 +214,8 @@ class Stage:
         if not ref:
             return self.resolver.resolve("openresty")
         if ref not in self._images:
-            resolver = ImageResolver(self.engine, {"openresty": ref}, pull=self.settings.may_pull)
+            resolver = ImageResolver(self.engine, {"openresty": ref}, pull=self.settings.may_pull,
+                                     twin=self.settings.twin)
             self._images[ref] = resolver.resolve("openresty")
         return self._images[ref]
 

@@ -81,7 +81,7 @@ def parse_proc_listing(text: str) -> tuple[list[Process], float, int]:
                 pass
             continue
         pid, sep, rest = line.partition("|")
-        sched = (0, 0)
+        sched: tuple[int, ...] = (0, 0)
         last = rest.rsplit("|", 1)
         if rest.count("|") >= 4 and re.fullmatch(r"(\d+ \d+ \d+)?", last[1].strip()):
             rest = last[0]  # /proc/PID/schedstat: ns on a CPU, ns waiting for one, slices

@@ -61,7 +61,8 @@ class HarnessContainer(DockerContainer):
             assert reach.edge is not None
             self.with_network(reach.edge)
             for port in ports:
-                self.ports[str(port)] = (LOOPBACK, None)  # random host port, loopback only
+                # random host port, loopback only (docker-py takes (ip, port); testcontainers annotates int)
+                self.ports[str(port)] = (LOOPBACK, None)  # type: ignore[assignment]
         else:
             self.with_network(reach.internal)
             if self.alias:
@@ -145,6 +146,7 @@ class HarnessContainer(DockerContainer):
     def sh(self, script: str) -> tuple[int, str]:
         """Run a shell script in the container; return (exit code, stdout+stderr)."""
         result = self.get_wrapped_container().exec_run(["sh", "-c", script])
+        assert isinstance(result.output, bytes) and result.exit_code is not None  # not streamed: done
         return result.exit_code, result.output.decode(errors="replace")
 
     def read_file(self, path: str) -> bytes:

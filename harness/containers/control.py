@@ -69,7 +69,8 @@ class ControlChannel:
             r = self.client.get(self.url(LOG_PATH), params=params, timeout=(settle or 0) + 2.0)
             if r.status_code == 200:
                 start = int(r.headers.get("X-Harness-Log-From", since))  # < since: the file was rotated
-                return LogRead(r.content.decode(errors="replace"), start, r.headers.get("X-Harness-Settled", ""))
+                return LogRead(r.content.decode(errors="replace"), start, r.headers.get("X-Harness-Settled", ""),
+                               start + len(r.content))
         except httpx.HTTPError:
             pass
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+from dataclasses import dataclass
 from typing import Any, Iterator, Optional
 
 from harness.containers.base import Reach
@@ -14,6 +15,22 @@ from harness.session import HarnessSession
 
 API_PORT = 8474
 _names = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class RouteCounters:
+    """A route's counters since the proxy started (they never go back; subtract two readings)."""
+
+    accepted: int          # connections the clients opened
+    requests: int          # HTTP/1.x request lines the clients sent (0 on non-HTTP routes)
+    bytes_upstream: int    # client -> server
+    bytes_downstream: int  # server -> client
+    open: int              # connections open now
+
+    @classmethod
+    def from_state(cls, state: dict) -> "RouteCounters":
+        return cls(int(state["accepted"]), int(state["requests"]), int(state["bytes_upstream"]),
+                   int(state["bytes_downstream"]), int(state["connections"]))
 
 
 class ProxyRoute:
@@ -31,6 +48,10 @@ class ProxyRoute:
 
     def state(self) -> dict:
         return self.container.api.get("/proxies").json()[self.name]
+
+    def counters(self) -> RouteCounters:
+        """Connections accepted, request lines and bytes each way, since the proxy started."""
+        return RouteCounters.from_state(self.state())
 
     @contextlib.contextmanager
     def toxic(self, type: str, stream: str = "downstream", toxicity: float = 1.0,
@@ -63,6 +84,11 @@ class ProxyRoute:
     def slicer(self, average_size: int, size_variation: int = 0, delay_us: int = 0, stream: str = "downstream"):
         return self.toxic("slicer", stream, average_size=average_size, size_variation=size_variation, delay=delay_us)
 
+    def drop_connections(self) -> int:
+        """Close every open connection of the route now (the route stays up): the clients' pooled
+        connections break, so their next request connects (and resolves) again. Returns how many."""
+        return int(self._call("POST", "/drop")["dropped"])
+
     @contextlib.contextmanager
     def down(self) -> Iterator[None]:
         """Refuse connections (and close the open ones) for the block."""
@@ -94,6 +120,10 @@ class FaultProxyContainer(SidecarContainer):
         if name not in self.routes:
             raise HarnessError(f"{self.name} has no route {name!r}: {sorted(self.routes)}")
         return ProxyRoute(self, name)
+
+    def counters(self) -> dict[str, RouteCounters]:
+        """Every route's counters, read at once."""
+        return {name: RouteCounters.from_state(state) for name, state in self.api.get("/proxies").json().items()}
 
     def reset(self) -> None:
         """Every route up, every toxic gone."""

@@ -20,8 +20,8 @@ from harness.images.profiles import openresty_profile
 from harness.images.resolver import ResolvedImage
 from harness.engine import shares_files_with_host
 from harness.nginx_conf import (ACTIVATE, CONFIG_ERROR_EXIT, ERROR_LOG, ROOT, CONTROL_PATH, CONTROL_PORT, HTTP_PORT,
-                                LUA_SYNTAX_EXIT, RELOAD_STUCK_EXIT, Fixture, RenderOptions, host_paths, write_bundle,
-                                write_generation)
+                                LUA_SYNTAX_EXIT, RELOAD_STUCK_EXIT, Fixture, RenderOptions, host_paths,
+                                nginx_t_summary, write_bundle, write_generation)
 from harness.openresty_spec import Limits, OpenRestySpec, Shape
 from harness.session import CONFIG_DIR_PREFIX, HarnessSession
 from harness.waiting import wait_for
@@ -70,6 +70,7 @@ class OpenRestyContainer(HarnessContainer):
         self.harness_lines = HarnessLines()  # what the master logged because of our switches
         for key, value in spec.env.items():
             self.with_env(key, value)
+        self.generation_log_start = 0  # error.log offset just before the current generation was loaded
 
     # ---- fluent configuration -----------------------------------------------------------------
     def _with(self, **options: Any) -> "OpenRestyContainer":
@@ -136,6 +137,7 @@ class OpenRestyContainer(HarnessContainer):
         and :class:`NginxConfigError` carries the output. Returns once the new generation answers.
         """
         generation = self.generation + 1
+        log_start = self.error_log_size()
         steps: dict[str, float] = {}
         started = time.perf_counter()
         if self.config_dir is not None:  # the new generation appears in the read-only mount
@@ -167,6 +169,7 @@ class OpenRestyContainer(HarnessContainer):
         steps["ready"] = (time.perf_counter() - ready) * 1000
         steps["total"] = (time.perf_counter() - started) * 1000
         self.generation = generation
+        self.generation_log_start = log_start
         self.last_switch = steps
 
     def _activate(self, generation: int, timeout: float, steps: dict[str, float]) -> tuple[int, str]:
@@ -201,10 +204,8 @@ class OpenRestyContainer(HarnessContainer):
             first = text.splitlines()[0] if text else "no output"
             return LuaSyntaxError(f"Lua syntax error in fixture {fixture.name!r}: {first.replace('luajit: ', '')} "
                                   f"{suffix}".rstrip(), text)
-        first = next((ln for ln in text.splitlines() if "[emerg]" in ln or "[error]" in ln or "[alert]" in ln),
-                     text.splitlines()[0] if text else "no output")
-        return NginxConfigError(f"nginx -t rejected fixture {fixture.name!r}: {first.strip()} {suffix}".rstrip(),
-                                text)
+        summary = nginx_t_summary(text)
+        return NginxConfigError(f"nginx -t rejected fixture {fixture.name!r}: {summary} {suffix}".rstrip(), text)
 
     def _await_generation(self, generation: int, timeout: float, starting: bool) -> None:
         url = self.channel.url(CONTROL_PATH)

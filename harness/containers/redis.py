@@ -23,6 +23,9 @@ class RedisContainer(HarnessContainer):
         self.profile = redis_profile(image.labels)
         self.with_command(self.profile.server_command())
         self._client: redis_py.Redis | None = None
+        self.cli_connections = 0  # redis-cli runs in the container (each one a connection; see RedisFault.cli)
+        self._own_id: int | None = None
+        self._own_connects = 0
 
     def start(self) -> "RedisContainer":
         super().start()
@@ -49,6 +52,15 @@ class RedisContainer(HarnessContainer):
         if self._client is not None:
             self._client.close()
             self._client = None
+
+    def harness_connections(self) -> int:
+        """Connections the harness opened itself so far (redis-cli runs, its own client's
+        reconnects): what a count of connections received leaves out to see only the app's."""
+        own = int(self.client().client_id())
+        if own != self._own_id:
+            self._own_id = own
+            self._own_connects += 1
+        return self.cli_connections + self._own_connects
 
     @property
     def observe(self) -> RedisObserver:

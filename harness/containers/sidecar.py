@@ -2,7 +2,6 @@
 an HTTP API of its own on the session network."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Optional, TypeVar
 
 import httpx
@@ -10,10 +9,11 @@ import httpx
 from harness.containers.base import HarnessContainer, Reach
 from harness.errors import HarnessError
 from harness.images.resolver import ResolvedImage
+from harness.resources import shipped
 from harness.session import HarnessSession
 from harness.waiting import wait_for
 
-SIDECARS = Path(__file__).resolve().parent.parent / "sidecars"
+SIDECARS = shipped("harness.sidecars")
 S = TypeVar("S", bound="SidecarContainer")
 
 
@@ -32,6 +32,7 @@ class SidecarContainer(HarnessContainer):
         self.with_command(["python3", f"/harness/sidecars/{self.script}", *args])
         self.with_kwargs(**self._kwargs, sysctls={"net.ipv4.ip_unprivileged_port_start": "0"})
         self._api: Optional[httpx.Client] = None
+        self.stopped = False
 
     @property
     def api(self) -> httpx.Client:
@@ -52,6 +53,7 @@ class SidecarContainer(HarnessContainer):
         return self
 
     def stop(self, force: bool = True, delete_volume: bool = True) -> None:
+        self.stopped = True
         if self._api is not None:
             self._api.close()
             self._api = None

@@ -82,6 +82,7 @@ class RedisFault:
     # ---- the server ----------------------------------------------------------------------------
     def cli(self, *args: str, port: int = REDIS_PORT) -> str:
         """redis-cli inside the container (works whatever the reach mode and the current port)."""
+        self.redis.cli_connections += 1
         code, out = self.redis.sh("redis-cli -p %d %s" % (port, " ".join(_quote(a) for a in args)))
         if code != 0 or out.startswith("ERR") or "Could not connect" in out:
             raise HarnessError(f"redis-cli {' '.join(args)} failed in {self.redis.name}: {out.strip()}")

@@ -1,7 +1,10 @@
 """Build the offline twins from Debian packages: mmdebstrap, then ``docker import``, then a Dockerfile.
 
-Tags carry a hash of the recipe, so a build is skipped while the recipe is unchanged and redone
-when it changes.
+Recipes live in ``recipes/<release>/`` (``packages.txt`` for the root file system, ``<kind>/Dockerfile``
+per image) plus ``recipes/common/``. The OpenResty twin comes from the release the ``twin`` setting
+names (trixie by default, bookworm on request); the Redis and tools twins always come from
+:data:`SERVICES_RELEASE`. Tags carry a hash of the recipe, so a build is skipped while the recipe is
+unchanged and redone when it changes.
 """
 from __future__ import annotations
 
@@ -20,11 +23,16 @@ from docker.errors import BuildError, ImageNotFound
 from harness.engine import Engine, ensure_packages
 from harness.errors import ImageUnavailable
 from harness.images.profiles import PROFILE_LABEL
+from harness.resources import shipped
 
-RECIPES = Path(__file__).resolve().parent / "recipes"
+RECIPES = shipped("harness.images", "recipes")
 NAMESPACE = "openresty-harness"
-SUITE = "bookworm"
 KINDS = ("openresty", "redis", "tools")
+RELEASES = ("trixie", "bookworm")  # the Debian releases that have recipes; the first is the default twin
+DEFAULT_RELEASE = RELEASES[0]
+# Redis and the sidecars' Python: trixie's redis-server 8.0 is the closest Debian has to the
+# official redis 8.x pin, and its python3 3.13 matches the official python:3.13 tools image.
+SERVICES_RELEASE = "trixie"
 MMDEBSTRAP_OPTIONS = (
     "--variant=apt",
     "--aptopt=Apt::Install-Recommends \"false\"",
@@ -36,9 +44,42 @@ MMDEBSTRAP_TIMEOUT = 900
 BUILD_LOCK_TIMEOUT = MMDEBSTRAP_TIMEOUT + 600  # a rootfs and an image build, at most
 
 
-def packages() -> list[str]:
-    lines = (RECIPES / "packages.txt").read_text().splitlines()
+def release_for(kind: str, twin: str = DEFAULT_RELEASE) -> str:
+    """The Debian release the offline image of ``kind`` is built from, for the ``twin`` setting."""
+    if twin not in RELEASES:
+        raise ImageUnavailable(f"no offline recipe for Debian {twin!r}: HARNESS_TWIN must be one of {', '.join(RELEASES)}")
+    return twin if kind == "openresty" else SERVICES_RELEASE
+
+
+def _lines(path: Path) -> list[str]:
+    lines = path.read_text().splitlines() if path.exists() else []
     return [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+
+
+def packages(release: str = DEFAULT_RELEASE) -> list[str]:
+    return _lines(RECIPES / release / "packages.txt")
+
+
+def stand_ins(release: str = DEFAULT_RELEASE) -> list[str]:
+    """Packages the root file system only pretends to have (``recipes/<release>/stand-ins.txt``)."""
+    return _lines(RECIPES / release / "stand-ins.txt")
+
+
+STAND_IN = "openresty-harness-stand-in"
+
+
+def stand_in_deb(dest: Path, provides: list[str]) -> Path:
+    """An empty package that ``Provides:`` ``provides``, so a dependency on them pulls nothing in."""
+    root = dest / STAND_IN
+    (root / "DEBIAN").mkdir(parents=True)
+    (root / "DEBIAN" / "control").write_text(
+        f"Package: {STAND_IN}\nVersion: 1\nArchitecture: all\nMaintainer: openresty-harness <root@localhost>\n"
+        f"Provides: {', '.join(provides)}\nDescription: stands in for {', '.join(provides)}\n"
+        " Built by openresty-harness for its offline twins; see harness/images/recipes.\n")
+    deb = dest / f"{STAND_IN}.deb"
+    subprocess.run(["dpkg-deb", "--root-owner-group", "--build", str(root), str(deb)], check=True,
+                   capture_output=True, timeout=60)
+    return deb
 
 
 def _digest(*parts: bytes) -> str:
@@ -49,16 +90,25 @@ def _digest(*parts: bytes) -> str:
     return h.hexdigest()[:12]
 
 
-def rootfs_tag() -> str:
-    recipe = "\n".join([SUITE, *MMDEBSTRAP_OPTIONS, *packages()]).encode()
-    return f"{NAMESPACE}/rootfs:{SUITE}-{_digest(recipe)}"
+def rootfs_tag(release: str = DEFAULT_RELEASE) -> str:
+    recipe = [release, *MMDEBSTRAP_OPTIONS, *packages(release), *(f"stand-in {p}" for p in stand_ins(release))]
+    return f"{NAMESPACE}/rootfs:{release}-{_digest(chr(10).join(recipe).encode())}"
 
 
-def image_tag(kind: str) -> str:
-    """The tag of the offline image of ``kind`` for the current recipe."""
-    files = sorted(p for p in (RECIPES / kind).rglob("*") if p.is_file())
-    parts = [rootfs_tag().encode()] + [p.relative_to(RECIPES).as_posix().encode() + p.read_bytes() for p in files]
-    return f"{NAMESPACE}/{kind}:{SUITE}-{_digest(*parts)}"
+def _recipe_files(kind: str, release: str) -> list[Path]:
+    return sorted(p for d in (RECIPES / release / kind, RECIPES / "common") for p in d.rglob("*") if p.is_file())
+
+
+def image_tag(kind: str, release: str = DEFAULT_RELEASE) -> str:
+    """The tag of the offline image of ``kind`` built from ``release``, for the current recipe."""
+    parts = [rootfs_tag(release).encode()]
+    parts += [p.relative_to(RECIPES).as_posix().encode() + p.read_bytes() for p in _recipe_files(kind, release)]
+    return f"{NAMESPACE}/{kind}:{release}-{_digest(*parts)}"
+
+
+def twin_tag(kind: str, twin: str = DEFAULT_RELEASE) -> str:
+    """The tag of the offline twin of ``kind`` that the ``twin`` setting selects."""
+    return image_tag(kind, release_for(kind, twin))
 
 
 def lock_path(tag: str) -> Path:
@@ -95,9 +145,10 @@ def build_lock(tag: str, log: Callable[[str], None] = print, timeout: float = BU
 class OfflineBuilder:
     """Builds (or finds cached) offline images on an engine."""
 
-    def __init__(self, engine: Engine, log: Callable[[str], None] = print) -> None:
+    def __init__(self, engine: Engine, log: Callable[[str], None] = print, twin: str = DEFAULT_RELEASE) -> None:
         self.engine = engine
         self.log = log
+        self.twin = twin
 
     def exists(self, tag: str) -> bool:
         try:
@@ -107,7 +158,8 @@ class OfflineBuilder:
             return False
 
     def build(self, kind: str) -> str:
-        tag = image_tag(kind)
+        release = release_for(kind, self.twin)
+        tag = image_tag(kind, release)
         if self.exists(tag):
             self.log(f"{kind}: {tag} is up to date")
             return tag
@@ -115,15 +167,16 @@ class OfflineBuilder:
             if self.exists(tag):
                 self.log(f"{kind}: {tag} was built meanwhile by another run")
                 return tag
-            return self._build(kind, tag)
+            return self._build(kind, release, tag)
 
-    def _build(self, kind: str, tag: str) -> str:
-        base = self.rootfs()
+    def _build(self, kind: str, release: str, tag: str) -> str:
+        base = self.rootfs(release)
         self.log(f"{kind}: building {tag} FROM {base}")
         started = time.monotonic()
         try:
             self.engine.client.images.build(
-                path=str(RECIPES / kind), tag=tag, buildargs={"ROOTFS": base}, rm=True, forcerm=True,
+                path=str(RECIPES), dockerfile=f"{release}/{kind}/Dockerfile", tag=tag, buildargs={"ROOTFS": base},
+                rm=True, forcerm=True,
                 pull=False, labels={"org.openresty-harness.recipe": tag.rsplit("-", 1)[1]})
         except BuildError as exc:
             lines = "\n".join(str(chunk.get("stream", chunk.get("error", ""))).rstrip() for chunk in exc.build_log)
@@ -131,31 +184,38 @@ class OfflineBuilder:
         self.log(f"{kind}: built in {time.monotonic() - started:.1f}s")
         return tag
 
-    def rootfs(self) -> str:
-        """The imported root file system, built with mmdebstrap when missing."""
-        tag = rootfs_tag()
+    def rootfs(self, release: str = DEFAULT_RELEASE) -> str:
+        """The imported root file system of ``release``, built with mmdebstrap when missing."""
+        tag = rootfs_tag(release)
         if self.exists(tag):
             return tag
         with build_lock(tag, self.log):
             if self.exists(tag):
                 return tag
-            return self._rootfs(tag)
+            return self._rootfs(release, tag)
 
-    def _rootfs(self, tag: str) -> str:
-        ensure_packages({"mmdebstrap": "mmdebstrap"}, log=self.log)
+    def _rootfs(self, release: str, tag: str) -> str:
+        ensure_packages({"mmdebstrap": "mmdebstrap", "dpkg-deb": "dpkg"}, log=self.log)
         repo, version = tag.split(":")
         with tempfile.TemporaryDirectory(prefix="harness-rootfs-") as tmp:
             tar = Path(tmp) / "rootfs.tar"
-            cmd = ["mmdebstrap", "--quiet", *MMDEBSTRAP_OPTIONS, f"--include={','.join(packages())}", SUITE, str(tar)]
-            self.log(f"rootfs: mmdebstrap {SUITE} with {len(packages())} packages (about a minute)")
+            include = packages(release)
+            hooks = []
+            if stand_ins(release):  # installed before the packages, so their dependency is already met
+                deb = stand_in_deb(Path(tmp), stand_ins(release))
+                hooks = [f"--essential-hook=copy-in {deb} /tmp",
+                         f'--essential-hook=chroot "$1" dpkg -i /tmp/{deb.name} && rm "$1/tmp/{deb.name}"']
+            cmd = ["mmdebstrap", "--quiet", *MMDEBSTRAP_OPTIONS, *hooks, f"--include={','.join(include)}", release,
+                   str(tar)]
+            self.log(f"rootfs: mmdebstrap {release} with {len(include)} packages (about a minute)")
             started = time.monotonic()
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=MMDEBSTRAP_TIMEOUT)
             if proc.returncode != 0:
                 tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-20:])
                 raise ImageUnavailable(
                     f"mmdebstrap failed (exit {proc.returncode}): check the package list in "
-                    f"{RECIPES / 'packages.txt'} and that Debian's mirror is reachable", tail)
+                    f"{RECIPES / release / 'packages.txt'} and that Debian's mirror is reachable", tail)
             self.log(f"rootfs: debootstrapped in {time.monotonic() - started:.1f}s, importing as {tag}")
             self.engine.client.api.import_image_from_file(
-                str(tar), repository=repo, tag=version, changes=[f"LABEL {PROFILE_LABEL}=debian"])
+                str(tar), repository=repo, tag=version, changes=[f"LABEL {PROFILE_LABEL}={release}"])
         return tag

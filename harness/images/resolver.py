@@ -10,12 +10,17 @@ from docker.errors import APIError, DockerException, ImageNotFound
 from harness.engine import Engine
 from harness.errors import ImageUnavailable
 from harness.images import offline
-from harness.images.profiles import PROFILE_LABEL
+from harness.images.components import OFFICIAL_TAG
+from harness.images.profiles import profile_name
+from harness.settings import Settings
 
+# The newest official tags established from public sources: OpenResty in harness/images/components.py
+# (docker-openresty has no trixie flavor), docker-library/official-images library/redis (8.10.2 on
+# Debian trixie) and library/python (3.13-slim-trixie: the same Python as Debian 13's python3).
 OFFICIAL = {
-    "openresty": "openresty/openresty:1.27.1.2-0-bookworm",
-    "redis": "redis:7.4.2-bookworm",
-    "tools": "python:3.12-slim-bookworm",  # the harness's sidecars: DNS server, fault proxy
+    "openresty": OFFICIAL_TAG,
+    "redis": "redis:8.10.2-trixie",
+    "tools": "python:3.13-slim-trixie",  # the harness's sidecars: DNS server, fault proxy
 }
 OVERRIDE = {"openresty": ("openresty_image", "HARNESS_OPENRESTY_IMAGE", "--openresty-image"),
             "redis": ("redis_image", "HARNESS_REDIS_IMAGE", "--redis-image"),
@@ -30,7 +35,7 @@ class ResolvedImage:
     ref: str
     id: str
     source: str  # "override", "official (local)", "official (pulled)", "offline build"
-    profile: str  # "official" or "debian": see harness.images.profiles
+    profile: str  # "official", "trixie" or "bookworm": see harness.images.profiles
     labels: dict[str, str] = field(default_factory=dict)
     note: str = ""  # why the first choice was not taken
 
@@ -42,11 +47,20 @@ class ResolvedImage:
 class ImageResolver:
     """Resolves each image kind once and remembers the answer."""
 
-    def __init__(self, engine: Engine, overrides: Optional[dict[str, str]] = None, pull: bool = True) -> None:
+    def __init__(self, engine: Engine, overrides: Optional[dict[str, str]] = None, pull: bool = True,
+                 twin: str = offline.DEFAULT_RELEASE) -> None:
         self.engine = engine
         self.overrides = {k: v for k, v in (overrides or {}).items() if v}
         self.pull = pull
+        self.twin = twin
         self._cache: dict[str, ResolvedImage] = {}
+
+    @classmethod
+    def from_settings(cls, engine: Engine, settings: Settings, pull: Optional[bool] = None) -> "ImageResolver":
+        """The resolver a run with ``settings`` uses (image overrides, pull policy, twin release)."""
+        return cls(engine, {"openresty": settings.openresty_image, "redis": settings.redis_image,
+                            "tools": settings.tools_image},
+                   pull=settings.may_pull if pull is None else pull, twin=settings.twin)
 
     def resolve(self, kind: str) -> ResolvedImage:
         if kind not in self._cache:
@@ -78,7 +92,7 @@ class ImageResolver:
     def _found(self, kind: str, image, ref: str, source: str, note: str = "") -> ResolvedImage:
         labels = image.labels or {}
         return ResolvedImage(kind=kind, ref=ref, id=image.id, source=source,
-                             profile=labels.get(PROFILE_LABEL, "official"), labels=labels, note=note)
+                             profile=profile_name(labels), labels=labels, note=note)
 
     def _resolve(self, kind: str) -> ResolvedImage:
         if kind in self.overrides:
@@ -99,10 +113,10 @@ class ImageResolver:
         image, reason = self._pull(official)
         if image is not None:
             return self._found(kind, image, official, "official (pulled)")
-        twin = offline.image_tag(kind)
+        twin = offline.twin_tag(kind, self.twin)
         image = self._local(twin)
         if image is not None:
             return self._found(kind, image, twin, "offline build", note=f"{official}: {reason}")
         raise ImageUnavailable(
             f"no {kind} image: {official} cannot be pulled ({reason}) and the offline build {twin} "
-            f"is missing: run `make images`")
+            f"is missing: run `make images`{'' if self.twin == offline.DEFAULT_RELEASE else f' with HARNESS_TWIN={self.twin}'}")

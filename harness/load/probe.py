@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 
@@ -35,7 +36,7 @@ def burst(url: str, n: int = 20, timeout: float = 1.0, new_connections: bool = T
 
 async def aburst(url: str, n: int = 20, timeout: float = 1.0, new_connections: bool = True) -> BurstResult:
     """:func:`burst` for an event loop that is already running."""
-    async def one(client: httpx.AsyncClient) -> tuple[str, object]:
+    async def one(client: httpx.AsyncClient) -> tuple[str, Any]:
         started = time.perf_counter()
         try:
             response = await client.get(url, headers={"Connection": "close"} if new_connections else None)
@@ -48,7 +49,10 @@ async def aburst(url: str, n: int = 20, timeout: float = 1.0, new_connections: b
     limits = httpx.Limits(max_connections=n, max_keepalive_connections=0 if new_connections else n)
     async with httpx.AsyncClient(timeout=timeout, limits=limits) as client:
         outcomes = await asyncio.gather(*(one(client) for _ in range(n)))
-    statuses, latencies, errors, timed_out = [], [], {}, 0
+    statuses: list[int] = []
+    latencies: list[float] = []
+    errors: dict[str, int] = {}
+    timed_out = 0
     for kind, value in outcomes:
         if kind == "ok":
             statuses.append(value[0])

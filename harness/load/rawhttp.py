@@ -44,7 +44,8 @@ class RawHttpClient:
             prepared = self._requests[url] = self._prepare(url)
         address, request = prepared
         started = time.perf_counter()
-        status, length, exception = 0, 0, None
+        status, length = 0, 0
+        exception: Optional[Exception] = None
         connection = self._connections.get(address)
         try:
             if connection is None or connection.closed:  # closed while idle (keepalive_timeout, a reload)

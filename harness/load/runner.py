@@ -16,8 +16,9 @@ from typing import Any, Callable, Optional, Protocol, Union
 
 from harness.errors import HarnessError
 from harness.load.env import Client, LoadEnv
+from harness.resources import shipped
 
-GENERIC_LOCUSTFILE = Path(__file__).resolve().parent / "locustfile_paths.py"
+GENERIC_LOCUSTFILE = shipped("harness.load", "locustfile_paths.py")
 
 
 class HasBaseUrl(Protocol):

@@ -5,12 +5,20 @@
 --                                      A file shorter than N was rotated: it is read from byte 0.
 --   /__harness/log?size=1              only the length of error.log (X-Harness-Log-End)
 local dict = ngx.shared.harness_control
+if jit then
+    jit.off(true, true)  -- never traced (see heartbeat.lua)
+end
 
 local function ready()
+    -- the workers' pids as their heartbeats last recorded them (this generation's, once each started)
+    local pids = {}
+    for id = 0, ngx.worker.count() - 1 do
+        pids[#pids + 1] = tostring(dict and dict:get("pid:" .. id) or 0)
+    end
     ngx.header["Content-Type"] = "application/json"
-    ngx.say(string.format('{"generation":%d,"pid":%d,"jit":"%s","nginx":%d,"ngx_lua":%d,"workers":%d}',
+    ngx.say(string.format('{"generation":%d,"pid":%d,"jit":"%s","nginx":%d,"ngx_lua":%d,"workers":%d,"pids":[%s]}',
         tonumber(ngx.var.harness_generation), ngx.worker.pid(), jit and jit.version or "",
-        ngx.config.nginx_version, ngx.config.ngx_lua_version, ngx.worker.count()))
+        ngx.config.nginx_version, ngx.config.ngx_lua_version, ngx.worker.count(), table.concat(pids, ",")))
 end
 
 -- Returns "yes", "no-heartbeat" (nothing to wait on), or "busy:<id>=<pid>,..." after the deadline.

@@ -24,12 +24,13 @@ from harness.errors import HarnessError
 from harness.load.cpu import CgroupCpu
 from harness.load.env import LoadEnv
 from harness.load.runner import locust_command
+from harness.resources import shipped
 from harness.waiting import wait_for
 
 if TYPE_CHECKING:  # pragma: no cover
     from harness.containers import OpenRestyContainer
 
-LOCUSTFILE = Path(__file__).resolve().parent / "locustfile_rounds.py"
+LOCUSTFILE = shipped("harness.perf", "locustfile_rounds.py")
 SAMPLE_INTERVAL_S = 0.01
 Interleave = Literal["requests", "rounds"]
 # per round: the figures a verdict can compare (all from the round alone)

@@ -7,14 +7,17 @@ import base64
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import jinja2
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 from hdrh.histogram import HdrHistogram  # noqa: E402
 
+from harness import __version__  # noqa: E402
 from harness.load.recording import DIGITS, HIGHEST_US, LOWEST_US  # noqa: E402
 from harness.perf.compare import CompareResult  # noqa: E402
 from harness.perf.verdict import METRIC_INFO, Verdict  # noqa: E402
@@ -24,9 +27,10 @@ COLOURS = ("#1f77b4", "#d62728")
 SPECTRUM = (0, 10, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 100)
 
 
-def to_json(result: CompareResult, verdict: Verdict) -> dict:
+def to_json(result: CompareResult, verdict: Verdict) -> dict[str, Any]:
     """The whole record: variants, containers, settings, every round, ratios and verdict."""
-    return {"kind": "harness-perf-compare", "verdict": verdict.to_json(), **result.to_json()}
+    return {"kind": "harness-perf-compare", "harness_version": __version__, "verdict": verdict.to_json(),
+            **result.to_json()}
 
 
 def merged_histogram(result: CompareResult, target: int) -> HdrHistogram:
@@ -37,7 +41,7 @@ def merged_histogram(result: CompareResult, target: int) -> HdrHistogram:
     return merged
 
 
-def _png(fig) -> str:
+def _png(fig: Figure) -> str:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
     plt.close(fig)

@@ -6,10 +6,11 @@ import base64
 import io
 import time
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import jinja2
 
+from harness import __version__
 from harness.scenarios.runner import ScenarioResult
 
 TEMPLATE = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined).from_string("""<!doctype html>
@@ -22,7 +23,7 @@ pre{background:#f6f6f6;padding:8px;overflow-x:auto;font-size:12px}details{margin
 .check-ok{color:#17692f}.check-fail{color:#b00020}
 </style></head><body>
 <h1>Scenario report</h1>
-<p>{{ passed }}/{{ results|length }} passed &middot; written {{ when }} &middot; engine: {{ record.get("engine") or "?" }}</p>
+<p>{{ passed }}/{{ results|length }} passed &middot; written {{ when }} &middot; openresty-harness {{ version }} &middot; engine: {{ record.get("engine") or "?" }}</p>
 <p>Images: {% for kind, img in record.get("images", {}).items() %}<b>{{ kind }}</b> {{ img.get("ref") }}
  ({{ img.get("source") }}; {{ img.get("summary") or img.get("version", "")|truncate(80) }}){% if not loop.last %}; {% endif %}{% endfor %}</p>
 <table><tr><th>scenario</th><th>catalogue</th><th>verdict</th><th>seconds</th><th>key numbers</th></tr>
@@ -90,11 +91,11 @@ def latency_plot(result: ScenarioResult) -> Optional[str]:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
-def write_html_report(path: Path, results: Sequence[ScenarioResult], record: Optional[dict] = None) -> Path:
+def write_html_report(path: Path, results: Sequence[ScenarioResult], record: Optional[dict[str, Any]] = None) -> Path:
     """Write the report for ``results`` to ``path`` (directories are made); return the path."""
     path.parent.mkdir(parents=True, exist_ok=True)
     html = TEMPLATE.render(results=list(results), passed=sum(r.passed for r in results),
-                           when=time.strftime("%Y-%m-%d %H:%M:%S"), record=record or {},
+                           when=time.strftime("%Y-%m-%d %H:%M:%S"), record=record or {}, version=__version__,
                            plots=[latency_plot(r) for r in results])
     path.write_text(html)
     return path

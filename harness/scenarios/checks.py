@@ -8,13 +8,17 @@ import difflib
 import re
 from collections import Counter
 from dataclasses import dataclass, replace
-from typing import Optional
+from typing import TYPE_CHECKING, Mapping, Optional
 
 from harness.errorlog import logged_as_expected, missing_message, select, unexpected_message
 from harness.scenarios.observe import LOG_WAIT_S, Observed, Snapshot, needs_snapshot
-from harness.scenarios.spec import Expect, LoadExpect, RedisExpect, ResponseExpect, WorkerExpect, as_pattern
+from harness.scenarios.spec import (ConnectionsExpect, DnsExpect, Expect, LoadExpect, RedisExpect, ResponseExpect,
+                                    Route, RouteExpect, WorkerExpect, as_pattern, matches)
 from harness.scenarios.traffic import Outcome
 from harness.workers import WorkerTable, diff, health
+
+if TYPE_CHECKING:
+    from harness.dependencies import Usage
 
 __all__ = ["Check", "Observed", "check_all", "check_response", "check_responses", "parse_sample"]
 
@@ -52,6 +56,10 @@ def check_all(expect: Expect, seen: Observed) -> list[Check]:
         checks += _workers(expect.workers, seen.workers_before, snap)
     if expect.redis is not None:
         checks += _redis(expect.redis, seen, snap)
+    if expect.proxy:
+        checks += _routes(expect.proxy, seen)
+    if expect.dns:
+        checks += _dns(expect.dns, seen)
     if expect.metrics is not None:
         checks += _metrics(expect, seen)
     if expect.load is not None or seen.load is not None:
@@ -193,6 +201,79 @@ def _redis(want: RedisExpect, seen: Observed, snap: Snapshot) -> list[Check]:
         low, high = want.min_clients_from_nginx or 0, want.max_clients_from_nginx
         ok = n >= low and (high is None or n <= high)
         checks.append(Check("redis clients from nginx", ok, f"{low}..{'' if high is None else high}", str(n)))
+    if want.wanted:
+        checks += _connections("redis", want, seen)
+    return checks
+
+
+def _connections(dependency: str, want: ConnectionsExpect, seen: Observed) -> list[Check]:
+    usage = _usage(dependency, seen)
+    if isinstance(usage, Check):
+        return [usage]
+    detail = f"{usage}\n{seen.dependencies.format() if seen.dependencies else ''}"
+    per, checks = usage.new_connections_per_request, []
+    if want.max_new_connections_per_request is not None:
+        checks.append(Check(f"{dependency} new connections per request", per <= want.max_new_connections_per_request,
+                            f"<= {want.max_new_connections_per_request:g}",
+                            f"{per:.3f} ({usage.new_connections} over {usage.requests} requests)", detail))
+    if want.min_new_connections_per_request is not None:
+        checks.append(Check(f"{dependency} new connections per request", per >= want.min_new_connections_per_request,
+                            f">= {want.min_new_connections_per_request:g}",
+                            f"{per:.3f} ({usage.new_connections} over {usage.requests} requests)", detail))
+    if want.min_pool_reuse is not None:
+        checks.append(Check(f"{dependency} pool reuse", usage.pool_reuse >= want.min_pool_reuse,
+                            f">= {want.min_pool_reuse:.0%}", f"{usage.pool_reuse:.0%}", detail))
+    return checks
+
+
+def _usage(dependency: str, seen: Observed) -> "Usage | Check":
+    if seen.dependencies is None:
+        return Check(dependency, False, "its counters before and after the step", "not read")
+    usage = seen.dependencies.usage(seen.requests).get(dependency)
+    if usage is None:
+        return Check(dependency, False, f"counters of {dependency}", "this dependency was not watched")
+    if not usage.requests:
+        return Check(f"{dependency} new connections per request", False, "requests sent in the step", "none")
+    return usage
+
+
+def _routes(wanted: Mapping[Route, RouteExpect], seen: Observed) -> list[Check]:
+    checks: list[Check] = []
+    for route, want in wanted.items():
+        if want.wanted:
+            checks += _connections(f"proxy.{route}", want, seen)
+        if want.requests is None and want.max_connections is None:
+            continue
+        delta = seen.dependencies.routes.get(route) if seen.dependencies is not None else None
+        if delta is None:
+            checks.append(Check(f"proxy.{route}", False, "its counters before and after the step", "not read"))
+            continue
+        if want.requests is not None:
+            checks.append(Check(f"proxy.{route} HTTP requests", delta.requests == want.requests, str(want.requests),
+                                str(delta.requests)))
+        if want.max_connections is not None:
+            checks.append(Check(f"proxy.{route} connections", delta.connections <= want.max_connections,
+                                f"<= {want.max_connections}", str(delta.connections)))
+    return checks
+
+
+def _dns(wanted: dict[str, DnsExpect], seen: Observed) -> list[Check]:
+    if seen.dependencies is None:
+        return [Check("dns", False, "the DNS server's queries over the step", "not read")]
+    checks: list[Check] = []
+    for name, want in wanted.items():
+        queries = seen.dependencies.queries(name)
+        n = len(queries)
+        detail = "\n".join(f"{q.time:.3f} {q.type} -> {q.answer}" for q in queries[:20])
+        bounds = {"queries": (want.queries, n == want.queries, f"{want.queries}"),
+                  "min_queries": (want.min_queries, n >= (want.min_queries or 0), f">= {want.min_queries}"),
+                  "max_queries": (want.max_queries, n <= (want.max_queries or 0), f"<= {want.max_queries}")}
+        checks += [Check(f"dns {name} queries", ok, expected, str(n), detail)
+                   for value, ok, expected in bounds.values() if value is not None]
+        if want.answers is not None:
+            bad = sorted({q.answer for q in queries if not any(matches(p, q.answer) for p in want.answers)})
+            checks.append(Check(f"dns {name} answers", bool(queries) and not bad, " or ".join(want.answers),
+                                ", ".join(bad) or ("no query" if not queries else "as expected"), detail))
     return checks
 
 

@@ -6,7 +6,7 @@ import contextlib
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, ContextManager, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterator, Optional
 
 from harness.errors import HarnessError
 from harness.faults import RedisFault, WorkerFault
@@ -60,12 +60,13 @@ def fault_context(fault: Fault, targets: Targets) -> ContextManager[object]:
             "reset_peer": lambda: route.reset_peer(stream=fault.stream),
             "limit_data": lambda: route.limit_data(fault.bytes or 0, fault.stream),
             "slicer": lambda: route.slicer(64, 16, 1000, fault.stream),
+            "drop_connections": lambda: _instant(route.drop_connections),
         }
         return contexts[what]()
     if family == "dns":
         if targets.dns is None:
             raise HarnessError(f"fault {fault.kind} needs the DNS server: add 'dns' to the services")
-        answers = {"nxdomain": {"rcode": "NXDOMAIN"}, "servfail": {"rcode": "SERVFAIL"},
+        answers: dict[str, dict[str, Any]] = {"nxdomain": {"rcode": "NXDOMAIN"}, "servfail": {"rcode": "SERVFAIL"},
                    "timeout": {"timeout": True}, "address": {"a": fault.address}}
         return targets.dns.answering(fault.host or "", **answers[what])
     workers = WorkerFault(targets.nginx)

@@ -15,6 +15,7 @@ from harness.workers import WorkerTable
 
 if TYPE_CHECKING:
     from harness.containers import OpenRestyContainer, RedisContainer
+    from harness.dependencies import Delta
     from harness.leaks import LeakReport
     from harness.load import LoadResult
 
@@ -51,6 +52,16 @@ class Observed:
     load: Optional["LoadResult"] = None
     leak: Optional["LeakReport"] = None
     snapshot: Optional[Snapshot] = None
+    dependencies: Optional["Delta"] = None  # counters of Redis, proxy routes and DNS over the step
+
+    @property
+    def requests(self) -> int:
+        """Requests the step sent to OpenResty (the denominator of connections per request)."""
+        if self.load is not None:
+            return self.load.requests
+        if self.leak is not None:
+            return self.leak.samples[-1].requests
+        return len(self.outcomes)
 
 
 def needs_snapshot(expect: Expect) -> bool:
@@ -59,6 +70,12 @@ def needs_snapshot(expect: Expect) -> bool:
     return bool(expect.error_log or expect.no_error_log or expect.grep_error_log or expect.workers is not None
                 or (redis is not None and (redis.keys or redis.max_clients_from_nginx is not None
                                            or redis.min_clients_from_nginx is not None)))
+
+
+def needs_dependencies(expect: Expect) -> bool:
+    """Whether judging ``expect`` needs dependency counters read before and after the traffic
+    (:class:`harness.dependencies.Dependencies`, into ``Observed.dependencies``)."""
+    return bool(expect.proxy or expect.dns) or (expect.redis is not None and expect.redis.wanted)
 
 
 def observe(expect: Expect, seen: "Observed") -> Snapshot:

@@ -13,7 +13,8 @@ from harness.scenarios import spec
 MODELS: tuple[type[BaseModel], ...] = (
     spec.ScenarioFile, spec.Scenario, spec.InlineFixture, spec.Options, spec.Step, spec.Request, spec.Fault,
     spec.LoadStep, spec.LeakStep, spec.Expect, spec.ResponseExpect, spec.LogPattern, spec.WorkerExpect,
-    spec.RedisExpect, spec.MetricsExpect, spec.LoadExpect,
+    spec.RedisExpect, spec.RouteExpect, spec.ConnectionsExpect, spec.DnsExpect, spec.MetricsExpect,
+    spec.LoadExpect,
 )
 SHORTHANDS = {
     "Request": "a string `METHOD /path` is a request with no other field",

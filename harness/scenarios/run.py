@@ -8,8 +8,9 @@ from typing import Optional, Sequence
 
 from harness.errors import FixtureNotFound, HarnessError
 from harness.nginx_conf import Fixture
+from harness.resources import catalogue_dir
 
-EMBEDDED_CATALOGUE = Path(__file__).resolve().parent.parent.parent / "scenarios"
+EMBEDDED_CATALOGUE = catalogue_dir()
 
 # pytest's exit codes -> the harness's: 0 all passed, 1 a scenario failed, 2 the run itself failed
 EXIT_CODES = {0: 0, 1: 1}
@@ -50,7 +51,10 @@ class ScenarioRun:
         self.reports.mkdir(parents=True, exist_ok=True)
         args = [*paths, "-v", "-p", "no:locust", "-p", "no:cacheprovider", "--tb=short",
                 f"--junitxml={self.reports / 'scenarios.xml'}",
-                f"--scenario-report={self.reports / 'scenarios.html'}"]
+                f"--scenario-report={self.reports / 'scenarios.html'}",
+                f"--harness-reports-dir={self.reports.resolve()}"]  # run.json beside them, never in the package
+        if paths == [str(EMBEDDED_CATALOGUE)]:
+            args.append(f"--rootdir={Path.cwd()}")  # not the installed package's directory
         if self.image:
             args.append(f"--openresty-image={self.image}")
         if self.app is not None:

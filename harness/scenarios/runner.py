@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Optional
 import httpx
 
 from harness.errorlog import ErrorLog, LogEntry, excerpt, problems_in
+from harness.dependencies import Dependencies
 from harness.errors import HarnessError, NginxConfigError
 from harness.leaks import LeakCheck
 from harness.load import LoadSpec, run_load
@@ -25,9 +26,10 @@ from harness.metrics import Metrics, scrape
 from harness.nginx_conf import Fixture
 from harness.scenarios.checks import Check, Observed, check_all, check_response
 from harness.scenarios.fault_plan import Targets, Timeline, fault_context
-from harness.scenarios.observe import observe
+from harness.scenarios.observe import needs_dependencies, observe
 from harness.scenarios.loader import LoadedScenario
-from harness.scenarios.spec import InlineFixture, Scenario, Step, matches
+from harness.scenarios.preflight_step import run_preflight
+from harness.scenarios.spec import Expect, InlineFixture, Scenario, Step, matches
 from harness.scenarios.traffic import Outcome, send, send_concurrently, send_pipelined, send_raw
 
 if TYPE_CHECKING:
@@ -36,6 +38,8 @@ if TYPE_CHECKING:
     from harness.stage import Stage
 
 DEFAULT_APP = "redis-counter"  # the embedded sample app: what 'fixture: app' means without --app
+DNS_QUERY_WAIT = 10.0  # until_dns_query without within: nginx asks again within valid + 1 s
+RETRY_PAUSE = 0.2  # between two attempts of a retried step
 
 
 @dataclass
@@ -228,6 +232,8 @@ class ScenarioRunner:
         all_outcomes: list[Outcome] = []
         entries: Optional[list[LogEntry]] = None  # error.log since the hand-out, once read
         scenario_metrics = self._scrape(nginx, scenario.expect)
+        dependencies = self._watch(scenario.expect, targets)
+        counters = dependencies.snapshot() if dependencies is not None else None
         try:
             for index, step in enumerate(scenario.steps, 1):
                 # the first step's view of error.log starts at the hand-out: nothing came in between
@@ -240,6 +246,8 @@ class ScenarioRunner:
             if scenario.expect.metrics is not None:
                 nginx.settle()
                 final.metrics_after = self._scrape(nginx, scenario.expect)
+            if dependencies is not None and counters is not None:
+                final.dependencies = dependencies.delta(counters)
             observe(scenario.expect, final)
             result.final += check_all(scenario.expect, final)
             if scenario.allow_log_problems is not True:
@@ -310,26 +318,41 @@ class ScenarioRunner:
                 reload_checks.append(Check(f"reload rejected with {step.reload_error!r}",
                                            matches(step.reload_error, f"{exc.message}\n{exc.detail}"),
                                            step.reload_error, exc.message, exc.detail))
-        deadline = time.monotonic() + (step.within or 0)
+        name = step.until_dns_query
+        deadline = time.monotonic() + (step.within or (DNS_QUERY_WAIT if name else 0))
+        attempts = 0
         while True:
-            self._attempt(step, targets, out, None if step.reload else since)
+            seen = self._attempt(step, targets, out, None if step.reload else since)
             since = None  # a retry looks only at what comes after it
+            attempts += 1
             out.checks = reload_checks + out.checks
-            if out.passed or time.monotonic() >= deadline:
+            if name:
+                asked = seen.dependencies is not None and bool(seen.dependencies.queries(name))
+                if asked or time.monotonic() >= deadline:
+                    out.checks.append(Check(f"nginx asked DNS for {name} (attempt {attempts})", asked,
+                                            "a query during the attempt", "none within the deadline"
+                                            if not asked else "asked"))
+                    break
+                out.timeline.append(f"attempt {attempts}: nginx did not ask DNS for {name} (a cached answer "
+                                    "or a pooled connection); repeating")
+            elif out.passed or time.monotonic() >= deadline:
                 break
-            out.timeline.append(f"{len(out.checks) - sum(c.ok for c in out.checks)} check(s) failed; retrying "
-                                f"(within {step.within:g}s)")
-            time.sleep(0.2)
+            else:
+                out.timeline.append(f"{len(out.checks) - sum(c.ok for c in out.checks)} check(s) failed; retrying "
+                                    f"(within {step.within:g}s)")
+            time.sleep(RETRY_PAUSE)
         out.seconds = time.perf_counter() - started
         return out
 
-    def _attempt(self, step: Step, targets: Targets, out: StepResult, since: Optional[int] = None) -> None:
+    def _attempt(self, step: Step, targets: Targets, out: StepResult, since: Optional[int] = None) -> Observed:
         nginx = targets.nginx
         log = ErrorLog(nginx, since=since)
         if since is None:
             log.mark()
         before = nginx.workers() if step.expect.workers is not None else None
         metrics_before = self._scrape(nginx, step.expect)
+        dependencies = self._watch(step.expect, targets, bool(step.until_dns_query))
+        counters = dependencies.snapshot() if dependencies is not None else None
         held = [f for f in step.fault if not f.timed]
         timed = [f for f in step.fault if f.timed]
         with contextlib.ExitStack() as faults:
@@ -347,12 +370,31 @@ class ScenarioRunner:
             if step.expect.metrics is not None:
                 nginx.settle()
                 seen.metrics_after = self._scrape(nginx, step.expect)
+            if dependencies is not None and counters is not None:
+                seen.dependencies = dependencies.delta(counters)
+                if seen.requests and seen.leak is None:  # a leak step reports its measured rounds
+                    for usage in seen.dependencies.usage(seen.requests).values():
+                        out.numbers[f"{usage.dependency} conn/req"] = round(usage.new_connections_per_request, 3)
             out.outcomes = seen.outcomes
             observe(step.expect, seen)
             out.checks = check_all(step.expect, seen)
             for index, (request, outcome) in enumerate(zip(step.sequence, seen.outcomes), 1):
                 if request.expect is not None:
                     out.checks += check_response(request.expect, outcome, index)
+            if step.preflight is not None:
+                app = self._named_fixture(step.preflight.app, self._source) if step.preflight.app else nginx.fixture
+                report, checks = run_preflight(self.stage, step.preflight, app)
+                out.checks += checks
+                out.numbers["preflight s"] = round(report.seconds, 1)
+        return seen
+
+    @staticmethod
+    def _watch(expect: Expect, targets: Targets, always: bool = False) -> Optional[Dependencies]:
+        """The dependency counters that ``expect`` judges (read before and after), if any."""
+        if not (always or needs_dependencies(expect)):
+            return None
+        return Dependencies(targets.nginx, redis=targets.redis,
+                            proxies=[targets.proxy] if targets.proxy is not None else [], dns=targets.dns)
 
     def _traffic(self, step: Step, nginx: "OpenRestyContainer", targets: Targets, seen: Observed,
                  out: StepResult) -> None:
@@ -383,9 +425,13 @@ class ScenarioRunner:
             def send_round(n: int) -> None:
                 for _ in range(n):
                     client.get(spec.path)
-            seen.leak = LeakCheck(nginx, targets.redis).run(send_round, spec.requests_per_round, spec.rounds)
+            watched = self._watch(step.expect, targets, always=True)
+            seen.leak = LeakCheck(nginx, targets.redis, dependencies=watched).run(send_round, spec.requests_per_round,
+                                                                                  spec.rounds)
             for verdict in seen.leak.verdicts.values():
                 out.numbers[f"{verdict.metric}/1k"] = round(verdict.per_1000_requests, 1)
+            for usage in seen.leak.usage.values():
+                out.numbers[f"{usage.dependency} conn/req"] = round(usage.new_connections_per_request, 3)
 
     def _client(self, base_url: str) -> httpx.Client:
         """One client per base URL for the runner's life (a new httpx client costs ~15 ms)."""

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from harness.load.runner import Client
 from harness.openresty_spec import OpenRestyOptions
+from harness.preflight.step import PreflightStep
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
 REQUEST_LINE = re.compile(rf"^({'|'.join(METHODS)})\s+(\S+)$")
@@ -22,11 +23,12 @@ FaultKind = Literal[
     "redis.stopped", "redis.killed", "redis.paused", "redis.refusing", "redis.slow", "redis.drop_connections",
     "redis.restart",
     "proxy.down", "proxy.latency", "proxy.bandwidth", "proxy.blackhole", "proxy.reset_peer", "proxy.limit_data",
-    "proxy.slicer",
+    "proxy.slicer", "proxy.drop_connections",
     "dns.nxdomain", "dns.servfail", "dns.timeout", "dns.address",
     "worker.kill", "worker.stop", "worker.zombie", "master.signal",
 ]
 Service = Literal["redis", "dns", "redis_proxy"]
+Route = Literal["redis", "upstream"]  # the paths through the fault proxy
 
 
 def as_pattern(text: str) -> Union[str, "re.Pattern[str]"]:
@@ -87,7 +89,7 @@ class Fault(Spec):
     rate: Optional[float] = Field(None, gt=0, description="proxy.bandwidth: KB/s")
     bytes: Optional[int] = Field(None, ge=0, description="proxy.limit_data: bytes before the close")
     stream: Literal["upstream", "downstream"] = Field("downstream", description="proxy toxics: direction")
-    route: Literal["redis", "upstream"] = Field("redis", description="proxy.*: the path through the fault proxy")
+    route: Route = Field("redis", description="proxy.*: the path through the fault proxy")
     host: Optional[str] = Field(None, description="dns.*: the name whose answer changes")
     address: Optional[str] = Field(None, description="dns.address: the (wrong) address to answer")
     signal: Optional[str] = Field(None, description="worker.kill (default KILL), master.signal: HUP, QUIT, TERM, USR1")
@@ -155,12 +157,47 @@ class WorkerExpect(Spec):
     sample_s: float = Field(0.5, gt=0, le=10, description="CPU sampling interval for stuck/healthy")
 
 
-class RedisExpect(Spec):
-    """Redis state after the step."""
+class ConnectionsExpect(Spec):
+    """New connections to a dependency per request the step sent (pooled: about 0; none: 1)."""
+
+    max_new_connections_per_request: Optional[float] = Field(
+        None, ge=0, description="new connections / requests sent, at most (0.05 tells a pool from none)")
+    min_new_connections_per_request: Optional[float] = Field(
+        None, ge=0, description="at least (the faulty side: a client without keepalive shows 1.0)")
+    min_pool_reuse: Optional[float] = Field(
+        None, ge=0, le=1, description="1 - new connections / uses (uses: HTTP requests on a proxy route, else requests)")
+
+    @property
+    def wanted(self) -> bool:
+        return any(v is not None for v in (self.max_new_connections_per_request,
+                                           self.min_new_connections_per_request, self.min_pool_reuse))
+
+
+class RedisExpect(ConnectionsExpect):
+    """Redis state after the step; connections per request over the step (INFO
+    total_connections_received, less the harness's own)."""
 
     keys: dict[str, Optional[str]] = Field(default_factory=dict, description="key -> value (null: absent)")
     max_clients_from_nginx: Optional[int] = Field(None, ge=0, description="connections from the OpenResty container")
     min_clients_from_nginx: Optional[int] = Field(None, ge=0, description="connections from the OpenResty container")
+
+
+class RouteExpect(ConnectionsExpect):
+    """Traffic through one fault proxy route during the step."""
+
+    requests: Optional[int] = Field(None, ge=0, description="HTTP request lines through the route, exactly")
+    max_connections: Optional[int] = Field(None, ge=0, description="connections the route accepted, at most")
+
+
+class DnsExpect(Spec):
+    """Queries the harness DNS server answered for one name during the step."""
+
+    queries: Optional[int] = Field(None, ge=0, description="exactly this many (0: nothing asked, a pool at work)")
+    min_queries: Optional[int] = Field(None, ge=0, description="at least")
+    max_queries: Optional[int] = Field(None, ge=0, description="at most")
+    answers: Optional[list[str]] = Field(
+        None, description="every query's answer matches one of these (/regex/ too): an address, NXDOMAIN, "
+                          "SERVFAIL, NOERROR, timeout")
 
 
 class MetricsExpect(Spec):
@@ -203,7 +240,10 @@ class Expect(ResponseExpect):
     no_error_log: list[LogPattern] = Field(default_factory=list, description="lines the step must not log")
     grep_error_log: dict[str, int] = Field(default_factory=dict, description="pattern -> exact count")
     workers: Optional[WorkerExpect] = Field(None, description="the worker table")
-    redis: Optional[RedisExpect] = Field(None, description="Redis state")
+    redis: Optional[RedisExpect] = Field(None, description="Redis state and new connections per request")
+    proxy: dict[Route, RouteExpect] = Field(
+        default_factory=dict, description="route -> its traffic during the step (connections per request)")
+    dns: dict[str, DnsExpect] = Field(default_factory=dict, description="name -> the queries nginx asked")
     metrics: Optional[MetricsExpect] = Field(None, description="Prometheus counters")
     load: Optional[LoadExpect] = Field(None, description="a load step's result")
     leak: Optional[Literal["leaking", "steady"]] = Field(None, description="verdict of a leak step")
@@ -246,6 +286,10 @@ class Step(Spec):
         None, description="the reload must be rejected with this message (/regex/ too); the old workers keep serving")
     within: Optional[float] = Field(
         None, gt=0, le=120, description="retry traffic and checks until they pass, for up to this many seconds")
+    until_dns_query: Optional[str] = Field(
+        None, description="repeat faults and traffic until nginx asked the harness DNS for this name during "
+                          "the attempt (up to `within`, default 10 s); that attempt is judged. nginx's resolver "
+                          "cache counts whole seconds, so this waits on the query, not on a guess")
     request: Optional[Request] = Field(None, description="one request (see repeat, concurrent)")
     repeat: int = Field(1, ge=1, description="send `request` this many times, one after another")
     requests: list[Request] = Field(default_factory=list, description="a sequence, one after another")
@@ -254,6 +298,7 @@ class Step(Spec):
     raw: Optional[str] = Field(None, description="bytes sent as they are on one connection (\\r\\n as written)")
     load: Optional[LoadStep] = Field(None, description="a locust load phase")
     leak: Optional[LeakStep] = Field(None, description="leak rounds with a slope verdict")
+    preflight: Optional[PreflightStep] = Field(None, description="harness preflight of an app, verdicts checked")
     expect: Expect = Field(default_factory=Expect, description="checked after the traffic, faults still held")
 
     @field_validator("fault", mode="before")
@@ -270,15 +315,18 @@ class Step(Spec):
 
     @model_validator(mode="after")
     def _one_traffic(self) -> "Step":
-        kinds = [k for k in ("request", "requests", "pipelined", "raw", "load", "leak") if getattr(self, k)]
+        kinds = [k for k in ("request", "requests", "pipelined", "raw", "load", "leak", "preflight")
+                 if getattr(self, k)]
         if len(kinds) > 1:
             raise ValueError(f"a step sends one kind of traffic, this one has {' and '.join(kinds)}")
         if (self.repeat > 1 or self.concurrent) and not self.request:
             raise ValueError("'repeat' and 'concurrent' repeat 'request': add one")
         if self.reload_error and not self.reload:
             raise ValueError("'reload_error' needs 'reload' (the fixture whose reload must be rejected)")
-        if self.within and any(f.kind.startswith(("worker.", "master.")) or f.timed for f in self.fault):
-            raise ValueError("'within' retries the step: it cannot repeat worker/master faults or a timeline")
+        if (self.within or self.until_dns_query) and any(f.kind.startswith(("worker.", "master.")) or f.timed
+                                                         for f in self.fault):
+            raise ValueError("'within' and 'until_dns_query' retry the step: they cannot repeat worker/master "
+                             "faults or a timeline")
         if self.repeat > 1 and self.concurrent:
             raise ValueError("give 'repeat' (one after another) or 'concurrent' (at once), not both")
         return self
@@ -335,6 +383,15 @@ class Scenario(Spec):
             raise ValueError("proxy.* faults on the upstream route need 'upstream' (a backend fixture)")
         if "dns" in kinds and "dns" not in self.services:
             raise ValueError("dns.* faults need 'dns' in services")
+        steps_and_scenario = [*(s.expect for s in self.steps), self.expect]
+        if (any(s.until_dns_query for s in self.steps) or any(e.dns for e in steps_and_scenario)) \
+                and "dns" not in self.services:
+            raise ValueError("'until_dns_query' and dns expectations need 'dns' in services")
+        wanted_routes = {r for e in steps_and_scenario for r in e.proxy}
+        if "redis" in wanted_routes and "redis_proxy" not in self.services:
+            raise ValueError("proxy: {redis: ...} needs 'redis_proxy' in services")
+        if "upstream" in wanted_routes and not self.upstream:
+            raise ValueError("proxy: {upstream: ...} needs 'upstream' (a backend fixture)")
         if "redis" in kinds and not {"redis", "redis_proxy"} & set(self.services):
             raise ValueError("redis.* faults need 'redis' in services")
         return self

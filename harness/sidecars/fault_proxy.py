@@ -12,7 +12,11 @@ meanings, on the same two streams ("upstream": client to server, "downstream": s
                                           as soon as data comes on the toxic's stream
     down                                  POST /proxies/<name> {"enabled": false}: refuse connections
 
-API (JSON): GET /proxies; POST /proxies/<name> {"enabled": bool}; POST /proxies/<name>/toxics
+Each route counts, from its start: connections accepted, bytes passed on each stream, and HTTP/1.x
+request lines the clients sent (so a test can tell one connection per request from keepalive).
+
+API (JSON): GET /proxies (with the counters); POST /proxies/<name> {"enabled": bool};
+POST /proxies/<name>/drop (close its open connections now: the clients' pools empty); POST /proxies/<name>/toxics
 {name, type, stream, toxicity, attributes}; DELETE /proxies/<name>/toxics/<toxic>; POST /reset.
 """
 from __future__ import annotations
@@ -21,6 +25,7 @@ import argparse
 import asyncio
 import json
 import random
+import re
 import socket
 import struct
 import time
@@ -28,6 +33,8 @@ from dataclasses import dataclass, field
 
 STREAMS = ("upstream", "downstream")
 TYPES = ("latency", "bandwidth", "slicer", "limit_data", "timeout", "reset_peer")
+REQUEST_LINE = re.compile(rb"(GET|HEAD|POST|PUT|DELETE|PATCH|OPTIONS|CONNECT|TRACE) \S+ HTTP/1\.[01]")
+LONGEST_LINE = 8192  # a partial line kept between reads (longer ones are no request line we count)
 
 
 @dataclass
@@ -58,6 +65,12 @@ class Link:
         self.sent = {s: 0 for s in STREAMS}
         self.started = time.monotonic()
         self.closed = False
+        self.partial = b""  # the client's last incomplete line, for counting request lines
+
+    def count_requests(self, data: bytes) -> None:
+        lines = (self.partial + data).split(b"\r\n")
+        self.partial = lines.pop()[-LONGEST_LINE:]
+        self.proxy.requests += sum(1 for line in lines if REQUEST_LINE.fullmatch(line))
 
     def active(self, stream: str | None = None) -> list[Toxic]:
         out = []
@@ -89,6 +102,8 @@ class Link:
                     while not self.closed and any(t.type == "timeout" for t in self.active(stream)):
                         await asyncio.sleep(0.01)
                     break
+                if stream == "upstream":
+                    self.count_requests(data)
                 pieces = [(data, 0.0)]
                 for toxic in self.active(stream):
                     if toxic.type == "reset_peer" and toxic.attr("timeout") <= 0:
@@ -111,6 +126,7 @@ class Link:
                         await asyncio.sleep(delay)
                     writer.write(chunk)
                     self.sent[stream] += len(chunk)
+                    self.proxy.bytes[stream] += len(chunk)
                 await writer.drain()
                 if any(t.type == "limit_data" and self.sent[stream] >= t.attr("bytes") for t in self.active(stream)):
                     self.close()
@@ -172,6 +188,9 @@ class Proxy:
         self.enabled = False
         self.toxics: dict[str, Toxic] = {}
         self.links: set[Link] = set()
+        self.accepted = 0  # connections accepted since the start (counters never go back)
+        self.requests = 0  # HTTP/1.x request lines the clients sent
+        self.bytes = {s: 0 for s in STREAMS}  # bytes passed on, per stream
         self.server: asyncio.base_events.Server | None = None
 
     async def enable(self) -> None:
@@ -180,10 +199,18 @@ class Proxy:
             self.enabled = True
 
     async def disable(self) -> None:
-        if self.enabled and self.server is not None:
-            self.server.close()
-            await self.server.wait_closed()
+        server = self.server if self.enabled else None
+        if server is not None:
+            server.close()  # stop accepting
             self.enabled = False
+        await self.drop()
+        if server is not None:
+            # Since Python 3.12 this also waits for every accepted connection's handler: only now
+            # (links closed), or it would wait forever.
+            await server.wait_closed()
+
+    async def drop(self) -> int:
+        """Close every open connection (the route stays up); returns how many there were."""
         links = list(self.links)
         for link in links:
             link.close()
@@ -191,8 +218,10 @@ class Proxy:
         # connection has seen its FIN before the caller's next request
         await asyncio.gather(*(w.wait_closed() for link in links for w in (link.client_w, link.up_w)),
                              return_exceptions=True)
+        return len(links)
 
     async def accept(self, reader, writer) -> None:
+        self.accepted += 1
         try:
             upstream = await asyncio.wait_for(asyncio.open_connection(*self.upstream), timeout=5)
         except (OSError, asyncio.TimeoutError):
@@ -208,6 +237,8 @@ class Proxy:
     def as_dict(self) -> dict:
         return {"name": self.name, "listen": f"0.0.0.0:{self.listen_port}", "enabled": self.enabled,
                 "upstream": "%s:%d" % self.upstream, "connections": len(self.links),
+                "accepted": self.accepted, "requests": self.requests,
+                "bytes_upstream": self.bytes["upstream"], "bytes_downstream": self.bytes["downstream"],
                 "toxics": [t.as_dict() for t in self.toxics.values()]}
 
 
@@ -246,6 +277,8 @@ class Api:
         if len(parts) == 2 and method == "POST":
             await (proxy.enable() if body.get("enabled", True) else proxy.disable())
             return 200, proxy.as_dict()
+        if len(parts) == 3 and parts[2] == "drop" and method == "POST":
+            return 200, {"dropped": await proxy.drop()}
         if len(parts) == 3 and parts[2] == "toxics" and method == "POST":
             toxic = Toxic(name=body.get("name") or f"{body['type']}_{body.get('stream', 'downstream')}",
                           type=body["type"], stream=body.get("stream", "downstream"),

@@ -79,6 +79,6 @@ LOG = (
 def test_a_rejected_reload_and_retired_workers_are_hidden_and_nothing_else():
     emerg_end = len(LOG.splitlines(keepends=True)[0])
     hidden = HarnessLines(rejected=((0, emerg_end, 1),), retired=frozenset({(1, 17)}))
-    kept = [e.message for e in LogRead(LOG, 0, "yes", hidden).entries()]
+    kept = [e.message for e in LogRead(LOG, 0, "yes", hidden=hidden).entries()]
     assert kept == ["worker process 30 exited on signal 9", "worker process 31 exited with code 0"]
     assert len(LogRead(LOG, 0, "yes").entries()) == 6

@@ -1,7 +1,7 @@
 import pytest
 
 from harness.errors import ConfigTemplateError, FixtureNotFound
-from harness.images.profiles import DEBIAN_OPENRESTY, OFFICIAL_OPENRESTY
+from harness.images.profiles import BOOKWORM_OPENRESTY, OFFICIAL_OPENRESTY, TRIXIE_OPENRESTY
 from harness.nginx_conf import (ERROR_LOG, Fixture, RenderOptions, fill_placeholders, host_paths,
                                 render_nginx_conf, write_bundle)
 
@@ -39,12 +39,14 @@ def test_unknown_placeholder_names_file_line_and_known_ones():
         fill_placeholders("# x\nproxy_pass http://${UPSTREAM};", {"REDIS_HOST": "a"}, "server.conf")
 
 
-def test_debian_profile_loads_modules_and_official_does_not():
+@pytest.mark.parametrize("profile", [TRIXIE_OPENRESTY, BOOKWORM_OPENRESTY], ids=lambda p: p.name)
+def test_debian_profiles_load_modules_ndk_first_and_official_does_not(profile):
     fx = Fixture.inline(config="return 204;")
-    debian = render_nginx_conf(fx, DEBIAN_OPENRESTY, 1)
+    debian = render_nginx_conf(fx, profile, 1)
     official = render_nginx_conf(fx, OFFICIAL_OPENRESTY, 1)
     assert "load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;" in debian
-    assert debian.index("ndk_http_module") < debian.index("ngx_http_lua_module")
+    loads = [line for line in debian.splitlines() if line.startswith("load_module")]
+    assert "ndk_http_module" in loads[0] and debian.index(loads[-1]) < debian.index("events")
     assert "load_module" not in official
     assert "/usr/local/openresty/lualib/?.lua" in official
 
@@ -52,7 +54,7 @@ def test_debian_profile_loads_modules_and_official_does_not():
 def test_render_sets_harness_paths_env_workers_and_fixture_lua_first():
     fx = Fixture.inline(config="return 204;", http_config="lua_shared_dict d 1m;", main_config="pcre_jit on;",
                         lua={"m.lua": "return {}"})
-    conf = render_nginx_conf(fx, DEBIAN_OPENRESTY, 3, RenderOptions(workers=2, env_names=("REDIS_HOST",)))
+    conf = render_nginx_conf(fx, TRIXIE_OPENRESTY, 3, RenderOptions(workers=2, env_names=("REDIS_HOST",)))
     assert "worker_processes 2;" in conf
     assert f"error_log {ERROR_LOG} info;" in conf
     assert "env REDIS_HOST;" in conf
@@ -64,13 +66,13 @@ def test_render_sets_harness_paths_env_workers_and_fixture_lua_first():
 
 
 def test_snippets_absent_are_not_included():
-    conf = render_nginx_conf(Fixture.inline(config="return 204;"), DEBIAN_OPENRESTY, 1)
+    conf = render_nginx_conf(Fixture.inline(config="return 204;"), TRIXIE_OPENRESTY, 1)
     assert "main.conf" not in conf and "http.conf" not in conf
 
 
 def test_bundle_tree_is_world_readable_and_filled(tmp_path, fixtures_dir):
     fx = Fixture.load("redis-counter", [fixtures_dir])
-    root = write_bundle(tmp_path, fx, DEBIAN_OPENRESTY, 2, RenderOptions(placeholders={}))
+    root = write_bundle(tmp_path, fx, TRIXIE_OPENRESTY, 2, RenderOptions(placeholders={}))
     assert (root / "gen/2/nginx.conf").is_file()
     assert (root / "gen/2/fixture/lua/counter.lua").read_bytes() == fx.files["lua/counter.lua"]
     assert (root / "bin/activate").stat().st_mode & 0o777 == 0o755
@@ -96,9 +98,9 @@ def test_digest_changes_with_content():
 
 def test_fixture_with_its_own_lua_path_keeps_it_and_can_name_its_dir(tmp_path):
     fx = Fixture.inline(config="return 204;", http_config='lua_package_path "${FIXTURE_DIR}/lua/?.lua;;";')
-    conf = render_nginx_conf(fx, DEBIAN_OPENRESTY, 1)
+    conf = render_nginx_conf(fx, TRIXIE_OPENRESTY, 1)
     assert "lua_package_path" not in conf and "lua_package_cpath" in conf
-    root = write_bundle(tmp_path, fx, DEBIAN_OPENRESTY, 5)
+    root = write_bundle(tmp_path, fx, TRIXIE_OPENRESTY, 5)
     assert (root / "gen/5/fixture/http.conf").read_text() == 'lua_package_path "/harness/gen/5/fixture/lua/?.lua;;";'
 
 

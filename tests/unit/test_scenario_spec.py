@@ -83,6 +83,21 @@ def test_within_refuses_to_repeat_a_kill():
         Step(fault=["worker.kill"], request="GET /", within=5)
 
 
+def test_until_dns_query_refuses_to_repeat_a_kill():
+    with pytest.raises(ValueError, match="cannot repeat worker/master faults"):
+        Step(fault=["worker.kill"], request="GET /", until_dns_query="redis.harness.test")
+
+
+@pytest.mark.parametrize("extra, words", [
+    ("    until_dns_query: a.test\n", "need 'dns' in services"),
+    ("    expect: {dns: {a.test: {queries: 0}}}\n", "need 'dns' in services"),
+    ("    expect: {proxy: {redis: {max_new_connections_per_request: 0.05}}}\n", "needs 'redis_proxy'"),
+    ("    expect: {proxy: {upstream: {requests: 1}}}\n", "needs 'upstream'"),
+])
+def test_dependency_expectations_need_their_service(tmp_path, extra, words):
+    assert words in error_of(write(tmp_path, "name: x\nsteps:\n  - request: GET /\n" + extra))
+
+
 def test_the_catalogue_loads_and_covers_every_entry():
     scenarios = [s.scenario for f in sorted((REPO / "scenarios").rglob("*.scenario.yaml")) for s in load_file(f)]
     covered = {n for s in scenarios for n in s.catalogue}

@@ -1,0 +1,149 @@
+"""Agreement and speed of `harness t` against Test::Nginx's prove on one suite, side by side.
+
+    python bench/tnginx_agreement.py SUITE_DIR [t/FILE.t ...] --test-nginx DIR [--out JSON]
+
+Runs, in this order and in one sitting: ``tini -s -- prove`` file by file (Test::Nginx from DIR/lib,
+the host's nginx; one prove at a time, under a host-wide lock because Test::Nginx's port 1984 is fixed), then
+``harness t`` and ``harness t -n 2`` on the same files. Per block: prove's verdict (any failed TAP
+test fails the block; only skips: skipped; no TAP line: not run) against the harness's (reports
+t.json). Agreement is counted on all blocks and on those using only supported sections. Nothing of
+any suite is in this file: give the suite's directory.
+"""
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from harness.tnginx.block import UNSUPPORTED
+from harness.tnginx.load import TFileError, load_tfile, selected
+
+MODULES = "/usr/lib/nginx/modules"
+LOCK = Path(tempfile.gettempdir()) / "test-nginx-port-1984.lock"
+
+
+def prove_env(test_nginx: Path) -> dict[str, str]:
+    modules = " ".join(f"{MODULES}/{m}" for m in ("ndk_http_module.so", "ngx_http_lua_module.so",
+                                                 "ngx_http_echo_module.so", "ngx_stream_module.so")
+                       if Path(MODULES, m).exists())
+    return {**os.environ, "PERL5LIB": f"{test_nginx / 'lib'}:.", "TEST_NGINX_BINARY": "/usr/sbin/nginx",
+            "TEST_NGINX_LOAD_MODULES": modules, "TEST_NGINX_RESOLVER": "127.0.0.1"}
+
+
+def block_names(suite: Path, files: list[str]) -> dict[str, list[tuple[str, frozenset[str]]]]:
+    """Each file's runnable blocks (name, sections), as the shim reads them."""
+    out = {}
+    for f in files:
+        try:
+            tfile = load_tfile(suite / f)
+        except TFileError as exc:
+            print(f"  {f}: {exc.message}", file=sys.stderr)
+            out[f] = []
+            continue
+        out[f] = [(b.name, frozenset(b.sections)) for b, why in selected(tfile.blocks) if not why]
+    return out
+
+
+def prove_verdicts(output: str, names: dict[str, list[tuple[str, frozenset[str]]]]) -> dict[tuple[str, str], str]:
+    """Per (file, block): failed if any TAP test of it failed, skipped if all were skips."""
+    seen: dict[tuple[str, str], set[str]] = {}
+    line_re = re.compile(r"^(not ok|ok) \d+(?: - | # skip )?(.*)$", re.IGNORECASE)
+    for line in output.splitlines():
+        m = line_re.match(line.strip())
+        if not m:
+            continue
+        status, desc = m.groups()
+        skip = "# skip" in line.lower()
+        for f, blocks in names.items():
+            if not desc.startswith(f + " ") and f" {f} " not in f" {desc} ":
+                continue
+            rest = desc.split(f + " ", 1)[1]
+            match = max((n for n, _ in blocks if rest == n or rest.startswith(n + " ")), key=len, default=None)
+            if match is not None:
+                seen.setdefault((f, match), set()).add("skip" if skip else status)
+            break
+    verdicts = {}
+    for key, states in seen.items():
+        verdicts[key] = "failed" if "not ok" in states else "passed" if "ok" in states else "skipped"
+    return verdicts
+
+
+def harness_verdicts(report: Path) -> dict[tuple[str, str], str]:
+    data = json.loads((report / "t.json").read_text())
+    return {tuple(nodeid.split("::", 1)): v for nodeid, v in data["blocks"].items()}  # type: ignore[misc]
+
+
+def timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, str]:
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, errors="replace")
+    return time.perf_counter() - started, proc.stdout + proc.stderr
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("suite", type=Path)
+    parser.add_argument("files", nargs="*", help="t/ files relative to the suite (default: every t/*.t)")
+    parser.add_argument("--test-nginx", type=Path, required=True, help="a checkout of openresty/test-nginx")
+    parser.add_argument("--out", type=Path, help="write the figures as JSON here")
+    parser.add_argument("--harness", default=str(Path(sys.executable).with_name("harness")))
+    parser.add_argument("--skip-n2", action="store_true", help="leave out the harness t -n 2 run")
+    args = parser.parse_args()
+    suite = args.suite.resolve()
+    files = args.files or sorted(str(p.relative_to(suite)) for p in (suite / "t").rglob("*.t"))
+    names = block_names(suite, files)
+    env = prove_env(args.test_nginx.resolve())
+    prove_s, prove_out = 0.0, ""
+    with open(LOCK, "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one prove on this host at a time (port 1984)
+        # a file at a time: one file's "Bail out!" (nginx that cannot start) would stop prove for all
+        for f in files:
+            seconds, out = timed(["tini", "-s", "--", "prove", "-v", f], suite, env)
+            prove_s += seconds
+            prove_out += out
+    with tempfile.TemporaryDirectory() as r1, tempfile.TemporaryDirectory() as r2:
+        one_s, one_out = timed([args.harness, "t", *files, "--reports", r1], suite, dict(os.environ))
+        two_s, two_out = (0.0, "") if args.skip_n2 else timed(
+            [args.harness, "t", "-n", "2", *files, "--reports", r2], suite, dict(os.environ))
+        ours = harness_verdicts(Path(r1))
+        ours2 = {} if args.skip_n2 else harness_verdicts(Path(r2))
+    theirs = prove_verdicts(prove_out, names)
+    rows = []
+    for f, blocks in names.items():
+        for name, sections in blocks:
+            unsupported = sorted(s for s in sections if s in UNSUPPORTED)
+            rows.append({"file": f, "block": name, "prove": theirs.get((f, name), "not run"),
+                         "harness": ours.get((f, name), "not run"), "harness_n2": ours2.get((f, name), "not run"),
+                         "unsupported": unsupported})
+    supported = [r for r in rows if not r["unsupported"]]
+    agree = sum(r["prove"] == r["harness"] for r in rows)
+    agree_sup = sum(r["prove"] == r["harness"] for r in supported)
+    result = {"suite": suite.name, "files": len(files), "blocks": len(rows), "supported_blocks": len(supported),
+              "agreement_all": agree / max(1, len(rows)), "agreement_supported": agree_sup / max(1, len(supported)),
+              "prove_s": prove_s, "harness_s": one_s, "harness_n2_s": two_s,
+              "speedup_n2": prove_s / two_s if two_s else None,
+              "prove_verdicts": {v: sum(r["prove"] == v for r in rows) for v in ("passed", "failed", "skipped", "not run")},
+              "harness_verdicts": {v: sum(r["harness"] == v for r in rows) for v in ("passed", "failed", "skipped", "not run")},
+              "disagreements": [r for r in rows if r["prove"] != r["harness"]]}
+    print(f"{suite.name}: {len(files)} files, {len(rows)} blocks ({len(supported)} with supported sections only)")
+    print(f"  agreement: {agree}/{len(rows)} = {result['agreement_all']:.1%} all; "
+          f"{agree_sup}/{len(supported)} = {result['agreement_supported']:.1%} supported")
+    print(f"  wall: prove {prove_s:.1f}s | harness t {one_s:.1f}s | harness t -n 2 {two_s:.1f}s "
+          f"(prove / -n 2 = {result['speedup_n2'] or 0:.2f}x)")
+    for r in result["disagreements"]:
+        print(f"  differs: {r['file']}::{r['block']}: prove {r['prove']}, harness {r['harness']}"
+              + (f" (unsupported: {', '.join(r['unsupported'])})" if r["unsupported"] else ""))
+    if args.out:
+        args.out.write_text(json.dumps(result, indent=1))
+        (args.out.with_suffix(".log")).write_text(prove_out + "\n=====\n" + one_out + "\n=====\n" + two_out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,80 @@
+"""The one place the ``.t`` runner touches the harness's core: how a block's OpenResty is asked
+for (its fixture, workers, log level, the suite mounted read-only at its own path, nginx running
+in it), prepared ahead, and given back. Re-point this module when the core's API changes."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional
+
+from harness.nginx_conf import PID_FILE
+
+if TYPE_CHECKING:
+    from harness.containers import OpenRestyContainer
+    from harness.prefetch import OpenRestyPlan
+    from harness.stage import Stage
+    from harness.tnginx.block import TBlock
+
+
+class SuiteStage:
+    """OpenResty containers for the blocks of one suite (one root) on ``stage``."""
+
+    def __init__(self, stage: "Stage", root: Path, env: Optional[dict[str, str]] = None) -> None:
+        self.stage = stage
+        self.root = Path(root).resolve()
+        self.env = dict(env or {})  # container env overrides (a run-wide fault's proxy address)
+
+    def _args(self, block: "TBlock") -> dict[str, Any]:
+        root = str(self.root)
+        return {"workers": block.workers, "error_log_level": block.log_level, "mounts": ((root, root),),
+                "workdir": root, "env": self.env}
+
+    def plan(self, block: "TBlock") -> "OpenRestyPlan":
+        return self.stage.plan(block.fixture, **self._args(block))
+
+    def plan_ahead(self, blocks: list["TBlock"]) -> None:
+        """``blocks``: the one about to run, then the next ones: prepare containers for those."""
+        if self.stage.settings.reuse == "hup":
+            self.stage.prefetcher.plan_ahead([self.plan(b) for b in blocks])
+
+    def openresty(self, block: "TBlock") -> "OpenRestyContainer":
+        return self.stage.openresty(block.fixture, **self._args(block))
+
+    def release(self, nginx: "OpenRestyContainer", reusable: bool = True) -> None:
+        self.stage.release(nginx, reusable)
+
+    def ensure_services(self, text: str) -> None:
+        """Start Redis / the DNS server before any container whose config names them."""
+        if "${REDIS_" in text:
+            self.stage.redis()
+        if "${DNS_SERVER}" in text:
+            self.stage.dns()
+
+    def running_redis(self):
+        """The session's Redis if a block started it (leak checks count its clients), else None."""
+        return self.stage.redis() if "REDIS_HOST" in self.stage.service_env() else None
+
+    @staticmethod
+    def worker_pids(nginx: "OpenRestyContainer") -> Optional[set[int]]:
+        """This generation's worker pids and the master's (None: unknown, keep every line)."""
+        try:
+            info = nginx.channel.status()
+        except Exception:  # noqa: BLE001 - the checks then see every line
+            return None
+        if info is None:
+            return None
+        pids = {int(p) for p in info.get("pids", []) if int(p)} or {int(info["pid"])}
+        return pids | {master_pid(nginx)}
+
+
+_MASTERS: dict[str, int] = {}
+
+
+def master_pid(nginx: "OpenRestyContainer") -> int:
+    """The master's pid: 1 (the container's command execs nginx), else read once per container."""
+    if not nginx.spec.init:
+        return 1
+    key = nginx.name
+    if key not in _MASTERS:
+        code, out = nginx.sh(f"cat {PID_FILE}")
+        _MASTERS[key] = int(out.strip()) if code == 0 and out.strip().isdigit() else 1
+    return _MASTERS[key]

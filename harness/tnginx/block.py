@@ -1,0 +1,407 @@
+"""A Test::Nginx block as the harness runs it: the fixture (config in the default server, as
+Test::Nginx::Socket documents it), the requests to send, and what to expect of each answer and of
+error.log. Built from the sections the Perl shim handed over; nothing here runs anything."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Optional, Sequence, Union
+
+from harness.nginx_conf import Fixture
+from harness.tnginx.load import RawBlock, Regex
+
+Pattern = Union[str, Regex]
+DEFAULT_TIMEOUT = 3.0  # seconds between two I/O events, as Test::Nginx's client
+
+# Sections Test::Nginx documents that the harness does not run, with the reason (README lists them).
+UNSUPPORTED = {
+    "tcp_listen": "mock TCP servers run in the test process; the harness's nginx runs in a container",
+    "tcp_reply": "mock TCP servers are not supported", "tcp_query": "mock TCP servers are not supported",
+    "tcp_query_len": "mock TCP servers are not supported", "tcp_reply_delay": "mock TCP servers are not supported",
+    "tcp_no_close": "mock TCP servers are not supported", "tcp_shutdown": "mock TCP servers are not supported",
+    "udp_listen": "mock UDP servers run in the test process; the harness's nginx runs in a container",
+    "udp_reply": "mock UDP servers are not supported", "udp_query": "mock UDP servers are not supported",
+    "udp_reply_delay": "mock UDP servers are not supported",
+    "shutdown_error_log": "the harness reuses the nginx master between blocks (HUP) and never stops it per block",
+    "post_main_config": "the harness renders nginx.conf and has no slot after http {}",
+    "post_setup_server_root": "Perl code against Test::Nginx's server root (t/servroot) does not apply",
+    "init": "per-block Perl code at run time is not supported",
+    "stap": "systemtap is not available in containers", "stap_out": "systemtap is not available",
+    "stap_out_like": "systemtap is not available", "stap_out_unlike": "systemtap is not available",
+    "http2": "HTTP/2 is not supported by the harness's client", "http3": "HTTP/3 is not supported",
+    "curl": "curl mode is not supported", "curl_protocol": "curl mode is not supported",
+    "http09": "HTTP/0.9 responses are not parsed", "access_log": "the harness writes its own access_log format",
+    "no_access_log": "the harness writes its own access_log format", "error_log_file": "the harness owns error_log",
+    "server_name": "the default server's name is fixed (localhost)", "reload_fails": "not supported",
+    "server_addr_for_client": "the harness connects to the container's own address",
+    "stream_config": "stream blocks (Test::Nginx::Socket::Lua::Stream) are not supported",
+    "stream_server_config": "stream blocks are not supported",
+    "response_body_filters": "not supported", "response_body_json_sort": "not supported",
+    "raw_request_middle_delay": "not supported", "skip_openssl": "not supported", "todo": "not supported",
+}
+
+
+@dataclass(frozen=True)
+class Packet:
+    data: bytes
+    delay_before: float = 0.0
+
+
+@dataclass(frozen=True)
+class WireRequest:
+    """One connection's worth of bytes to send, and how many answers to read from it."""
+
+    packets: tuple[Packet, ...]
+    answers: int = 1
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class Expect:
+    """What one answer must be (None: not checked)."""
+
+    status: Optional[Union[int, Regex]] = 200
+    body: Optional[bytes] = None
+    body_like: Optional[Pattern] = None
+    body_unlike: Optional[Pattern] = None
+    headers: tuple[tuple[str, Optional[str]], ...] = ()  # name, value (None: must be absent)
+    headers_like: tuple[tuple[str, Regex], ...] = ()
+    raw_headers_like: Optional[Pattern] = None
+    raw_headers_unlike: Optional[Pattern] = None
+
+
+@dataclass(frozen=True)
+class LogExpect:
+    """error.log expectations of one repetition."""
+
+    present: tuple[Pattern, ...] = ()
+    absent: tuple[Pattern, ...] = ()
+    grep: Optional[Pattern] = None
+    grep_out: Optional[Union[str, Regex]] = None
+
+
+@dataclass(frozen=True)
+class TBlock:
+    """A block ready to run."""
+
+    name: str
+    number: int
+    fixture: Fixture
+    requests: tuple[WireRequest, ...]
+    expects: tuple[Expect, ...]  # one per answer, in order
+    log: tuple[LogExpect, ...]  # one per repetition (the last one repeats)
+    log_level: str = "debug"
+    workers: int = 1
+    timeout: float = DEFAULT_TIMEOUT
+    abort: bool = False
+    wait: float = 0.0
+    ignore_response: bool = False
+    must_die: bool = False
+    no_check_leak: bool = False
+    skip_eval: bool = False  # the block's --- skip_eval code (run by perl) said skip
+    skip_nginx: Optional[str] = None  # "< 1.2.3" style conditions, evaluated against the running nginx
+    skip_nginx2: Optional[str] = None
+    unsupported: tuple[str, ...] = ()
+    error: str = ""
+    uses: frozenset[str] = field(default_factory=frozenset)  # sections the block has
+
+    def log_for(self, repetition: int) -> LogExpect:
+        return self.log[min(repetition, len(self.log) - 1)] if self.log else LogExpect()
+
+
+class BlockError(ValueError):
+    """A section the harness cannot read (bad request line, wrong type)."""
+
+
+def _bytes(text: str) -> bytes:
+    """Section text came from perl as latin-1 code points: its original bytes."""
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        return text.encode("utf-8")
+
+
+def _text(value: Any) -> str:
+    """Config text as nginx will read it (UTF-8 in the file)."""
+    return _bytes(value).decode("utf-8", "replace") if isinstance(value, str) else str(value)
+
+
+def _pattern_text(value: Any) -> Any:
+    """A pattern as the decoded answer is matched against (UTF-8, not perl's latin-1 code points)."""
+    if isinstance(value, Regex):
+        return Regex(_text(value.pattern), value.flags)
+    return _text(value) if isinstance(value, str) else value
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def patterns(value: Any) -> tuple[Pattern, ...]:
+    """error_log / no_error_log: a string is one pattern per line; arrays and qr// as given."""
+    if value is None:
+        return ()
+    if isinstance(value, Regex):
+        return (value,)
+    if isinstance(value, list):
+        return tuple(v if isinstance(v, Regex) else _text(str(v)) for v in value if v is not None and v != "")
+    return tuple(line for line in _text(str(value)).rstrip("\n").split("\n") if line)
+
+
+def heartbeat_in_init_worker(http_config: str) -> str:
+    """A block's own init_worker_by_lua replaces the harness's; start the heartbeat from it, on the
+    same line so nginx's line numbers stay the block's."""
+    start = 'dofile("${HARNESS_LUALIB}/heartbeat.lua").start() '
+    out = re.sub(r"(\binit_worker_by_lua_block\s*\{)", lambda m: m.group(1) + " " + start, http_config, count=1)
+    if out != http_config:
+        return out
+    quoted = re.search(r"\binit_worker_by_lua\s+(['\"])", http_config)
+    if quoted:
+        code = start if quoted.group(1) == "'" else start.replace('"', "'")
+        return http_config[:quoted.end()] + code + http_config[quoted.end():]
+    return http_config
+
+
+def request_line(text: str) -> tuple[str, str, str, bytes]:
+    """A ``--- request`` value: comment lines, then ``METHOD [URI [VERSION]]``, then the body."""
+    lines = text.split("\n")
+    while lines and (not lines[0].strip() or lines[0].lstrip().startswith("#")):
+        lines.pop(0)
+    if not lines:
+        raise BlockError("the request section is empty")
+    parts = lines[0].split()
+    method = parts[0]
+    uri = parts[1] if len(parts) > 1 else "/"
+    version = parts[2] if len(parts) > 2 else "HTTP/1.1"
+    body = "\n".join(lines[1:])
+    return method, uri, version, _bytes(body)
+
+
+def header_lines(value: Any) -> list[str]:
+    if value is None:
+        return []
+    return [ln.strip() for ln in str(value).split("\n") if ln.strip() and ":" in ln]
+
+
+def build_http(text: str, more_headers: list[str], keepalive: bool = False) -> bytes:
+    method, uri, version, body = request_line(text)
+    head = [f"{method} {uri} {version}", "Host: localhost", f"Connection: {'keep-alive' if keepalive else 'close'}"]
+    head += more_headers
+    if body and not any(h.lower().startswith("content-length:") for h in more_headers):
+        body = body.strip()  # as Test::Nginx: a body it counts itself loses its outer whitespace
+        head.append(f"Content-Length: {len(body)}")
+    return _bytes("\r\n".join(head) + "\r\n\r\n") + body
+
+
+def _packets(value: Any, more_headers: list[str]) -> tuple[Packet, ...]:
+    """A request given as packets: the first holds the request line (headers are added to it)."""
+    items = _list(value)
+    out: list[Packet] = []
+    for index, item in enumerate(items):
+        data, delay = (item.get("value", ""), float(item.get("delay_before", 0))) if isinstance(item, dict) else (item, 0.0)
+        out.append(Packet(_bytes(str(data)), delay))
+    if not out:
+        raise BlockError("an empty request")
+    # Test::Nginx joins the packets into one request, then cuts it where the packets ended
+    whole = b"".join(p.data for p in out).decode("latin-1")
+    built = build_http(whole, more_headers)
+    head_extra = len(built) - len(b"".join(p.data for p in out))
+    cuts, pos = [], 0
+    for i, p in enumerate(out):
+        end = pos + len(p.data) + (head_extra if i == 0 else 0)
+        cuts.append(Packet(built[pos:end], p.delay_before))
+        pos = end
+    if pos < len(built):
+        cuts[-1] = Packet(cuts[-1].data + built[pos:], cuts[-1].delay_before)
+    return tuple(cuts)
+
+
+def requests_of(raw: RawBlock) -> tuple[WireRequest, ...]:
+    s = raw.sections
+    more = s.get("more_headers")
+    if raw.has("raw_request"):
+        packets = tuple(Packet(_bytes(str(p.get("value", "") if isinstance(p, dict) else p)),
+                               float(p.get("delay_before", 0)) if isinstance(p, dict) else 0.0)
+                        for p in _list(s["raw_request"]))
+        return (WireRequest(packets, 1, "raw_request"),)
+    if raw.has("pipelined_requests"):
+        items = [str(x) for x in _list(s["pipelined_requests"])]
+        data = b"".join(build_http(t, header_lines(more), keepalive=i < len(items) - 1) for i, t in enumerate(items))
+        return (WireRequest((Packet(data),), len(items), "pipelined_requests"),)
+    value = s.get("request", s.get("request_eval"))
+    if value is None:
+        return ()
+    out = []
+    items = value if isinstance(value, list) else [value]
+    mores = more if isinstance(more, list) else [more] * len(items)
+    for index, item in enumerate(items):
+        headers = header_lines(mores[index] if index < len(mores) else None)
+        if isinstance(item, list):
+            out.append(WireRequest(_packets(item, headers), 1, "request"))
+        else:
+            out.append(WireRequest((Packet(build_http(str(item), headers)),), 1, str(item).strip().split("\n")[0]))
+    return tuple(out)
+
+
+def _nth(value: Any, index: int) -> Any:
+    if isinstance(value, list):
+        return value[index] if index < len(value) else None
+    return value
+
+
+def _status(value: Any) -> Optional[Union[int, Regex]]:
+    if value is None or value == "":
+        return None
+    if isinstance(value, Regex):
+        return value
+    return int(str(value).strip())
+
+
+def _headers(value: Any) -> tuple[tuple[str, Optional[str]], ...]:
+    out: list[tuple[str, Optional[str]]] = []
+    for line in (str(value).split("\n") if value is not None else []):
+        line = line.strip()
+        if not line:
+            continue
+        if line.startswith("!"):
+            out.append((line[1:].strip(), None))
+        elif ":" in line:
+            name, _, v = line.partition(":")
+            out.append((name.strip(), v.strip()))
+    return tuple(out)
+
+
+def expects_of(raw: RawBlock, answers: int) -> tuple[Expect, ...]:
+    s = raw.sections
+    out = []
+    for i in range(answers):
+        status: Any = _nth(s.get("error_code"), i) if "error_code" in s else 200
+        if "error_code_like" in s:
+            like = _nth(s["error_code_like"], i)
+            status = like if isinstance(like, Regex) else Regex(str(like))
+        body = _nth(s.get("response_body", s.get("response_body_eval")), i)
+        like = _nth(s.get("response_body_like"), i)
+        if isinstance(body, Regex):  # a qr// as response_body: Test::Nginx matches it
+            body, like = None, body
+        unlike = _nth(s.get("response_body_unlike"), i)
+        like, unlike = _pattern_text(like), _pattern_text(unlike)
+        heads_like = tuple((n, Regex(v or "")) for n, v in _headers(_nth(s.get("response_headers_like"), i)))
+        out.append(Expect(
+            status=_status(status),
+            body=_bytes(str(body)) if body is not None else None,
+            body_like=like if like is None or isinstance(like, Regex) else str(like),
+            body_unlike=unlike if unlike is None or isinstance(unlike, Regex) else str(unlike),
+            headers=_headers(_nth(s.get("response_headers"), i)),
+            headers_like=heads_like,
+            raw_headers_like=_nth(s.get("raw_response_headers_like"), i),
+            raw_headers_unlike=_nth(s.get("raw_response_headers_unlike"), i),
+        ))
+    return tuple(out)
+
+
+def log_expects(raw: RawBlock, repeats: int) -> tuple[LogExpect, ...]:
+    s = raw.sections
+    grep = s.get("grep_error_log")
+    out = []
+    for i in range(max(1, repeats)):
+        grep_out = _nth(s.get("grep_error_log_out"), i)
+        out.append(LogExpect(present=patterns(s.get("error_log")), absent=patterns(s.get("no_error_log")),
+                             grep=grep if grep is None or isinstance(grep, Regex) else str(grep),
+                             grep_out=grep_out if grep_out is None or isinstance(grep_out, Regex) else str(grep_out)))
+    return tuple(out)
+
+
+def user_files(value: Any) -> dict[str, bytes]:
+    """``>>> name`` sections of user_files (or an eval array of [name, content, mtime])."""
+    files: dict[str, bytes] = {}
+    if value is None:
+        return files
+    if isinstance(value, list):
+        for item in value:
+            if isinstance(item, list) and item:
+                files[str(item[0])] = _bytes(str(item[1] if len(item) > 1 else ""))
+        return files
+    current: Optional[str] = None
+    for line in str(value).splitlines(keepends=True):
+        head = re.match(r"^>>>\s+(\S+)", line)
+        if head:
+            current = head.group(1)
+            files[current] = b""
+        elif current is not None:
+            files[current] += _bytes(line)
+    return files
+
+
+def seconds(value: Any) -> float:
+    text = str(value).strip()
+    if text.endswith("ms"):
+        return float(text[:-2]) / 1000.0
+    return float(text.rstrip("s"))
+
+
+def fixture_of(raw: RawBlock, no_root_location: bool, env_to_nginx: Sequence[str], label: str) -> Fixture:
+    """The block's config, put where Test::Nginx puts it: ``config`` in the default server (after
+    ``client_max_body_size 30M``, before the root location), ``http_config`` in http{} (where the
+    default type is text/plain), ``main_config`` in the main context."""
+    s = raw.sections
+    http = _text(s.get("http_config") or "")
+    if raw.has("init_by_lua_block"):
+        http += f"\ninit_by_lua_block {{\n{_text(s['init_by_lua_block'])}\n}}\n"
+    if raw.has("init_by_lua"):
+        http += f"\ninit_by_lua '{_text(s['init_by_lua'])}';\n"
+    http = heartbeat_in_init_worker(http)
+    if not re.search(r"\bdefault_type\s", http):
+        http = "default_type text/plain;\n" + http
+    config = "client_max_body_size 30M;\n" + _text(s.get("config") or "")
+    if not no_root_location:
+        config += "\nlocation / {\n    root ${FIXTURE_DIR}/html;\n    index index.html index.htm;\n}\n"
+    main = "".join(f"env {name};\n" for name in env_to_nginx) + _text(s.get("main_config") or "")
+    files = {f"html/{name}": content for name, content in user_files(s.get("user_files")).items()}
+    files.setdefault("html/.harness", b"")
+    snippets = {"main.conf": main, "http.conf": http, "server.conf": config}
+    return Fixture(name=label, snippets={k: v for k, v in snippets.items() if v}, files=files, embed=True)
+
+
+def build_block(raw: RawBlock, *, repeats: int, log_level: str, workers: int, no_root_location: bool,
+                env_to_nginx: Sequence[str], label: str) -> TBlock:
+    """The block to run; a section the harness cannot read becomes the block's ``error``."""
+    s = raw.sections
+    unsupported = tuple(sorted(name for name in s if name in UNSUPPORTED))
+    try:
+        fixture = fixture_of(raw, no_root_location, env_to_nginx, label)
+        requests = requests_of(raw)
+        answers = sum(r.answers for r in requests)
+        return TBlock(
+            name=raw.name, number=raw.number, fixture=fixture, requests=requests,
+            expects=expects_of(raw, answers), log=log_expects(raw, repeats),
+            log_level=str(s.get("log_level") or log_level).strip(), workers=workers,
+            timeout=seconds(s["timeout"]) if raw.has("timeout") else DEFAULT_TIMEOUT,
+            abort="abort" in s, wait=seconds(s["wait"]) if raw.has("wait") else 0.0,
+            ignore_response="ignore_response" in s, must_die="must_die" in s, no_check_leak="no_check_leak" in s,
+            skip_eval=bool(s.get("skip_eval_result")),
+            skip_nginx=str(s["skip_nginx"]) if raw.has("skip_nginx") else None,
+            skip_nginx2=str(s["skip_nginx2"]) if raw.has("skip_nginx2") else None,
+            unsupported=unsupported, error=raw.error, uses=frozenset(s))
+    except (BlockError, ValueError, TypeError) as exc:
+        return TBlock(name=raw.name, number=raw.number, fixture=Fixture(name=label, snippets={}), requests=(),
+                      expects=(), log=(), error=f"cannot read the block: {exc}", uses=frozenset(s),
+                      unsupported=unsupported)
+
+
+def nginx_version_matches(condition: str, version: int) -> bool:
+    """``skip_nginx`` condition (``"2: < 1.19.3"``, the count is ignored) against ngx.config.nginx_version
+    (1022001 for 1.22.1); skip_nginx2 joins two with ``and`` / ``or``."""
+    body = condition.split(":", 1)[1] if ":" in condition else condition
+
+    def one(expr: str) -> bool:
+        m = re.match(r"\s*(<=|>=|<|>|==|!=)\s*(\d+)\.(\d+)\.(\d+)\s*$", expr)
+        if not m:
+            raise BlockError(f"cannot read the nginx version condition {expr!r}")
+        want = int(m.group(2)) * 1000000 + int(m.group(3)) * 1000 + int(m.group(4))
+        return {"<": version < want, "<=": version <= want, ">": version > want, ">=": version >= want,
+                "==": version == want, "!=": version != want}[m.group(1)]
+    for joiner in (" and ", " or "):
+        if joiner in body:
+            left, right = body.split(joiner, 1)
+            return (one(left) and one(right)) if joiner == " and " else (one(left) or one(right))
+    return one(body)

@@ -1,0 +1,180 @@
+"""pytest collection of Test::Nginx ``.t`` files: each block is a test item named
+``file.t::TEST N: title``, run in the file's order (Test::Nginx shuffles unless ``no_shuffle()``;
+the harness never does, so a failure reproduces). ``repeat_each(N)`` repeats the requests inside
+the item, each repetition with its own error.log window."""
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+import pytest
+
+from harness.errors import HarnessError
+from harness.prefetch import DEPTH
+from harness.pytest_stage import session_stage
+from harness.tnginx.adapter import SuiteStage
+from harness.tnginx.block import TBlock, build_block
+from harness.tnginx.faults import RunFault
+from harness.tnginx.load import TFile, TFileError, load_tfile, selected
+from harness.tnginx.runner import BlockResult, BlockRunner
+
+RESULTS = pytest.StashKey[list[tuple[str, BlockResult]]]()
+RUNNERS = pytest.StashKey[dict[Path, BlockRunner]]()
+FAULT = pytest.StashKey[tuple[contextlib.ExitStack, dict[str, str]]]()
+
+
+def is_t_file(path: Path, rootdir: Path, t_paths: str) -> bool:
+    """A ``*.t`` file below one of ``t_paths`` (directory names such as ``t``, or paths)."""
+    if path.suffix != ".t":
+        return False
+    path = path.resolve()
+    for entry in (p.strip() for p in t_paths.split(",") if p.strip()):
+        if "/" in entry or entry.startswith("."):
+            base = (rootdir / entry).resolve()
+            if base == path.parent or base in path.parents:
+                return True
+        else:
+            try:
+                parts = path.relative_to(rootdir.resolve()).parts[:-1]
+            except ValueError:  # outside the rootdir (given on the command line): its own directories
+                parts = path.parts[-2:-1]
+            if entry in parts:
+                return True
+    return False
+
+
+class BlockFailed(Exception):
+    def __init__(self, result: BlockResult) -> None:
+        super().__init__(result.name)
+        self.result = result
+
+
+class TFileCollector(pytest.File):
+    def collect(self) -> Iterator[pytest.Item]:
+        try:
+            tfile = load_tfile(Path(self.path))
+        except TFileError as exc:
+            yield BrokenTFileItem.from_parent(self, name="perl", error=exc)
+            return
+        if tfile.skip_all:
+            yield SkippedTFileItem.from_parent(self, name="skip_all", reason=str(tfile.skip_all))
+            return
+        s = tfile.settings
+        seen: dict[str, int] = {}
+        for raw, why in selected(tfile.blocks):
+            block = build_block(raw, repeats=tfile.repeat_each, log_level=str(s.get("log_level") or "debug"),
+                                workers=int(s.get("workers") or 1), no_root_location=s.get("no_root_location") == "1",
+                                env_to_nginx=list(s.get("env_to_nginx") or []),
+                                label=f"{Path(self.path).stem}-{raw.number}")
+            name = raw.name or f"block {raw.number}"
+            seen[name] = seen.get(name, 0) + 1
+            if seen[name] > 1:
+                name = f"{name} [{seen[name]}]"
+            yield TBlockItem.from_parent(self, name=name, block=block, tfile=tfile, skip=why)
+
+
+class BrokenTFileItem(pytest.Item):
+    def __init__(self, *, error: TFileError, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.error = error
+
+    def runtest(self) -> None:
+        raise self.error
+
+    def repr_failure(self, excinfo, style=None) -> str:
+        return f"{self.error.message}\n{self.error.detail}".rstrip()
+
+    def reportinfo(self):
+        return Path(self.path), None, f"{Path(self.path).name}: perl"
+
+
+class SkippedTFileItem(pytest.Item):
+    def __init__(self, *, reason: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.reason = reason
+
+    def runtest(self) -> None:
+        pytest.skip(f"skip_all: {self.reason}")
+
+    def reportinfo(self):
+        return Path(self.path), None, f"{Path(self.path).name}: skip_all"
+
+
+class TBlockItem(pytest.Item):
+    """One block, run by :class:`BlockRunner` on the session's stage."""
+
+    def __init__(self, *, block: TBlock, tfile: TFile, skip: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.block = block
+        self.tfile = tfile
+        self.skip_reason = skip
+        self.add_marker(pytest.mark.integration)
+        self.add_marker(pytest.mark.tnginx)
+
+    def runtest(self) -> None:
+        if self.skip_reason:
+            pytest.skip(self.skip_reason)
+        runner = self.runner()
+        result = runner.run(self.block, self.upcoming())
+        self.config.stash.setdefault(RESULTS, []).append((str(self.path), result))
+        self.user_properties.append(("verdict", result.verdict))
+        if result.leak:
+            self.user_properties.append(("leak", result.leak))
+        if result.verdict == "skipped":
+            pytest.skip(result.reason)
+        if result.verdict != "passed":
+            for title, text in (("error.log (this block)", result.error_log), ("workers", result.workers)):
+                if text:
+                    self.add_report_section("call", title, text)
+                    self.user_properties.append((f"harness: {title}", text))
+            raise BlockFailed(result)
+
+    def runner(self) -> BlockRunner:
+        runners = self.config.stash.setdefault(RUNNERS, {})
+        runner = runners.get(self.tfile.root)
+        if runner is None:
+            stage = session_stage(self.config)
+            env = run_fault_env(self.config, stage)
+            suite = SuiteStage(stage, self.tfile.root, env)
+            runner = runners[self.tfile.root] = BlockRunner(suite, self.tfile.repeat_each,
+                                                            check_leak=stage.settings.check_leak == "on")
+        runner.repeat_each = self.tfile.repeat_each
+        runner.suite.ensure_services("".join(t for i in self.session.items if isinstance(i, TBlockItem)
+                                             and i.tfile is self.tfile for t in i.block.fixture.snippets.values()))
+        return runner
+
+    def upcoming(self) -> list[TBlock]:
+        """The blocks that follow in this file (under xdist, `harness t -n` hands out whole files:
+        --dist loadfile), to be prepared while this one runs."""
+        items = self.session.items
+        index = items.index(self) if self in items else len(items)
+        return [i.block for i in items[index + 1:index + 1 + DEPTH]
+                if isinstance(i, TBlockItem) and i.tfile is self.tfile and not i.skip_reason]
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Optional[str] = None) -> Any:
+        if isinstance(excinfo.value, BlockFailed):
+            return excinfo.value.result.format()
+        if isinstance(excinfo.value, HarnessError):
+            return f"harness error: {excinfo.value}"
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self):
+        return Path(self.path), None, f"{Path(self.path).name}::{self.name}"
+
+
+def run_fault_env(config: pytest.Config, stage) -> dict[str, str]:
+    """Hold ``--harness-fault`` for the rest of the session (once); the env containers need."""
+    held = config.stash.get(FAULT, None)
+    if held is None:
+        stack = contextlib.ExitStack()
+        fault = RunFault.parse(stage.settings.fault)
+        env = fault.hold(stage, stack) if fault is not None else {}
+        held = config.stash[FAULT] = (stack, env)
+    return held[1]
+
+
+def close(config: pytest.Config) -> None:
+    held = config.stash.get(FAULT, None)
+    if held is not None:
+        held[0].close()

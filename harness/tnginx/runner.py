@@ -1,0 +1,225 @@
+"""Running one block on the harness: its OpenResty (a reused master switched by HUP, prepared
+ahead when possible), ``repeat_each`` repetitions of its requests, then its checks on the answers
+and on this repetition's error.log lines (see :mod:`harness.tnginx.logview`)."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal, Optional, Sequence
+
+from harness.errors import HarnessError, NginxConfigError
+from harness.nginx_conf import HTTP_PORT
+from harness.tnginx.block import Expect, LogExpect, TBlock, nginx_version_matches
+from harness.tnginx.load import SIDE_LOG, Regex
+from harness.tnginx.logview import LogView, grep, matches
+from harness.tnginx.wire import Answer, exchange
+
+if TYPE_CHECKING:
+    from harness.containers import OpenRestyContainer
+    from harness.tnginx.adapter import SuiteStage
+
+Verdict = Literal["passed", "failed", "skipped", "error"]
+SETTLE = 2.0  # seconds the workers may take to get back to their event loops before log checks
+
+
+@dataclass
+class BlockResult:
+    name: str
+    verdict: Verdict = "passed"
+    failures: list[str] = field(default_factory=list)
+    reason: str = ""  # why skipped, or the harness error
+    error_log: str = ""  # the block's lines (on failure)
+    workers: str = ""  # the worker table (on failure)
+    seconds: float = 0.0
+    leak: str = ""
+
+    def fail(self, message: str) -> None:
+        self.verdict = "failed"
+        self.failures.append(message)
+
+    def format(self) -> str:
+        lines = [f"{self.name}: {self.verdict.upper()}" + (f" ({self.reason})" if self.reason else "")]
+        lines += [f"  - {f}" for f in self.failures]
+        if self.leak:
+            lines.append(f"  leak check: {self.leak}")
+        return "\n".join(lines)
+
+
+def _show(data: bytes, limit: int = 400) -> str:
+    text = data.decode("utf-8", "replace")
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
+def _like(pattern, text: str) -> bool:
+    if isinstance(pattern, Regex):
+        return pattern.compiled().search(text) is not None
+    return Regex(str(pattern), "s").compiled().search(text) is not None
+
+
+def check_answer(expect: Expect, answer: Answer, index: int, repetition: int) -> list[str]:
+    """What differs between one answer and its expectation (Test::Nginx's meanings)."""
+    where = f"request {index + 1}" + (f", repetition {repetition + 1}" if repetition else "")
+    if answer.status is None:
+        return [f"{where}: no response ({answer.error or 'closed'})"]
+    out = []
+    if isinstance(expect.status, Regex):
+        if not expect.status.compiled().search(str(answer.status)):
+            out.append(f"{where}: status {answer.status} does not match /{expect.status.pattern}/")
+    elif expect.status is not None and answer.status != expect.status:
+        out.append(f"{where}: status {answer.status}, expected {expect.status}")
+    body = answer.body.decode("utf-8", "replace")
+    if expect.body is not None and answer.body != expect.body:
+        out.append(f"{where}: response_body {_show(answer.body)}, expected {_show(expect.body)}")
+    if expect.body_like is not None and not _like(expect.body_like, body):
+        out.append(f"{where}: response_body {_show(answer.body)} does not match {expect.body_like!r}")
+    if expect.body_unlike is not None and _like(expect.body_unlike, body):
+        out.append(f"{where}: response_body {_show(answer.body)} matches {expect.body_unlike!r}")
+    for name, value in expect.headers:
+        got = answer.header(name)
+        if value is None and got is not None:
+            out.append(f"{where}: header {name} is {got!r}, expected absent")
+        elif value is not None and (got or "") != value:
+            out.append(f"{where}: header {name} is {got!r}, expected {value!r}")
+    for name, pattern in expect.headers_like:
+        got = answer.header(name)
+        if got is None or not pattern.compiled().search(got):
+            out.append(f"{where}: header {name} is {got!r}, expected like /{pattern.pattern}/")
+    if expect.raw_headers_like is not None and not _like(expect.raw_headers_like, answer.raw_headers):
+        out.append(f"{where}: raw headers do not match {expect.raw_headers_like!r}")
+    if expect.raw_headers_unlike is not None and _like(expect.raw_headers_unlike, answer.raw_headers):
+        out.append(f"{where}: raw headers match {expect.raw_headers_unlike!r}")
+    return out
+
+
+def check_log(expect: LogExpect, lines: list[str], repetition: int) -> list[str]:
+    where = f" (repetition {repetition + 1})" if repetition else ""
+    out = []
+    for pattern in expect.present:
+        if not any(matches(pattern, line) is not None for line in lines):
+            out.append(f"error_log{where}: no line matches {pattern!r}")
+    for pattern in expect.absent:
+        hit = next((line for line in lines if matches(pattern, line) is not None), None)
+        if hit is not None:
+            out.append(f"no_error_log{where}: {pattern!r} found in: {hit[:300]}")
+    if expect.grep is not None and expect.grep_out is not None:
+        got = grep(expect.grep, lines)
+        want = expect.grep_out
+        ok = want.compiled().search(got) is not None if isinstance(want, Regex) else got == want
+        if not ok:
+            out.append(f"grep_error_log_out{where}: {got!r}, expected {want!r}")
+    return out
+
+
+class BlockRunner:
+    """Runs blocks of one suite on its :class:`~harness.tnginx.adapter.SuiteStage`."""
+
+    def __init__(self, suite: "SuiteStage", repeat_each: int = 1, check_leak: bool = False) -> None:
+        self.suite = suite
+        self.repeat_each = repeat_each
+        self.check_leak = check_leak
+
+    def run(self, block: TBlock, upcoming: Sequence[TBlock] = ()) -> BlockResult:
+        result = BlockResult(block.name)
+        started = time.perf_counter()
+        try:
+            self._run(block, list(upcoming), result)
+        except HarnessError as exc:
+            result.verdict, result.reason = "error", exc.message
+            if exc.detail:
+                result.failures.append(exc.detail[-2000:])
+        result.seconds = time.perf_counter() - started
+        return result
+
+    def _run(self, block: TBlock, upcoming: list[TBlock], result: BlockResult) -> None:
+        if block.unsupported:
+            result.verdict, result.reason = "skipped", f"unsupported section: {', '.join(block.unsupported)}"
+            return
+        if block.error:
+            result.fail(block.error)
+            return
+        if block.skip_eval:
+            result.verdict, result.reason = "skipped", "skip_eval"
+            return
+        self.suite.plan_ahead([block] + [b for b in upcoming if not b.unsupported and not b.error and not b.must_die])
+        try:
+            nginx = self.suite.openresty(block)
+        except NginxConfigError as exc:
+            if not block.must_die:
+                raise
+            lines = f"{exc.message}\n{exc.detail}".split("\n")
+            for failure in check_log(block.log_for(0), lines, 0):
+                result.fail(failure)
+            return
+        reusable = True
+        try:
+            if block.must_die:
+                result.fail("must_die: nginx started with this config")
+                return
+            version = int(nginx.identity.get("nginx", 0) or 0)
+            for condition in (block.skip_nginx, block.skip_nginx2):
+                if condition and version and nginx_version_matches(condition, version):
+                    result.verdict, result.reason = "skipped", f"skip_nginx: {condition.strip()}"
+                    return
+            self._repetitions(block, nginx, result)
+            if self.check_leak and not block.no_check_leak and result.verdict == "passed":
+                self._leak(block, nginx, result)
+        except BaseException:
+            reusable = False
+            raise
+        finally:
+            self.suite.release(nginx, reusable)
+
+    def _repetitions(self, block: TBlock, nginx: "OpenRestyContainer", result: BlockResult) -> None:
+        host, port = nginx.endpoint(HTTP_PORT)
+        view = LogView(self.suite.worker_pids(nginx))
+        since = nginx.generation_log_start
+        side = any(SIDE_LOG in text for text in block.fixture.snippets.values())
+        seen: list[str] = []
+        for rep in range(self.repeat_each):
+            answers: list[Answer] = []
+            for request in block.requests:
+                answers += exchange(host, port, request, block.timeout)
+            if not block.ignore_response:
+                for index, (expect, answer) in enumerate(zip(block.expects, answers)):
+                    if answer.timed_out:
+                        if not block.abort:
+                            result.fail(f"request {index + 1}: client socket timed out after {block.timeout:g}s")
+                        continue
+                    for failure in check_answer(expect, answer, index, rep):
+                        result.fail(failure)
+                if len(answers) < len(block.expects) and not block.abort:
+                    result.fail(f"{len(block.expects) - len(answers)} answer(s) missing")
+            if block.wait:
+                time.sleep(block.wait)  # the block's own --- wait
+            read = nginx.read_error_log(since, settle=SETTLE)
+            since = read.end if read.end >= 0 else read.start + len(read.text.encode())
+            lines = view.lines(read.text)
+            if side:  # the suite's own writes to Test::Nginx's error log file (jit.v's traces): as under
+                # Test::Nginx, every repetition of the block sees them (the file is this generation's)
+                code, text = nginx.sh(f"cat {SIDE_LOG} 2>/dev/null")
+                lines += [ln for ln in text.split("\n") if ln]
+            seen += lines
+            for failure in check_log(block.log_for(rep), lines, rep):
+                result.fail(failure)
+        if result.verdict == "failed":
+            result.error_log = "\n".join(seen[-200:])
+            try:
+                result.workers = nginx.workers(0.2).format()
+            except Exception as exc:  # noqa: BLE001 - evidence must not hide the verdict
+                result.workers = f"could not read: {exc}"
+
+    def _leak(self, block: TBlock, nginx: "OpenRestyContainer", result: BlockResult) -> None:
+        from harness.leaks import LeakCheck
+
+        host, port = nginx.endpoint(HTTP_PORT)
+        redis = self.suite.running_redis()
+
+        def send(n: int) -> None:
+            for _ in range(n):
+                for request in block.requests:
+                    exchange(host, port, request, block.timeout)
+        report = LeakCheck(nginx, redis).run(send, requests_per_round=50, rounds=3)
+        leaking = [v for v in report.verdicts.values() if v.leaking]
+        result.leak = "; ".join(str(v) for v in report.verdicts.values())
+        if leaking:
+            result.fail("leak check: " + "; ".join(str(v) for v in leaking))

@@ -1,0 +1,84 @@
+"""`harness t` end to end: a faulty .t file fails with exit 1 and says why, per block; the
+healthy suite (tests/tnginx/t/sections.t) is collected by `make test` itself."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+HERE = Path(__file__).resolve().parent.parent / "tnginx"
+
+
+def test_harness_t_reports_each_failed_block_and_exits_1(harness_stage, tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "harness.cli", "t", str(HERE / "faulty" / "broken.t"),
+                           "--reports", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    assert "response_body 'actual', expected 'expected'" in out
+    assert "no_error_log: '[error]' found in:" in out and "boom" in out
+    assert "0 passed, 2 failed, 0 skipped" in out
+    assert (tmp_path / "t.xml").is_file()
+
+
+def harness_t(path: Path, reports: Path, *options: str) -> tuple[int, dict, str]:
+    proc = subprocess.run([sys.executable, "-m", "harness.cli", "t", str(path), "--reports", str(reports), *options],
+                          capture_output=True, text=True, timeout=600)
+    verdicts = json.loads((reports / "t.json").read_text())["blocks"] if (reports / "t.json").exists() else {}
+    return proc.returncode, {k.split("::", 1)[1].split(":")[0]: v for k, v in verdicts.items()}, proc.stdout + proc.stderr
+
+
+SERVICES = HERE / "faulty" / "services.t"
+
+
+def test_services_blocks_pass_without_a_fault(harness_stage, tmp_path):
+    code, verdicts, out = harness_t(SERVICES, tmp_path)
+    assert code == 0 and verdicts == {f"TEST {n}": "passed" for n in (1, 2, 3, 4)}, out
+
+
+@pytest.mark.parametrize("fault, failing", [
+    ("redis.refusing", {"TEST 1", "TEST 3", "TEST 4"}),   # every block that talks to Redis
+    ("redis.latency=100", {"TEST 1"}),                     # only the one with a 40 ms timeout
+    ("dns.servfail", {"TEST 2"}),
+])
+def test_a_run_wide_fault_fails_the_blocks_that_depend_on_it(harness_stage, tmp_path, fault, failing):
+    code, verdicts, out = harness_t(SERVICES, tmp_path, "--harness-fault", fault)
+    assert code == 1, out
+    assert {name for name, v in verdicts.items() if v == "failed"} == failing, out
+
+
+def test_check_leak_fails_the_leaky_block_and_passes_its_twin(harness_stage, tmp_path):
+    code, verdicts, out = harness_t(SERVICES, tmp_path, "--harness-check-leak")
+    assert code == 1, out
+    assert verdicts == {"TEST 1": "passed", "TEST 2": "passed", "TEST 3": "failed", "TEST 4": "passed"}, out
+    assert "leak check: " in out and "LEAK" in out
+
+
+def test_old_generations_lines_never_reach_the_next_block(harness_stage):
+    from harness.stage import Stage
+    from harness.tnginx.adapter import SuiteStage
+    from harness.tnginx.block import build_block
+    from harness.tnginx.load import load_tfile
+    from harness.tnginx.runner import BlockRunner
+
+    tfile = load_tfile(HERE / "generations" / "bleed.t")
+    first, second = (build_block(b, repeats=1, log_level="debug", workers=1, no_root_location=False,
+                                 env_to_nginx=[], label=f"bleed-{b.number}") for b in tfile.blocks)
+    # a stage of its own: one pooled container, so the second block reloads the first one's
+    with Stage(harness_stage.engine, harness_stage.settings, session=harness_stage.session) as stage:
+        used = []
+
+        class Recording(SuiteStage):
+            def release(self, nginx, reusable=True):
+                used.append((nginx, nginx.generation_log_start))
+                super().release(nginx, reusable)
+
+        runner = BlockRunner(Recording(stage, tfile.root))
+        assert runner.run(first).verdict == "passed"
+        result = runner.run(second)
+        (one, _), (two, start) = used
+        assert one is two
+        raw = two.read_error_log(start, settle=2.0).text
+        assert "old generation says goodbye, premature: true" in raw  # the old worker logged it in this window
+        assert result.verdict == "passed", result.format()

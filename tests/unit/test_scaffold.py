@@ -1,0 +1,41 @@
+"""``harness init``: what it writes, the CI choice, and that it never overwrites."""
+from __future__ import annotations
+
+import pytest
+
+from harness import __version__
+from harness.cli import main
+from harness.errors import HarnessError
+from harness.scaffold import Scaffold
+
+LAYOUT = {"app/server.conf", "app/lua/app.lua", "tests/test_app.py", "scenarios/app.scenario.yaml"}
+
+
+def written(root) -> set[str]:
+    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+
+
+def test_init_writes_the_app_a_test_a_scenario_and_github_actions(tmp_path, capsys):
+    assert main(["init", str(tmp_path / "proj")]) == 0
+    assert written(tmp_path / "proj") == LAYOUT | {".github/workflows/openresty-harness.yml"}
+    workflow = (tmp_path / "proj" / ".github/workflows/openresty-harness.yml").read_text()
+    assert f'pip install "openresty-harness=={__version__}"' in workflow and "harness run" in workflow
+    assert "next: cd " in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("ci, extra", [("gitlab", {".gitlab-ci.yml"}), ("none", set())])
+def test_init_ci_choice(tmp_path, ci, extra):
+    Scaffold(tmp_path, ci=ci).write()
+    assert written(tmp_path) == LAYOUT | extra
+
+
+def test_init_refuses_to_overwrite_and_writes_nothing(tmp_path, capsys):
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_app.py").write_text("mine")
+    with pytest.raises(HarnessError, match=r"init would overwrite .*tests/test_app\.py .*nothing was written\): "
+                                           r"move it away or run `harness init NEW-DIR`"):
+        Scaffold(tmp_path).write()
+    assert written(tmp_path) == {"tests/test_app.py"} and (tmp_path / "tests" / "test_app.py").read_text() == "mine"
+    assert main(["init", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("harness: init would overwrite")

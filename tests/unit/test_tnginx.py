@@ -1,0 +1,175 @@
+"""The .t front end without Docker: the Perl shim's blocks, the block model, the log view."""
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from harness.tnginx.block import build_block, heartbeat_in_init_worker, nginx_version_matches, request_line
+from harness.tnginx.items import is_t_file
+from harness.tnginx.load import Regex, TFileError, load_tfile, selected
+from harness.tnginx.logview import block_lines, grep
+from harness.tnginx.runner import check_answer, check_log
+from harness.tnginx.wire import Answer
+
+needs_perl = pytest.mark.skipif(shutil.which("perl") is None, reason="perl is not installed")
+SUITE = Path(__file__).resolve().parent.parent / "tnginx"
+
+
+def write_t(tmp_path: Path, body: str, preamble: str = "") -> Path:
+    t = tmp_path / "t"
+    t.mkdir(exist_ok=True)
+    path = t / "x.t"
+    path.write_text("use Test::Nginx::Socket::Lua;\n" + preamble + "run_tests();\n__DATA__\n" + textwrap.dedent(body))
+    return path
+
+
+@needs_perl
+def test_shim_runs_the_suites_module_preprocessor_and_eval_sections():
+    tfile = load_tfile(SUITE / "t" / "sections.t")
+    assert tfile.repeat_each == 2 and tfile.root == SUITE
+    first = tfile.blocks[0]
+    assert first.name == "TEST 1: config, http_config eval with $pwd, the suite's own lib/, default request"
+    assert f'lua_package_path "{SUITE}/lib/?.lua;;"' in first.sections["http_config"]
+    assert first.sections["request"] == "GET /t" and first.sections["no_error_log"] == "[error]"
+    assert first.sections["response_body"] == "hello, test\n"  # trim keeps one newline
+    second = tfile.blocks[1]
+    assert "howdy" in second.sections["config"]  # $TEST_NGINX_GREETING expanded
+    third = tfile.blocks[2]
+    assert third.sections["request"] == ["GET /a", "GET /b"]
+    assert third.sections["response_body_like"][0] == Regex("^a$", "")
+
+
+@needs_perl
+def test_only_skip_last_and_filters(tmp_path):
+    path = write_t(tmp_path, """
+        === TEST 1: a
+        --- config
+        --- response_body chop
+        abc
+        === TEST 2: b
+        --- SKIP
+        === TEST 3: c
+        --- LAST
+        === TEST 4: d
+        """)
+    tfile = load_tfile(path)
+    assert tfile.blocks[0].sections["response_body"] == "abc"
+    assert [(b.number, why) for b, why in selected(tfile.blocks)] == [(1, ""), (2, "--- SKIP"), (3, "")]
+    path.write_text(path.read_text().replace("=== TEST 4: d", "=== TEST 4: d\n--- ONLY"))
+    assert [(b.number, why) for b, why in selected(load_tfile(path).blocks)][0] == (1, "another block has --- ONLY")
+
+
+@needs_perl
+def test_a_file_that_does_not_compile_is_one_line(tmp_path):
+    path = write_t(tmp_path, "=== TEST 1\n", preamble="this is not perl;\n")
+    with pytest.raises(TFileError, match="perl could not run the file"):
+        load_tfile(path)
+
+
+@needs_perl
+def test_block_model(tmp_path):
+    path = write_t(tmp_path, """
+        === TEST 1: post
+        --- http_config
+            init_worker_by_lua_block { ngx.log(ngx.INFO, "w") }
+        --- config
+            location = /t { return 200; }
+        --- request
+        POST /t
+        hi
+        --- more_headers
+        X-A: 1
+        --- error_code: 201
+        --- user_files
+        >>> a.txt
+        A
+        """)
+    raw = load_tfile(path).blocks[0]
+    block = build_block(raw, repeats=2, log_level="debug", workers=1, no_root_location=False, env_to_nginx=[],
+                        label="x")
+    data = block.requests[0].packets[0].data
+    assert data.startswith(b"POST /t HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nX-A: 1\r\n")
+    assert data.endswith(b"Content-Length: 2\r\n\r\nhi")  # outer whitespace goes, as in Test::Nginx
+    assert block.expects[0].status == 201
+    assert block.fixture.files["html/a.txt"] == b"A\n" and block.fixture.embed
+    assert "heartbeat.lua" in block.fixture.snippets["http.conf"]
+    assert "location / {" in block.fixture.snippets["server.conf"]
+
+
+def test_request_line_defaults_and_comments():
+    assert request_line("# a comment\nGET") == ("GET", "/", "HTTP/1.1", b"")
+    assert request_line("GET /x HTTP/1.0") == ("GET", "/x", "HTTP/1.0", b"")
+
+
+def test_heartbeat_goes_into_the_blocks_own_init_worker():
+    assert heartbeat_in_init_worker("init_worker_by_lua 'x()';").startswith("init_worker_by_lua 'dofile(")
+    assert "heartbeat" not in heartbeat_in_init_worker("lua_shared_dict d 1m;")
+
+
+def test_nginx_version_conditions():
+    assert nginx_version_matches("2: < 1.23.0", 1022001)
+    assert not nginx_version_matches("2: >= 1.23.0", 1022001)
+    assert nginx_version_matches("1: < 1.0.0 or > 1.20.0", 1022001)
+
+
+LOG = """2026/12/02 05:00:48 [debug] 10#10: *4 http request line: "GET /__harness/log?since=0 HTTP/1.1"
+2026/12/02 05:00:48 [debug] 10#10: *4 http finalize request
+2026/12/02 05:00:48 [debug] 10#10: *13 [lua] heartbeat.lua:14: harness heartbeat
+2026/12/02 05:00:48 [debug] 10#10: *13 lua run thread
+2026/12/02 05:00:48 [debug] 10#10: fetching key "hb:0" in shared dict "harness_control"
+2026/12/02 05:00:48 [warn] 10#10: *20 [lua] content_by_lua(nginx.conf:40):2: mine, client: 1.2.3.4
+2026/12/02 05:00:48 [error] 9#9: *2 old generation's line
+2026/12/02 05:00:48 [notice] 1#1: signal 17 (SIGCHLD) received
+"""
+
+
+def test_log_view_drops_old_workers_and_the_harness_own_lines():
+    lines = block_lines(LOG, {10, 1})
+    assert [ln.split(": ", 1)[1] for ln in lines] == [
+        "*20 [lua] content_by_lua(nginx.conf:40):2: mine, client: 1.2.3.4", "signal 17 (SIGCHLD) received"]
+    assert grep(Regex(r"mi\w+"), lines) == "mine\n"
+
+
+def test_checks_report_what_differs():
+    answer = Answer(status=500, body=b"x", headers=[("X-A", "1")])
+    from harness.tnginx.block import Expect, LogExpect
+    failures = check_answer(Expect(status=200, body=b"y\n", headers=(("X-A", "2"), ("X-B", None))), answer, 0, 0)
+    assert len(failures) == 3
+    assert check_log(LogExpect(present=("nothere",), absent=(Regex("mi.e"),)), ["mine"], 1) == [
+        "error_log (repetition 2): no line matches 'nothere'",
+        "no_error_log (repetition 2): Regex(pattern='mi.e', flags='') found in: mine"]
+
+
+def test_t_files_are_collected_below_t_paths(tmp_path):
+    (tmp_path / "t").mkdir()
+    (tmp_path / "other").mkdir()
+    assert is_t_file(tmp_path / "t" / "a.t", tmp_path, "t")
+    assert not is_t_file(tmp_path / "other" / "a.t", tmp_path, "t")
+    assert is_t_file(tmp_path / "other" / "a.t", tmp_path, "t,./other")
+
+
+def test_run_fault_spelling():
+    from harness.errors import HarnessError
+    from harness.tnginx.faults import RunFault
+
+    assert RunFault.parse("") is None
+    assert RunFault.parse("redis.latency=50") == RunFault("redis.latency", 50)
+    assert RunFault.parse("dns.servfail").kind == "dns.servfail"
+    with pytest.raises(HarnessError, match="give redis.latency=MS, redis.refusing or dns.servfail"):
+        RunFault.parse("redis.slow")
+
+
+def test_log_view_remembers_the_harness_connections_and_drops_the_heartbeat_timer():
+    from harness.tnginx.logview import LogView
+
+    view = LogView({10})
+    first = ('2026/12/02 05:00:48 [debug] 10#10: *4 http request line: "GET /__harness/log?since=0 HTTP/1.1"\n'
+             "2026/12/02 05:00:48 [debug] 10#10: *5 lua reusing cached lua thread (the block's)\n")
+    later = ("2026/12/02 05:00:48 [debug] 10#10: *4 lua reusing cached lua thread (the read's, after it)\n"
+             "2026/12/02 05:00:48 [debug] 10#10: lua ngx.timer expired\n"
+             "2026/12/02 05:00:48 [debug] 10#10: created next timer (co: 1 delay: 10 ms)\n"
+             "2026/12/02 05:00:48 [debug] 10#10: *13 [lua] heartbeat.lua:14: harness heartbeat\n"
+             "2026/12/02 05:00:48 [debug] 10#10: *5 lua caching unused lua thread\n")
+    assert [ln.split(": ", 1)[1] for ln in view.lines(first)] == ["*5 lua reusing cached lua thread (the block's)"]
+    assert [ln.split(": ", 1)[1] for ln in view.lines(later)] == ["*5 lua caching unused lua thread"]
