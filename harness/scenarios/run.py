@@ -12,8 +12,11 @@ from harness.resources import catalogue_dir
 
 EMBEDDED_CATALOGUE = catalogue_dir()
 
-# pytest's exit codes -> the harness's: 0 all passed, 1 a scenario failed, 2 the run itself failed
-EXIT_CODES = {0: 0, 1: 1}
+
+
+def harness_exit(pytest_code: int) -> int:
+    """pytest's exit code as the harness's: 0 all passed, 1 a test failed, 2 the run itself failed."""
+    return pytest_code if pytest_code in (0, 1) else 2
 
 
 @dataclass
@@ -69,4 +72,4 @@ class ScenarioRun:
         if code == 5:
             raise HarnessError(f"no scenarios found in {', '.join(map(str, self.scenario_paths()))}: "
                                "scenario files end in .scenario.yaml")
-        return EXIT_CODES.get(code, 2)
+        return harness_exit(code)

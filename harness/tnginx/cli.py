@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from harness.errors import HarnessError
+from harness.scenarios.run import harness_exit
 
-EXIT_CODES = {0: 0, 1: 1}  # pytest's -> the harness's: 0 all passed, 1 a block failed, else 2
+OUTCOMES = ("passed", "skipped", "failed")  # a block's phases together: the worst one counts
 
 
 @dataclass
@@ -29,38 +30,41 @@ class FileTally:
 
 @dataclass
 class Tally:
-    """A pytest plugin object counting block verdicts per ``.t`` file."""
+    """A pytest plugin object recording each ``.t`` block's verdict (setup, call and teardown
+    together: the worst of them) and the time per file."""
 
-    files: dict[str, FileTally] = field(default_factory=dict)
     blocks: dict[str, str] = field(default_factory=dict)  # node id -> passed / failed / skipped
+    seconds: dict[str, float] = field(default_factory=dict)  # .t file -> time of its blocks
     started: float = field(default_factory=time.perf_counter)
 
     def pytest_runtest_logreport(self, report) -> None:
         path = report.nodeid.split("::", 1)[0]
         if not path.endswith(".t"):
             return
-        tally = self.files.setdefault(path, FileTally())
-        tally.seconds += report.duration
-        if report.when == "call" or (report.when == "setup" and report.skipped) or (report.failed and report.when != "call"):
-            if report.passed and report.when == "call":
-                tally.passed += 1
-                self.blocks[report.nodeid] = "passed"
-            elif report.skipped:
-                tally.skipped += 1
-                self.blocks[report.nodeid] = "skipped"
-            elif report.failed:
-                tally.failed += 1
-                self.blocks[report.nodeid] = "failed"
+        self.seconds[path] = self.seconds.get(path, 0.0) + report.duration
+        if report.passed and report.when != "call":
+            return  # a setup or teardown that passed says nothing of the block
+        earlier = self.blocks.get(report.nodeid, "passed")
+        self.blocks[report.nodeid] = max(earlier, report.outcome, key=OUTCOMES.index)
+
+    @property
+    def files(self) -> dict[str, FileTally]:
+        out = {path: FileTally(seconds=seconds) for path, seconds in self.seconds.items()}
+        for nodeid, outcome in self.blocks.items():
+            tally = out[nodeid.split("::", 1)[0]]
+            setattr(tally, outcome, getattr(tally, outcome) + 1)
+        return out
 
     def lines(self) -> list[str]:
-        width = max((len(p) for p in self.files), default=10)
+        files = sorted(self.files.items())
+        width = max((len(p) for p, _ in files), default=10)
         out = [f"{p:<{width}} .. {t.verdict}  {t.passed} passed, {t.failed} failed, {t.skipped} skipped, "
-               f"{t.seconds:.2f}s" for p, t in sorted(self.files.items())]
-        total = FileTally(*(sum(getattr(t, k) for t in self.files.values()) for k in ("passed", "failed", "skipped")))
+               f"{t.seconds:.2f}s" for p, t in files]
+        total = FileTally(*(sum(getattr(t, k) for _, t in files) for k in ("passed", "failed", "skipped")))
         wall = time.perf_counter() - self.started
         out += ["", f"{'file':<{width}}  passed failed skipped", "-" * (width + 24)]
-        out += [f"{p:<{width}}  {t.passed:>6} {t.failed:>6} {t.skipped:>7}" for p, t in sorted(self.files.items())]
-        out += ["-" * (width + 24), f"{'Files=' + str(len(self.files)):<{width}}  {total.passed:>6} {total.failed:>6} "
+        out += [f"{p:<{width}}  {t.passed:>6} {t.failed:>6} {t.skipped:>7}" for p, t in files]
+        out += ["-" * (width + 24), f"{'Files=' + str(len(files)):<{width}}  {total.passed:>6} {total.failed:>6} "
                 f"{total.skipped:>7}   wall {wall:.2f}s  Result: {'FAIL' if total.failed else 'PASS'}"]
         return out
 
@@ -103,4 +107,4 @@ def run_t(paths: Sequence[Path], reports: Path = Path("reports"), jobs: int = 0,
                                                indent=1))
     if code == 5:
         raise HarnessError(f"no .t blocks found in {', '.join(map(str, paths))}")
-    return EXIT_CODES.get(code, 2)
+    return harness_exit(code)

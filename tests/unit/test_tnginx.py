@@ -173,3 +173,21 @@ def test_log_view_remembers_the_harness_connections_and_drops_the_heartbeat_time
              "2026/12/02 05:00:48 [debug] 10#10: *5 lua caching unused lua thread\n")
     assert [ln.split(": ", 1)[1] for ln in view.lines(first)] == ["*5 lua reusing cached lua thread (the block's)"]
     assert [ln.split(": ", 1)[1] for ln in view.lines(later)] == ["*5 lua caching unused lua thread"]
+
+
+def test_harness_t_counts_each_block_once_by_its_worst_phase():
+    """A block whose call passed and whose teardown failed (the log-problem check, say) is one failed block."""
+    from types import SimpleNamespace
+
+    from harness.tnginx.cli import Tally
+
+    tally = Tally()
+    phases = [("a.t::TEST 1", "call", "passed"), ("a.t::TEST 1", "teardown", "failed"),
+              ("a.t::TEST 2", "setup", "skipped"), ("a.t::TEST 2", "teardown", "passed"),
+              ("a.t::TEST 3", "setup", "passed"), ("a.t::TEST 3", "call", "passed")]
+    for nodeid, when, outcome in phases:
+        tally.pytest_runtest_logreport(SimpleNamespace(nodeid=nodeid, when=when, outcome=outcome, duration=0.1,
+                                                       passed=outcome == "passed"))
+    assert tally.blocks == {"a.t::TEST 1": "failed", "a.t::TEST 2": "skipped", "a.t::TEST 3": "passed"}
+    counts = tally.files["a.t"]
+    assert (counts.passed, counts.failed, counts.skipped) == (1, 1, 1)
