@@ -17,7 +17,7 @@ from harness.perf import cli as perf_cli
 from harness.preflight import cli as preflight_cli
 from harness.runtime import HarnessRuntime
 from harness.session import LABEL_SESSION, remove_labelled, sweep_stale
-from harness.settings import Settings, options_markdown
+from harness.settings import OPTION, Settings, options_markdown
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -217,9 +217,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p = sub.add_parser("t", help=cmd_t.__doc__)
     p.add_argument("paths", nargs="+", help=".t files or directories (a suite's t/)")
     p.add_argument("-n", "--jobs", type=int, default=0, help="pytest-xdist workers (0: one process)")
-    p.add_argument("--harness-fault", dest="fault", help="redis.latency=MS, redis.refusing or dns.servfail for the whole run")
-    p.add_argument("--harness-check-leak", dest="check_leak", action="store_true",
-                   help="a leak verdict for every block that passes (blocks with --- no_check_leak excepted)")
+    p.add_argument("--harness-fault", dest="fault", help=OPTION["fault"].help)
+    p.add_argument("--harness-check-leak", dest="check_leak", action="store_true", help=OPTION["check_leak"].help)
     p.add_argument("--image", help="OpenResty image to run against (default: official, else offline twin)")
     p.add_argument("--reports", default="reports", help="where t.xml (and t.html) go")
     p.add_argument("--pytest", dest="pytest_args", action="append", default=[], metavar="ARG",

@@ -83,6 +83,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("preflight_workers", "HARNESS_PREFLIGHT_WORKERS", "--preflight-workers", "1",
            "`harness preflight`: worker_processes, a number or auto (nginx then counts the CPUs it sees)"),
 )
+OPTION: dict[str, Option] = {opt.name: opt for opt in OPTIONS}  # by name, for front ends that show one
 
 
 def _truthy(value: str) -> bool:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.settings import OPTIONS, Settings
+from harness.settings import OPTION, Settings
 
 FLAGS = {"cpus": "--cpus", "memory": "--memory", "nofile": "--nofile", "workers": "--workers"}
 
@@ -41,9 +41,8 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("preflight", help=cmd_preflight.__doc__)
     p.add_argument("--app", required=True, help="the app directory (server.conf / http.conf / main.conf + lua/)")
     p.add_argument("--image", help="OpenResty image (default: official, else the offline twin)")
-    by_name = {opt.name: opt for opt in OPTIONS}
     for name, flag in FLAGS.items():
-        opt = by_name[f"preflight_{name}"]
+        opt = OPTION[f"preflight_{name}"]
         p.add_argument(flag, dest=name, default=None,
                        help=f"{opt.help.split(': ', 1)[-1]} [env {opt.env}, default {opt.default or 'none'}]")
     p.add_argument("--path", dest="paths", action="append", default=[],
