@@ -60,6 +60,7 @@ def prove_verdicts(output: str, names: dict[str, list[tuple[str, frozenset[str]]
         if not m:
             continue
         status, desc = m.groups()
+        desc = desc.replace("\\#", "#")  # TAP escapes '#' in test names
         skip = "# skip" in line.lower()
         for f, blocks in names.items():
             if not desc.startswith(f + " ") and f" {f} " not in f" {desc} ":

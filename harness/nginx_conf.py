@@ -51,6 +51,10 @@ class Fixture:
     source: Optional[Path] = None  # host directory, for error messages
     embed: bool = False  # write the snippets into nginx.conf itself, as Test::Nginx does (Lua chunk
     # names then read "content_by_lua(nginx.conf:LINE)"), instead of including them
+    lines: Mapping[str, int] = field(default_factory=dict)  # embed only: the line of nginx.conf each
+    # snippet starts on (Test::Nginx's layout), the harness's own lines before it squeezed to fit
+    quiet: bool = False  # no harness Lua in the workers (no heartbeat; where the agent runs, the harness
+    # reads error.log and the process table through it): the workers' Lua VM and JIT are the fixture's
 
     @classmethod
     def load(cls, name_or_path: str | os.PathLike[str], search_path: Sequence[Path] = ()) -> "Fixture":
@@ -100,7 +104,9 @@ class Fixture:
         return replace(self, snippets=snippets)
 
     def digest(self) -> str:
-        h = hashlib.sha256(b"embed\0" if self.embed else b"")
+        h = hashlib.sha256((b"embed\0" if self.embed else b"") + (b"quiet\0" if self.quiet else b""))
+        for key in sorted(self.lines):
+            h.update(f"{key}@{self.lines[key]}\0".encode())
         for key in sorted(self.snippets):
             h.update(key.encode() + b"\0" + self.snippets[key].encode() + b"\0")
         for key in sorted(self.files):
@@ -149,10 +155,20 @@ def render_nginx_conf(fixture: Fixture, profile: OpenRestyProfile, generation: i
     (or, for an ``embed`` fixture, written in place from ``filled``: the snippets, placeholders filled)."""
     fx = fixture_dir(generation)
 
-    def snippet(name: str, indent: str) -> str:
-        if fixture.embed and filled is not None:
-            return filled[name].rstrip("\n")
-        return f"{indent}include {fx}/{name};"
+    placed = [0]  # out[:placed] ends with the last snippet written in place
+
+    def snippet(name: str, indent: str) -> None:
+        if not (fixture.embed and filled is not None):
+            out.append(f"{indent}include {fx}/{name};")
+            return
+        at = fixture.lines.get(name)
+        if at:
+            if len(out) >= at:  # the harness's lines since the last snippet, on one line (no comments)
+                own = [ln.strip() for ln in out[placed[0]:] if ln.strip() and not ln.lstrip().startswith("#")]
+                out[placed[0]:] = [" ".join(own)] if own else []
+            out.extend([""] * (at - 1 - len(out)))
+        out.extend(filled[name].rstrip("\n").split("\n"))
+        placed[0] = len(out)
     lua_path = ";".join([f"{fx}/lua/?.lua", f"{fx}/lua/?/init.lua", *profile.lua_path]) + ";;"
     lua_cpath = ";".join([f"{fx}/lua/?.so", *profile.lua_cpath]) + ";;"
     out: list[str] = [f"# rendered by openresty-harness: fixture {fixture.name}, generation {generation}"]
@@ -166,7 +182,7 @@ def render_nginx_conf(fixture: Fixture, profile: OpenRestyProfile, generation: i
     ]
     out += [f"env {name};" for name in options.env_names]
     if "main.conf" in fixture.snippets:
-        out.append(snippet("main.conf", ""))
+        snippet("main.conf", "")
     out += [
         "events {",
         f"    worker_connections {options.worker_connections};",
@@ -180,24 +196,24 @@ def render_nginx_conf(fixture: Fixture, profile: OpenRestyProfile, generation: i
     ]
     # A fixture that sets its own Lua paths keeps them (nginx allows each directive once per http{}).
     http_conf = fixture.snippets.get("http.conf", "")
-    if not re.search(r"^\s*default_type\s", http_conf, re.MULTILINE):
+    if not re.search(r"(?:^|[;{}])\s*default_type\s", http_conf, re.MULTILINE):
         out.append("    default_type application/octet-stream;")
-    if not re.search(r"^\s*lua_package_path\s", http_conf, re.MULTILINE):
+    if not re.search(r"(?:^|[;{}])\s*lua_package_path\s", http_conf, re.MULTILINE):
         out.append(f"    lua_package_path \"{lua_path}\";")
-    if not re.search(r"^\s*lua_package_cpath\s", http_conf, re.MULTILINE):
+    if not re.search(r"(?:^|[;{}])\s*lua_package_cpath\s", http_conf, re.MULTILINE):
         out.append(f"    lua_package_cpath \"{lua_cpath}\";")
     out.append("    lua_shared_dict harness_control 1m;")
-    if not re.search(r"^\s*init_worker_by_lua", http_conf, re.MULTILINE):
+    if not fixture.quiet and not re.search(r"(?:^|[;{}])\s*init_worker_by_lua", http_conf, re.MULTILINE):
         out.append(f"    init_worker_by_lua_block {{ dofile(\"{LUALIB}/heartbeat.lua\").start() }}")
     if "http.conf" in fixture.snippets:
-        out.append(snippet("http.conf", "    "))
+        snippet("http.conf", "    ")
     out += [
         "    server {",
         f"        listen {HTTP_PORT} default_server;",
         "        server_name localhost;",
     ]
     if "server.conf" in fixture.snippets:
-        out.append(snippet("server.conf", "        "))
+        snippet("server.conf", "        ")
     out += [
         "    }",
         "    # the harness's own server: readiness, config generation, error.log reads (lualib/control.lua)",
@@ -236,13 +252,15 @@ $agent check "$1" || exit {lua_code}
 # A USR1 (log rotation) hands the log files to the workers' user; the master, root without
 # DAC_OVERRIDE, must own them again to open them for nginx -t and the reload (CHOWN it has).
 chown 0 {root}/logs/*.log 2>/dev/null
-if ! out=$({nginx} -p {root}/ -c "$gen/nginx.conf" -t 2>&1); then
+# A fixture's html/ is the server's html directory ({root}/html: nginx's default root, and where a
+# relative html/... or ../html/... in the config points).
+[ -d "$gen/fixture/html" ] && ln -sfn "$gen/fixture/html" {root}/html
+# nginx -t reads the config where the master will, so that relative includes resolve alike.
+cp "$gen/nginx.conf" {conf}
+if ! out=$({nginx} -p {root}/ -c {conf} -t 2>&1); then
     printf '%s\\n' "$out" >&2
     exit {code}
 fi
-cp "$gen/nginx.conf" {conf}
-# A fixture's html/ is the server's html directory ({root}/html: nginx's default root, relative to the prefix).
-[ -d "$gen/fixture/html" ] && ln -sfn "$gen/fixture/html" {root}/html
 accepting_workers() {{
     for d in /proc/[0-9]*; do
         c=$(tr '\\000' ' ' < "$d/cmdline" 2>/dev/null) || continue

@@ -11,7 +11,7 @@ from typing import Any, Optional
 
 import httpx
 
-from harness.containers.agent import AgentLink, AgentUnavailable
+from harness.containers.agent import AgentLink, AgentReply, AgentUnavailable
 from harness.containers.base import HarnessContainer, Reach
 from harness.containers.control import ControlChannel
 from harness.errorlog import ErrorLog, HarnessLines, LogRead
@@ -165,7 +165,8 @@ class OpenRestyContainer(HarnessContainer):
             raise ReloadError(f"HUP reload of {self.name} failed (exit {code}): is the master alive?", output)
         self.fixture = fixture
         ready = time.perf_counter()
-        self._await_generation(generation, timeout, starting=False)
+        if not self._quiet():  # a quiet fixture's workers get no request of ours: the agent saw them start
+            self._await_generation(generation, timeout, starting=False)
         steps["ready"] = (time.perf_counter() - ready) * 1000
         steps["total"] = (time.perf_counter() - started) * 1000
         self.generation = generation
@@ -289,8 +290,18 @@ class OpenRestyContainer(HarnessContainer):
     def read_error_log(self, since: int = 0, settle: Optional[float] = None) -> LogRead:
         """error.log from byte ``since`` (see :meth:`ControlChannel.read_error_log`); the master's
         lines about reloads it rejected are marked hidden (see :class:`~harness.errorlog.LogRead`)."""
+        if self._quiet():
+            reply = self._agent_reply(f"log {since}")
+            if reply is not None:
+                start, end = int(reply.numbers.get("from", since)), int(reply.numbers.get("to", -1))
+                return LogRead(reply.output, start, "", end, hidden=self.harness_lines)
         read = self.channel.read_error_log(since, settle)
         return replace(read, hidden=self.harness_lines)
+
+    def _quiet(self) -> bool:
+        """A quiet fixture (no harness Lua in its workers) with the agent at hand: the harness's reads
+        of this generation go through the agent, none to the workers' control server."""
+        return self.fixture.quiet and self.agent is not None
 
     def read_log_file(self, since: int) -> Optional[str]:
         """error.log from byte ``since``, read inside the container by the agent (else through the
@@ -303,6 +314,10 @@ class OpenRestyContainer(HarnessContainer):
 
     def error_log_size(self) -> int:
         """The current length of error.log in bytes (where a cursor set now would start)."""
+        if self._quiet():
+            size = self._ask_agent("size")
+            if size is not None and size.strip().isdigit():
+                return int(size)
         return self.channel.error_log_size()
 
     def settle(self, timeout: float = 2.0) -> None:
@@ -366,11 +381,16 @@ class OpenRestyContainer(HarnessContainer):
 
     def _ask_agent(self, command: str) -> Optional[str]:
         """The agent's output for a read-only command, or None (then ask the engine)."""
+        reply = self._agent_reply(command)
+        return reply.output if reply is not None else None
+
+    def _agent_reply(self, command: str) -> Optional[AgentReply]:
+        """The agent's whole reply to a read-only command that succeeded, or None."""
         if self.agent is None:
             return None
         try:
             reply = self.agent.call(command, timeout=5.0)
-            return reply.output if reply.code == 0 else None
+            return reply if reply.code == 0 else None
         except AgentUnavailable:
             self.agent = None  # gone: the engine from now on
             return None
@@ -403,6 +423,10 @@ class OpenRestyContainer(HarnessContainer):
     def healthy(self) -> bool:
         """The current generation answers on the control port (so the container runs): one request,
         no engine call."""
+        if self._quiet():
+            listing = self._ask_agent("procs")
+            if listing is not None:
+                return bool(WorkerTable.parse(listing).workers)
         try:
             return self.channel.serves(self.generation)  # a stopped container does not answer
         except Exception:  # noqa: BLE001

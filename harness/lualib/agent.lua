@@ -14,7 +14,8 @@
 --                The master's own verdict decides: new workers (accepted) or its error lines
 --                (rejected); only a rejection runs `nginx -t`, to explain it (exit 78 with its output).
 --   procs        the nginx process table (the format of harness.workers.PROC_LISTING)
---   log SINCE    error.log from byte SINCE
+--   log SINCE    error.log from byte SINCE (timings "from" and "to": the bytes it holds)
+--   size         error.log's length in bytes
 --
 -- usage: luajit agent.lua ROOT NGINX_BIN          (serve)
 --        luajit agent.lua ROOT NGINX_BIN check GEN  (compile GEN's Lua files once, exit 65 on error)
@@ -32,6 +33,9 @@ typedef struct { uint64_t d_ino; int64_t d_off; unsigned short d_reclen; unsigne
 void *opendir(const char *name);
 harness_dirent *readdir(void *dir);
 int closedir(void *dir);
+int symlink(const char *target, const char *linkpath);
+int rename(const char *oldpath, const char *newpath);
+int unlink(const char *path);
 void (*signal(int sig, void (*handler)(int)))(int);
 ]]
 
@@ -212,12 +216,26 @@ local function master_errors(master, since)
     return #found > 0 and table.concat(found, "\n") or nil
 end
 
+-- A fixture's html/ is the server's html directory (ROOT/html: nginx's default root, and where a
+-- relative "html/..." or "../html/..." in the config points): link it to generation `gen`'s, in
+-- one rename, before the master reads the config. A generation without html/ keeps the link.
+local function link_html(gen)
+    local target = GEN_DIR .. gen .. "/fixture/html"
+    if not list_dir(target) then
+        return true
+    end
+    local tmp = ROOT .. "/.html." .. SELF
+    C.unlink(tmp)
+    return C.symlink(target, tmp) == 0 and C.rename(tmp, ROOT .. "/html") == 0
+end
+
 -- A rejected reload: nginx -t says why (its exit 78 and output, as when it runs first); the
 -- master's own lines about it, from byte `since` to now, are reported so the host can leave them
 -- out of the test's error.log view (nginx -t run first would not have logged them).
 local function explain(gen, lines, master, since, numbers)
     numbers.log_from, numbers.log_to, numbers.master = since, file_size(ERROR_LOG), master
-    local rc, out = shell(NGINX .. " -p " .. ROOT .. "/ -c " .. GEN_DIR .. gen .. "/nginx.conf -t")
+    -- the config where the master read it, so that relative includes resolve as they did for it
+    local rc, out = shell(NGINX .. " -p " .. ROOT .. "/ -c " .. CONF .. " -t")
     if rc ~= 0 then
         return CONFIG_ERROR_EXIT, out
     end
@@ -237,6 +255,9 @@ local function reload(gen, timings)
         if entry.name:sub(-4) == ".log" then
             C.chown(ROOT .. "/logs/" .. entry.name, 0, -1)
         end
+    end
+    if not link_html(gen) then
+        return FAILED, "cannot link " .. ROOT .. "/html to generation " .. gen .. "'s html/"
     end
     local conf = read_file(GEN_DIR .. gen .. "/nginx.conf")
     local f = conf and io.open(CONF, "wb")
@@ -349,18 +370,19 @@ local function reload(gen, timings)
     return 0, retired
 end
 
-local function read_log(since)
+local function read_log(since, timings)
     local f = io.open(ERROR_LOG, "rb")
     if not f then
         return FAILED, "cannot open " .. ERROR_LOG
     end
     local size = f:seek("end")
     if since > size then
-        since = 0
+        since = 0  -- shorter than asked: rotated, read from the start
     end
     f:seek("set", since)
     local data = f:read("*a") or ""
     f:close()
+    timings.from, timings.to = since, since + #data
     return 0, data
 end
 
@@ -373,7 +395,9 @@ local function handle(line)
     elseif command == "procs" then
         return timings, 0, proc_listing()
     elseif command == "log" and argument:match("^%d+$") then
-        return timings, read_log(tonumber(argument))
+        return timings, read_log(tonumber(argument), timings)
+    elseif command == "size" then
+        return timings, 0, tostring(file_size(ERROR_LOG))
     end
     return timings, FAILED, "unknown command: " .. line
 end

@@ -55,15 +55,14 @@ class SuiteStage:
 
     @staticmethod
     def worker_pids(nginx: "OpenRestyContainer") -> Optional[set[int]]:
-        """This generation's worker pids and the master's (None: unknown, keep every line)."""
+        """This generation's worker pids and the master's, from the process table (no request to the
+        workers: a block's workers serve the block alone); None: unknown, keep every line."""
         try:
-            info = nginx.channel.status()
+            table = nginx.workers()
         except Exception:  # noqa: BLE001 - the checks then see every line
             return None
-        if info is None:
-            return None
-        pids = {int(p) for p in info.get("pids", []) if int(p)} or {int(info["pid"])}
-        return pids | {master_pid(nginx)}
+        pids = {p.pid for p in table.workers}
+        return (pids | {master_pid(nginx)}) if pids else None
 
 
 _MASTERS: dict[str, int] = {}

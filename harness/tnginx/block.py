@@ -68,6 +68,7 @@ class Expect:
     headers_like: tuple[tuple[str, Regex], ...] = ()
     raw_headers_like: Optional[Pattern] = None
     raw_headers_unlike: Optional[Pattern] = None
+    no_response: bool = False  # an empty error_code: Test::Nginx then expects no status line at all
 
 
 @dataclass(frozen=True)
@@ -148,18 +149,36 @@ def patterns(value: Any) -> tuple[Pattern, ...]:
     return tuple(line for line in _text(str(value)).rstrip("\n").split("\n") if line)
 
 
-def heartbeat_in_init_worker(http_config: str) -> str:
-    """A block's own init_worker_by_lua replaces the harness's; start the heartbeat from it, on the
-    same line so nginx's line numbers stay the block's."""
-    start = 'dofile("${HARNESS_LUALIB}/heartbeat.lua").start() '
-    out = re.sub(r"(\binit_worker_by_lua_block\s*\{)", lambda m: m.group(1) + " " + start, http_config, count=1)
-    if out != http_config:
-        return out
-    quoted = re.search(r"\binit_worker_by_lua\s+(['\"])", http_config)
+def lua_first(http_config: str, directive: str, code: str) -> Optional[str]:
+    """``code`` run first in the block's own ``directive`` (``init_by_lua`` ...: its ``_block`` form
+    or a quoted string; not in comments), on the same line so nginx's line numbers stay the block's;
+    None when the block has no such directive (or only ``_file``)."""
+    block = re.compile(rf"^([^#\n]*\b{directive}_block\s*\{{)", re.MULTILINE)
+    if block.search(http_config):
+        return block.sub(lambda m: m.group(1) + " " + code, http_config, count=1)
+    quoted = re.search(rf"^[^#\n]*\b{directive}\s+(['\"])", http_config, re.MULTILINE)
     if quoted:
-        code = start if quoted.group(1) == "'" else start.replace('"', "'")
-        return http_config[:quoted.end()] + code + http_config[quoted.end():]
-    return http_config
+        text = code if quoted.group(1) == "'" else code.replace('"', "'")
+        return http_config[:quoted.end()] + text + http_config[quoted.end():]
+    return None
+
+
+# Under Test::Nginx every block gets a new nginx, so its shared dicts start empty; a HUP keeps a
+# zone of the same name and size with its data. The master empties them before the block's own
+# init_by_lua runs (flush_expired frees what flush_all expired).
+EMPTY_SHARED_DICTS = ('for name, dict in pairs(ngx.shared) do if name ~= "harness_control" then '
+                      'dict:flush_all() dict:flush_expired() end end ')
+
+
+def empty_dicts_in_init(http_config: str) -> str:
+    """The block's http_config with its shared dicts emptied at init: first in its own init_by_lua,
+    or in one added after its lines; an ``init_by_lua_file`` is left alone."""
+    out = lua_first(http_config, "init_by_lua", EMPTY_SHARED_DICTS)
+    if out is not None:
+        return out
+    if re.search(r"^[^#\n]*\binit_by_lua_file\s", http_config, re.MULTILINE):
+        return http_config
+    return http_config.rstrip("\n") + f"\ninit_by_lua_block {{ {EMPTY_SHARED_DICTS}}}\n"
 
 
 def request_line(text: str) -> tuple[str, str, str, bytes]:
@@ -287,7 +306,7 @@ def expects_of(raw: RawBlock, answers: int) -> tuple[Expect, ...]:
         like, unlike = _pattern_text(like), _pattern_text(unlike)
         heads_like = tuple((n, Regex(v or "")) for n, v in _headers(_nth(s.get("response_headers_like"), i)))
         out.append(Expect(
-            status=_status(status),
+            status=_status(status), no_response="error_code" in s and str(status).strip() == "",
             body=_bytes(str(body)) if body is not None else None,
             body_like=like if like is None or isinstance(like, Regex) else str(like),
             body_unlike=unlike if unlike is None or isinstance(unlike, Regex) else str(unlike),
@@ -312,7 +331,8 @@ def log_expects(raw: RawBlock, repeats: int) -> tuple[LogExpect, ...]:
 
 
 def user_files(value: Any) -> dict[str, bytes]:
-    """``>>> name`` sections of user_files (or an eval array of [name, content, mtime])."""
+    """``>>> name [mtime]`` sections of user_files (or an eval array of [name, content, mtime]). As
+    under Test::Nginx, a ``>>> name`` anywhere in a line starts a file."""
     files: dict[str, bytes] = {}
     if value is None:
         return files
@@ -323,7 +343,7 @@ def user_files(value: Any) -> dict[str, bytes]:
         return files
     current: Optional[str] = None
     for line in str(value).splitlines(keepends=True):
-        head = re.match(r"^>>>\s+(\S+)", line)
+        head = re.search(r">>> (\S+)", line)
         if head:
             current = head.group(1)
             files[current] = b""
@@ -345,21 +365,33 @@ def fixture_of(raw: RawBlock, no_root_location: bool, env_to_nginx: Sequence[str
     default type is text/plain), ``main_config`` in the main context."""
     s = raw.sections
     http = _text(s.get("http_config") or "")
+    main_config = _text(s.get("main_config") or "")
+    # Test::Nginx's nginx.conf: main_config on line 16 (after one line per env_to_nginx name),
+    # http_config 9 lines and the server's config 14 lines after the text before them; the harness
+    # writes them on the same lines, so "nginx.conf:LINE" in Lua chunk names and errors agree.
+    first = 16 + len(env_to_nginx)
+    lines = {"main.conf": first, "http.conf": first + 9 + main_config.count("\n"),
+             "server.conf": first + 23 + main_config.count("\n") + http.count("\n")}
     if raw.has("init_by_lua_block"):
         http += f"\ninit_by_lua_block {{\n{_text(s['init_by_lua_block'])}\n}}\n"
     if raw.has("init_by_lua"):
         http += f"\ninit_by_lua '{_text(s['init_by_lua'])}';\n"
-    http = heartbeat_in_init_worker(http)
+    if "lua_shared_dict" in http:
+        http = empty_dicts_in_init(http)
     if not re.search(r"\bdefault_type\s", http):
-        http = "default_type text/plain;\n" + http
-    config = "client_max_body_size 30M;\n" + _text(s.get("config") or "")
+        http = "default_type text/plain; " + http  # on the first line: the block's lines keep their numbers
+    config = "client_max_body_size 30M; " + _text(s.get("config") or "")
     if not no_root_location:
         config += "\nlocation / {\n    root ${FIXTURE_DIR}/html;\n    index index.html index.htm;\n}\n"
-    main = "".join(f"env {name};\n" for name in env_to_nginx) + _text(s.get("main_config") or "")
+    main = "".join(f"env {name}; " for name in env_to_nginx) + main_config
     files = {f"html/{name}": content for name, content in user_files(s.get("user_files")).items()}
-    files.setdefault("html/.harness", b"")
+    # as under Test::Nginx, html/ always holds a small index page (GET / answers 200)
+    files.setdefault("html/index.html", b"<html><head><title>It works!</title></head><body>It works!</body></html>")
     snippets = {"main.conf": main, "http.conf": http, "server.conf": config}
-    return Fixture(name=label, snippets={k: v for k, v in snippets.items() if v}, files=files, embed=True)
+    # quiet: as under Test::Nginx, no Lua but the block's own runs in its workers (no heartbeat, no
+    # control requests), so its JIT traces (jit.v), thread cache and connection numbers are its own
+    return Fixture(name=label, snippets={k: v for k, v in snippets.items() if v}, files=files, embed=True,
+                   lines=lines, quiet=True)
 
 
 def build_block(raw: RawBlock, *, repeats: int, log_level: str, workers: int, no_root_location: bool,

@@ -60,6 +60,8 @@ def check_answer(expect: Expect, answer: Answer, index: int, repetition: int) ->
     """What differs between one answer and its expectation (Test::Nginx's meanings)."""
     where = f"request {index + 1}" + (f", repetition {repetition + 1}" if repetition else "")
     if answer.status is None:
+        if expect.no_response and not answer.body and not (expect.body or b""):
+            return []  # closed without a response, as the empty error_code says
         return [f"{where}: no response ({answer.error or 'closed'})"]
     out = []
     if isinstance(expect.status, Regex):

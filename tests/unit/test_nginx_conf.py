@@ -79,7 +79,7 @@ def test_bundle_tree_is_world_readable_and_filled(tmp_path, fixtures_dir):
     assert (root / "gen/2/fixture/server.conf").stat().st_mode & 0o777 == 0o644
     assert (root / "logs").is_dir() and (root / "tmp").is_dir()
     script = (root / "bin/activate").read_text()
-    assert "/usr/sbin/nginx -p /harness/ -c \"$gen/nginx.conf\" -t" in script
+    assert "/usr/sbin/nginx -p /harness/ -c /harness/conf/nginx.conf -t" in script
     assert "exit 78" in script
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.tnginx.block import build_block, heartbeat_in_init_worker, nginx_version_matches, request_line
+from harness.tnginx.block import build_block, empty_dicts_in_init, lua_first, nginx_version_matches, request_line
 from harness.tnginx.items import is_t_file
 from harness.tnginx.load import Regex, TFileError, load_tfile, selected
 from harness.tnginx.logview import block_lines, grep
@@ -93,8 +93,42 @@ def test_block_model(tmp_path):
     assert data.endswith(b"Content-Length: 2\r\n\r\nhi")  # outer whitespace goes, as in Test::Nginx
     assert block.expects[0].status == 201
     assert block.fixture.files["html/a.txt"] == b"A\n" and block.fixture.embed
-    assert "heartbeat.lua" in block.fixture.snippets["http.conf"]
+    assert "heartbeat.lua" not in block.fixture.snippets["http.conf"] and block.fixture.quiet
     assert "location / {" in block.fixture.snippets["server.conf"]
+
+
+@needs_perl
+def test_block_config_lands_on_test_nginx_lines(tmp_path):
+    """main_config, http_config and config start on the lines Test::Nginx writes them to, so a Lua
+    chunk name such as content_by_lua(nginx.conf:43) reads the same under both."""
+    from harness.images.profiles import OPENRESTY_PROFILES
+    from harness.nginx_conf import RenderOptions, render_nginx_conf
+
+    path = write_t(tmp_path, """
+        === TEST 1: layout
+        --- main_config
+        env MAIN_MARK;
+        --- http_config
+        lua_package_path "/x/?.lua;;";
+        lua_shared_dict http_mark 1m;
+        init_by_lua_block { local x = 1 }
+        --- config
+        location = /t {
+            content_by_lua_block { ngx.say("x") }
+        }
+        """)
+    block = build_block(load_tfile(path).blocks[0], repeats=1, log_level="debug", workers=1,
+                        no_root_location=False, env_to_nginx=[], label="x")
+    fixture = block.fixture
+    for profile in OPENRESTY_PROFILES.values():  # the official image's and the twins' (their modules differ)
+        conf = render_nginx_conf(fixture, profile, 1, RenderOptions(), filled=dict(fixture.snippets))
+        lines = conf.split("\n")
+        assert lines[15] == "env MAIN_MARK;"  # line 16, as Test::Nginx's (after its load_module line)
+        assert lines[25].endswith('lua_package_path "/x/?.lua;;";')  # line 26
+        assert lines[26] == "lua_shared_dict http_mark 1m;"
+        assert lines[42].endswith("location = /t {")  # line 43
+        assert conf.count("events {") == 1 and "heartbeat.lua" not in conf  # quiet: no harness Lua in workers
+        assert conf.count("lua_package_path") == 1  # the block's own, though not first on its line
 
 
 def test_request_line_defaults_and_comments():
@@ -102,9 +136,20 @@ def test_request_line_defaults_and_comments():
     assert request_line("GET /x HTTP/1.0") == ("GET", "/x", "HTTP/1.0", b"")
 
 
-def test_heartbeat_goes_into_the_blocks_own_init_worker():
-    assert heartbeat_in_init_worker("init_worker_by_lua 'x()';").startswith("init_worker_by_lua 'dofile(")
-    assert "heartbeat" not in heartbeat_in_init_worker("lua_shared_dict d 1m;")
+def test_code_goes_first_into_the_blocks_own_lua_directive():
+    assert lua_first("init_worker_by_lua 'x()';", "init_worker_by_lua", "y() ") == "init_worker_by_lua 'y() x()';"
+    assert lua_first('init_worker_by_lua "x()";', "init_worker_by_lua", 'f("a") ') == "init_worker_by_lua \"f('a') x()\";"
+    assert lua_first("lua_shared_dict d 1m;", "init_worker_by_lua", "y() ") is None
+    assert lua_first("# init_worker_by_lua_block { x() }", "init_worker_by_lua", "y() ") is None
+
+
+def test_shared_dicts_are_emptied_before_the_blocks_own_init():
+    own = empty_dicts_in_init("lua_shared_dict d 1m;\ninit_by_lua_block {\n  ngx.shared.d:set('k', 1)\n}\n")
+    assert own.split("\n")[1].startswith("init_by_lua_block { for name, dict in pairs(ngx.shared)")
+    assert own.count("\n") == 4 and own.count("init_by_lua") == 1  # the block's lines keep their numbers
+    added = empty_dicts_in_init("lua_shared_dict d 1m;\n")
+    assert added.split("\n")[1].startswith("init_by_lua_block {") and "flush_expired" in added
+    assert empty_dicts_in_init("init_by_lua_file x.lua;\n") == "init_by_lua_file x.lua;\n"
 
 
 def test_nginx_version_conditions():
@@ -136,6 +181,9 @@ def test_checks_report_what_differs():
     from harness.tnginx.block import Expect, LogExpect
     failures = check_answer(Expect(status=200, body=b"y\n", headers=(("X-A", "2"), ("X-B", None))), answer, 0, 0)
     assert len(failures) == 3
+    closed = Answer(status=None, body=b"", headers=[])
+    assert check_answer(Expect(status=None, body=b"", no_response=True), closed, 0, 0) == []  # error_code empty
+    assert check_answer(Expect(status=200), closed, 0, 0) == ["request 1: no response (closed)"]
     assert check_log(LogExpect(present=("nothere",), absent=(Regex("mi.e"),)), ["mine"], 1) == [
         "error_log (repetition 2): no line matches 'nothere'",
         "no_error_log (repetition 2): Regex(pattern='mi.e', flags='') found in: mine"]
