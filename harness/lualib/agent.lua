@@ -217,16 +217,25 @@ local function master_errors(master, since)
 end
 
 -- A fixture's html/ is the server's html directory (ROOT/html: nginx's default root, and where a
--- relative "html/..." or "../html/..." in the config points): link it to generation `gen`'s, in
--- one rename, before the master reads the config. A generation without html/ keeps the link.
+-- relative "html/..." or "../html/..." in the config points). Its files are copied out of the
+-- read-only generation into the one writable ROOT/www (a test may bind a unix socket or upload a
+-- file there, as under Test::Nginx), whose old files go first but for unix sockets: a HUP keeps a
+-- listener whose path did not change, and its file must stay. A generation without html/ keeps
+-- what is there.
 local function link_html(gen)
-    local target = GEN_DIR .. gen .. "/fixture/html"
-    if not list_dir(target) then
+    local source = GEN_DIR .. gen .. "/fixture/html"
+    if not list_dir(source) then
         return true
+    end
+    local www = ROOT .. "/www"
+    local rc = shell("mkdir -p " .. www .. " && find " .. www .. " -mindepth 1 -maxdepth 1 ! -type s -exec rm -rf {} +"
+                     .. " && cp -R " .. source .. "/. " .. www .. " && chmod -R a+rwX " .. www)
+    if rc ~= 0 then
+        return false
     end
     local tmp = ROOT .. "/.html." .. SELF
     C.unlink(tmp)
-    return C.symlink(target, tmp) == 0 and C.rename(tmp, ROOT .. "/html") == 0
+    return C.symlink(www, tmp) == 0 and C.rename(tmp, ROOT .. "/html") == 0
 end
 
 -- A rejected reload: nginx -t says why (its exit 78 and output, as when it runs first); the

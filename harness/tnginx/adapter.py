@@ -15,6 +15,11 @@ if TYPE_CHECKING:
     from harness.tnginx.block import TBlock
 
 
+SYSTEM_DIRS = frozenset({"bin", "boot", "dev", "etc", "harness", "home", "lib", "lib32", "lib64", "libx32",
+                         "media", "mnt", "opt", "proc", "root", "run", "sbin", "servroot", "srv", "sys", "tmp",
+                         "usr", "var"})
+
+
 class SuiteStage:
     """OpenResty containers for the blocks of one suite (one root) on ``stage``."""
 
@@ -25,8 +30,19 @@ class SuiteStage:
 
     def _args(self, block: "TBlock") -> dict[str, Any]:
         root = str(self.root)
-        return {"workers": block.workers, "error_log_level": block.log_level, "mounts": ((root, root),),
-                "workdir": root, "env": self.env}
+        return {"workers": block.workers, "error_log_level": block.log_level,
+                "mounts": ((root, root), *self.beside_conf()), "workdir": root, "env": self.env}
+
+    def beside_conf(self) -> tuple[tuple[str, str], ...]:
+        """Test::Nginx's config lives in t/servroot/conf, so a suite names its own files from there
+        as ``../../cert/test.crt`` (the suite's t/cert). The harness's is /harness/conf, where
+        ``../../`` is the container's root: each directory of t/ is mounted there too (read-only),
+        unless the name is one of the system's own."""
+        t = self.root / "t"
+        if not t.is_dir():
+            return ()
+        return tuple((str(d), f"/{d.name}") for d in sorted(t.iterdir())
+                     if d.is_dir() and d.name not in SYSTEM_DIRS and not d.name.startswith("."))
 
     def plan(self, block: "TBlock") -> "OpenRestyPlan":
         return self.stage.plan(block.fixture, **self._args(block))

@@ -382,7 +382,7 @@ def fixture_of(raw: RawBlock, no_root_location: bool, env_to_nginx: Sequence[str
         http = "default_type text/plain; " + http  # on the first line: the block's lines keep their numbers
     config = "client_max_body_size 30M; " + _text(s.get("config") or "")
     if not no_root_location:
-        config += "\nlocation / {\n    root ${FIXTURE_DIR}/html;\n    index index.html index.htm;\n}\n"
+        config += "\nlocation / {\n    root html;\n    index index.html index.htm;\n}\n"
     main = "".join(f"env {name}; " for name in env_to_nginx) + main_config
     files = {f"html/{name}": content for name, content in user_files(s.get("user_files")).items()}
     # as under Test::Nginx, html/ always holds a small index page (GET / answers 200)

@@ -31,7 +31,7 @@ BLOCK_ENV = {
     "TEST_NGINX_SERVER_PORT": "8080",
     "TEST_NGINX_CLIENT_PORT": "8080",
     "TEST_NGINX_PORT": "8080",
-    "TEST_NGINX_HTML_DIR": "${FIXTURE_DIR}/html",
+    "TEST_NGINX_HTML_DIR": "/harness/html",  # the block's html/, writable (see lualib/agent.lua)
     "TEST_NGINX_SERVER_ROOT": "/harness",
     "TEST_NGINX_REDIS_HOST": "${REDIS_HOST}",
     "TEST_NGINX_REDIS_PORT": "${REDIS_PORT}",

@@ -12,6 +12,7 @@ from harness.tnginx.load import Regex
 _HEAD = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[[a-z]+\] (\d+)#\d+: (?:\*(\d+) )?")
 HEARTBEAT = "harness heartbeat"
 HARNESS_MARKS = ("/__harness/", HEARTBEAT, '"harness_control"')
+PREVIOUS_SOCKET = ": deleting socket /harness/html/"  # a fresh nginx (Test::Nginx's) never logs it
 
 
 class LogView:
@@ -47,6 +48,8 @@ class LogView:
                 continue
             if conn is None and any(mark in ln for ln in lines for mark in HARNESS_MARKS):
                 continue
+            if conn is None and any(PREVIOUS_SOCKET in ln for ln in lines):
+                continue  # the switch closed the previous block's unix listener: not this block's line
             out.append((pid, conn, lines))
         return [ln for _, _, lines in out for ln in lines if ln]
 

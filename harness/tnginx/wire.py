@@ -57,7 +57,19 @@ def exchange(host: str, port: int, request: WireRequest, timeout: float) -> list
                 conn.start_next_cycle()
             except h11.LocalProtocolError:
                 break
+        if answers and conn.their_state is h11.MUST_CLOSE:
+            _await_close(sock)
     return answers
+
+
+def _await_close(sock: socket.socket) -> None:
+    """Read on until nginx closes the connection (within the socket's timeout), as Test::Nginx does:
+    nginx runs the request's log phase before it closes, so the block's log checks then see its lines."""
+    try:
+        while sock.recv(65536):
+            pass
+    except OSError:  # the timeout included: the checks report what is there
+        pass
 
 
 def _read_one(sock: socket.socket, conn: h11.Connection, started: float, method: str) -> Answer:

@@ -8,7 +8,7 @@ import pytest
 from harness.tnginx.block import build_block, empty_dicts_in_init, lua_first, nginx_version_matches, request_line
 from harness.tnginx.items import is_t_file
 from harness.tnginx.load import Regex, TFileError, load_tfile, selected
-from harness.tnginx.logview import block_lines, grep
+from harness.tnginx.logview import LogView, block_lines, grep
 from harness.tnginx.runner import check_answer, check_log
 from harness.tnginx.wire import Answer
 
@@ -174,6 +174,13 @@ def test_log_view_drops_old_workers_and_the_harness_own_lines():
     assert [ln.split(": ", 1)[1] for ln in lines] == [
         "*20 [lua] content_by_lua(nginx.conf:40):2: mine, client: 1.2.3.4", "signal 17 (SIGCHLD) received"]
     assert grep(Regex(r"mi\w+"), lines) == "mine\n"
+
+
+def test_log_view_drops_the_previous_blocks_socket_going_away():
+    view = LogView(None)
+    text = ("2026/12/02 10:14:25 [warn] 1#1: deleting socket /harness/html/nginx.sock\n"
+            "2026/12/02 10:14:25 [warn] 1#1: deleting socket /srv/other.sock\n")
+    assert view.lines(text) == ["2026/12/02 10:14:25 [warn] 1#1: deleting socket /srv/other.sock"]
 
 
 def test_checks_report_what_differs():
