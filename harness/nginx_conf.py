@@ -252,15 +252,8 @@ $agent check "$1" || exit {lua_code}
 # A USR1 (log rotation) hands the log files to the workers' user; the master, root without
 # DAC_OVERRIDE, must own them again to open them for nginx -t and the reload (CHOWN it has).
 chown 0 {root}/logs/*.log 2>/dev/null
-# A fixture's html/ is the server's html directory ({root}/html: nginx's default root, and where a
-# relative html/... or ../html/... in the config points): its files in the writable www/, whose old
-# files go but for unix sockets (see agent.lua).
-if [ -d "$gen/fixture/html" ]; then
-    www={root}/www
-    mkdir -p $www && find $www -mindepth 1 -maxdepth 1 ! -type s -exec rm -rf {{}} + \
-        && cp -R "$gen/fixture/html/." $www/ && chmod -R a+rwX $www || exit 1
-    ln -sfn $www {root}/html
-fi
+# A fixture's html/ becomes the server's html directory, as the agent's reloads do (agent.lua).
+$agent html "$1" || exit 1
 # nginx -t reads the config where the master will, so that relative includes resolve alike.
 cp "$gen/nginx.conf" {conf}
 if ! out=$({nginx} -p {root}/ -c {conf} -t 2>&1); then

@@ -19,6 +19,7 @@
 --
 -- usage: luajit agent.lua ROOT NGINX_BIN          (serve)
 --        luajit agent.lua ROOT NGINX_BIN check GEN  (compile GEN's Lua files once, exit 65 on error)
+--        luajit agent.lua ROOT NGINX_BIN html GEN   (make GEN's html/ the server's, as reload does)
 local ffi = require "ffi"
 
 ffi.cdef [[
@@ -450,6 +451,9 @@ local function serve(dir)
     end
 end
 
+if arg[3] == "html" then  -- activate's own step (start, or a reload through the engine)
+    os.exit(link_html(arg[4]) and 0 or FAILED)
+end
 if arg[3] == "check" then
     local err = compile(arg[4])
     if err then

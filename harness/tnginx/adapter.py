@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
-from harness.nginx_conf import PID_FILE
 
 if TYPE_CHECKING:
     from harness.containers import OpenRestyContainer
@@ -27,22 +26,11 @@ class SuiteStage:
         self.stage = stage
         self.root = Path(root).resolve()
         self.env = dict(env or {})  # container env overrides (a run-wide fault's proxy address)
+        self.mounts = ((str(self.root), str(self.root)), *beside_conf(self.root))
 
     def _args(self, block: "TBlock") -> dict[str, Any]:
-        root = str(self.root)
-        return {"workers": block.workers, "error_log_level": block.log_level,
-                "mounts": ((root, root), *self.beside_conf()), "workdir": root, "env": self.env}
-
-    def beside_conf(self) -> tuple[tuple[str, str], ...]:
-        """Test::Nginx's config lives in t/servroot/conf, so a suite names its own files from there
-        as ``../../cert/test.crt`` (the suite's t/cert). The harness's is /harness/conf, where
-        ``../../`` is the container's root: each directory of t/ is mounted there too (read-only),
-        unless the name is one of the system's own."""
-        t = self.root / "t"
-        if not t.is_dir():
-            return ()
-        return tuple((str(d), f"/{d.name}") for d in sorted(t.iterdir())
-                     if d.is_dir() and d.name not in SYSTEM_DIRS and not d.name.startswith("."))
+        return {"workers": block.workers, "error_log_level": block.log_level, "mounts": self.mounts,
+                "workdir": str(self.root), "env": self.env}
 
     def plan(self, block: "TBlock") -> "OpenRestyPlan":
         return self.stage.plan(block.fixture, **self._args(block))
@@ -78,18 +66,19 @@ class SuiteStage:
         except Exception:  # noqa: BLE001 - the checks then see every line
             return None
         pids = {p.pid for p in table.workers}
-        return (pids | {master_pid(nginx)}) if pids else None
+        if not pids:
+            return None
+        master = table.master
+        return pids | ({master.pid} if master is not None else set())
 
 
-_MASTERS: dict[str, int] = {}
-
-
-def master_pid(nginx: "OpenRestyContainer") -> int:
-    """The master's pid: 1 (the container's command execs nginx), else read once per container."""
-    if not nginx.spec.init:
-        return 1
-    key = nginx.name
-    if key not in _MASTERS:
-        code, out = nginx.sh(f"cat {PID_FILE}")
-        _MASTERS[key] = int(out.strip()) if code == 0 and out.strip().isdigit() else 1
-    return _MASTERS[key]
+def beside_conf(root: Path) -> tuple[tuple[str, str], ...]:
+    """Test::Nginx's config lives in t/servroot/conf, so a suite names its own files from there as
+    ``../../cert/test.crt`` (the suite's t/cert). The harness's is /harness/conf, where ``../../`` is
+    the container's root: each directory of t/ is mounted there too (read-only), unless the name is
+    one of the system's own."""
+    t = root / "t"
+    if not t.is_dir():
+        return ()
+    return tuple((str(d), f"/{d.name}") for d in sorted(t.iterdir())
+                 if d.is_dir() and d.name not in SYSTEM_DIRS and not d.name.startswith("."))
