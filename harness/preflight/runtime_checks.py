@@ -140,6 +140,12 @@ def check_start(s: RuntimeSample, ready_s: float, options: PreflightOptions) -> 
     answers = ", ".join(f"{key} x{n}" for key, n in sorted(s.statuses.items()))
     text = f"ready in {ready_s:.1f} s; warm-up GET {' '.join(options.paths)} x{WARMUP_REQUESTS}: {answers}"
     stalled = s.statuses.get("timeout", 0) + s.statuses.get("error", 0)
+    # The warm-up is sequential: a worker killed by a signal takes at most one request with it.
+    # Those are the memory check's finding, not a stuck worker.
+    lost = min(stalled, len(s.killed))
+    stalled -= lost
+    if lost:
+        text += f" ({lost} lost with a worker killed by a signal: see the memory check)"
     if stalled:
         return CheckResult("start", Verdict.WARN, text, (Finding(f"{text}: {stalled} warm-up request(s) got no "
                                                                  f"answer (a stuck worker?)"),))

@@ -249,6 +249,11 @@ def test_start_warns_when_the_warm_up_gets_no_answer():
     assert fine.verdict == Verdict.OK and fine.summary == "ready in 0.6 s; warm-up GET / x20: 404 x20"
     stalled = check_start(RuntimeSample(table(), table(), statuses={"200": 1, "timeout": 19}), 0.6, o)
     assert stalled.verdict == Verdict.WARN and "19 warm-up request(s) got no answer" in stalled.findings[0].message
+    killed = "worker process 15 exited on signal 9\n"
+    oom = check_start(RuntimeSample(table(), table(), statuses={"200": 19, "error": 1}, error_log=killed), 0.6, o)
+    assert oom.verdict == Verdict.OK and "1 lost with a worker killed by a signal" in oom.summary
+    more = check_start(RuntimeSample(table(), table(), statuses={"200": 17, "error": 3}, error_log=killed), 0.6, o)
+    assert more.verdict == Verdict.WARN and "2 warm-up request(s) got no answer" in more.findings[0].message
 
 
 # ---- the report ---------------------------------------------------------------------------------
