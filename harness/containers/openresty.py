@@ -312,6 +312,16 @@ class OpenRestyContainer(HarnessContainer):
         code, out = self.sh(f"tail -c +{since + 1} {ERROR_LOG}")
         return out if code == 0 else None
 
+    def read_logs_file(self, name: str) -> str:
+        """The whole of ``name`` in nginx's logs directory (a plain file name; "" while it does not
+        exist), read by the agent, else through the engine."""
+        if not re.fullmatch(r"[\w.-]+", name):
+            raise ValueError(f"not a plain file name: {name!r}")
+        reply = self._ask_agent(f"log 0 {name}")
+        if reply is not None:
+            return reply
+        return self.sh(f"cat {ROOT}/logs/{name} 2>/dev/null")[1]
+
     def error_log_size(self) -> int:
         """The current length of error.log in bytes (where a cursor set now would start)."""
         if self._quiet():

@@ -380,10 +380,16 @@ local function reload(gen, timings)
     return 0, retired
 end
 
-local function read_log(since, timings)
-    local f = io.open(ERROR_LOG, "rb")
+local function read_log(since, timings, name)
+    -- error.log, or another file of the logs directory by its plain name (no path)
+    local path = name and (ROOT .. "/logs/" .. name) or ERROR_LOG
+    local f = io.open(path, "rb")
     if not f then
-        return FAILED, "cannot open " .. ERROR_LOG
+        if name then
+            timings.from, timings.to = 0, 0
+            return 0, ""  -- not written yet: nothing to read
+        end
+        return FAILED, "cannot open " .. path
     end
     local size = f:seek("end")
     if since > size then
@@ -406,6 +412,9 @@ local function handle(line)
         return timings, 0, proc_listing()
     elseif command == "log" and argument:match("^%d+$") then
         return timings, read_log(tonumber(argument), timings)
+    elseif command == "log" and argument:match("^%d+ [%w._-]+$") then
+        local since, name = argument:match("^(%d+) ([%w._-]+)$")
+        return timings, read_log(tonumber(since), timings, name)
     elseif command == "size" then
         return timings, 0, tostring(file_size(ERROR_LOG))
     end

@@ -23,7 +23,8 @@ PERL_TIMEOUT = 60.0
 # from Lua (lua-resty-core's t/TestCore.pm points jit.v at it) with io.open(path, "w"), which would
 # truncate nginx's own error.log at every reload: they get a file of their own, whose lines the
 # block's checks see too (see BlockRunner).
-SIDE_LOG = "/harness/logs/testnginx-errlog.log"
+SIDE_LOG_NAME = "testnginx-errlog.log"  # in nginx's logs directory
+SIDE_LOG = f"/harness/logs/{SIDE_LOG_NAME}"
 
 # What the shim puts into $ENV{TEST_NGINX_*} before the file runs: values known only when a
 # container starts are harness placeholders, filled in when the config is rendered.

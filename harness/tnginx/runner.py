@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Literal, Optional, Sequence
 from harness.errors import HarnessError, NginxConfigError
 from harness.nginx_conf import HTTP_PORT
 from harness.tnginx.block import Expect, LogExpect, TBlock, nginx_version_matches
-from harness.tnginx.load import SIDE_LOG, Regex
+from harness.tnginx.load import SIDE_LOG, SIDE_LOG_NAME, Regex
 from harness.tnginx.logview import LogView, grep, matches
 from harness.tnginx.wire import Answer, exchange
 
@@ -198,7 +198,7 @@ class BlockRunner:
             lines = view.lines(read.text)
             if side:  # the suite's own writes to Test::Nginx's error log file (jit.v's traces): as under
                 # Test::Nginx, every repetition of the block sees them (the file is this generation's)
-                code, text = nginx.sh(f"cat {SIDE_LOG} 2>/dev/null")
+                text = nginx.read_logs_file(SIDE_LOG_NAME)
                 lines += [ln for ln in text.split("\n") if ln]
             seen += lines
             for failure in check_log(block.log_for(rep), lines, rep):

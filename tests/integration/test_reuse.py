@@ -102,3 +102,24 @@ def test_the_agent_lists_the_same_processes_as_the_engine(openresty):
         [(p.pid, p.role, p.nofile) for p in through_engine.processes]
     assert len(through_agent.workers) == 2 and through_agent.master is not None
     assert all(p.fds > 3 and p.rss_mb > 1 for p in through_agent.processes)
+
+
+def test_a_file_in_the_logs_directory_reads_the_same_through_the_agent_and_the_engine(openresty):
+    # written by the master (root; the logs directory is not the workers'), as a suite's side log is
+    nginx = openresty.inline("location = / { return 204; }", http_config="""init_by_lua_block {
+        local f = assert(io.open("/harness/logs/side.log", "a"))
+        f:write("side line\\n")
+        f:close()
+    }""")
+    assert nginx.read_logs_file("absent.log") == ""  # not written: nothing to read
+    through_agent = nginx.read_logs_file("side.log")
+    assert nginx.agent is not None and nginx.agent.call("log 0 side.log", timeout=5.0).output == through_agent
+    link, nginx.agent = nginx.agent, None
+    try:
+        through_engine = nginx.read_logs_file("side.log")
+        assert nginx.read_logs_file("absent.log") == ""
+    finally:
+        nginx.agent = link
+    assert through_agent == through_engine and through_agent.startswith("side line\n")
+    with pytest.raises(ValueError, match="plain file name"):
+        nginx.read_logs_file("../conf/nginx.conf")
