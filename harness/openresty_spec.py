@@ -53,8 +53,6 @@ class Shape:
     """What must match for a running container to be reused with another fixture (the pool's key)."""
 
     image_id: str
-    workers: str
-    error_log_level: str
     env: tuple[tuple[str, str], ...]  # sorted, service addresses included
     limits: Limits
     ports: tuple[int, ...]  # the extra container ports
@@ -131,5 +129,5 @@ class OpenRestySpec(OpenRestyOptions):
     def shape(self, image_id: str, env: Mapping[str, str]) -> Shape:
         """The pool key of a container built from this spec on image ``image_id`` with environment
         ``env`` (this spec's env plus the session's service addresses)."""
-        return Shape(image_id, str(self.workers), self.error_log_level, tuple(sorted(env.items())), self.limits,
+        return Shape(image_id, tuple(sorted(env.items())), self.limits,
                      tuple(self.ports), self.init, self.mounts, self.workdir)

@@ -5,17 +5,28 @@ else an idle one of the same :class:`~harness.openresty_spec.Shape` switched by 
 fresh one. ``release(container)`` takes it back (kept if healthy, up to :attr:`max_idle`),
 ``discard(container)`` removes it. The pool keeps as many idle containers as the prefetcher
 prepares at once plus the one in use, so a prefetch never evicts what the next fixture needs.
+
+A container start costs far more than a switch, so a preparation the prefetcher makes ahead starts
+a new container only while fewer than :data:`PER_SHAPE` of its shape exist; beyond that it waits
+for one to come back, until someone wants it now (the prefetcher's ``hurry``) or
+:data:`PATIENCE` runs out. When nginx refuses the first fixture of a shape, a spare container of
+that shape starts on an empty fixture, and whoever needs the shape next waits for it rather than
+start another container that may be refused too. Workers and the log level are no part of the
+shape: a switch renders them (see :meth:`OpenRestyContainer.switch`).
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
+import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable, Optional, Sequence, Union
 
 from harness.containers import OpenRestyContainer
 from harness.errors import HarnessError, NginxConfigError
+from harness.nginx_conf import Fixture
 from harness.openresty_spec import OpenRestySpec, Shape
 from harness.prefetch import DEPTH, OpenRestyPlan, Prefetcher
 
@@ -24,6 +35,9 @@ __all__ = ["ContainerPool", "OpenRestyPlan", "Planner"]
 
 
 Planner = Callable[[OpenRestySpec], OpenRestyPlan]
+PER_SHAPE = 3  # containers of one shape started for preparations ahead: in use, ready next, being switched
+SPARE = Fixture.inline("harness-spare", config="location = / { return 204; }")  # see _start_spare
+PATIENCE = 10.0  # seconds a preparation ahead waits for a container to come back before it starts one
 
 
 class ContainerPool:
@@ -36,6 +50,15 @@ class ContainerPool:
         self.prefetcher: Prefetcher[OpenRestyContainer] = Prefetcher(self, depth)
         self.max_idle = depth + 1
         self.lock = threading.RLock()  # shared with the prefetcher's threads
+        self.returned = threading.Condition(self.lock)  # a container came back, one went, or a hurry
+        self.per_shape = PER_SHAPE
+        self._members: dict[int, Shape] = {}  # id of each container the pool started (not yet removed)
+        self._starting: dict[Shape, int] = {}  # fresh starts under way, by shape
+        self._waiting: list[tuple[int, Shape]] = []  # preparations waiting for a container, in order
+        self._tickets = itertools.count()
+        self._spares: Optional[ThreadPoolExecutor] = None  # starts spare containers (see _start_spare)
+        self._spares_starting: set[Shape] = set()
+        self._closed = False
         self.idle: list[OpenRestyContainer] = []
         self.busy: list[OpenRestyContainer] = []
         self.observed: dict[str, dict] = {}  # image id -> what its running workers reported
@@ -63,17 +86,18 @@ class ContainerPool:
         container.hand_out()
         return container
 
-    def prepare(self, plan: OpenRestyPlan) -> OpenRestyContainer:
+    def prepare(self, plan: OpenRestyPlan, hurry: Optional[threading.Event] = None) -> OpenRestyContainer:
         """An idle container of the plan's shape switched to its fixture, or a fresh one; not
-        handed out (the prefetcher holds it until :meth:`acquire` takes it)."""
+        handed out (the prefetcher holds it until :meth:`acquire` takes it). With ``hurry`` (a
+        preparation ahead), wait for one to come back while :attr:`per_shape` of the shape exist."""
         if plan.use_pool:
-            while (candidate := self._take_idle(plan.shape)) is not None:
+            while (candidate := self._take_idle(plan.shape, hurry)) is not None:
                 if not candidate.healthy():
                     log.info("discarding unhealthy %s", candidate.name)
                     self.discard(candidate)
                     continue
                 try:
-                    candidate.switch(plan.fixture, timeout=self.switch_timeout)
+                    candidate.switch(plan.fixture, timeout=self.switch_timeout, spec=plan.spec)
                 except NginxConfigError:
                     self.release(candidate)  # nginx -t refused the config: the old one keeps serving
                     raise
@@ -82,9 +106,23 @@ class ContainerPool:
                     raise
                 self.switches.append(dict(candidate.last_switch))
                 return candidate
-        container = plan.build()
+        else:
+            with self.lock:
+                self._starting[plan.shape] = self._starting.get(plan.shape, 0) + 1
+        try:
+            container = plan.build()
+            with self.lock:
+                self._members[id(container)] = plan.shape
+        finally:
+            with self.lock:
+                self._starting[plan.shape] -= 1
         try:
             container.start()
+        except NginxConfigError:
+            self.discard(container)
+            if plan.use_pool:
+                self._start_spare(plan)
+            raise
         except BaseException:
             self.discard(container)
             raise
@@ -92,12 +130,79 @@ class ContainerPool:
         self.observed[container.resolved.id] = dict(container.identity)
         return container
 
-    def _take_idle(self, shape: Shape) -> Optional[OpenRestyContainer]:
+    def _start_spare(self, plan: OpenRestyPlan) -> None:
+        """nginx refused the first fixture of a shape, so no container of it runs: start one on
+        :data:`SPARE` in the background, for the shape's next fixtures to be switched to (a refusal
+        then costs an ``nginx -t``, not a container start)."""
         with self.lock:
-            candidate = next((c for c in self.idle if c.shape() == shape), None)
-            if candidate is not None:
-                self.idle.remove(candidate)
-            return candidate
+            if self._count(plan.shape) or self._closed:
+                return
+            self._starting[plan.shape] = self._starting.get(plan.shape, 0) + 1
+            self._spares_starting.add(plan.shape)
+            if self._spares is None:
+                self._spares = ThreadPoolExecutor(1, thread_name_prefix="harness-spare")
+            spares = self._spares
+
+        def start() -> None:
+            container = None
+            try:
+                container = self.planner(plan.spec.model_copy(update={"fixture": SPARE})).build()
+                with self.lock:
+                    self._members[id(container)] = plan.shape
+                container.start()
+            except Exception as exc:  # noqa: BLE001 - a spare is an optimisation; the next start reports
+                log.info("spare container for %s did not start: %s", plan.fixture.name, exc)
+                if container is not None:
+                    self.discard(container)
+                container = None
+            finally:
+                if container is not None:
+                    self.release(container)
+                with self.returned:
+                    self._starting[plan.shape] -= 1
+                    self._spares_starting.discard(plan.shape)
+                    self.returned.notify_all()
+        spares.submit(start)
+
+    def _count(self, shape: Shape) -> int:
+        return sum(s == shape for s in self._members.values()) + self._starting.get(shape, 0)
+
+    def _take_idle(self, shape: Shape, hurry: Optional[threading.Event] = None) -> Optional[OpenRestyContainer]:
+        """The idle container of ``shape`` that came back last, or None: then the caller starts one
+        (counted as starting). Waiters are served in the order they came; all wait for a spare on
+        its way."""
+        deadline = time.monotonic() + PATIENCE
+        with self.returned:
+            ticket = next(self._tickets)
+            self._waiting.append((ticket, shape))
+            try:
+                while True:
+                    first = min(t for t, s in self._waiting if s == shape) == ticket
+                    candidate = next((c for c in reversed(self.idle) if c.shape() == shape), None) if first else None
+                    if candidate is not None:
+                        self.idle.remove(candidate)
+                        return candidate
+                    left = deadline - time.monotonic()
+                    spare_coming = shape in self._spares_starting  # as soon as a start, and nginx takes it
+                    if left <= 0 or not spare_coming and (hurry is None or hurry.is_set()
+                                                          or self._count(shape) < self.per_shape):
+                        self._starting[shape] = self._starting.get(shape, 0) + 1
+                        return None
+                    self.returned.wait(left)
+            finally:
+                self._waiting.remove((ticket, shape))
+                self.returned.notify_all()  # the next in line may now take what is idle
+
+    @property
+    def waiting(self) -> int:
+        """Preparations waiting for a container to come back now."""
+        with self.lock:
+            return len(self._waiting)
+
+    def wake(self) -> None:
+        """Let waiting preparations re-check (a hurry was set)."""
+        with self.returned:
+            self.returned.notify_all()
 
     def release(self, container: OpenRestyContainer, reusable: bool = True) -> None:
         """Take a container back; it stays for reuse unless it is single-use or unhealthy."""
@@ -107,19 +212,22 @@ class ContainerPool:
         if not (reusable and not container.single_use and container.healthy()):
             self.discard(container)
             return
-        with self.lock:
+        with self.returned:
             self.idle.append(container)
             surplus = self.idle[:max(0, len(self.idle) - self.max_idle)]  # the longest idle go
             del self.idle[:len(surplus)]
+            self.returned.notify_all()
         for old in surplus:
             self.discard(old)
 
     def discard(self, container: OpenRestyContainer) -> None:
         """Remove a container for good, in the background (:meth:`drain` waits for it): its removal
         is no part of the next test's wait."""
-        with self.lock:
+        with self.returned:
             if container in self.busy:
                 self.busy.remove(container)
+            if self._members.pop(id(container), None) is not None:
+                self.returned.notify_all()  # one fewer of its shape: a waiting preparation may start one
             if self._remover is None:
                 self._remover = ThreadPoolExecutor(1, thread_name_prefix="harness-remove")
             self._removals = [f for f in self._removals if not f.done()]
@@ -128,6 +236,10 @@ class ContainerPool:
     def close(self) -> None:
         """Give back what the prefetcher holds, then stop every container (and wait for removals)."""
         self.prefetcher.close()
+        with self.lock:
+            spares, self._spares, self._closed = self._spares, None, True
+        if spares is not None:
+            spares.shutdown(wait=True)
         with self.lock:
             everything, self.busy, self.idle = [*self.busy, *self.idle], [], []
         if everything:  # side by side: each removal waits on the engine for ~0.3 s

@@ -20,7 +20,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Generic, Hashable, Optional, Protocol, Sequence, TypeVar
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, NginxConfigError
 from harness.nginx_conf import Fixture
 from harness.openresty_spec import OpenRestySpec, Shape
 
@@ -59,11 +59,29 @@ class OpenRestyPlan:
 
 
 class Source(Protocol[C]):
-    def prepare(self, plan: OpenRestyPlan) -> C: ...
+    def prepare(self, plan: OpenRestyPlan, hurry: Optional[threading.Event] = None) -> C:
+        """A container for ``plan``. With ``hurry`` the source may wait for one of its own to come
+        back rather than start another, until ``hurry`` is set (someone waits for it now)."""
+        ...
+
+    def wake(self) -> None:
+        """A ``hurry`` was set: re-check what waits."""
+        ...
 
     def release(self, container: C) -> None: ...
 
     def discard(self, container: C) -> None: ...
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A preparation on its way: its plan's key, its future (a container, or the config error nginx
+    -t gave, or None), whether it starts a fresh container, and whether someone waits for it now."""
+
+    key: Hashable
+    future: Future
+    fresh: bool
+    hurry: threading.Event
 
 
 class Prefetcher(Generic[C]):
@@ -73,7 +91,7 @@ class Prefetcher(Generic[C]):
         self.source = source
         self.depth = depth
         self.lock = threading.Lock()
-        self._pending: list[tuple[Hashable, Future, bool]] = []  # key, its container, whether a fresh one
+        self._pending: list[Pending] = []
         self._executor: Optional[ThreadPoolExecutor] = None
         self._epoch = 0  # counts close(): what a close interrupted starts nothing afterwards
         self.hits = 0
@@ -84,13 +102,15 @@ class Prefetcher(Generic[C]):
         that needs a fresh container: at most :data:`FRESH_DEPTH` at once, container starts being
         heavy on the engine); returns whether it started."""
         with self.lock:
-            if any(key == plan.key for key, _, _ in self._pending) or len(self._pending) >= self.depth:
+            if any(item.key == plan.key for item in self._pending) or len(self._pending) >= self.depth:
                 return False
-            if not plan.use_pool and sum(fresh for _, _, fresh in self._pending) >= FRESH_DEPTH:
+            if not plan.use_pool and sum(item.fresh for item in self._pending) >= FRESH_DEPTH:
                 return False
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(self.depth, thread_name_prefix="harness-prefetch")
-            self._pending.append((plan.key, self._executor.submit(self._prepare, plan), not plan.use_pool))
+            hurry = threading.Event()
+            self._pending.append(Pending(plan.key, self._executor.submit(self._prepare, plan, hurry),
+                                         not plan.use_pool, hurry))
         return True
 
     def plan_ahead(self, plans: Sequence[OpenRestyPlan]) -> None:
@@ -100,16 +120,19 @@ class Prefetcher(Generic[C]):
         back to the pool."""
         keys = [p.key for p in plans[:self.depth + 1]]
         with self.lock:
-            stale = [item for item in self._pending if item[0] not in keys]
+            stale = [item for item in self._pending if item.key not in keys]
             for item in stale:
                 self._pending.remove(item)
-        for _, future, _ in stale:
-            future.add_done_callback(self._give_back)
+        for item in stale:
+            item.hurry.set()  # nobody will wait for it: it need not wait either
+            item.future.add_done_callback(self._give_back)
+        if stale:
+            self.source.wake()
         rest = plans[1:self.depth + 1]
         if plans and self.want(plans[0]):
             # the caller waits for this one now: the others start once it is ready, not against it
             with self.lock:
-                first = next((f for key, f, _ in self._pending if key == plans[0].key), None)
+                first = next((item.future for item in self._pending if item.key == plans[0].key), None)
             if first is not None:
                 epoch = self._epoch
                 first.add_done_callback(lambda _: [self.want(plan) for plan in rest if self._epoch == epoch])
@@ -119,29 +142,37 @@ class Prefetcher(Generic[C]):
 
     def _give_back(self, future: Future) -> None:
         container = future.result() if not future.exception() else None
-        if container is not None:
+        if container is not None and not isinstance(container, NginxConfigError):
             self.source.release(container)
 
-    def _prepare(self, plan: OpenRestyPlan) -> Optional[C]:
+    def _prepare(self, plan: OpenRestyPlan, hurry: threading.Event) -> "Optional[C | NginxConfigError]":
         try:
-            return self.source.prepare(plan)
-        except HarnessError as exc:  # a config nginx -t rejects: the caller will hear it first hand
+            return self.source.prepare(plan, hurry)
+        except NginxConfigError as exc:  # nginx -t rejected it: take() raises it (no second nginx -t)
+            return exc
+        except HarnessError as exc:  # anything else: the caller's own attempt will report it
             log.debug("prefetch of %s failed: %s", plan.key, exc.message)
             return None
 
     def take(self, plan: OpenRestyPlan, timeout: float = 60.0) -> Optional[C]:
-        """The container prepared for ``plan`` (waiting for it if it is on its way), or None."""
+        """The container prepared for ``plan`` (waiting for it if it is on its way), or None; raises
+        the :class:`NginxConfigError` its preparation met."""
         with self.lock:
-            found = next((item for item in self._pending if item[0] == plan.key), None)
+            found = next((item for item in self._pending if item.key == plan.key), None)
             if found is not None:
                 self._pending.remove(found)
         if found is None:
             self.misses += 1
             return None
+        found.hurry.set()  # wanted now: no more waiting for a container to come back
+        self.source.wake()
         try:
-            container = found[1].result(timeout=timeout)
+            container = found.future.result(timeout=timeout)
         except Exception:  # noqa: BLE001 - the caller's own attempt reports the problem
             container = None
+        if isinstance(container, NginxConfigError):
+            self.hits += 1
+            raise container
         if container is not None and not container.healthy():
             self.source.discard(container)
             container = None
@@ -154,12 +185,16 @@ class Prefetcher(Generic[C]):
         with self.lock:
             pending, self._pending = self._pending, []
             self._epoch += 1
-        for _, future, _ in pending:
+        for item in pending:
+            item.hurry.set()
+        if pending:
+            self.source.wake()
+        for item in pending:
             try:
-                container = future.result(timeout=60)
+                container = item.future.result(timeout=60)
             except Exception:  # noqa: BLE001
                 container = None
-            if container is not None:
+            if container is not None and not isinstance(container, NginxConfigError):
                 self.source.release(container)
         with self.lock:
             executor, self._executor = self._executor, None

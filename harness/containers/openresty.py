@@ -97,10 +97,12 @@ class OpenRestyContainer(HarnessContainer):
         return self.spec.limits
 
     # ---- lifecycle ----------------------------------------------------------------------------
-    def _render_options(self) -> RenderOptions:
+    def _render_options(self, spec: Optional[OpenRestySpec] = None) -> RenderOptions:
+        """How a generation is rendered: ``spec``'s workers and log level (default this container's)."""
+        spec = spec or self.spec
         placeholders = {"HTTP_PORT": str(HTTP_PORT), "CONTROL_PORT": str(CONTROL_PORT),
                         **{k: str(v) for k, v in self.env.items()}}
-        return RenderOptions(workers=self.spec.workers, error_log_level=self.spec.error_log_level,
+        return RenderOptions(workers=spec.workers, error_log_level=spec.error_log_level,
                              env_names=tuple(sorted(self.env)), placeholders=placeholders)
 
     def start(self) -> "OpenRestyContainer":
@@ -130,12 +132,16 @@ class OpenRestyContainer(HarnessContainer):
         self._await_generation(self.generation, self.start_timeout, starting=True)
         return self
 
-    def switch(self, fixture: Fixture, timeout: float = 15.0) -> None:
-        """Load another fixture into the running master with a HUP reload.
+    def switch(self, fixture: Fixture, timeout: float = 15.0, spec: Optional[OpenRestySpec] = None) -> None:
+        """Load another fixture into the running master with a HUP reload; with ``spec`` (of this
+        container's shape), also its workers and error_log level.
 
         ``nginx -t`` checks the new generation first; if it fails, the old workers keep serving
         and :class:`NginxConfigError` carries the output. Returns once the new generation answers.
         """
+        if spec is not None and spec.shape(self.resolved.id, self.env) != self.shape():
+            raise HarnessError(f"{self.name}: a switch keeps the container's shape; {fixture.name!r} needs another one")
+        options = self._render_options(spec)
         generation = self.generation + 1
         log_start = self.error_log_size()
         steps: dict[str, float] = {}
@@ -143,11 +149,10 @@ class OpenRestyContainer(HarnessContainer):
         if self.config_dir is not None:  # the new generation appears in the read-only mount
             target = self.config_dir / "gen" / str(generation)
             shutil.rmtree(target, ignore_errors=True)  # left by a switch that nginx -t refused
-            write_generation(target, fixture, self.profile, generation, self._render_options())
+            write_generation(target, fixture, self.profile, generation, options)
         else:
             with tempfile.TemporaryDirectory(prefix="harness-bundle-") as tmp:
-                self.copy_into_container(write_bundle(Path(tmp), fixture, self.profile, generation,
-                                                      self._render_options()), "/")
+                self.copy_into_container(write_bundle(Path(tmp), fixture, self.profile, generation, options), "/")
         steps["bundle"] = (time.perf_counter() - started) * 1000
         code, output = self._activate(generation, timeout, steps)
         retired = next((ln.split()[1:] for ln in output.splitlines() if ln.startswith("retired ")), [])
@@ -164,6 +169,8 @@ class OpenRestyContainer(HarnessContainer):
         if code != 0:
             raise ReloadError(f"HUP reload of {self.name} failed (exit {code}): is the master alive?", output)
         self.fixture = fixture
+        if spec is not None:
+            self.spec = spec
         ready = time.perf_counter()
         if not self._quiet():  # a quiet fixture's workers get no request of ours: the agent saw them start
             self._await_generation(generation, timeout, starting=False)

@@ -23,11 +23,27 @@ def test_same_shape_is_reused_with_a_new_generation_of_workers(openresty, harnes
     assert "reconfiguring" in second.error_log(0)
 
 
-def test_different_shape_gets_its_own_container(openresty):
-    one = openresty("hello", workers=1)
-    two = openresty("hello", workers=2)
+def test_different_shape_gets_its_own_container(openresty, harness_stage):
+    one = openresty("hello")
+    harness_stage.release(one)
+    openresty.started.remove(one)
+    two = openresty("hello", nofile=4096)  # a container's limits: no HUP changes them
     assert one.get_container_id() != two.get_container_id()
-    assert len(two.workers().workers) == 2
+    assert {w.nofile for w in two.workers().workers} == {4096}
+
+
+def test_workers_and_the_log_level_change_by_hup_on_the_same_container(openresty, harness_stage):
+    first = openresty.inline("location = / { return 204; }", workers=1, error_log_level="warn")
+    container_id = first.get_container_id()
+    harness_stage.release(first)
+    openresty.started.remove(first)
+    second = openresty.inline("location = / { content_by_lua_block { ngx.log(ngx.INFO, 'info line') } }",
+                              workers=2, error_log_level="info")
+    assert second.get_container_id() == container_id and second.spec.workers == 2
+    assert len(second.workers().workers) == 2
+    with second.client() as client:
+        client.get("/")
+    second.log.assert_logged("info line")
 
 
 def test_fresh_container_when_reuse_is_off(openresty, harness_stage):

@@ -42,6 +42,8 @@ def test_shape_is_what_a_hup_reload_cannot_change():
     a = OpenRestySpec.of(HELLO, workers=2)
     other_fixture = OpenRestySpec.of(Fixture.inline("other", config="return 204;"), workers=2)
     assert a.shape("img", {"REDIS_HOST": "r"}) == other_fixture.shape("img", {"REDIS_HOST": "r"})
+    # the rendered config says how many workers and which log level: a HUP changes both
+    assert a.shape("img", {}) == a.with_options(workers=1, error_log_level="debug").shape("img", {})
     assert a.shape("img", {}) != a.shape("img", {"REDIS_HOST": "r"})
     assert a.shape("img", {}) != a.with_options(init=True).shape("img", {})
     assert a.shape("img", {}) != a.shape("other-image", {})

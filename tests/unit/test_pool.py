@@ -2,13 +2,16 @@
 ahead and removed."""
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from harness.errors import NginxConfigError
 from harness.nginx_conf import Fixture
 from harness.openresty_spec import OpenRestySpec
-from harness.pool import ContainerPool, OpenRestyPlan
+from harness.pool import PATIENCE, PER_SHAPE, SPARE, ContainerPool, OpenRestyPlan
 from harness.prefetch import DEPTH
+from harness.waiting import wait_for
 
 
 class FakeOpenResty:
@@ -19,6 +22,7 @@ class FakeOpenResty:
         self.started = self.stopped = False
         self.well = True
         self.switches: list[str] = []
+        self.rejected = 0
         self.hand_outs = 0
         self.single_use = False
         self.identity = {"jit": "LuaJIT 2.1"}
@@ -26,6 +30,8 @@ class FakeOpenResty:
         self.name = f"fake-{id(self)}"
 
     def start(self):
+        if "broken" in self.fixture.name:
+            raise NginxConfigError(f"nginx -t rejected fixture {self.fixture.name!r}", "")
         self.started = True
         return self
 
@@ -35,11 +41,13 @@ class FakeOpenResty:
     def healthy(self) -> bool:
         return self.well and not self.stopped
 
-    def switch(self, fixture: Fixture, timeout: float = 15.0) -> None:
+    def switch(self, fixture: Fixture, timeout: float = 15.0, spec: OpenRestySpec | None = None) -> None:
         if "broken" in fixture.name:
+            self.rejected += 1
             raise NginxConfigError(f"nginx -t rejected fixture {fixture.name!r}", "")
         self.switches.append(fixture.name)
         self.fixture = fixture
+        self.spec = spec or self.spec
         self.last_switch = {"total": 1.0}
 
     def hand_out(self) -> None:
@@ -69,8 +77,11 @@ def test_a_released_container_is_switched_to_the_next_fixture_of_its_shape():
     pool.release(first)
     second = pool.acquire(OpenRestySpec.of(fixture("b")))
     assert second is first and first.switches == ["b"] and len(built) == 1 and first.hand_outs == 2
-    other_shape = pool.acquire(OpenRestySpec.of(fixture("c"), workers=2))
+    other_shape = pool.acquire(OpenRestySpec.of(fixture("c"), init=True))
     assert other_shape is not first and len(built) == 2
+    pool.release(second)
+    more_workers = pool.acquire(OpenRestySpec.of(fixture("d"), workers=2, error_log_level="debug"))
+    assert more_workers is first and first.switches == ["b", "d"] and first.spec.workers == 2
 
 
 def test_single_use_and_unhealthy_containers_are_removed_not_kept():
@@ -130,3 +141,64 @@ def test_a_config_nginx_refuses_leaves_the_container_in_the_pool():
     with pytest.raises(NginxConfigError):
         pool.acquire(OpenRestySpec.of(fixture("broken")))
     assert pool.idle == [kept] and not kept.stopped
+
+
+def test_preparations_ahead_wait_for_a_container_to_come_back_once_enough_of_its_shape_exist():
+    built: list[FakeOpenResty] = []
+    pool = ContainerPool(planner(built))
+    in_use = pool.acquire(OpenRestySpec.of(fixture("now")))
+    plans = [pool.plan(OpenRestySpec.of(fixture(f"next{n}"))) for n in range(3)]
+    pool.prefetcher.want(plans[0])
+    pool.prefetcher.want(plans[1])
+    ready = [pool.acquire(plans[0]), pool.acquire(plans[1])]  # each started: fewer than PER_SHAPE existed
+    assert len(built) == PER_SHAPE == 3
+    pool.prefetcher.want(plans[2])
+    wait_for(lambda: pool.waiting == 1, timeout=5, what="the third preparation to wait")
+    pool.release(in_use)  # it takes this one back instead of starting a fourth
+    third = pool.acquire(plans[2])
+    assert third is in_use and third.switches == ["next2"] and len(built) == 3 and pool.waiting == 0
+    assert pool.prefetcher.hits == 3
+    for container in (*ready, third):
+        pool.release(container)
+    pool.close()
+
+
+def test_a_preparation_wanted_now_starts_a_container_rather_than_wait():
+    built: list[FakeOpenResty] = []
+    pool = ContainerPool(planner(built))
+    held = [pool.acquire(OpenRestySpec.of(fixture(f"held{n}"))) for n in range(PER_SHAPE)]
+    plan = pool.plan(OpenRestySpec.of(fixture("wanted")))
+    pool.prefetcher.want(plan)  # waits: PER_SHAPE of its shape exist and none is idle
+    wait_for(lambda: pool.waiting == 1, timeout=5, what="the preparation to wait")
+    started = time.monotonic()
+    wanted = pool.acquire(plan)  # take() hurries it: nothing will come back while these are held
+    assert time.monotonic() - started < PATIENCE / 2
+    assert wanted not in held and wanted.fixture.name == "wanted" and len(built) == PER_SHAPE + 1
+    pool.close()
+
+
+def test_a_config_rejected_ahead_is_the_acquirers_error_without_a_second_nginx_t():
+    built: list[FakeOpenResty] = []
+    pool = ContainerPool(planner(built))
+    kept = pool.acquire(OpenRestySpec.of(fixture("a")))
+    pool.release(kept)
+    broken = pool.plan(OpenRestySpec.of(fixture("broken")))
+    pool.prefetcher.want(broken)
+    with pytest.raises(NginxConfigError, match="broken"):
+        pool.acquire(broken)
+    assert kept.rejected == 1 and pool.idle == [kept]
+
+
+def test_a_shape_whose_first_fixture_nginx_refuses_gets_a_spare_container_to_switch():
+    built: list[FakeOpenResty] = []
+    pool = ContainerPool(planner(built))
+    with pytest.raises(NginxConfigError):
+        pool.acquire(OpenRestySpec.of(fixture("broken-first")))
+    wait_for(lambda: pool.idle, timeout=5, what="the spare container")
+    spare = pool.idle[0]
+    assert spare.fixture.name == SPARE.name and spare.started and len(built) == 2
+    with pytest.raises(NginxConfigError):  # the next refusal is a switch's nginx -t, not a start
+        pool.acquire(OpenRestySpec.of(fixture("broken-second")))
+    assert spare.rejected == 1 and pool.idle == [spare] and len(built) == 2
+    assert pool.acquire(OpenRestySpec.of(fixture("fine"))) is spare
+    pool.close()
