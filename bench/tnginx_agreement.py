@@ -125,8 +125,11 @@ def main() -> int:
     supported = [r for r in rows if not r["unsupported"]]
     agree = sum(r["prove"] == r["harness"] for r in rows)
     agree_sup = sum(r["prove"] == r["harness"] for r in supported)
+    ran = [r for r in supported if r["prove"] != "not run"]  # prove bailed out of some files (no module)
+    agree_ran = sum(r["prove"] == r["harness"] for r in ran)
     result = {"suite": suite.name, "files": len(files), "blocks": len(rows), "supported_blocks": len(supported),
               "agreement_all": agree / max(1, len(rows)), "agreement_supported": agree_sup / max(1, len(supported)),
+              "prove_ran_supported_blocks": len(ran), "agreement_prove_ran": agree_ran / max(1, len(ran)),
               "prove_s": prove_s, "harness_s": one_s, "harness_n2_s": two_s,
               "speedup_n2": prove_s / two_s if two_s else None,
               "prove_verdicts": {v: sum(r["prove"] == v for r in rows) for v in ("passed", "failed", "skipped", "not run")},
@@ -134,7 +137,8 @@ def main() -> int:
               "disagreements": [r for r in rows if r["prove"] != r["harness"]]}
     print(f"{suite.name}: {len(files)} files, {len(rows)} blocks ({len(supported)} with supported sections only)")
     print(f"  agreement: {agree}/{len(rows)} = {result['agreement_all']:.1%} all; "
-          f"{agree_sup}/{len(supported)} = {result['agreement_supported']:.1%} supported")
+          f"{agree_sup}/{len(supported)} = {result['agreement_supported']:.1%} supported; "
+          f"{agree_ran}/{len(ran)} = {result['agreement_prove_ran']:.1%} supported that prove ran")
     print(f"  wall: prove {prove_s:.1f}s | harness t {one_s:.1f}s | harness t -n 2 {two_s:.1f}s "
           f"(prove / -n 2 = {result['speedup_n2'] or 0:.2f}x)")
     for r in result["disagreements"]:
