@@ -108,7 +108,7 @@ class ContainerPool:
                 return candidate
         else:
             with self.lock:
-                self._starting[plan.shape] = self._starting.get(plan.shape, 0) + 1
+                self._reserve_start(plan.shape)
         try:
             container = plan.build()
             with self.lock:
@@ -137,7 +137,7 @@ class ContainerPool:
         with self.lock:
             if self._count(plan.shape) or self._closed:
                 return
-            self._starting[plan.shape] = self._starting.get(plan.shape, 0) + 1
+            self._reserve_start(plan.shape)
             self._spares_starting.add(plan.shape)
             if self._spares is None:
                 self._spares = ThreadPoolExecutor(1, thread_name_prefix="harness-spare")
@@ -164,6 +164,11 @@ class ContainerPool:
                     self.returned.notify_all()
         spares.submit(start)
 
+    def _reserve_start(self, shape: Shape) -> None:
+        """Count a fresh start of ``shape`` as under way (the caller holds the lock; the start's
+        end takes it off again)."""
+        self._starting[shape] = self._starting.get(shape, 0) + 1
+
     def _count(self, shape: Shape) -> int:
         return sum(s == shape for s in self._members.values()) + self._starting.get(shape, 0)
 
@@ -186,7 +191,7 @@ class ContainerPool:
                     spare_coming = shape in self._spares_starting  # as soon as a start, and nginx takes it
                     if left <= 0 or not spare_coming and (hurry is None or hurry.is_set()
                                                           or self._count(shape) < self.per_shape):
-                        self._starting[shape] = self._starting.get(shape, 0) + 1
+                        self._reserve_start(shape)
                         return None
                     self.returned.wait(left)
             finally:

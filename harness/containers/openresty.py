@@ -310,24 +310,20 @@ class OpenRestyContainer(HarnessContainer):
         of this generation go through the agent, none to the workers' control server."""
         return self.fixture.quiet and self.agent is not None
 
-    def read_log_file(self, since: int) -> Optional[str]:
-        """error.log from byte ``since``, read inside the container by the agent (else through the
-        engine): for when the control server does not answer (hung workers)."""
-        reply = self._ask_agent(f"log {since}")
-        if reply is not None:
-            return reply
-        code, out = self.sh(f"tail -c +{since + 1} {ERROR_LOG}")
-        return out if code == 0 else None
-
-    def read_logs_file(self, name: str) -> str:
-        """The whole of ``name`` in nginx's logs directory (a plain file name; "" while it does not
-        exist), read by the agent, else through the engine."""
-        if not re.fullmatch(r"[\w.-]+", name):
+    def read_log_file(self, since: int = 0, name: Optional[str] = None) -> Optional[str]:
+        """error.log (or ``name``, a plain file name in nginx's logs directory: "" while it does not
+        exist) from byte ``since``, read inside the container by the agent, else through the engine:
+        for when the control server does not answer (hung workers), and for a suite's own log files.
+        None: it could not be read."""
+        if name is not None and not (re.fullmatch(r"[\w.-]+", name) and name.strip(".")):
             raise ValueError(f"not a plain file name: {name!r}")
-        reply = self._ask_agent(f"log 0 {name}")
+        reply = self._ask_agent(f"log {since}" + (f" {name}" if name else ""))
         if reply is not None:
             return reply
-        return self.sh(f"cat {ROOT}/logs/{name} 2>/dev/null")[1]
+        path = f"{ROOT}/logs/{name}" if name else ERROR_LOG
+        code, out = self.sh(f"tail -c +{since + 1} {path}" if not name else
+                            f"test ! -e {path} || tail -c +{since + 1} {path}")
+        return out if code == 0 else None
 
     def error_log_size(self) -> int:
         """The current length of error.log in bytes (where a cursor set now would start)."""

@@ -412,8 +412,8 @@ local function handle(line)
         return timings, 0, proc_listing()
     elseif command == "log" and argument:match("^%d+$") then
         return timings, read_log(tonumber(argument), timings)
-    elseif command == "log" and argument:match("^%d+ [%w._-]+$") then
-        local since, name = argument:match("^(%d+) ([%w._-]+)$")
+    elseif command == "log" and argument:match("^%d+ [%w._-]+$") and not argument:match(" %.+$") then
+        local since, name = argument:match("^(%d+) (.+)$")  -- a plain name in the logs directory
         return timings, read_log(tonumber(since), timings, name)
     elseif command == "size" then
         return timings, 0, tostring(file_size(ERROR_LOG))

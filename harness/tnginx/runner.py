@@ -198,7 +198,7 @@ class BlockRunner:
             lines = view.lines(read.text)
             if side:  # the suite's own writes to Test::Nginx's error log file (jit.v's traces): as under
                 # Test::Nginx, every repetition of the block sees them (the file is this generation's)
-                text = nginx.read_logs_file(SIDE_LOG_NAME)
+                text = nginx.read_log_file(0, SIDE_LOG_NAME) or ""
                 lines += [ln for ln in text.split("\n") if ln]
             seen += lines
             for failure in check_log(block.log_for(rep), lines, rep):

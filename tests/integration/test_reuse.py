@@ -127,15 +127,18 @@ def test_a_file_in_the_logs_directory_reads_the_same_through_the_agent_and_the_e
         f:write("side line\\n")
         f:close()
     }""")
-    assert nginx.read_logs_file("absent.log") == ""  # not written: nothing to read
-    through_agent = nginx.read_logs_file("side.log")
+    assert nginx.read_log_file(0, "absent.log") == ""  # not written: nothing to read
+    through_agent = nginx.read_log_file(0, "side.log")
     assert nginx.agent is not None and nginx.agent.call("log 0 side.log", timeout=5.0).output == through_agent
     link, nginx.agent = nginx.agent, None
     try:
-        through_engine = nginx.read_logs_file("side.log")
-        assert nginx.read_logs_file("absent.log") == ""
+        through_engine = nginx.read_log_file(0, "side.log")
+        assert nginx.read_log_file(0, "absent.log") == ""
     finally:
         nginx.agent = link
     assert through_agent == through_engine and through_agent.startswith("side line\n")
     with pytest.raises(ValueError, match="plain file name"):
-        nginx.read_logs_file("../conf/nginx.conf")
+        nginx.read_log_file(0, "../conf/nginx.conf")
+    with pytest.raises(ValueError, match="plain file name"):
+        nginx.read_log_file(0, "..")
+    assert nginx.agent.call("log 0 ..", timeout=5.0).code != 0  # the agent refuses it too
