@@ -64,11 +64,12 @@ class WorkerFault:
     @contextlib.contextmanager
     def zombie(self, pid: Optional[int] = None) -> Iterator[Process]:
         """A real zombie: stop the master, kill a worker; it stays <defunct> (state Z) until the
-        master runs again (on exit) and reaps it."""
+        master runs again (on exit), reaps it and starts its replacement."""
         master = self.nginx.workers().master
         if master is None:
             raise HarnessError(f"{self.nginx.name} has no master process")
         victim = self._worker(pid)
+        count = len(self.nginx.workers().workers)
         self._signal(master.pid, "STOP")
         try:
             self._signal(victim.pid, "KILL")
@@ -77,8 +78,10 @@ class WorkerFault:
             yield victim
         finally:
             self._signal(master.pid, "CONT")
-        wait_for(lambda: self.nginx.workers().by_pid(victim.pid) is None, timeout=self.timeout,
-                 what=f"the master to reap {victim.pid}")
+        # the master reaps in its SIGCHLD handler and forks the replacement later in its loop: a
+        # table read in between shows one worker fewer
+        wait_for(lambda: _replaced(self.nginx.workers(), victim, count), timeout=self.timeout,
+                 what=f"the master to reap {victim.pid} and replace it")
 
     def signal_master(self, signal: str, pid: Optional[int] = None) -> None:
         """Send HUP, QUIT, TERM, USR1, USR2, WINCH... to the master (or to master ``pid`` when a
