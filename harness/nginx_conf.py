@@ -184,9 +184,6 @@ def render_nginx_conf(fixture: Fixture, profile: OpenRestyProfile, generation: i
     if "main.conf" in fixture.snippets:
         snippet("main.conf", "")
     out += [
-        "events {",
-        f"    worker_connections {options.worker_connections};",
-        "}",
         "http {",
         f"    include {profile.mime_types};",
         "    log_format harness '$remote_addr [$time_local] \"$request\" $status $body_bytes_sent '",
@@ -208,14 +205,6 @@ def render_nginx_conf(fixture: Fixture, profile: OpenRestyProfile, generation: i
     if "http.conf" in fixture.snippets:
         snippet("http.conf", "    ")
     out += [
-        "    server {",
-        f"        listen {HTTP_PORT} default_server;",
-        "        server_name localhost;",
-    ]
-    if "server.conf" in fixture.snippets:
-        snippet("server.conf", "        ")
-    out += [
-        "    }",
         "    # the harness's own server: readiness, config generation, error.log reads (lualib/control.lua)",
         "    server {",
         f"        listen {CONTROL_PORT};",
@@ -232,6 +221,19 @@ def render_nginx_conf(fixture: Fixture, profile: OpenRestyProfile, generation: i
         f"            content_by_lua_file {LUALIB}/control.lua;",
         "        }",
         "    }",
+        "    server {",
+        f"        listen {HTTP_PORT} default_server;",
+        "        server_name localhost;",
+    ]
+    if "server.conf" in fixture.snippets:
+        snippet("server.conf", "        ")
+    out += [
+        "    }",
+        "}",
+        # events{} last, as under Test::Nginx: a block left open in a snippet then meets it inside
+        # http{} and nginx names it ("events" directive is not allowed here), as suites expect
+        "events {",
+        f"    worker_connections {options.worker_connections};",
         "}",
     ]
     return "\n".join(out) + "\n"

@@ -66,6 +66,11 @@ class ContainerPool:
         self._remover: Optional[ThreadPoolExecutor] = None  # removes discarded containers, one at a time
         self._removals: list[Future] = []
 
+    def allow_concurrent(self, in_use: int) -> None:
+        """Up to ``in_use`` containers of one shape are handed out at once: preparations ahead may
+        start that many besides the two of :data:`PER_SHAPE` (ready next, being switched)."""
+        self.per_shape = max(PER_SHAPE, in_use + PER_SHAPE - 1)
+
     def plan(self, spec: Union[OpenRestySpec, OpenRestyPlan]) -> OpenRestyPlan:
         return spec if isinstance(spec, OpenRestyPlan) else self.planner(spec)
 

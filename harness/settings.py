@@ -65,6 +65,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("t_paths", "HARNESS_T_PATHS", "--harness-t-paths", "t",
            "where pytest collects Test::Nginx `.t` files: comma-separated directory names or paths; a `.t` file "
            "below one of them is collected (one test per block)"),
+    Option("t_lanes", "HARNESS_T_LANES", "--harness-t-lanes", "1",
+           "`.t` blocks run at once, each on its own container, in the files' order (pytest reports them in "
+           "order); a block naming Redis runs alone; 1 with --harness-check-leak=on or under pytest-xdist"),
     Option("fault", "HARNESS_FAULT", "--harness-fault", "",
            "a fault held for the whole run of `.t` blocks: redis.latency=MS (a proxy in front of Redis), "
            "redis.refusing, dns.servfail; empty: none"),
@@ -108,6 +111,7 @@ class Settings:
     app: str = ""
     scenario_report: str = ""
     t_paths: str = "t"
+    t_lanes: int = 1
     fault: str = ""
     check_leak: str = "off"
     perf_tolerance: float = 0.03
@@ -133,7 +137,12 @@ class Settings:
             raw = str(raw)
             if opt.choices and raw not in opt.choices:
                 raise ValueError(f"{opt.env}/{opt.flag}={raw!r}: choose one of {', '.join(opt.choices)}")
-            values[opt.name] = float(raw) if types[opt.name] in ("float", float) else raw
+            kind = types[opt.name]
+            try:
+                values[opt.name] = (float(raw) if kind in ("float", float) else int(raw) if kind in ("int", int)
+                                    else raw)
+            except ValueError:
+                raise ValueError(f"{opt.env}/{opt.flag}={raw!r}: give a number") from None
         values["ci"] = _truthy(environ.get("CI", ""))
         return cls(**values)
 

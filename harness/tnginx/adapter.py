@@ -35,10 +35,18 @@ class SuiteStage:
     def plan(self, block: "TBlock") -> "OpenRestyPlan":
         return self.stage.plan(block.fixture, **self._args(block))
 
-    def plan_ahead(self, blocks: list["TBlock"]) -> None:
-        """``blocks``: the one about to run, then the next ones: prepare containers for those."""
-        if self.stage.settings.reuse == "hup":
-            self.stage.prefetcher.plan_ahead([self.plan(b) for b in blocks])
+    def prepare(self, block: "TBlock") -> bool:
+        """Have a container switched to ``block``'s config before it is asked for (HUP reuse only);
+        False: the prefetcher has enough on its way, ask again later."""
+        if self.stage.settings.reuse != "hup":
+            return True
+        return self.stage.prefetcher.want(self.plan(block))
+
+    @staticmethod
+    def allow_lanes(stage: "Stage", lanes: int) -> None:
+        """``lanes`` blocks run at once: the pool may keep that many containers of a shape busy, and
+        prepare the next ones besides."""
+        stage.pool.allow_concurrent(lanes)
 
     def openresty(self, block: "TBlock") -> "OpenRestyContainer":
         return self.stage.openresty(block.fixture, **self._args(block))

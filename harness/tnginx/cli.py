@@ -36,6 +36,15 @@ class Tally:
     blocks: dict[str, str] = field(default_factory=dict)  # node id -> passed / failed / skipped
     seconds: dict[str, float] = field(default_factory=dict)  # .t file -> time of its blocks
     started: float = field(default_factory=time.perf_counter)
+    lanes: int = 1
+    ran_ahead: int = 0  # blocks that started before pytest asked for them
+
+    def pytest_sessionfinish(self, session) -> None:
+        from harness.tnginx.items import RUN_AHEAD
+
+        ahead = session.config.stash.get(RUN_AHEAD, None)
+        if ahead is not None:
+            self.lanes, self.ran_ahead = ahead.lanes, ahead.started_ahead
 
     def pytest_runtest_logreport(self, report) -> None:
         path = report.nodeid.split("::", 1)[0]
@@ -66,6 +75,8 @@ class Tally:
         out += [f"{p:<{width}}  {t.passed:>6} {t.failed:>6} {t.skipped:>7}" for p, t in files]
         out += ["-" * (width + 24), f"{'Files=' + str(len(files)):<{width}}  {total.passed:>6} {total.failed:>6} "
                 f"{total.skipped:>7}   wall {wall:.2f}s  Result: {'FAIL' if total.failed else 'PASS'}"]
+        if self.lanes > 1:
+            out.append(f"lanes: {self.lanes} ({self.ran_ahead} blocks started while an earlier one ran)")
         return out
 
 
@@ -82,7 +93,7 @@ def t_args(paths: Sequence[Path], reports: Path, jobs: int = 0, fault: str = "",
     if importlib.util.find_spec("pytest_html") is not None:
         args += [f"--html={reports / 't.html'}", "--self-contained-html"]
     if jobs:
-        args += ["-n", str(jobs), "--dist", "loadfile"]  # a file's blocks stay in order on one worker
+        args.append(f"--harness-t-lanes={jobs}")  # in this process: one collection, one pool of containers
     if fault:
         args.append(f"--harness-fault={fault}")
     if check_leak:
@@ -103,8 +114,8 @@ def run_t(paths: Sequence[Path], reports: Path = Path("reports"), jobs: int = 0,
     tally = Tally()
     code = int(pytest.main([*t_args(paths, reports, jobs, fault, check_leak, image), *pytest_args], plugins=[tally]))
     print("\n".join(tally.lines()))
-    (reports / "t.json").write_text(json.dumps({"blocks": tally.blocks, "wall_s": time.perf_counter() - tally.started},
-                                               indent=1))
+    (reports / "t.json").write_text(json.dumps({"blocks": tally.blocks, "wall_s": time.perf_counter() - tally.started,
+                                                "lanes": tally.lanes, "ran_ahead": tally.ran_ahead}, indent=1))
     if code == 5:
         raise HarnessError(f"no .t blocks found in {', '.join(map(str, paths))}")
     return harness_exit(code)

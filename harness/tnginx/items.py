@@ -1,10 +1,12 @@
 """pytest collection of Test::Nginx ``.t`` files: each block is a test item named
 ``file.t::TEST N: title``, run in the file's order (Test::Nginx shuffles unless ``no_shuffle()``;
 the harness never does, so a failure reproduces). ``repeat_each(N)`` repeats the requests inside
-the item, each repetition with its own error.log window."""
+the item, each repetition with its own error.log window. With ``--harness-t-lanes=N`` the next
+blocks already run while pytest reports this one (see :mod:`harness.tnginx.ahead`)."""
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
@@ -14,12 +16,14 @@ from harness.errors import HarnessError
 from harness.prefetch import DEPTH
 from harness.pytest_stage import session_stage
 from harness.tnginx.adapter import SuiteStage
+from harness.tnginx.ahead import RunAhead
 from harness.tnginx.block import TBlock, build_block
 from harness.tnginx.faults import RunFault
 from harness.tnginx.load import TFile, TFileError, load_tfile, selected
 from harness.tnginx.runner import BlockResult, BlockRunner
 
 RESULTS = pytest.StashKey[list[tuple[str, BlockResult]]]()
+RUN_AHEAD = pytest.StashKey[RunAhead[BlockResult]]()
 RUNNERS = pytest.StashKey[dict[Path, BlockRunner]]()
 FAULT = pytest.StashKey[tuple[contextlib.ExitStack, dict[str, str]]]()
 
@@ -109,14 +113,15 @@ class TBlockItem(pytest.Item):
         self.block = block
         self.tfile = tfile
         self.skip_reason = skip
+        self._job: Optional[BlockJob] = None
         self.add_marker(pytest.mark.integration)
         self.add_marker(pytest.mark.tnginx)
 
     def runtest(self) -> None:
         if self.skip_reason:
             pytest.skip(self.skip_reason)
-        runner = self.runner()
-        result = runner.run(self.block, self.upcoming())
+        ahead = run_ahead(self.config)
+        result = ahead.result(self.job(), [i.job() for i in self.following(ahead.lookahead)])
         self.config.stash.setdefault(RESULTS, []).append((str(self.path), result))
         self.user_properties.append(("verdict", result.verdict))
         if result.leak:
@@ -130,6 +135,12 @@ class TBlockItem(pytest.Item):
                     self.user_properties.append((f"harness: {title}", text))
             raise BlockFailed(result)
 
+    def job(self) -> "BlockJob":
+        """This block as the run-ahead's job (made once: its suite's runner and services too)."""
+        if self._job is None:
+            self._job = BlockJob(self.nodeid, self.runner(), self.block, self.tfile.repeat_each)
+        return self._job
+
     def runner(self) -> BlockRunner:
         runners = self.config.stash.setdefault(RUNNERS, {})
         runner = runners.get(self.tfile.root)
@@ -137,20 +148,28 @@ class TBlockItem(pytest.Item):
             stage = session_stage(self.config)
             env = run_fault_env(self.config, stage)
             suite = SuiteStage(stage, self.tfile.root, env)
-            runner = runners[self.tfile.root] = BlockRunner(suite, self.tfile.repeat_each,
-                                                            check_leak=stage.settings.check_leak == "on")
-        runner.repeat_each = self.tfile.repeat_each
+            runner = runners[self.tfile.root] = BlockRunner(suite, check_leak=stage.settings.check_leak == "on")
         runner.suite.ensure_services("".join(t for i in self.session.items if isinstance(i, TBlockItem)
                                              and i.tfile is self.tfile for t in i.block.fixture.snippets.values()))
         return runner
 
-    def upcoming(self) -> list[TBlock]:
-        """The blocks that follow in this file (under xdist, `harness t -n` hands out whole files:
-        --dist loadfile), to be prepared while this one runs."""
+    def following(self, limit: int) -> list["TBlockItem"]:
+        """The next ``limit`` blocks pytest runs after this one (skipped ones left out). Under pytest-xdist only this file's: with ``--dist loadfile`` a
+        worker runs a file's blocks in order."""
         items = self.session.items
         index = items.index(self) if self in items else len(items)
-        return [i.block for i in items[index + 1:index + 1 + DEPTH]
-                if isinstance(i, TBlockItem) and i.tfile is self.tfile and not i.skip_reason]
+        same_file = hasattr(self.config, "workerinput")
+        out: list[TBlockItem] = []
+        for item in items[index + 1:]:
+            if len(out) >= limit:
+                break
+            if not isinstance(item, TBlockItem) or same_file and item.tfile is not self.tfile:
+                if same_file:
+                    break
+                continue
+            if not item.skip_reason:
+                out.append(item)
+        return out
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Optional[str] = None) -> Any:
         if isinstance(excinfo.value, BlockFailed):
@@ -161,6 +180,44 @@ class TBlockItem(pytest.Item):
 
     def reportinfo(self):
         return Path(self.path), None, f"{Path(self.path).name}::{self.name}"
+
+
+@dataclass(frozen=True)
+class BlockJob:
+    """A block for :class:`~harness.tnginx.ahead.RunAhead`: it runs alone when its config names
+    the session's Redis (its data is every block's)."""
+
+    key: str
+    runner: BlockRunner
+    block: TBlock
+    repeats: int
+
+    @property
+    def alone(self) -> bool:
+        return any("${REDIS_" in text for text in self.block.fixture.snippets.values())
+
+    def prepare(self) -> bool:
+        b = self.block
+        if b.unsupported or b.error or b.must_die or b.skip_eval:
+            return True  # nothing to prepare: it needs no container, or one nginx refuses
+        return self.runner.suite.prepare(b)
+
+    def run(self) -> BlockResult:
+        return self.runner.run(self.block, self.repeats)
+
+
+def run_ahead(config: pytest.Config) -> RunAhead[BlockResult]:
+    """The session's run-ahead: ``--harness-t-lanes`` lanes (1 under pytest-xdist, whose workers
+    run parts of the file list, and with the leak check, whose verdicts want a quiet machine)."""
+    ahead = config.stash.get(RUN_AHEAD, None)
+    if ahead is None:
+        stage = session_stage(config)
+        lanes = stage.settings.t_lanes
+        if hasattr(config, "workerinput") or stage.settings.check_leak == "on":
+            lanes = 1
+        SuiteStage.allow_lanes(stage, lanes)
+        ahead = config.stash[RUN_AHEAD] = RunAhead(lanes, DEPTH)
+    return ahead
 
 
 def run_fault_env(config: pytest.Config, stage) -> dict[str, str]:
@@ -175,6 +232,9 @@ def run_fault_env(config: pytest.Config, stage) -> dict[str, str]:
 
 
 def close(config: pytest.Config) -> None:
+    ahead = config.stash.get(RUN_AHEAD, None)
+    if ahead is not None:
+        ahead.close()
     held = config.stash.get(FAULT, None)
     if held is not None:
         held[0].close()

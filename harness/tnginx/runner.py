@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, Optional, Sequence
+from typing import TYPE_CHECKING, Literal, Optional
 
 from harness.errors import HarnessError, NginxConfigError
 from harness.nginx_conf import HTTP_PORT
@@ -115,16 +115,17 @@ def check_log(expect: LogExpect, lines: list[str], repetition: int) -> list[str]
 class BlockRunner:
     """Runs blocks of one suite on its :class:`~harness.tnginx.adapter.SuiteStage`."""
 
-    def __init__(self, suite: "SuiteStage", repeat_each: int = 1, check_leak: bool = False) -> None:
+    def __init__(self, suite: "SuiteStage", check_leak: bool = False) -> None:
         self.suite = suite
-        self.repeat_each = repeat_each
         self.check_leak = check_leak
 
-    def run(self, block: TBlock, upcoming: Sequence[TBlock] = ()) -> BlockResult:
+    def run(self, block: TBlock, repeats: int = 1) -> BlockResult:
+        """Run ``block`` (its requests ``repeats`` times) on a container the suite hands out; safe
+        to call from several threads at once (each block gets a container of its own)."""
         result = BlockResult(block.name)
         started = time.perf_counter()
         try:
-            self._run(block, list(upcoming), result)
+            self._run(block, max(1, repeats), result)
         except HarnessError as exc:
             result.verdict, result.reason = "error", exc.message
             if exc.detail:
@@ -132,7 +133,7 @@ class BlockRunner:
         result.seconds = time.perf_counter() - started
         return result
 
-    def _run(self, block: TBlock, upcoming: list[TBlock], result: BlockResult) -> None:
+    def _run(self, block: TBlock, repeats: int, result: BlockResult) -> None:
         if block.unsupported:
             result.verdict, result.reason = "skipped", f"unsupported section: {', '.join(block.unsupported)}"
             return
@@ -142,7 +143,6 @@ class BlockRunner:
         if block.skip_eval:
             result.verdict, result.reason = "skipped", "skip_eval"
             return
-        self.suite.plan_ahead([block] + [b for b in upcoming if not b.unsupported and not b.error and not b.must_die])
         try:
             nginx = self.suite.openresty(block)
         except NginxConfigError as exc:
@@ -162,7 +162,7 @@ class BlockRunner:
                 if condition and version and nginx_version_matches(condition, version):
                     result.verdict, result.reason = "skipped", f"skip_nginx: {condition.strip()}"
                     return
-            self._repetitions(block, nginx, result)
+            self._repetitions(block, repeats, nginx, result)
             if self.check_leak and not block.no_check_leak and result.verdict == "passed":
                 self._leak(block, nginx, result)
         except BaseException:
@@ -171,13 +171,13 @@ class BlockRunner:
         finally:
             self.suite.release(nginx, reusable)
 
-    def _repetitions(self, block: TBlock, nginx: "OpenRestyContainer", result: BlockResult) -> None:
+    def _repetitions(self, block: TBlock, repeats: int, nginx: "OpenRestyContainer", result: BlockResult) -> None:
         host, port = nginx.endpoint(HTTP_PORT)
         view = LogView(self.suite.worker_pids(nginx))
         since = nginx.generation_log_start
         side = any(SIDE_LOG in text for text in block.fixture.snippets.values())
         seen: list[str] = []
-        for rep in range(self.repeat_each):
+        for rep in range(repeats):
             answers: list[Answer] = []
             for request in block.requests:
                 answers += exchange(host, port, request, block.timeout)

@@ -1,0 +1,177 @@
+"""RunAhead (harness.tnginx.ahead): blocks run ahead of pytest in lanes, in order, a lone block with
+nothing beside it; each result is its own job's. Jobs here are plain objects gated by events."""
+import threading
+from dataclasses import dataclass, field
+
+import pytest
+
+from harness.tnginx.ahead import RunAhead
+
+WAIT = 10.0  # seconds any event here may take: a deadline, never a pause
+
+
+@dataclass(eq=False)
+class Gate:
+    """Counts the jobs running at once; every job records what ran beside it."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    running: set = field(default_factory=set)
+    most: int = 0
+    log: list = field(default_factory=list)  # ("start" | "end", key) in order
+
+    def enter(self, key):
+        with self.lock:
+            self.running.add(key)
+            self.most = max(self.most, len(self.running))
+            self.log.append(("start", key))
+            return set(self.running) - {key}
+
+    def leave(self, key):
+        with self.lock:
+            self.running.discard(key)
+            self.log.append(("end", key))
+
+
+@dataclass(eq=False)
+class FakeJob:
+    key: str
+    gate: Gate
+    alone: bool = False
+    release: threading.Event = field(default_factory=threading.Event)
+    started: threading.Event = field(default_factory=threading.Event)
+    prepared: int = 0
+    prepare_answers: list = field(default_factory=list)  # what prepare() returns, in turn (then True)
+    beside: set = field(default_factory=set)
+
+    def prepare(self):
+        self.prepared += 1
+        return self.prepare_answers.pop(0) if self.prepare_answers else True
+
+    def run(self):
+        self.beside = self.gate.enter(self.key)
+        self.started.set()
+        assert self.release.wait(WAIT)
+        self.gate.leave(self.key)
+        return f"result of {self.key}"
+
+
+def jobs(gate, n, alone=()):
+    return [FakeJob(f"j{i}", gate, alone=i in alone) for i in range(n)]
+
+
+def drive(ahead, js):
+    """Report the jobs in order as pytest would, from another thread; returns the results."""
+    out = []
+
+    def run():
+        for i, job in enumerate(js):
+            out.append(ahead.result(job, js[i + 1:]))
+    t = threading.Thread(target=run)
+    t.start()
+    return t, out
+
+
+def test_two_lanes_run_the_next_job_while_the_first_is_reported():
+    gate = Gate()
+    js = jobs(gate, 2)
+    ahead = RunAhead(lanes=2)
+    t, out = drive(ahead, js)
+    assert js[0].started.wait(WAIT) and js[1].started.wait(WAIT)  # both run before either ends
+    for j in js:
+        j.release.set()
+    t.join(WAIT)
+    assert out == ["result of j0", "result of j1"]
+    assert gate.most == 2 and ahead.started_ahead == 1
+    ahead.close()
+
+
+def test_one_lane_runs_one_job_at_a_time_and_prepares_the_next():
+    gate = Gate()
+    js = jobs(gate, 3)
+    for j in js:
+        j.release.set()
+    ahead = RunAhead(lanes=1, depth=2)
+    t, out = drive(ahead, js)
+    t.join(WAIT)
+    assert out == [f"result of j{i}" for i in range(3)]
+    assert gate.most == 1  # the next may start as soon as one ends, while pytest reports it
+    assert [j.prepared for j in js] == [1, 1, 1]  # each once: ahead of its turn, not again at it
+    ahead.close()
+
+
+def test_a_lane_that_ends_early_takes_the_next_job_while_a_slow_one_is_reported():
+    gate = Gate()
+    js = jobs(gate, 4)
+    for j in js[1:]:
+        j.release.set()
+    ahead = RunAhead(lanes=2)
+    t, out = drive(ahead, js)
+    assert js[3].started.wait(WAIT)  # j1, j2, j3 ran one after the other beside the slow j0
+    js[0].release.set()
+    t.join(WAIT)
+    assert out == [f"result of j{i}" for i in range(4)]
+    assert ahead.started_ahead == 3 and gate.most == 2
+    ahead.close()
+
+
+def test_a_lone_job_runs_with_nothing_beside_it_and_nothing_passes_it():
+    gate = Gate()
+    js = jobs(gate, 5, alone={2})
+    for j in js:
+        j.release.set()
+    ahead = RunAhead(lanes=3)
+    t, out = drive(ahead, js)
+    t.join(WAIT)
+    assert out == [f"result of j{i}" for i in range(5)]
+    assert js[2].beside == set()
+    log = gate.log
+    lone_start, lone_end = log.index(("start", "j2")), log.index(("end", "j2"))
+    assert {k for what, k in log[:lone_start] if what == "end"} == {"j0", "j1"}  # the ones before ended
+    assert all(k in ("j0", "j1") for what, k in log[:lone_start] if what == "start")  # none after started
+    assert log[lone_start + 1] == ("end", "j2") and lone_end == lone_start + 1
+    ahead.close()
+
+
+def test_a_prepare_that_says_not_now_is_asked_again_later():
+    gate = Gate()
+    js = jobs(gate, 3)
+    js[2].prepare_answers = [False]
+    for j in js:
+        j.release.set()
+    ahead = RunAhead(lanes=1, depth=2)
+    t, out = drive(ahead, js)
+    t.join(WAIT)
+    assert js[2].prepared == 2 and js[1].prepared == 1
+    ahead.close()
+
+
+def test_a_job_that_raises_fails_its_own_result_only():
+    gate = Gate()
+
+    class Broken(FakeJob):
+        def run(self):
+            raise RuntimeError("boom")
+    js = [FakeJob("j0", gate), Broken("j1", gate), FakeJob("j2", gate)]
+    for j in js:
+        j.release.set()
+    ahead = RunAhead(lanes=2)
+    assert ahead.result(js[0], js[1:]) == "result of j0"
+    with pytest.raises(RuntimeError, match="boom"):
+        ahead.result(js[1], js[2:])
+    assert ahead.result(js[2]) == "result of j2"
+    ahead.close()
+
+
+def test_after_close_a_job_that_ends_starts_no_other():
+    gate = Gate()
+    js = jobs(gate, 2)
+    ahead = RunAhead(lanes=1)
+    t = threading.Thread(target=ahead.result, args=(js[0], js[1:]))
+    t.start()
+    assert js[0].started.wait(WAIT)
+    closer = threading.Thread(target=ahead.close)
+    closer.start()
+    js[0].release.set()
+    closer.join(WAIT)
+    t.join(WAIT)
+    assert not closer.is_alive() and not js[1].started.is_set() and js[1].prepared == 1
