@@ -372,9 +372,12 @@ def fixture_of(raw: RawBlock, no_root_location: bool, env_to_nginx: Sequence[str
     first = 16 + len(env_to_nginx)
     lines = {"main.conf": first, "http.conf": first + 9 + main_config.count("\n"),
              "server.conf": first + 23 + main_config.count("\n") + http.count("\n")}
-    if raw.has("init_by_lua_block"):
+    # Test::Nginx itself writes no init_by_lua(_block) section: suites splice it into http_config
+    # in a preprocessor. The harness writes it only where http_config has no init_by_lua yet.
+    has_init = re.search(r"^[^#\n]*\binit_by_lua(?:_block|_file)?\b", http, re.MULTILINE) is not None
+    if raw.has("init_by_lua_block") and not has_init:
         http += f"\ninit_by_lua_block {{\n{_text(s['init_by_lua_block'])}\n}}\n"
-    if raw.has("init_by_lua"):
+    elif raw.has("init_by_lua") and not has_init:
         http += f"\ninit_by_lua '{_text(s['init_by_lua'])}';\n"
     if "lua_shared_dict" in http:
         http = empty_dicts_in_init(http)

@@ -246,3 +246,37 @@ def test_harness_t_counts_each_block_once_by_its_worst_phase():
     assert tally.blocks == {"a.t::TEST 1": "failed", "a.t::TEST 2": "skipped", "a.t::TEST 3": "passed"}
     counts = tally.files["a.t"]
     assert (counts.passed, counts.failed, counts.skipped) == (1, 1, 1)
+
+
+@needs_perl
+def test_an_init_by_lua_block_section_a_preprocessor_spliced_in_is_written_once(tmp_path):
+    """Test::Nginx writes no init_by_lua_block section itself (suites' preprocessors splice it into
+    http_config); the harness adds it only where http_config has no init_by_lua yet."""
+    spliced = write_t(tmp_path, """\
+        === TEST 1: spliced by the preprocessor
+        --- init_by_lua_block
+        ngx.say_hi = true
+        --- config
+        location = /t { return 204; }
+        --- request
+        GET /t
+
+        === TEST 2: left to the harness
+        --- init_by_lua_block
+        ngx.say_hi = true
+        --- config
+        location = /t { return 204; }
+        --- request
+        GET /t
+        """, preamble="""add_block_preprocessor(sub {
+    my $block = shift;
+    return unless $block->name =~ /spliced/;
+    my $init = $block->init_by_lua_block || '';
+    $block->set_value("http_config", "init_by_lua_block {\\n    $init\\n}\\n");
+});
+""")
+    blocks = [build_block(raw, repeats=1, log_level="debug", workers=1, no_root_location=False, env_to_nginx=[],
+                          label=f"x-{raw.number}") for raw, _ in selected(load_tfile(spliced).blocks)]
+    for block in blocks:
+        http = block.fixture.snippets["http.conf"]
+        assert http.count("init_by_lua_block") == 1 and "ngx.say_hi = true" in http, http
