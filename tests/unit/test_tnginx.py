@@ -252,23 +252,9 @@ def test_harness_t_counts_each_block_once_by_its_worst_phase():
 def test_an_init_by_lua_block_section_a_preprocessor_spliced_in_is_written_once(tmp_path):
     """Test::Nginx writes no init_by_lua_block section itself (suites' preprocessors splice it into
     http_config); the harness adds it only where http_config has no init_by_lua yet."""
-    spliced = write_t(tmp_path, """\
-        === TEST 1: spliced by the preprocessor
-        --- init_by_lua_block
-        ngx.say_hi = true
-        --- config
-        location = /t { return 204; }
-        --- request
-        GET /t
-
-        === TEST 2: left to the harness
-        --- init_by_lua_block
-        ngx.say_hi = true
-        --- config
-        location = /t { return 204; }
-        --- request
-        GET /t
-        """, preamble="""add_block_preprocessor(sub {
+    block = "--- init_by_lua_block\nngx.say_hi = true\n--- config\nlocation = /t { return 204; }\n--- request\nGET /t\n"
+    spliced = write_t(tmp_path, f"=== TEST 1: spliced by the preprocessor\n{block}\n=== TEST 2: left to the harness\n{block}",
+                      preamble="""add_block_preprocessor(sub {
     my $block = shift;
     return unless $block->name =~ /spliced/;
     my $init = $block->init_by_lua_block || '';
