@@ -30,7 +30,8 @@ class SuiteStage:
 
     def _args(self, block: "TBlock") -> dict[str, Any]:
         return {"workers": block.workers, "error_log_level": block.log_level, "mounts": self.mounts,
-                "workdir": str(self.root), "env": self.env}
+                "workdir": str(self.root), "env": {**block.env, **self.env},
+                **({"reuse": False} if block.needs_fresh_master else {})}
 
     def plan(self, block: "TBlock") -> "OpenRestyPlan":
         return self.stage.plan(block.fixture, **self._args(block))

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Mapping, Optional, Sequence, Union
 
 from harness.nginx_conf import Fixture
-from harness.tnginx.load import RawBlock, Regex
+from harness.tnginx.load import BLOCK_ENV, RawBlock, Regex
 
 Pattern = Union[str, Regex]
 DEFAULT_TIMEOUT = 3.0  # seconds between two I/O events, as Test::Nginx's client
@@ -105,6 +105,13 @@ class TBlock:
     unsupported: tuple[str, ...] = ()
     error: str = ""
     uses: frozenset[str] = field(default_factory=frozenset)  # sections the block has
+    env: Mapping[str, str] = field(default_factory=dict)  # the container's environment for `env NAME;`
+
+    @property
+    def needs_fresh_master(self) -> bool:
+        """Whether the block reads what a master reused by HUP remembers of its older workers
+        (``ngx.worker.pids()`` lists the slots a new worker inherits): it gets a container of its own."""
+        return any("ngx.worker.pids" in text for text in self.fixture.snippets.values())
 
     def log_for(self, repetition: int) -> LogExpect:
         return self.log[min(repetition, len(self.log) - 1)] if self.log else LogExpect()
@@ -398,8 +405,10 @@ def fixture_of(raw: RawBlock, no_root_location: bool, env_to_nginx: Sequence[str
 
 
 def build_block(raw: RawBlock, *, repeats: int, log_level: str, workers: int, no_root_location: bool,
-                env_to_nginx: Sequence[str], label: str) -> TBlock:
-    """The block to run; a section the harness cannot read becomes the block's ``error``."""
+                env_to_nginx: Sequence[str], label: str, environment: Optional[Mapping[str, str]] = None) -> TBlock:
+    """The block to run; a section the harness cannot read becomes the block's ``error``.
+    ``environment``: the ``TEST_NGINX_*`` variables the file set, which nginx sees under Test::Nginx
+    (a block's ``env NAME;`` and ``env_to_nginx()`` pass them on to its Lua)."""
     s = raw.sections
     unsupported = tuple(sorted(name for name in s if name in UNSUPPORTED))
     try:
@@ -416,11 +425,19 @@ def build_block(raw: RawBlock, *, repeats: int, log_level: str, workers: int, no
             skip_eval=bool(s.get("skip_eval_result")),
             skip_nginx=str(s["skip_nginx"]) if raw.has("skip_nginx") else None,
             skip_nginx2=str(s["skip_nginx2"]) if raw.has("skip_nginx2") else None,
-            unsupported=unsupported, error=raw.error, uses=frozenset(s))
+            unsupported=unsupported, error=raw.error, uses=frozenset(s),
+            env=passed_env(_text(s.get("main_config") or ""), env_to_nginx, environment or {}))
     except (BlockError, ValueError, TypeError) as exc:
         return TBlock(name=raw.name, number=raw.number, fixture=Fixture(name=label, snippets={}), requests=(),
                       expects=(), log=(), error=f"cannot read the block: {exc}", uses=frozenset(s),
                       unsupported=unsupported)
+
+
+def passed_env(main_config: str, env_to_nginx: Sequence[str], environment: Mapping[str, str]) -> dict[str, str]:
+    """The variables of ``environment`` that ``env NAME;`` lines (or ``env_to_nginx``) hand to the
+    workers, except the harness's own (their values are placeholders filled in the config)."""
+    names = [*re.findall(r"(?:^|[;{}\s])env\s+([A-Za-z_]\w*)\s*;", main_config, re.MULTILINE), *env_to_nginx]
+    return {name: environment[name] for name in names if name in environment and name not in BLOCK_ENV}
 
 
 def nginx_version_matches(condition: str, version: int) -> bool:

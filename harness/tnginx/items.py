@@ -70,7 +70,8 @@ class TFileCollector(pytest.File):
             block = build_block(raw, repeats=tfile.repeat_each, log_level=str(s.get("log_level") or "debug"),
                                 workers=int(s.get("workers") or 1), no_root_location=s.get("no_root_location") == "1",
                                 env_to_nginx=list(s.get("env_to_nginx") or []),
-                                label=f"{Path(self.path).stem}-{raw.number}")
+                                label=f"{Path(self.path).stem}-{raw.number}",
+                                environment=dict(s.get("environment") or {}))
             name = raw.name or f"block {raw.number}"
             seen[name] = seen.get(name, 0) + 1
             if seen[name] > 1:

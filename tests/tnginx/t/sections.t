@@ -261,3 +261,30 @@ YWJj
 --- no_error_log lines chomp array
 [error]
 [crit]
+
+
+
+=== TEST 21: env NAME; in main_config hands the file's $ENV{TEST_NGINX_*} to the workers
+--- main_config
+env TEST_NGINX_GREETING;
+--- config
+    location = /t {
+        content_by_lua_block {
+            ngx.say(os.getenv("TEST_NGINX_GREETING"), " ", os.getenv("TEST_NGINX_NOT_SET") == nil)
+        }
+    }
+--- response_body
+howdy true
+
+
+
+=== TEST 22: ngx.worker.pids() lists this block's workers only, as after Test::Nginx's restart
+--- config
+    location = /t {
+        content_by_lua_block {
+            local pids = ngx.worker.pids()
+            ngx.say(#pids == ngx.worker.count(), " ", pids[ngx.worker.id() + 1] == ngx.worker.pid())
+        }
+    }
+--- response_body
+true true

@@ -356,6 +356,8 @@ sub _write_out {
     }
     my %settings = %Setting;
     $settings{run_tests} = $RunCount;
+    # what the file put into %ENV for nginx to see (a block's `env NAME;` passes it on to Lua)
+    $settings{environment} = { map { $_ => "$ENV{$_}" } grep { /^TEST_NGINX_/ } keys %ENV };
     my $json = JSON::PP->new->latin1->canonical->encode({ settings => _jsonable(\%settings), blocks => \@list });
     open my $fh, '>', $out or die "harness: cannot write $out: $!\n";
     binmode $fh;
