@@ -179,10 +179,10 @@ def _perf_entry(func):
     return run
 
 
-def add_parser(sub: Any) -> None:
+def add_parser(sub: Any, help: str) -> None:
     """Register ``perf baseline`` and ``perf compare`` on the ``harness`` command (``sub``: what
     ``ArgumentParser.add_subparsers()`` returned)."""
-    perf = sub.add_parser("perf", help="performance-regression verdicts (baseline, compare)")
+    perf = sub.add_parser("perf", help=help)
     commands = perf.add_subparsers(dest="perf_command", required=True)
     p = commands.add_parser("baseline", help=cmd_perf_baseline.__doc__)
     p.add_argument("--fixture", default="hello", help="fixture name or directory (default hello)")

@@ -6,6 +6,7 @@ blocks already run while pytest reports this one (see :mod:`harness.tnginx.ahead
 from __future__ import annotations
 
 import contextlib
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Optional
@@ -24,6 +25,8 @@ from harness.tnginx.runner import BlockResult, BlockRunner
 
 RESULTS = pytest.StashKey[list[tuple[str, BlockResult]]]()
 RUN_AHEAD = pytest.StashKey[RunAhead[BlockResult]]()
+STARTED_EARLY = pytest.StashKey[bool]()
+log = logging.getLogger(__name__)
 RUNNERS = pytest.StashKey[dict[Path, BlockRunner]]()
 FAULT = pytest.StashKey[tuple[contextlib.ExitStack, dict[str, str]]]()
 
@@ -66,6 +69,8 @@ class TFileCollector(pytest.File):
             return
         s = tfile.settings
         seen: dict[str, int] = {}
+        self.blocks: list[TBlock] = []
+        first: Optional[TBlockItem] = None
         for raw, why in selected(tfile.blocks):
             block = build_block(raw, repeats=tfile.repeat_each, log_level=str(s.get("log_level") or "debug"),
                                 workers=int(s.get("workers") or 1), no_root_location=s.get("no_root_location") == "1",
@@ -76,7 +81,12 @@ class TFileCollector(pytest.File):
             seen[name] = seen.get(name, 0) + 1
             if seen[name] > 1:
                 name = f"{name} [{seen[name]}]"
-            yield TBlockItem.from_parent(self, name=name, block=block, tfile=tfile, skip=why)
+            self.blocks.append(block)
+            item = TBlockItem.from_parent(self, name=name, block=block, tfile=tfile, skip=why)
+            first = first or (item if not why else None)
+            yield item
+        if first is not None:  # every block of the file read: the services it needs are known
+            start_early(self.config, first)
 
 
 class BrokenTFileItem(pytest.Item):
@@ -150,8 +160,8 @@ class TBlockItem(pytest.Item):
             env = run_fault_env(self.config, stage)
             suite = SuiteStage(stage, self.tfile.root, env)
             runner = runners[self.tfile.root] = BlockRunner(suite, check_leak=stage.settings.check_leak == "on")
-        runner.suite.ensure_services("".join(t for i in self.session.items if isinstance(i, TBlockItem)
-                                             and i.tfile is self.tfile for t in i.block.fixture.snippets.values()))
+        blocks = self.parent.blocks if isinstance(self.parent, TFileCollector) else [self.block]
+        runner.suite.ensure_services("".join(t for b in blocks for t in b.fixture.snippets.values()))
         return runner
 
     def following(self, limit: int) -> list["TBlockItem"]:
@@ -205,6 +215,19 @@ class BlockJob:
 
     def run(self) -> BlockResult:
         return self.runner.run(self.block, self.repeats)
+
+
+def start_early(config: pytest.Config, item: TBlockItem) -> None:
+    """Have the first block's container start while pytest still collects (perl reads the other
+    files): once a session, never for ``--collect-only`` or on an xdist worker (each would start one)."""
+    if config.stash.get(STARTED_EARLY, False) or config.option.collectonly or hasattr(config, "workerinput"):
+        return
+    config.stash[STARTED_EARLY] = True
+    try:
+        run_ahead(config)  # the pool learns how many blocks run at once before it starts any
+        item.job().prepare()
+    except Exception as exc:  # noqa: BLE001 - the block's own run reports what is wrong
+        log.debug("early start for %s failed: %s", item.nodeid, exc)
 
 
 def run_ahead(config: pytest.Config) -> RunAhead[BlockResult]:

@@ -99,3 +99,20 @@ def test_old_generations_lines_never_reach_the_next_block(harness_stage):
         raw = two.read_error_log(start, settle=2.0).text
         assert "old generation says goodbye, premature: true" in raw  # the old worker logged it in this window
         assert result.verdict == "passed", result.format()
+
+
+def test_the_first_blocks_container_starts_while_pytest_collects(harness_stage):
+    """The run-ahead, and the first block's container with it, exist once collection ends (perl
+    reading the other files overlaps the start); --collect-only starts nothing."""
+    from harness.tnginx.items import RUN_AHEAD
+
+    class Probe:
+        early = None
+
+        def pytest_collection_finish(self, session):
+            self.early = session.config.stash.get(RUN_AHEAD, None) is not None
+
+    for extra, started in (([], True), (["--collect-only"], False)):
+        probe = Probe()
+        code = pytest.main([str(HERE / "t" / "sections.t"), "-q", "-p", "no:cacheprovider", *extra], plugins=[probe])
+        assert code == 0 and probe.early is started

@@ -3,6 +3,8 @@ every source file of every package (a file deleted from a built wheel is caught)
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -70,7 +72,7 @@ def test_every_fixture_the_catalogue_names_is_shipped():
 
 def test_perf_defaults_and_the_sample_app_are_shipped():
     parser = argparse.ArgumentParser()
-    perf_cli.add_parser(parser.add_subparsers())
+    perf_cli.add_parser(parser.add_subparsers(), "perf")
     for command in ("baseline", "compare"):
         default = parser.parse_args(["perf", command]).fixture
         assert Fixture.load(default, [resources.fixtures_dir()]).source == resources.fixtures_dir() / default
@@ -124,3 +126,11 @@ def test_harness_run_without_paths_runs_the_shipped_catalogue_and_reports_here(t
     assert f"--rootdir={tmp_path}" in args and f"--harness-reports-dir={tmp_path / 'out'}" in args
     (tmp_path / "scenarios").mkdir()
     assert ScenarioRun().args()[0] == str(tmp_path / "scenarios")  # a project's own come first
+
+
+def test_harness_t_and_the_other_commands_load_no_perf_modules():
+    """`harness perf`'s options come with numpy and locust: other commands never import them."""
+    code = ("import sys; from harness.cli import main; main(['options']); "
+            "sys.exit(sorted(m for m in sys.modules if m.startswith(('harness.perf', 'numpy', 'locust'))) != [])")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
