@@ -69,7 +69,7 @@ class ContainerPool:
     def allow_concurrent(self, in_use: int) -> None:
         """Up to ``in_use`` containers of one shape are handed out at once: preparations ahead may
         start that many besides the two of :data:`PER_SHAPE` (ready next, being switched)."""
-        self.per_shape = max(PER_SHAPE, in_use + PER_SHAPE - 1)
+        self.per_shape = max(PER_SHAPE, in_use + 1)
 
     def plan(self, spec: Union[OpenRestySpec, OpenRestyPlan]) -> OpenRestyPlan:
         return spec if isinstance(spec, OpenRestyPlan) else self.planner(spec)

@@ -70,7 +70,7 @@ class TFileCollector(pytest.File):
         s = tfile.settings
         seen: dict[str, int] = {}
         self.blocks: list[TBlock] = []
-        first: Optional[TBlockItem] = None
+        runnable: list[TBlockItem] = []
         for raw, why in selected(tfile.blocks):
             block = build_block(raw, repeats=tfile.repeat_each, log_level=str(s.get("log_level") or "debug"),
                                 workers=int(s.get("workers") or 1), no_root_location=s.get("no_root_location") == "1",
@@ -83,10 +83,11 @@ class TFileCollector(pytest.File):
                 name = f"{name} [{seen[name]}]"
             self.blocks.append(block)
             item = TBlockItem.from_parent(self, name=name, block=block, tfile=tfile, skip=why)
-            first = first or (item if not why else None)
+            if not why:
+                runnable.append(item)
             yield item
-        if first is not None:  # every block of the file read: the services it needs are known
-            start_early(self.config, first)
+        if runnable:  # every block of the file read: the services it needs are known
+            start_early(self.config, runnable)
 
 
 class BrokenTFileItem(pytest.Item):
@@ -217,17 +218,18 @@ class BlockJob:
         return self.runner.run(self.block, self.repeats)
 
 
-def start_early(config: pytest.Config, item: TBlockItem) -> None:
-    """Have the first block's container start while pytest still collects (perl reads the other
-    files): once a session, never for ``--collect-only`` or on an xdist worker (each would start one)."""
+def start_early(config: pytest.Config, items: list[TBlockItem]) -> None:
+    """Have the containers of the first blocks (one a lane) start while pytest still collects (perl
+    reads the other files): once a session, never for ``--collect-only`` or on an xdist worker."""
     if config.stash.get(STARTED_EARLY, False) or config.option.collectonly or hasattr(config, "workerinput"):
         return
     config.stash[STARTED_EARLY] = True
     try:
-        run_ahead(config)  # the pool learns how many blocks run at once before it starts any
-        item.job().prepare()
-    except Exception as exc:  # noqa: BLE001 - the block's own run reports what is wrong
-        log.debug("early start for %s failed: %s", item.nodeid, exc)
+        ahead = run_ahead(config)  # the pool learns how many blocks run at once before it starts any
+        for item in items[:ahead.lanes]:
+            item.job().prepare()
+    except Exception as exc:  # noqa: BLE001 - the blocks' own runs report what is wrong
+        log.debug("early start for %s failed: %s", items[0].nodeid, exc)
 
 
 def run_ahead(config: pytest.Config) -> RunAhead[BlockResult]:
