@@ -15,7 +15,6 @@ from harness.faults import RedisFault, WorkerFault
 from harness.load import LoadResult, run_load_on
 from harness.preflight import Preflight, PreflightOptions, PreflightReport
 from harness.factory import BoundClient, LogProblemPolicy, OpenRestyFactory, binder
-from harness.report.html import write_html_report
 from harness.report.summary import summary_table
 from harness.pytest_stage import RUNTIME, session_stage
 from harness.runtime import HarnessRuntime
@@ -97,6 +96,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         runner.close()
     tnginx_items.close(session.config)
     if results and runtime.settings.scenario_report and not hasattr(session.config, "workerinput"):
+        from harness.report.html import write_html_report  # jinja2: loaded only when a report is due
+
         write_html_report(Path(runtime.settings.scenario_report), results, runtime.record())
     runtime.close()
 
