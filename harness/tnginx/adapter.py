@@ -55,9 +55,14 @@ class SuiteStage:
     def release(self, nginx: "OpenRestyContainer", reusable: bool = True) -> None:
         self.stage.release(nginx, reusable)
 
+    @staticmethod
+    def names_redis(text: str) -> bool:
+        """Whether config ``text`` names the session's Redis (whose data every block shares)."""
+        return "${REDIS_" in text
+
     def ensure_services(self, text: str) -> None:
         """Start Redis / the DNS server before any container whose config names them."""
-        if "${REDIS_" in text:
+        if self.names_redis(text):
             self.stage.redis()
         if "${DNS_SERVER}" in text:
             self.stage.dns()

@@ -26,9 +26,9 @@ from harness.tnginx.runner import BlockResult, BlockRunner
 RESULTS = pytest.StashKey[list[tuple[str, BlockResult]]]()
 RUN_AHEAD = pytest.StashKey[RunAhead[BlockResult]]()
 STARTED_EARLY = pytest.StashKey[bool]()
-log = logging.getLogger(__name__)
 RUNNERS = pytest.StashKey[dict[Path, BlockRunner]]()
 FAULT = pytest.StashKey[tuple[contextlib.ExitStack, dict[str, str]]]()
+log = logging.getLogger(__name__)
 
 
 def is_t_file(path: Path, rootdir: Path, t_paths: str) -> bool:
@@ -70,6 +70,7 @@ class TFileCollector(pytest.File):
         s = tfile.settings
         seen: dict[str, int] = {}
         self.blocks: list[TBlock] = []
+        self.config_text = ""  # every block's config, once the file is read (the services it names)
         runnable: list[TBlockItem] = []
         for raw, why in selected(tfile.blocks):
             block = build_block(raw, repeats=tfile.repeat_each, log_level=str(s.get("log_level") or "debug"),
@@ -86,6 +87,7 @@ class TFileCollector(pytest.File):
             if not why:
                 runnable.append(item)
             yield item
+        self.config_text = "".join(t for b in self.blocks for t in b.fixture.snippets.values())
         if runnable:  # every block of the file read: the services it needs are known
             start_early(self.config, runnable)
 
@@ -161,26 +163,23 @@ class TBlockItem(pytest.Item):
             env = run_fault_env(self.config, stage)
             suite = SuiteStage(stage, self.tfile.root, env)
             runner = runners[self.tfile.root] = BlockRunner(suite, check_leak=stage.settings.check_leak == "on")
-        blocks = self.parent.blocks if isinstance(self.parent, TFileCollector) else [self.block]
-        runner.suite.ensure_services("".join(t for b in blocks for t in b.fixture.snippets.values()))
+        assert isinstance(self.parent, TFileCollector)
+        runner.suite.ensure_services(self.parent.config_text)  # the file's: its blocks share one shape
         return runner
 
     def following(self, limit: int) -> list["TBlockItem"]:
-        """The next ``limit`` blocks pytest runs after this one (skipped ones left out). Under pytest-xdist only this file's: with ``--dist loadfile`` a
-        worker runs a file's blocks in order."""
+        """The next ``limit`` blocks pytest runs after this one (skipped ones left out). Under
+        pytest-xdist only this file's: with ``--dist loadfile`` a worker runs a file's blocks in order."""
         items = self.session.items
         index = items.index(self) if self in items else len(items)
         same_file = hasattr(self.config, "workerinput")
         out: list[TBlockItem] = []
         for item in items[index + 1:]:
-            if len(out) >= limit:
+            block = item if isinstance(item, TBlockItem) and (not same_file or item.tfile is self.tfile) else None
+            if same_file and block is None or len(out) >= limit:
                 break
-            if not isinstance(item, TBlockItem) or same_file and item.tfile is not self.tfile:
-                if same_file:
-                    break
-                continue
-            if not item.skip_reason:
-                out.append(item)
+            if block is not None and not block.skip_reason:
+                out.append(block)
         return out
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Optional[str] = None) -> Any:
@@ -206,7 +205,7 @@ class BlockJob:
 
     @property
     def alone(self) -> bool:
-        return any("${REDIS_" in text for text in self.block.fixture.snippets.values())
+        return any(SuiteStage.names_redis(text) for text in self.block.fixture.snippets.values())
 
     def prepare(self) -> bool:
         b = self.block
