@@ -15,6 +15,7 @@ the container back after the test.
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -75,6 +76,7 @@ class Stage:
         self.swept = Removed()  # what open() removed of dead runs
         self.ryuk = "not set up (a Stage built directly; Stage.open() sets up Ryuk)"
         self._reach: Optional[Reach] = None
+        self._lock = threading.RLock()  # the network and the services are made once, whichever thread asks first
         self._redis: Optional[RedisContainer] = None
         self._dns: Optional[DnsContainer] = None
         self._proxies: list[FaultProxyContainer] = []  # fault proxies started, for dependencies()
@@ -126,26 +128,31 @@ class Stage:
 
     @property
     def reach(self) -> Reach:
-        if self._reach is None:
-            internal = self._network(True, "net")
-            edge = self._network(False, "edge") if self.reach_mode == "published" else None
-            self._reach = Reach(self.reach_mode, internal, edge)
-        return self._reach
+        """The session's networks, made on first use (by whichever thread asks first: the pool's
+        preparations run side by side, and every container must join the same network)."""
+        with self._lock:
+            if self._reach is None:
+                internal = self._network(True, "net")
+                edge = self._network(False, "edge") if self.reach_mode == "published" else None
+                self._reach = Reach(self.reach_mode, internal, edge)
+            return self._reach
 
     # ---- services -----------------------------------------------------------------------------
     def redis(self) -> RedisContainer:
         """The session's Redis (started on first use); OpenResty containers started later find it."""
-        if self._redis is None or not self._redis.state().get("Running"):
-            container = RedisContainer(self.resolver.resolve("redis"), self.session, self.reach)
-            self._redis = container.with_start_timeout(self.settings.start_timeout).start()
-        return self._redis
+        with self._lock:
+            if self._redis is None or not self._redis.state().get("Running"):
+                container = RedisContainer(self.resolver.resolve("redis"), self.session, self.reach)
+                self._redis = container.with_start_timeout(self.settings.start_timeout).start()
+            return self._redis
 
     def dns(self) -> DnsContainer:
         """The session's DNS server (started on first use); OpenResty started later gets DNS_SERVER."""
-        if self._dns is None or not self._dns.state().get("Running"):
-            container = DnsContainer(self.resolver.resolve("tools"), self.session, self.reach)
-            self._dns = container.with_start_timeout(self.settings.start_timeout).start()
-        return self._dns
+        with self._lock:
+            if self._dns is None or not self._dns.state().get("Running"):
+                container = DnsContainer(self.resolver.resolve("tools"), self.session, self.reach)
+                self._dns = container.with_start_timeout(self.settings.start_timeout).start()
+            return self._dns
 
     def fault_proxy(self, routes: dict[str, tuple[int, str, int]]) -> FaultProxyContainer:
         """A new TCP fault proxy on the session network (the caller stops it): routes are

@@ -67,6 +67,9 @@ class OpenRestyContainer(HarnessContainer):
         self.config_dir: Optional[Path] = None  # the host directory behind the read-only mounts
         self.agent: Optional[AgentLink] = None  # the in-container agent, where the engine shares our files
         self.last_switch: dict[str, float] = {}  # milliseconds per step of the last switch (see switch)
+        # when the master last loaded a config (monotonic): after a HUP it sleeps 100 ms with its
+        # signals blocked, so a switch sooner than that waits for it (the pool picks the one longest awake)
+        self.reloaded_at = 0.0
         self.harness_lines = HarnessLines()  # what the master logged because of our switches
         for key, value in spec.env.items():
             self.with_env(key, value)
@@ -107,6 +110,7 @@ class OpenRestyContainer(HarnessContainer):
 
     def start(self) -> "OpenRestyContainer":
         self.generation = 1
+        self.reloaded_at = time.monotonic()
         with tempfile.TemporaryDirectory(prefix="harness-bundle-") as tmp:
             bundle = write_bundle(Path(tmp), self.fixture, self.profile, self.generation, self._render_options())
             if self.mount_config is None:
@@ -155,6 +159,7 @@ class OpenRestyContainer(HarnessContainer):
                 self.copy_into_container(write_bundle(Path(tmp), fixture, self.profile, generation, options), "/")
         steps["bundle"] = (time.perf_counter() - started) * 1000
         code, output = self._activate(generation, timeout, steps)
+        self.reloaded_at = time.monotonic()
         retired = next((ln.split()[1:] for ln in output.splitlines() if ln.startswith("retired ")), [])
         if code == 0 and len(retired) > 1 and all(p.isdigit() for p in retired):
             # the master logs their exit after the switch returned: its lines, not the next test's

@@ -11,6 +11,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Generic, Hashable, Optional, Protocol, Sequence, TypeVar
 
 R = TypeVar("R")
+AHEAD_PER_LANE = 32  # blocks a lane may run past the one pytest reports: enough that the other lanes
+# keep busy while one runs a block that sleeps for seconds (short blocks take ~10 ms each)
 R_co = TypeVar("R_co", covariant=True)
 
 
@@ -48,7 +50,7 @@ class RunAhead(Generic[R]):
     @property
     def lookahead(self) -> int:
         """How many of the jobs that follow :meth:`result` wants to see."""
-        return 4 * self.lanes + self.depth
+        return AHEAD_PER_LANE * self.lanes + self.depth
 
     def result(self, job: Job[R], following: Sequence[Job[R]] = ()) -> R:
         with self.lock:

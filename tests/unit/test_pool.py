@@ -28,6 +28,7 @@ class FakeOpenResty:
         self.identity = {"jit": "LuaJIT 2.1"}
         self.resolved = type("Image", (), {"id": "sha256:img"})()
         self.name = f"fake-{id(self)}"
+        self.reloaded_at = 0.0
 
     def start(self):
         if "broken" in self.fixture.name:
@@ -49,6 +50,7 @@ class FakeOpenResty:
         self.fixture = fixture
         self.spec = spec or self.spec
         self.last_switch = {"total": 1.0}
+        self.reloaded_at = time.monotonic()
 
     def hand_out(self) -> None:
         self.hand_outs += 1
@@ -82,6 +84,18 @@ def test_a_released_container_is_switched_to_the_next_fixture_of_its_shape():
     pool.release(second)
     more_workers = pool.acquire(OpenRestySpec.of(fixture("d"), workers=2, error_log_level="debug"))
     assert more_workers is first and first.switches == ["b", "d"] and first.spec.workers == 2
+
+
+def test_the_idle_container_whose_master_reloaded_longest_ago_is_switched_next():
+    # a master sleeps 100 ms with its signals blocked after each reload: the one that came back
+    # last was switched just before its block ran, and would make the next switch wait
+    built: list[FakeOpenResty] = []
+    pool = ContainerPool(planner(built))
+    a, b = pool.acquire(OpenRestySpec.of(fixture("a"))), pool.acquire(OpenRestySpec.of(fixture("b")))
+    a.reloaded_at, b.reloaded_at = 2.0, 1.0  # a reloaded after b
+    pool.release(b)
+    pool.release(a)  # a came back last
+    assert pool.acquire(OpenRestySpec.of(fixture("c"))) is b and b.switches == ["c"]
 
 
 def test_single_use_and_unhealthy_containers_are_removed_not_kept():
