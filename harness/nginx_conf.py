@@ -31,6 +31,7 @@ ACTIVATE = f"{ROOT}/bin/activate"
 HTTP_PORT = 8080
 CONTROL_PORT = 9901
 CONTROL_PATH = "/__harness/ready"
+GENERATION_PATH = "/__harness/generation"  # readiness without Lua, for quiet fixtures
 LOG_PATH = "/__harness/log"
 LUALIB = f"{ROOT}/lualib"  # the harness's own Lua (heartbeat, control server), ``${HARNESS_LUALIB}``
 LUALIB_SOURCE = shipped("harness", "lualib")
@@ -219,6 +220,14 @@ def render_nginx_conf(fixture: Fixture, profile: OpenRestyProfile, generation: i
         "            body_filter_by_lua_block { return }",
         "            log_by_lua_block { return }",
         f"            content_by_lua_file {LUALIB}/control.lua;",
+        "        }",
+        f"        location = {GENERATION_PATH} {{",
+        "            # readiness with no Lua run: a block's first request finds its worker as nginx",
+        "            # started it (no cached Lua thread, no coroutine of ours); `return` ends the request",
+        "            # before any rewrite_by_lua or access_by_lua, and filters of the fixture's are shut off",
+        *(f"            {phase}_by_lua_block {{ return }}" for phase in ("header_filter", "body_filter", "log")
+          if re.search(rf"\b{phase}_by_lua", http_conf)),
+        "            return 200 '{\"generation\":$harness_generation,\"nginx_version\":\"$nginx_version\"}';",
         "        }",
         "    }",
         "    server {",

@@ -226,6 +226,9 @@ class ContainerPool:
         if not (reusable and not container.single_use and container.healthy()):
             self.discard(container)
             return
+        if "jit" not in container.identity:  # a quiet start: its test is over, and the next gets new workers
+            container.complete_identity()
+            self.observed[container.resolved.id] = dict(container.identity)
         with self.returned:
             self.idle.append(container)
             surplus = self.idle[:max(0, len(self.idle) - self.max_idle)]  # the longest idle go

@@ -11,7 +11,7 @@ from typing import Any, Optional, Protocol
 import httpx
 
 from harness.errorlog import LogRead
-from harness.nginx_conf import ACTIVATE, CONTROL_PATH, CONTROL_PORT, ERROR_LOG, LOG_PATH
+from harness.nginx_conf import ACTIVATE, CONTROL_PATH, CONTROL_PORT, ERROR_LOG, GENERATION_PATH, LOG_PATH
 
 
 class Box(Protocol):
@@ -33,9 +33,9 @@ class Box(Protocol):
 class ControlChannel:
     """Talks to one container's control server; one kept-alive httpx client (a new one costs ~15 ms)."""
 
-    def __init__(self, box: Box) -> None:
+    def __init__(self, box: Box, client: Optional[httpx.Client] = None) -> None:
         self.box = box
-        self._client: Optional[httpx.Client] = None
+        self._client = client  # made on first use unless given
 
     @property
     def client(self) -> httpx.Client:
@@ -52,6 +52,16 @@ class ControlChannel:
         or None when the control server answers with an error. Connection errors propagate."""
         r = self.client.get(self.url(CONTROL_PATH), timeout=timeout, headers={"Connection": "close"})
         return json.loads(r.text) if r.status_code == 200 else None
+
+    def generation(self, timeout: float = 2.0) -> Optional[dict[str, Any]]:
+        """The answering generation and nginx version (``{"generation": 3, "nginx": 1022001}``), asked
+        without running Lua in the worker; None on an error status. Connection errors propagate."""
+        r = self.client.get(self.url(GENERATION_PATH), timeout=timeout, headers={"Connection": "close"})
+        if r.status_code != 200:
+            return None
+        info = json.loads(r.text)
+        major, minor, patch = (int(part) for part in str(info.pop("nginx_version")).split(".")[:3])
+        return {**info, "nginx": major * 1000000 + minor * 1000 + patch}
 
     def serves(self, generation: int) -> bool:
         """Whether config generation ``generation`` answers (False on any failure)."""

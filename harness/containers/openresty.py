@@ -234,9 +234,13 @@ class OpenRestyContainer(HarnessContainer):
                 if state.get("Status") in ("exited", "dead"):
                     self._raise_exited(state)
 
+        # a quiet fixture's first request must find its worker as nginx started it: no Lua of ours
+        # (only the version then; complete_identity asks for the rest once the test is over)
+        ask = self.channel.generation if starting and self._quiet() else self.channel.status
+
         def probe() -> Optional[dict[str, Any]]:
             try:
-                info = self.channel.status(timeout=1.0)
+                info = ask(timeout=1.0)
             except httpx.HTTPError:
                 exited_check()
                 raise
@@ -261,6 +265,19 @@ class OpenRestyContainer(HarnessContainer):
             raise ReadinessTimeout(f"{exc.message}: is a worker stuck in init_worker_by_lua or a blocking "
                                    f"call? see error.log and the container output below, or raise "
                                    f"HARNESS_START_TIMEOUT", exc.detail) from None
+
+    def complete_identity(self) -> None:
+        """After a quiet start (see :meth:`_await_generation`), ask the workers for what only Lua
+        reports (LuaJIT's and ngx_lua's versions); for when the test is over and the next one gets
+        new workers. Nothing when it is known, or the control server does not answer."""
+        if "jit" in self.identity:
+            return
+        try:
+            info = self.channel.status(timeout=1.0)
+        except httpx.HTTPError:
+            return
+        if info is not None:
+            self.identity = {**self.identity, **info}
 
     def _raise_exited(self, state: dict) -> None:
         code = state.get("ExitCode")

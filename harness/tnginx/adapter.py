@@ -50,7 +50,14 @@ class SuiteStage:
         stage.pool.allow_concurrent(lanes)
 
     def openresty(self, block: "TBlock") -> "OpenRestyContainer":
-        return self.stage.openresty(block.fixture, **self._args(block))
+        nginx = self.stage.openresty(block.fixture, **self._args(block))
+        if block.reloaded and nginx.generation == 1:  # started for it, not HUPed into it: as use_hup() would
+            try:
+                nginx.switch(block.fixture)
+            except BaseException:
+                self.release(nginx, reusable=False)
+                raise
+        return nginx
 
     def release(self, nginx: "OpenRestyContainer", reusable: bool = True) -> None:
         self.stage.release(nginx, reusable)

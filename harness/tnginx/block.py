@@ -106,6 +106,9 @@ class TBlock:
     error: str = ""
     uses: frozenset[str] = field(default_factory=frozenset)  # sections the block has
     env: Mapping[str, str] = field(default_factory=dict)  # the container's environment for `env NAME;`
+    # the file said use_hup(): Test::Nginx HUPs its running nginx into each block, which then sees
+    # its own reload's lines (the master's "(SIGHUP) received"): a fresh container is HUPed once too
+    reloaded: bool = False
 
     @property
     def needs_fresh_master(self) -> bool:
@@ -405,7 +408,8 @@ def fixture_of(raw: RawBlock, no_root_location: bool, env_to_nginx: Sequence[str
 
 
 def build_block(raw: RawBlock, *, repeats: int, log_level: str, workers: int, no_root_location: bool,
-                env_to_nginx: Sequence[str], label: str, environment: Optional[Mapping[str, str]] = None) -> TBlock:
+                env_to_nginx: Sequence[str], label: str, environment: Optional[Mapping[str, str]] = None,
+                use_hup: bool = False) -> TBlock:
     """The block to run; a section the harness cannot read becomes the block's ``error``.
     ``environment``: the ``TEST_NGINX_*`` variables the file set, which nginx sees under Test::Nginx
     (a block's ``env NAME;`` and ``env_to_nginx()`` pass them on to its Lua)."""
@@ -426,7 +430,7 @@ def build_block(raw: RawBlock, *, repeats: int, log_level: str, workers: int, no
             skip_nginx=str(s["skip_nginx"]) if raw.has("skip_nginx") else None,
             skip_nginx2=str(s["skip_nginx2"]) if raw.has("skip_nginx2") else None,
             unsupported=unsupported, error=raw.error, uses=frozenset(s),
-            env=passed_env(_text(s.get("main_config") or ""), env_to_nginx, environment or {}))
+            env=passed_env(_text(s.get("main_config") or ""), env_to_nginx, environment or {}), reloaded=use_hup)
     except (BlockError, ValueError, TypeError) as exc:
         return TBlock(name=raw.name, number=raw.number, fixture=Fixture(name=label, snippets={}), requests=(),
                       expects=(), log=(), error=f"cannot read the block: {exc}", uses=frozenset(s),

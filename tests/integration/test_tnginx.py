@@ -72,17 +72,18 @@ def test_check_leak_fails_the_leaky_block_and_passes_its_twin(harness_stage, tmp
     assert "leak check: " in out and "LEAK" in out
 
 
-def test_old_generations_lines_never_reach_the_next_block(harness_stage):
+def run_on_a_stage_of_its_own(harness_stage, name: str, repeats: int = 1) -> list[tuple]:
+    """Each block of tests/tnginx/generations/NAME on a new stage (its first block on a container
+    started for it, later ones on that container, HUPed): (result, container, the error.log of the
+    block's generation, the stage's observed identities at the end)."""
     from harness.stage import Stage
     from harness.tnginx.adapter import SuiteStage
     from harness.tnginx.block import build_block
     from harness.tnginx.load import load_tfile
     from harness.tnginx.runner import BlockRunner
 
-    tfile = load_tfile(HERE / "generations" / "bleed.t")
-    first, second = (build_block(b, repeats=1, log_level="debug", workers=1, no_root_location=False,
-                                 env_to_nginx=[], label=f"bleed-{b.number}") for b in tfile.blocks)
-    # a stage of its own: one pooled container, so the second block reloads the first one's
+    tfile = load_tfile(HERE / "generations" / name)
+    out = []
     with Stage(harness_stage.engine, harness_stage.settings, session=harness_stage.session) as stage:
         used = []
 
@@ -92,13 +93,40 @@ def test_old_generations_lines_never_reach_the_next_block(harness_stage):
                 super().release(nginx, reusable)
 
         runner = BlockRunner(Recording(stage, tfile.root))
-        assert runner.run(first).verdict == "passed"
-        result = runner.run(second)
-        (one, _), (two, start) = used
-        assert one is two
-        raw = two.read_error_log(start, settle=2.0).text
-        assert "old generation says goodbye, premature: true" in raw  # the old worker logged it in this window
-        assert result.verdict == "passed", result.format()
+        for raw in tfile.blocks:
+            block = build_block(raw, repeats=repeats, log_level="debug", workers=1, no_root_location=False,
+                                env_to_nginx=[], label=f"{Path(name).stem}-{raw.number}",
+                                use_hup=tfile.settings.get("use_hup") == "1")
+            result = runner.run(block, repeats)
+            nginx, start = used[-1]
+            out.append((result, nginx, nginx.read_error_log(start, settle=2.0).text))
+        observed = dict(stage.observed)  # what the image's workers reported, before the stage closes
+    return [(*row, observed) for row in out]
+
+
+def test_old_generations_lines_never_reach_the_next_block(harness_stage):
+    (first, one, _, _), (second, two, raw, _) = run_on_a_stage_of_its_own(harness_stage, "bleed.t")
+    assert first.verdict == "passed" and one is two  # one pooled container: the second block reloads it
+    assert "old generation says goodbye, premature: true" in raw  # the old worker logged it in this window
+    assert second.verdict == "passed", second.format()
+
+
+def test_a_fresh_containers_first_request_finds_no_lua_thread_of_the_harness(harness_stage):
+    """A quiet block's container is told ready without Lua (ngx_lua 002-content.t TEST 1 counts the
+    worker's cached Lua threads); what only Lua reports (LuaJIT's version) is asked after its test."""
+    (result, nginx, log, observed), = run_on_a_stage_of_its_own(harness_stage, "first-request.t", repeats=2)
+    if "[debug]" not in log:
+        pytest.skip(f"{nginx.resolved.ref}: nginx built without --with-debug logs no Lua thread cache")
+    assert result.verdict == "passed", result.format()
+    assert nginx.identity["jit"].startswith("LuaJIT") and nginx.identity["nginx"] >= 1019000
+    assert observed[nginx.resolved.id]["ngx_lua"] >= 10000
+
+
+def test_a_use_hup_block_sees_its_reload_and_its_twin_without_use_hup_does_not(harness_stage):
+    (hup, _, _, _), = run_on_a_stage_of_its_own(harness_stage, "hup.t")
+    assert hup.verdict == "passed", hup.format()
+    (plain, _, _, _), = run_on_a_stage_of_its_own(harness_stage, "no-hup.t")
+    assert plain.verdict == "failed" and any("SIGHUP" in f for f in plain.failures), plain.format()
 
 
 def test_the_first_blocks_container_starts_while_pytest_collects(harness_stage):

@@ -55,6 +55,9 @@ class FakeOpenResty:
     def hand_out(self) -> None:
         self.hand_outs += 1
 
+    def complete_identity(self) -> None:
+        self.identity = {**self.identity, "jit": "LuaJIT 2.1"}
+
     def stop_quietly(self) -> None:
         self.stopped = True
 
