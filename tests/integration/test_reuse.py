@@ -6,21 +6,30 @@ from harness.nginx_conf import Fixture
 pytestmark = pytest.mark.integration
 
 
-def test_same_shape_is_reused_with_a_new_generation_of_workers(openresty, harness_stage):
-    first = openresty.inline("location = / { content_by_lua_block { ngx.say('one') } }", workers=2)
-    old_workers = {w.pid for w in first.workers().workers}
-    container_id, generation = first.get_container_id(), first.generation
-    harness_stage.release(first)
-    openresty.started.remove(first)
+def own_stage(harness_stage):
+    """A stage of the test's own: the container it released is the only idle one of its shape (the
+    session's pool picks, of several, the one whose master reloaded longest ago)."""
+    from harness.stage import Stage
+    return Stage(harness_stage.engine, harness_stage.settings, session=harness_stage.session)
 
-    second = openresty.inline("location = / { content_by_lua_block { ngx.say('two') } }", workers=2)
-    assert second.get_container_id() == container_id
-    assert second.generation == generation + 1
-    with second.client() as client:
-        assert client.get("/").text == "two\n"
-    new_workers = {w.pid for w in second.workers().workers}
-    assert len(new_workers) == 2 and not (new_workers & old_workers)
-    assert "reconfiguring" in second.error_log(0)
+
+def test_same_shape_is_reused_with_a_new_generation_of_workers(harness_stage):
+    with own_stage(harness_stage) as stage:
+        first = stage.openresty(Fixture.inline("one", config="location = / { content_by_lua_block { ngx.say('one') } }"),
+                                workers=2)
+        old_workers = {w.pid for w in first.workers().workers}
+        container_id, generation = first.get_container_id(), first.generation
+        stage.release(first)
+
+        second = stage.openresty(Fixture.inline("two", config="location = / { content_by_lua_block { ngx.say('two') } }"),
+                                 workers=2)
+        assert second.get_container_id() == container_id
+        assert second.generation == generation + 1
+        with second.client() as client:
+            assert client.get("/").text == "two\n"
+        new_workers = {w.pid for w in second.workers().workers}
+        assert len(new_workers) == 2 and not (new_workers & old_workers)
+        assert "reconfiguring" in second.error_log(0)
 
 
 def test_different_shape_gets_its_own_container(openresty, harness_stage):
@@ -32,18 +41,19 @@ def test_different_shape_gets_its_own_container(openresty, harness_stage):
     assert {w.nofile for w in two.workers().workers} == {4096}
 
 
-def test_workers_and_the_log_level_change_by_hup_on_the_same_container(openresty, harness_stage):
-    first = openresty.inline("location = / { return 204; }", workers=1, error_log_level="warn")
-    container_id = first.get_container_id()
-    harness_stage.release(first)
-    openresty.started.remove(first)
-    second = openresty.inline("location = / { content_by_lua_block { ngx.log(ngx.INFO, 'info line') } }",
-                              workers=2, error_log_level="info")
-    assert second.get_container_id() == container_id and second.spec.workers == 2
-    assert len(second.workers().workers) == 2
-    with second.client() as client:
-        client.get("/")
-    second.log.assert_logged("info line")
+def test_workers_and_the_log_level_change_by_hup_on_the_same_container(harness_stage):
+    with own_stage(harness_stage) as stage:
+        first = stage.openresty(Fixture.inline("quiet", config="location = / { return 204; }"),
+                                workers=1, error_log_level="warn")
+        container_id = first.get_container_id()
+        stage.release(first)
+        second = stage.openresty(Fixture.inline("loud", config="location = / { content_by_lua_block { "
+                                                "ngx.log(ngx.INFO, 'info line') } }"), workers=2, error_log_level="info")
+        assert second.get_container_id() == container_id and second.spec.workers == 2
+        assert len(second.workers().workers) == 2
+        with second.client() as client:
+            client.get("/")
+        second.log.assert_logged("info line")
 
 
 def test_fresh_container_when_reuse_is_off(openresty, harness_stage):
