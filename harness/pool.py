@@ -226,8 +226,7 @@ class ContainerPool:
         if not (reusable and not container.single_use and container.healthy()):
             self.discard(container)
             return
-        if "jit" not in container.identity:  # a quiet start: its test is over, and the next gets new workers
-            container.complete_identity()
+        if container.complete_identity():  # after a quiet start: its test is over, the next gets new workers
             self.observed[container.resolved.id] = dict(container.identity)
         with self.returned:
             self.idle.append(container)

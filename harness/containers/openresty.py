@@ -266,18 +266,21 @@ class OpenRestyContainer(HarnessContainer):
                                    f"call? see error.log and the container output below, or raise "
                                    f"HARNESS_START_TIMEOUT", exc.detail) from None
 
-    def complete_identity(self) -> None:
+    def complete_identity(self) -> bool:
         """After a quiet start (see :meth:`_await_generation`), ask the workers for what only Lua
         reports (LuaJIT's and ngx_lua's versions); for when the test is over and the next one gets
-        new workers. Nothing when it is known, or the control server does not answer."""
+        new workers. Whether :attr:`identity` changed (not when it was complete, or the control
+        server did not answer)."""
         if "jit" in self.identity:
-            return
+            return False
         try:
             info = self.channel.status(timeout=1.0)
         except httpx.HTTPError:
-            return
-        if info is not None:
-            self.identity = {**self.identity, **info}
+            return False
+        if info is None:
+            return False
+        self.identity = {**self.identity, **info}
+        return True
 
     def _raise_exited(self, state: dict) -> None:
         code = state.get("ExitCode")

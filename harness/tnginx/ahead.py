@@ -11,9 +11,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Generic, Hashable, Optional, Protocol, Sequence, TypeVar
 
 R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
 AHEAD_PER_LANE = 32  # blocks a lane may run past the one pytest reports: enough that the other lanes
 # keep busy while one runs a block that sleeps for seconds (short blocks take ~10 ms each)
-R_co = TypeVar("R_co", covariant=True)
 
 
 class Job(Protocol[R_co]):

@@ -69,7 +69,7 @@ class TFileCollector(pytest.File):
             return
         s = tfile.settings
         seen: dict[str, int] = {}
-        self.blocks: list[TBlock] = []
+        blocks: list[TBlock] = []
         self.config_text = ""  # every block's config, once the file is read (the services it names)
         runnable: list[TBlockItem] = []
         for raw, why in selected(tfile.blocks):
@@ -82,12 +82,12 @@ class TFileCollector(pytest.File):
             seen[name] = seen.get(name, 0) + 1
             if seen[name] > 1:
                 name = f"{name} [{seen[name]}]"
-            self.blocks.append(block)
+            blocks.append(block)
             item = TBlockItem.from_parent(self, name=name, block=block, tfile=tfile, skip=why)
             if not why:
                 runnable.append(item)
             yield item
-        self.config_text = "".join(t for b in self.blocks for t in b.fixture.snippets.values())
+        self.config_text = "".join(t for b in blocks for t in b.fixture.snippets.values())
         if runnable:  # every block of the file read: the services it needs are known
             start_early(self.config, runnable)
 
