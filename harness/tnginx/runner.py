@@ -12,7 +12,7 @@ from harness.nginx_conf import HTTP_PORT
 from harness.tnginx.block import Expect, LogExpect, TBlock, nginx_version_matches
 from harness.tnginx.load import SIDE_LOG, SIDE_LOG_NAME, Regex
 from harness.tnginx.logview import LogView, grep, matches
-from harness.tnginx.wire import Answer, exchange
+from harness.wire import Answer, exchange
 
 if TYPE_CHECKING:
     from harness.containers import OpenRestyContainer
@@ -63,7 +63,7 @@ def check_answer(expect: Expect, answer: Answer, index: int, repetition: int) ->
         if expect.no_response and not answer.body and not (expect.body or b""):
             return []  # closed without a response, as the empty error_code says
         return [f"{where}: no response ({answer.error or 'closed'})"]
-    out = []
+    out = [f"{where}: {answer.error}"] if answer.error else []  # chunks that do not add up
     if isinstance(expect.status, Regex):
         if not expect.status.compiled().search(str(answer.status)):
             out.append(f"{where}: status {answer.status} does not match /{expect.status.pattern}/")
@@ -180,17 +180,15 @@ class BlockRunner:
         for rep in range(repeats):
             answers: list[Answer] = []
             for request in block.requests:
-                answers += exchange(host, port, request, block.timeout)
-            if not block.ignore_response:
+                answers += exchange(host, port, request.packets, block.timeout, answers=request.answers,
+                                    shutdown=block.shutdown)
+            for index, answer in enumerate(answers):
+                if answer.timed_out and not block.abort:  # as Test::Nginx: --- abort forgives the timeout
+                    result.fail(f"request {index + 1}: client socket timed out after {block.timeout:g}s")
+            if not block.ignore_response:  # what was read is checked, timed out or not, as Test::Nginx does
                 for index, (expect, answer) in enumerate(zip(block.expects, answers)):
-                    if answer.timed_out:
-                        if not block.abort:
-                            result.fail(f"request {index + 1}: client socket timed out after {block.timeout:g}s")
-                        continue
                     for failure in check_answer(expect, answer, index, rep):
                         result.fail(failure)
-                if len(answers) < len(block.expects) and not block.abort:
-                    result.fail(f"{len(block.expects) - len(answers)} answer(s) missing")
             if block.wait:
                 time.sleep(block.wait)  # the block's own --- wait
             read = nginx.read_error_log(since, settle=SETTLE)
@@ -219,7 +217,8 @@ class BlockRunner:
         def send(n: int) -> None:
             for _ in range(n):
                 for request in block.requests:
-                    exchange(host, port, request, block.timeout)
+                    exchange(host, port, request.packets, block.timeout, answers=request.answers,
+                             shutdown=block.shutdown)
         report = LeakCheck(nginx, redis).run(send, requests_per_round=50, rounds=3)
         leaking = [v for v in report.verdicts.values() if v.leaking]
         result.leak = "; ".join(str(v) for v in report.verdicts.values())
