@@ -323,10 +323,12 @@ class OpenRestyContainer(HarnessContainer):
         """error.log from byte ``since`` (see :meth:`ControlChannel.read_error_log`); the master's
         lines about reloads it rejected are marked hidden (see :class:`~harness.errorlog.LogRead`)."""
         if self._quiet():
+            # settled by the agent: the workers back in their event loops (no Lua of ours in them)
+            settled = self._ask_agent(f"idle {round(settle * 1000)}") if settle is not None else ""
             reply = self._agent_reply(f"log {since}")
             if reply is not None:
                 start, end = int(reply.numbers.get("from", since)), int(reply.numbers.get("to", -1))
-                return LogRead(reply.output, start, "", end, hidden=self.harness_lines)
+                return LogRead(reply.output, start, settled or "", end, hidden=self.harness_lines)
         read = self.channel.read_error_log(since, settle)
         return replace(read, hidden=self.harness_lines)
 
