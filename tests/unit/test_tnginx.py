@@ -191,6 +191,9 @@ def test_checks_report_what_differs():
     closed = Answer(status=None, body=b"", headers=[])
     assert check_answer(Expect(status=None, body=b"", no_response=True), closed, 0, 0) == []  # error_code empty
     assert check_answer(Expect(status=200), closed, 0, 0) == ["request 1: no response (closed)"]
+    assert check_answer(Expect(status=Regex("^(?:500)?$"), body=b""), closed, 0, 0) == []  # "" matches
+    assert check_answer(Expect(status=None, body=b"x", no_response=True), closed, 0, 0) == [
+        "request 1: response_body '', expected 'x'"]
     assert check_log(LogExpect(present=("nothere",), absent=(Regex("mi.e"),)), ["mine"], 1) == [
         "error_log (repetition 2): no line matches 'nothere'",
         "no_error_log (repetition 2): Regex(pattern='mi.e', flags='') found in: mine"]

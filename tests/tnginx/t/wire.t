@@ -180,3 +180,13 @@ GET /pieces
 --- timeout: 0.5
 --- response_body chomp
 123
+
+
+
+=== TEST 9: no answer at all: the status reads as "", which error_code_like may take
+--- config
+    location = /close { return 444; }
+--- request
+GET /close
+--- error_code_like: ^(?:500)?$
+--- response_body:
