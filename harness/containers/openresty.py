@@ -22,7 +22,7 @@ from harness.engine import shares_files_with_host
 from harness.nginx_conf import (ACTIVATE, CONFIG_ERROR_EXIT, ERROR_LOG, ROOT, CONTROL_PATH, CONTROL_PORT, HTTP_PORT,
                                 LUA_SYNTAX_EXIT, RELOAD_STUCK_EXIT, Fixture, RenderOptions, host_paths,
                                 nginx_t_summary, write_bundle, write_generation)
-from harness.openresty_spec import Limits, OpenRestySpec, Shape
+from harness.openresty_spec import OpenRestySpec, Shape
 from harness.session import CONFIG_DIR_PREFIX, HarnessSession
 from harness.waiting import wait_for
 from harness.workers import PROC_LISTING, WorkerTable, health
@@ -34,12 +34,12 @@ AGENT_DIR = "ctl"  # under the host's config directory and /harness: the agent's
 
 class OpenRestyContainer(HarnessContainer):
     """OpenResty (or its offline twin) serving a fixture on port 8080, built from an
-    :class:`~harness.openresty_spec.OpenRestySpec` (or a fixture, then configured with ``with_*``).
+    :class:`~harness.openresty_spec.OpenRestySpec` (a bare fixture: the default options).
 
     Tests get these from the ``openresty`` fixture or ``Stage.openresty`` (pooled, HUP-switched);
     building one by hand is for the harness's own tests::
 
-        nginx = OpenRestyContainer(image, session, reach, Fixture.load("hello", path)).with_workers(2).start()
+        nginx = OpenRestyContainer(image, session, reach, OpenRestySpec.of(Fixture.load("hello", path), workers=2)).start()
         httpx.get(nginx.base_url + "/").text
     """
 
@@ -50,9 +50,8 @@ class OpenRestyContainer(HarnessContainer):
     # DAC_READ_SEARCH to list a worker's /proc/PID/fd for the worker table.
     capabilities = ("CHOWN", "SETUID", "SETGID", "KILL", "DAC_READ_SEARCH")
 
-    def __init__(self, image: ResolvedImage, session: HarnessSession, reach: Reach, fixture: Fixture | OpenRestySpec,
-                 extra_ports: tuple[int, ...] = ()) -> None:
-        spec = fixture if isinstance(fixture, OpenRestySpec) else OpenRestySpec.of(fixture, ports=extra_ports)
+    def __init__(self, image: ResolvedImage, session: HarnessSession, reach: Reach, fixture: Fixture | OpenRestySpec) -> None:
+        spec = fixture if isinstance(fixture, OpenRestySpec) else OpenRestySpec.of(fixture)
         super().__init__(image, session, reach, (HTTP_PORT, CONTROL_PORT, *spec.ports))
         self.spec = spec  # what it runs: options and the fixture it started with
         self.profile = openresty_profile(image.labels)
@@ -74,30 +73,6 @@ class OpenRestyContainer(HarnessContainer):
         for key, value in spec.env.items():
             self.with_env(key, value)
         self.generation_log_start = 0  # error.log offset just before the current generation was loaded
-
-    # ---- fluent configuration -----------------------------------------------------------------
-    def _with(self, **options: Any) -> "OpenRestyContainer":
-        self.spec = self.spec.with_options(**options)
-        return self
-
-    def with_workers(self, workers: int | str) -> "OpenRestyContainer":
-        return self._with(workers=workers)
-
-    def with_error_log_level(self, level: str) -> "OpenRestyContainer":
-        return self._with(error_log_level=level)
-
-    def with_limits(self, memory: Optional[str] = None, cpus: Optional[float] = None,
-                    nofile: Optional[int] = None) -> "OpenRestyContainer":
-        return self._with(memory=memory, cpus=cpus, nofile=nofile)
-
-    def with_init(self, init: bool = True) -> "OpenRestyContainer":
-        """Run an init (the engine's docker-init) as PID 1, so the nginx master is an ordinary
-        process: needed for a binary upgrade, whose old master must be able to exit."""
-        return self._with(init=init)
-
-    @property
-    def limits(self) -> Limits:
-        return self.spec.limits
 
     # ---- lifecycle ----------------------------------------------------------------------------
     def _render_options(self, spec: Optional[OpenRestySpec] = None) -> RenderOptions:
@@ -130,7 +105,7 @@ class OpenRestyContainer(HarnessContainer):
             for host, path in self.spec.mounts:
                 self.with_volume_mapping(host, path, "ro")
             self.with_command([ACTIVATE, str(self.generation), "start"])
-            self.with_kwargs(**self._kwargs, **self.limits.docker_kwargs(), **({"init": True} if self.spec.init else {}),
+            self.with_kwargs(**self._kwargs, **self.spec.limits.docker_kwargs(), **({"init": True} if self.spec.init else {}),
                              **({"working_dir": self.spec.workdir} if self.spec.workdir else {}))
             super().start()
         self._await_generation(self.generation, self.start_timeout, starting=True)
@@ -377,15 +352,6 @@ class OpenRestyContainer(HarnessContainer):
         """A second view of error.log from the hand-out on, whatever :attr:`log`'s cursor did since
         (the log-problem check and failure reports read it)."""
         return ErrorLog(self, since=self.handed_out_at)
-
-    def mark_error_log(self) -> int:
-        """Move :attr:`log`'s cursor to the end of error.log; return the offset."""
-        return self.log.mark()
-
-    @property
-    def log_mark(self) -> int:
-        """Where :attr:`log`'s cursor is (the test's view of error.log starts there)."""
-        return self.log.since
 
     def error_log(self, since: Optional[int] = None, settle: bool = True) -> str:
         """error.log text from byte ``since`` (default: :attr:`log`'s cursor) to its end, after the
