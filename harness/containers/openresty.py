@@ -61,7 +61,6 @@ class OpenRestyContainer(HarnessContainer):
         self.channel = ControlChannel(self)
         self.handed_out_at = 0  # error.log offset at the hand-out
         self.log = ErrorLog(self)  # this hand-out's error.log, one cursor (see hand_out)
-        self.single_use = False  # started with reuse=False: removed after its test, never pooled
         self.mount_config: Optional[bool] = None  # None: bind-mount read-only where the engine shares our files
         self.config_dir: Optional[Path] = None  # the host directory behind the read-only mounts
         self.agent: Optional[AgentLink] = None  # the in-container agent, where the engine shares our files
