@@ -3,7 +3,7 @@
 use Test::Nginx::Socket::Lua;
 
 repeat_each(1);
-plan tests => repeat_each() * (blocks() * 2 + 5);  # + the extra header checks of TESTs 1 and 2, the second answer of 6
+plan tests => repeat_each() * (blocks() * 2 + 7);  # + the extra checks of TESTs 1, 2 and 10, the second answer of 6
 no_long_string();
 run_tests();
 
@@ -190,3 +190,38 @@ GET /pieces
 GET /close
 --- error_code_like: ^(?:500)?$
 --- response_body:
+
+
+
+=== TEST 10: a peer's line logged just after the answer closed is in the block's window
+--- config
+    location = /c {
+        content_by_lua_block {
+            local sock = ngx.socket.tcp()
+            local ok, err = sock:connect("127.0.0.1", ngx.var.server_port)
+            if not ok then
+                ngx.say("failed to connect: ", err)
+                return
+            end
+            local ok, err = sock:send("GET /s HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            ngx.say(ok and "sent" or "failed to send: " .. err)
+        }
+    }
+    location = /s {
+        content_by_lua_block {
+            -- runs after /c answered: 10 ms of work (within Test::Nginx's 45 ms pause), then its line
+            local start = ngx.now()
+            repeat
+                ngx.update_time()
+            until ngx.now() - start >= 0.01
+            ngx.log(ngx.WARN, "peer logged")
+        }
+    }
+--- request
+GET /c
+--- response_body
+sent
+--- error_log
+peer logged
+--- no_error_log
+[error]
