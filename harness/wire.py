@@ -206,11 +206,14 @@ def talk(host: str, port: int, packets: Sequence[Packet], timeout: float, *, unt
 
 
 def exchange(host: str, port: int, packets: Sequence[Packet], timeout: float, *, answers: int = 1,
-             until_close: bool = True, shutdown: Optional[int] = None) -> list[Answer]:
+             until_close: bool = True, shutdown: Optional[int] = None, http09: bool = False) -> list[Answer]:
     """Send ``packets`` on one connection and parse ``answers`` answers from what came back (always
-    that many; the last one says whether the read timed out)."""
+    that many; the last one says whether the read timed out). ``http09``: the answer is a bare body
+    (HTTP/0.9), all bytes until the close, read as a 200 (as Test::Nginx reads it)."""
     received = talk(host, port, packets, timeout, until_close=until_close, answers=answers, shutdown=shutdown)
-    out = parse_answers(received.data, answers, heads_of(packets), closed=received.closed or received.timed_out)
+    closed = received.closed or received.timed_out
+    out = ([Answer(200, "OK", body=received.data, complete=closed)] + [Answer() for _ in range(answers - 1)]
+           if http09 else parse_answers(received.data, answers, heads_of(packets), closed=closed))
     for answer in out:
         answer.elapsed_ms = received.elapsed_ms
         if answer.status is None and not answer.error:

@@ -31,7 +31,7 @@ UNSUPPORTED = {
     "stap_out_like": "systemtap is not available", "stap_out_unlike": "systemtap is not available",
     "http2": "HTTP/2 is not supported by the harness's client", "http3": "HTTP/3 is not supported",
     "curl": "curl mode is not supported", "curl_protocol": "curl mode is not supported",
-    "http09": "HTTP/0.9 responses are not parsed", "access_log": "the harness writes its own access_log format",
+"access_log": "the harness writes its own access_log format",
     "no_access_log": "the harness writes its own access_log format", "error_log_file": "the harness owns error_log",
     "server_name": "the default server's name is fixed (localhost)", "reload_fails": "not supported",
     "server_addr_for_client": "the harness connects to the container's own address",
@@ -91,6 +91,7 @@ class TBlock:
     timeout: float = DEFAULT_TIMEOUT
     abort: bool = False
     shutdown: Optional[int] = None  # --- shutdown: the client shuts this direction down after writing
+    http09: bool = False  # --- http09: the answer is a bare HTTP/0.9 body
     wait: float = 0.0
     ignore_response: bool = False
     must_die: bool = False
@@ -456,7 +457,8 @@ def build_block(raw: RawBlock, *, repeats: int, log_level: str, workers: int, no
             expects=expects_of(raw, answers), log=log_expects(raw, repeats),
             log_level=str(s.get("log_level") or log_level).strip(), workers=workers,
             timeout=seconds(s["timeout"]) if raw.has("timeout") else DEFAULT_TIMEOUT,
-            abort="abort" in s, shutdown=_shutdown(s["shutdown"]) if "shutdown" in s else None, wait=seconds(s["wait"]) if raw.has("wait") else 0.0,
+            abort="abort" in s, shutdown=_shutdown(s["shutdown"]) if "shutdown" in s else None,
+            http09="http09" in s, wait=seconds(s["wait"]) if raw.has("wait") else 0.0,
             ignore_response="ignore_response" in s, must_die="must_die" in s, no_check_leak="no_check_leak" in s,
             skip_eval=bool(s.get("skip_eval_result")),
             skip_nginx=str(s["skip_nginx"]) if raw.has("skip_nginx") else None,

@@ -184,7 +184,7 @@ class BlockRunner:
             answers: list[Answer] = []
             for request in block.requests:
                 answers += exchange(host, port, request.packets, block.timeout, answers=request.answers,
-                                    shutdown=block.shutdown)
+                                    shutdown=block.shutdown, http09=block.http09)
             for index, answer in enumerate(answers):
                 if answer.timed_out and not block.abort:  # as Test::Nginx: --- abort forgives the timeout
                     result.fail(f"request {index + 1}: client socket timed out after {block.timeout:g}s")
@@ -221,7 +221,7 @@ class BlockRunner:
             for _ in range(n):
                 for request in block.requests:
                     exchange(host, port, request.packets, block.timeout, answers=request.answers,
-                             shutdown=block.shutdown)
+                             shutdown=block.shutdown, http09=block.http09)
         report = LeakCheck(nginx, redis).run(send, requests_per_round=50, rounds=3)
         leaking = [v for v in report.verdicts.values() if v.leaking]
         result.leak = "; ".join(str(v) for v in report.verdicts.values())

@@ -182,3 +182,9 @@ def test_connection_refused_is_an_answer_with_an_error():
     listener.close()
     answer = exchange("127.0.0.1", port, [Packet(b"GET / HTTP/1.1\r\n\r\n")], 1.0)[0]
     assert answer.status is None and answer.error.startswith("connect failed")
+
+
+def test_an_http09_answer_is_its_bytes_read_as_a_200(server):
+    host, port = server(lambda conn, first: conn.sendall(b"bare body\n"))
+    answer = exchange(host, port, [Packet(b"GET /\r\n")], 2.0, http09=True)[0]
+    assert (answer.status, answer.body, answer.raw_headers) == (200, b"bare body\n", "")

@@ -225,3 +225,14 @@ sent
 peer logged
 --- no_error_log
 [error]
+
+
+
+=== TEST 11: http09: an HTTP/0.9 request's answer is a bare body
+--- config
+    location = /old { return 200 "no head\n"; }
+--- raw_request eval
+"GET /old\r\n"
+--- http09
+--- response_body
+no head
