@@ -23,10 +23,12 @@ from harness.scenarios.loader import is_scenario_file
 from harness.settings import OPTIONS, Settings
 from harness.stage import Stage
 from harness.tnginx import items as tnginx_items
+from harness.topologies import RedisCluster, ReplicatedRedis, SentinelRedis
 
 FACTORY = pytest.StashKey[OpenRestyFactory]()
 HARNESS_FIXTURES = {"harness_stage", "openresty", "redis", "http", "nginx", "redis_fault", "dns", "redis_proxy",
-                    "preflight", "dependencies"}
+                    "preflight", "dependencies", "redis_replicated", "redis_sentinel", "redis_cluster"}
+TOPOLOGY_MARKER = "redis_topology"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -39,6 +41,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "integration: needs a Docker engine and images (real containers)")
     config.addinivalue_line("markers", "openresty(fixture, **options): the OpenResty the http fixture binds to")
+    config.addinivalue_line("markers", f"{TOPOLOGY_MARKER}(**options): options of the redis_replicated, "
+                            "redis_sentinel or redis_cluster fixture (replicas=, sentinels=, quorum=, down_after_ms=, masters=...)")
     config.addinivalue_line("markers", "scenario: a YAML scenario (harness.scenarios)")
     config.addinivalue_line("markers", "catalogue(*entries): FAILURE-CATALOG entries a scenario covers")
     config.addinivalue_line("markers", "tnginx: a block of a Test::Nginx .t file (harness.tnginx)")
@@ -155,6 +159,39 @@ def redis(harness_stage: Stage) -> RedisContainer:
     container = harness_stage.redis()
     container.reset()
     return container
+
+
+def _topology_options(request: pytest.FixtureRequest, stage: Stage) -> dict:
+    marker = request.node.get_closest_marker(TOPOLOGY_MARKER)
+    return {"start_timeout": stage.settings.start_timeout, **(marker.kwargs if marker else {})}
+
+
+@pytest.fixture
+def redis_replicated(harness_stage: Stage, request: pytest.FixtureRequest) -> Iterator[ReplicatedRedis]:
+    """A master and ``replicas`` replicas (default 1) for this test, in sync; removed after it."""
+    topology = ReplicatedRedis(harness_stage.resolver.resolve("redis"), harness_stage.session, harness_stage.reach,
+                               **_topology_options(request, harness_stage))
+    yield topology.start()
+    topology.stop()
+
+
+@pytest.fixture
+def redis_sentinel(harness_stage: Stage, request: pytest.FixtureRequest) -> Iterator[SentinelRedis]:
+    """A master, replicas and Sentinels (default 1 replica, 3 Sentinels, quorum 2, down-after 1000 ms)
+    for this test, the Sentinels agreed; OpenResty gets them with ``env=redis_sentinel.service_env()``."""
+    topology = SentinelRedis(harness_stage.resolver.resolve("redis"), harness_stage.session, harness_stage.reach,
+                             **_topology_options(request, harness_stage))
+    yield topology.start()
+    topology.stop()
+
+
+@pytest.fixture
+def redis_cluster(harness_stage: Stage, request: pytest.FixtureRequest) -> Iterator[RedisCluster]:
+    """A Redis Cluster (default 3 masters with 1 replica each, node timeout 1000 ms) for this test."""
+    topology = RedisCluster(harness_stage.resolver.resolve("redis"), harness_stage.session, harness_stage.reach,
+                            **_topology_options(request, harness_stage))
+    yield topology.start()
+    topology.stop()
 
 
 @pytest.fixture
