@@ -9,7 +9,7 @@ clients on that network can follow what Sentinel and Cluster tell them, in eithe
 from __future__ import annotations
 
 import shlex
-from typing import Literal
+from typing import Any, Literal, Union
 
 import redis as redis_py
 
@@ -24,17 +24,16 @@ SENTINEL_PORT = 26379
 Role = Literal["master", "replica"]
 
 
+def redis_command(client: Union[redis_py.Redis, "redis_py.client.Pipeline"], *args: Any) -> Any:
+    """``client.execute_command(*args)`` (redis-py leaves it untyped)."""
+    return client.execute_command(*args)  # type: ignore[no-untyped-call]
+
+
 class RedisNode(RedisContainer):
     """A ``redis-server`` of a topology: ``with_args("--cluster-enabled", "yes")`` adds server options."""
 
     kind = "redis-node"
     alias = ""
-
-    def with_args(self, *args: str) -> "RedisNode":
-        """More ``redis-server`` options (``"--cluster-enabled", "yes"``)."""
-        self.extra_args = [*self.extra_args, *args]
-        self.with_command([*self.profile.server_command(), *self.extra_args])
-        return self
 
     def __init__(self, image: ResolvedImage, session: HarnessSession, reach: Reach) -> None:
         super().__init__(image, session, reach)
@@ -42,6 +41,12 @@ class RedisNode(RedisContainer):
         # a full resync writes the RDB file in the working directory: one the redis user may write
         # (no 5 s wait for more replicas before a diskless full sync: they attach one by one here)
         self.with_args("--dir", "/tmp", "--repl-diskless-sync-delay", "0")
+
+    def with_args(self, *args: str) -> "RedisNode":
+        """More ``redis-server`` options (``"--cluster-enabled", "yes"``)."""
+        self.extra_args = [*self.extra_args, *args]
+        self.with_command([*self.profile.server_command(), *self.extra_args])
+        return self
 
     @property
     def address(self) -> str:
@@ -57,7 +62,7 @@ class RedisNode(RedisContainer):
 
     def cluster_info(self) -> dict[str, str]:
         """``CLUSTER INFO`` as a dict of strings."""
-        text = self.client().execute_command("CLUSTER", "INFO")
+        text = redis_command(self.client(), "CLUSTER", "INFO")
         if isinstance(text, dict):
             return {str(k): str(v) for k, v in text.items()}
         return dict(line.split(":", 1) for line in str(text).splitlines() if ":" in line)
@@ -68,9 +73,9 @@ class RedisNode(RedisContainer):
     def replicate(self, master: "RedisNode | None") -> None:
         """``REPLICAOF master`` (``None``: ``REPLICAOF NO ONE``)."""
         if master is None:
-            self.client().execute_command("REPLICAOF", "NO", "ONE")
+            redis_command(self.client(), "REPLICAOF", "NO", "ONE")
         else:
-            self.client().execute_command("REPLICAOF", master.ip, str(REDIS_PORT))
+            redis_command(self.client(), "REPLICAOF", master.ip, str(REDIS_PORT))
 
 
 class SentinelContainer(HarnessContainer):
@@ -96,7 +101,7 @@ class SentinelContainer(HarnessContainer):
         super().start()
         wait_for(lambda: self.client().ping(), timeout=self.start_timeout, what=f"{self.name} to answer PING",
                  on_timeout=self.logs_text)
-        self.client().execute_command("SENTINEL", "CONFIG", "SET", "announce-ip", self.ip)
+        redis_command(self.client(), "SENTINEL", "CONFIG", "SET", "announce-ip", self.ip)
         return self
 
     def monitor(self, master: RedisNode, *, quorum: int, down_after_ms: int, failover_timeout_ms: int) -> None:
@@ -120,13 +125,20 @@ class SentinelContainer(HarnessContainer):
         return f"{self.ip}:{SENTINEL_PORT}"
 
     def master_address(self) -> str:
-        """``ip:port`` of the master this Sentinel names now (``SENTINEL get-master-addr-by-name``)."""
-        host, port = self.client().sentinel_get_master_addr_by_name(self.master_name)
+        """``ip:port`` of the master this Sentinel names now (``SENTINEL get-master-addr-by-name``);
+        empty if it watches none of that name."""
+        reply = self.client().sentinel_get_master_addr_by_name(self.master_name)
+        if not isinstance(reply, (tuple, list)):
+            return ""
+        host, port = (str(part) for part in reply)
         return f"{host}:{port}"
 
-    def master_state(self) -> dict:
+    def master_state(self) -> dict[str, Any]:
         """``SENTINEL MASTER name`` as redis-py parses it (``is_odown``, ``num-slaves``, ``num-other-sentinels``...)."""
-        return dict(self.client().sentinel_master(self.master_name))
+        state = self.client().sentinel_master(self.master_name)
+        if not isinstance(state, dict):  # not a HarnessError: wait_for probes take this as "not yet"
+            raise LookupError(f"{self.name} knows no master {self.master_name!r}")
+        return state
 
     def stop(self, force: bool = True, delete_volume: bool = True) -> None:
         if self._client is not None:

@@ -15,8 +15,10 @@ import subprocess
 import time
 from typing import TYPE_CHECKING, Iterator, Literal, Optional, Sequence
 
+from harness.containers.redis_node import redis_command
 from harness.engine import shares_files_with_host
 from harness.errors import HarnessError
+from harness.topologies.events import Switch
 from harness.waiting import wait_for
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -65,18 +67,18 @@ class SentinelFault:
         """Wait until the Sentinels agree on a master other than ``old``; return it."""
         def other() -> Optional["RedisNode"]:
             addresses = {s.master_address() for s in self.topology.sentinels}
-            return self.topology.node(addresses.pop()) if len(addresses) == 1 and old.address not in addresses else None
+            return self.topology.find(addresses.pop()) if len(addresses) == 1 and old.address not in addresses else None
         return wait_for(other, timeout=self.timeout, what=f"the Sentinels to promote a replica of {old.address}",
                         on_timeout=self.topology.describe)
 
     def rejoin(self, old: "RedisNode") -> None:
         """Make ``old`` a replica of the master the Sentinels name (what Sentinel would do at its next
         look, up to 10 s later) and wait until the topology is whole again."""
-        def named() -> Optional[str]:
+        def named() -> Optional["RedisNode"]:
             addresses = {s.master_address() for s in self.topology.sentinels}
-            return addresses.pop() if len(addresses) == 1 else None
-        master = self.topology.node(wait_for(named, timeout=self.timeout, what="the Sentinels to name one master",
-                                             on_timeout=self.topology.describe))
+            return self.topology.find(addresses.pop()) if len(addresses) == 1 else None
+        master = wait_for(named, timeout=self.timeout, what="the Sentinels to name one master of the topology",
+                          on_timeout=self.topology.describe)
         if master is not old:
             old.replicate(master)
         self.topology.wait_agreed(self.timeout)
@@ -153,11 +155,11 @@ class SentinelFault:
         with ``write``) wait; replication goes on. ``CLIENT UNPAUSE`` on exit."""
         target = node or self.topology.master()
         self._struck()
-        target.client().execute_command("CLIENT", "PAUSE", str(ms), mode.upper())
+        redis_command(target.client(), "CLIENT", "PAUSE", str(ms), mode.upper())
         try:
             yield target
         finally:
-            target.client().execute_command("CLIENT", "UNPAUSE")
+            redis_command(target.client(), "CLIENT", "UNPAUSE")
 
     def failover(self) -> tuple["RedisNode", "RedisNode"]:
         """``SENTINEL FAILOVER`` now (no agreement needed); wait until it is done. Returns (old, new)."""
@@ -176,6 +178,7 @@ class ClusterFault:
         self.cluster = cluster
         self.timeout = timeout
         self.struck_at: Optional[float] = None
+        self.switch: Optional[Switch] = None  # the last failover(): when the replica was seen as master
 
     def failover(self, master: Optional["RedisNode"] = None) -> tuple["RedisNode", "RedisNode"]:
         """``CLUSTER FAILOVER`` on a replica of ``master`` (default: the first master): a coordinated
@@ -186,9 +189,10 @@ class ClusterFault:
             raise HarnessError(f"{old.address} has no replica to fail over to: start the cluster with replicas=1 or more")
         new = replicas[0]
         self.struck_at = time.monotonic()
-        new.client().execute_command("CLUSTER", "FAILOVER")
-        wait_for(lambda: new.role() == "master" and old.role() == "replica", timeout=self.timeout,
+        redis_command(new.client(), "CLUSTER", "FAILOVER")
+        wait_for(lambda: new.role() == "master", timeout=self.timeout,
                  what=f"{new.address} to take over from {old.address}", on_timeout=self.cluster.describe)
+        self.switch = Switch(time.monotonic(), old.address, new.address)
         self.cluster.wait_settled(self.timeout)
         return old, new
 
@@ -203,18 +207,20 @@ class ClusterFault:
         target = to or next(m for m in self.cluster.masters_now() if m is not source)
         source_id, target_id = self.cluster.node_id(source), self.cluster.node_id(target)
         self.struck_at = time.monotonic()
-        target.client().execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", source_id)
-        source.client().execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", target_id)
+        redis_command(target.client(), "CLUSTER", "SETSLOT", slot, "IMPORTING", source_id)
+        redis_command(source.client(), "CLUSTER", "SETSLOT", slot, "MIGRATING", target_id)
         try:
             for key in keys:
-                source.client().execute_command("MIGRATE", target.ip, 6379, key, 0, 5000)
+                redis_command(source.client(), "MIGRATE", target.ip, 6379, key, 0, 5000)
             yield target
         finally:
-            for key in keys:  # ASKING first on the same connection: the slot is not the target's yet
+            # the owner first (it then takes the keys back without redirecting), then the keys
+            # (ASKING on the same connection: the slot is not the target's), then the target
+            redis_command(source.client(), "CLUSTER", "SETSLOT", slot, "STABLE")
+            for key in keys:
                 back = target.client().pipeline(transaction=False)
-                back.execute_command("ASKING")
-                back.execute_command("MIGRATE", source.ip, 6379, key, 0, 5000)
+                redis_command(back, "ASKING")
+                redis_command(back, "MIGRATE", source.ip, 6379, key, 0, 5000)
                 back.execute(raise_on_error=True)
-            for node in (target, source):
-                node.client().execute_command("CLUSTER", "SETSLOT", slot, "STABLE")
+            redis_command(target.client(), "CLUSTER", "SETSLOT", slot, "STABLE")
             self.cluster.wait_settled(self.timeout)

@@ -10,7 +10,7 @@ import redis as redis_py
 
 from harness.containers.base import HarnessContainer, Reach
 from harness.containers.redis import REDIS_PORT
-from harness.containers.redis_node import RedisNode
+from harness.containers.redis_node import RedisNode, redis_command
 from harness.errors import HarnessError
 from harness.images.resolver import ResolvedImage
 from harness.session import HarnessSession
@@ -85,17 +85,17 @@ class RedisCluster:
         return match
 
     def node_id(self, node: RedisNode) -> str:
-        return str(node.client().execute_command("CLUSTER", "MYID"))
+        return str(redis_command(node.client(), "CLUSTER", "MYID"))
 
     def owner(self, slot: int) -> RedisNode:
         """The master serving ``slot`` now (``CLUSTER SLOTS`` as the first node sees it)."""
-        for start, end, master, *_ in self.nodes[0].client().execute_command("CLUSTER", "SLOTS"):
+        for start, end, master, *_ in redis_command(self.nodes[0].client(), "CLUSTER", "SLOTS"):
             if int(start) <= slot <= int(end):
                 return self.node(f"{master[0]}:{master[1]}")
         raise HarnessError(f"slot {slot} is served by no node:\n{self.describe()}")
 
     def slot(self, key: str) -> int:
-        return int(self.nodes[0].client().cluster_keyslot(key))
+        return int(redis_command(self.nodes[0].client(), "CLUSTER", "KEYSLOT", key))
 
     def masters_now(self) -> list[RedisNode]:
         return [self.node(s.address) for s in self.states() if s.role == "master"]
@@ -109,7 +109,7 @@ class RedisCluster:
     def describe(self) -> str:
         lines = [s.line() for s in self.states()]
         try:
-            lines.append(self.nodes[0].client().execute_command("CLUSTER", "NODES"))
+            lines.append(str(redis_command(self.nodes[0].client(), "CLUSTER", "NODES")))
         except Exception as exc:  # noqa: BLE001
             lines.append(f"CLUSTER NODES: {type(exc).__name__}: {exc}")
         return "\n".join(lines)

@@ -26,13 +26,14 @@ FaultOf = Callable[[SentinelFault], ContextManager[object]]
 
 class FailoverDrill:
     def __init__(self, topology: SentinelRedis, base_url: str, verdict: FailoverVerdict = FailoverVerdict(),
-                 settle_good: int = 10, grace_s: float = 2.0, interval: float = 0.05) -> None:
+                 settle_good: int = 10, grace_s: float = 2.0, interval: float = 0.05, app_ip: str = "") -> None:
         self.topology = topology
         self.base_url = base_url
         self.verdict = verdict
         self.settle_good = settle_good
         self.grace_s = grace_s
         self.interval = interval
+        self.app_ip = app_ip  # the app container's address: its connections per node are reported
 
     def run(self, fault_of: FaultOf) -> FailoverReport:
         fault = SentinelFault(self.topology)
@@ -57,7 +58,10 @@ class FailoverDrill:
             samples, acked = probe.snapshot()
             master = self.topology.master()
             report = self.verdict.judge(samples, acked, fault.struck_at, switch,
-                                        lambda keys: master.client().mget(keys))
+                                        lambda keys: [str(v) if v is not None else None
+                                                      for v in master.client().mget(keys)])
             report.events = events.text()
         report.before, report.after = before, self.topology.states()
+        if self.app_ip:
+            report.app_connections = self.topology.connections_from(self.app_ip)
         return report

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from harness.waiting import wait_for
 
@@ -50,7 +50,7 @@ class SentinelEvents:
             self._thread.join(timeout=5)
         self._pubsub.close()
 
-    def _record(self, message: dict) -> None:
+    def _record(self, message: dict[str, Any]) -> None:
         with self._lock:
             self.events.append(SentinelEvent(time.monotonic(), str(message["channel"]), str(message["data"])))
 

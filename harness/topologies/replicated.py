@@ -71,9 +71,13 @@ class ReplicatedRedis:
             raise HarnessError(f"expected one master, found {len(masters)}:\n{self.describe()}")
         return self.node(masters[0].address)
 
+    def find(self, address: str) -> Optional[RedisNode]:
+        """The node at ``ip:port`` (as Sentinel names it), if there is one."""
+        return next((n for n in self.nodes if n.address == address), None)
+
     def node(self, address: str) -> RedisNode:
-        """The node at ``ip:port`` (as Sentinel names it)."""
-        match = next((n for n in self.nodes if n.address == address), None)
+        """The node at ``ip:port`` (else HarnessError)."""
+        match = self.find(address)
         if match is None:
             raise HarnessError(f"no node at {address}: {[n.address for n in self.nodes]}")
         return match
@@ -103,6 +107,17 @@ class ReplicatedRedis:
     def states(self) -> list[NodeState]:
         """Every node's role, offset, link and client count, now."""
         return [NodeState.of(n) for n in self.nodes]
+
+    def connections_from(self, ip: str) -> dict[str, int]:
+        """How many connections ``ip`` (an app's container) holds to each node now (``CLIENT LIST``;
+        a node that does not answer counts 0)."""
+        counts: dict[str, int] = {}
+        for node in self.nodes:
+            try:
+                counts[node.address] = node.observe.clients_by_address()[ip]
+            except Exception:  # noqa: BLE001 - down or paused
+                counts[node.address] = 0
+        return counts
 
     def describe(self) -> str:
         return "\n".join(s.line() for s in self.states())

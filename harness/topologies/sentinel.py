@@ -60,8 +60,8 @@ class SentinelRedis(ReplicatedRedis):
         addresses = {s.master_address() for s in self.sentinels}
         if len(addresses) != 1:
             return None
-        master = self.node(addresses.pop())
-        if master.role() != "master":
+        master = self.find(addresses.pop())
+        if master is None or master.role() != "master":
             return None
         for sentinel in self.sentinels:
             state = sentinel.master_state()

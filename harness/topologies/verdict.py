@@ -39,6 +39,7 @@ class FailoverReport:
     before: list[NodeState] = field(default_factory=list)
     after: list[NodeState] = field(default_factory=list)
     events: str = ""
+    app_connections: dict[str, int] = field(default_factory=dict)  # node -> the app's connections, after
 
     @property
     def ok(self) -> bool:
@@ -48,7 +49,7 @@ class FailoverReport:
         """fault -> promotion -> first good answer, in seconds after the fault."""
         def rel(t: Optional[float]) -> str:
             return "never" if t is None else f"+{t - self.struck_at:.2f}s"
-        switch = (f"{rel(self.switch.at)} Sentinel promoted {self.switch.new} (was {self.switch.old})"
+        switch = (f"{rel(self.switch.at)} {self.switch.new} promoted (was {self.switch.old})"
                   if self.switch else "no promotion seen")
         return (f"fault at +0.00s; first failed request {rel(self.first_failure_at)}; {switch}; "
                 f"first good answer after it {rel(self.first_good_after_switch)}")
@@ -66,6 +67,8 @@ class FailoverReport:
             lines += ["nodes before:"] + [f"  {s.line()}" for s in self.before]
         if self.after:
             lines += ["nodes after:"] + [f"  {s.line()}" for s in self.after]
+        if self.app_connections:
+            lines.append("the app's connections after: " + ", ".join(f"{a} {n}" for a, n in self.app_connections.items()))
         if self.events:
             lines += ["Sentinel events:"] + [f"  {e}" for e in self.events.splitlines()]
         return "\n".join(lines)
