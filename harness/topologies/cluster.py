@@ -14,13 +14,13 @@ from harness.containers.redis_node import RedisNode, redis_command
 from harness.errors import HarnessError
 from harness.images.resolver import ResolvedImage
 from harness.session import HarnessSession
-from harness.topologies.group import NodeState, start_side_by_side, stop_all
+from harness.topologies.group import ContainerGroup, NodeState, start_side_by_side
 from harness.waiting import wait_for
 
 SLOTS = 16384
 
 
-class RedisCluster:
+class RedisCluster(ContainerGroup):
     """``RedisCluster(image, session, reach, masters=3, replicas=1, node_timeout_ms=1000).start()``."""
 
     def __init__(self, image: ResolvedImage, session: HarnessSession, reach: Reach, masters: int = 3,
@@ -34,7 +34,6 @@ class RedisCluster:
         self.nodes = [RedisNode(image, session, reach).with_start_timeout(start_timeout).with_args(
             "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
             "--cluster-node-timeout", str(node_timeout_ms)) for _ in range(masters * (replicas + 1))]
-        self.started_in = 0.0
         self._client: Optional[redis_py.RedisCluster] = None
 
     def start(self) -> "RedisCluster":
@@ -58,10 +57,22 @@ class RedisCluster:
     def stop(self) -> None:
         if self._client is not None:
             self._client.close()
-        stop_all(self.nodes)
+            self._client = None
+        super().stop()
 
     def containers(self) -> list[HarnessContainer]:
         return list(self.nodes)
+
+    def reset(self) -> None:
+        """Empty every master (``FLUSHALL``, replicated) and wait until the cluster is ok."""
+        for master in self.masters_now():
+            master.client().flushall()
+        self.wait_settled()
+
+    @property
+    def ip(self) -> str:
+        """The first seed node's address."""
+        return self.nodes[0].ip
 
     # ---- what it is now ------------------------------------------------------------------------
     def ok(self) -> bool:

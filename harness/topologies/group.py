@@ -10,6 +10,7 @@ from harness.containers.base import HarnessContainer
 from harness.containers.redis_node import RedisNode
 
 C = TypeVar("C", bound=HarnessContainer)
+G = TypeVar("G", bound="ContainerGroup")
 
 
 def start_side_by_side(containers: Sequence[C]) -> float:
@@ -30,6 +31,38 @@ def stop_all(containers: Sequence[HarnessContainer]) -> None:
     """Remove every container (side by side; already gone is no error)."""
     with ThreadPoolExecutor(max_workers=max(1, len(containers))) as pool:
         list(pool.map(lambda c: c.stop_quietly(), containers))
+
+
+class ContainerGroup:
+    """Containers that make one service together: started side by side, stopped together. Meets the
+    session's service protocol (``ip``, ``with_start_timeout``, ``start``, ``stop_quietly``,
+    ``running``, ``service_env``, ``reset``), so a topology can be declared like one Redis."""
+
+    start_timeout = 30.0
+    started_in = 0.0  # seconds from the first container start to ready (start())
+
+    def containers(self) -> list[HarnessContainer]:
+        """Every container of the group."""
+        raise NotImplementedError
+
+    def with_start_timeout(self: G, seconds: float) -> G:
+        self.start_timeout = seconds
+        for container in self.containers():
+            container.with_start_timeout(seconds)
+        return self
+
+    def running(self) -> bool:
+        """Every container still running (a fault may have stopped one: then the group is not)."""
+        try:
+            return all(c.state().get("Running") for c in self.containers())
+        except Exception:  # noqa: BLE001 - never created, or removed
+            return False
+
+    def stop(self) -> None:
+        stop_all(self.containers())
+
+    def stop_quietly(self) -> None:
+        self.stop()
 
 
 @dataclass(frozen=True)

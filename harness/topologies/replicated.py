@@ -10,11 +10,11 @@ from harness.containers.redis_node import RedisNode
 from harness.errors import HarnessError
 from harness.images.resolver import ResolvedImage
 from harness.session import HarnessSession
-from harness.topologies.group import NodeState, start_side_by_side, stop_all
+from harness.topologies.group import ContainerGroup, NodeState, start_side_by_side
 from harness.waiting import wait_for
 
 
-class ReplicatedRedis:
+class ReplicatedRedis(ContainerGroup):
     """``ReplicatedRedis(image, session, reach, replicas=2).start()``: ``nodes[0]`` starts as the
     master; :meth:`master` says which node is the master now (a failover changes it)."""
 
@@ -26,7 +26,6 @@ class ReplicatedRedis:
         self.replicas = replicas
         self.start_timeout = start_timeout
         self.nodes = [self._node() for _ in range(replicas + 1)]
-        self.started_in = 0.0  # seconds from the first container start to ready (start())
 
     def _node(self) -> RedisNode:
         return RedisNode(self.image, self.session, self.reach).with_start_timeout(self.start_timeout)
@@ -56,12 +55,18 @@ class ReplicatedRedis:
         return wait_for(self.in_sync, timeout=timeout or self.start_timeout, what="replication in sync",
                         on_timeout=self.describe)
 
-    def stop(self) -> None:
-        stop_all(self.containers())
-
     def containers(self) -> list[HarnessContainer]:
-        """Every container of the topology."""
         return list(self.nodes)
+
+    def reset(self) -> None:
+        """Empty the data (``FLUSHALL`` on the master, replicated) and wait until all is in sync."""
+        self.master().client().flushall()
+        self.wait_settled()
+
+    @property
+    def ip(self) -> str:
+        """The master's address now."""
+        return self.master().ip
 
     # ---- what it is now ------------------------------------------------------------------------
     def master(self) -> RedisNode:

@@ -54,6 +54,11 @@ class SentinelRedis(ReplicatedRedis):
     def containers(self) -> list[HarnessContainer]:
         return [*self.nodes, *self.sentinels]
 
+    def reset(self) -> None:
+        """Empty the data and wait until the Sentinels agree again (a failover may have moved the master)."""
+        self.master().client().flushall()
+        self.wait_agreed()
+
     def agreed(self) -> Optional[RedisNode]:
         """The master, if every Sentinel names it, knows the other nodes as replicas and the other
         Sentinels, and the quorum is reachable (``SENTINEL CKQUORUM``); else None."""

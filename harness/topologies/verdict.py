@@ -5,7 +5,9 @@ what a :class:`~harness.topologies.probe.WriteReadProbe` saw through a master fa
   after the last failure; a run that never recovers has no bound),
 - none gets a wrong answer (an acknowledged write read back as something else),
 - no acknowledged write is lost, except those acknowledged within ``replication_window_s`` before
-  the fault struck (Redis replicates asynchronously: the master may die before sending them),
+  the fault struck (Redis replicates asynchronously: the master may die before sending them);
+  a write acknowledged after the fault struck and lost (an isolated master that still took writes)
+  counts as lost,
 - the pool keeps no dead connection: once a good answer came after the promotion, no step fails.
 """
 from __future__ import annotations
@@ -33,7 +35,7 @@ class FailoverReport:
     failures: int
     wrong: list[Sample]
     lost: list[str]                       # keys acknowledged and missing or changed after the failover
-    lost_allowed: list[str]               # the same, within the replication window before the fault
+    lost_allowed: list[str]               # the same, acknowledged within the replication window before the fault
     failures_after_recovery: list[Sample]
     problems: list[str] = field(default_factory=list)
     before: list[NodeState] = field(default_factory=list)
@@ -100,7 +102,7 @@ class FailoverVerdict:
         keys = sorted(acked)
         values = list(read_back(keys)) if keys else []
         missing = [k for k, v in zip(keys, values) if v != acked[k][1]]
-        allowed = [k for k in missing if acked[k][0] >= struck_at - self.replication_window_s]
+        allowed = [k for k in missing if struck_at - self.replication_window_s <= acked[k][0] <= struck_at]
         lost = [k for k in missing if k not in allowed]
         report = FailoverReport(struck_at, switch, first_failure, good_after, outage, len(failed),
                                 [s for s in samples if s.wrong], lost, allowed, after_recovery)
