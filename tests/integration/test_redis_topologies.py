@@ -3,7 +3,9 @@ asks Sentinel and caught in the one that caches the master's address, and a Clus
 follows MOVED/ASK passes where one that ignores them is caught."""
 import pytest
 
+from harness.errors import HarnessError
 from harness.faults.failover import ClusterFault, SentinelFault
+from harness.topologies import RedisCluster, ReplicatedRedis, SentinelRedis
 from harness.topologies.drill import FailoverDrill
 from harness.topologies.probe import WriteReadProbe
 from harness.topologies.verdict import FailoverVerdict
@@ -24,6 +26,15 @@ def test_replicated_starts_in_sync_and_replicates(redis_replicated):
     assert [s.role for s in states] == ["master", "replica", "replica"]
     assert {s.offset for s in states} == {states[0].offset}, redis_replicated.describe()
     assert all(n.client().get("k") == "v" for n in redis_replicated.nodes)
+
+
+def assert_least_privilege(topology):
+    for container in topology.containers():
+        attrs = container.get_wrapped_container().attrs
+        assert attrs["HostConfig"]["Privileged"] is False and attrs["HostConfig"]["CapDrop"] == ["ALL"]
+        assert not attrs["HostConfig"]["CapAdd"] and attrs["Config"]["User"] == "redis", container.name
+        assert "no-new-privileges" in attrs["HostConfig"]["SecurityOpt"]
+        assert attrs["Config"]["Labels"]["harness.session"], container.name
 
 
 @pytest.mark.allow_log_problems()
@@ -51,6 +62,7 @@ def test_sentinel_failover_app_caching_the_master_is_caught(openresty, redis_sen
 
 @pytest.mark.allow_log_problems()
 def test_lagging_replica_then_a_partitioned_master_loses_the_writes_it_took(openresty, redis_sentinel):
+    assert_least_privilege(redis_sentinel)  # nodes and Sentinels: user redis, no capability
     fault = SentinelFault(redis_sentinel)
     master = redis_sentinel.master()
     replica = redis_sentinel.replicas_of(master)[0]
@@ -121,3 +133,16 @@ def test_cluster_client_ignoring_moved_is_caught(openresty, redis_cluster):
     nginx.log.assert_logged("MOVED")
     client = redis_cluster.client()  # what it did write is there (a client that follows MOVED)
     assert sum(client.get(f"k{i}") == "v" for i in range(30)) == codes.count(200)
+
+
+def test_a_topology_leaves_nothing_and_bad_options_say_the_fix(harness_stage):
+    image = harness_stage.resolver.resolve("redis")
+    topology = ReplicatedRedis(image, harness_stage.session, harness_stage.reach, replicas=1).start()
+    names = [c.name for c in topology.containers()]
+    topology.stop()
+    left = harness_stage.engine.client.containers.list(all=True, filters={"name": names[0]})
+    assert not left and not topology.running()
+    with pytest.raises(HarnessError, match="pass 1 <= quorum <= sentinels"):
+        SentinelRedis(image, harness_stage.session, harness_stage.reach, sentinels=3, quorum=4)
+    with pytest.raises(HarnessError, match="pass masters=3 or more"):
+        RedisCluster(image, harness_stage.session, harness_stage.reach, masters=2)
