@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import pytest
 
@@ -24,6 +24,7 @@ from harness.settings import OPTIONS, Settings
 from harness.stage import Stage
 from harness.tnginx import items as tnginx_items
 from harness.topologies import RedisCluster, ReplicatedRedis, SentinelRedis
+from harness.topologies.group import ContainerGroup
 
 FACTORY = pytest.StashKey[OpenRestyFactory]()
 HARNESS_FIXTURES = {"harness_stage", "openresty", "redis", "http", "nginx", "redis_fault", "dns", "redis_proxy",
@@ -161,37 +162,28 @@ def redis(harness_stage: Stage) -> RedisContainer:
     return container
 
 
-def _topology_options(request: pytest.FixtureRequest, stage: Stage) -> dict:
-    marker = request.node.get_closest_marker(TOPOLOGY_MARKER)
-    return {"start_timeout": stage.settings.start_timeout, **(marker.kwargs if marker else {})}
+def topology_fixture(name: str, topology: Callable[..., ContainerGroup], doc: str) -> Any:
+    """The pytest fixture ``name``: a ``topology`` for the test (options from ``@pytest.mark.redis_topology``),
+    started, and removed after it."""
+    def fixture(harness_stage: Stage, request: pytest.FixtureRequest) -> Iterator[ContainerGroup]:
+        marker = request.node.get_closest_marker(TOPOLOGY_MARKER)
+        group = topology(harness_stage.resolver.resolve("redis"), harness_stage.session, harness_stage.reach,
+                         **(marker.kwargs if marker else {}))
+        yield group.with_start_timeout(harness_stage.settings.start_timeout).start()
+        group.stop()
+    fixture.__name__, fixture.__doc__ = name, doc
+    return pytest.fixture(name=name)(fixture)
 
 
-@pytest.fixture
-def redis_replicated(harness_stage: Stage, request: pytest.FixtureRequest) -> Iterator[ReplicatedRedis]:
-    """A master and ``replicas`` replicas (default 1) for this test, in sync; removed after it."""
-    topology = ReplicatedRedis(harness_stage.resolver.resolve("redis"), harness_stage.session, harness_stage.reach,
-                               **_topology_options(request, harness_stage))
-    yield topology.start()
-    topology.stop()
-
-
-@pytest.fixture
-def redis_sentinel(harness_stage: Stage, request: pytest.FixtureRequest) -> Iterator[SentinelRedis]:
-    """A master, replicas and Sentinels (default 1 replica, 3 Sentinels, quorum 2, down-after 1000 ms)
-    for this test, the Sentinels agreed; OpenResty gets them with ``env=redis_sentinel.service_env()``."""
-    topology = SentinelRedis(harness_stage.resolver.resolve("redis"), harness_stage.session, harness_stage.reach,
-                             **_topology_options(request, harness_stage))
-    yield topology.start()
-    topology.stop()
-
-
-@pytest.fixture
-def redis_cluster(harness_stage: Stage, request: pytest.FixtureRequest) -> Iterator[RedisCluster]:
-    """A Redis Cluster (default 3 masters with 1 replica each, node timeout 1000 ms) for this test."""
-    topology = RedisCluster(harness_stage.resolver.resolve("redis"), harness_stage.session, harness_stage.reach,
-                            **_topology_options(request, harness_stage))
-    yield topology.start()
-    topology.stop()
+redis_replicated = topology_fixture(
+    "redis_replicated", ReplicatedRedis, "A master and ``replicas`` replicas (default 1), in sync, for this test.")
+redis_sentinel = topology_fixture(
+    "redis_sentinel", SentinelRedis, "A master, replicas and Sentinels (default 1 replica, 3 Sentinels, quorum 2, "
+    "down-after 1000 ms), the Sentinels agreed, for this test; OpenResty gets it with "
+    "``env=redis_sentinel.service_env()``.")
+redis_cluster = topology_fixture(
+    "redis_cluster", RedisCluster, "A Redis Cluster (default 3 masters with 1 replica each, node timeout 1000 ms) "
+    "for this test.")
 
 
 @pytest.fixture

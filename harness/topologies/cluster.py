@@ -3,7 +3,6 @@ create`` (the maintained tool, run inside the first node), ready when every node
 ``cluster_state:ok`` and knows every other node, and every replica's link is up."""
 from __future__ import annotations
 
-import time
 from typing import Optional
 
 import redis as redis_py
@@ -14,7 +13,7 @@ from harness.containers.redis_node import RedisNode, redis_command
 from harness.errors import HarnessError
 from harness.images.resolver import ResolvedImage
 from harness.session import HarnessSession
-from harness.topologies.group import ContainerGroup, NodeState, start_side_by_side
+from harness.topologies.group import ContainerGroup, NodeState
 from harness.waiting import wait_for
 
 SLOTS = 16384
@@ -36,23 +35,15 @@ class RedisCluster(ContainerGroup):
             "--cluster-node-timeout", str(node_timeout_ms)) for _ in range(masters * (replicas + 1))]
         self._client: Optional[redis_py.RedisCluster] = None
 
-    def start(self) -> "RedisCluster":
-        began = time.monotonic()
-        start_side_by_side(self.nodes)
-        try:
-            for node in self.nodes:
-                node.announce(cluster=True)
-            addresses = " ".join(n.address for n in self.nodes)
-            code, out = self.nodes[0].sh(f"redis-cli --cluster create {addresses} "
-                                         f"--cluster-replicas {self.replicas} --cluster-yes")
-            if code != 0:
-                raise HarnessError(f"redis-cli --cluster create failed ({code})", out)
-            self.wait_settled()
-        except BaseException:
-            self.stop()
-            raise
-        self.started_in = time.monotonic() - began
-        return self
+    def wire(self) -> None:
+        for node in self.nodes:
+            node.announce(cluster=True)
+        addresses = " ".join(n.address for n in self.nodes)
+        code, out = self.nodes[0].sh(f"redis-cli --cluster create {addresses} "
+                                     f"--cluster-replicas {self.replicas} --cluster-yes")
+        if code != 0:
+            raise HarnessError(f"redis-cli --cluster create failed ({code})", out)
+        self.wait_settled()
 
     def stop(self) -> None:
         if self._client is not None:

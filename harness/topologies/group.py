@@ -45,6 +45,22 @@ class ContainerGroup:
         """Every container of the group."""
         raise NotImplementedError
 
+    def wire(self) -> None:
+        """Once every container runs: make them one service, and wait until it is ready."""
+        raise NotImplementedError
+
+    def start(self: G) -> G:
+        """Start every container side by side, then :meth:`wire`; on failure nothing is left."""
+        began = time.monotonic()
+        start_side_by_side(self.containers())
+        try:
+            self.wire()
+        except BaseException:
+            self.stop()
+            raise
+        self.started_in = time.monotonic() - began
+        return self
+
     def with_start_timeout(self: G, seconds: float) -> G:
         self.start_timeout = seconds
         for container in self.containers():

@@ -1,7 +1,6 @@
 """``ReplicatedRedis``: one master and N replicas (``REPLICAOF``), ready when replication is in sync."""
 from __future__ import annotations
 
-import time
 from typing import Optional
 
 from harness.containers.base import HarnessContainer, Reach
@@ -10,7 +9,7 @@ from harness.containers.redis_node import RedisNode
 from harness.errors import HarnessError
 from harness.images.resolver import ResolvedImage
 from harness.session import HarnessSession
-from harness.topologies.group import ContainerGroup, NodeState, start_side_by_side
+from harness.topologies.group import ContainerGroup, NodeState
 from harness.waiting import wait_for
 
 
@@ -31,17 +30,9 @@ class ReplicatedRedis(ContainerGroup):
         return RedisNode(self.image, self.session, self.reach).with_start_timeout(self.start_timeout)
 
     # ---- life ----------------------------------------------------------------------------------
-    def start(self) -> "ReplicatedRedis":
-        began = time.monotonic()
-        start_side_by_side(self.nodes)
-        try:
-            self.configure()
-            self.wait_settled()
-        except BaseException:
-            self.stop()
-            raise
-        self.started_in = time.monotonic() - began
-        return self
+    def wire(self) -> None:
+        self.configure()
+        self.wait_settled()
 
     def configure(self) -> None:
         """Announce addresses, make ``nodes[1:]`` replicas of ``nodes[0]``."""

@@ -2,7 +2,6 @@
 same master, knows every replica and every other Sentinel, and ``SENTINEL CKQUORUM`` says OK."""
 from __future__ import annotations
 
-import time
 from typing import Optional
 
 from harness.containers.base import HarnessContainer, Reach
@@ -10,7 +9,6 @@ from harness.containers.redis_node import SENTINEL_PORT, RedisNode, SentinelCont
 from harness.errors import HarnessError
 from harness.images.resolver import ResolvedImage
 from harness.session import HarnessSession
-from harness.topologies.group import start_side_by_side
 from harness.topologies.replicated import ReplicatedRedis
 from harness.waiting import wait_for
 
@@ -35,21 +33,13 @@ class SentinelRedis(ReplicatedRedis):
         self.sentinels = [SentinelContainer(image, session, reach, master_name).with_start_timeout(start_timeout)
                           for _ in range(sentinels)]
 
-    def start(self) -> "SentinelRedis":
-        began = time.monotonic()
-        start_side_by_side(self.containers())
-        try:
-            self.configure()
-            master = self.wait_settled()
-            for sentinel in self.sentinels:
-                sentinel.monitor(master, quorum=self.quorum, down_after_ms=self.down_after_ms,
-                                 failover_timeout_ms=self.failover_timeout_ms)
-            self.wait_agreed()
-        except BaseException:
-            self.stop()
-            raise
-        self.started_in = time.monotonic() - began
-        return self
+    def wire(self) -> None:
+        self.configure()
+        master = self.wait_settled()
+        for sentinel in self.sentinels:
+            sentinel.monitor(master, quorum=self.quorum, down_after_ms=self.down_after_ms,
+                             failover_timeout_ms=self.failover_timeout_ms)
+        self.wait_agreed()
 
     def containers(self) -> list[HarnessContainer]:
         return [*self.nodes, *self.sentinels]

@@ -90,30 +90,24 @@ local function command(cmd, key, ...)
     return nil, "more than " .. MAX_REDIRECTS .. " redirections for " .. key
 end
 
-local function reply(res, err, what)
+-- GET /set?key=K&value=V (answers OK) or GET /get?key=K (the value, "nil" if unset)
+function _M.handle()
+    local key, value = ngx.var.arg_key, ngx.var.arg_value
+    local writing = ngx.var.uri == "/set"
+    if not key or (writing and not value) then
+        return ngx.exit(ngx.HTTP_BAD_REQUEST)
+    end
+    local res, err
+    if writing then
+        res, err = command("set", key, value)
+    else
+        res, err = command("get", key)
+    end
     if res == nil then
-        ngx.log(ngx.ERR, what, ": ", err)
+        ngx.log(ngx.ERR, "failed to ", writing and "set " or "get ", key, ": ", err)
         return ngx.exit(ngx.HTTP_INTERNAL_SERVER_ERROR)
     end
     ngx.say(res == ngx.null and "nil" or res)
-end
-
-function _M.set()
-    local key, value = ngx.var.arg_key, ngx.var.arg_value
-    if not key or not value then
-        return ngx.exit(ngx.HTTP_BAD_REQUEST)
-    end
-    local res, err = command("set", key, value)
-    return reply(res, err, "failed to set " .. key)
-end
-
-function _M.get()
-    local key = ngx.var.arg_key
-    if not key then
-        return ngx.exit(ngx.HTTP_BAD_REQUEST)
-    end
-    local res, err = command("get", key)
-    return reply(res, err, "failed to get " .. key)
 end
 
 return _M

@@ -40,45 +40,42 @@ local function master()
     return connect(cached[1], cached[2])
 end
 
-local function answer(red, res, err, what)
+-- run `cmd key ...` at the cached master; the reply, or nil and an error
+local function command(cmd, key, ...)
+    local red, err = master()
+    if not red then
+        return nil, err
+    end
+    local res, cmd_err = red[cmd](red, key, ...)
     if not res then
-        ngx.log(ngx.ERR, what, ": ", err)
-        if red then
-            red:close()
-        end
-        return ngx.exit(ngx.HTTP_INTERNAL_SERVER_ERROR)
+        red:close()
+        return nil, cmd_err
     end
     local ok, pool_err = red:set_keepalive(10000, 16)
     if not ok then
         ngx.log(ngx.ERR, "failed to put a redis connection in the pool: ", pool_err)
     end
-    ngx.say(res == ngx.null and "nil" or res)
+    return res
 end
 
-function _M.set()
+-- GET /set?key=K&value=V (answers OK) or GET /get?key=K (the value, "nil" if unset)
+function _M.handle()
     local key, value = ngx.var.arg_key, ngx.var.arg_value
-    if not key or not value then
+    local writing = ngx.var.uri == "/set"
+    if not key or (writing and not value) then
         return ngx.exit(ngx.HTTP_BAD_REQUEST)
     end
-    local red, err = master()
-    if not red then
-        return answer(nil, nil, err, "failed to reach the redis master")
+    local res, err
+    if writing then
+        res, err = command("set", key, value)
+    else
+        res, err = command("get", key)
     end
-    local res, set_err = red:set(key, value)
-    return answer(red, res, set_err, "failed to set " .. key)
-end
-
-function _M.get()
-    local key = ngx.var.arg_key
-    if not key then
-        return ngx.exit(ngx.HTTP_BAD_REQUEST)
+    if res == nil then
+        ngx.log(ngx.ERR, "failed to ", writing and "set " or "get ", key, ": ", err)
+        return ngx.exit(ngx.HTTP_INTERNAL_SERVER_ERROR)
     end
-    local red, err = master()
-    if not red then
-        return answer(nil, nil, err, "failed to reach the redis master")
-    end
-    local res, get_err = red:get(key)
-    return answer(red, res, get_err, "failed to get " .. key)
+    ngx.say(res == ngx.null and "nil" or res)
 end
 
 return _M

@@ -43,7 +43,8 @@ local function master_addr()
     return nil, nil, last_err
 end
 
-local function master()
+-- run `cmd key ...` at the master Sentinel names now; the reply, or nil and an error
+local function command(cmd, key, ...)
     local host, port, err = master_addr()
     if not host then
         return nil, err
@@ -54,49 +55,33 @@ local function master()
     if not ok then
         return nil, "master " .. host .. ":" .. port .. ": " .. connect_err
     end
-    return red
-end
-
-local function fail(red, what, err)
-    ngx.log(ngx.ERR, what, ": ", err)
-    if red then
+    local res, cmd_err = red[cmd](red, key, ...)
+    if not res then  -- a failed connection, or an error reply (READONLY...): not pooled
         red:close()
+        return nil, cmd_err
     end
-    return ngx.exit(ngx.HTTP_INTERNAL_SERVER_ERROR)
+    pool(red)
+    return res
 end
 
-function _M.set()
+-- GET /set?key=K&value=V (answers OK) or GET /get?key=K (the value, "nil" if unset)
+function _M.handle()
     local key, value = ngx.var.arg_key, ngx.var.arg_value
-    if not key or not value then
+    local writing = ngx.var.uri == "/set"
+    if not key or (writing and not value) then
         return ngx.exit(ngx.HTTP_BAD_REQUEST)
     end
-    local red, err = master()
-    if not red then
-        return fail(nil, "failed to reach the redis master", err)
+    local res, err
+    if writing then
+        res, err = command("set", key, value)
+    else
+        res, err = command("get", key)
     end
-    local ok, set_err = red:set(key, value)
-    if not ok then
-        return fail(red, "failed to set " .. key, set_err)
+    if res == nil then
+        ngx.log(ngx.ERR, "failed to ", writing and "set " or "get ", key, ": ", err)
+        return ngx.exit(ngx.HTTP_INTERNAL_SERVER_ERROR)
     end
-    pool(red)
-    ngx.say("OK")
-end
-
-function _M.get()
-    local key = ngx.var.arg_key
-    if not key then
-        return ngx.exit(ngx.HTTP_BAD_REQUEST)
-    end
-    local red, err = master()
-    if not red then
-        return fail(nil, "failed to reach the redis master", err)
-    end
-    local value, get_err = red:get(key)
-    if not value then
-        return fail(red, "failed to get " .. key, get_err)
-    end
-    pool(red)
-    ngx.say(value == ngx.null and "nil" or value)
+    ngx.say(res == ngx.null and "nil" or res)
 end
 
 return _M
