@@ -29,30 +29,16 @@ class Switch:
     new: str
 
 
-class SentinelEvents:
-    """``with SentinelEvents(sentinel) as events: ...``: records what the Sentinel publishes."""
+class EventLog:
+    """Sentinel events as they arrived (thread-safe): what happened, and when."""
 
-    def __init__(self, sentinel: "SentinelContainer") -> None:
-        self.sentinel = sentinel
+    def __init__(self) -> None:
         self.events: list[SentinelEvent] = []
         self._lock = threading.Lock()
-        self._pubsub = sentinel.client().pubsub(ignore_subscribe_messages=True)
-        self._thread: Optional[threading.Thread] = None
 
-    def __enter__(self) -> "SentinelEvents":
-        self._pubsub.psubscribe(**{"*": self._record})
-        self._thread = self._pubsub.run_in_thread(sleep_time=0.05, daemon=True)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._thread is not None:
-            self._thread.stop()  # type: ignore[attr-defined]  # redis-py's PubSubWorkerThread
-            self._thread.join(timeout=5)
-        self._pubsub.close()
-
-    def _record(self, message: dict[str, Any]) -> None:
+    def record(self, channel: str, data: str, at: Optional[float] = None) -> None:
         with self._lock:
-            self.events.append(SentinelEvent(time.monotonic(), str(message["channel"]), str(message["data"])))
+            self.events.append(SentinelEvent(time.monotonic() if at is None else at, channel, data))
 
     def seen(self, channel: str) -> list[SentinelEvent]:
         with self._lock:
@@ -69,14 +55,38 @@ class SentinelEvents:
             out.append(Switch(e.at, f"{old_ip}:{old_port}", f"{new_ip}:{new_port}"))
         return out
 
-    def wait_switch(self, timeout: float, after: float = 0.0) -> Switch:
-        """Wait for a ``+switch-master`` that arrived after ``after``."""
-        return wait_for(lambda: next((s for s in self.switches() if s.at >= after), None), timeout=timeout,
-                        what=f"+switch-master from {self.sentinel.name}", on_timeout=self.text)
-
     def text(self) -> str:
         with self._lock:
             if not self.events:
                 return "(no Sentinel event)"
             t0 = self.events[0].at
             return "\n".join(f"+{e.at - t0:7.3f}s {e.channel} {e.data}" for e in self.events)
+
+
+class SentinelEvents(EventLog):
+    """``with SentinelEvents(sentinel) as events: ...``: records what the Sentinel publishes."""
+
+    def __init__(self, sentinel: "SentinelContainer") -> None:
+        super().__init__()
+        self.sentinel = sentinel
+        self._pubsub = sentinel.client().pubsub(ignore_subscribe_messages=True)
+        self._thread: Optional[threading.Thread] = None
+
+    def __enter__(self) -> "SentinelEvents":
+        self._pubsub.psubscribe(**{"*": self._on_message})
+        self._thread = self._pubsub.run_in_thread(sleep_time=0.05, daemon=True)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._thread is not None:
+            self._thread.stop()  # type: ignore[attr-defined]  # redis-py's PubSubWorkerThread
+            self._thread.join(timeout=5)
+        self._pubsub.close()
+
+    def _on_message(self, message: dict[str, Any]) -> None:
+        self.record(str(message["channel"]), str(message["data"]))
+
+    def wait_switch(self, timeout: float, after: float = 0.0) -> Switch:
+        """Wait for a ``+switch-master`` that arrived after ``after``."""
+        return wait_for(lambda: next((s for s in self.switches() if s.at >= after), None), timeout=timeout,
+                        what=f"+switch-master from {self.sentinel.name}", on_timeout=self.text)

@@ -1,12 +1,10 @@
 """FailoverVerdict judges a probe's samples: each promise breaks on its own evidence."""
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from harness.errors import HarnessError
-from harness.topologies.events import SentinelEvent, SentinelEvents, Switch
+from harness.topologies.events import EventLog, Switch
 from harness.topologies.probe import Sample
 from harness.topologies.verdict import FailoverVerdict
 
@@ -78,10 +76,9 @@ def test_no_sample_is_bad_input():
 
 
 def test_switch_master_events_are_parsed():
-    events = SentinelEvents.__new__(SentinelEvents)  # no Sentinel: only the recorded events
-    events.events = [SentinelEvent(1.0, "+sdown", "master mymaster 10.0.0.2 6379"),
-                     SentinelEvent(2.5, "+switch-master", "mymaster 10.0.0.2 6379 10.0.0.3 6379")]
-
-    events._lock = threading.Lock()
+    events = EventLog()
+    events.record("+sdown", "master mymaster 10.0.0.2 6379", at=1.0)
+    events.record("+switch-master", "mymaster 10.0.0.2 6379 10.0.0.3 6379", at=2.5)
     assert events.switches() == [Switch(2.5, "10.0.0.2:6379", "10.0.0.3:6379")]
+    assert events.first("+sdown").at == 1.0 and events.first("+sdown", after=2.0) is None
     assert "+  1.500s +switch-master" in events.text()
