@@ -51,7 +51,8 @@ def test_sentinel_failover_app_asking_sentinel_passes(openresty, redis_sentinel)
 @pytest.mark.allow_log_problems()
 def test_sentinel_failover_app_caching_the_master_is_caught(openresty, redis_sentinel):
     nginx = openresty("redis-sentinel-cached-master", env=redis_sentinel.service_env())
-    drill = FailoverDrill(redis_sentinel, nginx.base_url, VERDICT, app_ip=nginx.ip, grace_s=0.5)
+    drill = FailoverDrill(redis_sentinel, nginx.base_url, FailoverVerdict(max_outage_s=3), app_ip=nginx.ip,
+                          grace_s=0.5)  # it never recovers: waiting longer shows nothing more
     report = drill.run(lambda fault: fault.paused_master())
     print(report.text())
     assert not report.ok
@@ -83,7 +84,9 @@ def test_lagging_replica_then_a_partitioned_master_loses_the_writes_it_took(open
     report = FailoverDrill(redis_sentinel, nginx.base_url, VERDICT).run(lambda f: f.partitioned_master())
     print(report.text())
     assert report.lost, report.text()
-    assert report.switch is not None and report.failures == 0  # no request failed: the loss is silent
+    # no request failed: the loss is silent (a step across the switch may write to the old master
+    # and read from the new one: a wrong answer, but no error)
+    assert report.switch is not None and report.failures == len(report.wrong)
     assert any("acknowledged writes lost" in p for p in report.problems)
 
 
