@@ -167,9 +167,10 @@ def topology_fixture(name: str, topology: Callable[..., ContainerGroup], doc: st
     started, and removed after it."""
     def fixture(harness_stage: Stage, request: pytest.FixtureRequest) -> Iterator[ContainerGroup]:
         marker = request.node.get_closest_marker(TOPOLOGY_MARKER)
+        options = {"start_timeout": harness_stage.settings.start_timeout, **(marker.kwargs if marker else {})}
         group = topology(harness_stage.resolver.resolve("redis"), harness_stage.session, harness_stage.reach,
-                         **(marker.kwargs if marker else {}))
-        yield group.with_start_timeout(harness_stage.settings.start_timeout).start()
+                         **options)
+        yield group.start()
         group.stop()
     fixture.__name__, fixture.__doc__ = name, doc
     return pytest.fixture(name=name)(fixture)
