@@ -179,6 +179,7 @@ class ClusterFault:
         self.timeout = timeout
         self.struck_at: Optional[float] = None
         self.switch: Optional[Switch] = None  # the last failover(): when the replica was seen as master
+        self.candidates: list["RedisNode"] = []  # the paused master's replicas
 
     def failover(self, master: Optional["RedisNode"] = None) -> tuple["RedisNode", "RedisNode"]:
         """``CLUSTER FAILOVER`` on a replica of ``master`` (default: the first master): a coordinated
@@ -195,6 +196,36 @@ class ClusterFault:
         self.switch = Switch(time.monotonic(), old.address, new.address)
         self.cluster.wait_settled(self.timeout)
         return old, new
+
+    @contextlib.contextmanager
+    def paused_master(self, master: Optional["RedisNode"] = None) -> Iterator["RedisNode"]:
+        """SIGSTOP a master (default: the first): after ``cluster-node-timeout`` the others mark it
+        failed and one of its replicas is elected (see :meth:`promoted`). On exit SIGCONT: the old
+        master learns the newer configuration and becomes a replica by itself."""
+        old = master or self.cluster.masters_now()[0]
+        self.candidates = self.cluster.replicas_of(old)  # asked now: the paused node answers nothing
+        if not self.candidates:
+            raise HarnessError(f"{old.address} has no replica to take over: start the cluster with replicas=1 or more")
+        container = old.get_wrapped_container()
+        self.struck_at = time.monotonic()
+        container.kill(signal="SIGSTOP")
+        try:
+            yield old
+        finally:
+            container.kill(signal="SIGCONT")
+            wait_for(lambda: old.role() == "replica", timeout=self.timeout,
+                     what=f"{old.address} to rejoin as a replica", on_timeout=self.cluster.describe)
+            self.cluster.wait_settled(self.timeout)
+
+    def promoted(self, old: "RedisNode") -> "RedisNode":
+        """Wait until one of ``old``'s replicas (as they were when the fault struck) is a master;
+        records the switch and returns it."""
+        def elected() -> Optional["RedisNode"]:
+            return next((n for n in self.candidates if n.role() == "master"), None)
+        new = wait_for(elected, timeout=self.timeout, what=f"a replica of {old.address} to be elected",
+                       on_timeout=lambda: "\n".join(s.line() for s in self.cluster.states()))
+        self.switch = Switch(time.monotonic(), old.address, new.address)
+        return new
 
     @contextlib.contextmanager
     def migrating(self, slot: int, to: Optional["RedisNode"] = None,

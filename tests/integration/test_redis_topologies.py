@@ -90,28 +90,38 @@ def test_lagging_replica_then_a_partitioned_master_loses_the_writes_it_took(open
     assert any("acknowledged writes lost" in p for p in report.problems)
 
 
-def through_cluster_failover(nginx, cluster):
-    """Probe the app while a replica takes over (CLUSTER FAILOVER) from the master of the probe's
-    first key; judge the run."""
+def probe_through(nginx, cluster, strike):
+    """Probe the app while ``strike(fault, master)`` fails over the master of the probe's first key's
+    slot; judge the run after 20 more steps."""
     fault = ClusterFault(cluster)
-    with WriteReadProbe(nginx.base_url) as probe:
+    with WriteReadProbe(nginx.base_url, timeout=3) as probe:
         wait_for(lambda: probe.good_since(0) >= 3 or probe.snapshot()[0][5:], timeout=10,
                  what="the probe to run")
-        old, new = fault.failover(cluster.owner(cluster.slot(f"{probe.prefix}0")))
-        wait_for(lambda: len([s for s in probe.snapshot()[0] if s.at > fault.struck_at]) >= 20, timeout=10,
+        strike(fault, cluster.owner(cluster.slot(f"{probe.prefix}0")))
+        wait_for(lambda: len([s for s in probe.snapshot()[0] if s.at > fault.switch.at]) >= 20, timeout=15,
                  what="20 steps after the failover")
     samples, acked = probe.snapshot()
     client = cluster.client()
     return VERDICT.judge(samples, acked, fault.struck_at, fault.switch, lambda keys: [client.get(k) for k in keys])
 
 
+def paused(fault, master):
+    with fault.paused_master(master) as old:
+        fault.promoted(old)  # the cluster elects one of its replicas after cluster-node-timeout
+
+
 @pytest.mark.allow_log_problems()
 def test_cluster_client_following_moved_and_ask_passes(openresty, redis_cluster):
     nginx = openresty("redis-cluster", env=redis_cluster.service_env())
-    report = through_cluster_failover(nginx, redis_cluster)
+    report = probe_through(nginx, redis_cluster, lambda fault, master: fault.failover(master))
     print(report.text())
     report.assert_ok()
     assert report.failures == 0  # a coordinated failover: no request failed
+    # a master stopped: the cluster promotes its replica; the client finds it through another seed
+    report = probe_through(nginx, redis_cluster, paused)
+    print(report.text())
+    report.assert_ok()
+    assert report.failures > 0 and report.outage_s is not None
     # a slot migration in progress: the key already moved answers ASK at its owner; followed
     client = nginx.client(timeout=5)
     assert client.get("/set", params={"key": "moving", "value": "here"}).status_code == 200

@@ -1,6 +1,8 @@
 -- A Redis Cluster client in a few lines: the key's slot (CRC16 of the key or its {hash tag}, mod
--- 16384) picks the node learnt for it, else the first seed; a MOVED reply updates the slot's node
--- and retries there, an ASK reply retries once at the named node after ASKING. Every error checked.
+-- 16384) picks the node learnt for it, else a seed; a MOVED reply updates the slot's node and
+-- retries there, an ASK reply retries once at the named node after ASKING; a node that does not
+-- answer is forgotten for the slot and the next seed is asked (it redirects once the cluster has
+-- promoted a replica). Every error checked.
 local redis = require "resty.redis"
 local bit = require "bit"
 
@@ -8,11 +10,22 @@ local band, bxor, lshift = bit.band, bit.bxor, bit.lshift
 
 local _M = {}
 
-local TIMEOUT_MS = 500
-local MAX_REDIRECTS = 3
-local SEED = (os.getenv("REDIS_CLUSTER_NODES") or ""):match("^[^,]+")
+local TIMEOUT_MS = 300
+local MAX_ATTEMPTS = 5
+
+local SEEDS = {}
+for addr in (os.getenv("REDIS_CLUSTER_NODES") or ""):gmatch("[^,]+") do
+    SEEDS[#SEEDS + 1] = addr
+end
 
 local slot_nodes = {}  -- slot -> "ip:port", learnt from MOVED (per worker)
+local next_seed = 1
+
+local function seed()  -- the seeds in turn
+    local addr = SEEDS[next_seed]
+    next_seed = next_seed % #SEEDS + 1
+    return addr
+end
 
 local function crc16(s)  -- CRC16-CCITT (XMODEM), as Redis Cluster uses
     local crc = 0
@@ -50,44 +63,49 @@ end
 -- run `cmd key ...` at the node serving key; returns the reply, or nil and an error
 local function command(cmd, key, ...)
     local slot = key_slot(key)
-    local addr = slot_nodes[slot] or SEED
+    local addr = slot_nodes[slot] or seed()
     local asking = false
-    for _ = 0, MAX_REDIRECTS do
+    local last_err
+    for _ = 1, MAX_ATTEMPTS do
         local host, port = addr:match("^(.+):(%d+)$")
         local red = redis:new()
         red:set_timeout(TIMEOUT_MS)
         local ok, err = red:connect(host, tonumber(port))
-        if not ok then
-            return nil, addr .. ": " .. err
+        local res, cmd_err
+        if ok and asking then
+            ok, err = red:asking()
         end
-        if asking then
-            local asked, ask_err = red:asking()
-            if not asked then
-                red:close()
-                return nil, "ASKING at " .. addr .. ": " .. tostring(ask_err)
-            end
-        end
-        local res, cmd_err = red[cmd](red, key, ...)
-        if res == nil then  -- the connection failed
-            red:close()
-            return nil, addr .. ": " .. tostring(cmd_err)
-        end
-        pool(red)
-        if res ~= false then
-            return res
-        end
-        -- an error reply: a redirection, or a real error
-        local kind, target = cmd_err:match("^(%u+) %d+ (%S+)$")
-        if kind == "MOVED" then
-            slot_nodes[slot] = target
-            addr, asking = target, false
-        elseif kind == "ASK" then
-            addr, asking = target, true
+        if ok then
+            res, cmd_err = red[cmd](red, key, ...)
         else
-            return nil, addr .. ": " .. cmd_err
+            cmd_err = err
+        end
+        if res == nil then  -- no answer: forget the node for this slot, ask the next seed
+            if ok then
+                red:close()
+            end
+            last_err = addr .. ": " .. tostring(cmd_err)
+            slot_nodes[slot] = nil
+            addr, asking = seed(), false
+        else
+            pool(red)
+            if res ~= false then
+                return res
+            end
+            -- an error reply: a redirection, or a real error
+            local kind, target = cmd_err:match("^(%u+) %d+ (%S+)$")
+            if kind == "MOVED" then
+                slot_nodes[slot] = target
+                addr, asking = target, false
+            elseif kind == "ASK" then
+                addr, asking = target, true
+            else
+                return nil, addr .. ": " .. cmd_err
+            end
+            last_err = cmd_err
         end
     end
-    return nil, "more than " .. MAX_REDIRECTS .. " redirections for " .. key
+    return nil, "no answer for " .. key .. " after " .. MAX_ATTEMPTS .. " attempts, last: " .. tostring(last_err)
 end
 
 -- GET /set?key=K&value=V (answers OK) or GET /get?key=K (the value, "nil" if unset)
