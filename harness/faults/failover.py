@@ -167,7 +167,7 @@ class SentinelFault:
         self._struck()
         self.topology.sentinels[0].client().sentinel_failover(self.topology.master_name)
         new = self.promoted(old)
-        self.topology.wait_agreed(self.timeout)
+        self.rejoin(old)  # Sentinel would reconfigure it only at its next look (INFO every 10 s)
         return old, new
 
 

@@ -65,6 +65,8 @@ def test_sentinel_failover_app_caching_the_master_is_caught(openresty, redis_sen
 def test_lagging_replica_then_a_partitioned_master_loses_the_writes_it_took(openresty, redis_sentinel):
     assert_least_privilege(redis_sentinel)  # nodes and Sentinels: user redis, no capability
     fault = SentinelFault(redis_sentinel)
+    old, new = fault.failover()  # SENTINEL FAILOVER on demand
+    assert redis_sentinel.master() is new and old.role() == "replica"
     master = redis_sentinel.master()
     replica = redis_sentinel.replicas_of(master)[0]
     master.client().set("k", "old")
