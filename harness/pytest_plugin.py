@@ -27,6 +27,7 @@ from harness.topologies import RedisCluster, ReplicatedRedis, SentinelRedis
 from harness.topologies.group import ContainerGroup
 
 FACTORY = pytest.StashKey[OpenRestyFactory]()
+TOPOLOGIES = pytest.StashKey[list[tuple[str, ContainerGroup]]]()
 HARNESS_FIXTURES = {"harness_stage", "openresty", "redis", "http", "nginx", "redis_fault", "dns", "redis_proxy",
                     "preflight", "dependencies", "redis_replicated", "redis_sentinel", "redis_cluster"}
 TOPOLOGY_MARKER = "redis_topology"
@@ -121,6 +122,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if report.failed and result is not None and call.when == "call":
         report.sections.extend(evidence_sections(result))
         item.user_properties.extend((f"harness: {title}", text) for title, text in evidence_sections(result))
+    if report.failed and call.when == "call":
+        for name, group in item.stash.get(TOPOLOGIES, []):  # roles, offsets, clients, Sentinels' view
+            report.sections.append((f"{name} when the test failed", topology_evidence(group)))
     factory = item.stash.get(FACTORY, None)
     if report.failed and factory is not None:
         sections = factory.evidence()
@@ -170,10 +174,18 @@ def topology_fixture(name: str, topology: Callable[..., ContainerGroup], doc: st
         options = {"start_timeout": harness_stage.settings.start_timeout, **(marker.kwargs if marker else {})}
         group = topology(harness_stage.resolver.resolve("redis"), harness_stage.session, harness_stage.reach,
                          **options)
+        request.node.stash.setdefault(TOPOLOGIES, []).append((name, group))
         yield group.start()
         group.stop()
     fixture.__name__, fixture.__doc__ = name, doc
     return pytest.fixture(name=name)(fixture)
+
+
+def topology_evidence(group: ContainerGroup) -> str:
+    try:
+        return group.describe()
+    except Exception as exc:  # noqa: BLE001 - evidence must not hide the failure
+        return f"(could not describe it: {type(exc).__name__}: {exc})"
 
 
 redis_replicated = topology_fixture(

@@ -45,6 +45,10 @@ class ContainerGroup:
         """Every container of the group."""
         raise NotImplementedError
 
+    def describe(self) -> str:
+        """Every member's state, one line each."""
+        raise NotImplementedError
+
     def wire(self) -> None:
         """Once every container runs: make them one service, and wait until it is ready."""
         raise NotImplementedError

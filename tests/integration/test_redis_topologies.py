@@ -161,3 +161,4 @@ def test_a_topology_leaves_nothing_and_bad_options_say_the_fix(harness_stage):
         SentinelRedis(image, harness_stage.session, harness_stage.reach, sentinels=3, quorum=4)
     with pytest.raises(HarnessError, match="pass masters=3 or more"):
         RedisCluster(image, harness_stage.session, harness_stage.reach, masters=2)
+
