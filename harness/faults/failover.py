@@ -15,6 +15,7 @@ import subprocess
 import time
 from typing import TYPE_CHECKING, Iterator, Literal, Optional, Sequence
 
+from harness.containers.redis import REDIS_PORT
 from harness.containers.redis_node import redis_command
 from harness.engine import shares_files_with_host
 from harness.errors import HarnessError
@@ -242,7 +243,7 @@ class ClusterFault:
         redis_command(source.client(), "CLUSTER", "SETSLOT", slot, "MIGRATING", target_id)
         try:
             for key in keys:
-                redis_command(source.client(), "MIGRATE", target.ip, 6379, key, 0, 5000)
+                redis_command(source.client(), "MIGRATE", target.ip, REDIS_PORT, key, 0, 5000)
             yield target
         finally:
             # the owner first (it then takes the keys back without redirecting), then the keys
@@ -251,7 +252,7 @@ class ClusterFault:
             for key in keys:
                 back = target.client().pipeline(transaction=False)
                 redis_command(back, "ASKING")
-                redis_command(back, "MIGRATE", source.ip, 6379, key, 0, 5000)
+                redis_command(back, "MIGRATE", source.ip, REDIS_PORT, key, 0, 5000)
                 back.execute(raise_on_error=True)
             redis_command(target.client(), "CLUSTER", "SETSLOT", slot, "STABLE")
             self.cluster.wait_settled(self.timeout)
