@@ -8,7 +8,9 @@ what a :class:`~harness.topologies.probe.WriteReadProbe` saw through a master fa
   the fault struck (Redis replicates asynchronously: the master may die before sending them);
   a write acknowledged after the fault struck and lost (an isolated master that still took writes)
   counts as lost,
-- the pool keeps no dead connection: once a good answer came after the promotion, no step fails.
+- the pool keeps no dead connection: from ``recovery_grace_s`` after the first good answer that
+  followed the promotion, no step fails (the grace covers the new configuration still spreading:
+  the other Sentinels, the other cluster nodes, slots of the failed master whose keys come later).
 """
 from __future__ import annotations
 
@@ -84,6 +86,7 @@ class FailoverReport:
 class FailoverVerdict:
     max_outage_s: float = 5.0
     replication_window_s: float = 1.0
+    recovery_grace_s: float = 1.0
 
     def judge(self, samples: Sequence[Sample], acked: dict[str, tuple[float, str]], struck_at: float,
               switch: Optional[Switch], read_back: ReadBack) -> FailoverReport:
@@ -98,7 +101,8 @@ class FailoverVerdict:
         outage = (0.0 if first_failure is None else
                   None if recovered_at is None else recovered_at - first_failure)
         good_after = (next((s.at for s in samples if s.ok and s.at > switch.at), None) if switch else None)
-        after_recovery = [s for s in samples if not s.ok and good_after is not None and s.at > good_after]
+        after_recovery = [s for s in samples
+                          if not s.ok and good_after is not None and s.at > good_after + self.recovery_grace_s]
         keys = sorted(acked)
         values = list(read_back(keys)) if keys else []
         missing = [k for k, v in zip(keys, values) if v != acked[k][1]]
@@ -115,8 +119,9 @@ class FailoverVerdict:
         if lost:
             report.problems.append(f"{len(lost)} acknowledged writes lost, e.g. {lost[:3]}")
         if after_recovery:
-            report.problems.append(f"{len(after_recovery)} failures after the first good answer following the "
-                                   f"promotion (dead pooled connections?), e.g. {after_recovery[0].detail}")
+            report.problems.append(f"{len(after_recovery)} failures more than {self.recovery_grace_s}s after the first "
+                                   f"good answer following the promotion (dead pooled connections?), "
+                                   f"e.g. {after_recovery[0].detail}")
         if switch is not None and good_after is None and outage is not None:
             report.problems.append("no good answer after the promotion")
         return report

@@ -118,7 +118,7 @@ def test_cluster_client_following_moved_and_ask_passes(openresty, redis_cluster)
     report = probe_through(nginx, redis_cluster, lambda fault, master: fault.failover(master))
     print(report.text())
     report.assert_ok()
-    assert report.failures == 0  # a coordinated failover: no request failed
+    assert report.outage_s < 1.0  # a coordinated failover: at most a blip (clients wait while it hands over)
     # a master stopped: the cluster promotes its replica; the client finds it through another seed
     report = probe_through(nginx, redis_cluster, paused)
     print(report.text())

@@ -10,8 +10,8 @@ local band, bxor, lshift = bit.band, bit.bxor, bit.lshift
 
 local _M = {}
 
-local TIMEOUT_MS = 300
-local MAX_ATTEMPTS = 5
+local TIMEOUT_MS = 500
+local MAX_ATTEMPTS = 4
 
 local SEEDS = {}
 for addr in (os.getenv("REDIS_CLUSTER_NODES") or ""):gmatch("[^,]+") do
