@@ -3,8 +3,9 @@
 
 ``SentinelFault``: kill or pause (SIGSTOP) the master, partition it from some peers, a lagging
 replica, ``CLIENT PAUSE``, ``SENTINEL FAILOVER``. ``ClusterFault``: ``CLUSTER FAILOVER`` and a slot
-migration in progress (``ASK``). Each records when it struck (``struck_at``, ``time.monotonic()``),
-which the failover verdict uses as the start of its timeline.
+migration in progress (``ASK``). Each records when it struck (``struck_at``, ``time.monotonic()``
+once the fault is in place: a write acknowledged before it may not have been replicated, one
+acknowledged after it did not come from a healthy master), the start of the verdict's timeline.
 """
 from __future__ import annotations
 
@@ -90,8 +91,8 @@ class SentinelFault:
         """SIGKILL the master's container (its data is gone: no persistence). On exit it starts
         again, empty, and rejoins as a replica of the promoted one."""
         old = self.topology.master()
-        self._struck()
         old.get_wrapped_container().kill()
+        self._struck()
         try:
             yield old
         finally:
@@ -111,8 +112,8 @@ class SentinelFault:
         SIGCONT; the old master wakes up still believing it is the master until it is made a replica."""
         old = self.topology.master()
         container = old.get_wrapped_container()
-        self._struck()
         container.kill(signal="SIGSTOP")
+        self._struck()
         try:
             yield old
         finally:
@@ -125,8 +126,8 @@ class SentinelFault:
         with iptables in the master's network namespace (see :func:`netns_iptables`)."""
         old = self.topology.master()
         peers = [c.ip for c in (from_ or self.topology.sentinels)]
-        self._struck()
         netns_iptables(old, _drop_rules("-I", peers))
+        self._struck()
         try:
             yield old
         finally:
@@ -141,8 +142,8 @@ class SentinelFault:
         On exit the stream resumes and the replica catches up."""
         master = self.topology.master()
         lagging = replica or self.topology.replicas_of(master)[0]
-        self._struck()
         netns_iptables(lagging, _drop_rules("-I", [master.ip]))
+        self._struck()
         try:
             yield lagging
         finally:
@@ -155,8 +156,8 @@ class SentinelFault:
         """``CLIENT PAUSE ms ALL|WRITE`` on the master (or ``node``): clients' commands (writes only,
         with ``write``) wait; replication goes on. ``CLIENT UNPAUSE`` on exit."""
         target = node or self.topology.master()
-        self._struck()
         redis_command(target.client(), "CLIENT", "PAUSE", str(ms), mode.upper())
+        self._struck()
         try:
             yield target
         finally:
@@ -208,8 +209,8 @@ class ClusterFault:
         if not self.candidates:
             raise HarnessError(f"{old.address} has no replica to take over: start the cluster with replicas=1 or more")
         container = old.get_wrapped_container()
-        self.struck_at = time.monotonic()
         container.kill(signal="SIGSTOP")
+        self.struck_at = time.monotonic()
         try:
             yield old
         finally:

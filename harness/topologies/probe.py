@@ -20,6 +20,7 @@ class Sample:
     ok: bool             # written (200) and read back right
     wrong: bool          # an acknowledged write read back as something else, with a 200
     detail: str          # "" when ok; else what went wrong ("set 500", "get timeout", "get 'nil' != '7'")
+    key: str = ""        # the key the step wrote
 
 
 class WriteReadProbe:
@@ -65,21 +66,21 @@ class WriteReadProbe:
         try:
             written = self.client.get("/set", params={"key": key, "value": value})
         except httpx.HTTPError as exc:
-            return Sample(began, False, False, f"set {type(exc).__name__}")
+            return Sample(began, False, False, f"set {type(exc).__name__}", key)
         if written.status_code != 200:
-            return Sample(began, False, False, f"set {written.status_code}")
+            return Sample(began, False, False, f"set {written.status_code}", key)
         with self._lock:
             self.acked[key] = (time.monotonic(), value)
         try:
             read = self.client.get("/get", params={"key": key})
         except httpx.HTTPError as exc:
-            return Sample(began, False, False, f"get {type(exc).__name__}")
+            return Sample(began, False, False, f"get {type(exc).__name__}", key)
         if read.status_code != 200:
-            return Sample(began, False, False, f"get {read.status_code}")
+            return Sample(began, False, False, f"get {read.status_code}", key)
         got = read.text.strip()
         if got != value:
-            return Sample(began, False, True, f"get {got!r} != {value!r}")
-        return Sample(began, True, False, "")
+            return Sample(began, False, True, f"get {got!r} != {value!r}", key)
+        return Sample(began, True, False, "", key)
 
     def snapshot(self) -> tuple[list[Sample], dict[str, tuple[float, str]]]:
         with self._lock:

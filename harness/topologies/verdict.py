@@ -3,7 +3,8 @@ what a :class:`~harness.topologies.probe.WriteReadProbe` saw through a master fa
 
 - requests fail for at most ``max_outage_s`` (from the first failed step to the first good one
   after the last failure; a run that never recovers has no bound),
-- none gets a wrong answer (an acknowledged write read back as something else),
+- none gets a wrong answer (an acknowledged write read back as something else; a write whose loss
+  replication allows, below, may read back as missing),
 - no acknowledged write is lost, except those acknowledged within ``replication_window_s`` before
   the fault struck (Redis replicates asynchronously: the master may die before sending them);
   a write acknowledged after the fault struck and lost (an isolated master that still took writes)
@@ -109,7 +110,8 @@ class FailoverVerdict:
         allowed = [k for k in missing if struck_at - self.replication_window_s <= acked[k][0] <= struck_at]
         lost = [k for k in missing if k not in allowed]
         report = FailoverReport(struck_at, switch, first_failure, good_after, outage, len(failed),
-                                [s for s in samples if s.wrong], lost, allowed, after_recovery)
+                                [s for s in samples if s.wrong and s.key not in allowed], lost, allowed,
+                                after_recovery)
         if outage is None:
             report.problems.append(f"requests still failed when the probe stopped ({failed[-1].detail})")
         elif outage > self.max_outage_s:

@@ -84,3 +84,11 @@ def test_switch_master_events_are_parsed():
     assert events.switches() == [Switch(2.5, "10.0.0.2:6379", "10.0.0.3:6379")]
     assert events.first("+sdown").at == 1.0 and events.first("+sdown", after=2.0) is None
     assert "+  1.500s +switch-master" in events.text()
+
+
+def test_a_write_replication_may_lose_is_no_wrong_answer_when_it_reads_back_missing():
+    run = [Sample(9.9, False, True, "get 'nil' != 'RECENT'", key="recent"),
+           Sample(10.5, False, True, "get 'nil' != 'LATE'", key="late"), Sample(12.5, True, False, "", key="x")]
+    report = VERDICT.judge(run, acked(recent=9.8, late=10.4), 10.0, SWITCH, lambda keys: [None] * len(keys))
+    assert [s.key for s in report.wrong] == ["late"]  # acknowledged after the fault was in place
+    assert report.lost_allowed == ["recent"]
