@@ -38,7 +38,8 @@ class FailoverDrill:
     def run(self, fault_of: FaultOf) -> FailoverReport:
         fault = SentinelFault(self.topology)
         before = self.topology.states()
-        promotion_timeout = self.topology.down_after_ms / 1000 + 15  # odown, election, promotion
+        # odown, an election (and a second one after 2 x failover-timeout if the first fails), promotion
+        promotion_timeout = (self.topology.down_after_ms + 3 * self.topology.failover_timeout_ms) / 1000 + 10
         with SentinelEvents(self.topology.sentinels[0]) as events, \
                 WriteReadProbe(self.base_url, interval=self.interval) as probe:
             wait_for(lambda: probe.good_since(0) >= 3, timeout=10, what="the app to answer before the fault",
