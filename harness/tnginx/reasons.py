@@ -1,0 +1,82 @@
+"""Why a block did not run as it runs under prove, in a few classes a user can act on: a section the
+harness does not run, a module the image lacks, a Lua module the suite's dependencies would provide,
+the public network. Each block that meets one carries its class and detail (``Cause``) into its
+verdict, the summary table of ``harness t`` and ``reports/t.json``."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import Enum
+from typing import Iterable, Optional
+
+
+class CauseClass(str, Enum):
+    UNSUPPORTED_SECTION = "unsupported section"
+    MODULE_MISSING = "module missing in image"
+    LUA_MODULE_MISSING = "Lua module missing"
+    PUBLIC_NETWORK = "needs the public network"
+
+
+@dataclass(frozen=True)
+class Cause:
+    kind: CauseClass
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.kind.value}: {self.detail}"
+
+    @property
+    def advice(self) -> str:
+        """What to do about it, in a few words."""
+        return ADVICE[self.kind]
+
+
+ADVICE = {
+    CauseClass.UNSUPPORTED_SECTION: "the harness does not run this section (README: Running your Test::Nginx suite)",
+    CauseClass.MODULE_MISSING: "run on an image that has the module (the official openresty/openresty image has it)",
+    CauseClass.LUA_MODULE_MISSING: "give the suite's Lua dependencies: --lua-path DIR (repeatable) or LUA_PATH, as for prove",
+    CauseClass.PUBLIC_NETWORK: "the harness's containers reach no public host or resolver (as on a machine offline)",
+}
+
+# `require` failing: "module 'resty.openssl' not found:" (Lua) in error.log, a body or nginx -t's output
+LUA_MODULE_NOT_FOUND = re.compile(r"module '([\w.\-/]+)' not found")
+# a name nginx's resolver could not find, or an address without a route (the containers' networks are internal)
+NOT_RESOLVED = re.compile(r"(\S+?) could not be resolved")
+UNREACHABLE = re.compile(r"connect\(\) to (\S+?) failed \(101: Network is unreachable\)")
+
+
+def unsupported_sections(names: Iterable[str]) -> Cause:
+    return Cause(CauseClass.UNSUPPORTED_SECTION, ", ".join(sorted(names)))
+
+
+def module_missing(name: str) -> Cause:
+    return Cause(CauseClass.MODULE_MISSING, name)
+
+
+def missing_modules(needed: Iterable[str], present: Optional[frozenset[str]]) -> Optional[Cause]:
+    """The first of ``needed`` the image lacks (``present``: the image's modules; None: unknown, so
+    nothing is missing). The Lua module is named first: it is the one a stream block is about."""
+    if present is None:
+        return None
+    missing = [m for m in needed if m not in present]
+    if not missing:
+        return None
+    return module_missing(next((m for m in missing if "lua" in m), missing[0]))
+
+
+def of_failure(texts: Iterable[str]) -> Optional[Cause]:
+    """The class of a failed block from what it left (error.log lines, the failures, nginx -t's
+    output): a Lua module that ``require`` did not find, or a public name or address it needed."""
+    lua_missing = network = None
+    for text in texts:
+        if lua_missing is None and (m := LUA_MODULE_NOT_FOUND.search(text)):
+            lua_missing = m.group(1)
+        if network is None:
+            m = NOT_RESOLVED.search(text) or UNREACHABLE.search(text)
+            if m and not m.group(1).startswith(("127.", "localhost")):
+                network = m.group(1).strip('"')
+    if lua_missing is not None:
+        return Cause(CauseClass.LUA_MODULE_MISSING, lua_missing)
+    if network is not None:
+        return Cause(CauseClass.PUBLIC_NETWORK, network)
+    return None
