@@ -100,13 +100,15 @@ sub expand_env_in_text {
 }
 
 # The preamble functions Test::Nginx::Util also has: the harness records them in Test::Nginx::Socket.
-for my $name (qw(repeat_each workers master_on master_off master_process_enabled log_level no_shuffle
-                 no_root_location worker_connections use_hup check_accum_error_log no_long_string env_to_nginx
-                 add_block_preprocessor add_cleanup_handler add_test_cleanup_handler config_preamble
-                 no_nginx_manager bail_out is_str html_dir server_root server_port server_port_for_client
-                 run_tests)) {
+my @Recorded = qw(repeat_each workers master_on master_off master_process_enabled log_level no_shuffle
+                  no_root_location worker_connections use_hup check_accum_error_log no_long_string env_to_nginx
+                  add_block_preprocessor add_cleanup_handler add_test_cleanup_handler config_preamble
+                  no_nginx_manager bail_out is_str html_dir server_root server_port server_port_for_client
+                  run_tests);
+for my $name (@Recorded) {
     no strict 'refs';
     *{"Test::Nginx::Util::$name"} = sub { require Test::Nginx::Socket; &{"Test::Nginx::Socket::$name"}(@_) };
 }
+push @EXPORT_OK, @Recorded;
 
 1;
