@@ -42,7 +42,8 @@ ADVICE = {
 LUA_MODULE_NOT_FOUND = re.compile(r"module '([\w.\-/]+)' not found")
 # a name nginx's resolver could not find, or an address without a route (the containers' networks are internal)
 NOT_RESOLVED = re.compile(r"(\S+?) could not be resolved")
-UNREACHABLE = re.compile(r"connect\(\) to (\S+?) failed \(101: Network is unreachable\)")
+UNREACHABLE = "(101: Network is unreachable)"
+PEER = re.compile(r"(?:connect\(\) to|resolver:?) ([^\s,]+)")
 
 
 def unsupported_sections(names: Iterable[str]) -> Cause:
@@ -72,9 +73,11 @@ def of_failure(texts: Iterable[str]) -> Optional[Cause]:
         if lua_missing is None and (m := LUA_MODULE_NOT_FOUND.search(text)):
             lua_missing = m.group(1)
         if network is None:
-            m = NOT_RESOLVED.search(text) or UNREACHABLE.search(text)
+            m = NOT_RESOLVED.search(text) or (PEER.search(text) if UNREACHABLE in text else None)
             if m and not m.group(1).startswith(("127.", "localhost")):
                 network = m.group(1).strip('"')
+            elif m is None and UNREACHABLE in text:
+                network = "an address with no route"
     if lua_missing is not None:
         return Cause(CauseClass.LUA_MODULE_MISSING, lua_missing)
     if network is not None:

@@ -257,6 +257,12 @@ def test_causes_of_a_failed_block():
         Cause(CauseClass.PUBLIC_NETWORK, "agentzh.org")
     assert str(of_failure(['connect() to 1.2.3.4:80 failed (101: Network is unreachable)'])) == \
         "needs the public network: 1.2.3.4:80"
+    assert str(of_failure(["send() failed (101: Network is unreachable) while resolving, resolver: 8.8.8.8:53"])) == \
+        "needs the public network: 8.8.8.8:53"
+    assert str(of_failure(["sendmsg() failed (101: Network is unreachable)"])) == \
+        "needs the public network: an address with no route"
+    assert str(of_failure(["resolver 8.8.8.8:53 failed (101: Network is unreachable)"])) == \
+        "needs the public network: 8.8.8.8:53"
     assert of_failure(["localhost could not be resolved", "response_body 'a', expected 'b'"]) is None
     assert missing_modules(("stream", "ngx_stream_lua"), None) is None
     assert missing_modules(("stream",), frozenset({"stream"})) is None
