@@ -43,6 +43,13 @@ LUA_MODULE_NOT_FOUND = re.compile(r"module '([\w.\-/]+)' not found")
 # a name nginx's resolver could not find, or an address without a route (the containers' networks are internal)
 NOT_RESOLVED = re.compile(r"(\S+?) could not be resolved")
 UNREACHABLE = "(101: Network is unreachable)"
+# nginx that does not know a directive: the module that provides it is not in the image
+UNKNOWN_DIRECTIVE = re.compile(r'\[emerg\].*?unknown directive "([\w.]+)"')
+DIRECTIVE_MODULES = (("more_", "headers-more-nginx-module"), ("echo", "echo-nginx-module"),
+                     ("set_", "set-misc-nginx-module"), ("srcache_", "srcache-nginx-module"),
+                     ("memc_", "memc-nginx-module"), ("redis2_", "redis2-nginx-module"),
+                     ("array_", "array-var-nginx-module"), ("encrypted_session", "encrypted-session-nginx-module"),
+                     ("rds_", "rds-json-nginx-module"), ("xss_", "xss-nginx-module"))
 PEER = re.compile(r"(?:connect\(\) to|resolver:?) ([^\s,]+)")
 
 
@@ -67,9 +74,12 @@ def missing_modules(needed: Iterable[str], present: Optional[frozenset[str]]) ->
 
 def of_failure(texts: Iterable[str]) -> Optional[Cause]:
     """The class of a failed block from what it left (error.log lines, the failures, nginx -t's
-    output): a Lua module that ``require`` did not find, or a public name or address it needed."""
-    lua_missing = network = None
+    output): a Lua module that ``require`` did not find, a public name or address it needed, or a
+    directive nginx does not know (its module is not in the image)."""
+    lua_missing = network = directive = None
     for text in texts:
+        if directive is None and (d := UNKNOWN_DIRECTIVE.search(text)):
+            directive = d.group(1)
         if lua_missing is None and (m := LUA_MODULE_NOT_FOUND.search(text)):
             lua_missing = m.group(1)
         if network is None:
@@ -82,4 +92,7 @@ def of_failure(texts: Iterable[str]) -> Optional[Cause]:
         return Cause(CauseClass.LUA_MODULE_MISSING, lua_missing)
     if network is not None:
         return Cause(CauseClass.PUBLIC_NETWORK, network)
+    if directive is not None:
+        module = next((m for prefix, m in DIRECTIVE_MODULES if directive.startswith(prefix)), "")
+        return module_missing(f"{module} (directive {directive})" if module else f"the one with directive {directive}")
     return None

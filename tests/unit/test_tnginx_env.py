@@ -264,5 +264,9 @@ def test_causes_of_a_failed_block():
     assert str(of_failure(["resolver 8.8.8.8:53 failed (101: Network is unreachable)"])) == \
         "needs the public network: 8.8.8.8:53"
     assert of_failure(["localhost could not be resolved", "response_body 'a', expected 'b'"]) is None
+    assert str(of_failure(['[emerg] 86#86: unknown directive "more_clear_headers" in /harness/conf/nginx.conf:36'])) == \
+        "module missing in image: headers-more-nginx-module (directive more_clear_headers)"
+    assert str(of_failure(['[emerg] 1#1: unknown directive "foo_bar" in x:1'])) == \
+        "module missing in image: the one with directive foo_bar"
     assert missing_modules(("stream", "ngx_stream_lua"), None) is None
     assert missing_modules(("stream",), frozenset({"stream"})) is None
