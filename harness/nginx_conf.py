@@ -30,6 +30,7 @@ PID_FILE = f"{ROOT}/logs/nginx.pid"
 ACTIVATE = f"{ROOT}/bin/activate"
 HTTP_PORT = 8080
 CONTROL_PORT = 9901
+COMPANION_PORT = 9902  # the API of a container's network-namespace companion (containers/companion.py)
 CONTROL_PATH = "/__harness/ready"
 GENERATION_PATH = "/__harness/generation"  # readiness without Lua, for quiet fixtures
 LOG_PATH = "/__harness/log"
