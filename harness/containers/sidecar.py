@@ -55,11 +55,16 @@ class SidecarContainer(HarnessContainer):
         super().start()
 
         def probe() -> bool:
-            if self.state().get("Status") in ("exited", "dead"):
-                raise HarnessError(f"{self.name} exited before it was ready: see its output", self.logs_text())
-            return self.api.get(self.ready_path).status_code == 200
+            try:
+                return self.api.get(self.ready_path).status_code == 200
+            except httpx.TransportError:  # not listening yet: has it exited?
+                if self.state().get("Status") in ("exited", "dead"):
+                    raise HarnessError(f"{self.name} exited before it was ready: see its output",
+                                       self.logs_text()) from None
+                raise
+        # Python's start is ~0.1-0.3 s: poll finely (the API answers a refused connection at once)
         wait_for(probe, timeout=self.start_timeout, what=f"{self.name} to answer on its API",
-                 on_timeout=self.logs_text)
+                 on_timeout=self.logs_text, interval=0.02, max_interval=0.1)
         return self
 
     def stop(self, force: bool = True, delete_volume: bool = True) -> None:
