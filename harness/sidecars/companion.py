@@ -21,7 +21,7 @@ import argparse
 import asyncio
 import base64
 import socket
-from typing import Any, Optional
+from typing import Any, Optional, cast
 
 from harness.sidecars.fault_proxy import Proxy, json_api
 
@@ -156,8 +156,7 @@ class UdpPeer(asyncio.DatagramProtocol):
         await loop.create_datagram_endpoint(lambda: self, sock=sock)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        self.transport = cast(asyncio.DatagramTransport, transport)  # a datagram endpoint's
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
         self.datagrams += 1

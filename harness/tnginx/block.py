@@ -402,7 +402,7 @@ def peers_of(raw: RawBlock) -> tuple[Peers, tuple[str, ...]]:
         port, reply = _port(raw, "tcp_listen", unsupported), _replies(raw, "tcp_reply", unsupported)
         if reply is None and not raw.has("tcp_shutdown") and not unsupported:
             raise BlockError("tcp_listen without tcp_reply or tcp_shutdown (Test::Nginx bails out)")
-        if port is not None:
+        if port is not None and not unsupported:
             tcp = TcpPeer(port=port, reply=reply, query=_query(raw, "tcp_query"),
                           query_len=int(str(s["tcp_query_len"]).strip()) if raw.has("tcp_query_len") else None,
                           reply_delay=seconds(s["tcp_reply_delay"]) if raw.has("tcp_reply_delay") else 0.0,
@@ -412,10 +412,11 @@ def peers_of(raw: RawBlock) -> tuple[Peers, tuple[str, ...]]:
                           auto_timeout=(seconds(s["tcp_query_auto_timeout"]) if str(s["tcp_query_auto_timeout"]).strip()
                                         else 0.1) if "tcp_query_auto_timeout" in s else None)
     if raw.has("udp_listen"):
+        cannot = len(unsupported)
         port, reply = _port(raw, "udp_listen", unsupported), _replies(raw, "udp_reply", unsupported)
-        if reply is None and not unsupported:
+        if reply is None and len(unsupported) == cannot:
             raise BlockError("udp_listen without udp_reply (Test::Nginx bails out)")
-        if port is not None:
+        if port is not None and len(unsupported) == cannot:
             udp = UdpPeer(port=port, reply=reply or (), query=_query(raw, "udp_query"),
                           reply_delay=seconds(s["udp_reply_delay"]) if raw.has("udp_reply_delay") else 0.0)
     return Peers(tcp, udp), tuple(unsupported)
