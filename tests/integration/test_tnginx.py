@@ -199,3 +199,41 @@ def test_the_first_blocks_container_starts_while_pytest_collects(harness_stage):
         probe = Probe()
         code = pytest.main([str(HERE / "t" / "sections.t"), "-q", "-p", "no:cacheprovider", *extra], plugins=[probe])
         assert code == 0 and probe.early is started
+
+
+def test_a_container_reused_by_hup_keeps_its_companion_which_goes_when_it_goes(harness_stage):
+    """Blocks with mock peers on one stage: each container gets one companion (a container HUPed into
+    the next block keeps it), and closing the stage removes every companion with its container."""
+    import docker
+
+    from harness.stage import Stage
+    from harness.tnginx.adapter import SuiteStage
+    from harness.tnginx.block import build_block
+    from harness.tnginx.load import load_tfile
+    from harness.tnginx.runner import BlockRunner
+
+    tfile = load_tfile(PEERS)
+    pairs = []
+
+    class Recording(SuiteStage):
+        def companion(self, nginx, block):
+            found = super().companion(nginx, block)
+            pairs.append((nginx.get_container_id(), found.get_container_id() if found else None))
+            return found
+
+    with Stage(harness_stage.engine, harness_stage.settings, session=harness_stage.session) as stage:
+        runner = BlockRunner(Recording(stage, tfile.root))
+        for raw in tfile.blocks[1:5]:  # TESTs 2-5: each has a tcp peer
+            block = build_block(raw, repeats=2, log_level="warn", workers=1, no_root_location=False,
+                                env_to_nginx=[], label=f"peers-{raw.number}")
+            result = runner.run(block, 2)
+            assert result.verdict == "passed", result.format()
+    assert all(companion for _, companion in pairs)
+    assert len({n for n, _ in pairs}) < len(pairs)  # a container served more than one block
+    assert len(set(pairs)) == len({n for n, _ in pairs})  # one companion per container, kept across blocks
+    client = docker.from_env()
+    try:
+        left = [c for _, c in pairs if c and client.containers.list(all=True, filters={"id": c})]
+    finally:
+        client.close()
+    assert left == []
