@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Optional
 from harness.containers.sidecar import SidecarContainer
 from harness.errors import HarnessError
 from harness.images.resolver import ResolvedImage
-from harness.nginx_conf import COMPANION_PORT
+from harness.nginx_conf import COMPANION_PORT, ROOT, WWW
 from harness.session import HarnessSession
 
 if TYPE_CHECKING:
@@ -39,7 +39,14 @@ class CompanionContainer(SidecarContainer):
 
     def __init__(self, image: ResolvedImage, session: HarnessSession, owner: "OpenRestyContainer") -> None:
         self.netns_owner = owner
-        super().__init__(image, session, owner.reach, ["--api", str(COMPANION_PORT)])
+        www = owner.config_dir / WWW if owner.config_dir is not None else None
+        # the server's html directory at nginx's own path, where the engine shares this host's files:
+        # a mock peer's unix socket there is the one nginx connects to
+        links = ["--link", f"{ROOT}/html={ROOT}/{WWW}"] if www is not None else []
+        super().__init__(image, session, owner.reach, ["--api", str(COMPANION_PORT), *links])
+        if www is not None:
+            self.with_volume_mapping(str(www), f"{ROOT}/{WWW}", "rw")
+        self.shares_html = www is not None
         self.forwards: dict[str, Forward] = {}
 
     def _call(self, method: str, path: str, body: Optional[dict] = None) -> Any:
@@ -59,6 +66,9 @@ class CompanionContainer(SidecarContainer):
     def arm(self, peers: dict[str, Any]) -> None:
         """Start a repetition's mock peers (``{"tcp": spec|None, "udp": spec|None}``); they listen
         when this returns. :class:`PeerError` when a port cannot be had."""
+        if not self.shares_html and any((spec or {}).get("path") for spec in peers.values()):
+            raise PeerError("a mock peer on a unix socket needs an engine that shares this host's files "
+                            "(the html directory is mounted into both containers)")
         self._call("POST", "/peers", peers)
 
     def collect(self) -> dict[str, Any]:

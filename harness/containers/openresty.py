@@ -19,7 +19,7 @@ from harness.errors import HarnessError, LuaSyntaxError, NginxConfigError, Readi
 from harness.images.profiles import openresty_profile
 from harness.images.resolver import ResolvedImage
 from harness.engine import shares_files_with_host
-from harness.nginx_conf import (ACTIVATE, COMPANION_PORT, CONFIG_ERROR_EXIT, ERROR_LOG, ROOT, CONTROL_PATH,
+from harness.nginx_conf import (ACTIVATE, COMPANION_PORT, CONFIG_ERROR_EXIT, ERROR_LOG, ROOT, WWW, CONTROL_PATH,
                                 CONTROL_PORT, HTTP_PORT,
                                 LUA_SYNTAX_EXIT, RELOAD_STUCK_EXIT, Fixture, RenderOptions, host_paths,
                                 nginx_t_summary, write_bundle, write_generation)
@@ -125,6 +125,10 @@ class OpenRestyContainer(HarnessContainer):
                 for part in READ_ONLY_PARTS:
                     shutil.move(str(bundle / part), str(self.config_dir / part))
                     self.with_volume_mapping(self.config_dir / part, f"{ROOT}/{part}", "ro")
+                # www/ (the html directory): a writable mount, so a companion can bind unix sockets in it
+                (self.config_dir / WWW).mkdir(mode=0o777)
+                (self.config_dir / WWW).chmod(0o777)
+                self.with_volume_mapping(self.config_dir / WWW, f"{ROOT}/{WWW}", "rw")
                 self.agent = AgentLink.create(self.config_dir / AGENT_DIR)
                 if self.agent is not None:
                     self.with_volume_mapping(self.config_dir / AGENT_DIR, f"{ROOT}/{AGENT_DIR}", "ro")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import os
 import socket
 from typing import Any, Optional, cast
 
@@ -38,7 +39,7 @@ def _pieces(spec: dict) -> Optional[list[bytes]]:
 class TcpPeer:
     """A mock TCP server for one repetition of a block.
 
-    It listens on 127.0.0.1:``port`` and serves the first connection only (later ones wait in the
+    It listens on 127.0.0.1:``port`` (or the unix socket ``path``) and serves the first connection only (later ones wait in the
     backlog, unanswered, until the repetition ends, as under Test::Nginx): ``shutdown`` (0 read, 1
     write, 2 both; after ``shutdown_delay`` s) first, if given; then it reads (unless the read side
     is shut) until ``query_len`` bytes came (none given: one read), or, with ``auto_timeout``, until
@@ -48,7 +49,8 @@ class TcpPeer:
     """
 
     def __init__(self, spec: dict) -> None:
-        self.port = int(spec["port"])
+        self.port = int(spec.get("port") or 0)
+        self.path = str(spec.get("path") or "")  # a unix socket instead of a port
         self.query_len = int(spec.get("query_len") or 0)
         self.auto_timeout: Optional[float] = spec.get("auto_timeout")
         self.reply = _pieces(spec)
@@ -65,10 +67,16 @@ class TcpPeer:
         self.task: Optional[asyncio.Task] = None
 
     async def start(self) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock = socket.socket(socket.AF_UNIX if self.path else socket.AF_INET, socket.SOCK_STREAM)
         try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((LOOPBACK, self.port))
+            if self.path:  # as Test::Nginx: an old socket file goes first; nginx's workers may connect
+                if os.path.exists(self.path):
+                    os.unlink(self.path)
+                sock.bind(self.path)
+                os.chmod(self.path, 0o777)
+            else:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.bind((LOOPBACK, self.port))
             sock.listen(5)
             sock.setblocking(False)
         except OSError:
@@ -125,7 +133,8 @@ class TcpPeer:
             if sock is not None:
                 sock.close()
         self.conn = self.listener = None
-        return {"port": self.port, "query": base64.b64encode(self.received).decode(), "accepted": self.accepted,
+        return {"port": self.port, "path": self.path, "query": base64.b64encode(self.received).decode(),
+                "accepted": self.accepted,
                 "replied": self.replied, "error": self.error}
 
 
@@ -212,7 +221,7 @@ class Companion:
                 continue
             if kind == "tcp":  # a mock peer on a forward's port has it for the repetition
                 for proxy in self.forwards.values():
-                    if proxy.listen_port == int(spec["port"]) and proxy.enabled:
+                    if proxy.listen_port == int(spec.get("port") or 0) and proxy.enabled:
                         await proxy.disable()
                         self.suspended.append(proxy)
             peer = TcpPeer(spec) if kind == "tcp" else UdpPeer(spec)
@@ -220,7 +229,8 @@ class Companion:
                 await peer.start()
             except OSError as exc:
                 await self.collect()
-                raise PeerError(f"{kind}_listen {spec['port']}: cannot listen: {exc.strerror or exc}") from None
+                target = spec.get("path") or spec.get("port")
+                raise PeerError(f"{kind}_listen {target}: cannot listen: {exc.strerror or exc}") from None
             if isinstance(peer, TcpPeer):
                 self.tcp = peer
             else:
@@ -262,7 +272,13 @@ class PeerError(Exception):
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--api", type=int, required=True)
+    parser.add_argument("--link", action="append", default=[],
+                        help="PATH=TARGET: a symlink, so a path reads as in the OpenResty container")
     args = parser.parse_args()
+    for link in args.link:
+        path, target = link.split("=", 1)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        os.symlink(target, path)
     companion = Companion()
     server = await asyncio.start_server(json_api(companion.route), "0.0.0.0", args.api)
     print(f"companion: api on :{args.api}", flush=True)

@@ -368,12 +368,18 @@ def seconds(value: Any) -> float:
 PERL_CODE = re.compile(r"CODE\(0x[0-9a-f]+\)")  # a Perl sub as the shim hands it over (not callable here)
 
 
-def _port(raw: RawBlock, section: str, unsupported: list[str]) -> Optional[int]:
+def _target(raw: RawBlock, section: str, unsupported: list[str]) -> Optional[tuple[int, str]]:
+    """(port, "") or, for a stream socket in the block's html directory (which the companion shares),
+    (0, path); None (with the reason) for other unix sockets."""
     target = str(raw.sections[section]).strip()
     if target.isdigit():
-        return int(target)
+        return int(target), ""
     if target.endswith(".sock"):
-        unsupported.append(f"{section} (a unix socket: the companion shares the network, not the files)")
+        html = BLOCK_ENV["TEST_NGINX_HTML_DIR"] + "/"
+        if section == "tcp_listen" and target.startswith(html) and "/.." not in target:
+            return 0, target
+        where = "a datagram unix socket" if section == "udp_listen" else f"a unix socket outside {html}"
+        unsupported.append(f"{section} ({where}: the companion shares the network and the html directory only)")
         return None
     raise BlockError(f"{section}: {target!r} is neither a port nor a *.sock path")
 
@@ -399,11 +405,11 @@ def peers_of(raw: RawBlock) -> tuple[Peers, tuple[str, ...]]:
     unsupported: list[str] = []
     tcp = udp = None
     if raw.has("tcp_listen"):
-        port, reply = _port(raw, "tcp_listen", unsupported), _replies(raw, "tcp_reply", unsupported)
+        target, reply = _target(raw, "tcp_listen", unsupported), _replies(raw, "tcp_reply", unsupported)
         if reply is None and not raw.has("tcp_shutdown") and not unsupported:
             raise BlockError("tcp_listen without tcp_reply or tcp_shutdown (Test::Nginx bails out)")
-        if port is not None and not unsupported:
-            tcp = TcpPeer(port=port, reply=reply, query=_query(raw, "tcp_query"),
+        if target is not None and not unsupported:
+            tcp = TcpPeer(port=target[0], path=target[1], reply=reply, query=_query(raw, "tcp_query"),
                           query_len=int(str(s["tcp_query_len"]).strip()) if raw.has("tcp_query_len") else None,
                           reply_delay=seconds(s["tcp_reply_delay"]) if raw.has("tcp_reply_delay") else 0.0,
                           shutdown=int(str(s["tcp_shutdown"]).strip()) if raw.has("tcp_shutdown") else None,
@@ -413,11 +419,11 @@ def peers_of(raw: RawBlock) -> tuple[Peers, tuple[str, ...]]:
                                         else 0.1) if "tcp_query_auto_timeout" in s else None)
     if raw.has("udp_listen"):
         cannot = len(unsupported)
-        port, reply = _port(raw, "udp_listen", unsupported), _replies(raw, "udp_reply", unsupported)
+        target, reply = _target(raw, "udp_listen", unsupported), _replies(raw, "udp_reply", unsupported)
         if reply is None and len(unsupported) == cannot:
             raise BlockError("udp_listen without udp_reply (Test::Nginx bails out)")
-        if port is not None and len(unsupported) == cannot:
-            udp = UdpPeer(port=port, reply=reply or (), query=_query(raw, "udp_query"),
+        if target is not None and len(unsupported) == cannot:
+            udp = UdpPeer(port=target[0], reply=reply or (), query=_query(raw, "udp_query"),
                           reply_delay=seconds(s["udp_reply_delay"]) if raw.has("udp_reply_delay") else 0.0)
     return Peers(tcp, udp), tuple(unsupported)
 

@@ -36,7 +36,7 @@ def _query_failure(section: str, got: bytes, want: Query, where: str) -> Optiona
 class TcpPeer:
     """``tcp_listen`` and its sections (see harness/sidecars/companion.py for how it behaves)."""
 
-    port: int
+    port: int  # 0 with a path
     reply: Optional[tuple[bytes, ...]] = None  # pieces, each sent on its own; None: no tcp_reply
     query: Optional[Query] = None
     query_len: Optional[int] = None  # to check; also how much to read (default: the query's length)
@@ -45,11 +45,13 @@ class TcpPeer:
     shutdown_delay: float = 0.0
     no_close: bool = False
     auto_timeout: Optional[float] = None  # read until the client is quiet this long
+    path: str = ""  # a unix socket (in the block's html directory) instead of a port
 
     def wire(self) -> dict[str, Any]:
         read = self.query_len if self.query_len is not None else (
             len(self.query) if isinstance(self.query, bytes) else None)
-        return {"port": self.port, "reply": _b64(self.reply), "query_len": read, "reply_delay": self.reply_delay,
+        return {"port": self.port, "path": self.path, "reply": _b64(self.reply), "query_len": read,
+                "reply_delay": self.reply_delay,
                 "shutdown": self.shutdown, "shutdown_delay": self.shutdown_delay, "no_close": self.no_close,
                 "auto_timeout": self.auto_timeout}
 

@@ -90,14 +90,15 @@ def companions_of(pid: int) -> list[str]:
 def test_companion_serves_127_0_0_1_and_mock_peers_and_leaves_nothing(harness_stage, tmp_path):
     """tests/tnginx/t/peers.t: Redis at 127.0.0.1:$TEST_NGINX_REDIS_PORT, tcp_listen with
     tcp_query/tcp_reply, tcp_reply_delay, tcp_query_len with an array reply, tcp_no_close,
-    tcp_shutdown, udp_listen with udp_query/udp_reply (array, delayed), each block twice; and
+    tcp_shutdown, udp_listen with udp_query/udp_reply (array, delayed), tcp_listen on a unix socket in
+    $TEST_NGINX_HTML_DIR, each block twice; and
     after the run no container of it (OpenResty, companion, Redis) is left."""
     proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "t", str(PEERS), "--reports", str(tmp_path)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     out, _ = proc.communicate(timeout=600)
     verdicts = json.loads((tmp_path / "t.json").read_text())["blocks"]
     assert proc.returncode == 0, out
-    assert sorted(v for v in verdicts.values()) == ["passed"] * 8, out
+    assert sorted(v for v in verdicts.values()) == ["passed"] * 9, out
     assert companions_of(proc.pid) == []
 
 

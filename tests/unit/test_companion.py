@@ -61,7 +61,11 @@ def test_udp_sections_and_what_cannot_run():
     peers, cannot = peers_of(raw(udp_listen="1953", udp_reply=["x", "y"], udp_query="q", udp_reply_delay="1"))
     assert peers.udp == UdpSpec(port=1953, reply=(b"x", b"y"), query=b"q", reply_delay=1.0) and cannot == ()
     peers, cannot = peers_of(raw(tcp_listen="/tmp/a.sock", tcp_reply="x"))
-    assert not peers and "tcp_listen (a unix socket" in cannot[0]
+    assert not peers and "tcp_listen (a unix socket outside /harness/html/" in cannot[0]
+    peers, cannot = peers_of(raw(tcp_listen="/harness/html/a.sock", tcp_reply="x"))  # $TEST_NGINX_HTML_DIR
+    assert peers.tcp == TcpSpec(port=0, path="/harness/html/a.sock", reply=(b"x",)) and cannot == ()
+    peers, cannot = peers_of(raw(udp_listen="/harness/html/a.sock", udp_reply="x"))
+    assert not peers and "udp_listen (a datagram unix socket" in cannot[0]
     peers, cannot = peers_of(raw(udp_listen="1953", udp_reply="CODE(0x55d0c0ffee00)"))
     assert not peers and "udp_reply (a Perl sub" in cannot[0]
 
@@ -151,6 +155,23 @@ def test_tcp_peer_reads_the_query_length_then_replies_in_pieces_and_closes():
     data, end, saw = run(scenario())
     assert (data, end) == (b"first,second", "eof")
     assert base64.b64decode(saw["query"]) == b"0123456789" and saw["accepted"] == 1 and saw["replied"]
+
+
+def test_tcp_peer_on_a_unix_socket_replaces_an_old_file_and_lets_anyone_connect(tmp_path):
+    path = tmp_path / "peer.sock"
+    path.write_text("an old socket file")
+
+    async def scenario():
+        peer = TcpPeer({"path": str(path), "reply": b64(b"unix")})
+        await peer.start()
+        mode = path.stat().st_mode & 0o777
+        reader, writer = await asyncio.open_unix_connection(str(path))
+        writer.write(b"q")
+        data = await asyncio.wait_for(reader.read(), 2)
+        writer.close()
+        return mode, data, await peer.stop()
+    mode, data, saw = run(scenario())
+    assert mode == 0o777 and data == b"unix" and base64.b64decode(saw["query"]) == b"q"
 
 
 def test_tcp_peer_without_a_length_replies_after_one_read_and_delays_its_reply():

@@ -215,3 +215,28 @@ GET /t
 ["one", "two"]
 --- response_body
 one|two, waited at least 0.15 s: true
+
+
+
+=== TEST 9: tcp_listen on a unix socket in $TEST_NGINX_HTML_DIR (the companion shares that directory)
+--- config
+    location = /t {
+        content_by_lua_block {
+            local sock = ngx.socket.tcp()
+            sock:settimeout(1000)
+            local ok, err = sock:connect("unix:$TEST_NGINX_HTML_DIR/peer.sock")
+            if not ok then
+                ngx.say("failed to connect: ", err)
+                return
+            end
+            assert(sock:send("over unix"))
+            ngx.say("received: ", sock:receive("*a"))
+        }
+    }
+--- request
+GET /t
+--- tcp_listen eval: "$ENV{TEST_NGINX_HTML_DIR}/peer.sock"
+--- tcp_query: over unix
+--- tcp_reply: hello from the socket
+--- response_body
+received: hello from the socket
