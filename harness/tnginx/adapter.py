@@ -14,10 +14,10 @@ if TYPE_CHECKING:
     from harness.tnginx.block import TBlock
 
 
-# Services Test::Nginx suites look for on 127.0.0.1: name -> (the variable that gives the port,
-# its default). The companion forwards 127.0.0.1:PORT to the session's service of that name (its
-# address from the stage's service env, NAME_HOST / NAME_PORT, or a run-wide fault's proxy).
-LOCAL_SERVICES = {"redis": ("TEST_NGINX_REDIS_PORT", 6379), "memcached": ("TEST_NGINX_MEMCACHED_PORT", 11211)}
+# Services Test::Nginx suites look for on 127.0.0.1: name -> the variable that gives the port. The
+# companion forwards 127.0.0.1:PORT to the session's service of that name (its address from the
+# stage's service env, NAME_HOST / NAME_PORT, or from a run-wide fault's proxy).
+LOCAL_SERVICES = {"redis": "TEST_NGINX_REDIS_PORT", "memcached": "TEST_NGINX_MEMCACHED_PORT"}
 LOCAL_NAMES = ("127.0.0.1", "localhost")
 
 SYSTEM_DIRS = frozenset({"bin", "boot", "dev", "etc", "harness", "home", "lib", "lib32", "lib64", "libx32",
@@ -66,9 +66,8 @@ class SuiteStage:
         return nginx
 
     def forwards(self) -> dict[str, tuple[int, str, int]]:
-        """Every running service of LOCAL_SERVICES as ``name: (port on 127.0.0.1, host, port)``;
-        the local port is the file's numeric TEST_NGINX_*_PORT if it set one (see :meth:`companion`),
-        else the service's own port (what the harness's placeholder renders to)."""
+        """Every running service of LOCAL_SERVICES as ``name: (port on 127.0.0.1, host, port)``, the
+        local port being the service's own (what the harness's ``${NAME_PORT}`` placeholder renders to)."""
         env = {**self.stage.service_env(), **self.env}
         out = {}
         for name in LOCAL_SERVICES:
@@ -78,14 +77,14 @@ class SuiteStage:
         return out
 
     def local_services(self, block: "TBlock") -> dict[str, tuple[int, str, int]]:
-        """The forwards ``block`` uses: its config names the service's port and a local address."""
+        """The forwards ``block`` uses: its config names a local address and the service's port, as
+        the harness's placeholder or as the number the file (or its environment) set the variable to."""
         text = "".join(block.fixture.snippets.values())
         if not any(name in text for name in LOCAL_NAMES):
             return {}
         out = {}
         for name, host_port in self.forwards().items():
-            var = LOCAL_SERVICES[name][0]
-            value = str(block.test_env.get(var, "")).strip()
+            value = str(block.test_env.get(LOCAL_SERVICES[name], "")).strip()
             if value.isdigit():  # the file (or its environment) gave the port itself
                 if value in text:
                     out[name] = (int(value), *host_port[1:])
