@@ -23,6 +23,7 @@ from harness.images.profiles import OpenRestyProfile
 from harness.resources import shipped
 
 ROOT = "/harness"  # nginx prefix inside the container
+WWW = "www"  # under ROOT: the server's writable html directory (ROOT/html links to it; lualib/agent.lua)
 CONF = f"{ROOT}/conf/nginx.conf"
 ERROR_LOG = f"{ROOT}/logs/error.log"
 ACCESS_LOG = f"{ROOT}/logs/access.log"
@@ -30,6 +31,7 @@ PID_FILE = f"{ROOT}/logs/nginx.pid"
 ACTIVATE = f"{ROOT}/bin/activate"
 HTTP_PORT = 8080
 CONTROL_PORT = 9901
+COMPANION_PORT = 9902  # the API of a container's network-namespace companion (containers/companion.py)
 CONTROL_PATH = "/__harness/ready"
 GENERATION_PATH = "/__harness/generation"  # readiness without Lua, for quiet fixtures
 LOG_PATH = "/__harness/log"

@@ -22,7 +22,8 @@ from typing import Any, Optional, Union
 from testcontainers.core.config import testcontainers_config
 from testcontainers.core.network import Network
 
-from harness.containers import DnsContainer, FaultProxyContainer, OpenRestyContainer, Reach, RedisContainer
+from harness.containers import (CompanionContainer, DnsContainer, FaultProxyContainer, OpenRestyContainer, Reach,
+                                RedisContainer)
 from harness.containers.base import ReachMode
 from harness.dependencies import Dependencies
 from harness.engine import Engine
@@ -81,6 +82,7 @@ class Stage:
         self._dns: Optional[DnsContainer] = None
         self._proxies: list[FaultProxyContainer] = []  # fault proxies started, for dependencies()
         self._images: dict[str, ResolvedImage] = {}  # image references given per container, resolved once
+        self._companions: dict[str, CompanionContainer] = {}  # OpenResty container id -> its companion
         self.pool: ContainerPool[OpenRestyContainer] = ContainerPool(self.plan, switch_timeout=settings.start_timeout)
         self.reach_mode = self._decide_reach()
 
@@ -164,6 +166,30 @@ class Stage:
             container.stop_quietly()
             raise
         self._proxies = [p for p in self._proxies if not p.stopped] + [container]
+        return container
+
+    def companion(self, nginx: OpenRestyContainer) -> CompanionContainer:
+        """The network-namespace companion of ``nginx`` (started on first ask; a reused container
+        keeps it): its 127.0.0.1 forwards and mock peers. It is stopped when ``nginx`` stops."""
+        key = nginx.get_container_id()
+        with self._lock:
+            found = self._companions.get(key)
+        if found is not None:
+            return found
+        container = CompanionContainer(self.resolver.resolve("tools"), self.session, nginx)
+        try:
+            container.with_start_timeout(self.settings.start_timeout).start()
+        except BaseException:
+            container.stop_quietly()
+            raise
+
+        def gone() -> None:
+            with self._lock:
+                self._companions.pop(key, None)
+            container.stop_quietly()
+        nginx.on_stop.append(gone)
+        with self._lock:
+            self._companions[key] = container
         return container
 
     def dependencies(self, nginx: Optional[OpenRestyContainer] = None) -> Dependencies:

@@ -7,7 +7,7 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import httpx
 
@@ -20,7 +20,8 @@ from harness.errors import HarnessError, LuaSyntaxError, NginxConfigError, Readi
 from harness.images.profiles import openresty_profile
 from harness.images.resolver import ResolvedImage
 from harness.engine import shares_files_with_host
-from harness.nginx_conf import (ACTIVATE, CONFIG_ERROR_EXIT, ROOT, CONTROL_PATH, CONTROL_PORT, HTTP_PORT,
+from harness.nginx_conf import (ACTIVATE, COMPANION_PORT, CONFIG_ERROR_EXIT, ROOT, WWW, CONTROL_PATH, CONTROL_PORT,
+                                HTTP_PORT,
                                 LUA_SYNTAX_EXIT, RELOAD_STUCK_EXIT, Fixture, RenderOptions, host_paths,
                                 nginx_t_summary, write_bundle, write_generation)
 from harness.openresty_spec import OpenRestySpec, Shape
@@ -53,7 +54,8 @@ class OpenRestyContainer(HarnessContainer):
 
     def __init__(self, image: ResolvedImage, session: HarnessSession, reach: Reach, fixture: Fixture | OpenRestySpec) -> None:
         spec = fixture if isinstance(fixture, OpenRestySpec) else OpenRestySpec.of(fixture)
-        super().__init__(image, session, reach, (HTTP_PORT, CONTROL_PORT, *spec.ports))
+        # COMPANION_PORT: published too (where ports are), for a companion in its network namespace
+        super().__init__(image, session, reach, (HTTP_PORT, CONTROL_PORT, COMPANION_PORT, *spec.ports))
         self.spec = spec  # what it runs: options and the fixture it started with
         self.profile = openresty_profile(image.labels)
         self.fixture = spec.fixture  # the fixture it serves now (a switch changes it)
@@ -73,6 +75,7 @@ class OpenRestyContainer(HarnessContainer):
         for key, value in spec.env.items():
             self.with_env(key, value)
         self.generation_log_start = 0  # error.log offset just before the current generation was loaded
+        self.on_stop: list[Callable[[], None]] = []  # run first when it stops (its companion goes with it)
 
     # ---- lifecycle ----------------------------------------------------------------------------
     def _render_options(self, spec: Optional[OpenRestySpec] = None) -> RenderOptions:
@@ -97,6 +100,10 @@ class OpenRestyContainer(HarnessContainer):
                 for part in READ_ONLY_PARTS:
                     shutil.move(str(bundle / part), str(self.config_dir / part))
                     self.with_volume_mapping(self.config_dir / part, f"{ROOT}/{part}", "ro")
+                # www/ (the html directory): a writable mount, so a companion can bind unix sockets in it
+                (self.config_dir / WWW).mkdir(mode=0o777)
+                (self.config_dir / WWW).chmod(0o777)
+                self.with_volume_mapping(self.config_dir / WWW, f"{ROOT}/{WWW}", "rw")
                 link = AgentLink.create(self.config_dir / AGENT_DIR)
                 self.io.use_agent(link)
                 if link is not None:
@@ -265,6 +272,8 @@ class OpenRestyContainer(HarnessContainer):
 
     # ---- observation ----------------------------------------------------------------------------
     def stop(self, force: bool = True, delete_volume: bool = True) -> None:
+        while self.on_stop:
+            self.on_stop.pop()()
         self.channel.close()
         self.io.close()
         try:

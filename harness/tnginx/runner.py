@@ -188,37 +188,23 @@ class BlockRunner:
             self.suite.release(nginx, reusable)
 
     def _repetitions(self, block: TBlock, repeats: int, nginx: "OpenRestyContainer", result: BlockResult) -> None:
-        host, port = nginx.endpoint(HTTP_PORT)
         view = LogView(self.suite.worker_pids(nginx))
-        since = nginx.generation_log_start
         side = any(SIDE_LOG in text for text in block.fixture.snippets.values())
+        companion = self.suite.companion(nginx, block)
+        since = nginx.generation_log_start
         seen: list[str] = []
         for rep in range(repeats):
-            answers: list[Answer] = []
-            for request in block.requests:
-                answers += exchange(host, port, request, block.timeout)
-            if not block.ignore_response:
-                for index, (expect, answer) in enumerate(zip(block.expects, answers)):
-                    if answer.timed_out:
-                        if not block.abort:
-                            result.fail(f"request {index + 1}: client socket timed out after {block.timeout:g}s")
-                        continue
-                    for failure in check_answer(expect, answer, index, rep):
-                        result.fail(failure)
-                if len(answers) < len(block.expects) and not block.abort:
-                    result.fail(f"{len(block.expects) - len(answers)} answer(s) missing")
-            if block.wait:
-                time.sleep(block.wait)  # the block's own --- wait
-            read = nginx.read_error_log(since, settle=SETTLE)
-            since = read.end if read.end >= 0 else read.start + len(read.text.encode())
-            lines = view.lines(read.text)
-            if side:  # the suite's own writes to Test::Nginx's error log file (jit.v's traces): as under
-                # Test::Nginx, every repetition of the block sees them (the file is this generation's)
-                text = nginx.read_log_file(0, SIDE_LOG_NAME) or ""
-                lines += [ln for ln in text.split("\n") if ln]
+            if companion is not None and block.peers:
+                companion.arm(block.peers.wire())  # listening before the requests, as under Test::Nginx
+                try:
+                    since, lines = self._repetition(block, rep, nginx, since, view, side, result)
+                finally:
+                    peers_saw = companion.collect()
+                for failure in block.peers.check(peers_saw, rep):  # after the log checks, as Test::Nginx
+                    result.fail(failure)
+            else:
+                since, lines = self._repetition(block, rep, nginx, since, view, side, result)
             seen += lines
-            for failure in check_log(block.log_for(rep), lines, rep):
-                result.fail(failure)
         if result.verdict == "failed":
             cause = of_failure([*result.failures, *seen])  # every line: a debug log may bury it
             if cause is not None:
@@ -229,6 +215,37 @@ class BlockRunner:
                 result.workers = nginx.workers(0.2).format()
             except Exception as exc:  # noqa: BLE001 - evidence must not hide the verdict
                 result.workers = f"could not read: {exc}"
+
+    def _repetition(self, block: TBlock, rep: int, nginx: "OpenRestyContainer", since: int, view: LogView,
+                    side: bool, result: BlockResult) -> tuple[int, list[str]]:
+        """One repetition: its requests, the checks on the answers and on its error.log lines (read
+        from ``since``); returns where the next repetition's lines start, and these lines."""
+        host, port = nginx.endpoint(HTTP_PORT)
+        answers: list[Answer] = []
+        for request in block.requests:
+            answers += exchange(host, port, request, block.timeout)
+        if not block.ignore_response:
+            for index, (expect, answer) in enumerate(zip(block.expects, answers)):
+                if answer.timed_out:
+                    if not block.abort:
+                        result.fail(f"request {index + 1}: client socket timed out after {block.timeout:g}s")
+                    continue
+                for failure in check_answer(expect, answer, index, rep):
+                    result.fail(failure)
+            if len(answers) < len(block.expects) and not block.abort:
+                result.fail(f"{len(block.expects) - len(answers)} answer(s) missing")
+        if block.wait:
+            time.sleep(block.wait)  # the block's own --- wait
+        read = nginx.read_error_log(since, settle=SETTLE)
+        since = read.end if read.end >= 0 else read.start + len(read.text.encode())
+        lines = view.lines(read.text)
+        if side:  # the suite's own writes to Test::Nginx's error log file (jit.v's traces): as under
+            # Test::Nginx, every repetition of the block sees them (the file is this generation's)
+            text = nginx.read_log_file(0, SIDE_LOG_NAME) or ""
+            lines += [ln for ln in text.split("\n") if ln]
+        for failure in check_log(block.log_for(rep), lines, rep):
+            result.fail(failure)
+        return since, lines
 
     def _leak(self, block: TBlock, nginx: "OpenRestyContainer", result: BlockResult) -> None:
         from harness.leaks import LeakCheck

@@ -34,12 +34,12 @@ SERVICES = HERE / "faulty" / "services.t"
 
 def test_services_blocks_pass_without_a_fault(harness_stage, tmp_path):
     code, verdicts, out = harness_t(SERVICES, tmp_path)
-    assert code == 0 and verdicts == {f"TEST {n}": "passed" for n in (1, 2, 3, 4)}, out
+    assert code == 0 and verdicts == {f"TEST {n}": "passed" for n in (1, 2, 3, 4, 5)}, out
 
 
 @pytest.mark.parametrize("fault, failing", [
-    ("redis.refusing", {"TEST 1", "TEST 3", "TEST 4"}),   # every block that talks to Redis
-    ("redis.latency=100", {"TEST 1"}),                     # only the one with a 40 ms timeout
+    ("redis.refusing", {"TEST 1", "TEST 3", "TEST 4", "TEST 5"}),  # every block that talks to Redis
+    ("redis.latency=100", {"TEST 1", "TEST 5"}),  # the two with a timeout under 100 ms (TEST 5: at 127.0.0.1)
     ("dns.servfail", {"TEST 2"}),
 ])
 def test_a_run_wide_fault_fails_the_blocks_that_depend_on_it(harness_stage, tmp_path, fault, failing):
@@ -64,7 +64,7 @@ def test_lanes_give_the_same_verdicts_and_run_blocks_ahead(harness_stage, tmp_pa
                 assert report["lanes"] == "3" and "lanes: 3 (" in out
             else:
                 assert report["lanes"].startswith("auto (") and "lanes: auto (" in out
-            if path == SERVICES:  # TESTs 1, 3 and 4 name Redis: nothing starts beside or before them
+            if path == SERVICES:  # TESTs 1, 3, 4 and 5 name Redis: nothing starts beside or before them
                 assert report["ran_ahead"] == 0, out
             else:
                 assert report["ran_ahead"] > 0, out
@@ -73,8 +73,64 @@ def test_lanes_give_the_same_verdicts_and_run_blocks_ahead(harness_stage, tmp_pa
 def test_check_leak_fails_the_leaky_block_and_passes_its_twin(harness_stage, tmp_path):
     code, verdicts, out = harness_t(SERVICES, tmp_path, "--harness-check-leak")
     assert code == 1, out
-    assert verdicts == {"TEST 1": "passed", "TEST 2": "passed", "TEST 3": "failed", "TEST 4": "passed"}, out
+    assert verdicts == {"TEST 1": "passed", "TEST 2": "passed", "TEST 3": "failed", "TEST 4": "passed",
+                        "TEST 5": "passed"}, out
     assert "leak check: " in out and "LEAK" in out
+
+
+PEERS = HERE / "t" / "peers.t"
+
+
+def companions_of(pid: int) -> list[str]:
+    """Containers a run by process ``pid`` left (any kind), by the session labels."""
+    import docker
+
+    client = docker.from_env()
+    try:
+        return [c.name for c in client.containers.list(all=True, filters={"label": f"harness.pid={pid}"})]
+    finally:
+        client.close()
+
+
+def test_companion_serves_127_0_0_1_and_mock_peers_and_leaves_nothing(harness_stage, tmp_path):
+    """tests/tnginx/t/peers.t: Redis at 127.0.0.1:$TEST_NGINX_REDIS_PORT, tcp_listen with
+    tcp_query/tcp_reply, tcp_reply_delay, tcp_query_len with an array reply, tcp_no_close,
+    tcp_shutdown, udp_listen with udp_query/udp_reply (array, delayed), tcp_listen on a unix socket in
+    $TEST_NGINX_HTML_DIR, each block twice; and
+    after the run no container of it (OpenResty, companion, Redis) is left."""
+    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "t", str(PEERS), "--reports", str(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out, _ = proc.communicate(timeout=600)
+    verdicts = json.loads((tmp_path / "t.json").read_text())["blocks"]
+    assert proc.returncode == 0, out
+    assert sorted(v for v in verdicts.values()) == ["passed"] * 9, out
+    assert companions_of(proc.pid) == []
+
+
+def test_a_mock_peer_that_was_sent_the_wrong_query_fails_its_block(harness_stage, tmp_path):
+    code, verdicts, out = harness_t(HERE / "faulty" / "peers.t", tmp_path)
+    assert code == 1 and verdicts == {f"TEST {n}": "failed" for n in (1, 2, 3)}, out
+    assert "tcp_query: got 'hello\\n', expected 'howdy\\n'" in out
+    assert "tcp_query_len: got 7 bytes, expected 6" in out
+    assert "udp_query: got 'pong', expected 'ping'" in out
+    assert "response_body" not in out, out  # the answers were right: only the peers' checks fail
+
+
+def test_companion_goes_with_its_container_also_when_the_run_is_killed(harness_stage, tmp_path):
+    """A run interrupted (SIGINT, as Ctrl-C) while a block's peer is armed leaves nothing."""
+    import signal
+
+    from harness.waiting import wait_for
+
+    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "t", str(PEERS), "--reports", str(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_for(lambda: any("companion" in n for n in companions_of(proc.pid)), timeout=120,
+                 what="the run's first companion")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=120)
+    assert companions_of(proc.pid) == [], out
 
 
 def run_on_a_stage_of_its_own(harness_stage, name: str, repeats: int = 1) -> list[tuple]:
@@ -219,3 +275,41 @@ def test_a_lua_dependency_comes_from_lua_path_or_the_lua_path_option(harness_sta
     proc = subprocess.run([sys.executable, "-m", "harness.cli", "t", str(ENV / "lua-path.t"), "--reports",
                            str(tmp_path / "env")], capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_a_container_reused_by_hup_keeps_its_companion_which_goes_when_it_goes(harness_stage):
+    """Blocks with mock peers on one stage: each container gets one companion (a container HUPed into
+    the next block keeps it), and closing the stage removes every companion with its container."""
+    import docker
+
+    from harness.stage import Stage
+    from harness.tnginx.adapter import SuiteStage
+    from harness.tnginx.block import build_block
+    from harness.tnginx.load import load_tfile
+    from harness.tnginx.runner import BlockRunner
+
+    tfile = load_tfile(PEERS)
+    pairs = []
+
+    class Recording(SuiteStage):
+        def companion(self, nginx, block):
+            found = super().companion(nginx, block)
+            pairs.append((nginx.get_container_id(), found.get_container_id() if found else None))
+            return found
+
+    with Stage(harness_stage.engine, harness_stage.settings, session=harness_stage.session) as stage:
+        runner = BlockRunner(Recording(stage, tfile.root))
+        for raw in tfile.blocks[1:5]:  # TESTs 2-5: each has a tcp peer
+            block = build_block(raw, repeats=2, log_level="warn", workers=1, no_root_location=False,
+                                env_to_nginx=[], label=f"peers-{raw.number}")
+            result = runner.run(block, 2)
+            assert result.verdict == "passed", result.format()
+    assert all(companion for _, companion in pairs)
+    assert len({n for n, _ in pairs}) < len(pairs)  # a container served more than one block
+    assert len(set(pairs)) == len({n for n, _ in pairs})  # one companion per container, kept across blocks
+    client = docker.from_env()
+    try:
+        left = [c for _, c in pairs if c and client.containers.list(all=True, filters={"id": c})]
+    finally:
+        client.close()
+    assert left == []
