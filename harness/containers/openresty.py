@@ -1,13 +1,14 @@
 """OpenRestyContainer: nginx + lua-nginx-module from a fixture, ``nginx -t`` first, ready by polling."""
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import httpx
 
@@ -19,7 +20,7 @@ from harness.errors import HarnessError, LuaSyntaxError, NginxConfigError, Readi
 from harness.images.profiles import openresty_profile
 from harness.images.resolver import ResolvedImage
 from harness.engine import shares_files_with_host
-from harness.nginx_conf import (ACTIVATE, CONFIG_ERROR_EXIT, ERROR_LOG, ROOT, CONTROL_PATH, CONTROL_PORT, HTTP_PORT,
+from harness.nginx_conf import (ACTIVATE, CONFIG_ERROR_EXIT, COVERAGE_DIR, ERROR_LOG, ROOT, CONTROL_PATH, CONTROL_PORT, HTTP_PORT,
                                 LUA_SYNTAX_EXIT, RELOAD_STUCK_EXIT, Fixture, RenderOptions, host_paths,
                                 nginx_t_summary, write_bundle, write_generation)
 from harness.openresty_spec import Limits, OpenRestySpec, Shape
@@ -27,6 +28,10 @@ from harness.session import CONFIG_DIR_PREFIX, HarnessSession
 from harness.waiting import wait_for
 from harness.workers import PROC_LISTING, WorkerTable, health
 
+if TYPE_CHECKING:
+    from harness.coverage.run import CoverageRun
+
+log = logging.getLogger(__name__)
 
 READ_ONLY_PARTS = ("gen", "lualib", "bin")  # under /harness: what nothing in the container may change
 AGENT_DIR = "ctl"  # under the host's config directory and /harness: the agent's FIFOs (read-only mount)
@@ -74,6 +79,8 @@ class OpenRestyContainer(HarnessContainer):
         for key, value in spec.env.items():
             self.with_env(key, value)
         self.generation_log_start = 0  # error.log offset just before the current generation was loaded
+        self.coverage: Optional["CoverageRun"] = None  # counting Lua lines (with_coverage)
+        self.generations: dict[int, Fixture] = {}  # with coverage: the fixture each generation ran
 
     # ---- fluent configuration -----------------------------------------------------------------
     def _with(self, **options: Any) -> "OpenRestyContainer":
@@ -95,18 +102,30 @@ class OpenRestyContainer(HarnessContainer):
         process: needed for a binary upgrade, whose old master must be able to exit."""
         return self._with(init=init)
 
+    def with_coverage(self, run: Optional["CoverageRun"]) -> "OpenRestyContainer":
+        """Count the lines of the code ``run`` covers in every worker; the counts are gathered when the
+        container is stopped (nginx stopped gracefully first, so every worker writes its last ones)."""
+        self.coverage = run
+        return self
+
     @property
     def limits(self) -> Limits:
         return self.spec.limits
 
     # ---- lifecycle ----------------------------------------------------------------------------
-    def _render_options(self, spec: Optional[OpenRestySpec] = None) -> RenderOptions:
+    def _render_options(self, spec: Optional[OpenRestySpec] = None, fixture: Optional[Fixture] = None,
+                        generation: int = 1) -> RenderOptions:
         """How a generation is rendered: ``spec``'s workers and log level (default this container's)."""
         spec = spec or self.spec
         placeholders = {"HTTP_PORT": str(HTTP_PORT), "CONTROL_PORT": str(CONTROL_PORT),
                         **{k: str(v) for k, v in self.env.items()}}
+        coverage: tuple[str, ...] = ()
+        if self.coverage is not None:
+            fixture = fixture or self.fixture
+            self.generations[generation] = fixture
+            coverage = self.coverage.patterns(fixture, spec.mounts)
         return RenderOptions(workers=spec.workers, error_log_level=spec.error_log_level,
-                             env_names=tuple(sorted(self.env)), placeholders=placeholders)
+                             env_names=tuple(sorted(self.env)), placeholders=placeholders, coverage=coverage)
 
     def start(self) -> "OpenRestyContainer":
         self.generation = 1
@@ -145,8 +164,8 @@ class OpenRestyContainer(HarnessContainer):
         """
         if spec is not None and spec.shape(self.resolved.id, self.env) != self.shape():
             raise HarnessError(f"{self.name}: a switch keeps the container's shape; {fixture.name!r} needs another one")
-        options = self._render_options(spec)
         generation = self.generation + 1
+        options = self._render_options(spec, fixture, generation)
         log_start = self.error_log_size()
         steps: dict[str, float] = {}
         started = time.perf_counter()
@@ -295,6 +314,8 @@ class OpenRestyContainer(HarnessContainer):
 
     # ---- observation ----------------------------------------------------------------------------
     def stop(self, force: bool = True, delete_volume: bool = True) -> None:
+        if self.coverage is not None and self._container is not None:
+            self.gather_coverage()
         self.channel.close()
         if self.agent is not None:
             self.agent.close()
@@ -305,6 +326,25 @@ class OpenRestyContainer(HarnessContainer):
             if self.config_dir is not None:
                 shutil.rmtree(self.config_dir, ignore_errors=True)
                 self.config_dir = None
+
+    def gather_coverage(self, timeout: float = 5.0) -> None:
+        """Stop nginx gracefully (QUIT: each worker writes its counts as it exits), then hand the
+        counts to the run. A worker that does not exit within ``timeout`` loses what it counted since
+        its last periodic write; nothing here fails the test."""
+        assert self.coverage is not None
+        container = self.get_wrapped_container()
+        try:
+            if self.state().get("Running"):
+                container.kill(signal="SIGQUIT")
+                wait_for(lambda: not self.state().get("Running"), timeout=timeout,
+                         what=f"{self.name} to stop after QUIT (coverage)")
+        except Exception as exc:  # noqa: BLE001 - the counts written so far are still read
+            log.info("coverage: %s did not stop gracefully: %s", self.name, exc)
+        try:
+            stream, _ = container.get_archive(COVERAGE_DIR)
+            self.coverage.harvest(b"".join(stream), self.generations, self.spec.mounts)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("coverage: no counts from %s: %s", self.name, exc)
 
     @property
     def base_url(self) -> str:

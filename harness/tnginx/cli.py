@@ -112,8 +112,12 @@ def run_t(paths: Sequence[Path], reports: Path = Path("reports"), jobs: int = 0,
 
     RunFault.parse(fault)  # a misspelt fault is a one-line error before anything starts
     tally = Tally()
+    began = time.time()
     code = int(pytest.main([*t_args(paths, reports, jobs, fault, check_leak, image), *pytest_args], plugins=[tally]))
     print("\n".join(tally.lines()))
+    coverage = reports / "coverage" / "summary.txt"  # written by this run under --harness-coverage
+    if coverage.is_file() and coverage.stat().st_mtime >= began:
+        print(coverage.read_text().strip())
     (reports / "t.json").write_text(json.dumps({"blocks": tally.blocks, "wall_s": time.perf_counter() - tally.started,
                                                 "lanes": tally.lanes, "ran_ahead": tally.ran_ahead}, indent=1))
     if code == 5:

@@ -1,0 +1,123 @@
+-- openresty-harness line coverage (--harness-coverage). Started from init_worker_by_lua with the
+-- Lua patterns of the chunk names to cover ("@/path/file.lua"); counts, per worker, how often each
+-- line of those files ran, and writes the counts to DIR/<pid>-<start>.hits: every PERIOD seconds if
+-- anything new ran (a crashed worker loses at most that), and when the worker exits (a HUP reload or
+-- the harness's QUIT before it removes the container: its timer then runs once more, "premature",
+-- and exit_worker_by_lua calls flush() last).
+--
+-- LuaJIT runs compiled traces without calling line hooks, so the first line seen of a covered
+-- function turns the JIT off for it and the functions it defines (jit.off(f, true)): the rest of the
+-- code, the image's libraries included, stays compiled. Traces made before the hook was set (code
+-- run in init_by_lua, in the master) are flushed at start.
+local _M = {}
+
+local getinfo = debug.getinfo
+local sethook = debug.sethook
+local find = string.find
+local pairs = pairs
+local jit_off = jit and jit.off
+
+local PERIOD = 1
+
+local patterns = {}
+local hits = {}      -- chunk name -> { [line] = count }
+local verdict = {}   -- chunk name -> its hits table, or false when not covered
+local jit_done = {}  -- chunk name -> { [linedefined] = true }: functions whose JIT is off
+local dirty = false
+local path, tmp_path
+
+-- The harness's own functions are never compiled (see heartbeat.lua) nor counted.
+if jit then
+    jit.off(true, true)
+end
+
+local function covered(source)
+    for i = 1, #patterns do
+        if find(source, patterns[i]) then
+            return true
+        end
+    end
+    return false
+end
+
+local function hook(_, line)
+    local info = getinfo(2, "S")
+    local source = info.source
+    local counts = verdict[source]
+    if counts == nil then
+        counts = covered(source) and {} or false
+        verdict[source] = counts
+        if counts then
+            hits[source] = counts
+            jit_done[source] = {}
+        end
+    end
+    if not counts then
+        return
+    end
+    counts[line] = (counts[line] or 0) + 1
+    dirty = true
+    local defined = info.linedefined
+    local done = jit_done[source]
+    if jit_off and not done[defined] then
+        done[defined] = true
+        jit_off(getinfo(2, "f").func, true)
+    end
+end
+
+-- Writes every count so far (a whole new file, renamed over the old one: a reader never sees half).
+function _M.flush()
+    if not path or not dirty then
+        return true
+    end
+    local out = {}
+    for source, counts in pairs(hits) do
+        out[#out + 1] = source
+        for line, count in pairs(counts) do
+            out[#out + 1] = line .. " " .. count
+        end
+    end
+    local file, err = io.open(tmp_path, "w")
+    if not file then
+        return nil, err
+    end
+    file:write(table.concat(out, "\n"), "\n")
+    file:close()
+    local ok, rerr = os.rename(tmp_path, path)
+    if not ok then
+        return nil, rerr
+    end
+    dirty = false
+    return true
+end
+
+local function tick()
+    -- the flush's own lines are not worth the hook's time
+    sethook()
+    local ok, err = _M.flush()
+    sethook(hook, "l")
+    if not ok then
+        ngx.log(ngx.ERR, "harness coverage: cannot write ", path, ": ", err)
+    end
+end
+
+-- dir: where this worker's hits file goes; covered: Lua patterns of chunk names.
+-- The instance exit_worker_by_lua flushes is package.loaded["harness.coverage"].
+function _M.start(dir, covered_patterns)
+    package.loaded["harness.coverage"] = _M
+    patterns = covered_patterns
+    ngx.update_time()
+    local name = dir .. "/" .. ngx.worker.pid() .. "-" .. string.format("%d", ngx.now() * 1000)
+    path, tmp_path = name .. ".hits", name .. ".tmp"
+    if jit then
+        jit.flush()
+    end
+    local ok, err = ngx.timer.every(PERIOD, tick)
+    if not ok then
+        ngx.log(ngx.ERR, "harness coverage timer failed: ", err)
+        return
+    end
+    sethook(hook, "l")
+end
+
+return _M
