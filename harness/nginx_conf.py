@@ -208,6 +208,8 @@ def render_nginx_conf(fixture: Fixture, profile: OpenRestyProfile, generation: i
         started = [] if fixture.quiet else [f"dofile(\"{LUALIB}/heartbeat.lua\").start()"]
         started += [coverage_start(options.coverage)] if options.coverage else []
         out.append(f"    init_worker_by_lua_block {{ {'; '.join(started)} }}")
+    if options.coverage and not re.search(r"(?:^|[;{}])\s*init_by_lua", http_conf, re.MULTILINE):
+        out.append(f"    init_by_lua_block {{ {coverage_start(options.coverage, 'init')} }}")
     if options.coverage and not re.search(r"(?:^|[;{}])\s*exit_worker_by_lua", http_conf, re.MULTILINE):
         out.append("    exit_worker_by_lua_block { local c = package.loaded[\"harness.coverage\"] if c then c.flush() end }")
     if "http.conf" in fixture.snippets:
@@ -255,17 +257,23 @@ def render_nginx_conf(fixture: Fixture, profile: OpenRestyProfile, generation: i
     return "\n".join(out) + "\n"
 
 
-def coverage_start(patterns: Sequence[str]) -> str:
-    """The Lua that starts line counting in a worker (``init_worker_by_lua``)."""
+def coverage_start(patterns: Sequence[str], phase: str = "init_worker") -> str:
+    """The Lua that starts line counting in ``init_worker_by_lua`` (a worker), or in ``init_by_lua``
+    (the master: what it runs there is counted once, see lualib/coverage.lua)."""
     listed = ", ".join(f"[==[{p}]==]" for p in patterns)
-    return f"dofile(\"{LUALIB}/coverage.lua\").start(\"{COVERAGE_DIR}\", {{ {listed} }})"
+    call = "start_master" if phase == "init" else "start"
+    module = f"(package.loaded[\"harness.coverage\"] or dofile(\"{LUALIB}/coverage.lua\"))"  # the master's, inherited
+    return f"{module}.{call}(\"{COVERAGE_DIR}\", {{ {listed} }})"
 
 
 def with_coverage_start(http_conf: str, patterns: Sequence[str]) -> str:
-    """A fixture's own ``init_worker_by_lua_block`` with line counting started first, on the same
-    line (its line numbers stay); the other forms of the directive are left alone (not counted)."""
-    return re.sub(r"(init_worker_by_lua_block\s*\{)", lambda m: f"{m.group(1)} {coverage_start(patterns)};",
-                  http_conf, count=1)
+    """A fixture's own ``init_by_lua_block`` and ``init_worker_by_lua_block`` with line counting
+    started first, on the same line (its line numbers stay); the other forms of these directives are
+    left alone (what they run is not counted)."""
+    for phase in ("init", "init_worker"):
+        http_conf = re.sub(rf"(?<![\w]){phase}_by_lua_block\s*\{{",
+                           lambda m: f"{m.group(0)} {coverage_start(patterns, phase)};", http_conf, count=1)
+    return http_conf
 
 
 ACTIVATE_SCRIPT = """#!/bin/sh

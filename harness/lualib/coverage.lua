@@ -3,7 +3,8 @@
 -- line of those files ran, and writes the counts to DIR/<pid>-<start>.hits: every PERIOD seconds if
 -- anything new ran (a crashed worker loses at most that), and when the worker exits (a HUP reload or
 -- the harness's QUIT before it removes the container: its timer then runs once more, "premature",
--- and exit_worker_by_lua calls flush() last).
+-- and exit_worker_by_lua calls flush() last). Started in init_by_lua too, it counts what the master
+-- runs there; the workers inherit those counts and write them once, as master-<pid>-<ms>.hits.
 --
 -- LuaJIT runs compiled traces without calling line hooks, so the first line seen of a covered
 -- function turns the JIT off for it and the functions it defines (jit.off(f, true)): the rest of the
@@ -21,6 +22,7 @@ local PERIOD = 1
 
 local patterns = {}
 local hits = {}      -- chunk name -> { [line] = count }
+local master = nil   -- what the master counted in init_by_lua (each worker inherits a copy), and its file
 local verdict = {}   -- chunk name -> its hits table, or false when not covered
 local jit_done = {}  -- chunk name -> { [linedefined] = true }: functions whose JIT is off
 local dirty = false
@@ -65,27 +67,39 @@ local function hook(_, line)
     end
 end
 
--- Writes every count so far (a whole new file, renamed over the old one: a reader never sees half).
-function _M.flush()
-    if not path or not dirty then
-        return true
-    end
+-- Writes counts to a whole new file, renamed over the old one: a reader never sees half.
+local function write(counted, name, tmp)
     local out = {}
-    for source, counts in pairs(hits) do
+    for source, counts in pairs(counted) do
         out[#out + 1] = source
         for line, count in pairs(counts) do
             out[#out + 1] = line .. " " .. count
         end
     end
-    local file, err = io.open(tmp_path, "w")
+    local file, err = io.open(tmp, "w")
     if not file then
         return nil, err
     end
     file:write(table.concat(out, "\n"), "\n")
     file:close()
-    local ok, rerr = os.rename(tmp_path, path)
+    return os.rename(tmp, name)
+end
+
+function _M.flush()
+    if master and not master.written then
+        -- every worker of this master writes the same file, with the same counts: counted once
+        local ok, err = write(master.hits, master.path, tmp_path)
+        if not ok then
+            return nil, err
+        end
+        master.written = true
+    end
+    if not path or not dirty then
+        return true
+    end
+    local ok, err = write(hits, path, tmp_path)
     if not ok then
-        return nil, rerr
+        return nil, err
     end
     dirty = false
     return true
@@ -102,13 +116,33 @@ local function tick()
 end
 
 -- dir: where this worker's hits file goes; covered: Lua patterns of chunk names.
--- The instance exit_worker_by_lua flushes is package.loaded["harness.coverage"].
+local function stamp()
+    ngx.update_time()
+    return ngx.worker.pid() .. "-" .. string.format("%d", ngx.now() * 1000)
+end
+
+-- From init_by_lua (the master, before it forks the workers): count what the master runs there too.
+function _M.start_master(dir, covered_patterns)
+    package.loaded["harness.coverage"] = _M
+    patterns = covered_patterns
+    master = { path = dir .. "/master-" .. stamp() .. ".hits" }
+    if jit then
+        jit.flush()
+    end
+    sethook(hook, "l")
+end
+
+-- From init_worker_by_lua. The instance exit_worker_by_lua flushes is package.loaded["harness.coverage"].
 function _M.start(dir, covered_patterns)
     package.loaded["harness.coverage"] = _M
     patterns = covered_patterns
-    ngx.update_time()
-    local name = dir .. "/" .. ngx.worker.pid() .. "-" .. string.format("%d", ngx.now() * 1000)
+    local name = dir .. "/" .. stamp()
     path, tmp_path = name .. ".hits", name .. ".tmp"
+    if master and not master.hits then
+        -- what this worker inherited from the master is the master's; the worker counts afresh
+        master.hits, hits, verdict = hits, {}, {}
+        dirty = false
+    end
     if jit then
         jit.flush()
     end

@@ -31,4 +31,12 @@ function _M.before_crash()
     return "crashed after this"
 end
 
+function _M.sum(n)
+    local s = 0
+    for i = 1, n do
+        s = s + i
+    end
+    return s
+end
+
 return _M
