@@ -123,7 +123,7 @@ class OpenRestyContainer(HarnessContainer):
         if self.coverage is not None:
             fixture = fixture or self.fixture
             self.generations[generation] = fixture
-            coverage = self.coverage.patterns(fixture, spec.mounts)
+            coverage = self.coverage.patterns(fixture, spec.mounts, spec.workdir)
         return RenderOptions(workers=spec.workers, error_log_level=spec.error_log_level,
                              env_names=tuple(sorted(self.env)), placeholders=placeholders, coverage=coverage)
 
@@ -342,7 +342,7 @@ class OpenRestyContainer(HarnessContainer):
             log.info("coverage: %s did not stop gracefully: %s", self.name, exc)
         try:
             stream, _ = container.get_archive(COVERAGE_DIR)
-            self.coverage.harvest(b"".join(stream), self.generations, self.spec.mounts)
+            self.coverage.harvest(b"".join(stream), self.generations, self.spec.mounts, self.spec.workdir)
         except Exception as exc:  # noqa: BLE001
             log.warning("coverage: no counts from %s: %s", self.name, exc)
 

@@ -39,7 +39,7 @@ class CoverageRun:
         return cls(CoverageScope(value, rootdir)) if value.strip() else None
 
     # ---- what containers call -----------------------------------------------------------------
-    def patterns(self, fixture: Fixture, mounts: Mounts) -> tuple[str, ...]:
+    def patterns(self, fixture: Fixture, mounts: Mounts, workdir: str = "") -> tuple[str, ...]:
         """The chunk-name patterns a generation running ``fixture`` counts; records its covered files."""
         seen = (fixture.digest(), tuple(mounts))
         found = [] if seen in self._seen else self.scope.candidates(fixture, mounts)
@@ -47,16 +47,16 @@ class CoverageRun:
             self._seen.add(seen)
             for source in found:
                 self._files.setdefault((source.key, source.digest), source)
-        return self.scope.patterns(fixture, mounts) or ("^$",)  # never empty: the workers count nothing
+        return self.scope.patterns(fixture, mounts, workdir) or ("^$",)  # never empty: the workers count nothing
 
-    def harvest(self, archive: bytes, fixtures: Mapping[int, Fixture], mounts: Mounts) -> None:
+    def harvest(self, archive: bytes, fixtures: Mapping[int, Fixture], mounts: Mounts, workdir: str = "") -> None:
         """Add the hits files of one container (a tar of its coverage directory)."""
         counted: Hits = {}
         for text in hits_in_archive(archive):
             merge(counted, parse_hits(text))
         with self._lock:
             for chunk, lines in counted.items():
-                source = self.scope.locate(chunk, fixtures, mounts)
+                source = self.scope.locate(chunk, fixtures, mounts, workdir)
                 if source is None:
                     self.unplaced.add(chunk)
                     continue

@@ -9,6 +9,7 @@ host files or directories; each is found where the container sees it: inside a f
 from __future__ import annotations
 
 import hashlib
+import posixpath
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,13 +58,27 @@ class CoverageScope:
                                f"directories to cover (relative to {rootdir}), or `on` for the code under test")
 
     # ---- container side -----------------------------------------------------------------------
-    def patterns(self, fixture: Fixture, mounts: Sequence[tuple[str, str]]) -> tuple[str, ...]:
-        """The Lua patterns of the chunk names to count in a container running ``fixture`` with ``mounts``."""
-        if self.whole:
-            out = [f"{FIXTURE_PATTERN}lua/"]
-            out += [f"^@{lua_escape(inside.rstrip('/'))}/lib/" for host, inside in mounts if (Path(host) / "lib").is_dir()]
-            return tuple(out)
+    @staticmethod
+    def chunk_patterns(inside: str, workdir: str) -> list[str]:
+        """Patterns of the chunk names of files under container path ``inside``: absolute, and as
+        nginx's working directory ``workdir`` names them when a Lua path is relative (``./lib/?.lua``)."""
+        out = ["^@" + lua_escape(inside)]
+        base = workdir.rstrip("/")
+        if base and (inside == base or inside.startswith(base + "/")):
+            rel = inside[len(base) + 1:]
+            out += ["^@%./" + lua_escape(rel), "^@" + lua_escape(rel)] if rel else ["^@%./", "^@[^/]"]
+        return out
+
+    def patterns(self, fixture: Fixture, mounts: Sequence[tuple[str, str]], workdir: str = "") -> tuple[str, ...]:
+        """The Lua patterns of the chunk names to count in a container running ``fixture`` with ``mounts``
+        (and nginx's working directory ``workdir``)."""
         out = []
+        if self.whole:
+            out.append(f"{FIXTURE_PATTERN}lua/")
+            for host, inside in mounts:
+                if (Path(host) / "lib").is_dir():
+                    out += self.chunk_patterns(inside.rstrip("/") + "/lib/", workdir)
+            return tuple(dict.fromkeys(out))
         for path in self.paths:
             if fixture.source is not None and path.is_relative_to(fixture.source):
                 rel = path.relative_to(fixture.source).as_posix()
@@ -71,14 +86,16 @@ class CoverageScope:
             for host, inside in mounts:
                 if path.is_relative_to(Path(host).resolve()):
                     rel = path.relative_to(Path(host).resolve()).as_posix()
-                    out.append("^@" + lua_escape(inside.rstrip("/") + ("" if rel == "." else "/" + rel)))
+                    out += self.chunk_patterns(inside.rstrip("/") + ("" if rel == "." else "/" + rel), workdir)
         return tuple(dict.fromkeys(out))
 
     # ---- host side ----------------------------------------------------------------------------
     def locate(self, chunk: str, fixtures: Mapping[int, Fixture],
-               mounts: Sequence[tuple[str, str]]) -> Optional[SourceFile]:
-        """The file behind ``chunk`` ("@/path/x.lua") in a container whose generation N ran
-        ``fixtures[N]``; None if it is not one the harness knows."""
+               mounts: Sequence[tuple[str, str]], workdir: str = "") -> Optional[SourceFile]:
+        """The file behind ``chunk`` ("@/path/x.lua", or "@./lib/x.lua" relative to ``workdir``) in a
+        container whose generation N ran ``fixtures[N]``; None if it is not one the harness knows."""
+        if chunk.startswith("@") and not chunk.startswith("@/") and workdir:
+            chunk = "@" + posixpath.normpath(posixpath.join(workdir, chunk[1:]))
         match = GEN_CHUNK.match(chunk)
         if match:
             fixture = fixtures.get(int(match.group(1)))
