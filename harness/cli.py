@@ -142,7 +142,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     from harness.scaffold import Scaffold
 
     target = Path(args.directory)
-    written = Scaffold(target, ci=args.ci).write()
+    written = Scaffold(target, ci=args.ci, coverage=args.coverage).write()
     for path in written:
         print(f"  wrote {path}")
     where = "" if target.resolve() == Path.cwd().resolve() else f"cd {args.directory} && "
@@ -232,6 +232,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("directory", nargs="?", default=".", help="where the project goes (default: here)")
     p.add_argument("--ci", choices=("github", "gitlab", "none"), default="github",
                    help="CI file to write: GitHub Actions (default), GitLab CI, or none")
+    p.add_argument("--coverage", action="store_true",
+                   help="the CI file's tests measure Lua line coverage of app/lua (--harness-coverage)")
     p.set_defaults(func=cmd_init)
     p = sub.add_parser("t", help=cmd_t.__doc__)
     p.add_argument("paths", nargs="+", help=".t files or directories (a suite's t/)")
