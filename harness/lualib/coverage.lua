@@ -7,9 +7,9 @@
 -- runs there; the workers inherit those counts and write them once, as master-<pid>-<ms>.hits.
 --
 -- LuaJIT runs compiled traces without calling line hooks, so the first line seen of a covered
--- function turns the JIT off for it and the functions it defines (jit.off(f, true)): the rest of the
--- code, the image's libraries included, stays compiled. Traces made before the hook was set (code
--- run in init_by_lua, in the master) are flushed at start.
+-- function turns the JIT off for it and the functions it defines (jit.off(f, true), which also
+-- drops its traces): the rest of the code, the image's libraries included, stays compiled. Traces
+-- made before the hook was set (code the master ran unhooked, init_by_lua_file) are flushed at start.
 local _M = {}
 
 local getinfo = debug.getinfo
@@ -24,7 +24,7 @@ local patterns = {}
 local hits = {}      -- chunk name -> { [line] = count }
 local master = nil   -- what the master counted in init_by_lua (each worker inherits a copy), and its file
 local verdict = {}   -- chunk name -> its hits table, or false when not covered
-local jit_done = {}  -- chunk name -> { [linedefined] = true }: functions whose JIT is off
+local by_func = setmetatable({}, { __mode = "k" })  -- function -> its file's counts, or false
 local dirty = false
 local path, tmp_path
 
@@ -42,28 +42,29 @@ local function covered(source)
     return false
 end
 
+-- Per line: the running function (getinfo "f": no strings made), then its verdict, cached per
+-- function; the first line of a covered function turns its JIT off.
 local function hook(_, line)
-    local info = getinfo(2, "S")
-    local source = info.source
-    local counts = verdict[source]
+    local func = getinfo(2, "f").func
+    local counts = by_func[func]
     if counts == nil then
-        counts = covered(source) and {} or false
-        verdict[source] = counts
-        if counts then
-            hits[source] = counts
-            jit_done[source] = {}
+        local source = getinfo(func, "S").source
+        counts = verdict[source]
+        if counts == nil then
+            counts = covered(source) and {} or false
+            verdict[source] = counts
+            if counts then
+                hits[source] = counts
+            end
+        end
+        by_func[func] = counts
+        if counts and jit_off then
+            jit_off(func, true)
         end
     end
-    if not counts then
-        return
-    end
-    counts[line] = (counts[line] or 0) + 1
-    dirty = true
-    local defined = info.linedefined
-    local done = jit_done[source]
-    if jit_off and not done[defined] then
-        done[defined] = true
-        jit_off(getinfo(2, "f").func, true)
+    if counts then
+        counts[line] = (counts[line] or 0) + 1
+        dirty = true
     end
 end
 
@@ -141,6 +142,7 @@ function _M.start(dir, covered_patterns)
     if master and not master.hits then
         -- what this worker inherited from the master is the master's; the worker counts afresh
         master.hits, hits, verdict = hits, {}, {}
+        by_func = setmetatable({}, { __mode = "k" })
         dirty = false
     end
     if jit then
