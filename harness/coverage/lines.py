@@ -59,6 +59,21 @@ def executable_lines(sources: Iterable[SourceFile], run: Runner) -> LineSets:
     return {name[:-len(".lua")]: lines for name, lines in found.items()}
 
 
+def exec_runner(copy_in: Callable[[Path, str], None], sh: Callable[[str], tuple[int, str]], luajit: str,
+                into: str) -> Runner:
+    """A :data:`Runner` in a running container: the directory copied under ``into`` (``copy_in``), the
+    script run by ``sh`` with ``luajit`` (what the container's image compiles with)."""
+    def run(directory: Path, names: list[str]) -> str:
+        copy_in(directory, into)
+        code, out = sh(f"cd {into}/{directory.name} && {luajit} {SCRIPT} {' '.join(names)}; s=$?; "
+                       f"rm -rf {into}/{directory.name}; exit $s")
+        if code != 0:
+            raise HarnessError(f"coverage: {luajit} {SCRIPT} failed (exit {code}): "
+                               f"{out.strip().splitlines()[-1] if out.strip() else 'no output'}")
+        return out
+    return run
+
+
 def probe_runner(image: "ResolvedImage", session: "HarnessSession", reach: "Reach", luajit: str) -> Runner:
     """A :data:`Runner` that runs the script with ``luajit`` in a short-lived container of ``image``."""
     from harness.preflight.probe import ProbeContainer

@@ -27,6 +27,7 @@ class CoverageRun:
     def __init__(self, scope: CoverageScope) -> None:
         self.scope = scope
         self._lock = threading.Lock()
+        self._measuring = threading.Lock()  # one measurement at a time: the others then find it done
         self._files: dict[tuple[str, str], SourceFile] = {}  # (key, digest) -> file
         self._counts: Hits = {}  # "key\0digest" -> line -> count
         self._lines: LineSets = {}  # digest -> code lines (or why unknown)
@@ -65,12 +66,14 @@ class CoverageRun:
 
     # ---- at the end ---------------------------------------------------------------------------
     def measure(self, run: Runner) -> None:
-        """Find the code lines of every file (``run``: coverage_lines.lua in the run's image)."""
-        with self._lock:
-            todo = [s for s in self._files.values() if s.digest not in self._lines]
-        found = executable_lines(todo, run)
-        with self._lock:
-            self._lines.update(found)
+        """Find the code lines of every file not measured yet (``run``: coverage_lines.lua by the
+        LuaJIT of the run's image)."""
+        with self._measuring:
+            with self._lock:
+                todo = [s for s in self._files.values() if s.digest not in self._lines]
+            found = executable_lines(todo, run)
+            with self._lock:
+                self._lines.update(found)
 
     def result(self, sources_dir: Path) -> CoverageResult:
         """Per file: code lines and counts. Files not on the host (a fixture declared inline) are
