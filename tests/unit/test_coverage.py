@@ -185,3 +185,17 @@ def test_a_relative_lua_path_is_covered_and_found_from_nginxs_working_directory(
     assert patterns[2:] == ("^@%./lib/", "^@lib/")  # lua_package_path './lib/?.lua' or 'lib/?.lua'
     found = scope.locate("@./lib/resty/m.lua", {}, ((root, root),), workdir=root)
     assert found is not None and found.key == f"{root}/lib/resty/m.lua"
+
+
+def test_harness_t_and_run_pass_the_coverage_options_on_to_pytest():
+    import argparse
+
+    from harness.cli import add_coverage_options, coverage_args
+
+    parser = argparse.ArgumentParser()
+    add_coverage_options(parser)
+    parser.add_argument("paths", nargs="*")
+    assert coverage_args(parser.parse_args(["t/", "--harness-coverage"])) == ["--harness-coverage=on"]
+    assert coverage_args(parser.parse_args(["--harness-coverage=lib,src", "--harness-coverage-min", "80", "t/"])) == [
+        "--harness-coverage=lib,src", "--harness-coverage-min=80"]
+    assert coverage_args(parser.parse_args(["t/"])) == []
