@@ -6,10 +6,11 @@
 -- and exit_worker_by_lua calls flush() last). Started in init_by_lua too, it counts what the master
 -- runs there; the workers inherit those counts and write them once, as master-<pid>-<ms>.hits.
 --
--- LuaJIT runs compiled traces without calling line hooks, so the first line seen of a covered
--- function turns the JIT off for it and the functions it defines (jit.off(f, true), which also
--- drops its traces): the rest of the code, the image's libraries included, stays compiled. Traces
--- made before the hook was set (code the master ran unhooked, init_by_lua_file) are flushed at start.
+-- LuaJIT runs compiled traces without calling line hooks. Traces made before the hook was set (code
+-- the master ran unhooked: init_by_lua_file) are flushed at start. Once a line hook is set, the two
+-- LuaJITs the harness is tested with enter no new trace (measured; README "Lua line coverage"), and
+-- whatever another version does, the first line seen of a covered function turns the JIT off for it
+-- and the functions it defines (jit.off(f, true), which also drops its traces).
 local _M = {}
 
 local getinfo = debug.getinfo
