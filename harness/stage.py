@@ -246,7 +246,7 @@ class Stage:
         """Stop every container and remove the networks; if the session is ours, remove anything
         else labelled with it too."""
         self.pool.close()
-        if self.coverage is not None:
+        if self.coverage is not None and self.coverage.unmeasured:
             self.measure_coverage(self.coverage)
         for service in (self._redis, self._dns):
             if service is not None:

@@ -65,6 +65,12 @@ class CoverageRun:
                 merge(self._counts, {f"{source.key}\0{source.digest}": lines})
 
     # ---- at the end ---------------------------------------------------------------------------
+    @property
+    def unmeasured(self) -> int:
+        """How many file texts have no code lines yet."""
+        with self._lock:
+            return len({s.digest for s in self._files.values()} - set(self._lines))
+
     def measure(self, run: Runner) -> None:
         """Find the code lines of every file not measured yet (``run``: coverage_lines.lua by the
         LuaJIT of the run's image)."""

@@ -110,3 +110,18 @@ def test_harness_t_covers_the_suites_lib_with_lcov_html_and_a_minimum(harness_st
     again = harness_t(tmp_path / "again", "--harness-coverage=lib", "--harness-coverage-min", "90")
     assert again.returncode == 0, again.stdout + again.stderr
     assert "Lua line coverage: 92.9% (13 of 14 lines in 1 file(s))" in again.stdout
+
+
+def test_code_lines_of_a_file_no_container_ran_are_found_by_the_images_luajit(harness_stage, tmp_path):
+    from harness.coverage.run import CoverageRun
+    from harness.coverage.scope import CoverageScope
+
+    run = CoverageRun(CoverageScope("on", tmp_path))
+    run.patterns(Fixture.load(APP), ())  # the app's lua/covme.lua is a file the run covers
+    assert run.unmeasured == 1
+    harness_stage.measure_coverage(run)  # a short-lived container of the session's OpenResty image
+    assert run.unmeasured == 0
+    (module,) = run.result(tmp_path).files
+    assert sorted(module.executable) == [2, 4, 5, 6, 8, 9, 11, 12, 13, 15, 16, 18, 19, 20, 22, 23, 24, 26, 27, 28, 30,
+                                         31, 32, 34, 35, 36, 37, 39, 40, 42]
+    assert module.counts == {} and module.error == ""
