@@ -159,7 +159,8 @@ def cmd_t(args: argparse.Namespace) -> int:
     if more:  # reports/coverage/ beside t.xml
         more.append(f"--harness-reports-dir={Path(args.reports).resolve()}")
     code = run_t([Path(p) for p in args.paths], Path(args.reports), jobs=args.jobs, fault=args.fault or "",
-                 check_leak=args.check_leak, image=args.image, pytest_args=[*more, *args.pytest_args])
+                 check_leak=args.check_leak, image=args.image, pytest_args=[*more, *args.pytest_args],
+                 lua_path=args.lua_path)
     print(f"harness t: JUnit in {args.reports}/t.xml (exit {code}: "
           f"{('all passed', 'a block failed', 'the run failed')[code]})")
     return code
@@ -221,6 +222,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p = sub.add_parser("run", help=cmd_run.__doc__)
     p.add_argument("paths", nargs="*", help="scenario files or directories")
     p.add_argument("--image", help="OpenResty image to run against (default: official, else offline twin)")
+    p.add_argument("--lua-path", dest="lua_path", action="append", default=[], metavar="DIR",
+                   help="a directory of Lua modules the suite needs (repeatable; besides LUA_PATH/LUA_CPATH, "
+                        "which are honoured as prove's nginx would): " + OPTION["lua_path"].help)
     p.add_argument("--app", help="your app directory (server.conf/http.conf + lua/): replaces the sample "
                                  "app wherever a scenario says `fixture: app`")
     p.add_argument("--reports", default="reports", help="where scenarios.html and scenarios.xml go")
@@ -242,6 +246,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--harness-fault", dest="fault", help=OPTION["fault"].help)
     p.add_argument("--harness-check-leak", dest="check_leak", action="store_true", help=OPTION["check_leak"].help)
     p.add_argument("--image", help="OpenResty image to run against (default: official, else offline twin)")
+    p.add_argument("--lua-path", dest="lua_path", action="append", default=[], metavar="DIR",
+                   help="a directory of Lua modules the suite needs (repeatable; besides LUA_PATH/LUA_CPATH, "
+                        "which are honoured as prove's nginx would): " + OPTION["lua_path"].help)
     p.add_argument("--reports", default="reports", help="where t.xml (and t.html) go")
     p.add_argument("--pytest", dest="pytest_args", action="append", default=[], metavar="ARG",
                    help="one more pytest argument (repeatable), e.g. --pytest=-x")

@@ -74,6 +74,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("fault", "HARNESS_FAULT", "--harness-fault", "",
            "a fault held for the whole run of `.t` blocks: redis.latency=MS (a proxy in front of Redis), "
            "redis.refusing, dns.servfail; empty: none"),
+    Option("lua_path", "HARNESS_LUA_PATH", "--harness-lua-path", "",
+           "`.t` blocks: directories of Lua modules the suite needs (`:`-separated; `harness t --lua-path DIR`, "
+           "repeatable): DIR/?.lua and DIR/?/init.lua come first on LUA_PATH; each directory LUA_PATH and "
+           "LUA_CPATH name is mounted read-only at its own path and both reach nginx, as under prove"),
     Option("check_leak", "HARNESS_CHECK_LEAK", "--harness-check-leak", "off",
            "after each `.t` block passes, send its requests in rounds and fail it on a leak verdict "
            "(FDs, RSS, Redis clients; blocks with --- no_check_leak are left out)", ("off", "on")),
@@ -122,6 +126,7 @@ class Settings:
     t_paths: str = "t"
     t_lanes: str = "auto"
     fault: str = ""
+    lua_path: str = ""
     check_leak: str = "off"
     coverage: str = ""
     coverage_min: float = 0.0

@@ -22,11 +22,14 @@ SYSTEM_DIRS = frozenset({"bin", "boot", "dev", "etc", "harness", "home", "lib", 
 class SuiteStage:
     """OpenResty containers for the blocks of one suite (one root) on ``stage``."""
 
-    def __init__(self, stage: "Stage", root: Path, env: Optional[dict[str, str]] = None) -> None:
+    def __init__(self, stage: "Stage", root: Path, env: Optional[dict[str, str]] = None,
+                 extra_mounts: tuple[tuple[str, str], ...] = ()) -> None:
         self.stage = stage
         self.root = Path(root).resolve()
-        self.env = dict(env or {})  # container env overrides (a run-wide fault's proxy address)
-        self.mounts = ((str(self.root), str(self.root)), *beside_conf(self.root))
+        # container env overrides (a run-wide fault's proxy address, LUA_PATH / LUA_CPATH)
+        self.env = dict(env or {})
+        # read-only: the suite, its t/ directories beside the config, its Lua dependencies
+        self.mounts = ((str(self.root), str(self.root)), *beside_conf(self.root), *extra_mounts)
 
     def _args(self, block: "TBlock") -> dict[str, Any]:
         return {"workers": block.workers, "error_log_level": block.log_level, "mounts": self.mounts,

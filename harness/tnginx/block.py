@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Sequence, Union
 
 from harness.nginx_conf import Fixture
+from harness.tnginx import stream
 from harness.tnginx.load import BLOCK_ENV, RawBlock, Regex
 
 Pattern = Union[str, Regex]
@@ -34,8 +35,6 @@ UNSUPPORTED = {
     "no_access_log": "the harness writes its own access_log format", "error_log_file": "the harness owns error_log",
     "server_name": "the default server's name is fixed (localhost)", "reload_fails": "not supported",
     "server_addr_for_client": "the harness connects to the container's own address",
-    "stream_config": "stream blocks (Test::Nginx::Socket::Lua::Stream) are not supported",
-    "stream_server_config": "stream blocks are not supported",
     "response_body_filters": "not supported", "response_body_json_sort": "not supported",
     "raw_request_middle_delay": "not supported", "skip_openssl": "not supported", "todo": "not supported",
 }
@@ -103,6 +102,7 @@ class TBlock:
     skip_nginx: Optional[str] = None  # "< 1.2.3" style conditions, evaluated against the running nginx
     skip_nginx2: Optional[str] = None
     unsupported: tuple[str, ...] = ()
+    needs_modules: tuple[str, ...] = ()  # image modules the block needs beyond ngx_lua (a stream block's)
     error: str = ""
     uses: frozenset[str] = field(default_factory=frozenset)  # sections the block has
     env: Mapping[str, str] = field(default_factory=dict)  # the container's environment for `env NAME;`
@@ -413,9 +413,12 @@ def build_block(raw: RawBlock, *, repeats: int, log_level: str, workers: int, no
     """The block to run; a section the harness cannot read becomes the block's ``error``.
     ``environment``: the ``TEST_NGINX_*`` variables the file set, which nginx sees under Test::Nginx
     (a block's ``env NAME;`` and ``env_to_nginx()`` pass them on to its Lua)."""
-    s = raw.sections
-    unsupported = tuple(sorted(name for name in s if name in UNSUPPORTED))
+    unsupported = tuple(sorted(name for name in raw.sections if name in UNSUPPORTED))
     try:
+        # a Test::Nginx::Socket::Lua::Stream block becomes the HTTP block that module makes of it
+        raw = RawBlock(raw.name, raw.number, stream.rendered(raw.sections, stream.stream_port(environment or {})),
+                       raw.error)
+        s = raw.sections
         fixture = fixture_of(raw, no_root_location, env_to_nginx, label)
         requests = requests_of(raw)
         answers = sum(r.answers for r in requests)
@@ -429,11 +432,11 @@ def build_block(raw: RawBlock, *, repeats: int, log_level: str, workers: int, no
             skip_eval=bool(s.get("skip_eval_result")),
             skip_nginx=str(s["skip_nginx"]) if raw.has("skip_nginx") else None,
             skip_nginx2=str(s["skip_nginx2"]) if raw.has("skip_nginx2") else None,
-            unsupported=unsupported, error=raw.error, uses=frozenset(s),
+            unsupported=unsupported, needs_modules=stream.modules_needed(s), error=raw.error, uses=frozenset(s),
             env=passed_env(_text(s.get("main_config") or ""), env_to_nginx, environment or {}), reloaded=use_hup)
     except (BlockError, ValueError, TypeError) as exc:
         return TBlock(name=raw.name, number=raw.number, fixture=Fixture(name=label, snippets={}), requests=(),
-                      expects=(), log=(), error=f"cannot read the block: {exc}", uses=frozenset(s),
+                      expects=(), log=(), error=f"cannot read the block: {exc}", uses=frozenset(raw.sections),
                       unsupported=unsupported)
 
 

@@ -12,6 +12,7 @@ from harness.nginx_conf import HTTP_PORT
 from harness.tnginx.block import Expect, LogExpect, TBlock, nginx_version_matches
 from harness.tnginx.load import SIDE_LOG, SIDE_LOG_NAME, Regex
 from harness.tnginx.logview import LogView, grep, matches
+from harness.tnginx.reasons import missing_modules, of_failure, unsupported_sections
 from harness.tnginx.wire import Answer, exchange
 
 if TYPE_CHECKING:
@@ -28,6 +29,7 @@ class BlockResult:
     verdict: Verdict = "passed"
     failures: list[str] = field(default_factory=list)
     reason: str = ""  # why skipped, or the harness error
+    cause: str = ""  # why it did not run as under prove: "CLASS: detail" (harness.tnginx.reasons)
     error_log: str = ""  # the block's lines (on failure)
     workers: str = ""  # the worker table (on failure)
     seconds: float = 0.0
@@ -38,7 +40,8 @@ class BlockResult:
         self.failures.append(message)
 
     def format(self) -> str:
-        lines = [f"{self.name}: {self.verdict.upper()}" + (f" ({self.reason})" if self.reason else "")]
+        why = self.reason or self.cause
+        lines = [f"{self.name}: {self.verdict.upper()}" + (f" ({why})" if why else "")]
         lines += [f"  - {f}" for f in self.failures]
         if self.leak:
             lines.append(f"  leak check: {self.leak}")
@@ -115,9 +118,11 @@ def check_log(expect: LogExpect, lines: list[str], repetition: int) -> list[str]
 class BlockRunner:
     """Runs blocks of one suite on its :class:`~harness.tnginx.adapter.SuiteStage`."""
 
-    def __init__(self, suite: "SuiteStage", check_leak: bool = False) -> None:
+    def __init__(self, suite: "SuiteStage", check_leak: bool = False,
+                 present_modules: Optional[frozenset[str]] = None) -> None:
         self.suite = suite
         self.check_leak = check_leak
+        self.present_modules = present_modules  # the image's modules (None: unknown, every block runs)
 
     def run(self, block: TBlock, repeats: int = 1) -> BlockResult:
         """Run ``block`` (its requests ``repeats`` times) on a container the suite hands out; safe
@@ -130,12 +135,23 @@ class BlockRunner:
             result.verdict, result.reason = "error", exc.message
             if exc.detail:
                 result.failures.append(exc.detail[-2000:])
+        if result.verdict in ("failed", "error") and not result.cause:
+            cause = of_failure([*result.failures, result.reason, *result.error_log.split("\n")])
+            if cause is not None:
+                result.cause = str(cause)
+                result.failures.append(f"{cause} ({cause.advice})")
         result.seconds = time.perf_counter() - started
         return result
 
     def _run(self, block: TBlock, repeats: int, result: BlockResult) -> None:
         if block.unsupported:
-            result.verdict, result.reason = "skipped", f"unsupported section: {', '.join(block.unsupported)}"
+            result.cause = result.reason = str(unsupported_sections(block.unsupported))
+            result.verdict = "skipped"
+            return
+        missing = missing_modules(block.needs_modules, self.present_modules)
+        if missing is not None:
+            result.verdict, result.cause = "skipped", str(missing)
+            result.reason = str(missing)
             return
         if block.error:
             result.fail(block.error)
@@ -204,6 +220,10 @@ class BlockRunner:
             for failure in check_log(block.log_for(rep), lines, rep):
                 result.fail(failure)
         if result.verdict == "failed":
+            cause = of_failure([*result.failures, *seen])  # every line: a debug log may bury it
+            if cause is not None:
+                result.cause = str(cause)
+                result.failures.append(f"{cause} ({cause.advice})")
             result.error_log = "\n".join(seen[-200:])
             try:
                 result.workers = nginx.workers(0.2).format()

@@ -149,3 +149,73 @@ def test_the_first_blocks_container_starts_while_pytest_collects(harness_stage):
         probe = Probe()
         code = pytest.main([str(HERE / "t" / "sections.t"), "-q", "-p", "no:cacheprovider", *extra], plugins=[probe])
         assert code == 0 and probe.early is started
+
+
+ENV = HERE / "env"  # .t files run with options of their own (not collected by `make test` directly)
+
+
+def openresty_facts(stage):
+    """What the session's OpenResty image has (modules, `nginx -V`), as the .t runner learns it."""
+    from harness.images.facts import probe
+
+    return probe(stage.engine, stage.resolver.resolve("openresty"), stage.session.labels)
+
+
+def causes_of(reports: Path) -> dict[str, str]:
+    causes = json.loads((reports / "t.json").read_text()).get("causes", {})
+    return {k.split("::", 1)[1].split(":")[0]: v for k, v in causes.items()}
+
+
+def test_a_stream_files_http_block_runs_and_its_stream_blocks_need_their_modules(harness_stage, tmp_path):
+    """tests/tnginx/env/stream.t `use`s Test::Nginx::Socket::Lua::Stream: it loads, its http block
+    passes, and each stream block runs where the image has what it needs (TEST 2 the stream module,
+    TEST 3 ngx_stream_lua_module too) or is skipped with the cause naming the module. On the offline
+    twins TEST 3 can only be seen skipped (neither packages ngx_stream_lua); the trixie twin runs TEST 2."""
+    facts = openresty_facts(harness_stage)
+    has = {name for name, fact in facts.components.items() if fact.get("present")}
+    code, verdicts, out = harness_t(ENV / "stream.t", tmp_path)
+    assert code == 0 and verdicts["TEST 1"] == "passed", out
+    causes = causes_of(tmp_path)
+    for test, needs in (("TEST 2", ("stream",)), ("TEST 3", ("stream", "ngx_stream_lua"))):
+        missing = [m for m in needs if m not in has]
+        if not missing:
+            assert verdicts[test] == "passed" and test not in causes, out
+        else:
+            want = "ngx_stream_lua" if "ngx_stream_lua" in missing else missing[0]
+            assert verdicts[test] == "skipped" and causes[test] == f"module missing in image: {want}", out
+    assert "blocks that did not run as under prove, by cause:" in out or not causes
+
+
+def test_perl_asks_the_images_nginx(harness_stage, tmp_path):
+    """tests/tnginx/env/nginx-binary.t: the preamble's `$NginxBinary -V`, `nginx -v` on the PATH and
+    $NginxVersion name the version the container's nginx reports (the host's nginx, if any, is not
+    asked: on the trixie twin it differs), and skip_eval sees the image's configure arguments."""
+    facts = openresty_facts(harness_stage)
+    code, verdicts, out = harness_t(ENV / "nginx-binary.t", tmp_path)
+    assert code == 0, out
+    assert [verdicts[f"TEST {n}"] for n in (1, 2, 3)] == ["passed"] * 3, out
+    assert verdicts["TEST 4"] == ("skipped" if "--with-debug" in facts.version else "passed"), out
+
+
+def test_filters_with_arguments(harness_stage, tmp_path):
+    code, verdicts, out = harness_t(ENV / "filters.t", tmp_path)
+    assert code == 0 and verdicts == {"TEST 1": "passed", "TEST 2": "passed"}, out
+
+
+def test_a_lua_dependency_comes_from_lua_path_or_the_lua_path_option(harness_stage, tmp_path):
+    """tests/tnginx/env/lua-path.t needs tests/tnginx/deps (outside its suite): without it the block
+    fails, classed "Lua module missing"; with --lua-path, or LUA_PATH as prove's nginx would read it
+    (its directory mounted into the container), it passes."""
+    import os
+
+    code, verdicts, out = harness_t(ENV / "lua-path.t", tmp_path / "none")
+    assert code == 1 and verdicts == {"TEST 1": "failed"}, out
+    assert causes_of(tmp_path / "none") == {"TEST 1": "Lua module missing: harness_dep.answer"}, out
+    assert "FAILED (Lua module missing: harness_dep.answer)" in out
+    deps = HERE / "deps"
+    code, verdicts, out = harness_t(ENV / "lua-path.t", tmp_path / "option", "--lua-path", str(deps))
+    assert code == 0 and verdicts == {"TEST 1": "passed"}, out
+    env = {**os.environ, "LUA_PATH": f"{deps}/?.lua;;"}
+    proc = subprocess.run([sys.executable, "-m", "harness.cli", "t", str(ENV / "lua-path.t"), "--reports",
+                           str(tmp_path / "env")], capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
