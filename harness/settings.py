@@ -26,6 +26,7 @@ class Option:
     default: str
     help: str
     choices: tuple[str, ...] = ()
+    bare: str = ""  # the value of the flag given alone (``--flag``, no ``=VALUE``); empty: a value is required
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -80,6 +81,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("check_leak", "HARNESS_CHECK_LEAK", "--harness-check-leak", "off",
            "after each `.t` block passes, send its requests in rounds and fail it on a leak verdict "
            "(FDs, RSS, Redis clients; blocks with --- no_check_leak are left out)", ("off", "on")),
+    Option("coverage", "HARNESS_COVERAGE", "--harness-coverage", "",
+           "Lua line coverage of the code under test (every worker of every container; LCOV and HTML under "
+           "<reports>/coverage/): `on` (the flag alone) covers each fixture's/app's lua/ and a `.t` suite's lib/; "
+           "or comma-separated files and directories; empty: off", bare="on"),
+    Option("coverage_min", "HARNESS_COVERAGE_MIN", "--harness-coverage-min", "0",
+           "with --harness-coverage: fail the run when the total line coverage is below this many per cent"),
     Option("perf_tolerance", "HARNESS_PERF_TOLERANCE", "--perf-tolerance", "0.03",
            "`harness perf compare`: CPU per request may grow by this fraction before the verdict fails "
            "(a larger growth fails only if its confidence interval excludes no change)"),
@@ -121,6 +128,8 @@ class Settings:
     fault: str = ""
     lua_path: str = ""
     check_leak: str = "off"
+    coverage: str = ""
+    coverage_min: float = 0.0
     perf_tolerance: float = 0.03
     preflight_cpus: float = 1.0
     preflight_memory: str = "256m"

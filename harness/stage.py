@@ -25,8 +25,11 @@ from testcontainers.core.network import Network
 from harness.containers import (CompanionContainer, DnsContainer, FaultProxyContainer, OpenRestyContainer, Reach,
                                 RedisContainer)
 from harness.containers.base import ReachMode
+from harness.coverage.lines import probe_runner
+from harness.coverage.run import CoverageRun
 from harness.dependencies import Dependencies
 from harness.engine import Engine
+from harness.images.profiles import openresty_profile
 from harness.images.resolver import ImageResolver, ResolvedImage
 from harness.nginx_conf import Fixture
 from harness.openresty_spec import OpenRestySpec
@@ -84,6 +87,7 @@ class Stage:
         self._images: dict[str, ResolvedImage] = {}  # image references given per container, resolved once
         self._companions: dict[str, CompanionContainer] = {}  # OpenResty container id -> its companion
         self.pool: ContainerPool[OpenRestyContainer] = ContainerPool(self.plan, switch_timeout=settings.start_timeout)
+        self.coverage = CoverageRun.from_setting(settings.coverage, Path.cwd())  # --harness-coverage
         self.reach_mode = self._decide_reach()
 
     @classmethod
@@ -239,7 +243,7 @@ class Stage:
             container = OpenRestyContainer(image, self.session, self.reach, spec)
             for key, value in env.items():
                 container.with_env(key, value)
-            return container.with_start_timeout(self.settings.start_timeout)
+            return container.with_coverage(self.coverage).with_start_timeout(self.settings.start_timeout)
         return OpenRestyPlan(spec, spec.shape(image.id, env), use_pool, build)
 
     def openresty_image(self, ref: str = "") -> ResolvedImage:
@@ -256,10 +260,20 @@ class Stage:
         """Give a container back after a test; it stays for reuse unless it is unhealthy."""
         self.pool.release(container, reusable)
 
+    def measure_coverage(self, run: CoverageRun) -> None:
+        """The code lines of the files ``run`` saw, by the LuaJIT of the session's OpenResty image."""
+        try:
+            image = self.openresty_image()
+            run.measure(probe_runner(image, self.session, self.reach, openresty_profile(image.labels).luajit_bin))
+        except Exception as exc:  # noqa: BLE001 - the report then says the lines were not measured
+            log.warning("coverage: code lines not measured: %s", exc)
+
     def close(self) -> None:
         """Stop every container and remove the networks; if the session is ours, remove anything
         else labelled with it too."""
         self.pool.close()
+        if self.coverage is not None and self.coverage.unmeasured:
+            self.measure_coverage(self.coverage)
         for service in (self._redis, self._dns):
             if service is not None:
                 service.stop_quietly()

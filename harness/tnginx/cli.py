@@ -139,9 +139,13 @@ def run_t(paths: Sequence[Path], reports: Path = Path("reports"), jobs: str = ""
         except ValueError as exc:
             raise HarnessError(f"-n {jobs}: {exc}") from None
     tally = Tally()
+    began = time.time()
     code = int(pytest.main([*t_args(paths, reports, jobs, fault, check_leak, image, lua_path), *pytest_args],
                            plugins=[tally]))
     print("\n".join(tally.lines()))
+    coverage = reports / "coverage" / "summary.txt"  # written by this run under --harness-coverage
+    if coverage.is_file() and coverage.stat().st_mtime >= began:
+        print(coverage.read_text().strip())
     (reports / "t.json").write_text(json.dumps({"blocks": tally.blocks, "causes": tally.causes,
                                                 "wall_s": time.perf_counter() - tally.started,
                                                 "lanes": tally.lanes, "ran_ahead": tally.ran_ahead}, indent=1))
