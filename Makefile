@@ -5,10 +5,15 @@ BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup engine images test test-bookworm typecheck unit integration scenarios bench soak doctor clean
+.PHONY: setup engine images test-tools test test-bookworm typecheck unit integration scenarios bench soak doctor clean
 
 ## setup: Python environment, a running Docker engine (installed and started on Debian as root), images
-setup: $(VENV)/.installed engine images
+setup: $(VENV)/.installed engine images test-tools
+
+## test-tools: Debian's lcov, whose `lcov --summary` and genhtml the coverage tests run on our reports
+test-tools:
+	command -v lcov >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends lcov >/dev/null)
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -55,6 +60,7 @@ bench: $(VENV)/.installed engine
 	$(BIN)/python bench/perf_driver.py
 	$(BIN)/python bench/perf_verdicts.py
 	$(BIN)/python bench/preflight.py
+	$(BIN)/python bench/tnginx_fixed_cost.py
 
 ## soak: the integration suite SOAK_RUNS times (default 5); lists every test that ever failed
 SOAK_RUNS ?= 5

@@ -7,6 +7,8 @@ from typing import Any, Callable, Iterator, Optional
 import pytest
 
 from harness.containers import DnsContainer, FaultProxyContainer, OpenRestyContainer, RedisContainer
+from harness.coverage.run import below_minimum
+from harness.coverage.scope import CoverageScope
 from harness.dependencies import Dependencies
 from docker.errors import DockerException
 
@@ -36,7 +38,8 @@ TOPOLOGY_MARKER = "redis_topology"
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("openresty-harness")
     for opt in OPTIONS:
-        group.addoption(opt.flag, dest=f"harness_{opt.name}", default=None,
+        bare = {"nargs": "?", "const": opt.bare} if opt.bare else {}
+        group.addoption(opt.flag, dest=f"harness_{opt.name}", default=None, **bare,
                         choices=list(opt.choices) or None, help=f"{opt.help} [env {opt.env}, default {opt.default!r}]")
 
 
@@ -51,6 +54,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "allow_log_problems(*patterns): [crit]/[alert]/[emerg] and Lua runtime "
                             "errors matching a pattern (all, without patterns) do not fail the test")
     settings = Settings.from_sources({opt.name: config.getoption(f"harness_{opt.name}") for opt in OPTIONS})
+    if settings.coverage:
+        try:
+            CoverageScope(settings.coverage, Path.cwd())
+        except HarnessError as exc:
+            raise pytest.UsageError(exc.message) from None
     config.stash[RUNTIME] = HarnessRuntime(settings, Path(str(config.rootpath)))
 
 
@@ -106,9 +114,21 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
         write_html_report(Path(runtime.settings.scenario_report), results, runtime.record())
     runtime.close()
+    if runtime.coverage is not None:
+        short = below_minimum(runtime.coverage, runtime.settings.coverage_min)
+        if short is not None and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    coverage = config.stash[RUNTIME].coverage
+    if coverage is not None:
+        terminalreporter.write_sep("=", coverage.summary())
+        terminalreporter.write_line(f"coverage reports: {config.stash[RUNTIME].reports_dir / 'coverage'}/"
+                                    "{lcov.info,index.html}")
+        short = below_minimum(coverage, config.stash[RUNTIME].settings.coverage_min)
+        if short is not None:
+            terminalreporter.write_line(short, red=True)
     results = config.stash.get(RESULTS, [])
     if results:
         terminalreporter.write_sep("=", f"scenarios: {sum(r.passed for r in results)}/{len(results)} passed")
