@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 from harness import __version__
 from harness.engine import Engine, ensure_engine
@@ -124,11 +124,38 @@ def cmd_soak(args: argparse.Namespace) -> int:
     return 1
 
 
+def run_matrix(args: argparse.Namespace, junit: str, argv: Callable[[str, Path], list[str]]) -> int:
+    """One child run per image (``argv(image, its reports directory)``), then the compatibility table."""
+    from harness.matrix import MatrixRun, check_images
+
+    reports = Path(args.reports) / "matrix"
+    run = MatrixRun(check_images(args.image), argv, reports, junit)
+    print(f"harness: matrix of {len(run.images)} images, one run each, side by side "
+          f"(each run's output: {reports}/<image>/output.txt)", flush=True)
+    matrix = run.run()
+    print(matrix.table())
+    paths = matrix.write(reports)
+    code = matrix.exit_code(args.allow_diff)
+    print(f"harness: matrix in {', '.join(map(str, paths))} (exit {code}: "
+          f"{('no test passes on one image and fails on another', 'a test differs or fails', 'a run failed')[code]})")
+    return code
+
+
+def pytest_passing(args: Sequence[str]) -> list[str]:
+    return [f"--pytest={a}" for a in args]
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Run scenarios (default: ./scenarios, else the embedded catalogue) against an image and app."""
+    from harness.matrix import harness_argv
     from harness.scenarios.run import ScenarioRun
 
-    run = ScenarioRun(paths=[Path(p) for p in args.paths], image=args.image,
+    if len(args.image or []) > 1:
+        app = ["--app", str(Path(args.app).resolve())] if args.app else []
+        return run_matrix(args, "scenarios.xml", lambda image, where: harness_argv(
+            "run", *args.paths, "--image", image, "--reports", str(where), *app, *pytest_passing(args.pytest_args)))
+
+    run = ScenarioRun(paths=[Path(p) for p in args.paths], image=(args.image or [None])[0],
                       app=Path(args.app) if args.app else None, reports=Path(args.reports),
                       pytest_args=args.pytest_args)
     code = run.run()
@@ -153,10 +180,17 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def cmd_t(args: argparse.Namespace) -> int:
     """Run Test::Nginx .t files (files or directories) on the harness: a line per file, a table."""
+    from harness.matrix import harness_argv
     from harness.tnginx.cli import run_t
 
+    if len(args.image or []) > 1:
+        options = [*(["-n", str(args.jobs)] if args.jobs else []), *(["--harness-fault", args.fault] if args.fault else []),
+                   *(["--harness-check-leak"] if args.check_leak else [])]
+        return run_matrix(args, "t.xml", lambda image, where: harness_argv(
+            "t", *args.paths, "--image", image, "--reports", str(where), *options,
+            f"--pytest=--harness-reports-dir={where.resolve()}", *pytest_passing(args.pytest_args)))
     code = run_t([Path(p) for p in args.paths], Path(args.reports), jobs=args.jobs, fault=args.fault or "",
-                 check_leak=args.check_leak, image=args.image, pytest_args=args.pytest_args)
+                 check_leak=args.check_leak, image=(args.image or [None])[0], pytest_args=args.pytest_args)
     print(f"harness t: JUnit in {args.reports}/t.xml (exit {code}: "
           f"{('all passed', 'a block failed', 'the run failed')[code]})")
     return code
@@ -177,6 +211,10 @@ def cmd_options(args: argparse.Namespace) -> int:
 
 
 PERF_HELP = "performance-regression verdicts (baseline, compare)"
+IMAGE_HELP = ("OpenResty image to run against: a reference, or twin:trixie / twin:bookworm (that offline twin, "
+              "built on first use); default: official, else the offline twin. Twice or more: a matrix, one run "
+              "per image side by side, then a compatibility table (reports/matrix/)")
+ALLOW_DIFF_HELP = "matrix: only report a test that passes on one image and fails on another (exit 0 for it)"
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -204,7 +242,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.set_defaults(func=cmd_soak)
     p = sub.add_parser("run", help=cmd_run.__doc__)
     p.add_argument("paths", nargs="*", help="scenario files or directories")
-    p.add_argument("--image", help="OpenResty image to run against (default: official, else offline twin)")
+    p.add_argument("--image", action="append", help=IMAGE_HELP)
+    p.add_argument("--allow-diff", action="store_true", help=ALLOW_DIFF_HELP)
     p.add_argument("--app", help="your app directory (server.conf/http.conf + lua/): replaces the sample "
                                  "app wherever a scenario says `fixture: app`")
     p.add_argument("--reports", default="reports", help="where scenarios.html and scenarios.xml go")
@@ -222,7 +261,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                    "HARNESS_T_LANES, else 1); for pytest-xdist processes instead: --pytest=-n --pytest=2")
     p.add_argument("--harness-fault", dest="fault", help=OPTION["fault"].help)
     p.add_argument("--harness-check-leak", dest="check_leak", action="store_true", help=OPTION["check_leak"].help)
-    p.add_argument("--image", help="OpenResty image to run against (default: official, else offline twin)")
+    p.add_argument("--image", action="append", help=IMAGE_HELP)
+    p.add_argument("--allow-diff", action="store_true", help=ALLOW_DIFF_HELP)
     p.add_argument("--reports", default="reports", help="where t.xml (and t.html) go")
     p.add_argument("--pytest", dest="pytest_args", action="append", default=[], metavar="ARG",
                    help="one more pytest argument (repeatable), e.g. --pytest=-x")

@@ -15,6 +15,7 @@ from harness import __version__
 from harness.engine import Engine
 from harness.errors import EngineLost, HarnessError
 from harness.images.facts import ImageFacts, as_record, probe, properties
+from harness.matrix import image_facts
 from harness.resources import shipped
 from harness.settings import Settings
 from harness.stage import Stage
@@ -67,6 +68,17 @@ class HarnessRuntime:
                                          self.reports_dir / ".image-facts.json")
             except HarnessError as exc:
                 self.fact_errors[kind] = exc.message
+
+    def openresty_facts(self, image: str = "") -> tuple[str, dict[str, str]]:
+        """(summary line, component versions) of OpenResty image ``image`` (empty: the session's), probed
+        once per image id; ("", {}) where it cannot be resolved or probed."""
+        try:
+            stage = self.stage()
+            facts = probe(stage.engine, stage.openresty_image(image), stage.session.labels,
+                          self.reports_dir / ".image-facts.json")
+        except HarnessError as exc:
+            return exc.message, {}
+        return image_facts(as_record(facts))
 
     def header(self) -> list[str]:
         version = f"harness version: openresty-harness {__version__} at {shipped('harness')}"
