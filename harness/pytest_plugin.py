@@ -148,30 +148,28 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     report = yield
-    _record_matrix(item, report)
     result = item.stash.get(RESULT, None)
     if report.failed and result is not None and call.when == "call":
         report.sections.extend(evidence_sections(result))
         item.user_properties.extend((f"harness: {title}", text) for title, text in evidence_sections(result))
     factory = item.stash.get(FACTORY, None)
+    sections: list[tuple[str, str]] = []
     if report.failed and factory is not None:
         sections = factory.evidence()
         report.sections.extend(sections)
         # JUnit gets the same data as <property> elements of the test case (pytest-html shows sections).
         item.user_properties.extend((f"harness: {title}", text) for title, text in sections)
+    _record_matrix(item, report, "\n".join(text for title, text in sections if title.startswith("error.log")))
     return report
 
 
-def _record_matrix(item: pytest.Item, report: Any) -> None:
+def _record_matrix(item: pytest.Item, report: Any, log: str) -> None:
+    """A matrix cell's phase outcome, with its failure text and the test's error.log lines."""
     recorder = item.config.stash.get(MATRIX, None)
     callspec = getattr(item, "callspec", None)
     if recorder is None or callspec is None or "harness_image" not in callspec.params:
         return
     image = callspec.params["harness_image"]
-    factory = item.stash.get(FACTORY, None)
-    log = ""
-    if report.failed and factory is not None:
-        log = "\n".join(text for title, text in factory.evidence() if title.startswith("error.log"))
     recorder.add(matrix_key(item.nodeid, image), image, report.outcome,
                  report.longreprtext if report.failed else "", log, report.duration)
 
