@@ -68,6 +68,10 @@ def cmd_images(args: argparse.Namespace) -> int:
         return list_images()
     settings = Settings.from_sources()
     engine = ensure_engine()
+    if args.twin:  # what twin:NAME image references (matrix runs) name, whatever Docker Hub has
+        for release in dict.fromkeys(args.twin):
+            offline.OfflineBuilder(engine, twin=release).build("openresty")
+        return 0
     builder = offline.OfflineBuilder(engine, twin=settings.twin)
     resolver = ImageResolver(engine, pull=settings.may_pull and not args.offline, twin=settings.twin)
     for kind in offline.KINDS:
@@ -169,7 +173,10 @@ def cmd_init(args: argparse.Namespace) -> int:
     from harness.scaffold import Scaffold
 
     target = Path(args.directory)
-    written = Scaffold(target, ci=args.ci).write()
+    from harness.matrix import check_images, parse_images
+
+    matrix = tuple(check_images(parse_images(args.matrix))) if args.matrix else ()
+    written = Scaffold(target, ci=args.ci, matrix=matrix).write()
     for path in written:
         print(f"  wrote {path}")
     where = "" if target.resolve() == Path.cwd().resolve() else f"cd {args.directory} && "
@@ -231,6 +238,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p = sub.add_parser("images", help=cmd_images.__doc__)
     p.add_argument("action", nargs="?", choices=("build", "list"), default="build")
     p.add_argument("--offline", action="store_true", help="build the offline twins even if Docker Hub works")
+    p.add_argument("--twin", action="append", choices=offline.RELEASES,
+                   help="build only the offline OpenResty twin of this Debian release (repeatable): the image "
+                        "--image twin:NAME runs, e.g. in a matrix")
     p.set_defaults(func=cmd_images)
     p = sub.add_parser("sweep", help=cmd_sweep.__doc__)
     p.add_argument("--all", action="store_true", help="remove every harness resource, live runs' too")
@@ -254,6 +264,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("directory", nargs="?", default=".", help="where the project goes (default: here)")
     p.add_argument("--ci", choices=("github", "gitlab", "none"), default="github",
                    help="CI file to write: GitHub Actions (default), GitLab CI, or none")
+    p.add_argument("--matrix", metavar="IMAGE,IMAGE", help="the CI file runs the tests and scenarios on each of "
+                   "these OpenResty images and reports what differs (reports/matrix.txt)")
     p.set_defaults(func=cmd_init)
     p = sub.add_parser("t", help=cmd_t.__doc__)
     p.add_argument("paths", nargs="+", help=".t files or directories (a suite's t/)")
