@@ -63,10 +63,10 @@ def first_check(failure: str) -> str:
 
 
 def explaining_lines(error_log: str, limit: int = LOG_LINES) -> tuple[str, ...]:
-    """The error.log lines at [warn] or worse (the first ``limit``), else its last lines."""
+    """The error.log lines at [warn] or worse (the first ``limit``); none if there are none (a
+    wrong body with a quiet log: the check says it all)."""
     lines = [ln.rstrip() for ln in error_log.splitlines() if ln.strip()]
-    worse = [ln for ln in lines if any(level in ln for level in EXPLAINING_LEVELS)]
-    return tuple((worse or lines[-limit:])[:limit])
+    return tuple([ln for ln in lines if any(level in ln for level in EXPLAINING_LEVELS)][:limit])
 
 
 @dataclass
@@ -114,10 +114,13 @@ class Row:
 
 
 def display(test: str) -> str:
-    """A test's name for the table: a ``.t`` block as ``file.t::TEST N: ...`` (JUnit's dotted path cut)."""
+    """A test's name for the table: a ``.t`` block as ``t/dir/file.t::TEST N: ...``, a scenario as
+    ``dir/file.scenario.yaml::name`` (JUnit's dotted path as a path again)."""
     classname, sep, name = test.rpartition("::")
-    if classname.endswith(".t"):
-        classname = ".".join(classname.split(".")[-2:])
+    for suffix in (".scenario.yaml", ".t"):
+        if classname.endswith(suffix):
+            classname = classname[:-len(suffix)].replace(".", "/") + suffix
+            break
     return f"{classname}{sep}{name}"
 
 
@@ -182,7 +185,7 @@ class Matrix:
             out.append(f"  {display(row.test)}: {cells}")
             for index, verdict in row.failing():
                 out.append(f"    on {labels[index]}: {verdict.check or '(no message)'}")
-                out += [f"      error.log: {line}" for line in verdict.log]
+                out += [f"      error.log: {line}" for line in verdict.log] or ["      error.log: nothing at [warn] or worse"]
         out += ["", self.grid(), "", "components:", self.component_table()]
         return "\n".join(out)
 

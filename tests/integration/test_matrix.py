@@ -105,3 +105,15 @@ def test_pytest_matrix_parametrizes_per_image_and_lists_the_difference(pytester,
     assert "/t answered 500" in bookworm["check"]
     assert any(NEW_ONLY in line for line in bookworm["log"]), bookworm
     assert [s.get("name") for s in ET.parse(pytester.path / "reports" / "matrix.xml").getroot()] == list(TWINS)
+
+
+def test_harness_run_matrix_runs_the_scenarios_on_each_image(harness_stage, tmp_path):
+    scenario = Path(__file__).resolve().parents[2] / "scenarios" / "catalogue" / "13-lua-runtime-errors.scenario.yaml"
+    images = [word for image in TWINS for word in ("--image", image)]
+    proc = subprocess.run([sys.executable, "-m", "harness.cli", "run", str(scenario), *images, "--reports",
+                           str(tmp_path)], capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    data = json.loads((tmp_path / "matrix" / "matrix.json").read_text())
+    assert [i["label"] for i in data["images"]] == list(TWINS) and [i["passed"] for i in data["images"]] == [2, 2]
+    assert len(data["tests"]) == 2 and not any(t["differs"] for t in data["tests"])
+    assert "differing: none" in proc.stdout and "catalogue/13-lua-runtime-errors.scenario.yaml::" in proc.stdout

@@ -47,10 +47,10 @@ def test_first_check_takes_a_t_blocks_first_failure_or_an_assertion():
     assert first_check("") == ""
 
 
-def test_explaining_lines_keep_warn_and_worse_else_the_tail():
+def test_explaining_lines_keep_warn_and_worse_only():
     assert explaining_lines(LOG) == (LOG.splitlines()[1],)
-    quiet = "\n".join(f"line {n} [info]" for n in range(10))
-    assert explaining_lines(quiet) == tuple(f"line {n} [info]" for n in range(6, 10))
+    assert explaining_lines("\n".join(f"line {n} [info]" for n in range(10))) == ()
+    assert len(explaining_lines("\n".join(f"line {n} [warn]" for n in range(10)))) == 4
 
 
 def test_verdicts_from_junit(tmp_path):
@@ -104,6 +104,8 @@ def test_table_lists_differences_with_reasons_then_the_grid_and_components():
     text = matrix().table()
     assert text.index("differing (2):") < text.index("  b: old FAIL, new ok") < text.index("  d: old ok, new skip")
     assert "    on old: status 500, expected 200\n      error.log: [error] nil field" in text
+    quiet = Matrix([run("old", a=Verdict("failed", "body differs")), run("new", a=OK)]).table()
+    assert "    on old: body differs\n      error.log: nothing at [warn] or worse" in quiet
     grid = text[text.index("test "):]
     assert grid.index("b ") < grid.index("DIFFERS") < grid.index("same")
     assert "lua-nginx-module  0.10.23  0.10.28  differs" in text
@@ -140,6 +142,14 @@ def test_the_recorder_keeps_the_worst_phase_and_its_first_failure():
     assert m.runs[0].verdicts["t.py::f"] == Verdict("failed", "AssertionError: first", (LOG.splitlines()[1],))
     assert m.runs[0].summary == "nginx/1.22.1" and m.runs[1].summary == ""
     assert [r.test for r in m.differences()] == ["t.py::f", "t.py::g"]
+
+
+def test_display_names_cut_junits_directories():
+    from harness.matrix import display
+
+    assert display("t.100-pureffi.001-sanity.t::TEST 4: ttl") == "t/100-pureffi/001-sanity.t::TEST 4: ttl"
+    assert display("scenarios.catalogue.13-lua.scenario.yaml::name") == "scenarios/catalogue/13-lua.scenario.yaml::name"
+    assert display("tests/test_x.py::test_y") == "tests/test_x.py::test_y"
 
 
 def test_matrix_key_and_image_lists():
