@@ -185,7 +185,9 @@ class Matrix:
             out.append(f"  {display(row.test)}: {cells}")
             for index, verdict in row.failing():
                 out.append(f"    on {labels[index]}: {verdict.check or '(no message)'}")
-                out += [f"      error.log: {line}" for line in verdict.log] or ["      error.log: nothing at [warn] or worse"]
+                quiet = [] if any(level in verdict.check for level in EXPLAINING_LEVELS) else \
+                    ["      error.log: nothing at [warn] or worse"]  # unless the check is a log line itself
+                out += [f"      error.log: {line}" for line in verdict.log] or quiet
         out += ["", self.grid(), "", "components:", self.component_table()]
         return "\n".join(out)
 
