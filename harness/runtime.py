@@ -71,7 +71,10 @@ class HarnessRuntime:
 
     def openresty_facts(self, image: str = "") -> tuple[str, dict[str, str]]:
         """(summary line, component versions) of OpenResty image ``image`` (empty: the session's), probed
-        once per image id; ("", {}) where it cannot be resolved or probed."""
+        once per image id; ("", {}) where no test made a stage (no container ran on it) or the image
+        cannot be resolved or probed."""
+        if self._stage is None:
+            return "", {}
         try:
             stage = self.stage()
             facts = probe(stage.engine, stage.openresty_image(image), stage.session.labels,

@@ -234,3 +234,29 @@ def test_unmarked(openresty): pass
     result = pytester.runpytest("--collect-only", "-q", "-p", "no:cacheprovider")
     result.stdout.fnmatch_lines(["test_x.py::test_marked[[]a:1[]]", "test_x.py::test_marked[[]b:2[]]",
                                  "test_x.py::test_unmarked"])
+
+
+CELLS = """
+def test_same(harness_image): pass
+def test_new_only(harness_image): assert harness_image != "old:1", "needs the new image"
+"""
+
+
+@pytest.mark.parametrize("allow, code", [("off", 1), ("on", 0)])
+def test_pytest_matrix_table_and_allow_diff(pytester, allow, code):
+    pytester.makepyfile(test_x=CELLS)
+    result = pytester.runpytest("-p", "no:cacheprovider", "--harness-matrix", "old:1,new:2",
+                                f"--harness-allow-diff={allow}")
+    result.assert_outcomes(passed=3, failed=1)
+    assert result.ret == code
+    result.stdout.fnmatch_lines(["*compatibility matrix: 1 test(s) differ*",
+                                 "  test_x.py::test_new_only: old:1 FAIL, new:2 ok",
+                                 "    on old:1: AssertionError: needs the new image*"])
+    data = json.loads((pytester.path / "reports" / "matrix.json").read_text())
+    assert [t["test"] for t in data["tests"]] == ["test_x.py::test_new_only", "test_x.py::test_same"]
+
+
+def test_pytest_allow_diff_keeps_a_failure_on_every_image(pytester):
+    pytester.makepyfile(test_x="def test_broken(harness_image): assert False")
+    result = pytester.runpytest("-p", "no:cacheprovider", "--harness-matrix", "old:1,new:2", "--harness-allow-diff=on")
+    assert result.ret == 1
