@@ -81,7 +81,7 @@ class Stage:
         self._dns: Optional[DnsContainer] = None
         self._proxies: list[FaultProxyContainer] = []  # fault proxies started, for dependencies()
         self._images: dict[str, ResolvedImage] = {}  # image references given per container, resolved once
-        self.pool = ContainerPool(self.plan, switch_timeout=settings.start_timeout)
+        self.pool: ContainerPool[OpenRestyContainer] = ContainerPool(self.plan, switch_timeout=settings.start_timeout)
         self.reach_mode = self._decide_reach()
 
     @classmethod
@@ -201,7 +201,7 @@ class Stage:
         container, removed on release. ``image``: this image instead of the session's OpenResty image."""
         return self.pool.acquire(self.spec(fixture, **options))
 
-    def plan(self, fixture: Union[str, Path, Fixture, OpenRestySpec], **options: Any) -> OpenRestyPlan:
+    def plan(self, fixture: Union[str, Path, Fixture, OpenRestySpec], **options: Any) -> OpenRestyPlan[OpenRestyContainer]:
         """What :meth:`openresty` with these arguments needs: the spec, the container's shape, and
         how to build a fresh one (what ``prefetcher.want`` and ``plan_ahead`` take)."""
         spec = self.spec(fixture, **options)
