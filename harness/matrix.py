@@ -369,7 +369,7 @@ class MatrixRun:
         return self.reports / slug(image)
 
     def run(self) -> Matrix:
-        started: list[tuple[str, subprocess.Popen, float]] = []
+        started: list[tuple[str, subprocess.Popen[bytes], float]] = []
         for image in self.images:
             where = self.directory(image)
             where.mkdir(parents=True, exist_ok=True)
