@@ -64,12 +64,6 @@ def test_the_matrix_junit_has_one_suite_per_image(t_matrix):
     assert props["harness.matrix.lua-nginx-module"] == "0.10.23"
 
 
-def test_allow_diff_only_reports(harness_stage, tmp_path):
-    proc = harness_t_matrix(tmp_path, "--allow-diff")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "differing (1):" in proc.stdout
-
-
 PYTEST_FILE = """
 def test_decode_base64_everywhere(openresty):
     nginx = openresty.inline("location = /t { content_by_lua_block { ngx.say(ngx.decode_base64('aGFybmVzcw==')) } }")

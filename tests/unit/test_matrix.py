@@ -181,7 +181,9 @@ CHILD = """
 import json, sys, time
 from pathlib import Path
 image, where = sys.argv[1], Path(sys.argv[2])
-time.sleep(0.5)
+began = time.time()
+time.sleep(1.0)
+(where / "span").write_text(f"{began} {time.time()}")
 if image == "broken":
     print("harness: no such image"); sys.exit(2)
 failing = '<failure message="m">- status 500, expected 200</failure>' if image == "old" else ""
@@ -198,11 +200,9 @@ def test_matrix_run_runs_one_child_per_image_side_by_side(tmp_path):
     script.write_text(CHILD)
     run = MatrixRun(["old", "new", "broken"], lambda image, where: [sys.executable, str(script), image, str(where)],
                     tmp_path / "matrix", "t.xml")
-    import time
-
-    started = time.perf_counter()
     m = run.run()
-    assert time.perf_counter() - started < 1.4  # three children of 0.5 s each, at once
+    spans = [[float(t) for t in (tmp_path / "matrix" / d / "span").read_text().split()] for d in ("old", "new", "broken")]
+    assert max(s for s, _ in spans) < min(e for _, e in spans)  # all three ran at once
     assert [r.label for r in m.runs] == ["old", "new", "broken"]
     assert [r.exit_code for r in m.runs] == [1, 0, 2]
     assert m.runs[0].verdicts["a.t::TEST 2"].check == "status 500, expected 200"
@@ -242,8 +242,15 @@ def test_new_only(harness_image): assert harness_image != "old:1", "needs the ne
 """
 
 
+@pytest.fixture
+def no_engine(pytester, monkeypatch, tmp_path):
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/absent.sock")  # the header finds no engine, fast
+    return pytester
+
+
 @pytest.mark.parametrize("allow, code", [("off", 1), ("on", 0)])
-def test_pytest_matrix_table_and_allow_diff(pytester, allow, code):
+def test_pytest_matrix_table_and_allow_diff(no_engine, allow, code):
+    pytester = no_engine
     pytester.makepyfile(test_x=CELLS)
     result = pytester.runpytest("-p", "no:cacheprovider", "--harness-matrix", "old:1,new:2",
                                 f"--harness-allow-diff={allow}")
@@ -256,7 +263,33 @@ def test_pytest_matrix_table_and_allow_diff(pytester, allow, code):
     assert [t["test"] for t in data["tests"]] == ["test_x.py::test_new_only", "test_x.py::test_same"]
 
 
-def test_pytest_allow_diff_keeps_a_failure_on_every_image(pytester):
+def test_pytest_allow_diff_keeps_a_failure_on_every_image(no_engine):
+    pytester = no_engine
     pytester.makepyfile(test_x="def test_broken(harness_image): assert False")
     result = pytester.runpytest("-p", "no:cacheprovider", "--harness-matrix", "old:1,new:2", "--harness-allow-diff=on")
     assert result.ret == 1
+
+
+@pytest.mark.parametrize("allow, code", [([], 1), (["--allow-diff"], 0)])
+def test_harness_t_with_two_images_runs_a_child_per_image(tmp_path, monkeypatch, capsys, allow, code):
+    from harness.cli import main
+
+    seen = {}
+
+    def fake_run(self):  # the children's own behaviour is tested above and in tests/integration/test_matrix.py
+        seen["images"] = list(self.images)
+        seen["argv"] = self.command("twin:bookworm", self.directory("twin:bookworm"))
+        return Matrix([run("twin:bookworm", a=OK, b=FAIL), run("twin:trixie", a=OK, b=OK)])
+
+    monkeypatch.setattr(MatrixRun, "run", fake_run)
+    (tmp_path / "a.t").write_text("")
+    reports = tmp_path / "reports"
+    assert main(["t", str(tmp_path / "a.t"), "--image", "twin:bookworm", "--image", "twin:trixie", "-n", "2",
+                 "--reports", str(reports), "--pytest=-x", *allow]) == code
+    assert seen["images"] == ["twin:bookworm", "twin:trixie"]
+    child = reports / "matrix" / "twin_bookworm"
+    assert seen["argv"][1:] == ["-m", "harness.cli", "t", str(tmp_path / "a.t"), "--image", "twin:bookworm",
+                                "--reports", str(child), "-n", "2", f"--pytest=--harness-reports-dir={child.resolve()}",
+                                "--pytest=-x"]
+    out = capsys.readouterr().out
+    assert "differing (1):" in out and (reports / "matrix" / "matrix.xml").is_file()
