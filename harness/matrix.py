@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal, Mapping, Optional, Sequence
@@ -28,6 +29,7 @@ EXPLAINING_LEVELS = ("[warn]", "[error]", "[crit]", "[alert]", "[emerg]")
 LOG_LINES = 4  # error.log lines kept per differing test
 CORE = ("nginx", "lua-nginx-module", "luajit", "lua-resty-core")  # always shown in the component table
 MARK = {"passed": "ok", "failed": "FAIL", "skipped": "skip"}
+STOP_GRACE = 60.0  # seconds a stopped run may take to remove its containers
 
 
 @dataclass(frozen=True)
@@ -370,23 +372,40 @@ class MatrixRun:
 
     def run(self) -> Matrix:
         started: list[tuple[str, subprocess.Popen[bytes], float]] = []
-        for image in self.images:
-            where = self.directory(image)
-            where.mkdir(parents=True, exist_ok=True)
-            with open(where / "output.txt", "w") as out:
-                proc = subprocess.Popen(self.command(image, where), stdout=out, stderr=subprocess.STDOUT,
-                                        env={**os.environ, "PYTHONUNBUFFERED": "1"})
-            started.append((image, proc, time.perf_counter()))
-        runs = []
-        deadline = time.monotonic() + self.timeout
-        for image, proc, began in started:
-            try:
-                code = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                code = proc.wait()
-            runs.append(self.read(image, code, time.perf_counter() - began))
-        return Matrix(runs)
+        try:
+            for image in self.images:
+                where = self.directory(image)
+                where.mkdir(parents=True, exist_ok=True)
+                with open(where / "output.txt", "w") as out:
+                    proc = subprocess.Popen(self.command(image, where), stdout=out, stderr=subprocess.STDOUT,
+                                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                started.append((image, proc, time.perf_counter()))
+            deadline = time.monotonic() + self.timeout
+            with ThreadPoolExecutor(len(started)) as pool:  # each run's own end time, whichever ends first
+                ends = list(pool.map(lambda p: self.wait(p, deadline), [proc for _, proc, _ in started]))
+        finally:
+            for _, proc, _ in started:  # interrupted: each run removes its containers on SIGTERM
+                if proc.poll() is None:
+                    self.stop(proc)
+        return Matrix([self.read(image, code, end - began) for (image, _, began), (code, end) in zip(started, ends)])
+
+    @staticmethod
+    def stop(proc: subprocess.Popen[bytes]) -> int:
+        """SIGTERM (the run cleans up after itself), then SIGKILL after :data:`STOP_GRACE` seconds."""
+        proc.terminate()
+        try:
+            return proc.wait(timeout=STOP_GRACE)
+        except subprocess.TimeoutExpired:
+            proc.kill()  # what it leaves, the next run's sweep removes
+            return proc.wait()
+
+    def wait(self, proc: subprocess.Popen[bytes], deadline: float) -> tuple[int, float]:
+        """The run's exit code (stopped at ``deadline``) and when it ended."""
+        try:
+            code = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            code = self.stop(proc)
+        return code, time.perf_counter()
 
     def read(self, image: str, code: int, seconds: float) -> ImageRun:
         where = self.directory(image)

@@ -293,3 +293,24 @@ def test_harness_t_with_two_images_runs_a_child_per_image(tmp_path, monkeypatch,
                                 "--pytest=-x"]
     out = capsys.readouterr().out
     assert "differing (1):" in out and (reports / "matrix" / "matrix.xml").is_file()
+
+
+def test_a_run_past_its_deadline_is_stopped_with_sigterm_first(tmp_path):
+    script = tmp_path / "slow.py"
+    script.write_text("""
+import signal, sys, time
+from pathlib import Path
+where = Path(sys.argv[1])
+def cleanup(*_):
+    (where / "cleaned").write_text("yes")
+    sys.exit(3)
+signal.signal(signal.SIGTERM, cleanup)
+(where / "ready").write_text("")
+time.sleep(60)
+""")
+    run = MatrixRun(["a", "b"], lambda image, where: [sys.executable, str(script), str(where)],
+                    tmp_path / "m", "t.xml", timeout=2.5)  # time enough to start, even on a busy machine
+    m = run.run()
+    assert [r.exit_code for r in m.runs] == [3, 3]
+    assert all((tmp_path / "m" / d / "cleaned").read_text() == "yes" for d in ("a", "b"))
+    assert all(r.seconds < 30 for r in m.runs)
