@@ -13,6 +13,7 @@ from typing import Any, Literal, Mapping, Optional, get_args
 Pull = Literal["auto", "never"]
 ReachChoice = Literal["auto", "direct", "published"]
 Reuse = Literal["hup", "fresh"]
+AllowDiff = Literal["off", "on"]  # matrix runs: off, a test passing on one image and failing on another fails the run
 Twin = Literal["trixie", "bookworm"]  # the Debian releases with an offline OpenResty recipe, default first
 
 from harness.resources import fixtures_dir
@@ -39,7 +40,7 @@ OPTIONS: tuple[Option, ...] = (
            "JUnit suite per image); empty: no matrix"),
     Option("allow_diff", "HARNESS_ALLOW_DIFF", "--harness-allow-diff", "off",
            "matrix runs: a test that passes on one image and fails on another is only reported (on), or fails "
-           "the run (off)", ("off", "on")),
+           "the run (off)", get_args(AllowDiff)),
     Option("redis_image", "HARNESS_REDIS_IMAGE", "--redis-image", "",
            "Redis image; empty: official image, else the offline build"),
     Option("tools_image", "HARNESS_TOOLS_IMAGE", "--tools-image", "",
@@ -108,7 +109,7 @@ class Settings:
 
     openresty_image: str = ""
     matrix: str = ""
-    allow_diff: str = "off"
+    allow_diff: AllowDiff = "off"
     redis_image: str = ""
     tools_image: str = ""
     twin: Twin = "trixie"
