@@ -269,8 +269,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.set_defaults(func=cmd_init)
     p = sub.add_parser("t", help=cmd_t.__doc__)
     p.add_argument("paths", nargs="+", help=".t files or directories (a suite's t/)")
-    p.add_argument("-n", "--jobs", type=int, default=0, help="blocks run at once (--harness-t-lanes; 0: "
-                   "HARNESS_T_LANES, else 1); for pytest-xdist processes instead: --pytest=-n --pytest=2")
+    p.add_argument("-n", "--jobs", default="", help="blocks run at once, a number or auto (--harness-t-lanes; "
+                   "default HARNESS_T_LANES, else auto); for pytest-xdist processes instead: --pytest=-n --pytest=2")
     p.add_argument("--harness-fault", dest="fault", help=OPTION["fault"].help)
     p.add_argument("--harness-check-leak", dest="check_leak", action="store_true", help=OPTION["check_leak"].help)
     p.add_argument("--image", action="append", help=IMAGE_HELP)

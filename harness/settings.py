@@ -75,9 +75,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("t_paths", "HARNESS_T_PATHS", "--harness-t-paths", "t",
            "where pytest collects Test::Nginx `.t` files: comma-separated directory names or paths; a `.t` file "
            "below one of them is collected (one test per block)"),
-    Option("t_lanes", "HARNESS_T_LANES", "--harness-t-lanes", "1",
+    Option("t_lanes", "HARNESS_T_LANES", "--harness-t-lanes", "auto",
            "`.t` blocks run at once, each on its own container, in the files' order (pytest reports them in "
-           "order); a block naming Redis runs alone; 1 with --harness-check-leak=on or under pytest-xdist"),
+           "order): a number, or auto (from the CPU count up, while the blocks wait on sleeps, timers and "
+           "sockets and the CPUs idle; at most 4 a CPU, bounded by memory); a block naming Redis runs alone; "
+           "1 with --harness-check-leak=on or under pytest-xdist"),
     Option("fault", "HARNESS_FAULT", "--harness-fault", "",
            "a fault held for the whole run of `.t` blocks: redis.latency=MS (a proxy in front of Redis), "
            "redis.refusing, dns.servfail; empty: none"),
@@ -123,7 +125,7 @@ class Settings:
     app: str = ""
     scenario_report: str = ""
     t_paths: str = "t"
-    t_lanes: int = 1
+    t_lanes: str = "auto"
     fault: str = ""
     check_leak: str = "off"
     perf_tolerance: float = 0.03

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from harness.errors import HarnessError
+from harness.tnginx.lanes import lanes_of
 from harness.scenarios.run import harness_exit
 
 OUTCOMES = ("passed", "skipped", "failed")  # a block's phases together: the worst one counts
@@ -36,7 +37,7 @@ class Tally:
     blocks: dict[str, str] = field(default_factory=dict)  # node id -> passed / failed / skipped
     seconds: dict[str, float] = field(default_factory=dict)  # .t file -> time of its blocks
     started: float = field(default_factory=time.perf_counter)
-    lanes: int = 1
+    lanes: str = "1"  # as RunAhead.describe() says them
     ran_ahead: int = 0  # blocks that started before pytest asked for them
 
     def pytest_sessionfinish(self, session) -> None:
@@ -44,7 +45,7 @@ class Tally:
 
         ahead = session.config.stash.get(RUN_AHEAD, None)
         if ahead is not None:
-            self.lanes, self.ran_ahead = ahead.lanes, ahead.started_ahead
+            self.lanes, self.ran_ahead = ahead.describe(), ahead.started_ahead
 
     def pytest_runtest_logreport(self, report) -> None:
         path = report.nodeid.split("::", 1)[0]
@@ -75,12 +76,12 @@ class Tally:
         out += [f"{p:<{width}}  {t.passed:>6} {t.failed:>6} {t.skipped:>7}" for p, t in files]
         out += ["-" * (width + 24), f"{'Files=' + str(len(files)):<{width}}  {total.passed:>6} {total.failed:>6} "
                 f"{total.skipped:>7}   wall {wall:.2f}s  Result: {'FAIL' if total.failed else 'PASS'}"]
-        if self.lanes > 1:
+        if self.lanes != "1":
             out.append(f"lanes: {self.lanes} ({self.ran_ahead} blocks started while an earlier one ran)")
         return out
 
 
-def t_args(paths: Sequence[Path], reports: Path, jobs: int = 0, fault: str = "", check_leak: bool = False,
+def t_args(paths: Sequence[Path], reports: Path, jobs: str = "", fault: str = "", check_leak: bool = False,
            image: Optional[str] = None) -> list[str]:
     missing = [p for p in paths if not Path(p).exists()]
     if missing:
@@ -103,7 +104,7 @@ def t_args(paths: Sequence[Path], reports: Path, jobs: int = 0, fault: str = "",
     return args
 
 
-def run_t(paths: Sequence[Path], reports: Path = Path("reports"), jobs: int = 0, fault: str = "",
+def run_t(paths: Sequence[Path], reports: Path = Path("reports"), jobs: str = "", fault: str = "",
           check_leak: bool = False, image: Optional[str] = None, pytest_args: Sequence[str] = ()) -> int:
     """Run the files in this process; print the per-file lines and the table; return 0, 1 or 2."""
     import pytest
@@ -111,6 +112,11 @@ def run_t(paths: Sequence[Path], reports: Path = Path("reports"), jobs: int = 0,
     from harness.tnginx.faults import RunFault
 
     RunFault.parse(fault)  # a misspelt fault is a one-line error before anything starts
+    if jobs:
+        try:
+            lanes_of(jobs)
+        except ValueError as exc:
+            raise HarnessError(f"-n {jobs}: {exc}") from None
     tally = Tally()
     code = int(pytest.main([*t_args(paths, reports, jobs, fault, check_leak, image), *pytest_args], plugins=[tally]))
     print("\n".join(tally.lines()))

@@ -18,6 +18,7 @@ from harness.prefetch import DEPTH
 from harness.pytest_stage import session_stage
 from harness.tnginx.adapter import SuiteStage
 from harness.tnginx.ahead import RunAhead
+from harness.tnginx.lanes import Lanes, lanes_of
 from harness.tnginx.block import TBlock, build_block
 from harness.tnginx.faults import RunFault
 from harness.tnginx.load import TFile, TFileError, load_tfile, selected
@@ -237,11 +238,14 @@ def run_ahead(config: pytest.Config) -> RunAhead[BlockResult]:
     ahead = config.stash.get(RUN_AHEAD, None)
     if ahead is None:
         stage = session_stage(config)
-        lanes = stage.settings.t_lanes
+        try:
+            lanes: Lanes = lanes_of(stage.settings.t_lanes)
+        except ValueError as exc:
+            raise HarnessError(f"--harness-t-lanes / HARNESS_T_LANES: {exc}") from None
         if hasattr(config, "workerinput") or stage.settings.check_leak == "on":
             lanes = 1
-        SuiteStage.allow_lanes(stage, lanes)
         ahead = config.stash[RUN_AHEAD] = RunAhead(lanes, DEPTH)
+        SuiteStage.allow_lanes(stage, ahead.lanes)
     return ahead
 
 
