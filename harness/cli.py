@@ -133,8 +133,9 @@ def run_matrix(args: argparse.Namespace, junit: str, argv: Callable[[str, Path],
     from harness.matrix import MatrixRun, check_images
 
     reports = Path(args.reports) / "matrix"
-    run = MatrixRun(check_images(args.image), argv, reports, junit)
-    print(f"harness: matrix of {len(run.images)} images, one run each, side by side "
+    run = MatrixRun(check_images(args.image), argv, reports, junit, jobs=args.matrix_jobs)
+    at_once = "side by side" if run.jobs in (0, len(run.images)) else f"{run.jobs} at a time"
+    print(f"harness: matrix of {len(run.images)} images, one run each, {at_once} "
           f"(each run's output: {reports}/<image>/output.txt)", flush=True)
     matrix = run.run()
     print(matrix.table())
@@ -221,7 +222,9 @@ PERF_HELP = "performance-regression verdicts (baseline, compare)"
 IMAGE_HELP = ("OpenResty image to run against: a reference, or twin:trixie / twin:bookworm (that offline twin, "
               "built on first use); default: official, else the offline twin. Twice or more: a matrix, one run "
               "per image side by side, then a compatibility table (reports/matrix/)")
-ALLOW_DIFF_HELP = "matrix: only report a test that passes on one image and fails on another (exit 0 for it)"
+ALLOW_DIFF_HELP = OPTION["allow_diff"].help
+MATRIX_JOBS_HELP = ("matrix: image runs at once (0, the default: all of them, side by side; 1: one after the other, "
+                    "for a machine whose CPUs are already busy)")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -254,6 +257,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("paths", nargs="*", help="scenario files or directories")
     p.add_argument("--image", action="append", help=IMAGE_HELP)
     p.add_argument("--allow-diff", action="store_true", help=ALLOW_DIFF_HELP)
+    p.add_argument("--matrix-jobs", type=int, default=0, metavar="N", help=MATRIX_JOBS_HELP)
     p.add_argument("--app", help="your app directory (server.conf/http.conf + lua/): replaces the sample "
                                  "app wherever a scenario says `fixture: app`")
     p.add_argument("--reports", default="reports", help="where scenarios.html and scenarios.xml go")
@@ -275,6 +279,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--harness-check-leak", dest="check_leak", action="store_true", help=OPTION["check_leak"].help)
     p.add_argument("--image", action="append", help=IMAGE_HELP)
     p.add_argument("--allow-diff", action="store_true", help=ALLOW_DIFF_HELP)
+    p.add_argument("--matrix-jobs", type=int, default=0, metavar="N", help=MATRIX_JOBS_HELP)
     p.add_argument("--reports", default="reports", help="where t.xml (and t.html) go")
     p.add_argument("--pytest", dest="pytest_args", action="append", default=[], metavar="ARG",
                    help="one more pytest argument (repeatable), e.g. --pytest=-x")

@@ -6,7 +6,7 @@ image, the tests whose verdict differs first (each with the first failing check 
 lines that explain it), and each image's component versions (``harness doctor``'s facts). It renders
 a text table, JSON, and JUnit XML with one ``<testsuite>`` per image.
 
-:class:`MatrixRun` runs one front end (``harness t``, ``harness run``) per image, all at once, as
+:class:`MatrixRun` runs one front end (``harness t``, ``harness run``) per image, side by side, as
 child processes with ``--image``; the pytest plugin parametrizes its fixtures per image instead.
 """
 from __future__ import annotations
@@ -16,6 +16,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
@@ -358,36 +359,54 @@ Command = Callable[[str, Path], list[str]]  # (image, its reports directory) -> 
 
 @dataclass
 class MatrixRun:
-    """One child run per image, all at once; each writes its reports (``junit`` and ``run.json``)
-    under ``reports/<image>/`` and its output to ``output.txt`` there."""
+    """One child run per image, ``jobs`` at once (0: all of them, side by side); each writes its
+    reports (``junit`` and ``run.json``) under ``reports/<image>/`` and its output to ``output.txt``
+    there."""
 
     images: Sequence[str]
     command: Command
     reports: Path
     junit: str  # the JUnit file name a run writes in its reports directory
-    timeout: float = 3600.0
+    timeout: float = 3600.0  # for the whole matrix
+    jobs: int = 0
+
+    def __post_init__(self) -> None:
+        self.running: list[subprocess.Popen[bytes]] = []
+        self.stopping = threading.Event()  # interrupted: start no more runs
 
     def directory(self, image: str) -> Path:
         return self.reports / slug(image)
 
     def run(self) -> Matrix:
-        started: list[tuple[str, subprocess.Popen[bytes], float]] = []
+        deadline = time.monotonic() + self.timeout
+        workers = min(self.jobs or len(self.images), len(self.images))
+        pool = ThreadPoolExecutor(workers)  # each run's own start and end, whichever ends first
         try:
-            for image in self.images:
-                where = self.directory(image)
-                where.mkdir(parents=True, exist_ok=True)
-                with open(where / "output.txt", "w") as out:
-                    proc = subprocess.Popen(self.command(image, where), stdout=out, stderr=subprocess.STDOUT,
-                                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-                started.append((image, proc, time.perf_counter()))
-            deadline = time.monotonic() + self.timeout
-            with ThreadPoolExecutor(len(started)) as pool:  # each run's own end time, whichever ends first
-                ends = list(pool.map(lambda p: self.wait(p, deadline), [proc for _, proc, _ in started]))
+            runs = list(pool.map(lambda image: self.run_one(image, deadline), self.images))
         finally:
-            for _, proc, _ in started:  # interrupted: each run removes its containers on SIGTERM
+            self.stopping.set()
+            for proc in list(self.running):  # interrupted: each run removes its containers on SIGTERM
                 if proc.poll() is None:
                     self.stop(proc)
-        return Matrix([self.read(image, code, end - began) for (image, _, began), (code, end) in zip(started, ends)])
+            pool.shutdown(wait=True)
+        return Matrix(runs)
+
+    def run_one(self, image: str, deadline: float) -> ImageRun:
+        where = self.directory(image)
+        where.mkdir(parents=True, exist_ok=True)
+        if self.stopping.is_set() or time.monotonic() >= deadline:
+            (where / "output.txt").write_text("not started: the matrix was stopped or ran out of time\n")
+            return self.read(image, 2, 0.0)
+        began = time.perf_counter()
+        with open(where / "output.txt", "w") as out:
+            proc = subprocess.Popen(self.command(image, where), stdout=out, stderr=subprocess.STDOUT,
+                                    env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        self.running.append(proc)
+        try:
+            code = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            code = self.stop(proc)
+        return self.read(image, code, time.perf_counter() - began)
 
     @staticmethod
     def stop(proc: subprocess.Popen[bytes]) -> int:
@@ -398,14 +417,6 @@ class MatrixRun:
         except subprocess.TimeoutExpired:
             proc.kill()  # what it leaves, the next run's sweep removes
             return proc.wait()
-
-    def wait(self, proc: subprocess.Popen[bytes], deadline: float) -> tuple[int, float]:
-        """The run's exit code (stopped at ``deadline``) and when it ended."""
-        try:
-            code = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            code = self.stop(proc)
-        return code, time.perf_counter()
 
     def read(self, image: str, code: int, seconds: float) -> ImageRun:
         where = self.directory(image)

@@ -314,3 +314,14 @@ time.sleep(60)
     assert [r.exit_code for r in m.runs] == [3, 3]
     assert all((tmp_path / "m" / d / "cleaned").read_text() == "yes" for d in ("a", "b"))
     assert all(r.seconds < 30 for r in m.runs)
+
+
+def test_jobs_1_runs_the_images_one_after_the_other(tmp_path):
+    script = tmp_path / "child.py"
+    script.write_text(CHILD)
+    run = MatrixRun(["old", "new"], lambda image, where: [sys.executable, str(script), image, str(where)],
+                    tmp_path / "matrix", "t.xml", jobs=1)
+    m = run.run()
+    (s1, e1), (s2, e2) = ([float(t) for t in (tmp_path / "matrix" / d / "span").read_text().split()]
+                          for d in ("old", "new"))
+    assert e1 <= s2 and [r.exit_code for r in m.runs] == [1, 0]
