@@ -58,4 +58,7 @@ def test_init_without_matrix_leaves_no_token(tmp_path):
     Scaffold(tmp_path, ci="gitlab").write()
     text = (tmp_path / ".gitlab-ci.yml").read_text()
     assert "__" not in text and "harness run           # ./scenarios" in text
+    Scaffold(tmp_path / "gh").write()
+    text = (tmp_path / "gh" / ".github/workflows/openresty-harness.yml").read_text()
+    assert "__" not in text and "run: pytest tests --junitxml=reports/tests.xml\n" in text
     assert main(["init", str(tmp_path / "x"), "--matrix", "twin:sid,twin:trixie"]) == 2
