@@ -327,6 +327,33 @@ class MatrixRecorder:
         if earlier is None or earlier.outcome == "passed" or (earlier.outcome == "skipped" and new.outcome == "failed"):
             verdicts[test] = new
 
+    def include(self, images: Sequence[str]) -> None:
+        """More images (a test's ``matrix`` marker), after those known."""
+        for image in images:
+            if image not in self.images:
+                self.images.append(image)
+                self.verdicts[image] = {}
+                self.seconds[image] = 0.0
+
+    def pytest_runtest_logreport(self, report: Any) -> None:
+        """pytest's report of one phase (under pytest-xdist, on the controller too): a matrix cell's
+        outcome, failure text and error.log section, its image read from the node id."""
+        image = self.image_of(report.nodeid)
+        if image is None:
+            return
+        log = "\n".join(text for title, text in report.sections if title.startswith("error.log"))
+        self.add(matrix_key(report.nodeid, image), image, report.outcome,
+                 report.longreprtext if report.failed else "", log, report.duration)
+
+    def image_of(self, nodeid: str) -> Optional[str]:
+        """The matrix image in a node id's parameters (``f[twin:bookworm]``), the longest that fits."""
+        params = nodeid[nodeid.find("[") + 1:-1] if nodeid.endswith("]") and "[" in nodeid else ""
+        for image in sorted(self.images, key=len, reverse=True):
+            if params == image or params.startswith(image + "-") or params.endswith("-" + image) \
+                    or f"-{image}-" in params:
+                return image
+        return None
+
     def __bool__(self) -> bool:
         return any(self.verdicts.values())
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 import pytest
 
@@ -15,7 +15,7 @@ from harness.faults import RedisFault, WorkerFault
 from harness.load import LoadResult, run_load_on
 from harness.preflight import Preflight, PreflightOptions, PreflightReport
 from harness.factory import BoundClient, LogProblemPolicy, OpenRestyFactory, binder
-from harness.matrix import Matrix, MatrixRecorder, matrix_key, parse_images
+from harness.matrix import Matrix, MatrixRecorder, parse_images
 from harness.report.summary import summary_table
 from harness.pytest_stage import RUNTIME, session_stage
 from harness.runtime import HarnessRuntime
@@ -58,7 +58,8 @@ def pytest_configure(config: pytest.Config) -> None:
     settings = Settings.from_sources(given)
     config.stash[RUNTIME] = HarnessRuntime(settings, Path(str(config.rootpath)))
     if settings.matrix:
-        config.stash[MATRIX] = MatrixRecorder(parse_images(settings.matrix))
+        recorder = config.stash[MATRIX] = MatrixRecorder(parse_images(settings.matrix))
+        config.pluginmanager.register(recorder, "harness-matrix")  # its pytest_runtest_logreport
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -70,6 +71,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         images = list(dict.fromkeys([*images, *marker.args]))
     if images and "harness_image" in metafunc.fixturenames:
         metafunc.parametrize("harness_image", images, indirect=True, ids=images)
+        recorder = metafunc.config.stash.get(MATRIX, None)
+        if recorder is None:  # a marker's matrix alone
+            recorder = metafunc.config.stash[MATRIX] = MatrixRecorder([])
+            metafunc.config.pluginmanager.register(recorder, "harness-matrix")
+        recorder.include(images)
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> Optional[pytest.Collector]:
@@ -153,25 +159,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.sections.extend(evidence_sections(result))
         item.user_properties.extend((f"harness: {title}", text) for title, text in evidence_sections(result))
     factory = item.stash.get(FACTORY, None)
-    sections: list[tuple[str, str]] = []
     if report.failed and factory is not None:
         sections = factory.evidence()
         report.sections.extend(sections)
         # JUnit gets the same data as <property> elements of the test case (pytest-html shows sections).
         item.user_properties.extend((f"harness: {title}", text) for title, text in sections)
-    _record_matrix(item, report, "\n".join(text for title, text in sections if title.startswith("error.log")))
     return report
-
-
-def _record_matrix(item: pytest.Item, report: Any, log: str) -> None:
-    """A matrix cell's phase outcome, with its failure text and the test's error.log lines."""
-    recorder = item.config.stash.get(MATRIX, None)
-    callspec = getattr(item, "callspec", None)
-    if recorder is None or callspec is None or "harness_image" not in callspec.params:
-        return
-    image = callspec.params["harness_image"]
-    recorder.add(matrix_key(item.nodeid, image), image, report.outcome,
-                 report.longreprtext if report.failed else "", log, report.duration)
 
 
 @pytest.fixture

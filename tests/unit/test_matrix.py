@@ -325,3 +325,25 @@ def test_jobs_1_runs_the_images_one_after_the_other(tmp_path):
     (s1, e1), (s2, e2) = ([float(t) for t in (tmp_path / "matrix" / d / "span").read_text().split()]
                           for d in ("old", "new"))
     assert e1 <= s2 and [r.exit_code for r in m.runs] == [1, 0]
+
+
+def test_the_recorder_finds_the_image_in_a_node_id():
+    rec = MatrixRecorder(["twin:bookworm", "img:1", "img:10"])
+    assert rec.image_of("t.py::f[twin:bookworm]") == "twin:bookworm"
+    assert rec.image_of("t.py::f[3-img:10]") == "img:10" and rec.image_of("t.py::f[img:1-x]") == "img:1"
+    assert rec.image_of("t.py::f[a-img:1-b]") == "img:1"
+    assert rec.image_of("t.py::f") is None and rec.image_of("t.py::f[other]") is None
+
+
+def test_a_marker_matrix_alone_gets_its_table(no_engine):
+    pytester = no_engine
+    pytester.makepyfile(test_x="""
+import pytest
+
+@pytest.mark.matrix("old:1", "new:2")
+def test_marked(harness_image): assert harness_image == "new:2"
+def test_plain(): pass
+""")
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["*compatibility matrix: 1 test(s) differ*", "  test_x.py::test_marked: old:1 FAIL, new:2 ok"])
