@@ -347,3 +347,14 @@ def test_plain(): pass
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(["*compatibility matrix: 1 test(s) differ*", "  test_x.py::test_marked: old:1 FAIL, new:2 ok"])
+
+
+def test_a_misspelt_twin_is_a_one_line_error_before_anything_runs(tmp_path, capsys):
+    from harness.cli import main
+
+    (tmp_path / "a.t").write_text("")
+    assert main(["t", str(tmp_path / "a.t"), "--image", "twin:sid", "--image", "twin:trixie",
+                 "--reports", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert err == "harness: unknown twin 'twin:sid': give one of twin:trixie, twin:bookworm or an image reference\n"
+    assert not (tmp_path / "r" / "matrix").exists()
