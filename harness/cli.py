@@ -158,11 +158,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     if len(args.image or []) > 1:
         app = ["--app", str(Path(args.app).resolve())] if args.app else []
         return run_matrix(args, "scenarios.xml", lambda image, where: harness_argv(
-            "run", *args.paths, "--image", image, "--reports", str(where), *app, *pytest_passing(args.pytest_args)))
+            "run", *args.paths, "--image", image, "--reports", str(where), *app,
+            *pytest_passing([*coverage_args(args), *args.pytest_args])))
 
     run = ScenarioRun(paths=[Path(p) for p in args.paths], image=(args.image or [None])[0],
                       app=Path(args.app) if args.app else None, reports=Path(args.reports),
-                      pytest_args=args.pytest_args)
+                      pytest_args=[*coverage_args(args), *args.pytest_args])
     code = run.run()
     print(f"harness run: reports in {args.reports}/scenarios.html and {args.reports}/scenarios.xml "
           f"(exit {code}: {('all passed', 'a scenario failed', 'the run failed')[code]})")
@@ -177,7 +178,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     from harness.matrix import check_images, parse_images
 
     matrix = tuple(check_images(parse_images(args.matrix))) if args.matrix else ()
-    written = Scaffold(target, ci=args.ci, matrix=matrix).write()
+    written = Scaffold(target, ci=args.ci, coverage=args.coverage, matrix=matrix).write()
     for path in written:
         print(f"  wrote {path}")
     where = "" if target.resolve() == Path.cwd().resolve() else f"cd {args.directory} && "
@@ -191,17 +192,35 @@ def cmd_t(args: argparse.Namespace) -> int:
     from harness.matrix import harness_argv
     from harness.tnginx.cli import run_t
 
+    more = coverage_args(args)
     if len(args.image or []) > 1:
         options = [*(["-n", str(args.jobs)] if args.jobs else []), *(["--harness-fault", args.fault] if args.fault else []),
-                   *(["--harness-check-leak"] if args.check_leak else [])]
-        return run_matrix(args, "t.xml", lambda image, where: harness_argv(
+                   *(["--harness-check-leak"] if args.check_leak else []),
+                   *(f"--lua-path={Path(d).resolve()}" for d in args.lua_path)]
+        return run_matrix(args, "t.xml", lambda image, where: harness_argv(  # coverage: beside each run's t.xml
             "t", *args.paths, "--image", image, "--reports", str(where), *options,
-            f"--pytest=--harness-reports-dir={where.resolve()}", *pytest_passing(args.pytest_args)))
+            f"--pytest=--harness-reports-dir={where.resolve()}", *pytest_passing([*more, *args.pytest_args])))
+    if more:  # reports/coverage/ beside t.xml
+        more.append(f"--harness-reports-dir={Path(args.reports).resolve()}")
     code = run_t([Path(p) for p in args.paths], Path(args.reports), jobs=args.jobs, fault=args.fault or "",
-                 check_leak=args.check_leak, image=(args.image or [None])[0], pytest_args=args.pytest_args)
+                 check_leak=args.check_leak, image=(args.image or [None])[0], pytest_args=[*more, *args.pytest_args],
+                 lua_path=args.lua_path)
     print(f"harness t: JUnit in {args.reports}/t.xml (exit {code}: "
           f"{('all passed', 'a block failed', 'the run failed')[code]})")
     return code
+
+
+def add_coverage_options(p: argparse.ArgumentParser) -> None:
+    """``--harness-coverage[=PATHS]`` and ``--harness-coverage-min N``, passed on to pytest."""
+    p.add_argument("--harness-coverage", dest="coverage", nargs="?", const=OPTION["coverage"].bare, default=None,
+                   metavar="PATHS", help=OPTION["coverage"].help)
+    p.add_argument("--harness-coverage-min", dest="coverage_min", default=None, metavar="N",
+                   help=OPTION["coverage_min"].help)
+
+
+def coverage_args(args: argparse.Namespace) -> list[str]:
+    out = [f"--harness-coverage={args.coverage}"] if args.coverage else []
+    return out + ([f"--harness-coverage-min={args.coverage_min}"] if args.coverage_min else [])
 
 
 def cmd_scenario_reference(args: argparse.Namespace) -> int:
@@ -258,11 +277,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--image", action="append", help=IMAGE_HELP)
     p.add_argument("--allow-diff", action="store_true", help=ALLOW_DIFF_HELP)
     p.add_argument("--matrix-jobs", type=int, default=0, metavar="N", help=MATRIX_JOBS_HELP)
+    p.add_argument("--lua-path", dest="lua_path", action="append", default=[], metavar="DIR",
+                   help="a directory of Lua modules the suite needs (repeatable; besides LUA_PATH/LUA_CPATH, "
+                        "which are honoured as prove's nginx would): " + OPTION["lua_path"].help)
     p.add_argument("--app", help="your app directory (server.conf/http.conf + lua/): replaces the sample "
                                  "app wherever a scenario says `fixture: app`")
     p.add_argument("--reports", default="reports", help="where scenarios.html and scenarios.xml go")
     p.add_argument("--pytest", dest="pytest_args", action="append", default=[], metavar="ARG",
                    help="one more pytest argument (repeatable), e.g. --pytest=-x --pytest=-k=redis")
+    add_coverage_options(p)
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("init", help=cmd_init.__doc__)
     p.add_argument("directory", nargs="?", default=".", help="where the project goes (default: here)")
@@ -270,6 +293,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                    help="CI file to write: GitHub Actions (default), GitLab CI, or none")
     p.add_argument("--matrix", metavar="IMAGE,IMAGE", help="the CI file runs the tests and scenarios on each of "
                    "these OpenResty images and reports what differs (reports/matrix.txt)")
+    p.add_argument("--coverage", action="store_true",
+                   help="the CI file's tests measure Lua line coverage of app/lua (--harness-coverage)")
     p.set_defaults(func=cmd_init)
     p = sub.add_parser("t", help=cmd_t.__doc__)
     p.add_argument("paths", nargs="+", help=".t files or directories (a suite's t/)")
@@ -280,9 +305,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--image", action="append", help=IMAGE_HELP)
     p.add_argument("--allow-diff", action="store_true", help=ALLOW_DIFF_HELP)
     p.add_argument("--matrix-jobs", type=int, default=0, metavar="N", help=MATRIX_JOBS_HELP)
+    p.add_argument("--lua-path", dest="lua_path", action="append", default=[], metavar="DIR",
+                   help="a directory of Lua modules the suite needs (repeatable; besides LUA_PATH/LUA_CPATH, "
+                        "which are honoured as prove's nginx would): " + OPTION["lua_path"].help)
     p.add_argument("--reports", default="reports", help="where t.xml (and t.html) go")
     p.add_argument("--pytest", dest="pytest_args", action="append", default=[], metavar="ARG",
                    help="one more pytest argument (repeatable), e.g. --pytest=-x")
+    add_coverage_options(p)
     p.set_defaults(func=cmd_t)
     sub.add_parser("scenario-reference", help=cmd_scenario_reference.__doc__).set_defaults(
         func=cmd_scenario_reference)

@@ -7,6 +7,8 @@ from typing import Callable, Iterator, Optional
 import pytest
 
 from harness.containers import DnsContainer, FaultProxyContainer, OpenRestyContainer, RedisContainer
+from harness.coverage.run import below_minimum
+from harness.coverage.scope import CoverageScope
 from harness.dependencies import Dependencies
 from docker.errors import DockerException
 
@@ -35,7 +37,8 @@ HARNESS_FIXTURES = {"harness_stage", "openresty", "redis", "http", "nginx", "red
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("openresty-harness")
     for opt in OPTIONS:
-        group.addoption(opt.flag, dest=f"harness_{opt.name}", default=None,
+        bare = {"nargs": "?", "const": opt.bare} if opt.bare else {}
+        group.addoption(opt.flag, dest=f"harness_{opt.name}", default=None, **bare,
                         action="append" if opt.name == "openresty_image" else "store",  # twice or more: a matrix
                         choices=list(opt.choices) or None, help=f"{opt.help} [env {opt.env}, default {opt.default!r}]")
 
@@ -56,6 +59,11 @@ def pytest_configure(config: pytest.Config) -> None:
     if len(images) > 1:
         given["matrix"] = ",".join(images)
     settings = Settings.from_sources(given)
+    if settings.coverage:
+        try:
+            CoverageScope(settings.coverage, Path.cwd())
+        except HarnessError as exc:
+            raise pytest.UsageError(exc.message) from None
     config.stash[RUNTIME] = HarnessRuntime(settings, Path(str(config.rootpath)))
     if settings.matrix:
         recorder = config.stash[MATRIX] = MatrixRecorder(parse_images(settings.matrix))
@@ -137,6 +145,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
         write_html_report(Path(runtime.settings.scenario_report), results, runtime.record())
     runtime.close()
+    if runtime.coverage is not None:
+        short = below_minimum(runtime.coverage, runtime.settings.coverage_min)
+        if short is not None and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
@@ -145,6 +157,14 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         terminalreporter.write_sep("=", f"compatibility matrix: {len(matrix.differences())} test(s) differ")
         terminalreporter.write_line(matrix.table())
         terminalreporter.write_line(f"(also {config.stash[RUNTIME].reports_dir}/matrix.txt, .json, .xml)")
+    coverage = config.stash[RUNTIME].coverage
+    if coverage is not None:
+        terminalreporter.write_sep("=", coverage.summary())
+        terminalreporter.write_line(f"coverage reports: {config.stash[RUNTIME].reports_dir / 'coverage'}/"
+                                    "{lcov.info,index.html}")
+        short = below_minimum(coverage, config.stash[RUNTIME].settings.coverage_min)
+        if short is not None:
+            terminalreporter.write_line(short, red=True)
     results = config.stash.get(RESULTS, [])
     if results:
         terminalreporter.write_sep("=", f"scenarios: {sum(r.passed for r in results)}/{len(results)} passed")

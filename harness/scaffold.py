@@ -18,6 +18,14 @@ CI_FILES: dict[str, tuple[str, str]] = {  # kind -> (template, where it goes in 
 }
 VERSION_TOKEN = "__HARNESS_VERSION__"
 IMAGE_TOKENS = {"__PYTEST_IMAGES__": "--openresty-image", "__RUN_IMAGES__": "--image"}  # per matrix image
+COVERAGE_TOKEN = "__HARNESS_COVERAGE__"  # the tests' command line: the coverage flag, or nothing
+COVERAGE_NOTE_TOKEN = "__HARNESS_COVERAGE_NOTE__"
+COVERAGE_NOTES = {
+    True: "Lua line coverage of app/lua (reports/coverage/lcov.info and index.html); "
+          "--harness-coverage-min N fails the job below N %",
+    False: "Lua line coverage of app/lua: add --harness-coverage (or `harness init --coverage`); "
+           "reports in reports/coverage/",
+}
 
 
 @dataclass(frozen=True)
@@ -28,6 +36,7 @@ class Scaffold:
 
     target: Path
     ci: CiKind = "github"
+    coverage: bool = False  # the CI file's tests run with --harness-coverage
     matrix: tuple[str, ...] = ()
 
     def files(self) -> dict[Path, str]:
@@ -37,7 +46,10 @@ class Scaffold:
                for p in sorted(project.rglob("*")) if p.is_file() and "__pycache__" not in p.parts}
         if self.ci != "none":
             template, dest = CI_FILES[self.ci]
-            text = shipped("harness", "templates", "ci", template).read_text().replace(VERSION_TOKEN, __version__)
+            text = shipped("harness", "templates", "ci", template).read_text()
+            text = (text.replace(VERSION_TOKEN, __version__)
+                    .replace(COVERAGE_TOKEN, " --harness-coverage" if self.coverage else "")
+                    .replace(COVERAGE_NOTE_TOKEN, COVERAGE_NOTES[self.coverage]))
             for token, flag in IMAGE_TOKENS.items():
                 text = text.replace(token, "".join(f" {flag} {image}" for image in self.matrix))
             matrix_junit = ", reports/matrix/matrix.xml, reports/matrix.xml" if self.matrix else ""

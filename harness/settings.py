@@ -27,6 +27,7 @@ class Option:
     default: str
     help: str
     choices: tuple[str, ...] = ()
+    bare: str = ""  # the value of the flag given alone (``--flag``, no ``=VALUE``); empty: a value is required
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -83,9 +84,19 @@ OPTIONS: tuple[Option, ...] = (
     Option("fault", "HARNESS_FAULT", "--harness-fault", "",
            "a fault held for the whole run of `.t` blocks: redis.latency=MS (a proxy in front of Redis), "
            "redis.refusing, dns.servfail; empty: none"),
+    Option("lua_path", "HARNESS_LUA_PATH", "--harness-lua-path", "",
+           "`.t` blocks: directories of Lua modules the suite needs (`:`-separated; `harness t --lua-path DIR`, "
+           "repeatable): DIR/?.lua and DIR/?/init.lua come first on LUA_PATH; each directory LUA_PATH and "
+           "LUA_CPATH name is mounted read-only at its own path and both reach nginx, as under prove"),
     Option("check_leak", "HARNESS_CHECK_LEAK", "--harness-check-leak", "off",
            "after each `.t` block passes, send its requests in rounds and fail it on a leak verdict "
            "(FDs, RSS, Redis clients; blocks with --- no_check_leak are left out)", ("off", "on")),
+    Option("coverage", "HARNESS_COVERAGE", "--harness-coverage", "",
+           "Lua line coverage of the code under test (every worker of every container; LCOV and HTML under "
+           "<reports>/coverage/): `on` (the flag alone) covers each fixture's/app's lua/ and a `.t` suite's lib/; "
+           "or comma-separated files and directories; empty: off", bare="on"),
+    Option("coverage_min", "HARNESS_COVERAGE_MIN", "--harness-coverage-min", "0",
+           "with --harness-coverage: fail the run when the total line coverage is below this many per cent"),
     Option("perf_tolerance", "HARNESS_PERF_TOLERANCE", "--perf-tolerance", "0.03",
            "`harness perf compare`: CPU per request may grow by this fraction before the verdict fails "
            "(a larger growth fails only if its confidence interval excludes no change)"),
@@ -127,7 +138,10 @@ class Settings:
     t_paths: str = "t"
     t_lanes: str = "auto"
     fault: str = ""
+    lua_path: str = ""
     check_leak: str = "off"
+    coverage: str = ""
+    coverage_min: float = 0.0
     perf_tolerance: float = 0.03
     preflight_cpus: float = 1.0
     preflight_memory: str = "256m"

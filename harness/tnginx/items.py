@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Optional
@@ -15,13 +16,15 @@ import pytest
 
 from harness.errors import HarnessError
 from harness.prefetch import DEPTH
-from harness.pytest_stage import session_stage
+from harness.pytest_stage import RUNTIME, session_stage
 from harness.tnginx.adapter import SuiteStage
 from harness.tnginx.ahead import RunAhead
 from harness.tnginx.lanes import Lanes, lanes_of
 from harness.tnginx.block import TBlock, build_block
 from harness.tnginx.faults import RunFault
+from harness.tnginx.image_nginx import perl_env
 from harness.tnginx.load import TFile, TFileError, load_tfile, selected
+from harness.tnginx.luadeps import LuaDeps, split_dirs
 from harness.tnginx.runner import BlockResult, BlockRunner
 
 RESULTS = pytest.StashKey[list[tuple[str, BlockResult]]]()
@@ -61,7 +64,7 @@ class BlockFailed(Exception):
 class TFileCollector(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
         try:
-            tfile = load_tfile(Path(self.path))
+            tfile = load_tfile(Path(self.path), env=image_perl_env(self.config))
         except TFileError as exc:
             yield BrokenTFileItem.from_parent(self, name="perl", error=exc)
             return
@@ -139,6 +142,8 @@ class TBlockItem(pytest.Item):
         result = ahead.result(self.job(), [i.job() for i in self.following(ahead.lookahead)])
         self.config.stash.setdefault(RESULTS, []).append((str(self.path), result))
         self.user_properties.append(("verdict", result.verdict))
+        if result.cause:
+            self.user_properties.append(("cause", result.cause))
         if result.leak:
             self.user_properties.append(("leak", result.leak))
         if result.verdict == "skipped":
@@ -161,9 +166,11 @@ class TBlockItem(pytest.Item):
         runner = runners.get(self.tfile.root)
         if runner is None:
             stage = session_stage(self.config)
-            env = run_fault_env(self.config, stage)
-            suite = SuiteStage(stage, self.tfile.root, env)
-            runner = runners[self.tfile.root] = BlockRunner(suite, check_leak=stage.settings.check_leak == "on")
+            deps = LuaDeps.of(os.environ, split_dirs(stage.settings.lua_path), inside=[self.tfile.root])
+            env = {**deps.env(), **run_fault_env(self.config, stage)}
+            suite = SuiteStage(stage, self.tfile.root, env, extra_mounts=deps.mounts())
+            runner = runners[self.tfile.root] = BlockRunner(suite, check_leak=stage.settings.check_leak == "on",
+                                                            present_modules=image_modules(self.config))
         assert isinstance(self.parent, TFileCollector)
         runner.suite.ensure_services(self.parent.config_text)  # the file's: its blocks share one shape
         return runner
@@ -216,6 +223,28 @@ class BlockJob:
 
     def run(self) -> BlockResult:
         return self.runner.run(self.block, self.repeats)
+
+
+def image_perl_env(config: pytest.Config) -> dict[str, str]:
+    """The environment perl reads a file with: the stand-in ``nginx`` of the image the blocks run on
+    (nothing without an engine or image: the blocks then skip or fail on their own)."""
+    runtime = config.stash[RUNTIME]
+    try:
+        runtime.stage()
+        runtime.probe_images()
+    except HarnessError:
+        return {}
+    facts = runtime.facts.get("openresty")
+    return perl_env(facts.id, facts.version) if facts is not None and facts.version else {}
+
+
+def image_modules(config: pytest.Config) -> Optional[frozenset[str]]:
+    """The components (modules, libraries) the probe found in the session's OpenResty image; None:
+    not probed."""
+    facts = config.stash[RUNTIME].facts.get("openresty")
+    if facts is None:
+        return None
+    return frozenset(name for name, fact in facts.components.items() if fact.get("present"))
 
 
 def start_early(config: pytest.Config, items: list[TBlockItem]) -> None:

@@ -62,3 +62,13 @@ def test_init_without_matrix_leaves_no_token(tmp_path):
     text = (tmp_path / "gh" / ".github/workflows/openresty-harness.yml").read_text()
     assert "__" not in text and "run: pytest tests --junitxml=reports/tests.xml\n" in text
     assert main(["init", str(tmp_path / "x"), "--matrix", "twin:sid,twin:trixie"]) == 2
+
+
+@pytest.mark.parametrize("ci, name", [("github", ".github/workflows/openresty-harness.yml"), ("gitlab", ".gitlab-ci.yml")])
+def test_init_coverage_option_puts_the_flag_on_the_tests_line(tmp_path, ci, name):
+    assert main(["init", str(tmp_path / "with"), "--ci", ci, "--coverage"]) == 0
+    Scaffold(tmp_path / "without", ci=ci).write()
+    with_text, without = ((tmp_path / d / name).read_text() for d in ("with", "without"))
+    assert "pytest tests --junitxml=reports/tests.xml --harness-coverage\n" in with_text
+    assert "pytest tests --junitxml=reports/tests.xml\n" in without and "add --harness-coverage" in without
+    assert "__HARNESS" not in with_text + without
