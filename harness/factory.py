@@ -28,14 +28,17 @@ class OpenRestyFactory:
     back to the pool when the test ends; their ``log`` cursor starts at the hand-out.
     """
 
-    def __init__(self, stage: Stage, marker: Optional[tuple[tuple, dict]] = None) -> None:
+    def __init__(self, stage: Stage, marker: Optional[tuple[tuple, dict]] = None, image: str = "") -> None:
         self.stage = stage
+        self.image = image  # the default image of this test's containers (a matrix cell's); empty: the session's
         self.started: list[OpenRestyContainer] = []
         self.marker = marker  # (args, kwargs) of @pytest.mark.openresty, if any
         self._marked: Optional[OpenRestyContainer] = None
         self.before: dict[int, WorkerTable] = {}  # id(container) -> worker table at handout
 
     def __call__(self, fixture: str | Path | Fixture | OpenRestySpec, **options: Any) -> OpenRestyContainer:
+        if self.image and not options.get("image"):
+            options["image"] = self.image
         container = self.stage.openresty(fixture, **options)
         self.before[id(container)] = container.workers()
         self.started.append(container)
