@@ -176,8 +176,8 @@ def test_a_block_needing_a_module_the_image_lacks_is_skipped_with_the_cause():
     result = BlockRunner(NoSuite(), present_modules=frozenset()).run(  # type: ignore[arg-type]
         build(RawLike({"stream_server_config": "return x;"})))
     assert result.cause == "module missing in image: stream"
-    unsupported = BlockRunner(NoSuite()).run(build(RawLike({"http2": "", "stap": "x"})))  # type: ignore[arg-type]
-    assert (unsupported.verdict, unsupported.cause) == ("skipped", "unsupported section: http2, stap")
+    unsupported = BlockRunner(NoSuite()).run(build(RawLike({"http2": "", "curl": "x"})))  # type: ignore[arg-type]
+    assert (unsupported.verdict, unsupported.cause) == ("skipped", "unsupported section: curl, http2")
 
 
 # --- the image's nginx, as Perl sees it ---------------------------------------------------------

@@ -288,3 +288,21 @@ howdy true
     }
 --- response_body
 true true
+
+
+
+=== TEST 23: stap sections are ignored (as Test::Nginx does without TEST_NGINX_USE_STAP); the rest is checked
+--- config
+    location = /t {
+        content_by_lua_block { ngx.say("probed") }
+    }
+--- stap
+F(ngx_http_lua_content_handler) {
+    println("content handler")
+}
+--- stap_out
+content handler
+--- response_body
+probed
+--- no_error_log
+[error]
