@@ -23,19 +23,26 @@ class OpenRestyFactory:
 
     The keywords are :class:`~harness.openresty_spec.OpenRestyOptions` (``workers``, ``env``,
     ``memory``, ``cpus``, ``nofile``, ``ports``, ``error_log_level``, ``init``, ``image``,
-    ``reuse``); ``@pytest.mark.openresty(fixture, **options)`` takes the same. Each call builds an
+    ``reuse``, ``services``); ``@pytest.mark.openresty(fixture, **options)`` takes the same. The
+    services the test declares (its ``redis``/``dns``/``memcached`` fixtures) are added to every
+    call's ``services``, so those OpenResty get their addresses. Each call builds an
     :class:`~harness.openresty_spec.OpenRestySpec` and asks the stage's pool for it. Containers go
     back to the pool when the test ends; their ``log`` cursor starts at the hand-out.
     """
 
-    def __init__(self, stage: Stage, marker: Optional[tuple[tuple, dict]] = None) -> None:
+    def __init__(self, stage: Stage, marker: Optional[tuple[tuple, dict]] = None,
+                 services: Sequence[str] = ()) -> None:
         self.stage = stage
+        self.services = tuple(services)  # declared by the test (its service fixtures)
         self.started: list[OpenRestyContainer] = []
         self.marker = marker  # (args, kwargs) of @pytest.mark.openresty, if any
         self._marked: Optional[OpenRestyContainer] = None
         self.before: dict[int, WorkerTable] = {}  # id(container) -> worker table at handout
 
     def __call__(self, fixture: str | Path | Fixture | OpenRestySpec, **options: Any) -> OpenRestyContainer:
+        if self.services:
+            given = options.get("services") or (fixture.services if isinstance(fixture, OpenRestySpec) else ())
+            options["services"] = (*([given] if isinstance(given, str) else given), *self.services)
         container = self.stage.openresty(fixture, **options)
         self.before[id(container)] = container.workers()
         self.started.append(container)

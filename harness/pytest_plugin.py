@@ -2,16 +2,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Any, Callable, ContextManager, Iterator, Optional
 
 import pytest
 
-from harness.containers import DnsContainer, FaultProxyContainer, OpenRestyContainer, RedisContainer
+from harness.containers import FaultProxyContainer, OpenRestyContainer, RedisContainer
 from harness.dependencies import Dependencies
 from docker.errors import DockerException
 
 from harness.errors import EngineLost, HarnessError
 from harness.faults import RedisFault, WorkerFault
+from harness.faults.registry import FaultSpec, hold
 from harness.load import LoadResult, run_load_on
 from harness.preflight import Preflight, PreflightOptions, PreflightReport
 from harness.factory import BoundClient, LogProblemPolicy, OpenRestyFactory, binder
@@ -20,13 +21,14 @@ from harness.pytest_stage import RUNTIME, session_stage
 from harness.runtime import HarnessRuntime
 from harness.scenarios.items import RESULT, RESULTS, RUNNER, ScenarioFile, evidence_sections
 from harness.scenarios.loader import is_scenario_file
+from harness.services import SERVICE_NAMES, SERVICES, Service, route_to
 from harness.settings import OPTIONS, Settings
 from harness.stage import Stage
 from harness.tnginx import items as tnginx_items
 
 FACTORY = pytest.StashKey[OpenRestyFactory]()
-HARNESS_FIXTURES = {"harness_stage", "openresty", "redis", "http", "nginx", "redis_fault", "dns", "redis_proxy",
-                    "preflight", "dependencies"}
+HARNESS_FIXTURES = {"harness_stage", "openresty", "http", "nginx", "redis_fault", "redis_proxy", "preflight",
+                    "dependencies", "fault", *SERVICE_NAMES}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -141,7 +143,8 @@ def harness_stage(pytestconfig: pytest.Config) -> Stage:
 def openresty(harness_stage: Stage, request: pytest.FixtureRequest) -> Iterator[OpenRestyFactory]:
     """Factory: ``openresty("fixture-name", workers=2, env={...}, memory="256m", cpus=1, nofile=1024)``."""
     marker = request.node.get_closest_marker("openresty")
-    factory = OpenRestyFactory(harness_stage, (marker.args, marker.kwargs) if marker else None)
+    declared = tuple(name for name in SERVICE_NAMES if name in request.fixturenames)  # the test's service fixtures
+    factory = OpenRestyFactory(harness_stage, (marker.args, marker.kwargs) if marker else None, declared)
     request.node.stash[FACTORY] = factory
     yield factory
     failure = factory.close(LogProblemPolicy.from_marker(request.node.get_closest_marker("allow_log_problems")))
@@ -149,12 +152,25 @@ def openresty(harness_stage: Stage, request: pytest.FixtureRequest) -> Iterator[
         pytest.fail(failure, pytrace=False)
 
 
-@pytest.fixture
-def redis(harness_stage: Stage) -> RedisContainer:
-    """The session's Redis, emptied for this test. OpenResty started afterwards gets REDIS_HOST/REDIS_PORT."""
-    container = harness_stage.redis()
-    container.reset()
-    return container
+def service_fixture(name: str) -> Any:
+    """The pytest fixture of service ``name``: the session's, made fresh before the test and after it.
+    Using it declares the service: OpenResty started in the test gets its address (``services=``)."""
+    definition = SERVICES[name]
+
+    def fixture(harness_stage: Stage) -> Iterator[Service]:
+        service = harness_stage.services.reset(name)
+        yield service
+        if service.running():
+            service.reset()
+    fixture.__name__ = name
+    fixture.__doc__ = (f"{definition.doc[0].upper()}{definition.doc[1:]}, made fresh for this test ({definition.reset}). "
+                       f"OpenResty started in the test gets {'/'.join(definition.env)}.")
+    return pytest.fixture(name=name)(fixture)
+
+
+redis = service_fixture("redis")
+dns = service_fixture("dns")
+memcached = service_fixture("memcached")
 
 
 @pytest.fixture
@@ -167,22 +183,11 @@ def http(openresty: OpenRestyFactory, request: pytest.FixtureRequest, pytestconf
 
 
 @pytest.fixture
-def dns(harness_stage: Stage) -> Iterator[DnsContainer]:
-    """The session's DNS server; OpenResty started afterwards gets DNS_SERVER for ``resolver``.
-    Answers set in a test are forgotten after it; every query is recorded (``dns.queries(name)``,
-    ``dns.wait_for_query(name, after=t, poke=...)``)."""
-    container = harness_stage.dns()
-    yield container
-    for name in container.records():
-        container.forget(name)
-
-
-@pytest.fixture
 def redis_proxy(harness_stage: Stage, redis: RedisContainer) -> Iterator[FaultProxyContainer]:
     """A fault proxy in front of Redis for this test. Start OpenResty with
     ``env={"REDIS_HOST": redis_proxy.ip}`` to send its Redis traffic through it, then
     ``with redis_proxy.route("redis").latency(300): ...`` and the other toxics."""
-    proxy = harness_stage.fault_proxy({"redis": (6379, redis.ip, 6379)})
+    proxy = harness_stage.fault_proxy(route_to("redis", redis))
     try:
         yield proxy
     finally:
@@ -221,6 +226,16 @@ def redis_fault(redis: RedisContainer) -> RedisFault:
 
 
 @pytest.fixture
+def fault(harness_stage: Stage) -> Callable[..., ContextManager[object]]:
+    """``with fault("redis.refusing"): ...``, ``fault("proxy.latency", proxy=redis_proxy, ms=300)``,
+    ``fault("worker.kill", nginx=nginx)``: any fault of docs/faults.md, by name, undone at the end."""
+    def held(kind: str, *, nginx: Optional[OpenRestyContainer] = None, proxy: Optional[FaultProxyContainer] = None,
+             **params: Any) -> ContextManager[object]:
+        return hold(FaultSpec.model_validate({"kind": kind, **params}), harness_stage.services.use, nginx, proxy)
+    return held
+
+
+@pytest.fixture
 def worker_fault() -> type[WorkerFault]:
     """``worker_fault(nginx).kill_worker()``, ``with worker_fault(nginx).stopped_worker(): ...``."""
     return WorkerFault
@@ -228,8 +243,6 @@ def worker_fault() -> type[WorkerFault]:
 
 @pytest.fixture
 def nginx(openresty: OpenRestyFactory, request: pytest.FixtureRequest) -> OpenRestyContainer:
-    """The OpenResty named by ``@pytest.mark.openresty(...)`` (required), started for this test."""
-    for service in ("redis", "dns"):
-        if service in request.fixturenames:
-            request.getfixturevalue(service)  # start it first, so this OpenResty gets its address
+    """The OpenResty named by ``@pytest.mark.openresty(...)`` (required), started for this test with the
+    services the test's fixtures declare (``redis``, ``dns``, ``memcached``)."""
     return openresty.marked()

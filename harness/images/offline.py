@@ -27,7 +27,7 @@ from harness.resources import shipped
 
 RECIPES = shipped("harness.images", "recipes")
 NAMESPACE = "openresty-harness"
-KINDS = ("openresty", "redis", "tools")
+KINDS = ("openresty", "redis", "tools", "memcached")
 RELEASES = ("trixie", "bookworm")  # the Debian releases that have recipes; the first is the default twin
 DEFAULT_RELEASE = RELEASES[0]
 # Redis and the sidecars' Python: trixie's redis-server 8.0 is the closest Debian has to the

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
+from harness.services import named_in
 
 if TYPE_CHECKING:
     from harness.containers import OpenRestyContainer
@@ -30,7 +31,7 @@ class SuiteStage:
 
     def _args(self, block: "TBlock") -> dict[str, Any]:
         return {"workers": block.workers, "error_log_level": block.log_level, "mounts": self.mounts,
-                "workdir": str(self.root), "env": {**block.env, **self.env},
+                "workdir": str(self.root), "env": {**block.env, **self.env}, "services": block.services,
                 **({"reuse": False} if block.needs_fresh_master else {})}
 
     def plan(self, block: "TBlock") -> "OpenRestyPlan":
@@ -63,20 +64,13 @@ class SuiteStage:
         self.stage.release(nginx, reusable)
 
     @staticmethod
-    def names_redis(text: str) -> bool:
-        """Whether config ``text`` names the session's Redis (whose data every block shares)."""
-        return "${REDIS_" in text
+    def shares_data(block: "TBlock") -> bool:
+        """Whether ``block``'s config names a session service whose data every block shares (Redis, memcached)."""
+        return bool({"redis", "memcached"} & set(named_in("".join(block.fixture.snippets.values()))))
 
-    def ensure_services(self, text: str) -> None:
-        """Start Redis / the DNS server before any container whose config names them."""
-        if self.names_redis(text):
-            self.stage.redis()
-        if "${DNS_SERVER}" in text:
-            self.stage.dns()
-
-    def running_redis(self):
+    def running_redis(self) -> Any:
         """The session's Redis if a block started it (leak checks count its clients), else None."""
-        return self.stage.redis() if "REDIS_HOST" in self.stage.service_env() else None
+        return self.stage.services.get("redis")
 
     @staticmethod
     def worker_pids(nginx: "OpenRestyContainer") -> Optional[set[int]]:

@@ -108,9 +108,9 @@ def run_t(paths: Sequence[Path], reports: Path = Path("reports"), jobs: int = 0,
     """Run the files in this process; print the per-file lines and the table; return 0, 1 or 2."""
     import pytest
 
-    from harness.tnginx.faults import RunFault
+    from harness.tnginx.faults import parse
 
-    RunFault.parse(fault)  # a misspelt fault is a one-line error before anything starts
+    parse(fault)  # a misspelt fault is a one-line error before anything starts
     tally = Tally()
     code = int(pytest.main([*t_args(paths, reports, jobs, fault, check_leak, image), *pytest_args], plugins=[tally]))
     print("\n".join(tally.lines()))

@@ -6,6 +6,7 @@ blocks already run while pytest reports this one (see :mod:`harness.tnginx.ahead
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,8 @@ from harness.pytest_stage import session_stage
 from harness.tnginx.adapter import SuiteStage
 from harness.tnginx.ahead import RunAhead
 from harness.tnginx.block import TBlock, build_block
-from harness.tnginx.faults import RunFault
+from harness.services import named_in
+from harness.tnginx import faults
 from harness.tnginx.load import TFile, TFileError, load_tfile, selected
 from harness.tnginx.runner import BlockResult, BlockRunner
 
@@ -69,9 +71,7 @@ class TFileCollector(pytest.File):
             return
         s = tfile.settings
         seen: dict[str, int] = {}
-        blocks: list[TBlock] = []
-        self.config_text = ""  # every block's config, once the file is read (the services it names)
-        runnable: list[TBlockItem] = []
+        built: list[tuple[str, TBlock, str]] = []
         for raw, why in selected(tfile.blocks):
             block = build_block(raw, repeats=tfile.repeat_each, log_level=str(s.get("log_level") or "debug"),
                                 workers=int(s.get("workers") or 1), no_root_location=s.get("no_root_location") == "1",
@@ -82,12 +82,16 @@ class TFileCollector(pytest.File):
             seen[name] = seen.get(name, 0) + 1
             if seen[name] > 1:
                 name = f"{name} [{seen[name]}]"
-            blocks.append(block)
-            item = TBlockItem.from_parent(self, name=name, block=block, tfile=tfile, skip=why)
+            built.append((name, block, why))
+        # the services the file's configs name, declared for each of its blocks: one shape for all of them
+        services = named_in("".join(t for _, b, _ in built for t in b.fixture.snippets.values()))
+        runnable: list[TBlockItem] = []
+        for name, block, why in built:
+            item = TBlockItem.from_parent(self, name=name, block=dataclasses.replace(block, services=services),
+                                          tfile=tfile, skip=why)
             if not why:
                 runnable.append(item)
             yield item
-        self.config_text = "".join(t for b in blocks for t in b.fixture.snippets.values())
         if runnable:  # every block of the file read: the services it needs are known
             start_early(self.config, runnable)
 
@@ -163,8 +167,6 @@ class TBlockItem(pytest.Item):
             env = run_fault_env(self.config, stage)
             suite = SuiteStage(stage, self.tfile.root, env)
             runner = runners[self.tfile.root] = BlockRunner(suite, check_leak=stage.settings.check_leak == "on")
-        assert isinstance(self.parent, TFileCollector)
-        runner.suite.ensure_services(self.parent.config_text)  # the file's: its blocks share one shape
         return runner
 
     def following(self, limit: int) -> list["TBlockItem"]:
@@ -196,7 +198,7 @@ class TBlockItem(pytest.Item):
 @dataclass(frozen=True)
 class BlockJob:
     """A block for :class:`~harness.tnginx.ahead.RunAhead`: it runs alone when its config names
-    the session's Redis (its data is every block's)."""
+    a session service that keeps data (Redis, memcached: every block's)."""
 
     key: str
     runner: BlockRunner
@@ -205,7 +207,7 @@ class BlockJob:
 
     @property
     def alone(self) -> bool:
-        return any(SuiteStage.names_redis(text) for text in self.block.fixture.snippets.values())
+        return SuiteStage.shares_data(self.block)
 
     def prepare(self) -> bool:
         b = self.block
@@ -250,8 +252,8 @@ def run_fault_env(config: pytest.Config, stage) -> dict[str, str]:
     held = config.stash.get(FAULT, None)
     if held is None:
         stack = contextlib.ExitStack()
-        fault = RunFault.parse(stage.settings.fault)
-        env = fault.hold(stage, stack) if fault is not None else {}
+        fault = faults.parse(stage.settings.fault)
+        env = faults.hold_for_run(fault, stage, stack) if fault is not None else {}
         held = config.stash[FAULT] = (stack, env)
     return held[1]
 

@@ -34,12 +34,12 @@ SERVICES = HERE / "faulty" / "services.t"
 
 def test_services_blocks_pass_without_a_fault(harness_stage, tmp_path):
     code, verdicts, out = harness_t(SERVICES, tmp_path)
-    assert code == 0 and verdicts == {f"TEST {n}": "passed" for n in (1, 2, 3, 4)}, out
+    assert code == 0 and verdicts == {f"TEST {n}": "passed" for n in (1, 2, 3, 4, 5)}, out
 
 
 @pytest.mark.parametrize("fault, failing", [
     ("redis.refusing", {"TEST 1", "TEST 3", "TEST 4"}),   # every block that talks to Redis
-    ("redis.latency=100", {"TEST 1"}),                     # only the one with a 40 ms timeout
+    ("proxy.latency:ms=100", {"TEST 1"}),                  # only the one with a 40 ms timeout
     ("dns.servfail", {"TEST 2"}),
 ])
 def test_a_run_wide_fault_fails_the_blocks_that_depend_on_it(harness_stage, tmp_path, fault, failing):
