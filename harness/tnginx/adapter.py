@@ -31,7 +31,7 @@ class SuiteStage:
 
     def _args(self, block: "TBlock") -> dict[str, Any]:
         return {"workers": block.workers, "error_log_level": block.log_level, "mounts": self.mounts,
-                "workdir": str(self.root), "env": {**block.env, **self.env}, "services": block.services,
+                "workdir": str(self.root), "env": {**block.env, **self.env}, "services": block.named_services,
                 **({"reuse": False} if block.needs_fresh_master else {})}
 
     def plan(self, block: "TBlock") -> "OpenRestyPlan":

@@ -109,7 +109,7 @@ class TBlock:
     # the file said use_hup(): Test::Nginx HUPs its running nginx into each block, which then sees
     # its own reload's lines (the master's "(SIGHUP) received"): a fresh container is HUPed once too
     reloaded: bool = False
-    services: tuple[str, ...] = ()  # the session services its file's configs name (harness.services.named_in)
+    named_services: tuple[str, ...] = ()  # the session services its file's configs name (harness.services.named_in)
 
     @property
     def needs_fresh_master(self) -> bool:

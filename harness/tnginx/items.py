@@ -87,7 +87,7 @@ class TFileCollector(pytest.File):
         services = named_in("".join(t for _, b, _ in built for t in b.fixture.snippets.values()))
         runnable: list[TBlockItem] = []
         for name, block, why in built:
-            item = TBlockItem.from_parent(self, name=name, block=dataclasses.replace(block, services=services),
+            item = TBlockItem.from_parent(self, name=name, block=dataclasses.replace(block, named_services=services),
                                           tfile=tfile, skip=why)
             if not why:
                 runnable.append(item)

@@ -42,7 +42,10 @@ scenarios:
     fixture: memcached-counter
     services: [memcached]
     steps:
-      - requests: [GET /count?key=a, GET /count?key=a, GET /count?key=b]
+      - requests:
+          - GET /count?key=a
+          - GET /count?key=a
+          - GET /count?key=b
         expect: {status: 200, bodies: ["1\\n", "2\\n", "1\\n"], no_error_log: ["[error]"]}
   - name: every scenario starts with an empty memcached
     fixture: memcached-counter
