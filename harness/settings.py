@@ -69,8 +69,8 @@ OPTIONS: tuple[Option, ...] = (
            "`.t` blocks run at once, each on its own container, in the files' order (pytest reports them in "
            "order); a block naming Redis runs alone; 1 with --harness-check-leak=on or under pytest-xdist"),
     Option("fault", "HARNESS_FAULT", "--harness-fault", "",
-           "a fault held for the whole run of `.t` blocks: redis.latency=MS (a proxy in front of Redis), "
-           "redis.refusing, dns.servfail; empty: none"),
+           "a fault held for the whole run of `.t` blocks, by name (docs/faults.md): proxy.latency:ms=MS "
+           "(a proxy in front of Redis), redis.refusing, dns.servfail; empty: none"),
     Option("check_leak", "HARNESS_CHECK_LEAK", "--harness-check-leak", "off",
            "after each `.t` block passes, send its requests in rounds and fail it on a leak verdict "
            "(FDs, RSS, Redis clients; blocks with --- no_check_leak are left out)", ("off", "on")),

@@ -23,10 +23,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 Need = Literal["redis", "proxy", "dns", "nginx"]
 NEEDS: dict[Need, str] = {
-    "redis": "the session's Redis (services: [redis]; the redis fixture)",
-    "proxy": "a fault proxy route: redis (services: [redis_proxy]; the redis_proxy fixture) or upstream "
-             "(upstream: FIXTURE)",
-    "dns": "the harness's DNS server (services: [dns]; the dns fixture)",
+    "redis": "the session's Redis: the redis fixture; YAML services: [redis]",
+    "proxy": "a fault proxy route: redis (the redis_proxy fixture; YAML services: [redis_proxy]) or upstream "
+             "(YAML upstream: FIXTURE)",
+    "dns": "the harness's DNS server: the dns fixture; YAML services: [dns]",
     "nginx": "the OpenResty container under test",
 }
 Route = Literal["redis", "upstream"]  # the paths through the fault proxy
@@ -77,6 +77,12 @@ class FaultKind:
     params: tuple[str, ...] = ()
     required: tuple[str, ...] = ()
     instant: bool = False
+
+    @property
+    def for_a_run(self) -> bool:
+        """Whether ``harness t --harness-fault`` can hold it for a whole run: a lasting fault of a
+        session service or of the proxy in front of Redis (a worker's or a one-off is per test)."""
+        return not self.instant and self.needs != "nginx"
 
     def hold(self, targets: Targets, params: FaultParams) -> ContextManager[object]:
         """The context manager holding this fault on ``targets`` (entered: applied; exited: undone)."""
@@ -219,11 +225,13 @@ def hold(spec: FaultSpec, services: Callable[[str], Any], nginx: Optional["OpenR
 def fault_markdown() -> str:
     """The fault table as Markdown (docs/faults.md), from :data:`FAULTS`."""
     docs = {name: field.description or "" for name, field in FaultParams.model_fields.items()}
-    rows = ["| fault | what breaks | parameters | needs | undone |", "|---|---|---|---|---|"]
+    rows = ["| fault | what breaks | parameters | needs | undone | `harness t` |", "|---|---|---|---|---|---|"]
     for f in FAULTS.values():
-        params = ", ".join(f"`{p}`" + (" (required)" if p in f.required else "") for p in f.params) or ""
-        undone = "nothing to undo (happens once)" if f.instant else "at the end of the fault"
-        rows.append(f"| `{f.name}` | {f.doc} | {params} | {NEEDS[f.needs]} | {undone} |")
+        params = ", ".join(f"`{p}`" + (" (required)" if p in f.required else "") for p in f.params)
+        undone = "nothing to undo (happens once)" if f.instant else "at the end"
+        rows.append(f"| `{f.name}` | {f.doc} | {params} | {f.needs} | {undone} | {'yes' if f.for_a_run else ''} |")
+    rows += ["", "| needs | given by |", "|---|---|"]
+    rows += [f"| {need} | {text} |" for need, text in NEEDS.items()]
     rows += ["", "| parameter | meaning |", "|---|---|"]
     rows += [f"| `{name}` | {doc} |" for name, doc in docs.items()]
     return "\n".join(rows) + "\n"

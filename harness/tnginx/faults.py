@@ -14,7 +14,7 @@ from harness.services import env_through, route_to
 if TYPE_CHECKING:
     from harness.stage import Stage
 
-RUN_FAULTS = tuple(f.name for f in FAULTS.values() if not f.instant and f.needs in ("redis", "dns", "proxy"))
+RUN_FAULTS = tuple(f.name for f in FAULTS.values() if f.for_a_run)
 
 
 def parse(text: str) -> Optional[FaultSpec]:
