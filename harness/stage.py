@@ -197,7 +197,9 @@ class Stage:
 
     def plan(self, fixture: Union[str, Path, Fixture, OpenRestySpec], **options: Any) -> OpenRestyPlan:
         """What :meth:`openresty` with these arguments needs: the spec, the container's shape, and
-        how to build a fresh one (what ``prefetcher.want`` and ``plan_ahead`` take)."""
+        how to build a fresh one (what ``prefetcher.want`` and ``plan_ahead`` take). The services the
+        spec declares are started here (once per session) and their addresses become its env, under
+        the spec's own ``env``."""
         spec = self.spec(fixture, **options)
         image = self.openresty_image(spec.image)
         env = {**self.services.env(spec.services), **spec.env}
