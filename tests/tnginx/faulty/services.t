@@ -1,4 +1,4 @@
-# Blocks that use the harness's Redis, DNS server and memcached through Test::Nginx's variables. Healthy as
+# Blocks that use the harness's Redis and DNS server through Test::Nginx's variables. Healthy as
 # written; tests/integration/test_tnginx.py runs them again under --harness-fault (each fault must
 # fail the block that depends on it) and with --harness-check-leak (the pool-per-request block is
 # faulty on purpose: a leak verdict must fail it; its twin shares one pool and passes).
@@ -103,33 +103,3 @@ ok
 GET /t
 --- response_body
 ok
-
-
-
-=== TEST 5: memcached stores and returns a value (its text protocol on a pooled cosocket)
---- config
-    location = /t {
-        content_by_lua_block {
-            local sock = ngx.socket.tcp()
-            sock:settimeout(1000)
-            local ok, err = sock:connect("$TEST_NGINX_MEMCACHED_HOST", $TEST_NGINX_MEMCACHED_PORT)
-            if not ok then
-                ngx.log(ngx.ERR, "failed to connect memcached: ", err)
-                return ngx.exit(500)
-            end
-            sock:send("set greeting 0 0 5\r\nhello\r\nget greeting\r\n")
-            local stored = sock:receive("*l")
-            local header = sock:receive("*l")
-            local value = sock:receive("*l")
-            local done = sock:receive("*l")
-            sock:setkeepalive(10000, 8)
-            ngx.say(stored, " ", header, " ", value, " ", done)
-        }
-    }
---- request
-GET /t
---- response_body
-STORED VALUE greeting 0 5 hello END
---- no_error_log
-[error]
---- no_check_leak
