@@ -153,15 +153,12 @@ def openresty(harness_stage: Stage, request: pytest.FixtureRequest) -> Iterator[
 
 
 def service_fixture(name: str) -> Any:
-    """The pytest fixture of service ``name``: the session's, made fresh before the test and after it.
-    Using it declares the service: OpenResty started in the test gets its address (``services=``)."""
+    """The pytest fixture of service ``name``: the session's, made fresh for the test. Using it
+    declares the service: OpenResty started in the test gets its address (``services=``)."""
     definition = SERVICES[name]
 
-    def fixture(harness_stage: Stage) -> Iterator[Service]:
-        service = harness_stage.services.reset(name)
-        yield service
-        if service.running():
-            service.reset()
+    def fixture(harness_stage: Stage) -> Service:
+        return harness_stage.services.reset(name)
     fixture.__name__ = name
     fixture.__doc__ = (f"{definition.doc[0].upper()}{definition.doc[1:]}, made fresh for this test ({definition.reset}). "
                        f"OpenResty started in the test gets {'/'.join(definition.env)}.")
