@@ -22,49 +22,83 @@ import threading
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Callable, Optional, Sequence, Union
+from dataclasses import dataclass
+from typing import Any, Callable, Generic, Optional, Protocol, Sequence, TypeVar, Union
 
-from harness.containers import OpenRestyContainer
 from harness.errors import HarnessError, NginxConfigError
+from harness.images.resolver import ResolvedImage
 from harness.nginx_conf import Fixture
 from harness.openresty_spec import OpenRestySpec, Shape
 from harness.prefetch import DEPTH, OpenRestyPlan, Prefetcher
 
 log = logging.getLogger(__name__)
-__all__ = ["ContainerPool", "OpenRestyPlan", "Planner"]
+__all__ = ["ContainerPool", "Member", "OpenRestyPlan", "Planner", "PoolMember"]
 
 
-Planner = Callable[[OpenRestySpec], OpenRestyPlan]
+class PoolMember(Protocol):
+    """What the pool needs of a container (:class:`~harness.containers.OpenRestyContainer` is the
+    one real member): start it, switch it to another fixture, judge its health, hand it out, stop it."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def resolved(self) -> ResolvedImage: ...  # its image (``observed`` is keyed by the image id)
+    @property
+    def identity(self) -> dict[str, Any]: ...  # what its workers reported: jit, nginx, ngx_lua versions
+    @property
+    def last_switch(self) -> dict[str, float]: ...  # milliseconds per step of its last switch
+    @property
+    def reloaded_at(self) -> float: ...  # when its master last loaded a config (monotonic)
+
+    def start(self) -> object: ...
+    def switch(self, fixture: Fixture, timeout: float = ..., spec: Optional[OpenRestySpec] = ...) -> None: ...
+    def healthy(self) -> bool: ...
+    def shape(self) -> Shape: ...
+    def hand_out(self) -> object: ...
+    def complete_identity(self) -> bool: ...
+    def stop_quietly(self) -> None: ...
+
+
+M = TypeVar("M", bound=PoolMember)
+Planner = Callable[[OpenRestySpec], OpenRestyPlan[M]]
+
+
+@dataclass
+class Member:
+    """The pool's own record of a container it started."""
+
+    shape: Shape
+    single_use: bool  # started for a spec that may not be pooled: removed when it comes back
 PER_SHAPE = 3  # containers of one shape started for preparations ahead: in use, ready next, being switched
 SPARE = Fixture.inline("harness-spare", config="location = / { return 204; }")  # see _start_spare
 PATIENCE = 10.0  # seconds a preparation ahead waits for a container to come back before it starts one
 
 
-class ContainerPool:
+class ContainerPool(Generic[M]):
     """OpenResty containers by shape. ``planner`` turns a spec into a plan (the stage's images,
     network and services); ``switch_timeout`` bounds a HUP switch."""
 
-    def __init__(self, planner: Planner, switch_timeout: float = 30.0, depth: int = DEPTH) -> None:
+    def __init__(self, planner: Planner[M], switch_timeout: float = 30.0, depth: int = DEPTH) -> None:
         self.planner = planner
         self.switch_timeout = switch_timeout
-        self.prefetcher: Prefetcher[OpenRestyContainer] = Prefetcher(self, depth)
+        self.prefetcher: Prefetcher[M] = Prefetcher(self, depth)
         self.max_idle = depth + 1
         self.lock = threading.RLock()  # shared with the prefetcher's threads
         self.returned = threading.Condition(self.lock)  # a container came back, one went, or a hurry
         self.per_shape = PER_SHAPE
-        self._members: dict[int, Shape] = {}  # id of each container the pool started (not yet removed)
+        self._members: dict[int, Member] = {}  # by id: each container the pool started (not yet removed)
         self._starting: dict[Shape, int] = {}  # fresh starts under way, by shape
         self._waiting: list[tuple[int, Shape]] = []  # preparations waiting for a container, in order
         self._tickets = itertools.count()
         self._spares: Optional[ThreadPoolExecutor] = None  # starts spare containers (see _start_spare)
         self._spares_starting: set[Shape] = set()
         self._closed = False
-        self.idle: list[OpenRestyContainer] = []
-        self.busy: list[OpenRestyContainer] = []
-        self.observed: dict[str, dict] = {}  # image id -> what its running workers reported
+        self.idle: list[M] = []
+        self.busy: list[M] = []
+        self.observed: dict[str, dict[str, Any]] = {}  # image id -> what its running workers reported
         self.switches: deque[dict[str, float]] = deque(maxlen=1000)  # steps of recent switches, in ms
         self._remover: Optional[ThreadPoolExecutor] = None  # removes discarded containers, one at a time
-        self._removals: list[Future] = []
+        self._removals: list[Future[None]] = []
 
     def allow_concurrent(self, in_use: int) -> None:
         """Up to ``in_use`` containers of one shape are handed out at once: preparations ahead may
@@ -73,15 +107,15 @@ class ContainerPool:
         (lua-resty-lrucache under ``harness t -n 2``: 6.4 s with one fewer, 6.0 s with these)."""
         self.per_shape = max(PER_SHAPE, in_use + PER_SHAPE - 1)
 
-    def plan(self, spec: Union[OpenRestySpec, OpenRestyPlan]) -> OpenRestyPlan:
+    def plan(self, spec: Union[OpenRestySpec, OpenRestyPlan[M]]) -> OpenRestyPlan[M]:
         return spec if isinstance(spec, OpenRestyPlan) else self.planner(spec)
 
-    def plan_ahead(self, specs: Sequence[Union[OpenRestySpec, OpenRestyPlan]]) -> None:
+    def plan_ahead(self, specs: Sequence[Union[OpenRestySpec, OpenRestyPlan[M]]]) -> None:
         """``specs``: the one about to be acquired, then what follows; the prefetcher prepares the
         next ones (see :meth:`Prefetcher.plan_ahead`)."""
         self.prefetcher.plan_ahead([self.plan(spec) for spec in specs])
 
-    def acquire(self, spec: Union[OpenRestySpec, OpenRestyPlan]) -> OpenRestyContainer:
+    def acquire(self, spec: Union[OpenRestySpec, OpenRestyPlan[M]]) -> M:
         """A container serving ``spec``'s fixture, its :attr:`~OpenRestyContainer.log` cursor at
         the end of error.log now."""
         plan = self.plan(spec)
@@ -93,7 +127,7 @@ class ContainerPool:
         container.hand_out()
         return container
 
-    def prepare(self, plan: OpenRestyPlan, hurry: Optional[threading.Event] = None) -> OpenRestyContainer:
+    def prepare(self, plan: OpenRestyPlan[M], hurry: Optional[threading.Event] = None) -> M:
         """An idle container of the plan's shape switched to its fixture, or a fresh one; not
         handed out (the prefetcher holds it until :meth:`acquire` takes it). With ``hurry`` (a
         preparation ahead), wait for one to come back while :attr:`per_shape` of the shape exist."""
@@ -119,7 +153,7 @@ class ContainerPool:
         try:
             container = plan.build()
             with self.lock:
-                self._members[id(container)] = plan.shape
+                self._members[id(container)] = Member(plan.shape, single_use=not plan.use_pool)
         finally:
             with self.lock:
                 self._starting[plan.shape] -= 1
@@ -133,11 +167,10 @@ class ContainerPool:
         except BaseException:
             self.discard(container)
             raise
-        container.single_use = not plan.use_pool
         self.observed[container.resolved.id] = dict(container.identity)
         return container
 
-    def _start_spare(self, plan: OpenRestyPlan) -> None:
+    def _start_spare(self, plan: OpenRestyPlan[M]) -> None:
         """nginx refused the first fixture of a shape, so no container of it runs: start one on
         :data:`SPARE` in the background, for the shape's next fixtures to be switched to (a refusal
         then costs an ``nginx -t``, not a container start)."""
@@ -155,7 +188,7 @@ class ContainerPool:
             try:
                 container = self.planner(plan.spec.model_copy(update={"fixture": SPARE})).build()
                 with self.lock:
-                    self._members[id(container)] = plan.shape
+                    self._members[id(container)] = Member(plan.shape, single_use=False)
                 container.start()
             except Exception as exc:  # noqa: BLE001 - a spare is an optimisation; the next start reports
                 log.info("spare container for %s did not start: %s", plan.fixture.name, exc)
@@ -177,11 +210,11 @@ class ContainerPool:
         self._starting[shape] = self._starting.get(shape, 0) + 1
 
     def _count(self, shape: Shape) -> int:
-        return sum(s == shape for s in self._members.values()) + self._starting.get(shape, 0)
+        return sum(m.shape == shape for m in self._members.values()) + self._starting.get(shape, 0)
 
-    def _take_idle(self, shape: Shape, hurry: Optional[threading.Event] = None) -> Optional[OpenRestyContainer]:
+    def _take_idle(self, shape: Shape, hurry: Optional[threading.Event] = None) -> Optional[M]:
         """The idle container of ``shape`` whose master reloaded longest ago (the likeliest to take a
-        HUP at once: see :attr:`OpenRestyContainer.reloaded_at`), or None: then the caller starts one
+        HUP at once: see :attr:`PoolMember.reloaded_at`), or None: then the caller starts one
         (counted as starting). Waiters are served in the order they came; all wait for a spare on
         its way."""
         deadline = time.monotonic() + PATIENCE
@@ -218,12 +251,14 @@ class ContainerPool:
         with self.returned:
             self.returned.notify_all()
 
-    def release(self, container: OpenRestyContainer, reusable: bool = True) -> None:
+    def release(self, container: M, reusable: bool = True) -> None:
         """Take a container back; it stays for reuse unless it is single-use or unhealthy."""
         with self.lock:
             if container in self.busy:
                 self.busy.remove(container)
-        if not (reusable and not container.single_use and container.healthy()):
+            member = self._members.get(id(container))
+        single_use = member is not None and member.single_use
+        if not (reusable and not single_use and container.healthy()):
             self.discard(container)
             return
         if container.complete_identity():  # after a quiet start: its test is over, the next gets new workers
@@ -236,7 +271,7 @@ class ContainerPool:
         for old in surplus:
             self.discard(old)
 
-    def discard(self, container: OpenRestyContainer) -> None:
+    def discard(self, container: M) -> None:
         """Remove a container for good, in the background (:meth:`drain` waits for it): its removal
         is no part of the next test's wait."""
         with self.returned:

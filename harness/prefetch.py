@@ -18,14 +18,11 @@ import logging
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Generic, Hashable, Optional, Protocol, Sequence, TypeVar
+from typing import Callable, Generic, Hashable, Optional, Protocol, Sequence, TypeVar
 
 from harness.errors import HarnessError, NginxConfigError
 from harness.nginx_conf import Fixture
 from harness.openresty_spec import OpenRestySpec, Shape
-
-if TYPE_CHECKING:
-    from harness.containers import OpenRestyContainer
 
 log = logging.getLogger(__name__)
 DEPTH = 5  # fixtures prepared at once; the pool keeps DEPTH + 1 idle containers (these and the one in use)
@@ -40,14 +37,14 @@ C = TypeVar("C", bound=Prepared)
 
 
 @dataclass(frozen=True)
-class OpenRestyPlan:
+class OpenRestyPlan(Generic[C]):
     """A spec resolved on a stage: the container's shape, whether it may be pooled, and how to build
-    a fresh one."""
+    a fresh one (an :class:`~harness.containers.OpenRestyContainer` on a real stage)."""
 
     spec: OpenRestySpec
     shape: Shape
     use_pool: bool
-    build: Callable[[], "OpenRestyContainer"]
+    build: Callable[[], C]
 
     @property
     def fixture(self) -> Fixture:
@@ -59,7 +56,7 @@ class OpenRestyPlan:
 
 
 class Source(Protocol[C]):
-    def prepare(self, plan: OpenRestyPlan, hurry: Optional[threading.Event] = None) -> C:
+    def prepare(self, plan: OpenRestyPlan[C], hurry: Optional[threading.Event] = None) -> C:
         """A container for ``plan``. With ``hurry`` the source may wait for one of its own to come
         back rather than start another, until ``hurry`` is set (someone waits for it now)."""
         ...
@@ -97,7 +94,7 @@ class Prefetcher(Generic[C]):
         self.hits = 0
         self.misses = 0
 
-    def want(self, plan: OpenRestyPlan) -> bool:
+    def want(self, plan: OpenRestyPlan[C]) -> bool:
         """Start preparing a container for ``plan`` unless one is on its way or enough are (a plan
         that needs a fresh container: at most :data:`FRESH_DEPTH` at once, container starts being
         heavy on the engine); returns whether it started."""
@@ -113,7 +110,7 @@ class Prefetcher(Generic[C]):
                                          not plan.use_pool, hurry))
         return True
 
-    def plan_ahead(self, plans: Sequence[OpenRestyPlan]) -> None:
+    def plan_ahead(self, plans: Sequence[OpenRestyPlan[C]]) -> None:
         """``plans``: the one about to run, then what follows, in order. Prepare the first ``depth``
         (the one about to run too, unless it is on its way: :meth:`take` then waits for it; the
         others start once it is ready); anything prepared for a fixture no longer among them goes
@@ -145,7 +142,7 @@ class Prefetcher(Generic[C]):
         if container is not None and not isinstance(container, NginxConfigError):
             self.source.release(container)
 
-    def _prepare(self, plan: OpenRestyPlan, hurry: threading.Event) -> "Optional[C | NginxConfigError]":
+    def _prepare(self, plan: OpenRestyPlan[C], hurry: threading.Event) -> "Optional[C | NginxConfigError]":
         try:
             return self.source.prepare(plan, hurry)
         except NginxConfigError as exc:  # nginx -t rejected it: take() raises it (no second nginx -t)
@@ -154,7 +151,7 @@ class Prefetcher(Generic[C]):
             log.debug("prefetch of %s failed: %s", plan.key, exc.message)
             return None
 
-    def take(self, plan: OpenRestyPlan, timeout: float = 60.0) -> Optional[C]:
+    def take(self, plan: OpenRestyPlan[C], timeout: float = 60.0) -> Optional[C]:
         """The container prepared for ``plan`` (waiting for it if it is on its way), or None; raises
         the :class:`NginxConfigError` its preparation met."""
         with self.lock:

@@ -15,7 +15,7 @@ import socket
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 from docker.errors import APIError, NotFound
 
@@ -153,7 +153,7 @@ def remove_labelled(engine: Engine, label_filter: str, keep: Optional[Callable[[
     return removed
 
 
-def _remove_config_dirs(mounts: list[dict]) -> None:
+def _remove_config_dirs(mounts: list[dict[str, Any]]) -> None:
     """Remove the host directories behind a removed container's read-only config mounts."""
     for mount in mounts:
         source = Path(mount.get("Source") or "")

@@ -82,7 +82,7 @@ class Stage:
         self.services = SessionServices(self.resolver.resolve, self.session, lambda: self.reach, settings.start_timeout)
         self._proxies: list[FaultProxyContainer] = []  # fault proxies started, for dependencies()
         self._images: dict[str, ResolvedImage] = {}  # image references given per container, resolved once
-        self.pool = ContainerPool(self.plan, switch_timeout=settings.start_timeout)
+        self.pool: ContainerPool[OpenRestyContainer] = ContainerPool(self.plan, switch_timeout=settings.start_timeout)
         self.reach_mode = self._decide_reach()
 
     @classmethod
@@ -195,7 +195,7 @@ class Stage:
         container, removed on release. ``image``: this image instead of the session's OpenResty image."""
         return self.pool.acquire(self.spec(fixture, **options))
 
-    def plan(self, fixture: Union[str, Path, Fixture, OpenRestySpec], **options: Any) -> OpenRestyPlan:
+    def plan(self, fixture: Union[str, Path, Fixture, OpenRestySpec], **options: Any) -> OpenRestyPlan[OpenRestyContainer]:
         """What :meth:`openresty` with these arguments needs: the spec, the container's shape, and
         how to build a fresh one (what ``prefetcher.want`` and ``plan_ahead`` take). The services the
         spec declares are started here (once per session) and their addresses become its env, under

@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import tarfile
 from dataclasses import dataclass
-from typing import Literal, Optional, TypeVar
+from typing import Any, Literal, Optional, TypeVar
 
 from testcontainers.core.container import DockerContainer
 from testcontainers.core.network import Network
@@ -138,7 +138,7 @@ class HarnessContainer(DockerContainer):
         return LOOPBACK, int(bindings[0]["HostPort"])
 
     # ---- inside the container ----------------------------------------------------------------
-    def state(self) -> dict:
+    def state(self) -> dict[str, Any]:
         c = self.get_wrapped_container()
         c.reload()
         return c.attrs["State"]

@@ -1,8 +1,7 @@
-"""The harness's own line to a running OpenResty: its control server (port 9901, served by the
-workers) says which config generation answers, serves error.log from a byte offset and settles the
-workers first; when it does not answer (workers hung, container stopped) the engine reads the file.
-A reload goes through the in-container agent (:mod:`harness.containers.agent`) where there is one;
-:meth:`ControlChannel.reload` is the way without it (an exec through the engine)."""
+"""The harness's own line to a running OpenResty's workers: its control server (port 9901, served by
+the workers) says which config generation answers, serves error.log from a byte offset and settles
+the workers first; when it does not answer (workers hung, container stopped) the file is read inside
+the container (:class:`harness.containers.transport.ContainerIO`) or, stopped, through the engine."""
 from __future__ import annotations
 
 import json
@@ -10,8 +9,9 @@ from typing import Any, Optional, Protocol
 
 import httpx
 
+from harness.containers.transport import ContainerIO
 from harness.errorlog import LogRead
-from harness.nginx_conf import ACTIVATE, CONTROL_PATH, CONTROL_PORT, ERROR_LOG, GENERATION_PATH, LOG_PATH
+from harness.nginx_conf import CONTROL_PATH, CONTROL_PORT, ERROR_LOG, GENERATION_PATH, LOG_PATH
 
 
 class Box(Protocol):
@@ -19,22 +19,18 @@ class Box(Protocol):
 
     def endpoint(self, port: int) -> tuple[str, int]: ...
 
-    def state(self) -> dict: ...
-
-    def sh(self, script: str) -> tuple[int, str]: ...
+    def state(self) -> dict[str, Any]: ...
 
     def read_file(self, path: str) -> bytes: ...
 
-    def read_log_file(self, since: int) -> Optional[str]:
-        """error.log from byte ``since`` from inside the running container (None: could not)."""
-        ...
-
 
 class ControlChannel:
-    """Talks to one container's control server; one kept-alive httpx client (a new one costs ~15 ms)."""
+    """Talks to one container's control server; one kept-alive httpx client (a new one costs ~15 ms).
+    ``io`` reads error.log inside the container when the control server does not answer."""
 
-    def __init__(self, box: Box, client: Optional[httpx.Client] = None) -> None:
+    def __init__(self, box: Box, io: ContainerIO, client: Optional[httpx.Client] = None) -> None:
         self.box = box
+        self.io = io
         self._client = client  # made on first use unless given
 
     @property
@@ -85,17 +81,12 @@ class ControlChannel:
             pass
         try:
             if self.box.state().get("Running"):
-                return LogRead(self.box.read_log_file(since) or "", since, "unreachable")
+                chunk = self.io.read_log(since)
+                return LogRead(chunk.text if chunk is not None else "", since, "unreachable")
             # stopped: nothing more will be written, so the read is as settled as it gets
             return LogRead(self.box.read_file(ERROR_LOG)[since:].decode(errors="replace"), since, "stopped")
         except Exception:  # noqa: BLE001 - used in failure reports; never mask the original error
             return LogRead("", since, "unreachable")
-
-    def reload(self, generation: int) -> tuple[int, str]:
-        """Activate config generation ``generation`` in the running master (``nginx -t``, HUP, wait
-        until the old workers stopped accepting and exited): one exec through the engine; (exit code,
-        output). Used where the container has no agent."""
-        return self.box.sh(f"{ACTIVATE} {generation} reload")
 
     def error_log_size(self) -> int:
         """The current length of error.log in bytes (where a cursor set now would start)."""
@@ -105,8 +96,7 @@ class ControlChannel:
                 return int(r.headers["X-Harness-Log-End"])
         except httpx.HTTPError:
             pass
-        code, out = self.box.sh(f"wc -c < {ERROR_LOG}")
-        return int(out.strip()) if code == 0 and out.strip().isdigit() else 0
+        return self.io.log_size() or 0
 
     def settle(self, timeout: float = 2.0) -> str:
         """Wait until every worker has finished what it was doing now; the settle status ("yes",

@@ -11,21 +11,22 @@ from typing import Any, Optional
 
 import httpx
 
-from harness.containers.agent import AgentLink, AgentReply, AgentUnavailable
+from harness.containers.agent import AgentLink, AgentUnavailable
 from harness.containers.base import HarnessContainer, Reach
 from harness.containers.control import ControlChannel
+from harness.containers.transport import ContainerIO
 from harness.errorlog import ErrorLog, HarnessLines, LogRead
 from harness.errors import HarnessError, LuaSyntaxError, NginxConfigError, ReadinessTimeout, ReloadError
 from harness.images.profiles import openresty_profile
 from harness.images.resolver import ResolvedImage
 from harness.engine import shares_files_with_host
-from harness.nginx_conf import (ACTIVATE, CONFIG_ERROR_EXIT, ERROR_LOG, ROOT, CONTROL_PATH, CONTROL_PORT, HTTP_PORT,
+from harness.nginx_conf import (ACTIVATE, CONFIG_ERROR_EXIT, ROOT, CONTROL_PATH, CONTROL_PORT, HTTP_PORT,
                                 LUA_SYNTAX_EXIT, RELOAD_STUCK_EXIT, Fixture, RenderOptions, host_paths,
                                 nginx_t_summary, write_bundle, write_generation)
-from harness.openresty_spec import Limits, OpenRestySpec, Shape
+from harness.openresty_spec import OpenRestySpec, Shape
 from harness.session import CONFIG_DIR_PREFIX, HarnessSession
 from harness.waiting import wait_for
-from harness.workers import PROC_LISTING, WorkerTable, health
+from harness.workers import WorkerTable, health
 
 
 READ_ONLY_PARTS = ("gen", "lualib", "bin")  # under /harness: what nothing in the container may change
@@ -34,12 +35,12 @@ AGENT_DIR = "ctl"  # under the host's config directory and /harness: the agent's
 
 class OpenRestyContainer(HarnessContainer):
     """OpenResty (or its offline twin) serving a fixture on port 8080, built from an
-    :class:`~harness.openresty_spec.OpenRestySpec` (or a fixture, then configured with ``with_*``).
+    :class:`~harness.openresty_spec.OpenRestySpec` (a bare fixture: the default options).
 
     Tests get these from the ``openresty`` fixture or ``Stage.openresty`` (pooled, HUP-switched);
     building one by hand is for the harness's own tests::
 
-        nginx = OpenRestyContainer(image, session, reach, Fixture.load("hello", path)).with_workers(2).start()
+        nginx = OpenRestyContainer(image, session, reach, OpenRestySpec.of(Fixture.load("hello", path), workers=2)).start()
         httpx.get(nginx.base_url + "/").text
     """
 
@@ -50,22 +51,20 @@ class OpenRestyContainer(HarnessContainer):
     # DAC_READ_SEARCH to list a worker's /proc/PID/fd for the worker table.
     capabilities = ("CHOWN", "SETUID", "SETGID", "KILL", "DAC_READ_SEARCH")
 
-    def __init__(self, image: ResolvedImage, session: HarnessSession, reach: Reach, fixture: Fixture | OpenRestySpec,
-                 extra_ports: tuple[int, ...] = ()) -> None:
-        spec = fixture if isinstance(fixture, OpenRestySpec) else OpenRestySpec.of(fixture, ports=extra_ports)
+    def __init__(self, image: ResolvedImage, session: HarnessSession, reach: Reach, fixture: Fixture | OpenRestySpec) -> None:
+        spec = fixture if isinstance(fixture, OpenRestySpec) else OpenRestySpec.of(fixture)
         super().__init__(image, session, reach, (HTTP_PORT, CONTROL_PORT, *spec.ports))
         self.spec = spec  # what it runs: options and the fixture it started with
         self.profile = openresty_profile(image.labels)
         self.fixture = spec.fixture  # the fixture it serves now (a switch changes it)
         self.generation = 0
         self.identity: dict[str, Any] = {}  # what the control endpoint reported: jit, nginx, ngx_lua versions
-        self.channel = ControlChannel(self)
+        self.io = ContainerIO(self)  # reloads, process tables, log reads: the agent where there is one
+        self.channel = ControlChannel(self, self.io)
         self.handed_out_at = 0  # error.log offset at the hand-out
         self.log = ErrorLog(self)  # this hand-out's error.log, one cursor (see hand_out)
-        self.single_use = False  # started with reuse=False: removed after its test, never pooled
         self.mount_config: Optional[bool] = None  # None: bind-mount read-only where the engine shares our files
         self.config_dir: Optional[Path] = None  # the host directory behind the read-only mounts
-        self.agent: Optional[AgentLink] = None  # the in-container agent, where the engine shares our files
         self.last_switch: dict[str, float] = {}  # milliseconds per step of the last switch (see switch)
         # when the master last loaded a config (monotonic): after a HUP it sleeps 100 ms with its
         # signals blocked, so a switch sooner than that waits for it (the pool picks the one longest awake)
@@ -74,30 +73,6 @@ class OpenRestyContainer(HarnessContainer):
         for key, value in spec.env.items():
             self.with_env(key, value)
         self.generation_log_start = 0  # error.log offset just before the current generation was loaded
-
-    # ---- fluent configuration -----------------------------------------------------------------
-    def _with(self, **options: Any) -> "OpenRestyContainer":
-        self.spec = self.spec.with_options(**options)
-        return self
-
-    def with_workers(self, workers: int | str) -> "OpenRestyContainer":
-        return self._with(workers=workers)
-
-    def with_error_log_level(self, level: str) -> "OpenRestyContainer":
-        return self._with(error_log_level=level)
-
-    def with_limits(self, memory: Optional[str] = None, cpus: Optional[float] = None,
-                    nofile: Optional[int] = None) -> "OpenRestyContainer":
-        return self._with(memory=memory, cpus=cpus, nofile=nofile)
-
-    def with_init(self, init: bool = True) -> "OpenRestyContainer":
-        """Run an init (the engine's docker-init) as PID 1, so the nginx master is an ordinary
-        process: needed for a binary upgrade, whose old master must be able to exit."""
-        return self._with(init=init)
-
-    @property
-    def limits(self) -> Limits:
-        return self.spec.limits
 
     # ---- lifecycle ----------------------------------------------------------------------------
     def _render_options(self, spec: Optional[OpenRestySpec] = None) -> RenderOptions:
@@ -122,15 +97,16 @@ class OpenRestyContainer(HarnessContainer):
                 for part in READ_ONLY_PARTS:
                     shutil.move(str(bundle / part), str(self.config_dir / part))
                     self.with_volume_mapping(self.config_dir / part, f"{ROOT}/{part}", "ro")
-                self.agent = AgentLink.create(self.config_dir / AGENT_DIR)
-                if self.agent is not None:
+                link = AgentLink.create(self.config_dir / AGENT_DIR)
+                self.io.use_agent(link)
+                if link is not None:
                     self.with_volume_mapping(self.config_dir / AGENT_DIR, f"{ROOT}/{AGENT_DIR}", "ro")
             else:  # no shared files: the whole tree is copied in (activate makes conf/, logs/, tmp/)
                 self.with_copy_into_container(bundle, "/")
             for host, path in self.spec.mounts:
                 self.with_volume_mapping(host, path, "ro")
             self.with_command([ACTIVATE, str(self.generation), "start"])
-            self.with_kwargs(**self._kwargs, **self.limits.docker_kwargs(), **({"init": True} if self.spec.init else {}),
+            self.with_kwargs(**self._kwargs, **self.spec.limits.docker_kwargs(), **({"init": True} if self.spec.init else {}),
                              **({"working_dir": self.spec.workdir} if self.spec.workdir else {}))
             super().start()
         self._await_generation(self.generation, self.start_timeout, starting=True)
@@ -189,26 +165,20 @@ class OpenRestyContainer(HarnessContainer):
         """Make ``generation`` current by HUP: through the agent, else ``activate`` through the engine.
         Records the transport's and the agent's steps in ``steps`` (milliseconds)."""
         started = time.perf_counter()
-        if self.agent is not None:
-            try:
-                reply = self.agent.call(f"reload {generation}", timeout=timeout)
-                numbers = dict(reply.numbers)
-                if "log_from" in numbers:  # the master's lines about a rejected reload: ours, not the test's
-                    rejected = (int(numbers.pop("log_from")), int(numbers.pop("log_to")), int(numbers.pop("master")))
-                    self.harness_lines = replace(self.harness_lines,
-                                                 rejected=(*self.harness_lines.rejected, rejected))
-                steps.update({f"agent.{k}": v for k, v in numbers.items()})
-                steps["activate"] = (time.perf_counter() - started) * 1000
-                return reply.code, reply.output
-            except AgentUnavailable as exc:
-                self.agent = None  # gone (or never started): the engine from now on
-                if exc.sent:  # it may have sent the HUP: a second one through the engine could overlap it
-                    raise ReloadError(f"HUP reload of {self.name}: the agent did not answer within "
-                                      f"{timeout:.0f}s: is the master alive?", str(exc)) from None
-                started = time.perf_counter()
-        code, output = self.channel.reload(generation)
-        steps["exec"] = steps["activate"] = (time.perf_counter() - started) * 1000
-        return code, output
+        try:
+            via, reply = self.io.reload(generation, timeout)
+        except AgentUnavailable as exc:  # it may have sent the HUP: one through the engine could overlap it
+            raise ReloadError(f"HUP reload of {self.name}: the agent did not answer within "
+                              f"{timeout:.0f}s: is the master alive?", str(exc)) from None
+        numbers = dict(reply.numbers)
+        if "log_from" in numbers:  # the master's lines about a rejected reload: ours, not the test's
+            rejected = (int(numbers.pop("log_from")), int(numbers.pop("log_to")), int(numbers.pop("master")))
+            self.harness_lines = replace(self.harness_lines, rejected=(*self.harness_lines.rejected, rejected))
+        steps.update({f"agent.{k}": v for k, v in numbers.items()})
+        steps["activate"] = (time.perf_counter() - started) * 1000
+        if via == "engine":
+            steps["exec"] = steps["activate"]
+        return reply.code, reply.output
 
     def _config_error(self, fixture: Fixture, generation: int, output: str, suffix: str = "",
                       lua: bool = False) -> NginxConfigError:
@@ -296,9 +266,7 @@ class OpenRestyContainer(HarnessContainer):
     # ---- observation ----------------------------------------------------------------------------
     def stop(self, force: bool = True, delete_volume: bool = True) -> None:
         self.channel.close()
-        if self.agent is not None:
-            self.agent.close()
-            self.agent = None
+        self.io.close()
         try:
             super().stop(force, delete_volume)
         finally:
@@ -323,39 +291,31 @@ class OpenRestyContainer(HarnessContainer):
         """error.log from byte ``since`` (see :meth:`ControlChannel.read_error_log`); the master's
         lines about reloads it rejected are marked hidden (see :class:`~harness.errorlog.LogRead`)."""
         if self._quiet():
-            reply = self._agent_reply(f"log {since}")
-            if reply is not None:
-                start, end = int(reply.numbers.get("from", since)), int(reply.numbers.get("to", -1))
-                return LogRead(reply.output, start, "", end, hidden=self.harness_lines)
+            chunk = self.io.read_log(since)
+            if chunk is not None:
+                return LogRead(chunk.text, chunk.start, "", chunk.end, hidden=self.harness_lines)
         read = self.channel.read_error_log(since, settle)
         return replace(read, hidden=self.harness_lines)
 
     def _quiet(self) -> bool:
         """A quiet fixture (no harness Lua in its workers) with the agent at hand: the harness's reads
         of this generation go through the agent, none to the workers' control server."""
-        return self.fixture.quiet and self.agent is not None
+        return self.fixture.quiet and self.io.via == "agent"
 
     def read_log_file(self, since: int = 0, name: Optional[str] = None) -> Optional[str]:
         """error.log (or ``name``, a plain file name in nginx's logs directory: "" while it does not
         exist) from byte ``since``, read inside the container by the agent, else through the engine:
         for when the control server does not answer (hung workers), and for a suite's own log files.
         None: it could not be read."""
-        if name is not None and not (re.fullmatch(r"[\w.-]+", name) and name.strip(".")):
-            raise ValueError(f"not a plain file name: {name!r}")
-        reply = self._ask_agent(f"log {since}" + (f" {name}" if name else ""))
-        if reply is not None:
-            return reply
-        path = f"{ROOT}/logs/{name}" if name else ERROR_LOG
-        code, out = self.sh(f"tail -c +{since + 1} {path}" if not name else
-                            f"test ! -e {path} || tail -c +{since + 1} {path}")
-        return out if code == 0 else None
+        chunk = self.io.read_log(since, name)
+        return chunk.text if chunk is not None else None
 
     def error_log_size(self) -> int:
         """The current length of error.log in bytes (where a cursor set now would start)."""
         if self._quiet():
-            size = self._ask_agent("size")
-            if size is not None and size.strip().isdigit():
-                return int(size)
+            size = self.io.log_size()
+            if size is not None:
+                return size
         return self.channel.error_log_size()
 
     def settle(self, timeout: float = 2.0) -> None:
@@ -378,15 +338,6 @@ class OpenRestyContainer(HarnessContainer):
         (the log-problem check and failure reports read it)."""
         return ErrorLog(self, since=self.handed_out_at)
 
-    def mark_error_log(self) -> int:
-        """Move :attr:`log`'s cursor to the end of error.log; return the offset."""
-        return self.log.mark()
-
-    @property
-    def log_mark(self) -> int:
-        """Where :attr:`log`'s cursor is (the test's view of error.log starts there)."""
-        return self.log.since
-
     def error_log(self, since: Optional[int] = None, settle: bool = True) -> str:
         """error.log text from byte ``since`` (default: :attr:`log`'s cursor) to its end, after the
         workers settled (see :class:`harness.errorlog.ErrorLog`)."""
@@ -404,34 +355,9 @@ class OpenRestyContainer(HarnessContainer):
         in one exec, and CPU % per process over that interval."""
         retired = {pid for _, pid in self.harness_lines.retired}  # their zombies are ours, not the test's
         if interval is None:
-            return WorkerTable.parse(self._proc_listing()).without_zombies(retired)
-        if self.agent is not None:
-            first = WorkerTable.parse(self._proc_listing())
-            time.sleep(interval)
-            return WorkerTable.parse(self._proc_listing()).with_cpu_since(first).without_zombies(retired)
-        out = self.sh(f"{PROC_LISTING}\necho '--- second'\nsleep {interval:.3f}\n{PROC_LISTING}")[1]
-        first_text, _, second = out.partition("--- second\n")
-        return WorkerTable.parse(second).with_cpu_since(WorkerTable.parse(first_text)).without_zombies(retired)
-
-    def _proc_listing(self) -> str:
-        reply = self._ask_agent("procs")
-        return reply if reply is not None else self.sh(PROC_LISTING)[1]
-
-    def _ask_agent(self, command: str) -> Optional[str]:
-        """The agent's output for a read-only command, or None (then ask the engine)."""
-        reply = self._agent_reply(command)
-        return reply.output if reply is not None else None
-
-    def _agent_reply(self, command: str) -> Optional[AgentReply]:
-        """The agent's whole reply to a read-only command that succeeded, or None."""
-        if self.agent is None:
-            return None
-        try:
-            reply = self.agent.call(command, timeout=5.0)
-            return reply if reply.code == 0 else None
-        except AgentUnavailable:
-            self.agent = None  # gone: the engine from now on
-            return None
+            return WorkerTable.parse(self.io.procs()).without_zombies(retired)
+        first, second = self.io.procs_over(interval)
+        return WorkerTable.parse(second).with_cpu_since(WorkerTable.parse(first)).without_zombies(retired)
 
     @property
     def cpu_quota(self) -> Optional[float]:
@@ -462,9 +388,9 @@ class OpenRestyContainer(HarnessContainer):
         """The current generation answers on the control port (so the container runs): one request,
         no engine call."""
         if self._quiet():
-            listing = self._ask_agent("procs")
-            if listing is not None:
-                return bool(WorkerTable.parse(listing).workers)
+            reply = self.io.ask_agent("procs")
+            if reply is not None:
+                return bool(WorkerTable.parse(reply.output).workers)
         try:
             return self.channel.serves(self.generation)  # a stopped container does not answer
         except Exception:  # noqa: BLE001

@@ -17,7 +17,7 @@ import re
 import shlex
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Mapping, Optional
+from typing import Any, Mapping, Optional
 
 from harness.engine import Engine
 from harness.images.components import COMPONENTS, MODULES, Component, dotted_version
@@ -41,7 +41,7 @@ class ImageFacts:
     version: str  # full `nginx -V`, `redis-server --version` or `python3 --version` output
     luajit: str = ""
     # OpenResty only: component name -> {"present": bool, "version": str, "detail": str}
-    components: dict[str, dict] = field(default_factory=dict)
+    components: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def summary(self) -> str:
         """One line: the server version, the LuaJIT version, where the image came from."""
@@ -140,7 +140,7 @@ def luajit_text(jit_version: str) -> str:
     return f"2.1-{datetime.datetime.fromtimestamp(int(m.group(1)), datetime.timezone.utc):%Y%m%d}"
 
 
-def parse_openresty_probe(output: str) -> dict[str, dict]:
+def parse_openresty_probe(output: str) -> dict[str, dict[str, Any]]:
     """Component facts from the probe's output (see :func:`openresty_probe`)."""
     sec = _sections(output)
     packages = dict(line.split(" ", 1) for line in sec.get("dpkg", "").splitlines() if " " in line)
@@ -154,7 +154,7 @@ def parse_openresty_probe(output: str) -> dict[str, dict]:
             lua[cols[0]] = cols[1]
     added = dict(re.findall(r"--add-module=\S*?/([A-Za-z_-]+?)-(\d[\w.]*)", sec.get("nginx-V", "")))
 
-    def fact(c: Component, present: bool, reported: str = "", why: str = "") -> dict:
+    def fact(c: Component, present: bool, reported: str = "", why: str = "") -> dict[str, Any]:
         if not present:
             return {"present": False, "version": "", "detail": why}
         name = next((p for p in c.debian.split("|") if p in packages), "")
@@ -167,7 +167,7 @@ def parse_openresty_probe(output: str) -> dict[str, dict]:
         return {"present": True, "version": version,
                 "detail": f"{said}Debian {name} {package}" if package else said.rstrip("; ")}
 
-    out: dict[str, dict] = {}
+    out: dict[str, dict[str, Any]] = {}
     nginx_number = int(lua.get("nginx", "0") or 0)
     head = (sec.get("nginx-V", "").splitlines() or [""])[0]
     core = dotted_version(nginx_number) if nginx_number else (re.findall(r"/(\d+\.\d+\.\d+)", head) or [""])[0]
@@ -205,7 +205,7 @@ def probe(engine: Engine, image: ResolvedImage, labels: Mapping[str, str],
     """Run the image's probe (or take its result from ``cache_file``) and return the facts."""
     command = _command(image)
     key = f"{image.id}:{hashlib.sha256(command.encode()).hexdigest()[:12]}"  # a changed probe probes again
-    cache: dict[str, dict] = {}
+    cache: dict[str, dict[str, Any]] = {}
     if cache_file and cache_file.exists():
         try:
             cache = json.loads(cache_file.read_text())
@@ -240,7 +240,7 @@ def probe(engine: Engine, image: ResolvedImage, labels: Mapping[str, str],
                       components=raw.get("components", {}))
 
 
-def as_record(facts: ImageFacts) -> dict:
+def as_record(facts: ImageFacts) -> dict[str, Any]:
     return asdict(facts)
 
 
@@ -261,7 +261,8 @@ class Row:
 
 
 def _official_version(tag: str) -> str:
-    return (re.findall(r":(\d+(?:\.\d+)*)", tag) or [""])[0]
+    found: list[str] = re.findall(r":(\d+(?:\.\d+)*)", tag)
+    return found[0] if found else ""
 
 
 def compare(facts: Mapping[str, ImageFacts]) -> list[Row]:

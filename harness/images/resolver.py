@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from docker.errors import APIError, DockerException, ImageNotFound
+from docker.models.images import Image
 
 from harness.engine import Engine
 from harness.errors import ImageUnavailable
@@ -74,13 +75,13 @@ class ImageResolver:
         image = self._local(OFFICIAL[kind])
         return (image, "") if image is not None else self._pull(OFFICIAL[kind])
 
-    def _local(self, ref: str):
+    def _local(self, ref: str) -> Optional[Image]:
         try:
             return self.engine.client.images.get(ref)
         except ImageNotFound:
             return None
 
-    def _pull(self, ref: str) -> tuple[object, str]:
+    def _pull(self, ref: str) -> tuple[Optional[Image], str]:
         """Try to pull; return (image, '') or (None, reason)."""
         if not self.pull:
             return None, "pulling disabled (HARNESS_PULL=never)"
@@ -91,9 +92,9 @@ class ImageResolver:
             reason = getattr(exc, "explanation", None) or str(exc)
             return None, f"pull failed in {time.monotonic() - started:.1f}s: {str(reason).splitlines()[0][:120]}"
 
-    def _found(self, kind: str, image, ref: str, source: str, note: str = "") -> ResolvedImage:
+    def _found(self, kind: str, image: Image, ref: str, source: str, note: str = "") -> ResolvedImage:
         labels = image.labels or {}
-        return ResolvedImage(kind=kind, ref=ref, id=image.id, source=source,
+        return ResolvedImage(kind=kind, ref=ref, id=str(image.id), source=source,
                              profile=profile_name(labels), labels=labels, note=note)
 
     def _resolve(self, kind: str) -> ResolvedImage:

@@ -2,7 +2,7 @@
 requests per second on a noisy machine, and independent of how fast the load generator is."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from harness.errors import HarnessError
 
@@ -66,7 +66,7 @@ class CgroupCpu:
     the kernel's (syscalls, and network softirqs the kernel happens to charge to the container).
     """
 
-    def __init__(self, container_id: str, engine_client=None) -> None:
+    def __init__(self, container_id: str, engine_client: Any = None) -> None:
         self.container_id = container_id
         self.engine_client = engine_client
         self.directory: Optional[str] = None

@@ -13,7 +13,7 @@ import _socket
 import select
 import socket
 import time
-from typing import Optional
+from typing import Any, Optional
 
 import gevent
 import httptools
@@ -79,7 +79,7 @@ class Connection:
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.fd = self.sock.fileno()
         self.response = Response()
-        self.waiter: Optional[Waiter] = None
+        self.waiter: Optional[Waiter[tuple[int, int, bool]]] = None
         self.deadline = 0.0
         self.closed = False
         self.reactor.add(self)
@@ -170,7 +170,7 @@ class Reactor:
             reactor = cls._by_hub[id(hub)] = cls(hub)
         return reactor
 
-    def __init__(self, hub) -> None:
+    def __init__(self, hub: Any) -> None:
         self.hub = hub
         self.epoll = epoll()
         self.connections: dict[int, Connection] = {}

@@ -19,9 +19,9 @@ class PathsUser(BASE):
     if ENV.per_user_rate:
         wait_time = constant_throughput(ENV.per_user_rate)
 
-    def on_start(self):
+    def on_start(self) -> None:
         self._paths = itertools.cycle(ENV.paths)
 
     @task
-    def get(self):
+    def get(self) -> None:
         self.client.get(next(self._paths))

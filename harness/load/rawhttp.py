@@ -9,7 +9,7 @@ statistics see every request. Imported only inside locust processes (it imports 
 from __future__ import annotations
 
 import time
-from typing import Optional
+from typing import Any, Optional
 from urllib.parse import urlsplit
 
 from locust import User
@@ -21,7 +21,7 @@ from harness.load.http1 import Connection, HttpStatusError, ProtocolError
 class RawHttpClient:
     """``get(path_or_url)`` over keep-alive connections (one per host), reporting to locust."""
 
-    def __init__(self, base_url: str, request_event, timeout: float = 10.0) -> None:
+    def __init__(self, base_url: str, request_event: Any, timeout: float = 10.0) -> None:
         self.base_url = base_url.rstrip("/")
         self.request_event = request_event
         self.timeout = timeout
@@ -73,7 +73,7 @@ class RawHttpUser(User):
 
     abstract = True
 
-    def __init__(self, environment) -> None:
+    def __init__(self, environment: Any) -> None:
         super().__init__(environment)
         if self.host is None:
             raise LocustError("RawHttpUser needs a host (--host or the class attribute)")

@@ -8,36 +8,39 @@ rate (``$HARNESS_LOAD_RATE``), values are recorded with coordinated-omission cor
 from __future__ import annotations
 
 import json
+from typing import Any, Optional
 
 from locust import events
 from locust.runners import WorkerRunner
 
 from harness.load.env import LoadEnv
-from harness.load.recording import Recorder
+from harness.load.recording import Recorder, listen
 
 RECORDER = Recorder()
 
 
-@events.request.add_listener
-def _on_request(response_time=0.0, exception=None, **_kw):
+def _on_request(response_time: float = 0.0, exception: Optional[BaseException] = None, **_kw: Any) -> None:
     RECORDER.record(response_time or 0.0, exception)
 
 
-@events.report_to_master.add_listener
-def _on_report_to_master(client_id, data, **_kw):
+def _on_report_to_master(client_id: str, data: dict[str, Any], **_kw: Any) -> None:
     data["harness"] = RECORDER.export()
     RECORDER.reset()
 
 
-@events.worker_report.add_listener
-def _on_worker_report(client_id, data, **_kw):
+def _on_worker_report(client_id: str, data: dict[str, Any], **_kw: Any) -> None:
     if "harness" in data:
         RECORDER.merge(data["harness"])
 
 
-@events.quitting.add_listener
-def _on_quitting(environment, **_kw):
+def _on_quitting(environment: Any, **_kw: Any) -> None:
     out = LoadEnv.from_environ().out
     if out and not isinstance(environment.runner, WorkerRunner):
         with open(out, "w") as f:
             json.dump(RECORDER.result(), f)
+
+
+listen(events.request, _on_request)
+listen(events.report_to_master, _on_report_to_master)
+listen(events.worker_report, _on_worker_report)
+listen(events.quitting, _on_quitting)

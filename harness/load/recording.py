@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from typing import Any, Callable
 
 from hdrh.histogram import HdrHistogram
 
@@ -40,18 +41,18 @@ class Recorder:
             self.failures[f"{type(exception).__name__}: {str(exception)[:80]}"] += 1
             self.failed_per_second[second] += 1
 
-    def export(self) -> dict:
+    def export(self) -> dict[str, Any]:
         return {"histogram": self.histogram.encode().decode(), "failures": dict(self.failures),
                 "per_second": {str(k): v for k, v in self.per_second.items()},
                 "failed_per_second": {str(k): v for k, v in self.failed_per_second.items()}}
 
-    def merge(self, data: dict) -> None:
+    def merge(self, data: dict[str, Any]) -> None:
         self.histogram.decode_and_add(data["histogram"].encode())
         self.failures.update(data["failures"])
         self.per_second.update({int(k): v for k, v in data["per_second"].items()})
         self.failed_per_second.update({int(k): v for k, v in data["failed_per_second"].items()})
 
-    def result(self) -> dict:
+    def result(self) -> dict[str, Any]:
         h = self.histogram
         seconds = sorted(self.per_second)
         first = seconds[0] if seconds else int(self.started)
@@ -66,3 +67,9 @@ class Recorder:
                        for s in seconds],
             "histogram": h.encode().decode(),
         }
+
+
+def listen(hook: Any, listener: Callable[..., None]) -> None:
+    """Register ``listener`` on a locust event hook (``events.request``, ...). locust's hooks are
+    untyped, so locustfiles register by this call rather than with the ``add_listener`` decorator."""
+    hook.add_listener(listener)

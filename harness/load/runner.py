@@ -30,7 +30,8 @@ def free_loopback_port(host: str = "127.0.0.1") -> int:
     """A TCP port on ``host`` (default 127.0.0.1) that nothing listens on (the kernel's choice)."""
     with socket.socket() as probe:
         probe.bind((host, 0))
-        return probe.getsockname()[1]
+        port: int = probe.getsockname()[1]
+        return port
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ class LoadResult:
     failures: dict[str, int]
     elapsed_s: float
     percentiles_ms: dict[str, float]
-    series: list[dict] = field(default_factory=list)
+    series: list[dict[str, Any]] = field(default_factory=list)
     output: str = ""
 
     @property
@@ -144,7 +145,7 @@ def run_load(base_url: str, spec: LoadSpec = LoadSpec(), extra_args: tuple[str, 
                     f"hosts; on each one run: {worker_instructions(spec, spec.master_bind, port)}")
         master = subprocess.Popen(cmd + ["--host", base_url, *extra_args], env=env, stdout=subprocess.PIPE,
                                   stderr=subprocess.STDOUT, text=True)
-        workers: list[subprocess.Popen] = []
+        workers: list[subprocess.Popen[bytes]] = []
         cleanup.callback(_stop, master, workers)
         worker_logs = []
         for n in range(spec.workers):
@@ -180,10 +181,11 @@ def run_load_on(target: Union[str, HasBaseUrl], **options: Any) -> LoadResult:
     return run_load(url, LoadSpec(**options))
 
 
-def _stop(master: subprocess.Popen, workers: list[subprocess.Popen], grace: float = 10.0) -> None:
+def _stop(master: subprocess.Popen[str], workers: list[subprocess.Popen[bytes]], grace: float = 10.0) -> None:
     """Kill the master if it still runs (an error path), then give each worker ``grace`` s to quit
     as workers do when their master goes, and kill the ones that do not."""
-    for proc, wait in ((master, 0.0), *((worker, grace) for worker in workers)):
+    procs: list[tuple[subprocess.Popen[Any], float]] = [(master, 0.0), *((worker, grace) for worker in workers)]
+    for proc, wait in procs:
         try:
             proc.wait(timeout=wait)
         except subprocess.TimeoutExpired:

@@ -11,7 +11,7 @@ import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 
@@ -27,7 +27,7 @@ class Baseline:
     variant: Variant
     limits: Limits
     spec: RoundsSpec
-    container: dict  # image, image id, versions
+    container: dict[str, Any]  # image, image id, versions
     medians: dict[str, float]  # per metric, over the rounds
     recorded: str  # ISO time
     measurement: Optional[Measurement] = None

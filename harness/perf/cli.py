@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any, get_args
+from typing import TYPE_CHECKING, Any, Callable, Mapping, get_args
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -17,6 +17,10 @@ from harness.errors import HarnessError
 from harness.perf.compare import COMPARED
 from harness.perf.measure import Interleave, RoundsSpec
 from harness.settings import Settings
+
+if TYPE_CHECKING:
+    from harness.perf.compare import Limits
+    from harness.perf.verdict import Verdict
 
 console = Console(stderr=True)
 
@@ -53,7 +57,7 @@ def _add_measure_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--redis", action="store_true", help="start the session's Redis first (fixtures that use it)")
 
 
-def _spec(args: argparse.Namespace):
+def _spec(args: argparse.Namespace) -> "RoundsSpec":
     try:
         return RoundsSpec(rounds=args.rounds, round_s=args.round_seconds, warmup_s=args.warmup, users=args.users,
                           processes=args.processes, rate=args.rate or None, paths=tuple(args.paths or ["/"]),
@@ -62,7 +66,7 @@ def _spec(args: argparse.Namespace):
         raise HarnessError(f"perf: {exc}") from None
 
 
-def _limits(args: argparse.Namespace):
+def _limits(args: argparse.Namespace) -> "Limits":
     from harness.perf.compare import Limits
 
     return Limits.of(workers=args.workers, cpus=args.cpus, memory=args.memory, redis=args.redis)
@@ -84,7 +88,7 @@ class RichProgress:
     def __exit__(self, *exc: object) -> None:
         self.progress.stop()
 
-    def __call__(self, event: str, details: dict) -> None:
+    def __call__(self, event: str, details: dict[str, Any]) -> None:
         if event == "warming":
             self.progress.update(self.task, description=f"warming up ({details['seconds']:g} s)")
         elif event == "round":
@@ -93,7 +97,7 @@ class RichProgress:
                                  description=f"round {details['index'] + 1}: CPU {cpu}")
 
 
-def verdict_table(verdict, samples) -> Table:
+def verdict_table(verdict: "Verdict", samples: Mapping[str, Any]) -> Table:
     from harness.perf.verdict import METRIC_INFO
 
     table = Table(title=verdict.summary(), title_style="bold green" if verdict.passed else "bold red")
@@ -166,7 +170,7 @@ def cmd_perf_compare(args: argparse.Namespace) -> int:
     return verdict.exit_code
 
 
-def _perf_entry(func):
+def _perf_entry(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     """Unexpected errors of a perf command are harness errors (exit 2), never a verdict (exit 1)."""
     def run(args: argparse.Namespace) -> int:
         try:

@@ -13,12 +13,17 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 from harness.perf.measure import METRICS, Measurement, ProgressFn, RoundsRunner, RoundsSpec
 from harness.openresty_spec import OpenRestyOptions, OpenRestySpec, Workers
 from harness.perf.verdict import DEFAULT_TOLERANCES, Verdict, decide
 from harness.stage import Stage
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from harness.containers import OpenRestyContainer
 
 
 @dataclass(frozen=True)
@@ -34,11 +39,11 @@ class Variant:
         env = " ".join(f"{k}={v}" for k, v in sorted(self.env.items()))
         return " ".join(x for x in (self.fixture, f"image {self.image}" if self.image else "", env) if x)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"fixture": self.fixture, "image": self.image, "env": dict(self.env)}
 
     @classmethod
-    def from_json(cls, data: Mapping) -> "Variant":
+    def from_json(cls, data: Mapping[str, Any]) -> "Variant":
         return cls(fixture=str(data["fixture"]), image=data.get("image", ""), env=dict(data.get("env", {})))
 
 
@@ -71,11 +76,11 @@ class Limits:
     def memory(self) -> Optional[str]:
         return self.options.memory
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"workers": self.workers, "cpus": self.cpus, "memory": self.memory, "redis": self.redis}
 
     @classmethod
-    def from_json(cls, data: Mapping) -> "Limits":
+    def from_json(cls, data: Mapping[str, Any]) -> "Limits":
         return cls.of(**data)
 
 
@@ -86,12 +91,12 @@ def spec_of(stage: Stage, variant: Variant, limits: Limits) -> OpenRestySpec:
                                           "reuse": False, "services": ("redis",) if limits.redis else ()})
 
 
-def start(stage: Stage, variant: Variant, limits: Limits):
+def start(stage: Stage, variant: Variant, limits: Limits) -> "OpenRestyContainer":
     """A fresh OpenResty for ``variant`` (never a pooled one)."""
     return stage.openresty(spec_of(stage, variant, limits))
 
 
-def describe_container(nginx) -> dict:
+def describe_container(nginx: "OpenRestyContainer") -> dict[str, Any]:
     """Image and versions of a running OpenResty, for the record."""
     return {"image": nginx.resolved.ref, "image_id": nginx.resolved.id, "image_source": nginx.resolved.source,
             "identity": dict(nginx.identity), "url": nginx.base_url}
@@ -103,23 +108,23 @@ class CompareResult:
     candidate: Variant
     limits: Limits
     measurement: Measurement
-    containers: list[dict]  # baseline's, candidate's: image and versions
+    containers: list[dict[str, Any]]  # baseline's, candidate's: image and versions
     started: str  # ISO time
 
-    def samples(self) -> dict[str, tuple]:
+    def samples(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         return {m: self.measurement.paired(m) for m in METRICS}
 
     def verdict(self, tolerances: Mapping[str, float] = DEFAULT_TOLERANCES, confidence: float = 0.95,
                 seed: Optional[int] = 0) -> Verdict:
         return decide(self.samples(), tolerances, confidence=confidence, seed=seed)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"baseline": self.baseline.to_json(), "candidate": self.candidate.to_json(),
                 "limits": self.limits.to_json(), "containers": self.containers, "started": self.started,
                 "measurement": self.measurement.to_json()}
 
     @classmethod
-    def from_json(cls, data: Mapping) -> "CompareResult":
+    def from_json(cls, data: Mapping[str, Any]) -> "CompareResult":
         return cls(baseline=Variant.from_json(data["baseline"]), candidate=Variant.from_json(data["candidate"]),
                    limits=Limits.from_json(data["limits"]), measurement=Measurement.from_json(data["measurement"]),
                    containers=list(data["containers"]), started=data["started"])
@@ -151,7 +156,7 @@ class Comparison:
                              [describe_container(c) for c in containers], started)
 
 
-def measure_pair(stage: Stage, baseline, candidate, spec: RoundsSpec = RoundsSpec(),
+def measure_pair(stage: Stage, baseline: "OpenRestyContainer", candidate: "OpenRestyContainer", spec: RoundsSpec = RoundsSpec(),
                  progress: Optional[ProgressFn] = None) -> Measurement:
     """Measure two running containers side by side (for callers that keep them across verdicts)."""
     return RoundsRunner([baseline, candidate], spec, progress, engine_client=stage.engine.client).run()

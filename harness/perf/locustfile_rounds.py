@@ -22,6 +22,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
+from typing import Any, Optional
 from pathlib import Path
 
 import gevent
@@ -30,7 +31,7 @@ from locust.runners import WorkerRunner
 
 from harness.load.env import LoadEnv
 from harness.load.rawhttp import RawHttpUser
-from harness.load.recording import Recorder
+from harness.load.recording import Recorder, listen
 
 ENV = LoadEnv.from_environ()  # read once: locust builds the user class from it
 TARGETS = list(ENV.targets)
@@ -99,30 +100,27 @@ class RoundsUser(RawHttpUser):
         self.client.get(TARGETS[target] + next(self._paths), name="warmup" if k is None else f"round {k} {target}")
 
 
-@events.request.add_listener
-def _on_request(name="", response_time=0.0, exception=None, **_kw):
+def _on_request(name: str = "", response_time: float = 0.0, exception: Optional[BaseException] = None,
+                **_kw: Any) -> None:
     if name.startswith("round "):
         recorder(name[6:]).record(response_time or 0.0, exception)
 
 
-@events.report_to_master.add_listener
-def _on_report_to_master(client_id, data, **_kw):
+def _on_report_to_master(client_id: str, data: dict[str, Any], **_kw: Any) -> None:
     data["harness_rounds"] = {k: r.export() for k, r in ROUNDS.items()}
     ROUNDS.clear()
 
 
-@events.worker_report.add_listener
-def _on_worker_report(client_id, data, **_kw):
+def _on_worker_report(client_id: str, data: dict[str, Any], **_kw: Any) -> None:
     for k, exported in data.get("harness_rounds", {}).items():
         recorder(k).merge(exported)
 
 
-@events.spawning_complete.add_listener
-def _on_spawned(user_count, **_kw):
+def _on_spawned(user_count: int, **_kw: Any) -> None:
     (CONTROL / "spawned").write_text(str(time.time()))
 
 
-def _quit_after_last_round(environment) -> None:
+def _quit_after_last_round(environment: Any) -> None:
     while True:
         t0 = CLOCK.start()
         if t0 is not None and time.time() > t0 + len(SCHEDULE) * ROUND_S + 0.2:
@@ -131,14 +129,12 @@ def _quit_after_last_round(environment) -> None:
     environment.runner.quit()
 
 
-@events.init.add_listener
-def _on_init(environment, **_kw):
+def _on_init(environment: Any, **_kw: Any) -> None:
     if not isinstance(environment.runner, WorkerRunner):
         gevent.spawn(_quit_after_last_round, environment)
 
 
-@events.quitting.add_listener
-def _on_quitting(environment, **_kw):
+def _on_quitting(environment: Any, **_kw: Any) -> None:
     if isinstance(environment.runner, WorkerRunner):
         return
     keys = sorted((int(k), int(t)) for k, t in (key.split() for key in ROUNDS))
@@ -147,3 +143,11 @@ def _on_quitting(environment, **_kw):
     tmp = CONTROL / "result.json.tmp"
     tmp.write_text(json.dumps(out))
     tmp.rename(CONTROL / "result.json")
+
+
+listen(events.request, _on_request)
+listen(events.report_to_master, _on_report_to_master)
+listen(events.worker_report, _on_worker_report)
+listen(events.spawning_complete, _on_spawned)
+listen(events.init, _on_init)
+listen(events.quitting, _on_quitting)

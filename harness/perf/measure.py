@@ -16,7 +16,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Literal, Optional, Sequence, get_args
+from typing import TYPE_CHECKING, Any, Callable, Literal, Optional, Sequence, get_args
 
 import numpy as np
 
@@ -112,7 +112,8 @@ class Round:
 
     def metric(self, name: str) -> float:
         if name in ("cpu_us_per_request", "user_us_per_request", "rps"):
-            return getattr(self, name)
+            value: float = getattr(self, name)
+            return value
         return self.percentiles_ms[name]
 
 
@@ -127,7 +128,7 @@ class Measurement:
     wall_s: float  # from starting locust to its result
     cpu_source: str
     driver_output: str = ""
-    meta: dict = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
 
     def of(self, target: int) -> list[Round]:
         return [r for r in self.rounds if r.target == target]
@@ -149,7 +150,7 @@ class Measurement:
     def total_failures(self) -> int:
         return sum(r.failed for r in self.rounds)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"targets": self.targets, "spec": asdict(self.spec), "t0": self.t0, "wall_s": self.wall_s,
                 "cpu_source": self.cpu_source, "meta": self.meta,
                 "rounds": [{**asdict(r), "rps": r.rps, "cpu_us_per_request": r.cpu_us_per_request,
@@ -157,7 +158,7 @@ class Measurement:
                            for r in self.rounds]}
 
     @classmethod
-    def from_json(cls, data: dict) -> "Measurement":
+    def from_json(cls, data: dict[str, Any]) -> "Measurement":
         spec = RoundsSpec(**{**data["spec"], "paths": tuple(data["spec"]["paths"])})
         fields_ = Round.__dataclass_fields__
         rounds = [Round(**{k: v for k, v in r.items() if k in fields_}) for r in data["rounds"]]
@@ -213,7 +214,7 @@ class CpuSampler:
         return int(round(self.at(target, end, part) - self.at(target, start, part)))
 
 
-ProgressFn = Callable[[str, dict], None]  # (event, details): "warming", "round", "done"
+ProgressFn = Callable[[str, dict[str, Any]], None]  # (event, details): "warming", "round", "done"
 
 
 class RoundsRunner:
@@ -224,7 +225,7 @@ class RoundsRunner:
     """
 
     def __init__(self, containers: Sequence["OpenRestyContainer"], spec: RoundsSpec,
-                 progress: Optional[ProgressFn] = None, engine_client=None) -> None:
+                 progress: Optional[ProgressFn] = None, engine_client: Any = None) -> None:
         if not containers:
             raise ValueError("at least one container to measure")
         self.containers = list(containers)
@@ -285,7 +286,7 @@ class RoundsRunner:
         return Measurement(targets=targets, spec=spec, rounds=rounds, t0=t0, wall_s=time.time() - started,
                            cpu_source=meters[0].source, driver_output=output[-4000:])
 
-    def _start_rounds(self, proc: subprocess.Popen, control: Path, log_path: Path) -> float:
+    def _start_rounds(self, proc: subprocess.Popen[Any], control: Path, log_path: Path) -> float:
         def spawned() -> bool:
             if proc.poll() is not None:
                 raise HarnessError(f"locust exited (code {proc.returncode}) before its users ran",
@@ -299,7 +300,7 @@ class RoundsRunner:
         self.progress("warming", {"seconds": self.spec.warmup_s, "rounds": 0})
         return t0
 
-    def _follow_rounds(self, proc: subprocess.Popen, t0: float, order: list[int], sampler: CpuSampler,
+    def _follow_rounds(self, proc: subprocess.Popen[Any], t0: float, order: list[int], sampler: CpuSampler,
                        log_path: Path) -> None:
         round_s = self.spec.round_s
         for k, target in enumerate(order):

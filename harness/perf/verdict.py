@@ -8,9 +8,10 @@ tolerance that the noise cannot explain. The verdict fails if any gated metric r
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 # metric -> (label, unit, True when a higher value is worse)
 METRIC_INFO: dict[str, tuple[str, str, bool]] = {
@@ -39,7 +40,7 @@ class Ratio:
         return f"{self.estimate:.3f} [{self.low:.3f}, {self.high:.3f}]"
 
 
-def bootstrap_ratio(baseline: Sequence[float], candidate: Sequence[float], *, confidence: float = 0.95,
+def bootstrap_ratio(baseline: npt.ArrayLike, candidate: npt.ArrayLike, *, confidence: float = 0.95,
                     resamples: int = 4000, seed: Optional[int] = 0, paired: bool = True) -> Ratio:
     """mean(candidate) / mean(baseline), with a percentile bootstrap interval.
 
@@ -143,14 +144,14 @@ class Verdict:
         return "REGRESSION: " + "; ".join(
             f"{m.label} {m.change}, ratio {m.ratio}, tolerance {m.tolerance:.0%}" for m in failing)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"passed": self.passed, "summary": self.summary(), "confidence": self.confidence,
                 "metrics": [{"metric": m.metric, "label": m.label, "ratio": asdict(m.ratio),
                              "tolerance": m.tolerance, "regressed": m.regressed, "improved": m.improved,
                              "change": m.change} for m in self.metrics]}
 
 
-def decide(samples: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+def decide(samples: Mapping[str, tuple[npt.ArrayLike, npt.ArrayLike]],
            tolerances: Mapping[str, float] = DEFAULT_TOLERANCES, *, confidence: float = 0.95,
            seed: Optional[int] = 0, resamples: int = 4000) -> Verdict:
     """``samples``: metric -> (baseline, candidate) paired samples. Metrics with a tolerance gate the

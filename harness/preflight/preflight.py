@@ -16,7 +16,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from harness.containers.openresty import OpenRestyContainer
 from harness.errors import HarnessError, LuaSyntaxError, NginxConfigError
@@ -81,7 +81,7 @@ class Preflight:
         return report
 
     @staticmethod
-    def _timed(run) -> dict[str, CheckResult]:
+    def _timed(run: Callable[[], dict[str, CheckResult]]) -> dict[str, CheckResult]:
         started = time.perf_counter()
         out = run()
         spent = time.perf_counter() - started  # the step's time, on each check it produced

@@ -13,7 +13,7 @@ from typing import Any, Literal, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from harness.faults.registry import FaultSpec, Route
-from harness.load.runner import Client
+from harness.load.env import Client
 from harness.openresty_spec import OpenRestyOptions
 from harness.preflight.step import PreflightStep
 from harness.services import SERVICE_NAMES

@@ -20,22 +20,23 @@ import json
 import threading
 import time
 from collections import deque
+from typing import Any
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from dnslib import QTYPE, RCODE, RR, A
 from dnslib.server import BaseResolver, DNSLogger, DNSServer
 
-RECORDS: dict[str, dict] = {}
+RECORDS: dict[str, dict[str, Any]] = {}
 LOCK = threading.Lock()
-QUERIES: deque = deque(maxlen=100_000)  # the oldest go first; a test asks about its last seconds
+QUERIES: deque[dict[str, Any]] = deque(maxlen=100_000)  # the oldest go first; a test asks about its last seconds
 
 
 def canonical(name: str) -> str:
     return name.rstrip(".").lower() + "."
 
 
-class Resolver(BaseResolver):
-    def resolve(self, request, handler):
+class Resolver(BaseResolver):  # type: ignore[misc]  # dnslib has no type information
+    def resolve(self, request: Any, handler: Any) -> Any:
         reply = request.reply()
         name = canonical(str(request.q.qname))
         qtype = QTYPE.get(request.q.qtype, str(request.q.qtype))
@@ -68,7 +69,7 @@ class Api(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def do_GET(self):  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         path, _, query = self.path.partition("?")
         if path.rstrip("/") == "/queries":
             args = dict(part.split("=", 1) for part in query.split("&") if "=" in part)
@@ -82,7 +83,7 @@ class Api(BaseHTTPRequestHandler):
         with LOCK:
             self._reply(200, RECORDS)
 
-    def do_PUT(self):  # noqa: N802
+    def do_PUT(self) -> None:  # noqa: N802
         name = canonical(self.path.rsplit("/", 1)[-1])
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
         if not ({"a", "rcode", "timeout"} & set(body)) or body.get("rcode", "NXDOMAIN") not in ("NXDOMAIN", "SERVFAIL"):
@@ -92,13 +93,13 @@ class Api(BaseHTTPRequestHandler):
             changed = time.time()
         self._reply(200, {name: body, "time": changed})
 
-    def do_DELETE(self):  # noqa: N802
+    def do_DELETE(self) -> None:  # noqa: N802
         with LOCK:
             RECORDS.pop(canonical(self.path.rsplit("/", 1)[-1]), None)
             changed = time.time()
         self._reply(200, {"time": changed})
 
-    def log_message(self, *args):
+    def log_message(self, *args: Any) -> None:
         pass
 
 

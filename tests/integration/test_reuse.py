@@ -101,10 +101,10 @@ def test_an_old_generations_last_lines_stay_out_of_the_next_tests_view(openresty
 @pytest.mark.parametrize("path", ["agent", "engine"])
 def test_a_switch_goes_through_the_agent_or_else_the_engine(openresty, harness_stage, path):
     nginx = openresty("hello")
-    assert nginx.agent is not None  # this machine: root, and the engine shares our files
-    link = nginx.agent
+    assert nginx.io.via == "agent"  # this machine: root, and the engine shares our files
+    link = nginx.io.agent
     if path == "engine":
-        nginx.agent = None  # as where the engine runs elsewhere: docker exec of /harness/bin/activate
+        nginx.io.use_engine()  # as where the engine runs elsewhere: docker exec of /harness/bin/activate
     try:
         nginx.switch(harness_stage.fixture("log-phase"))
         assert ("agent.verdict" in nginx.last_switch) == (path == "agent")
@@ -113,17 +113,17 @@ def test_a_switch_goes_through_the_agent_or_else_the_engine(openresty, harness_s
             nginx.switch(harness_stage.fixture("broken-duplicate-dict"))
         nginx.log.assert_not_logged("already defined")  # the rejection is the switch's error, not the test's
     finally:
-        nginx.agent = link
+        nginx.io.use_agent(link)
 
 
 def test_the_agent_lists_the_same_processes_as_the_engine(openresty):
     nginx = openresty.inline("location = / { return 204; }", workers=2)
     through_agent = nginx.workers()
-    link, nginx.agent = nginx.agent, None
+    link = nginx.io.use_engine()
     try:
         through_engine = nginx.workers()
     finally:
-        nginx.agent = link
+        nginx.io.use_agent(link)
     assert [(p.pid, p.role, p.nofile) for p in through_agent.processes] == \
         [(p.pid, p.role, p.nofile) for p in through_engine.processes]
     assert len(through_agent.workers) == 2 and through_agent.master is not None
@@ -139,16 +139,16 @@ def test_a_file_in_the_logs_directory_reads_the_same_through_the_agent_and_the_e
     }""")
     assert nginx.read_log_file(0, "absent.log") == ""  # not written: nothing to read
     through_agent = nginx.read_log_file(0, "side.log")
-    assert nginx.agent is not None and nginx.agent.call("log 0 side.log", timeout=5.0).output == through_agent
-    link, nginx.agent = nginx.agent, None
+    link = nginx.io.use_engine()
+    assert link is not None and link.call("log 0 side.log", timeout=5.0).output == through_agent
     try:
         through_engine = nginx.read_log_file(0, "side.log")
         assert nginx.read_log_file(0, "absent.log") == ""
     finally:
-        nginx.agent = link
+        nginx.io.use_agent(link)
     assert through_agent == through_engine and through_agent.startswith("side line\n")
     with pytest.raises(ValueError, match="plain file name"):
         nginx.read_log_file(0, "../conf/nginx.conf")
     with pytest.raises(ValueError, match="plain file name"):
         nginx.read_log_file(0, "..")
-    assert nginx.agent.call("log 0 ..", timeout=5.0).code != 0  # the agent refuses it too
+    assert link.call("log 0 ..", timeout=5.0).code != 0  # the agent refuses it too

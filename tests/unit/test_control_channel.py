@@ -6,6 +6,7 @@ from types import SimpleNamespace
 import httpx
 
 from harness.containers.control import ControlChannel
+from harness.containers.transport import ContainerIO
 from harness.nginx_conf import GENERATION_PATH
 
 
@@ -15,8 +16,8 @@ def channel(status: int, body: str) -> ControlChannel:
     def answer(request: httpx.Request) -> httpx.Response:
         seen.append(request.url.path)
         return httpx.Response(status, text=body)
-    ch = ControlChannel(SimpleNamespace(endpoint=lambda port: ("127.0.0.1", port)),
-                        httpx.Client(transport=httpx.MockTransport(answer)))
+    box = SimpleNamespace(endpoint=lambda port: ("127.0.0.1", port))
+    ch = ControlChannel(box, ContainerIO(box), client=httpx.Client(transport=httpx.MockTransport(answer)))
     ch.seen = seen  # type: ignore[attr-defined]
     return ch
 

@@ -24,7 +24,6 @@ class FakeOpenResty:
         self.switches: list[str] = []
         self.rejected = 0
         self.hand_outs = 0
-        self.single_use = False
         self.identity = {"jit": "LuaJIT 2.1"}
         self.resolved = type("Image", (), {"id": "sha256:img"})()
         self.name = f"fake-{id(self)}"
