@@ -165,9 +165,8 @@ def service_fixture(name: str) -> Any:
     return pytest.fixture(name=name)(fixture)
 
 
-redis = service_fixture("redis")
-dns = service_fixture("dns")
-memcached = service_fixture("memcached")
+# one fixture per declared service, named after it (redis, dns, memcached...): a new service needs no line here
+globals().update({name: service_fixture(name) for name in SERVICE_NAMES})
 
 
 @pytest.fixture
