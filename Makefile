@@ -5,10 +5,15 @@ BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup engine images test test-bookworm typecheck unit integration scenarios bench soak doctor clean
+.PHONY: setup engine images test-tools test test-bookworm typecheck unit integration scenarios bench soak doctor clean
 
 ## setup: Python environment, a running Docker engine (installed and started on Debian as root), images
-setup: $(VENV)/.installed engine images
+setup: $(VENV)/.installed engine images test-tools
+
+## test-tools: Debian's lcov, whose `lcov --summary` and genhtml the coverage tests run on our reports
+test-tools:
+	command -v lcov >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends lcov >/dev/null)
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

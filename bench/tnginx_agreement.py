@@ -81,6 +81,12 @@ def harness_verdicts(report: Path) -> dict[tuple[str, str], str]:
     return {tuple(nodeid.split("::", 1)): v for nodeid, v in data["blocks"].items()}  # type: ignore[misc]
 
 
+def harness_causes(report: Path) -> dict[tuple[str, str], str]:
+    """Each block's cause class, where the harness gave one (harness.tnginx.reasons)."""
+    data = json.loads((report / "t.json").read_text())
+    return {tuple(nodeid.split("::", 1)): v for nodeid, v in data.get("causes", {}).items()}
+
+
 def timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, str]:
     started = time.perf_counter()
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, errors="replace")
@@ -116,6 +122,7 @@ def main() -> int:
         two_s, two_out = (0.0, "") if args.skip_n2 else timed(
             [args.harness, "t", "-n", "2", *files, "--reports", r2], suite, dict(os.environ, TMPDIR=t2))
         ours = harness_verdicts(Path(r1))
+        causes = harness_causes(Path(r1))
         ours2 = {} if args.skip_n2 else harness_verdicts(Path(r2))
     theirs = prove_verdicts(prove_out, names)
     rows = []
@@ -124,7 +131,7 @@ def main() -> int:
             unsupported = sorted(s for s in sections if s in UNSUPPORTED)
             rows.append({"file": f, "block": name, "prove": theirs.get((f, name), "not run"),
                          "harness": ours.get((f, name), "not run"), "harness_n2": ours2.get((f, name), "not run"),
-                         "unsupported": unsupported})
+                         "unsupported": unsupported, "cause": causes.get((f, name), "")})
     supported = [r for r in rows if not r["unsupported"]]
     agree = sum(r["prove"] == r["harness"] for r in rows)
     agree_sup = sum(r["prove"] == r["harness"] for r in supported)
@@ -146,7 +153,8 @@ def main() -> int:
           f"(prove / -n 2 = {result['speedup_n2'] or 0:.2f}x)")
     for r in result["disagreements"]:
         print(f"  differs: {r['file']}::{r['block']}: prove {r['prove']}, harness {r['harness']}"
-              + (f" (unsupported: {', '.join(r['unsupported'])})" if r["unsupported"] else ""))
+              + (f" (unsupported: {', '.join(r['unsupported'])})" if r["unsupported"] else "")
+              + (f" [{r['cause']}]" if r["cause"] and not r["unsupported"] else ""))
     if args.out:
         args.out.write_text(json.dumps(result, indent=1))
         (args.out.with_suffix(".log")).write_text(prove_out + "\n=====\n" + one_out + "\n=====\n" + two_out)

@@ -130,7 +130,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     run = ScenarioRun(paths=[Path(p) for p in args.paths], image=args.image,
                       app=Path(args.app) if args.app else None, reports=Path(args.reports),
-                      pytest_args=args.pytest_args)
+                      pytest_args=[*coverage_args(args), *args.pytest_args])
     code = run.run()
     print(f"harness run: reports in {args.reports}/scenarios.html and {args.reports}/scenarios.xml "
           f"(exit {code}: {('all passed', 'a scenario failed', 'the run failed')[code]})")
@@ -142,7 +142,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     from harness.scaffold import Scaffold
 
     target = Path(args.directory)
-    written = Scaffold(target, ci=args.ci).write()
+    written = Scaffold(target, ci=args.ci, coverage=args.coverage).write()
     for path in written:
         print(f"  wrote {path}")
     where = "" if target.resolve() == Path.cwd().resolve() else f"cd {args.directory} && "
@@ -155,11 +155,28 @@ def cmd_t(args: argparse.Namespace) -> int:
     """Run Test::Nginx .t files (files or directories) on the harness: a line per file, a table."""
     from harness.tnginx.cli import run_t
 
+    more = coverage_args(args)
+    if more:  # reports/coverage/ beside t.xml
+        more.append(f"--harness-reports-dir={Path(args.reports).resolve()}")
     code = run_t([Path(p) for p in args.paths], Path(args.reports), jobs=args.jobs, fault=args.fault or "",
-                 check_leak=args.check_leak, image=args.image, pytest_args=args.pytest_args)
+                 check_leak=args.check_leak, image=args.image, pytest_args=[*more, *args.pytest_args],
+                 lua_path=args.lua_path)
     print(f"harness t: JUnit in {args.reports}/t.xml (exit {code}: "
           f"{('all passed', 'a block failed', 'the run failed')[code]})")
     return code
+
+
+def add_coverage_options(p: argparse.ArgumentParser) -> None:
+    """``--harness-coverage[=PATHS]`` and ``--harness-coverage-min N``, passed on to pytest."""
+    p.add_argument("--harness-coverage", dest="coverage", nargs="?", const=OPTION["coverage"].bare, default=None,
+                   metavar="PATHS", help=OPTION["coverage"].help)
+    p.add_argument("--harness-coverage-min", dest="coverage_min", default=None, metavar="N",
+                   help=OPTION["coverage_min"].help)
+
+
+def coverage_args(args: argparse.Namespace) -> list[str]:
+    out = [f"--harness-coverage={args.coverage}"] if args.coverage else []
+    return out + ([f"--harness-coverage-min={args.coverage_min}"] if args.coverage_min else [])
 
 
 def cmd_scenario_reference(args: argparse.Namespace) -> int:
@@ -213,27 +230,37 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p = sub.add_parser("run", help=cmd_run.__doc__)
     p.add_argument("paths", nargs="*", help="scenario files or directories")
     p.add_argument("--image", help="OpenResty image to run against (default: official, else offline twin)")
+    p.add_argument("--lua-path", dest="lua_path", action="append", default=[], metavar="DIR",
+                   help="a directory of Lua modules the suite needs (repeatable; besides LUA_PATH/LUA_CPATH, "
+                        "which are honoured as prove's nginx would): " + OPTION["lua_path"].help)
     p.add_argument("--app", help="your app directory (server.conf/http.conf + lua/): replaces the sample "
                                  "app wherever a scenario says `fixture: app`")
     p.add_argument("--reports", default="reports", help="where scenarios.html and scenarios.xml go")
     p.add_argument("--pytest", dest="pytest_args", action="append", default=[], metavar="ARG",
                    help="one more pytest argument (repeatable), e.g. --pytest=-x --pytest=-k=redis")
+    add_coverage_options(p)
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("init", help=cmd_init.__doc__)
     p.add_argument("directory", nargs="?", default=".", help="where the project goes (default: here)")
     p.add_argument("--ci", choices=("github", "gitlab", "none"), default="github",
                    help="CI file to write: GitHub Actions (default), GitLab CI, or none")
+    p.add_argument("--coverage", action="store_true",
+                   help="the CI file's tests measure Lua line coverage of app/lua (--harness-coverage)")
     p.set_defaults(func=cmd_init)
     p = sub.add_parser("t", help=cmd_t.__doc__)
     p.add_argument("paths", nargs="+", help=".t files or directories (a suite's t/)")
-    p.add_argument("-n", "--jobs", type=int, default=0, help="blocks run at once (--harness-t-lanes; 0: "
-                   "HARNESS_T_LANES, else 1); for pytest-xdist processes instead: --pytest=-n --pytest=2")
+    p.add_argument("-n", "--jobs", default="", help="blocks run at once, a number or auto (--harness-t-lanes; "
+                   "default HARNESS_T_LANES, else auto); for pytest-xdist processes instead: --pytest=-n --pytest=2")
     p.add_argument("--harness-fault", dest="fault", help=OPTION["fault"].help)
     p.add_argument("--harness-check-leak", dest="check_leak", action="store_true", help=OPTION["check_leak"].help)
     p.add_argument("--image", help="OpenResty image to run against (default: official, else offline twin)")
+    p.add_argument("--lua-path", dest="lua_path", action="append", default=[], metavar="DIR",
+                   help="a directory of Lua modules the suite needs (repeatable; besides LUA_PATH/LUA_CPATH, "
+                        "which are honoured as prove's nginx would): " + OPTION["lua_path"].help)
     p.add_argument("--reports", default="reports", help="where t.xml (and t.html) go")
     p.add_argument("--pytest", dest="pytest_args", action="append", default=[], metavar="ARG",
                    help="one more pytest argument (repeatable), e.g. --pytest=-x")
+    add_coverage_options(p)
     p.set_defaults(func=cmd_t)
     sub.add_parser("scenario-reference", help=cmd_scenario_reference.__doc__).set_defaults(
         func=cmd_scenario_reference)

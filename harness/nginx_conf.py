@@ -23,6 +23,7 @@ from harness.images.profiles import OpenRestyProfile
 from harness.resources import shipped
 
 ROOT = "/harness"  # nginx prefix inside the container
+WWW = "www"  # under ROOT: the server's writable html directory (ROOT/html links to it; lualib/agent.lua)
 CONF = f"{ROOT}/conf/nginx.conf"
 ERROR_LOG = f"{ROOT}/logs/error.log"
 ACCESS_LOG = f"{ROOT}/logs/access.log"
@@ -30,11 +31,13 @@ PID_FILE = f"{ROOT}/logs/nginx.pid"
 ACTIVATE = f"{ROOT}/bin/activate"
 HTTP_PORT = 8080
 CONTROL_PORT = 9901
+COMPANION_PORT = 9902  # the API of a container's network-namespace companion (containers/companion.py)
 CONTROL_PATH = "/__harness/ready"
 GENERATION_PATH = "/__harness/generation"  # readiness without Lua, for quiet fixtures
 LOG_PATH = "/__harness/log"
 LUALIB = f"{ROOT}/lualib"  # the harness's own Lua (heartbeat, control server), ``${HARNESS_LUALIB}``
 LUALIB_SOURCE = shipped("harness", "lualib")
+COVERAGE_DIR = f"{ROOT}/coverage"  # where the workers' line counts go (lualib/coverage.lua)
 CONFIG_ERROR_EXIT = 78  # EX_CONFIG: ``nginx -t`` rejected the configuration
 RELOAD_STUCK_EXIT = 75  # EX_TEMPFAIL: old workers kept accepting after a HUP
 LUA_SYNTAX_EXIT = 65  # EX_DATAERR: a fixture Lua file does not compile
@@ -143,6 +146,7 @@ class RenderOptions:
     error_log_level: str = "info"
     env_names: tuple[str, ...] = ()
     placeholders: Mapping[str, str] = field(default_factory=dict)
+    coverage: tuple[str, ...] = ()  # Lua patterns of the chunk names to count lines of (empty: no coverage)
 
 
 def fixture_dir(generation: int) -> str:
@@ -201,8 +205,15 @@ def render_nginx_conf(fixture: Fixture, profile: OpenRestyProfile, generation: i
     if not re.search(r"(?:^|[;{}])\s*lua_package_cpath\s", http_conf, re.MULTILINE):
         out.append(f"    lua_package_cpath \"{lua_cpath}\";")
     out.append("    lua_shared_dict harness_control 1m;")
-    if not fixture.quiet and not re.search(r"(?:^|[;{}])\s*init_worker_by_lua", http_conf, re.MULTILINE):
-        out.append(f"    init_worker_by_lua_block {{ dofile(\"{LUALIB}/heartbeat.lua\").start() }}")
+    own_init_worker = re.search(r"(?:^|[;{}])\s*init_worker_by_lua", http_conf, re.MULTILINE)
+    if not own_init_worker and not (fixture.quiet and not options.coverage):
+        started = [] if fixture.quiet else [f"dofile(\"{LUALIB}/heartbeat.lua\").start()"]
+        started += [coverage_start(options.coverage)] if options.coverage else []
+        out.append(f"    init_worker_by_lua_block {{ {'; '.join(started)} }}")
+    if options.coverage and not re.search(r"(?:^|[;{}])\s*init_by_lua", http_conf, re.MULTILINE):
+        out.append(f"    init_by_lua_block {{ {coverage_start(options.coverage, 'init')} }}")
+    if options.coverage and not re.search(r"(?:^|[;{}])\s*exit_worker_by_lua", http_conf, re.MULTILINE):
+        out.append("    exit_worker_by_lua_block { local c = package.loaded[\"harness.coverage\"] if c then c.flush() end }")
     if "http.conf" in fixture.snippets:
         snippet("http.conf", "    ")
     out += [
@@ -248,6 +259,25 @@ def render_nginx_conf(fixture: Fixture, profile: OpenRestyProfile, generation: i
     return "\n".join(out) + "\n"
 
 
+def coverage_start(patterns: Sequence[str], phase: str = "init_worker") -> str:
+    """The Lua that starts line counting in ``init_worker_by_lua`` (a worker), or in ``init_by_lua``
+    (the master: what it runs there is counted once, see lualib/coverage.lua)."""
+    listed = ", ".join(f"[==[{p}]==]" for p in patterns)
+    call = "start_master" if phase == "init" else "start"
+    module = f"(package.loaded[\"harness.coverage\"] or dofile(\"{LUALIB}/coverage.lua\"))"  # the master's, inherited
+    return f"{module}.{call}(\"{COVERAGE_DIR}\", {{ {listed} }})"
+
+
+def with_coverage_start(http_conf: str, patterns: Sequence[str]) -> str:
+    """A fixture's own ``init_by_lua_block`` and ``init_worker_by_lua_block`` with line counting
+    started first, on the same line (its line numbers stay); the other forms of these directives are
+    left alone (what they run is not counted)."""
+    for phase in ("init", "init_worker"):
+        http_conf = re.sub(rf"(?<![\w]){phase}_by_lua_block\s*\{{",
+                           lambda m: f"{m.group(0)} {coverage_start(patterns, phase)};", http_conf, count=1)
+    return http_conf
+
+
 ACTIVATE_SCRIPT = """#!/bin/sh
 # activate GEN start|reload: compile generation GEN's Lua files, test its config with nginx -t,
 # make it current, then start nginx (start) or HUP the running master (reload). A reload returns
@@ -256,7 +286,9 @@ ACTIVATE_SCRIPT = """#!/bin/sh
 # keep accepting. Where the host made /harness/ctl, start also starts the agent (lualib/agent.lua),
 # which does reloads without this script (and without nginx -t unless the master rejects one).
 gen={root}/gen/$1
-mkdir -p {root}/conf {root}/logs {root}/tmp
+mkdir -p {root}/conf {root}/logs {root}/tmp {root}/coverage
+# line counts of --harness-coverage, written by the workers (whatever their user)
+chmod 1777 {root}/coverage
 agent="{luajit} {lualib}/agent.lua {root} {nginx}"
 # Lua files first: LuaJIT's own parser finds syntax errors, with file and line, before start.
 $agent check "$1" || exit {lua_code}
@@ -341,6 +373,8 @@ def write_generation(gen: Path, fixture: Fixture, profile: OpenRestyProfile, gen
         check_ports(text, name if fixture.source is None else str(fixture.source / name))
         filled[name] = fill_placeholders(
             text, {"FIXTURE_DIR": fixture_dir(generation), "HARNESS_LUALIB": LUALIB, **options.placeholders}, name)
+        if name == "http.conf" and options.coverage:
+            filled[name] = with_coverage_start(filled[name], options.coverage)
         (fx / name).write_text(filled[name])
     for rel, content in fixture.files.items():
         target = fx / rel

@@ -18,7 +18,7 @@ import logging
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Generic, Hashable, Optional, Protocol, Sequence, TypeVar
+from typing import Any, Callable, Generic, Hashable, Optional, Protocol, Sequence, TypeVar
 
 from harness.errors import HarnessError, NginxConfigError
 from harness.nginx_conf import Fixture
@@ -76,7 +76,7 @@ class Pending:
     -t gave, or None), whether it starts a fresh container, and whether someone waits for it now."""
 
     key: Hashable
-    future: Future
+    future: Future[Any]
     fresh: bool
     hurry: threading.Event
 
@@ -137,7 +137,7 @@ class Prefetcher(Generic[C]):
         for plan in rest:
             self.want(plan)
 
-    def _give_back(self, future: Future) -> None:
+    def _give_back(self, future: Future[Any]) -> None:
         container = future.result() if not future.exception() else None
         if container is not None and not isinstance(container, NginxConfigError):
             self.source.release(container)
@@ -175,7 +175,8 @@ class Prefetcher(Generic[C]):
             container = None
         self.hits += container is not None
         self.misses += container is None
-        return container
+        prepared: Optional[C] = container
+        return prepared
 
     def close(self) -> None:
         """Wait for what is being prepared and give it back to the source."""

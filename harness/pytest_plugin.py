@@ -7,6 +7,8 @@ from typing import Any, Callable, ContextManager, Iterator, Optional
 import pytest
 
 from harness.containers import FaultProxyContainer, OpenRestyContainer, RedisContainer
+from harness.coverage.run import below_minimum
+from harness.coverage.scope import CoverageScope
 from harness.dependencies import Dependencies
 from docker.errors import DockerException
 
@@ -25,28 +27,40 @@ from harness.services import SERVICE_NAMES, SERVICES, Service, route_to
 from harness.settings import OPTIONS, Settings
 from harness.stage import Stage
 from harness.tnginx import items as tnginx_items
+from harness.topologies import RedisCluster, ReplicatedRedis, SentinelRedis
+from harness.topologies.group import ContainerGroup
 
 FACTORY = pytest.StashKey[OpenRestyFactory]()
+TOPOLOGIES = pytest.StashKey[list[tuple[str, ContainerGroup]]]()
 HARNESS_FIXTURES = {"harness_stage", "openresty", "http", "nginx", "redis_fault", "redis_proxy", "preflight",
-                    "dependencies", "fault", *SERVICE_NAMES}
+                    "dependencies", "fault", "redis_replicated", "redis_sentinel", "redis_cluster", *SERVICE_NAMES}
+TOPOLOGY_MARKER = "redis_topology"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("openresty-harness")
     for opt in OPTIONS:
-        group.addoption(opt.flag, dest=f"harness_{opt.name}", default=None,
+        bare = {"nargs": "?", "const": opt.bare} if opt.bare else {}
+        group.addoption(opt.flag, dest=f"harness_{opt.name}", default=None, **bare,
                         choices=list(opt.choices) or None, help=f"{opt.help} [env {opt.env}, default {opt.default!r}]")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "integration: needs a Docker engine and images (real containers)")
     config.addinivalue_line("markers", "openresty(fixture, **options): the OpenResty the http fixture binds to")
+    config.addinivalue_line("markers", f"{TOPOLOGY_MARKER}(**options): options of the redis_replicated, "
+                            "redis_sentinel or redis_cluster fixture (replicas=, sentinels=, quorum=, down_after_ms=, masters=...)")
     config.addinivalue_line("markers", "scenario: a YAML scenario (harness.scenarios)")
     config.addinivalue_line("markers", "catalogue(*entries): FAILURE-CATALOG entries a scenario covers")
     config.addinivalue_line("markers", "tnginx: a block of a Test::Nginx .t file (harness.tnginx)")
     config.addinivalue_line("markers", "allow_log_problems(*patterns): [crit]/[alert]/[emerg] and Lua runtime "
                             "errors matching a pattern (all, without patterns) do not fail the test")
     settings = Settings.from_sources({opt.name: config.getoption(f"harness_{opt.name}") for opt in OPTIONS})
+    if settings.coverage:
+        try:
+            CoverageScope(settings.coverage, Path.cwd())
+        except HarnessError as exc:
+            raise pytest.UsageError(exc.message) from None
     config.stash[RUNTIME] = HarnessRuntime(settings, Path(str(config.rootpath)))
 
 
@@ -102,9 +116,21 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
         write_html_report(Path(runtime.settings.scenario_report), results, runtime.record())
     runtime.close()
+    if runtime.coverage is not None:
+        short = below_minimum(runtime.coverage, runtime.settings.coverage_min)
+        if short is not None and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    coverage = config.stash[RUNTIME].coverage
+    if coverage is not None:
+        terminalreporter.write_sep("=", coverage.summary())
+        terminalreporter.write_line(f"coverage reports: {config.stash[RUNTIME].reports_dir / 'coverage'}/"
+                                    "{lcov.info,index.html}")
+        short = below_minimum(coverage, config.stash[RUNTIME].settings.coverage_min)
+        if short is not None:
+            terminalreporter.write_line(short, red=True)
     results = config.stash.get(RESULTS, [])
     if results:
         terminalreporter.write_sep("=", f"scenarios: {sum(r.passed for r in results)}/{len(results)} passed")
@@ -118,6 +144,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if report.failed and result is not None and call.when == "call":
         report.sections.extend(evidence_sections(result))
         item.user_properties.extend((f"harness: {title}", text) for title, text in evidence_sections(result))
+    if report.failed and call.when == "call":
+        for name, group in item.stash.get(TOPOLOGIES, []):  # roles, offsets, clients, Sentinels' view
+            report.sections.append((f"{name} when the test failed", topology_evidence(group)))
     factory = item.stash.get(FACTORY, None)
     if report.failed and factory is not None:
         sections = factory.evidence()
@@ -167,6 +196,39 @@ def service_fixture(name: str) -> Any:
 
 # one fixture per declared service, named after it (redis, dns, memcached...): a new service needs no line here
 globals().update({name: service_fixture(name) for name in SERVICE_NAMES})
+
+
+def topology_fixture(name: str, topology: Callable[..., ContainerGroup], doc: str) -> Any:
+    """The pytest fixture ``name``: a ``topology`` for the test (options from ``@pytest.mark.redis_topology``),
+    started, and removed after it."""
+    def fixture(harness_stage: Stage, request: pytest.FixtureRequest) -> Iterator[ContainerGroup]:
+        marker = request.node.get_closest_marker(TOPOLOGY_MARKER)
+        options = {"start_timeout": harness_stage.settings.start_timeout, **(marker.kwargs if marker else {})}
+        group = topology(harness_stage.resolver.resolve("redis"), harness_stage.session, harness_stage.reach,
+                         **options)
+        request.node.stash.setdefault(TOPOLOGIES, []).append((name, group))
+        yield group.start()
+        group.stop()
+    fixture.__name__, fixture.__doc__ = name, doc
+    return pytest.fixture(name=name)(fixture)
+
+
+def topology_evidence(group: ContainerGroup) -> str:
+    try:
+        return group.describe()
+    except Exception as exc:  # noqa: BLE001 - evidence must not hide the failure
+        return f"(could not describe it: {type(exc).__name__}: {exc})"
+
+
+redis_replicated = topology_fixture(
+    "redis_replicated", ReplicatedRedis, "A master and ``replicas`` replicas (default 1), in sync, for this test.")
+redis_sentinel = topology_fixture(
+    "redis_sentinel", SentinelRedis, "A master, replicas and Sentinels (default 1 replica, 3 Sentinels, quorum 2, "
+    "down-after 1000 ms), the Sentinels agreed, for this test; OpenResty gets it with "
+    "``env=redis_sentinel.service_env()``.")
+redis_cluster = topology_fixture(
+    "redis_cluster", RedisCluster, "A Redis Cluster (default 3 masters with 1 replica each, node timeout 1000 ms) "
+    "for this test.")
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from harness import __version__
+from harness.coverage.model import CoverageResult
 from harness.engine import Engine
 from harness.errors import EngineLost, HarnessError
 from harness.images.facts import ImageFacts, as_record, probe, properties
@@ -34,6 +35,7 @@ class HarnessRuntime:
         self.facts: dict[str, ImageFacts] = {}
         self.fact_errors: dict[str, str] = {}
         self.started = time.time()
+        self.coverage: Optional[CoverageResult] = None  # written by close() under --harness-coverage
 
     @property
     def error(self) -> Optional[HarnessError]:
@@ -127,8 +129,11 @@ class HarnessRuntime:
         """Remove everything this run made and write ``reports/run.json`` (only if a stage was used)."""
         if self._stage is None:
             return
+        coverage = self._stage.coverage
         try:
             self._stage.close()
+            if coverage is not None:
+                self.coverage = coverage.write(self.reports_dir / "coverage")
         except Exception:
             lost = self.engine_lost()
             if lost is None:

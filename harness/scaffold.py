@@ -17,6 +17,14 @@ CI_FILES: dict[str, tuple[str, str]] = {  # kind -> (template, where it goes in 
     "gitlab": ("gitlab-ci.yml", ".gitlab-ci.yml"),
 }
 VERSION_TOKEN = "__HARNESS_VERSION__"
+COVERAGE_TOKEN = "__HARNESS_COVERAGE__"  # the tests' command line: the coverage flag, or nothing
+COVERAGE_NOTE_TOKEN = "__HARNESS_COVERAGE_NOTE__"
+COVERAGE_NOTES = {
+    True: "Lua line coverage of app/lua (reports/coverage/lcov.info and index.html); "
+          "--harness-coverage-min N fails the job below N %",
+    False: "Lua line coverage of app/lua: add --harness-coverage (or `harness init --coverage`); "
+           "reports in reports/coverage/",
+}
 
 
 @dataclass(frozen=True)
@@ -26,6 +34,7 @@ class Scaffold:
 
     target: Path
     ci: CiKind = "github"
+    coverage: bool = False  # the CI file's tests run with --harness-coverage
 
     def files(self) -> dict[Path, str]:
         """Destination path -> text."""
@@ -35,7 +44,9 @@ class Scaffold:
         if self.ci != "none":
             template, dest = CI_FILES[self.ci]
             text = shipped("harness", "templates", "ci", template).read_text()
-            out[self.target / dest] = text.replace(VERSION_TOKEN, __version__)
+            out[self.target / dest] = (text.replace(VERSION_TOKEN, __version__)
+                                       .replace(COVERAGE_TOKEN, " --harness-coverage" if self.coverage else "")
+                                       .replace(COVERAGE_NOTE_TOKEN, COVERAGE_NOTES[self.coverage]))
         return out
 
     def write(self) -> list[Path]:

@@ -26,6 +26,7 @@ class Option:
     default: str
     help: str
     choices: tuple[str, ...] = ()
+    bare: str = ""  # the value of the flag given alone (``--flag``, no ``=VALUE``); empty: a value is required
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -65,15 +66,27 @@ OPTIONS: tuple[Option, ...] = (
     Option("t_paths", "HARNESS_T_PATHS", "--harness-t-paths", "t",
            "where pytest collects Test::Nginx `.t` files: comma-separated directory names or paths; a `.t` file "
            "below one of them is collected (one test per block)"),
-    Option("t_lanes", "HARNESS_T_LANES", "--harness-t-lanes", "1",
+    Option("t_lanes", "HARNESS_T_LANES", "--harness-t-lanes", "auto",
            "`.t` blocks run at once, each on its own container, in the files' order (pytest reports them in "
-           "order); a block naming Redis runs alone; 1 with --harness-check-leak=on or under pytest-xdist"),
+           "order): a number, or auto (from the CPU count up, while the blocks wait on sleeps, timers and "
+           "sockets and the CPUs idle; at most 4 a CPU, bounded by memory); a block naming Redis runs alone; "
+           "1 with --harness-check-leak=on or under pytest-xdist"),
     Option("fault", "HARNESS_FAULT", "--harness-fault", "",
            "a fault held for the whole run of `.t` blocks, by name (docs/faults.md): proxy.latency:ms=MS "
            "(a proxy in front of Redis), redis.refusing, dns.servfail; empty: none"),
+    Option("lua_path", "HARNESS_LUA_PATH", "--harness-lua-path", "",
+           "`.t` blocks: directories of Lua modules the suite needs (`:`-separated; `harness t --lua-path DIR`, "
+           "repeatable): DIR/?.lua and DIR/?/init.lua come first on LUA_PATH; each directory LUA_PATH and "
+           "LUA_CPATH name is mounted read-only at its own path and both reach nginx, as under prove"),
     Option("check_leak", "HARNESS_CHECK_LEAK", "--harness-check-leak", "off",
            "after each `.t` block passes, send its requests in rounds and fail it on a leak verdict "
            "(FDs, RSS, Redis clients; blocks with --- no_check_leak are left out)", ("off", "on")),
+    Option("coverage", "HARNESS_COVERAGE", "--harness-coverage", "",
+           "Lua line coverage of the code under test (every worker of every container; LCOV and HTML under "
+           "<reports>/coverage/): `on` (the flag alone) covers each fixture's/app's lua/ and a `.t` suite's lib/; "
+           "or comma-separated files and directories; empty: off", bare="on"),
+    Option("coverage_min", "HARNESS_COVERAGE_MIN", "--harness-coverage-min", "0",
+           "with --harness-coverage: fail the run when the total line coverage is below this many per cent"),
     Option("perf_tolerance", "HARNESS_PERF_TOLERANCE", "--perf-tolerance", "0.03",
            "`harness perf compare`: CPU per request may grow by this fraction before the verdict fails "
            "(a larger growth fails only if its confidence interval excludes no change)"),
@@ -111,9 +124,12 @@ class Settings:
     app: str = ""
     scenario_report: str = ""
     t_paths: str = "t"
-    t_lanes: int = 1
+    t_lanes: str = "auto"
     fault: str = ""
+    lua_path: str = ""
     check_leak: str = "off"
+    coverage: str = ""
+    coverage_min: float = 0.0
     perf_tolerance: float = 0.03
     preflight_cpus: float = 1.0
     preflight_memory: str = "256m"

@@ -21,11 +21,15 @@ from typing import Any, Optional, TypeVar, Union
 from testcontainers.core.config import testcontainers_config
 from testcontainers.core.network import Network
 
-from harness.containers import (DnsContainer, FaultProxyContainer, MemcachedContainer, OpenRestyContainer, Reach,
+from harness.containers import (CompanionContainer, DnsContainer, FaultProxyContainer, MemcachedContainer,
+                                OpenRestyContainer, Reach,
                                 RedisContainer)
 from harness.containers.base import ReachMode
+from harness.coverage.lines import probe_runner
+from harness.coverage.run import CoverageRun
 from harness.dependencies import Dependencies
 from harness.engine import Engine
+from harness.images.profiles import openresty_profile
 from harness.images.resolver import ImageResolver, ResolvedImage
 from harness.nginx_conf import Fixture
 from harness.openresty_spec import OpenRestySpec
@@ -82,7 +86,9 @@ class Stage:
         self.services = SessionServices(self.resolver.resolve, self.session, lambda: self.reach, settings.start_timeout)
         self._proxies: list[FaultProxyContainer] = []  # fault proxies started, for dependencies()
         self._images: dict[str, ResolvedImage] = {}  # image references given per container, resolved once
+        self._companions: dict[str, CompanionContainer] = {}  # OpenResty container id -> its companion
         self.pool: ContainerPool[OpenRestyContainer] = ContainerPool(self.plan, switch_timeout=settings.start_timeout)
+        self.coverage = CoverageRun.from_setting(settings.coverage, Path.cwd())  # --harness-coverage
         self.reach_mode = self._decide_reach()
 
     @classmethod
@@ -168,6 +174,30 @@ class Stage:
         self._proxies = [p for p in self._proxies if not p.stopped] + [container]
         return container
 
+    def companion(self, nginx: OpenRestyContainer) -> CompanionContainer:
+        """The network-namespace companion of ``nginx`` (started on first ask; a reused container
+        keeps it): its 127.0.0.1 forwards and mock peers. It is stopped when ``nginx`` stops."""
+        key = nginx.get_container_id()
+        with self._lock:
+            found = self._companions.get(key)
+        if found is not None:
+            return found
+        container = CompanionContainer(self.resolver.resolve("tools"), self.session, nginx)
+        try:
+            container.with_start_timeout(self.settings.start_timeout).start()
+        except BaseException:
+            container.stop_quietly()
+            raise
+
+        def gone() -> None:
+            with self._lock:
+                self._companions.pop(key, None)
+            container.stop_quietly()
+        nginx.on_stop.append(gone)
+        with self._lock:
+            self._companions[key] = container
+        return container
+
     def dependencies(self, nginx: Optional[OpenRestyContainer] = None) -> Dependencies:
         """Counters of what ``nginx`` depends on: the session's Redis and DNS server (if started) and
         every fault proxy still running (see :mod:`harness.dependencies`)."""
@@ -209,7 +239,7 @@ class Stage:
             container = OpenRestyContainer(image, self.session, self.reach, spec)
             for key, value in env.items():
                 container.with_env(key, value)
-            return container.with_start_timeout(self.settings.start_timeout)
+            return container.with_coverage(self.coverage).with_start_timeout(self.settings.start_timeout)
         return OpenRestyPlan(spec, spec.shape(image.id, env), use_pool, build)
 
     def openresty_image(self, ref: str = "") -> ResolvedImage:
@@ -226,10 +256,20 @@ class Stage:
         """Give a container back after a test; it stays for reuse unless it is unhealthy."""
         self.pool.release(container, reusable)
 
+    def measure_coverage(self, run: CoverageRun) -> None:
+        """The code lines of the files ``run`` saw, by the LuaJIT of the session's OpenResty image."""
+        try:
+            image = self.openresty_image()
+            run.measure(probe_runner(image, self.session, self.reach, openresty_profile(image.labels).luajit_bin))
+        except Exception as exc:  # noqa: BLE001 - the report then says the lines were not measured
+            log.warning("coverage: code lines not measured: %s", exc)
+
     def close(self) -> None:
         """Stop every container and remove the networks; if the session is ours, remove anything
         else labelled with it too."""
         self.pool.close()
+        if self.coverage is not None and self.coverage.unmeasured:
+            self.measure_coverage(self.coverage)
         self.services.close()
         if self._reach is not None:
             for net in (self._reach.internal, self._reach.edge):

@@ -47,6 +47,9 @@ class HarnessContainer(DockerContainer):
     capabilities: tuple[str, ...] = ()
     user = ""
     route_out = True  # False once cut_route_out() removed the default routes
+    # set (before __init__) for a container joined to another's network namespace: it has no network
+    # or published port of its own, and its addresses are the owner's
+    netns_owner: Optional["HarnessContainer"] = None
 
     def __init__(self, image: ResolvedImage, session: HarnessSession, reach: Reach, ports: tuple[int, ...]) -> None:
         super().__init__(image.ref)
@@ -57,7 +60,9 @@ class HarnessContainer(DockerContainer):
         self.start_timeout = 30.0  # seconds to become ready (with_start_timeout)
         self.with_name(session.name(self.kind))
         self.with_kwargs(labels={**session.labels, "harness.kind": self.kind}, **self.security_kwargs())
-        if reach.mode == "published":
+        if self.netns_owner is not None:
+            self.with_kwargs(**self._kwargs, network_mode=f"container:{self.netns_owner.get_container_id()}")
+        elif reach.mode == "published":
             assert reach.edge is not None
             self.with_network(reach.edge)
             for port in ports:
@@ -90,6 +95,10 @@ class HarnessContainer(DockerContainer):
 
     def start(self) -> "HarnessContainer":
         super().start()
+        if self.netns_owner is not None:  # its network is the owner's, routes and all
+            self.route_out = self.netns_owner.route_out
+            self.get_wrapped_container().reload()
+            return self
         if self.reach.mode == "published":
             self.reach.internal.connect(self.get_container_id(), [self.alias] if self.alias else None)
         self.get_wrapped_container().reload()
@@ -124,11 +133,15 @@ class HarnessContainer(DockerContainer):
     @property
     def ip(self) -> str:
         """The address other containers use (on the internal network)."""
+        if self.netns_owner is not None:
+            return self.netns_owner.ip
         nets = self.get_wrapped_container().attrs["NetworkSettings"]["Networks"]
         return nets[self.reach.internal.name]["IPAddress"]
 
     def endpoint(self, port: int) -> tuple[str, int]:
         """(host, port) at which this process reaches the container's ``port``."""
+        if self.netns_owner is not None:
+            return self.netns_owner.endpoint(port)
         if self.reach.mode == "direct":
             return self.ip, port
         bindings = self.get_wrapped_container().attrs["NetworkSettings"]["Ports"].get(f"{port}/tcp") or []

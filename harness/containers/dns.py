@@ -8,7 +8,7 @@ from typing import Any, Callable, Iterator, Optional
 
 import dnslib
 from harness.containers.base import Reach
-from harness.containers.sidecar import SidecarContainer
+from harness.containers.sidecar import PY_ROOT, SidecarContainer
 from harness.errors import HarnessError
 from harness.images.resolver import ResolvedImage
 from harness.session import HarnessSession
@@ -69,7 +69,7 @@ class DnsContainer(SidecarContainer):
     def __init__(self, image: ResolvedImage, session: HarnessSession, reach: Reach) -> None:
         super().__init__(image, session, reach, ["--port", str(DNS_PORT), "--api", str(API_PORT)])
         self.with_copy_into_container(Path(dnslib.__file__).resolve().parent, "/harness/pylib")
-        self.with_env("PYTHONPATH", "/harness/pylib")
+        self.with_env("PYTHONPATH", f"{PY_ROOT}:/harness/pylib")
 
     def service_env(self) -> dict[str, str]:
         return {"DNS_SERVER": self.ip}

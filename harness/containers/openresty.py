@@ -1,13 +1,14 @@
 """OpenRestyContainer: nginx + lua-nginx-module from a fixture, ``nginx -t`` first, ready by polling."""
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import httpx
 
@@ -20,7 +21,8 @@ from harness.errors import HarnessError, LuaSyntaxError, NginxConfigError, Readi
 from harness.images.profiles import openresty_profile
 from harness.images.resolver import ResolvedImage
 from harness.engine import shares_files_with_host
-from harness.nginx_conf import (ACTIVATE, CONFIG_ERROR_EXIT, ROOT, CONTROL_PATH, CONTROL_PORT, HTTP_PORT,
+from harness.nginx_conf import (ACTIVATE, COMPANION_PORT, CONFIG_ERROR_EXIT, COVERAGE_DIR, ROOT, WWW, CONTROL_PATH,
+                                CONTROL_PORT, HTTP_PORT,
                                 LUA_SYNTAX_EXIT, RELOAD_STUCK_EXIT, Fixture, RenderOptions, host_paths,
                                 nginx_t_summary, write_bundle, write_generation)
 from harness.openresty_spec import OpenRestySpec, Shape
@@ -28,6 +30,12 @@ from harness.session import CONFIG_DIR_PREFIX, HarnessSession
 from harness.waiting import wait_for
 from harness.workers import WorkerTable, health
 
+from harness.coverage.lines import exec_runner
+
+if TYPE_CHECKING:
+    from harness.coverage.run import CoverageRun
+
+log = logging.getLogger(__name__)
 
 READ_ONLY_PARTS = ("gen", "lualib", "bin")  # under /harness: what nothing in the container may change
 AGENT_DIR = "ctl"  # under the host's config directory and /harness: the agent's FIFOs (read-only mount)
@@ -53,7 +61,8 @@ class OpenRestyContainer(HarnessContainer):
 
     def __init__(self, image: ResolvedImage, session: HarnessSession, reach: Reach, fixture: Fixture | OpenRestySpec) -> None:
         spec = fixture if isinstance(fixture, OpenRestySpec) else OpenRestySpec.of(fixture)
-        super().__init__(image, session, reach, (HTTP_PORT, CONTROL_PORT, *spec.ports))
+        # COMPANION_PORT: published too (where ports are), for a companion in its network namespace
+        super().__init__(image, session, reach, (HTTP_PORT, CONTROL_PORT, COMPANION_PORT, *spec.ports))
         self.spec = spec  # what it runs: options and the fixture it started with
         self.profile = openresty_profile(image.labels)
         self.fixture = spec.fixture  # the fixture it serves now (a switch changes it)
@@ -73,15 +82,30 @@ class OpenRestyContainer(HarnessContainer):
         for key, value in spec.env.items():
             self.with_env(key, value)
         self.generation_log_start = 0  # error.log offset just before the current generation was loaded
+        self.on_stop: list[Callable[[], None]] = []  # run first when it stops (its companion goes with it)
+        self.coverage: Optional["CoverageRun"] = None  # counting Lua lines (with_coverage)
+        self.generations: dict[int, Fixture] = {}  # with coverage: the fixture each generation ran
+
+    def with_coverage(self, run: Optional["CoverageRun"]) -> "OpenRestyContainer":
+        """Count the lines of the code ``run`` covers in every worker; the counts are gathered when the
+        container is stopped (nginx stopped gracefully first, so every worker writes its last ones)."""
+        self.coverage = run
+        return self
 
     # ---- lifecycle ----------------------------------------------------------------------------
-    def _render_options(self, spec: Optional[OpenRestySpec] = None) -> RenderOptions:
+    def _render_options(self, spec: Optional[OpenRestySpec] = None, fixture: Optional[Fixture] = None,
+                        generation: int = 1) -> RenderOptions:
         """How a generation is rendered: ``spec``'s workers and log level (default this container's)."""
         spec = spec or self.spec
         placeholders = {"HTTP_PORT": str(HTTP_PORT), "CONTROL_PORT": str(CONTROL_PORT),
                         **{k: str(v) for k, v in self.env.items()}}
+        coverage: tuple[str, ...] = ()
+        if self.coverage is not None:
+            fixture = fixture or self.fixture
+            self.generations[generation] = fixture
+            coverage = self.coverage.patterns(fixture, spec.mounts, spec.workdir)
         return RenderOptions(workers=spec.workers, error_log_level=spec.error_log_level,
-                             env_names=tuple(sorted(self.env)), placeholders=placeholders)
+                             env_names=tuple(sorted(self.env)), placeholders=placeholders, coverage=coverage)
 
     def start(self) -> "OpenRestyContainer":
         self.generation = 1
@@ -97,6 +121,10 @@ class OpenRestyContainer(HarnessContainer):
                 for part in READ_ONLY_PARTS:
                     shutil.move(str(bundle / part), str(self.config_dir / part))
                     self.with_volume_mapping(self.config_dir / part, f"{ROOT}/{part}", "ro")
+                # www/ (the html directory): a writable mount, so a companion can bind unix sockets in it
+                (self.config_dir / WWW).mkdir(mode=0o777)
+                (self.config_dir / WWW).chmod(0o777)
+                self.with_volume_mapping(self.config_dir / WWW, f"{ROOT}/{WWW}", "rw")
                 link = AgentLink.create(self.config_dir / AGENT_DIR)
                 self.io.use_agent(link)
                 if link is not None:
@@ -121,8 +149,8 @@ class OpenRestyContainer(HarnessContainer):
         """
         if spec is not None and spec.shape(self.resolved.id, self.env) != self.shape():
             raise HarnessError(f"{self.name}: a switch keeps the container's shape; {fixture.name!r} needs another one")
-        options = self._render_options(spec)
         generation = self.generation + 1
+        options = self._render_options(spec, fixture, generation)
         log_start = self.error_log_size()
         steps: dict[str, float] = {}
         started = time.perf_counter()
@@ -265,6 +293,10 @@ class OpenRestyContainer(HarnessContainer):
 
     # ---- observation ----------------------------------------------------------------------------
     def stop(self, force: bool = True, delete_volume: bool = True) -> None:
+        if self.coverage is not None and self._container is not None:
+            self.gather_coverage()
+        while self.on_stop:
+            self.on_stop.pop()()
         self.channel.close()
         self.io.close()
         try:
@@ -273,6 +305,28 @@ class OpenRestyContainer(HarnessContainer):
             if self.config_dir is not None:
                 shutil.rmtree(self.config_dir, ignore_errors=True)
                 self.config_dir = None
+
+    def gather_coverage(self, timeout: float = 5.0) -> None:
+        """Stop nginx gracefully (QUIT: each worker writes its counts as it exits), then hand the
+        counts to the run. A worker that does not exit within ``timeout`` loses what it counted since
+        its last periodic write; nothing here fails the test."""
+        assert self.coverage is not None
+        container = self.get_wrapped_container()
+        try:  # the code lines of the files seen so far, by this image's LuaJIT (once per file text)
+            self.coverage.measure(exec_runner(self.copy_into_container, self.sh, self.profile.luajit_bin,
+                                              f"{ROOT}/tmp"))
+        except Exception as exc:  # noqa: BLE001 - the stage measures what is left at its end
+            log.info("coverage: no code lines measured in %s: %s", self.name, exc)
+        try:
+            container.kill(signal="SIGQUIT")
+            container.wait(timeout=timeout)
+        except Exception as exc:  # noqa: BLE001 - the counts written so far are still read
+            log.info("coverage: %s did not stop gracefully: %s", self.name, exc)
+        try:
+            stream, _ = container.get_archive(COVERAGE_DIR)
+            self.coverage.harvest(b"".join(stream), self.generations, self.spec.mounts, self.spec.workdir)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("coverage: no counts from %s: %s", self.name, exc)
 
     @property
     def base_url(self) -> str:

@@ -13,26 +13,23 @@ import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import httpx
 
 from harness.containers import DnsContainer, RedisContainer
 from harness.errorlog import ErrorLog, LogEntry, excerpt, problems_in
-from harness.dependencies import Dependencies
 from harness.errors import HarnessError, NginxConfigError
-from harness.leaks import LeakCheck
-from harness.load import LoadSpec, run_load
-from harness.metrics import Metrics, scrape
 from harness.nginx_conf import Fixture
 from harness.scenarios.checks import Check, Observed, check_all, check_response
 from harness.faults.registry import Targets
 from harness.scenarios.fault_plan import Timeline, fault_context
-from harness.scenarios.observe import needs_dependencies, observe
+from harness.scenarios.observe import observe
 from harness.scenarios.loader import LoadedScenario
 from harness.scenarios.preflight_step import run_preflight
-from harness.scenarios.spec import Expect, InlineFixture, Scenario, Step, matches
-from harness.scenarios.traffic import Outcome, send, send_concurrently, send_pipelined, send_raw
+from harness.scenarios.spec import InlineFixture, Scenario, Step, matches
+from harness.scenarios.steps import ObservationWindow, Traffic, counters_of, send_traffic
+from harness.scenarios.traffic import Outcome
 from harness.services import env_through, route_to
 
 if TYPE_CHECKING:
@@ -52,7 +49,7 @@ class StepResult:
     outcomes: list[Outcome] = field(default_factory=list)
     timeline: list[str] = field(default_factory=list)
     numbers: dict[str, float] = field(default_factory=dict)
-    series: list[dict] = field(default_factory=list)  # a load step's per-second series
+    series: list[dict[str, Any]] = field(default_factory=list)  # a load step's per-second series
     seconds: float = 0.0
 
     @property
@@ -79,7 +76,7 @@ class ScenarioResult:
     seconds: float = 0.0
 
     @property
-    def load_series(self) -> list[dict]:
+    def load_series(self) -> list[dict[str, Any]]:
         return [point for step in self.steps for point in step.series]
 
     @property
@@ -166,7 +163,7 @@ class ScenarioRunner:
             return self.stage.fixture(relative)
         return self.stage.fixture(spec)
 
-    def plan_for(self, loaded: LoadedScenario) -> Optional["OpenRestyPlan"]:
+    def plan_for(self, loaded: LoadedScenario) -> Optional["OpenRestyPlan[OpenRestyContainer]"]:
         """How the scenario's OpenResty will be asked for, if it can be prepared ahead (a pooled one
         switched, or a fresh one started): its environment follows from its declared services unless
         a per-scenario proxy or upstream stands in between."""
@@ -231,28 +228,20 @@ class ScenarioRunner:
             return
         targets = Targets(nginx, redis, proxy, dns)
         mark = nginx.handed_out_at
-        # a worker table costs an exec through the engine (~50 ms): take it when something needs it
-        before = nginx.workers() if scenario.expect.workers is not None else None
-        result.workers_before = before.format() if before is not None else ""
         all_outcomes: list[Outcome] = []
         entries: Optional[list[LogEntry]] = None  # error.log since the hand-out, once read
-        scenario_metrics = self._scrape(nginx, scenario.expect)
-        dependencies = self._watch(scenario.expect, targets)
-        counters = dependencies.snapshot() if dependencies is not None else None
+        window = ObservationWindow(targets, scenario.expect).open()
+        before = window.workers_before
+        result.workers_before = before.format() if before is not None else ""
         try:
             for index, step in enumerate(scenario.steps, 1):
                 # the first step's view of error.log starts at the hand-out: nothing came in between
                 step_result = self._step(step, index, targets, scenario,
-                                         since=mark if index == 1 and before is None and scenario_metrics is None else None)
+                                         since=mark if index == 1 and not window.reads_before else None)
                 result.steps.append(step_result)
                 all_outcomes += step_result.outcomes
-            final = Observed(nginx, ErrorLog(nginx, since=mark), before, all_outcomes, redis,
-                             metrics_before=scenario_metrics)
-            if scenario.expect.metrics is not None:
-                nginx.settle()
-                final.metrics_after = self._scrape(nginx, scenario.expect)
-            if dependencies is not None and counters is not None:
-                final.dependencies = dependencies.delta(counters)
+            final = window.observed(ErrorLog(nginx, since=mark), all_outcomes)
+            window.close()
             observe(scenario.expect, final)
             result.final += check_all(scenario.expect, final)
             if scenario.allow_log_problems is not True:
@@ -359,10 +348,7 @@ class ScenarioRunner:
         log = ErrorLog(nginx, since=since)
         if since is None:
             log.mark()
-        before = nginx.workers() if step.expect.workers is not None else None
-        metrics_before = self._scrape(nginx, step.expect)
-        dependencies = self._watch(step.expect, targets, bool(step.until_dns_query))
-        counters = dependencies.snapshot() if dependencies is not None else None
+        window = ObservationWindow(targets, step.expect, always_count=bool(step.until_dns_query)).open()
         held = [f for f in step.fault if not f.timed]
         timed = [f for f in step.fault if f.timed]
         with contextlib.ExitStack() as faults:
@@ -371,20 +357,20 @@ class ScenarioRunner:
                 out.timeline.append(f"holding {fault.describe()}")
             timeline = Timeline(timed, targets).start() if timed else None
             try:
-                seen = Observed(nginx, log, before, redis=targets.redis, metrics_before=metrics_before)
-                self._traffic(step, nginx, targets, seen, out)
+                seen = window.observed(log)
+                traffic = Traffic(step, nginx, seen, self.http_timeout, self._client, lambda: counters_of(targets))
+                send_traffic(traffic)
+                out.numbers.update(traffic.numbers)
+                out.series = traffic.series
             finally:
                 if timeline is not None:
                     timeline.stop()
                     out.timeline += timeline.log
-            if step.expect.metrics is not None:
-                nginx.settle()
-                seen.metrics_after = self._scrape(nginx, step.expect)
-            if dependencies is not None and counters is not None:
-                seen.dependencies = dependencies.delta(counters)
-                if seen.requests and seen.leak is None:  # a leak step reports its measured rounds
-                    for usage in seen.dependencies.usage(seen.requests).values():
-                        out.numbers[f"{usage.dependency} conn/req"] = round(usage.new_connections_per_request, 3)
+            window.close()
+            if seen.dependencies is not None and seen.requests and seen.leak is None:
+                # a leak step reports its measured rounds
+                for usage in seen.dependencies.usage(seen.requests).values():
+                    out.numbers[f"{usage.dependency} conn/req"] = round(usage.new_connections_per_request, 3)
             out.outcomes = seen.outcomes
             observe(step.expect, seen)
             out.checks = check_all(step.expect, seen)
@@ -398,51 +384,6 @@ class ScenarioRunner:
                 out.numbers["preflight s"] = round(report.seconds, 1)
         return seen
 
-    @staticmethod
-    def _watch(expect: Expect, targets: Targets, always: bool = False) -> Optional[Dependencies]:
-        """The dependency counters that ``expect`` judges (read before and after), if any."""
-        if not (always or needs_dependencies(expect)):
-            return None
-        return Dependencies(targets.nginx, redis=targets.redis,
-                            proxies=[targets.proxy] if targets.proxy is not None else [], dns=targets.dns)
-
-    def _traffic(self, step: Step, nginx: "OpenRestyContainer", targets: Targets, seen: Observed,
-                 out: StepResult) -> None:
-        timeout = self.http_timeout
-        if step.request is not None and step.concurrent:
-            seen.outcomes = send_concurrently(nginx.base_url, step.request, step.concurrent, timeout)
-        elif step.request is not None or step.requests:
-            client = self._client(nginx.base_url)
-            url_for = (lambda port, path: path if port is None else nginx.url(port, path))
-            seen.outcomes = [send(client, r, url_for) for r in step.sequence]
-        elif step.pipelined:
-            seen.outcomes = send_pipelined(nginx.base_url, step.pipelined, timeout)
-        elif step.raw is not None:
-            seen.outcomes = [send_raw(nginx.base_url, step.raw, timeout)]
-        elif step.load is not None:
-            spec = step.load
-            seen.load = run_load(nginx.base_url, LoadSpec(users=spec.users, duration=spec.duration, rate=spec.rate,
-                                                          paths=tuple(spec.paths), processes=spec.processes,
-                                                          client=spec.client))
-            p = seen.load.percentiles_ms
-            out.series = seen.load.series
-            out.numbers.update({"load req": seen.load.requests, "req/s": round(seen.load.rps),
-                                "p99 ms": round(p["p99"], 1), "failed": seen.load.failed})
-        elif step.leak is not None:
-            spec = step.leak
-            client = self._client(nginx.base_url)
-
-            def send_round(n: int) -> None:
-                for _ in range(n):
-                    client.get(spec.path)
-            watched = self._watch(step.expect, targets, always=True)
-            seen.leak = LeakCheck(nginx, targets.redis, dependencies=watched).run(send_round, spec.requests_per_round,
-                                                                                  spec.rounds)
-            for verdict in seen.leak.verdicts.values():
-                out.numbers[f"{verdict.metric}/1k"] = round(verdict.per_1000_requests, 1)
-            for usage in seen.leak.usage.values():
-                out.numbers[f"{usage.dependency} conn/req"] = round(usage.new_connections_per_request, 3)
-
     def _client(self, base_url: str) -> httpx.Client:
         """One client per base URL for the runner's life (a new httpx client costs ~15 ms)."""
         client = self._clients.get(base_url)
@@ -454,14 +395,6 @@ class ScenarioRunner:
         for client in self._clients.values():
             client.close()
         self._clients.clear()
-
-    def _scrape(self, nginx: "OpenRestyContainer", expect) -> Optional[Metrics]:
-        if expect.metrics is None:
-            return None
-        try:
-            return scrape(nginx.url(expect.metrics.port, expect.metrics.path))
-        except (httpx.HTTPError, ValueError):
-            return None
 
     def _log_problems(self, scenario: Scenario, entries: list[LogEntry]) -> list[Check]:
         allowed = scenario.allow_log_problems or []

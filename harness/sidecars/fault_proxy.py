@@ -30,6 +30,7 @@ import socket
 import struct
 import time
 from dataclasses import dataclass, field
+from typing import Awaitable, Callable
 
 STREAMS = ("upstream", "downstream")
 TYPES = ("latency", "bandwidth", "slicer", "limit_data", "timeout", "reset_peer")
@@ -181,8 +182,9 @@ def _truncate(pieces: list[tuple[bytes, float]], room: int) -> list[tuple[bytes,
 
 
 class Proxy:
-    def __init__(self, name: str, listen_port: int, upstream: tuple[str, int]) -> None:
+    def __init__(self, name: str, listen_port: int, upstream: tuple[str, int], host: str = "0.0.0.0") -> None:
         self.name = name
+        self.host = host  # the address it listens on (the companion: 127.0.0.1 of its OpenResty)
         self.listen_port = listen_port
         self.upstream = upstream
         self.enabled = False
@@ -195,7 +197,7 @@ class Proxy:
 
     async def enable(self) -> None:
         if not self.enabled:
-            self.server = await asyncio.start_server(self.accept, "0.0.0.0", self.listen_port, reuse_address=True)
+            self.server = await asyncio.start_server(self.accept, self.host, self.listen_port, reuse_address=True)
             self.enabled = True
 
     async def disable(self) -> None:
@@ -235,18 +237,21 @@ class Proxy:
             self.links.discard(link)
 
     def as_dict(self) -> dict:
-        return {"name": self.name, "listen": f"0.0.0.0:{self.listen_port}", "enabled": self.enabled,
+        return {"name": self.name, "listen": f"{self.host}:{self.listen_port}", "enabled": self.enabled,
                 "upstream": "%s:%d" % self.upstream, "connections": len(self.links),
                 "accepted": self.accepted, "requests": self.requests,
                 "bytes_upstream": self.bytes["upstream"], "bytes_downstream": self.bytes["downstream"],
                 "toxics": [t.as_dict() for t in self.toxics.values()]}
 
 
-class Api:
-    def __init__(self, proxies: dict[str, Proxy]) -> None:
-        self.proxies = proxies
+Route = Callable[[str, list[str], dict], Awaitable[tuple[int, object]]]
 
-    async def handle(self, reader, writer) -> None:
+
+def json_api(route: Route) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
+    """A connection handler for a small JSON API (one request per connection): ``route(method,
+    path parts, body)`` gives (status, answer); a request it cannot read gets a 400 with the reason.
+    The sidecars' APIs (this proxy's, the companion's) share it."""
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             method, path, _ = (await reader.readline()).decode().split(" ", 2)
             length = 0
@@ -254,7 +259,7 @@ class Api:
                 if line.lower().startswith("content-length:"):
                     length = int(line.split(":", 1)[1])
             body = json.loads(await reader.readexactly(length)) if length else {}
-            code, answer = await self.route(method, path.rstrip("/").split("/")[1:], body)
+            code, answer = await route(method, path.rstrip("/").split("/")[1:], body)
         except Exception as exc:  # noqa: BLE001 - every bad request gets a 400 with the reason
             code, answer = 400, {"error": f"{type(exc).__name__}: {exc}"}
         data = json.dumps(answer).encode()
@@ -262,6 +267,13 @@ class Api:
                      b"Connection: close\r\n\r\n%s" % (code, len(data), data))
         await writer.drain()
         writer.close()
+    return handle
+
+
+class Api:
+    def __init__(self, proxies: dict[str, Proxy]) -> None:
+        self.proxies = proxies
+        self.handle = json_api(self.route)
 
     async def route(self, method: str, parts: list[str], body: dict) -> tuple[int, object]:
         if parts == ["proxies"] and method == "GET":

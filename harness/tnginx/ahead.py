@@ -10,6 +10,8 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Generic, Hashable, Optional, Protocol, Sequence, TypeVar
 
+from harness.tnginx.lanes import LaneGovernor, Lanes
+
 R = TypeVar("R")
 R_co = TypeVar("R_co", covariant=True)
 AHEAD_PER_LANE = 32  # blocks a lane may run past the one pytest reports: enough that the other lanes
@@ -34,10 +36,12 @@ class Job(Protocol[R_co]):
 
 class RunAhead(Generic[R]):
     """``result(job, following)``: ``job``'s outcome, ``following`` (the jobs pytest runs next, in
-    order) started while it runs as far as ``lanes`` allow, the next ``depth`` after those prepared."""
+    order) started while it runs as far as ``lanes`` allow (a number, or a :class:`LaneGovernor`
+    that decides as blocks run), the next ``depth`` after those prepared."""
 
-    def __init__(self, lanes: int = 1, depth: int = 5) -> None:
-        self.lanes = max(1, lanes)
+    def __init__(self, lanes: Lanes = 1, depth: int = 5) -> None:
+        self.governor = lanes if isinstance(lanes, LaneGovernor) else None
+        self.lanes = lanes.ceiling if isinstance(lanes, LaneGovernor) else max(1, lanes)  # at most
         self.depth = depth
         self.lock = threading.RLock()  # a lane's job ending refills the lanes under it too
         self._running: dict[Hashable, Future] = {}
@@ -73,15 +77,20 @@ class RunAhead(Generic[R]):
                 return  # closed
             self._fill_now()
 
+    def describe(self) -> str:
+        """The lanes as the run summary says them: ``2``, or ``auto (2-8, up to 5 used)``."""
+        return self.governor.describe() if self.governor is not None else str(self.lanes)
+
     def _fill_now(self) -> None:
         busy = sum(not f.done() for f in self._running.values())
+        limit = self.governor.lanes(busy) if self.governor is not None else self.lanes
         prepared = 0
         start = self._start
         for nxt in self._following:
             if nxt.key in self._running:
                 continue
             start = start and not nxt.alone
-            if start and busy < self.lanes:
+            if start and busy < limit:
                 self._submit(nxt)
                 self.started_ahead += 1
                 busy += 1

@@ -8,20 +8,15 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Sequence, Union
 
 from harness.nginx_conf import Fixture
+from harness.tnginx import stream
 from harness.tnginx.load import BLOCK_ENV, RawBlock, Regex
+from harness.tnginx.peers import Peers, TcpPeer, UdpPeer
 
 Pattern = Union[str, Regex]
 DEFAULT_TIMEOUT = 3.0  # seconds between two I/O events, as Test::Nginx's client
 
 # Sections Test::Nginx documents that the harness does not run, with the reason (README lists them).
 UNSUPPORTED = {
-    "tcp_listen": "mock TCP servers run in the test process; the harness's nginx runs in a container",
-    "tcp_reply": "mock TCP servers are not supported", "tcp_query": "mock TCP servers are not supported",
-    "tcp_query_len": "mock TCP servers are not supported", "tcp_reply_delay": "mock TCP servers are not supported",
-    "tcp_no_close": "mock TCP servers are not supported", "tcp_shutdown": "mock TCP servers are not supported",
-    "udp_listen": "mock UDP servers run in the test process; the harness's nginx runs in a container",
-    "udp_reply": "mock UDP servers are not supported", "udp_query": "mock UDP servers are not supported",
-    "udp_reply_delay": "mock UDP servers are not supported",
     "shutdown_error_log": "the harness reuses the nginx master between blocks (HUP) and never stops it per block",
     "post_main_config": "the harness renders nginx.conf and has no slot after http {}",
     "post_setup_server_root": "Perl code against Test::Nginx's server root (t/servroot) does not apply",
@@ -34,8 +29,6 @@ UNSUPPORTED = {
     "no_access_log": "the harness writes its own access_log format", "error_log_file": "the harness owns error_log",
     "server_name": "the default server's name is fixed (localhost)", "reload_fails": "not supported",
     "server_addr_for_client": "the harness connects to the container's own address",
-    "stream_config": "stream blocks (Test::Nginx::Socket::Lua::Stream) are not supported",
-    "stream_server_config": "stream blocks are not supported",
     "response_body_filters": "not supported", "response_body_json_sort": "not supported",
     "raw_request_middle_delay": "not supported", "skip_openssl": "not supported", "todo": "not supported",
 }
@@ -103,12 +96,15 @@ class TBlock:
     skip_nginx: Optional[str] = None  # "< 1.2.3" style conditions, evaluated against the running nginx
     skip_nginx2: Optional[str] = None
     unsupported: tuple[str, ...] = ()
+    needs_modules: tuple[str, ...] = ()  # image modules the block needs beyond ngx_lua (a stream block's)
     error: str = ""
     uses: frozenset[str] = field(default_factory=frozenset)  # sections the block has
     env: Mapping[str, str] = field(default_factory=dict)  # the container's environment for `env NAME;`
     # the file said use_hup(): Test::Nginx HUPs its running nginx into each block, which then sees
     # its own reload's lines (the master's "(SIGHUP) received"): a fresh container is HUPed once too
     reloaded: bool = False
+    peers: Peers = Peers()  # tcp_listen / udp_listen: run by the container's companion
+    test_env: Mapping[str, str] = field(default_factory=dict)  # the file's TEST_NGINX_* (placeholders included)
     named_services: tuple[str, ...] = ()  # the session services its file's configs name (harness.services.named_in)
 
     @property
@@ -370,6 +366,69 @@ def seconds(value: Any) -> float:
     return float(text.rstrip("s"))
 
 
+PERL_CODE = re.compile(r"CODE\(0x[0-9a-f]+\)")  # a Perl sub as the shim hands it over (not callable here)
+
+
+def _target(raw: RawBlock, section: str, unsupported: list[str]) -> Optional[tuple[int, str]]:
+    """(port, "") or, for a stream socket in the block's html directory (which the companion shares),
+    (0, path); None (with the reason) for other unix sockets."""
+    target = str(raw.sections[section]).strip()
+    if target.isdigit():
+        return int(target), ""
+    if target.endswith(".sock"):
+        html = BLOCK_ENV["TEST_NGINX_HTML_DIR"] + "/"
+        if section == "tcp_listen" and target.startswith(html) and "/.." not in target:
+            return 0, target
+        where = "a datagram unix socket" if section == "udp_listen" else f"a unix socket outside {html}"
+        unsupported.append(f"{section} ({where}: the companion shares the network and the html directory only)")
+        return None
+    raise BlockError(f"{section}: {target!r} is neither a port nor a *.sock path")
+
+
+def _replies(raw: RawBlock, section: str, unsupported: list[str]) -> Optional[tuple[bytes, ...]]:
+    if not raw.has(section):
+        return None
+    value = raw.sections[section]
+    if any(isinstance(v, str) and PERL_CODE.fullmatch(v) for v in _list(value)):
+        unsupported.append(f"{section} (a Perl sub: it would run on the query at run time)")
+        return None
+    return tuple(_bytes(str(v)) for v in _list(value))
+
+
+def _query(raw: RawBlock, section: str) -> Any:
+    value = raw.sections.get(section)
+    return value if value is None or isinstance(value, Regex) else _bytes(str(value))
+
+
+def peers_of(raw: RawBlock) -> tuple[Peers, tuple[str, ...]]:
+    """The block's mock peers, and what of them the harness cannot run (reasons for the skip)."""
+    s = raw.sections
+    unsupported: list[str] = []
+    tcp = udp = None
+    if raw.has("tcp_listen"):
+        target, reply = _target(raw, "tcp_listen", unsupported), _replies(raw, "tcp_reply", unsupported)
+        if reply is None and not raw.has("tcp_shutdown") and not unsupported:
+            raise BlockError("tcp_listen without tcp_reply or tcp_shutdown (Test::Nginx bails out)")
+        if target is not None and not unsupported:
+            tcp = TcpPeer(port=target[0], path=target[1], reply=reply, query=_query(raw, "tcp_query"),
+                          query_len=int(str(s["tcp_query_len"]).strip()) if raw.has("tcp_query_len") else None,
+                          reply_delay=seconds(s["tcp_reply_delay"]) if raw.has("tcp_reply_delay") else 0.0,
+                          shutdown=int(str(s["tcp_shutdown"]).strip()) if raw.has("tcp_shutdown") else None,
+                          shutdown_delay=seconds(s["tcp_shutdown_delay"]) if raw.has("tcp_shutdown_delay") else 0.0,
+                          no_close="tcp_no_close" in s,
+                          auto_timeout=(seconds(s["tcp_query_auto_timeout"]) if str(s["tcp_query_auto_timeout"]).strip()
+                                        else 0.1) if "tcp_query_auto_timeout" in s else None)
+    if raw.has("udp_listen"):
+        cannot = len(unsupported)
+        target, reply = _target(raw, "udp_listen", unsupported), _replies(raw, "udp_reply", unsupported)
+        if reply is None and len(unsupported) == cannot:
+            raise BlockError("udp_listen without udp_reply (Test::Nginx bails out)")
+        if target is not None and len(unsupported) == cannot:
+            udp = UdpPeer(port=target[0], reply=reply or (), query=_query(raw, "udp_query"),
+                          reply_delay=seconds(s["udp_reply_delay"]) if raw.has("udp_reply_delay") else 0.0)
+    return Peers(tcp, udp), tuple(unsupported)
+
+
 def fixture_of(raw: RawBlock, no_root_location: bool, env_to_nginx: Sequence[str], label: str) -> Fixture:
     """The block's config, put where Test::Nginx puts it: ``config`` in the default server (after
     ``client_max_body_size 30M``, before the root location), ``http_config`` in http{} (where the
@@ -414,9 +473,14 @@ def build_block(raw: RawBlock, *, repeats: int, log_level: str, workers: int, no
     """The block to run; a section the harness cannot read becomes the block's ``error``.
     ``environment``: the ``TEST_NGINX_*`` variables the file set, which nginx sees under Test::Nginx
     (a block's ``env NAME;`` and ``env_to_nginx()`` pass them on to its Lua)."""
-    s = raw.sections
-    unsupported = tuple(sorted(name for name in s if name in UNSUPPORTED))
+    unsupported = tuple(sorted(name for name in raw.sections if name in UNSUPPORTED))
     try:
+        # a Test::Nginx::Socket::Lua::Stream block becomes the HTTP block that module makes of it
+        raw = RawBlock(raw.name, raw.number, stream.rendered(raw.sections, stream.stream_port(environment or {})),
+                       raw.error)
+        s = raw.sections
+        peers, cannot = peers_of(raw)
+        unsupported += cannot
         fixture = fixture_of(raw, no_root_location, env_to_nginx, label)
         requests = requests_of(raw)
         answers = sum(r.answers for r in requests)
@@ -430,11 +494,12 @@ def build_block(raw: RawBlock, *, repeats: int, log_level: str, workers: int, no
             skip_eval=bool(s.get("skip_eval_result")),
             skip_nginx=str(s["skip_nginx"]) if raw.has("skip_nginx") else None,
             skip_nginx2=str(s["skip_nginx2"]) if raw.has("skip_nginx2") else None,
-            unsupported=unsupported, error=raw.error, uses=frozenset(s),
-            env=passed_env(_text(s.get("main_config") or ""), env_to_nginx, environment or {}), reloaded=use_hup)
+            unsupported=unsupported, needs_modules=stream.modules_needed(s), error=raw.error, uses=frozenset(s),
+            env=passed_env(_text(s.get("main_config") or ""), env_to_nginx, environment or {}), reloaded=use_hup,
+            peers=peers, test_env=dict(environment or {}))
     except (BlockError, ValueError, TypeError) as exc:
         return TBlock(name=raw.name, number=raw.number, fixture=Fixture(name=label, snippets={}), requests=(),
-                      expects=(), log=(), error=f"cannot read the block: {exc}", uses=frozenset(s),
+                      expects=(), log=(), error=f"cannot read the block: {exc}", uses=frozenset(raw.sections),
                       unsupported=unsupported)
 
 

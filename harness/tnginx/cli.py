@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
 from harness.errors import HarnessError
+from harness.tnginx.lanes import lanes_of
 from harness.scenarios.run import harness_exit
 
 OUTCOMES = ("passed", "skipped", "failed")  # a block's phases together: the worst one counts
@@ -34,9 +36,10 @@ class Tally:
     together: the worst of them) and the time per file."""
 
     blocks: dict[str, str] = field(default_factory=dict)  # node id -> passed / failed / skipped
+    causes: dict[str, str] = field(default_factory=dict)  # node id -> "CLASS: detail" (harness.tnginx.reasons)
     seconds: dict[str, float] = field(default_factory=dict)  # .t file -> time of its blocks
     started: float = field(default_factory=time.perf_counter)
-    lanes: int = 1
+    lanes: str = "1"  # as RunAhead.describe() says them
     ran_ahead: int = 0  # blocks that started before pytest asked for them
 
     def pytest_sessionfinish(self, session) -> None:
@@ -44,13 +47,16 @@ class Tally:
 
         ahead = session.config.stash.get(RUN_AHEAD, None)
         if ahead is not None:
-            self.lanes, self.ran_ahead = ahead.lanes, ahead.started_ahead
+            self.lanes, self.ran_ahead = ahead.describe(), ahead.started_ahead
 
     def pytest_runtest_logreport(self, report) -> None:
         path = report.nodeid.split("::", 1)[0]
         if not path.endswith(".t"):
             return
         self.seconds[path] = self.seconds.get(path, 0.0) + report.duration
+        cause = next((v for k, v in getattr(report, "user_properties", ()) if k == "cause"), None)
+        if cause:
+            self.causes[report.nodeid] = cause
         if report.passed and report.when != "call":
             return  # a setup or teardown that passed says nothing of the block
         earlier = self.blocks.get(report.nodeid, "passed")
@@ -75,13 +81,24 @@ class Tally:
         out += [f"{p:<{width}}  {t.passed:>6} {t.failed:>6} {t.skipped:>7}" for p, t in files]
         out += ["-" * (width + 24), f"{'Files=' + str(len(files)):<{width}}  {total.passed:>6} {total.failed:>6} "
                 f"{total.skipped:>7}   wall {wall:.2f}s  Result: {'FAIL' if total.failed else 'PASS'}"]
-        if self.lanes > 1:
+        if self.lanes != "1":
             out.append(f"lanes: {self.lanes} ({self.ran_ahead} blocks started while an earlier one ran)")
+        return out + self.cause_lines()
+
+    def cause_lines(self) -> list[str]:
+        """Blocks that did not run as under prove, counted by cause (class and detail)."""
+        if not self.causes:
+            return []
+        counts: dict[str, int] = {}
+        for cause in self.causes.values():
+            counts[cause] = counts.get(cause, 0) + 1
+        out = ["", "blocks that did not run as under prove, by cause:"]
+        out += [f"  {n:>5}  {cause}" for cause, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
         return out
 
 
-def t_args(paths: Sequence[Path], reports: Path, jobs: int = 0, fault: str = "", check_leak: bool = False,
-           image: Optional[str] = None) -> list[str]:
+def t_args(paths: Sequence[Path], reports: Path, jobs: str = "", fault: str = "", check_leak: bool = False,
+           image: Optional[str] = None, lua_path: Sequence[str] = ()) -> list[str]:
     missing = [p for p in paths if not Path(p).exists()]
     if missing:
         raise HarnessError(f"no such .t file or directory: {missing[0]} (give .t files or the directories holding them)")
@@ -100,21 +117,37 @@ def t_args(paths: Sequence[Path], reports: Path, jobs: int = 0, fault: str = "",
         args.append("--harness-check-leak=on")
     if image:
         args.append(f"--openresty-image={image}")
+    if lua_path:
+        args.append(f"--harness-lua-path={os.pathsep.join(str(Path(p).resolve()) for p in lua_path)}")
     return args
 
 
-def run_t(paths: Sequence[Path], reports: Path = Path("reports"), jobs: int = 0, fault: str = "",
-          check_leak: bool = False, image: Optional[str] = None, pytest_args: Sequence[str] = ()) -> int:
+def run_t(paths: Sequence[Path], reports: Path = Path("reports"), jobs: str = "", fault: str = "",
+          check_leak: bool = False, image: Optional[str] = None, pytest_args: Sequence[str] = (),
+          lua_path: Sequence[str] = ()) -> int:
     """Run the files in this process; print the per-file lines and the table; return 0, 1 or 2."""
     import pytest
 
     from harness.tnginx.faults import parse
+    from harness.tnginx.luadeps import LuaDeps
 
     parse(fault)  # a misspelt fault is a one-line error before anything starts
+    LuaDeps.of({}, lua_path)  # so is a --lua-path directory that does not exist
+    if jobs:
+        try:
+            lanes_of(jobs)
+        except ValueError as exc:
+            raise HarnessError(f"-n {jobs}: {exc}") from None
     tally = Tally()
-    code = int(pytest.main([*t_args(paths, reports, jobs, fault, check_leak, image), *pytest_args], plugins=[tally]))
+    began = time.time()
+    code = int(pytest.main([*t_args(paths, reports, jobs, fault, check_leak, image, lua_path), *pytest_args],
+                           plugins=[tally]))
     print("\n".join(tally.lines()))
-    (reports / "t.json").write_text(json.dumps({"blocks": tally.blocks, "wall_s": time.perf_counter() - tally.started,
+    coverage = reports / "coverage" / "summary.txt"  # written by this run under --harness-coverage
+    if coverage.is_file() and coverage.stat().st_mtime >= began:
+        print(coverage.read_text().strip())
+    (reports / "t.json").write_text(json.dumps({"blocks": tally.blocks, "causes": tally.causes,
+                                                "wall_s": time.perf_counter() - tally.started,
                                                 "lanes": tally.lanes, "ran_ahead": tally.ran_ahead}, indent=1))
     if code == 5:
         raise HarnessError(f"no .t blocks found in {', '.join(map(str, paths))}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Optional
@@ -16,13 +17,15 @@ import pytest
 
 from harness.errors import HarnessError
 from harness.prefetch import DEPTH
-from harness.pytest_stage import session_stage
-from harness.tnginx.adapter import SuiteStage
+from harness.pytest_stage import RUNTIME, session_stage
+from harness.tnginx.adapter import SuiteStage, services_of
 from harness.tnginx.ahead import RunAhead
+from harness.tnginx.lanes import Lanes, lanes_of
 from harness.tnginx.block import TBlock, build_block
-from harness.services import named_in
 from harness.tnginx import faults
+from harness.tnginx.image_nginx import perl_env
 from harness.tnginx.load import TFile, TFileError, load_tfile, selected
+from harness.tnginx.luadeps import LuaDeps, split_dirs
 from harness.tnginx.runner import BlockResult, BlockRunner
 
 RESULTS = pytest.StashKey[list[tuple[str, BlockResult]]]()
@@ -62,7 +65,7 @@ class BlockFailed(Exception):
 class TFileCollector(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
         try:
-            tfile = load_tfile(Path(self.path))
+            tfile = load_tfile(Path(self.path), env=image_perl_env(self.config))
         except TFileError as exc:
             yield BrokenTFileItem.from_parent(self, name="perl", error=exc)
             return
@@ -84,7 +87,8 @@ class TFileCollector(pytest.File):
                 name = f"{name} [{seen[name]}]"
             built.append((name, block, why))
         # the services the file's configs name, declared for each of its blocks: one shape for all of them
-        services = named_in("".join(t for _, b, _ in built for t in b.fixture.snippets.values()))
+        services = tuple(sorted(set().union(*(services_of("".join(b.fixture.snippets.values()), b.test_env)
+                                               for _, b, _ in built))))
         runnable: list[TBlockItem] = []
         for name, block, why in built:
             item = TBlockItem.from_parent(self, name=name, block=dataclasses.replace(block, named_services=services),
@@ -142,6 +146,8 @@ class TBlockItem(pytest.Item):
         result = ahead.result(self.job(), [i.job() for i in self.following(ahead.lookahead)])
         self.config.stash.setdefault(RESULTS, []).append((str(self.path), result))
         self.user_properties.append(("verdict", result.verdict))
+        if result.cause:
+            self.user_properties.append(("cause", result.cause))
         if result.leak:
             self.user_properties.append(("leak", result.leak))
         if result.verdict == "skipped":
@@ -164,9 +170,11 @@ class TBlockItem(pytest.Item):
         runner = runners.get(self.tfile.root)
         if runner is None:
             stage = session_stage(self.config)
-            env = run_fault_env(self.config, stage)
-            suite = SuiteStage(stage, self.tfile.root, env)
-            runner = runners[self.tfile.root] = BlockRunner(suite, check_leak=stage.settings.check_leak == "on")
+            deps = LuaDeps.of(os.environ, split_dirs(stage.settings.lua_path), inside=[self.tfile.root])
+            env = {**deps.env(), **run_fault_env(self.config, stage)}
+            suite = SuiteStage(stage, self.tfile.root, env, extra_mounts=deps.mounts())
+            runner = runners[self.tfile.root] = BlockRunner(suite, check_leak=stage.settings.check_leak == "on",
+                                                            present_modules=image_modules(self.config))
         return runner
 
     def following(self, limit: int) -> list["TBlockItem"]:
@@ -219,6 +227,28 @@ class BlockJob:
         return self.runner.run(self.block, self.repeats)
 
 
+def image_perl_env(config: pytest.Config) -> dict[str, str]:
+    """The environment perl reads a file with: the stand-in ``nginx`` of the image the blocks run on
+    (nothing without an engine or image: the blocks then skip or fail on their own)."""
+    runtime = config.stash[RUNTIME]
+    try:
+        runtime.stage()
+        runtime.probe_images()
+    except HarnessError:
+        return {}
+    facts = runtime.facts.get("openresty")
+    return perl_env(facts.id, facts.version) if facts is not None and facts.version else {}
+
+
+def image_modules(config: pytest.Config) -> Optional[frozenset[str]]:
+    """The components (modules, libraries) the probe found in the session's OpenResty image; None:
+    not probed."""
+    facts = config.stash[RUNTIME].facts.get("openresty")
+    if facts is None:
+        return None
+    return frozenset(name for name, fact in facts.components.items() if fact.get("present"))
+
+
 def start_early(config: pytest.Config, items: list[TBlockItem]) -> None:
     """Have the containers of the first blocks (one a lane) start while pytest still collects (perl
     reads the other files): once a session, never for ``--collect-only`` or on an xdist worker."""
@@ -239,11 +269,14 @@ def run_ahead(config: pytest.Config) -> RunAhead[BlockResult]:
     ahead = config.stash.get(RUN_AHEAD, None)
     if ahead is None:
         stage = session_stage(config)
-        lanes = stage.settings.t_lanes
+        try:
+            lanes: Lanes = lanes_of(stage.settings.t_lanes)
+        except ValueError as exc:
+            raise HarnessError(f"--harness-t-lanes / HARNESS_T_LANES: {exc}") from None
         if hasattr(config, "workerinput") or stage.settings.check_leak == "on":
             lanes = 1
-        SuiteStage.allow_lanes(stage, lanes)
         ahead = config.stash[RUN_AHEAD] = RunAhead(lanes, DEPTH)
+        SuiteStage.allow_lanes(stage, ahead.lanes)
     return ahead
 
 

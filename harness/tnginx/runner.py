@@ -12,6 +12,7 @@ from harness.nginx_conf import HTTP_PORT
 from harness.tnginx.block import Expect, LogExpect, TBlock, nginx_version_matches
 from harness.tnginx.load import SIDE_LOG, SIDE_LOG_NAME, Regex
 from harness.tnginx.logview import LogView, grep, matches
+from harness.tnginx.reasons import missing_modules, of_failure, unsupported_sections
 from harness.tnginx.wire import Answer, exchange
 
 if TYPE_CHECKING:
@@ -28,6 +29,7 @@ class BlockResult:
     verdict: Verdict = "passed"
     failures: list[str] = field(default_factory=list)
     reason: str = ""  # why skipped, or the harness error
+    cause: str = ""  # why it did not run as under prove: "CLASS: detail" (harness.tnginx.reasons)
     error_log: str = ""  # the block's lines (on failure)
     workers: str = ""  # the worker table (on failure)
     seconds: float = 0.0
@@ -38,7 +40,8 @@ class BlockResult:
         self.failures.append(message)
 
     def format(self) -> str:
-        lines = [f"{self.name}: {self.verdict.upper()}" + (f" ({self.reason})" if self.reason else "")]
+        why = self.reason or self.cause
+        lines = [f"{self.name}: {self.verdict.upper()}" + (f" ({why})" if why else "")]
         lines += [f"  - {f}" for f in self.failures]
         if self.leak:
             lines.append(f"  leak check: {self.leak}")
@@ -115,9 +118,11 @@ def check_log(expect: LogExpect, lines: list[str], repetition: int) -> list[str]
 class BlockRunner:
     """Runs blocks of one suite on its :class:`~harness.tnginx.adapter.SuiteStage`."""
 
-    def __init__(self, suite: "SuiteStage", check_leak: bool = False) -> None:
+    def __init__(self, suite: "SuiteStage", check_leak: bool = False,
+                 present_modules: Optional[frozenset[str]] = None) -> None:
         self.suite = suite
         self.check_leak = check_leak
+        self.present_modules = present_modules  # the image's modules (None: unknown, every block runs)
 
     def run(self, block: TBlock, repeats: int = 1) -> BlockResult:
         """Run ``block`` (its requests ``repeats`` times) on a container the suite hands out; safe
@@ -130,12 +135,23 @@ class BlockRunner:
             result.verdict, result.reason = "error", exc.message
             if exc.detail:
                 result.failures.append(exc.detail[-2000:])
+        if result.verdict in ("failed", "error") and not result.cause:
+            cause = of_failure([*result.failures, result.reason, *result.error_log.split("\n")])
+            if cause is not None:
+                result.cause = str(cause)
+                result.failures.append(f"{cause} ({cause.advice})")
         result.seconds = time.perf_counter() - started
         return result
 
     def _run(self, block: TBlock, repeats: int, result: BlockResult) -> None:
         if block.unsupported:
-            result.verdict, result.reason = "skipped", f"unsupported section: {', '.join(block.unsupported)}"
+            result.cause = result.reason = str(unsupported_sections(block.unsupported))
+            result.verdict = "skipped"
+            return
+        missing = missing_modules(block.needs_modules, self.present_modules)
+        if missing is not None:
+            result.verdict, result.cause = "skipped", str(missing)
+            result.reason = str(missing)
             return
         if block.error:
             result.fail(block.error)
@@ -172,43 +188,64 @@ class BlockRunner:
             self.suite.release(nginx, reusable)
 
     def _repetitions(self, block: TBlock, repeats: int, nginx: "OpenRestyContainer", result: BlockResult) -> None:
-        host, port = nginx.endpoint(HTTP_PORT)
         view = LogView(self.suite.worker_pids(nginx))
-        since = nginx.generation_log_start
         side = any(SIDE_LOG in text for text in block.fixture.snippets.values())
+        companion = self.suite.companion(nginx, block)
+        since = nginx.generation_log_start
         seen: list[str] = []
         for rep in range(repeats):
-            answers: list[Answer] = []
-            for request in block.requests:
-                answers += exchange(host, port, request, block.timeout)
-            if not block.ignore_response:
-                for index, (expect, answer) in enumerate(zip(block.expects, answers)):
-                    if answer.timed_out:
-                        if not block.abort:
-                            result.fail(f"request {index + 1}: client socket timed out after {block.timeout:g}s")
-                        continue
-                    for failure in check_answer(expect, answer, index, rep):
-                        result.fail(failure)
-                if len(answers) < len(block.expects) and not block.abort:
-                    result.fail(f"{len(block.expects) - len(answers)} answer(s) missing")
-            if block.wait:
-                time.sleep(block.wait)  # the block's own --- wait
-            read = nginx.read_error_log(since, settle=SETTLE)
-            since = read.end if read.end >= 0 else read.start + len(read.text.encode())
-            lines = view.lines(read.text)
-            if side:  # the suite's own writes to Test::Nginx's error log file (jit.v's traces): as under
-                # Test::Nginx, every repetition of the block sees them (the file is this generation's)
-                text = nginx.read_log_file(0, SIDE_LOG_NAME) or ""
-                lines += [ln for ln in text.split("\n") if ln]
+            if companion is not None and block.peers:
+                companion.arm(block.peers.wire())  # listening before the requests, as under Test::Nginx
+                try:
+                    since, lines = self._repetition(block, rep, nginx, since, view, side, result)
+                finally:
+                    peers_saw = companion.collect()
+                for failure in block.peers.check(peers_saw, rep):  # after the log checks, as Test::Nginx
+                    result.fail(failure)
+            else:
+                since, lines = self._repetition(block, rep, nginx, since, view, side, result)
             seen += lines
-            for failure in check_log(block.log_for(rep), lines, rep):
-                result.fail(failure)
         if result.verdict == "failed":
+            cause = of_failure([*result.failures, *seen])  # every line: a debug log may bury it
+            if cause is not None:
+                result.cause = str(cause)
+                result.failures.append(f"{cause} ({cause.advice})")
             result.error_log = "\n".join(seen[-200:])
             try:
                 result.workers = nginx.workers(0.2).format()
             except Exception as exc:  # noqa: BLE001 - evidence must not hide the verdict
                 result.workers = f"could not read: {exc}"
+
+    def _repetition(self, block: TBlock, rep: int, nginx: "OpenRestyContainer", since: int, view: LogView,
+                    side: bool, result: BlockResult) -> tuple[int, list[str]]:
+        """One repetition: its requests, the checks on the answers and on its error.log lines (read
+        from ``since``); returns where the next repetition's lines start, and these lines."""
+        host, port = nginx.endpoint(HTTP_PORT)
+        answers: list[Answer] = []
+        for request in block.requests:
+            answers += exchange(host, port, request, block.timeout)
+        if not block.ignore_response:
+            for index, (expect, answer) in enumerate(zip(block.expects, answers)):
+                if answer.timed_out:
+                    if not block.abort:
+                        result.fail(f"request {index + 1}: client socket timed out after {block.timeout:g}s")
+                    continue
+                for failure in check_answer(expect, answer, index, rep):
+                    result.fail(failure)
+            if len(answers) < len(block.expects) and not block.abort:
+                result.fail(f"{len(block.expects) - len(answers)} answer(s) missing")
+        if block.wait:
+            time.sleep(block.wait)  # the block's own --- wait
+        read = nginx.read_error_log(since, settle=SETTLE)
+        since = read.end if read.end >= 0 else read.start + len(read.text.encode())
+        lines = view.lines(read.text)
+        if side:  # the suite's own writes to Test::Nginx's error log file (jit.v's traces): as under
+            # Test::Nginx, every repetition of the block sees them (the file is this generation's)
+            text = nginx.read_log_file(0, SIDE_LOG_NAME) or ""
+            lines += [ln for ln in text.split("\n") if ln]
+        for failure in check_log(block.log_for(rep), lines, rep):
+            result.fail(failure)
+        return since, lines
 
     def _leak(self, block: TBlock, nginx: "OpenRestyContainer", result: BlockResult) -> None:
         from harness.leaks import LeakCheck

@@ -15,8 +15,9 @@ EXPECTED = {
     "redis": set(),
     "dns": set(),
     "faultproxy": set(),
+    "companion": {"NET_BIND_SERVICE"},  # root of its container, for mock peers below port 1024
 }
-USERS = {"openresty": "", "redis": "redis", "dns": "65534:65534", "faultproxy": "65534:65534"}
+USERS = {"openresty": "", "redis": "redis", "dns": "65534:65534", "faultproxy": "65534:65534", "companion": ""}
 # Linux capability numbers (include/uapi/linux/capability.h), for decoding /proc/PID/status.
 CAP_NUMBERS = {"CHOWN": 0, "DAC_OVERRIDE": 1, "DAC_READ_SEARCH": 2, "FOWNER": 3, "KILL": 5, "SETGID": 6,
                "SETUID": 7, "NET_BIND_SERVICE": 10, "NET_ADMIN": 12, "NET_RAW": 13, "SYS_ADMIN": 21}
@@ -35,7 +36,10 @@ def effective_caps(container, pid: str = "1") -> set[str]:
 def test_every_container_runs_with_only_the_capabilities_it_needs(openresty, redis, dns, redis_proxy,
                                                                    harness_stage):
     nginx = openresty("hello", workers=2)
-    for container in (nginx, redis, dns, redis_proxy):
+    companion = harness_stage.companion(nginx)  # in nginx's network namespace: no network of its own
+    assert companion.get_wrapped_container().attrs["HostConfig"]["NetworkMode"] == f"container:{nginx.get_container_id()}"
+    assert companion.get_wrapped_container().attrs["HostConfig"]["PortBindings"] in ({}, None)
+    for container in (nginx, redis, dns, redis_proxy, companion):
         attrs = container.get_wrapped_container().attrs
         host = attrs["HostConfig"]
         assert host["Privileged"] is False, container.name

@@ -11,6 +11,10 @@ def test_fails(openresty):
     with nginx.client() as client:
         client.get("/t")
     assert False, "on purpose"
+
+
+def test_fails_with_a_topology(redis_replicated):
+    assert False, "on purpose"
 """
 
 PASSING = """
@@ -23,7 +27,7 @@ def test_failed_test_report_shows_its_error_log_and_worker_table(pytester, harne
     pytester.makepyfile(test_fails=FAILING)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--junitxml=junit.xml",
                                            "--html=report.html", "--self-contained-html")
-    result.assert_outcomes(failed=1)
+    result.assert_outcomes(failed=2)
     result.stdout.fnmatch_lines([
         "*error.log of harness-*-openresty-* (this test)*",
         "*[[]error[]]*marker-line-42*",
@@ -31,6 +35,9 @@ def test_failed_test_report_shows_its_error_log_and_worker_table(pytester, harne
         "*workers of harness-*-openresty-* now*",
         "*master*nginx: master process*",
         "*worker*nginx: worker process*",
+        "*redis_replicated when the test failed*",  # a Redis topology's roles and offsets
+        "*: master, offset *",
+        "*: replica of *(link up)*",
     ])
     junit = (pytester.path / "junit.xml").read_text()
     assert 'name="harness: error.log of harness-' in junit and "marker-line-42" in junit

@@ -34,12 +34,12 @@ SERVICES = HERE / "faulty" / "services.t"
 
 def test_services_blocks_pass_without_a_fault(harness_stage, tmp_path):
     code, verdicts, out = harness_t(SERVICES, tmp_path)
-    assert code == 0 and verdicts == {f"TEST {n}": "passed" for n in (1, 2, 3, 4)}, out
+    assert code == 0 and verdicts == {f"TEST {n}": "passed" for n in (1, 2, 3, 4, 5)}, out
 
 
 @pytest.mark.parametrize("fault, failing", [
-    ("redis.refusing", {"TEST 1", "TEST 3", "TEST 4"}),   # every block that talks to Redis
-    ("proxy.latency:ms=100", {"TEST 1"}),                  # only the one with a 40 ms timeout
+    ("redis.refusing", {"TEST 1", "TEST 3", "TEST 4", "TEST 5"}),  # every block that talks to Redis
+    ("proxy.latency:ms=100", {"TEST 1", "TEST 5"}),  # the two with a timeout under 100 ms (TEST 5: at 127.0.0.1)
     ("dns.servfail", {"TEST 2"}),
 ])
 def test_a_run_wide_fault_fails_the_blocks_that_depend_on_it(harness_stage, tmp_path, fault, failing):
@@ -49,27 +49,88 @@ def test_a_run_wide_fault_fails_the_blocks_that_depend_on_it(harness_stage, tmp_
 
 
 def test_lanes_give_the_same_verdicts_and_run_blocks_ahead(harness_stage, tmp_path):
-    """`harness t -n 3` on the suite of every supported section, and on the Redis blocks (each runs
-    alone): the verdicts of a run one block at a time, with blocks started while others ran."""
+    """`harness t -n 3` and the default (`-n auto`) on the suite of every supported section, and on
+    the Redis blocks (each runs alone): the verdicts of a run one block at a time, with blocks
+    started while others ran."""
     for path in (HERE / "t", SERVICES):
         one = tmp_path / f"{path.stem}-1"
-        three = tmp_path / f"{path.stem}-3"
-        code1, verdicts1, out1 = harness_t(path, one)
-        code3, verdicts3, out3 = harness_t(path, three, "-n", "3")
-        assert code3 == code1 == 0 and verdicts3 == verdicts1, out3
-        report = json.loads((three / "t.json").read_text())
-        assert report["lanes"] == 3 and "lanes: 3 (" in out3
-        if path == SERVICES:  # TESTs 1, 3 and 4 name Redis: nothing starts beside or before them
-            assert report["ran_ahead"] == 0, out3
-        else:
-            assert report["ran_ahead"] > 0, out3
+        code1, verdicts1, out1 = harness_t(path, one, "-n", "1")
+        assert code1 == 0 and "lanes:" not in out1, out1
+        for lanes, reports in (("3", tmp_path / f"{path.stem}-3"), ("", tmp_path / f"{path.stem}-auto")):
+            code, verdicts, out = harness_t(path, reports, *(("-n", lanes) if lanes else ()))
+            assert code == 0 and verdicts == verdicts1, out
+            report = json.loads((reports / "t.json").read_text())
+            if lanes:
+                assert report["lanes"] == "3" and "lanes: 3 (" in out
+            else:
+                assert report["lanes"].startswith("auto (") and "lanes: auto (" in out
+            if path == SERVICES:  # TESTs 1, 3, 4 and 5 name Redis: nothing starts beside or before them
+                assert report["ran_ahead"] == 0, out
+            else:
+                assert report["ran_ahead"] > 0, out
 
 
 def test_check_leak_fails_the_leaky_block_and_passes_its_twin(harness_stage, tmp_path):
     code, verdicts, out = harness_t(SERVICES, tmp_path, "--harness-check-leak")
     assert code == 1, out
-    assert verdicts == {"TEST 1": "passed", "TEST 2": "passed", "TEST 3": "failed", "TEST 4": "passed"}, out
+    assert verdicts == {"TEST 1": "passed", "TEST 2": "passed", "TEST 3": "failed", "TEST 4": "passed",
+                        "TEST 5": "passed"}, out
     assert "leak check: " in out and "LEAK" in out
+
+
+PEERS = HERE / "t" / "peers.t"
+
+
+def companions_of(pid: int) -> list[str]:
+    """Containers a run by process ``pid`` left (any kind), by the session labels."""
+    import docker
+
+    client = docker.from_env()
+    try:
+        return [c.name for c in client.containers.list(all=True, filters={"label": f"harness.pid={pid}"})]
+    finally:
+        client.close()
+
+
+def test_companion_serves_127_0_0_1_and_mock_peers_and_leaves_nothing(harness_stage, tmp_path):
+    """tests/tnginx/t/peers.t: Redis at 127.0.0.1:$TEST_NGINX_REDIS_PORT, tcp_listen with
+    tcp_query/tcp_reply, tcp_reply_delay, tcp_query_len with an array reply, tcp_no_close,
+    tcp_shutdown, udp_listen with udp_query/udp_reply (array, delayed), tcp_listen on a unix socket in
+    $TEST_NGINX_HTML_DIR, each block twice; and
+    after the run no container of it (OpenResty, companion, Redis) is left."""
+    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "t", str(PEERS), "--reports", str(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out, _ = proc.communicate(timeout=600)
+    verdicts = json.loads((tmp_path / "t.json").read_text())["blocks"]
+    assert proc.returncode == 0, out
+    assert sorted(v for v in verdicts.values()) == ["passed"] * 9, out
+    assert companions_of(proc.pid) == []
+
+
+def test_a_mock_peer_that_was_sent_the_wrong_query_fails_its_block(harness_stage, tmp_path):
+    code, verdicts, out = harness_t(HERE / "faulty" / "peers.t", tmp_path)
+    assert code == 1 and verdicts == {f"TEST {n}": "failed" for n in (1, 2, 3)}, out
+    assert "tcp_query: got 'hello\\n', expected 'howdy\\n'" in out
+    assert "tcp_query_len: got 7 bytes, expected 6" in out
+    assert "udp_query: got 'pong', expected 'ping'" in out
+    assert "response_body" not in out, out  # the answers were right: only the peers' checks fail
+
+
+def test_companion_goes_with_its_container_also_when_the_run_is_killed(harness_stage, tmp_path):
+    """A run interrupted (SIGINT, as Ctrl-C) while a block's peer is armed leaves nothing."""
+    import signal
+
+    from harness.waiting import wait_for
+
+    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "t", str(PEERS), "--reports", str(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_for(lambda: any("companion" in n for n in companions_of(proc.pid)), timeout=120,
+                 what="the run's first companion")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=120)
+    assert companions_of(proc.pid) == [], out
 
 
 def run_on_a_stage_of_its_own(harness_stage, name: str, repeats: int = 1) -> list[tuple]:
@@ -144,3 +205,111 @@ def test_the_first_blocks_container_starts_while_pytest_collects(harness_stage):
         probe = Probe()
         code = pytest.main([str(HERE / "t" / "sections.t"), "-q", "-p", "no:cacheprovider", *extra], plugins=[probe])
         assert code == 0 and probe.early is started
+
+
+ENV = HERE / "env"  # .t files run with options of their own (not collected by `make test` directly)
+
+
+def openresty_facts(stage):
+    """What the session's OpenResty image has (modules, `nginx -V`), as the .t runner learns it."""
+    from harness.images.facts import probe
+
+    return probe(stage.engine, stage.resolver.resolve("openresty"), stage.session.labels)
+
+
+def causes_of(reports: Path) -> dict[str, str]:
+    causes = json.loads((reports / "t.json").read_text()).get("causes", {})
+    return {k.split("::", 1)[1].split(":")[0]: v for k, v in causes.items()}
+
+
+def test_a_stream_files_http_block_runs_and_its_stream_blocks_need_their_modules(harness_stage, tmp_path):
+    """tests/tnginx/env/stream.t `use`s Test::Nginx::Socket::Lua::Stream: it loads, its http block
+    passes, and each stream block runs where the image has what it needs (TEST 2 the stream module,
+    TEST 3 ngx_stream_lua_module too) or is skipped with the cause naming the module. On the offline
+    twins TEST 3 can only be seen skipped (neither packages ngx_stream_lua); the trixie twin runs TEST 2."""
+    facts = openresty_facts(harness_stage)
+    has = {name for name, fact in facts.components.items() if fact.get("present")}
+    code, verdicts, out = harness_t(ENV / "stream.t", tmp_path)
+    assert code == 0 and verdicts["TEST 1"] == "passed", out
+    causes = causes_of(tmp_path)
+    for test, needs in (("TEST 2", ("stream",)), ("TEST 3", ("stream", "ngx_stream_lua"))):
+        missing = [m for m in needs if m not in has]
+        if not missing:
+            assert verdicts[test] == "passed" and test not in causes, out
+        else:
+            want = "ngx_stream_lua" if "ngx_stream_lua" in missing else missing[0]
+            assert verdicts[test] == "skipped" and causes[test] == f"module missing in image: {want}", out
+    assert "blocks that did not run as under prove, by cause:" in out or not causes
+
+
+def test_perl_asks_the_images_nginx(harness_stage, tmp_path):
+    """tests/tnginx/env/nginx-binary.t: the preamble's `$NginxBinary -V`, `nginx -v` on the PATH and
+    $NginxVersion name the version the container's nginx reports (the host's nginx, if any, is not
+    asked: on the trixie twin it differs), and skip_eval sees the image's configure arguments."""
+    facts = openresty_facts(harness_stage)
+    code, verdicts, out = harness_t(ENV / "nginx-binary.t", tmp_path)
+    assert code == 0, out
+    assert [verdicts[f"TEST {n}"] for n in (1, 2, 3)] == ["passed"] * 3, out
+    assert verdicts["TEST 4"] == ("skipped" if "--with-debug" in facts.version else "passed"), out
+
+
+def test_filters_with_arguments(harness_stage, tmp_path):
+    code, verdicts, out = harness_t(ENV / "filters.t", tmp_path)
+    assert code == 0 and verdicts == {"TEST 1": "passed", "TEST 2": "passed"}, out
+
+
+def test_a_lua_dependency_comes_from_lua_path_or_the_lua_path_option(harness_stage, tmp_path):
+    """tests/tnginx/env/lua-path.t needs tests/tnginx/deps (outside its suite): without it the block
+    fails, classed "Lua module missing"; with --lua-path, or LUA_PATH as prove's nginx would read it
+    (its directory mounted into the container), it passes."""
+    import os
+
+    code, verdicts, out = harness_t(ENV / "lua-path.t", tmp_path / "none")
+    assert code == 1 and verdicts == {"TEST 1": "failed"}, out
+    assert causes_of(tmp_path / "none") == {"TEST 1": "Lua module missing: harness_dep.answer"}, out
+    assert "FAILED (Lua module missing: harness_dep.answer)" in out
+    deps = HERE / "deps"
+    code, verdicts, out = harness_t(ENV / "lua-path.t", tmp_path / "option", "--lua-path", str(deps))
+    assert code == 0 and verdicts == {"TEST 1": "passed"}, out
+    env = {**os.environ, "LUA_PATH": f"{deps}/?.lua;;"}
+    proc = subprocess.run([sys.executable, "-m", "harness.cli", "t", str(ENV / "lua-path.t"), "--reports",
+                           str(tmp_path / "env")], capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_a_container_reused_by_hup_keeps_its_companion_which_goes_when_it_goes(harness_stage):
+    """Blocks with mock peers on one stage: each container gets one companion (a container HUPed into
+    the next block keeps it), and closing the stage removes every companion with its container."""
+    import docker
+
+    from harness.stage import Stage
+    from harness.tnginx.adapter import SuiteStage
+    from harness.tnginx.block import build_block
+    from harness.tnginx.load import load_tfile
+    from harness.tnginx.runner import BlockRunner
+
+    tfile = load_tfile(PEERS)
+    pairs = []
+
+    class Recording(SuiteStage):
+        def companion(self, nginx, block):
+            found = super().companion(nginx, block)
+            pairs.append((nginx.get_container_id(), found.get_container_id() if found else None))
+            return found
+
+    with Stage(harness_stage.engine, harness_stage.settings, session=harness_stage.session) as stage:
+        runner = BlockRunner(Recording(stage, tfile.root))
+        for raw in tfile.blocks[1:5]:  # TESTs 2-5: each has a tcp peer
+            block = build_block(raw, repeats=2, log_level="warn", workers=1, no_root_location=False,
+                                env_to_nginx=[], label=f"peers-{raw.number}")
+            result = runner.run(block, 2)
+            assert result.verdict == "passed", result.format()
+    assert all(companion for _, companion in pairs)
+    assert len({n for n, _ in pairs}) < len(pairs)  # a container served more than one block
+    assert len(set(pairs)) == len({n for n, _ in pairs})  # one companion per container, kept across blocks
+    client = docker.from_env()
+    try:
+        left = [c for _, c in pairs if c and client.containers.list(all=True, filters={"id": c})]
+    finally:
+        client.close()
+    assert left == []

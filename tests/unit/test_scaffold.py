@@ -39,3 +39,13 @@ def test_init_refuses_to_overwrite_and_writes_nothing(tmp_path, capsys):
     assert main(["init", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("harness: init would overwrite")
+
+
+@pytest.mark.parametrize("ci, name", [("github", ".github/workflows/openresty-harness.yml"), ("gitlab", ".gitlab-ci.yml")])
+def test_init_coverage_option_puts_the_flag_on_the_tests_line(tmp_path, ci, name):
+    assert main(["init", str(tmp_path / "with"), "--ci", ci, "--coverage"]) == 0
+    Scaffold(tmp_path / "without", ci=ci).write()
+    with_text, without = ((tmp_path / d / name).read_text() for d in ("with", "without"))
+    assert "pytest tests --junitxml=reports/tests.xml --harness-coverage\n" in with_text
+    assert "pytest tests --junitxml=reports/tests.xml\n" in without and "add --harness-coverage" in without
+    assert "__HARNESS" not in with_text + without

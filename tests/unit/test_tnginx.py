@@ -249,12 +249,18 @@ def test_harness_t_counts_each_block_once_by_its_worst_phase():
     phases = [("a.t::TEST 1", "call", "passed"), ("a.t::TEST 1", "teardown", "failed"),
               ("a.t::TEST 2", "setup", "skipped"), ("a.t::TEST 2", "teardown", "passed"),
               ("a.t::TEST 3", "setup", "passed"), ("a.t::TEST 3", "call", "passed")]
+    causes = {("a.t::TEST 2", "setup"): "unsupported section: tcp_listen"}
     for nodeid, when, outcome in phases:
+        cause = causes.get((nodeid, when))
         tally.pytest_runtest_logreport(SimpleNamespace(nodeid=nodeid, when=when, outcome=outcome, duration=0.1,
-                                                       passed=outcome == "passed"))
+                                                       passed=outcome == "passed",
+                                                       user_properties=[("cause", cause)] if cause else []))
     assert tally.blocks == {"a.t::TEST 1": "failed", "a.t::TEST 2": "skipped", "a.t::TEST 3": "passed"}
     counts = tally.files["a.t"]
     assert (counts.passed, counts.failed, counts.skipped) == (1, 1, 1)
+    assert tally.causes == {"a.t::TEST 2": "unsupported section: tcp_listen"}
+    assert tally.lines()[-2:] == ["blocks that did not run as under prove, by cause:",
+                                  "      1  unsupported section: tcp_listen"]
 
 
 @needs_perl

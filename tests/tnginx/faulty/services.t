@@ -103,3 +103,34 @@ ok
 GET /t
 --- response_body
 ok
+
+
+
+=== TEST 5: redis at 127.0.0.1:$TEST_NGINX_REDIS_PORT (the container's companion forwards it) answers PING within 60 ms
+--- config
+    location = /t {
+        content_by_lua_block {
+            local redis = require "resty.redis"
+            local red = redis:new()
+            red:set_timeout(60)
+            local ok, err = red:connect("127.0.0.1", $TEST_NGINX_REDIS_PORT)
+            if not ok then
+                ngx.log(ngx.ERR, "failed to connect redis: ", err)
+                return ngx.exit(500)
+            end
+            local res, err = red:ping()
+            if not res then
+                ngx.log(ngx.ERR, "failed to ping redis: ", err)
+                return ngx.exit(500)
+            end
+            red:set_keepalive(10000, 8)
+            ngx.say(res)
+        }
+    }
+--- request
+GET /t
+--- response_body
+PONG
+--- no_error_log
+[error]
+--- no_check_leak

@@ -19,20 +19,11 @@ my @Preprocessors;
 my $Blocks;      # parsed blocks (array of Test::Nginx::Socket::Block), after filters
 my $RunCount = 0;
 
-# What Test::Nginx's own package variables would say; suites read a few of them.
-our $ServerPort = $ENV{TEST_NGINX_SERVER_PORT} || 8080;
+# What Test::Nginx's own package variables would say; suites read a few of them (Util.pm has the rest).
+use Test::Nginx::Util ();
+our $ServerPort = $Test::Nginx::Util::ServerPort;
 our $ServerPortForClient = $ServerPort;
 our $NoLongString;
-{
-    no warnings 'once';
-    $Test::Nginx::Util::ErrLogFile = $ENV{HARNESS_TNGINX_ERROR_LOG} || '/harness/logs/error.log';
-    $Test::Nginx::Util::ServerPort = $ServerPort;
-    $Test::Nginx::Util::ServerPortForClient = $ServerPort;
-    $Test::Nginx::Util::HtmlDir = $ENV{TEST_NGINX_HTML_DIR};
-    $Test::Nginx::Util::RepeatEach = 1;
-    $Test::Nginx::Util::NginxVersion = $ENV{HARNESS_TNGINX_NGINX_VERSION_NUM} || 0;
-    $Test::Nginx::Util::NginxRawVersion = $ENV{HARNESS_TNGINX_NGINX_VERSION} || '';
-}
 
 our @EXPORT = qw(
     run_tests run_test blocks plan no_plan repeat_each add_block_preprocessor no_long_string no_shuffle
@@ -41,8 +32,8 @@ our @EXPORT = qw(
     no_shutdown_error_log add_cleanup_handler add_test_cleanup_handler add_response_body_check
     bail_out is_str server_port server_port_for_client server_root html_dir html_dir
     no_nginx_manager config_preamble server_addr filters delimiters spec_file no_diag_on_only
-    diag note is isnt ok like unlike is_deeply pass fail skip done_testing BAIL_OUT
-    $ServerPort $ServerPortForClient $NoLongString
+    diag note is isnt ok like unlike is_deeply pass fail skip done_testing BAIL_OUT filter_arguments timeout
+    server_name $ServerPort $ServerPortForClient $NoLongString
 );
 
 # `use Test::Nginx::Socket;` exports the API into the caller. `use Test::Nginx::Socket -Base;`
@@ -105,7 +96,7 @@ sub no_root_location { $Setting{no_root_location} = 1 }
 sub worker_connections { $Setting{worker_connections} = $_[0] if @_; return $Setting{worker_connections} }
 sub use_hup { $Setting{use_hup} = 1 }
 sub check_accum_error_log { $Setting{check_accum_error_log} = 1 }
-sub no_long_string { $Setting{no_long_string} = 1; $NoLongString = 1 }
+sub no_long_string { $Setting{no_long_string} = 1; $NoLongString = $Test::Nginx::Util::NoLongString = 1 }
 sub no_diff { $Setting{no_diff} = 1 }
 sub env_to_nginx { push @{ $Setting{env_to_nginx} }, @_ }
 sub shutdown_error_log { }
@@ -118,12 +109,27 @@ sub add_response_body_check { $Setting{custom_body_checks} = 1 }
 sub no_diag_on_only { }
 sub delimiters { die "harness: custom Test::Base delimiters are not supported\n" }
 sub spec_file { die "harness: spec_file is not supported (blocks come from the file's data section)\n" }
-sub filters { die "harness: default filters (filters ...) are not supported\n" }
+# default filters, as Test::Base's `filters`: a list for every section, or { section => [...] }
+my (@DefaultFilters, %SectionFilters);
+sub filters {
+    for my $arg (@_) {
+        if (ref $arg eq 'HASH') {
+            while (my ($type, $list) = each %$arg) {
+                push @{ $SectionFilters{$type} }, ref $list ? @$list : split(' ', $list);
+            }
+        } else {
+            push @DefaultFilters, ref $arg ? @$arg : $arg;
+        }
+    }
+}
+sub filter_arguments { $Test::Base::Filter::arguments }
+sub timeout { Test::Nginx::Util::timeout(@_) }
+sub server_name { Test::Nginx::Util::server_name(@_) }
 # as in Test::Nginx, the preprocessor added last runs first (a file's own before its t::Module's)
 sub add_block_preprocessor { unshift @Preprocessors, $_[0] }
 sub server_port { $ServerPort }
 sub server_port_for_client { $ServerPort }
-sub server_addr { '127.0.0.1' }
+sub server_addr { Test::Nginx::Util::server_addr(@_) }
 sub server_root { $ENV{HARNESS_TNGINX_SERVER_ROOT} || '/harness' }
 sub html_dir { $ENV{TEST_NGINX_HTML_DIR} }
 sub bail_out { die "Bail out! @_\n" }
@@ -168,20 +174,6 @@ sub _spec_text {
     return substr($text, $+[0]);
 }
 
-my %StockFilter = (
-    norm  => sub { map { my $s = $_; $s =~ s/\r\n?/\n/g if defined $s; $s } @_ },
-    trim  => sub { map { my $s = $_; if (defined $s) { $s =~ s/\A(?:[ \t]*\n)+//; $s =~ s/(?<=\n)\s*\z//; } $s } @_ },
-    chomp => sub { map { my $s = $_; chomp $s if defined $s; $s } @_ },
-    chop  => sub { map { my $s = $_; chop $s if defined $s; $s } @_ },
-    lines => sub { my $s = join '', @_; return () if $s eq ''; my @l = ($s =~ /^(.*\n?)/mg); pop @l if @l && $l[-1] eq ''; @l },
-    array => sub { [@_] },
-    join  => sub { join '', @_ },
-    base64_decode => sub { require MIME::Base64; map { MIME::Base64::decode_base64($_) } @_ },
-    eval  => \&_eval_filter,
-    regexp => sub { my $s = join '', @_; $s =~ s/\n\z//; qr/$s/xm },
-    exec_perl_stdout => sub { my $code = join '', @_; my $out = `$^X -e \Q$code\E`; $out },
-);
-
 # Like Test::Base's eval filter, code that does not compile yields its error message as the value.
 sub _eval_filter {
     my $code = join '', @_;
@@ -213,15 +205,16 @@ sub _parse_blocks {
         my $line_of_block = 0;
         for my $part (@parts) {
             my ($line, $body) = $part =~ /\A---[ \t]+([^\n]*)\n?(.*)\z/s;
-            my ($name, $filters, $inline);
-            if ($line =~ /\A(\w+)((?:[ \t]+[-\w]+)*)[ \t]*:[ \t]*(.*?)[ \t]*\z/) {
-                ($name, $filters, $inline) = ($1, $2, $3);
-            } elsif ($line =~ /\A(\w+)((?:[ \t]+[-\w]+)*)[ \t]*\z/) {
-                ($name, $filters) = ($1, $2);
-            } else {
-                die "harness: block '$head': cannot read the section line '--- $line'\n";
+            # Test::Base's section line: NAME (or (NAME)), then filters, each maybe NAME=ARGUMENT;
+            # a ':' followed by a blank (or the end) starts the value on the same line
+            my ($name, $filters) = $line =~ /\A\(?(\w+)\)?[ \t]*(.*?)[ \t]*\z/
+                or die "harness: block '$head': cannot read the section line '--- $line'\n";
+            my $value = $body;
+            if ($filters =~ /:(?:\s|\z)/) {
+                ($filters, $value) = split /\s*:(?:\s+|\z)/, $filters, 2;
+                $value = '' unless defined $value;
+                $value =~ s/\A\s*(.*?)\s*\z/$1/s;
             }
-            my $value = defined $inline ? $inline : $body;
             push @{ $block->{raw} }, [$name, [split ' ', $filters // ''], $value];
         }
         push @blocks, $block;
@@ -242,7 +235,7 @@ sub blocks {
 my %ExpandEnv = map { $_ => 1 } qw(config http_config main_config post_main_config server_config request
     raw_request pipelined_requests more_headers user_files init_by_lua init_by_lua_block
     grep_error_log_out error_log no_error_log response_body response_body_like response_headers
-    stream_config stream_server_config);
+    stream_config stream_server_config stream_server_config2 stream_server_config3 tcp_listen udp_listen);
 
 sub _expand_env {
     my ($value, $name) = @_;
@@ -280,6 +273,7 @@ sub _env_value {
 
 sub run_tests {
     $RunCount++;
+    Test::Nginx::Util::learn_versions();
     my @blocks = blocks();
     for my $block (@blocks) {
         for my $pre (@Preprocessors) {
@@ -370,15 +364,6 @@ END {
     _write_out() if !$RunCount && !$Setting{skip_all} && $? == 0 && $ENV{HARNESS_TNGINX_OUT};
 }
 
-package Test::Nginx::Util;
-# The few Test::Nginx::Util functions suites call by their full name.
-sub server_port { $Test::Nginx::Socket::ServerPort }
-sub server_port_for_client { $Test::Nginx::Socket::ServerPort }
-sub html_dir { $ENV{TEST_NGINX_HTML_DIR} }
-sub server_root { Test::Nginx::Socket::server_root() }
-sub repeat_each { Test::Nginx::Socket::repeat_each(@_) }
-sub bail_out { Test::Nginx::Socket::bail_out(@_) }
-
 # ---- a block ------------------------------------------------------------------------------
 package Test::Nginx::Socket::Block;
 use strict;
@@ -397,15 +382,47 @@ sub _run_filters {
     $self->_add_section(@$_) for @{ $self->{raw} || [] };
 }
 
+# Test::Base's filter chain: the default filters (norm, trim and those given to `filters`), the
+# section's own (`-NAME` drops a default, `+NAME` runs last); each filter may carry `=ARGUMENT`
+# (filter_arguments / current_arguments). A filter is main::NAME if the file defines it, else a
+# method of Test::Base::Filter (the stock ones below, or a suite's own `sub Test::Base::Filter::NAME`).
+sub _filter_chain {
+    my ($name, $filters) = @_;
+    my (@chain, @last);
+    for my $given (qw(norm trim), @DefaultFilters, @{ $SectionFilters{$name} || [] }, @$filters) {
+        my $f = $given;
+        if ($f =~ s/^-//) {
+            @chain = grep { (my $bare = $_) =~ s/=.*//s; $bare ne $f } @chain;
+        } elsif ($f =~ s/^\+//) {
+            push @last, $f;
+        } else {
+            push @chain, $f;
+        }
+    }
+    return (@chain, @last);
+}
+
 sub _add_section {
     my ($self, $name, $filters, $value) = @_;
-    my %off = map { substr($_, 1) => 1 } grep { /^-/ } @$filters;
-    my @chain = ((grep { !$off{$_} } qw(norm trim)), grep { !/^-/ } @$filters);
     my @data = ($value);
-    for my $f (@chain) {
-        my $code = $StockFilter{$f} || main->can($f)
-            or die "harness: block '$self->{name}': unknown filter '$f' in section '$name'\n";
-        @data = $code->(@data);
+    $self->{values}{$name} = $value;  # filters may look at the block's other sections
+    for my $spec (_filter_chain($name, $filters)) {
+        my ($f, $arg) = $spec =~ /\A([^=]*)(?:=(.*))?\z/s;
+        local $Test::Base::Filter::arguments = $arg;
+        my $function = main->can($f);
+        if ($function) {
+            # as Test::Base: $_ holds the joined value; a filter returning nothing or a number
+            # (one that munged $_ in place) leaves $_ as the value
+            local $_ = (@data == 1 && !defined $data[0]) ? undef : join '', map { $_ // '' } @data;
+            my @out = $function->(@data);
+            @data = (!@out || (@out == 1 && defined $out[0] && $out[0] =~ /\A(\d+|)\z/)) ? ($_) : @out;
+        } else {
+            my $object = Test::Base::Filter->new($self);
+            $object->can($f)
+                or die "harness: block '$self->{name}': unknown filter '$f' in section '$name'\n";
+            @data = $object->$f(@data);
+        }
+        $self->{values}{$name} = @data == 1 ? $data[0] : @data == 0 ? undef : [@data];
     }
     push @{ $self->{order} }, $name;
     $self->{values}{$name} = @data == 1 ? $data[0] : @data == 0 ? undef : [@data];
@@ -434,5 +451,60 @@ sub AUTOLOAD {
 }
 
 sub DESTROY { }
+
+# ---- Test::Base's stock filters ---------------------------------------------------------------
+# Methods, as in Test::Base: a suite adds its own with `sub Test::Base::Filter::NAME { my ($self,
+# @value) = @_; ... $self->current_arguments ... $self->current_block ... }`.
+package Test::Base::Filter;
+use strict;
+use warnings;
+
+our $arguments;
+
+sub new { my ($class, $block) = @_; return bless { block => $block }, $class }
+sub current_block { $_[0]{block} }
+sub current_arguments { $arguments }
+
+sub _each { my ($code, @v) = @_; return map { my $s = $_; $code->() for $s; $s } @v }
+sub norm { shift; _each(sub { if (defined) { s/\r\n/\n/g; s/\r/\n/g } }, @_) }
+sub trim { shift; _each(sub { if (defined) { s/\A(?:[ \t]*\n)+//; s/(?<=\n)\s*\z// } }, @_) }
+sub chomp { shift; _each(sub { CORE::chomp if defined }, @_) }
+sub chop { shift; _each(sub { CORE::chop if defined }, @_) }
+sub unchomp { shift; _each(sub { $_ .= "\n" if defined && !/\n\z/ }, @_) }
+sub append { my $self = shift; my $add = $self->current_arguments // ''; _each(sub { $_ .= $add if defined }, @_) }
+sub prepend { my $self = shift; my $add = $self->current_arguments // ''; _each(sub { $_ = $add . $_ if defined }, @_) }
+sub lines {
+    shift;
+    my $s = CORE::join '', map { $_ // '' } @_;
+    my @lines = $s =~ /^(.*\n?)/mg;
+    CORE::pop @lines if @lines && $lines[-1] eq '';
+    return @lines;
+}
+sub array { shift; return [@_] }
+sub join { my $self = shift; return CORE::join($self->current_arguments // '', @_) }
+sub split {
+    my ($self, $s) = @_;
+    my $by = $self->current_arguments;
+    $by = defined $by && $by =~ m{\A/(.*)/\z}s ? qr/$1/ : defined $by && $by ne '' ? $by : qr/\s+/;
+    return CORE::split($by, $s // '');
+}
+sub reverse { shift; return CORE::reverse(@_) }
+sub sort { shift; return CORE::sort(@_) }
+sub head { my $self = shift; my $n = $self->current_arguments || 1; return @_[0 .. ($n > @_ ? $#_ : $n - 1)] }
+sub tail { my $self = shift; my $n = $self->current_arguments || 1; $n = @_ if $n > @_; return @_[@_ - $n .. $#_] }
+sub base64_decode { shift; require MIME::Base64; return map { MIME::Base64::decode_base64($_) } @_ }
+sub base64_encode { shift; require MIME::Base64; return map { MIME::Base64::encode_base64($_) } @_ }
+sub escape { shift; _each(sub { s/(\\.)/CORE::eval "qq{$1}"/ge if defined }, @_) }
+sub eval { shift; return Test::Nginx::Socket::_eval_filter(@_) }
+sub regexp {
+    my ($self, $s) = @_;
+    my $flags = $self->current_arguments;
+    if ($s =~ /\n.*?\n/s) { $flags //= 'xism' } else { CORE::chomp $s }
+    $flags //= '';
+    my $re = CORE::eval "qr{\$s}$flags";
+    die $@ if $@;
+    return $re;
+}
+sub exec_perl_stdout { shift; my $code = CORE::join '', @_; my $out = `$^X -e \Q$code\E 2>&1`; return $out }
 
 1;
