@@ -24,9 +24,11 @@ $(VENV)/.installed: pyproject.toml
 engine: $(VENV)/.installed
 	$(BIN)/harness engine
 
-## images: official images if Docker Hub answers, else the offline twins built from Debian packages
+## images: official images if Docker Hub answers, else the offline twins built from Debian packages;
+## and both OpenResty twins, which the matrix tests run on (twin:trixie, twin:bookworm)
 images: $(VENV)/.installed
 	$(BIN)/harness images build
+	$(BIN)/harness images build --twin trixie --twin bookworm
 
 ## test: mypy, unit tests (no Docker), integration tests (real containers); the install test
 ## builds the wheel, installs it outside the repository and runs the scenario catalogue from there

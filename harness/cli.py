@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 from harness import __version__
 from harness.engine import Engine, ensure_engine
@@ -68,6 +68,10 @@ def cmd_images(args: argparse.Namespace) -> int:
         return list_images()
     settings = Settings.from_sources()
     engine = ensure_engine()
+    if args.twin:  # what twin:NAME image references (matrix runs) name, whatever Docker Hub has
+        for release in dict.fromkeys(args.twin):
+            offline.OfflineBuilder(engine, twin=release).build("openresty")
+        return 0
     builder = offline.OfflineBuilder(engine, twin=settings.twin)
     resolver = ImageResolver(engine, pull=settings.may_pull and not args.offline, twin=settings.twin)
     for kind in offline.KINDS:
@@ -124,11 +128,40 @@ def cmd_soak(args: argparse.Namespace) -> int:
     return 1
 
 
+def run_matrix(args: argparse.Namespace, junit: str, argv: Callable[[str, Path], list[str]]) -> int:
+    """One child run per image (``argv(image, its reports directory)``), then the compatibility table."""
+    from harness.matrix import MatrixRun, check_images
+
+    reports = Path(args.reports) / "matrix"
+    run = MatrixRun(check_images(args.image), argv, reports, junit, jobs=args.matrix_jobs)
+    at_once = "side by side" if run.jobs in (0, len(run.images)) else f"{run.jobs} at a time"
+    print(f"harness: matrix of {len(run.images)} images, one run each, {at_once} "
+          f"(each run's output: {reports}/<image>/output.txt)", flush=True)
+    matrix = run.run()
+    print(matrix.table())
+    paths = matrix.write(reports)
+    code = matrix.exit_code(args.allow_diff)
+    print(f"harness: matrix in {', '.join(map(str, paths))} (exit {code}: "
+          f"{('no test passes on one image and fails on another', 'a test differs or fails', 'a run failed')[code]})")
+    return code
+
+
+def pytest_passing(args: Sequence[str]) -> list[str]:
+    return [f"--pytest={a}" for a in args]
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Run scenarios (default: ./scenarios, else the embedded catalogue) against an image and app."""
+    from harness.matrix import harness_argv
     from harness.scenarios.run import ScenarioRun
 
-    run = ScenarioRun(paths=[Path(p) for p in args.paths], image=args.image,
+    if len(args.image or []) > 1:
+        app = ["--app", str(Path(args.app).resolve())] if args.app else []
+        return run_matrix(args, "scenarios.xml", lambda image, where: harness_argv(
+            "run", *args.paths, "--image", image, "--reports", str(where), *app,
+            *pytest_passing([*coverage_args(args), *args.pytest_args])))
+
+    run = ScenarioRun(paths=[Path(p) for p in args.paths], image=(args.image or [None])[0],
                       app=Path(args.app) if args.app else None, reports=Path(args.reports),
                       pytest_args=[*coverage_args(args), *args.pytest_args])
     code = run.run()
@@ -142,7 +175,10 @@ def cmd_init(args: argparse.Namespace) -> int:
     from harness.scaffold import Scaffold
 
     target = Path(args.directory)
-    written = Scaffold(target, ci=args.ci, coverage=args.coverage).write()
+    from harness.matrix import check_images, parse_images
+
+    matrix = tuple(check_images(parse_images(args.matrix))) if args.matrix else ()
+    written = Scaffold(target, ci=args.ci, coverage=args.coverage, matrix=matrix).write()
     for path in written:
         print(f"  wrote {path}")
     where = "" if target.resolve() == Path.cwd().resolve() else f"cd {args.directory} && "
@@ -153,13 +189,21 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def cmd_t(args: argparse.Namespace) -> int:
     """Run Test::Nginx .t files (files or directories) on the harness: a line per file, a table."""
+    from harness.matrix import harness_argv
     from harness.tnginx.cli import run_t
 
     more = coverage_args(args)
+    if len(args.image or []) > 1:
+        options = [*(["-n", str(args.jobs)] if args.jobs else []), *(["--harness-fault", args.fault] if args.fault else []),
+                   *(["--harness-check-leak"] if args.check_leak else []),
+                   *(f"--lua-path={Path(d).resolve()}" for d in args.lua_path)]
+        return run_matrix(args, "t.xml", lambda image, where: harness_argv(  # coverage: beside each run's t.xml
+            "t", *args.paths, "--image", image, "--reports", str(where), *options,
+            f"--pytest=--harness-reports-dir={where.resolve()}", *pytest_passing([*more, *args.pytest_args])))
     if more:  # reports/coverage/ beside t.xml
         more.append(f"--harness-reports-dir={Path(args.reports).resolve()}")
     code = run_t([Path(p) for p in args.paths], Path(args.reports), jobs=args.jobs, fault=args.fault or "",
-                 check_leak=args.check_leak, image=args.image, pytest_args=[*more, *args.pytest_args],
+                 check_leak=args.check_leak, image=(args.image or [None])[0], pytest_args=[*more, *args.pytest_args],
                  lua_path=args.lua_path)
     print(f"harness t: JUnit in {args.reports}/t.xml (exit {code}: "
           f"{('all passed', 'a block failed', 'the run failed')[code]})")
@@ -202,6 +246,12 @@ def cmd_options(args: argparse.Namespace) -> int:
 
 
 PERF_HELP = "performance-regression verdicts (baseline, compare)"
+IMAGE_HELP = ("OpenResty image to run against: a reference, or twin:trixie / twin:bookworm (that offline twin, "
+              "built on first use); default: official, else the offline twin. Twice or more: a matrix, one run "
+              "per image side by side, then a compatibility table (reports/matrix/)")
+ALLOW_DIFF_HELP = OPTION["allow_diff"].help
+MATRIX_JOBS_HELP = ("matrix: image runs at once (0, the default: all of them, side by side; 1: one after the other, "
+                    "for a machine whose CPUs are already busy)")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -218,6 +268,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p = sub.add_parser("images", help=cmd_images.__doc__)
     p.add_argument("action", nargs="?", choices=("build", "list"), default="build")
     p.add_argument("--offline", action="store_true", help="build the offline twins even if Docker Hub works")
+    p.add_argument("--twin", action="append", choices=offline.RELEASES,
+                   help="build only the offline OpenResty twin of this Debian release (repeatable): the image "
+                        "--image twin:NAME runs, e.g. in a matrix")
     p.set_defaults(func=cmd_images)
     p = sub.add_parser("sweep", help=cmd_sweep.__doc__)
     p.add_argument("--all", action="store_true", help="remove every harness resource, live runs' too")
@@ -229,7 +282,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.set_defaults(func=cmd_soak)
     p = sub.add_parser("run", help=cmd_run.__doc__)
     p.add_argument("paths", nargs="*", help="scenario files or directories")
-    p.add_argument("--image", help="OpenResty image to run against (default: official, else offline twin)")
+    p.add_argument("--image", action="append", help=IMAGE_HELP)
+    p.add_argument("--allow-diff", action="store_true", help=ALLOW_DIFF_HELP)
+    p.add_argument("--matrix-jobs", type=int, default=0, metavar="N", help=MATRIX_JOBS_HELP)
     p.add_argument("--lua-path", dest="lua_path", action="append", default=[], metavar="DIR",
                    help="a directory of Lua modules the suite needs (repeatable; besides LUA_PATH/LUA_CPATH, "
                         "which are honoured as prove's nginx would): " + OPTION["lua_path"].help)
@@ -244,6 +299,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("directory", nargs="?", default=".", help="where the project goes (default: here)")
     p.add_argument("--ci", choices=("github", "gitlab", "none"), default="github",
                    help="CI file to write: GitHub Actions (default), GitLab CI, or none")
+    p.add_argument("--matrix", metavar="IMAGE,IMAGE", help="the CI file runs the tests and scenarios on each of "
+                   "these OpenResty images and reports what differs (reports/matrix.txt)")
     p.add_argument("--coverage", action="store_true",
                    help="the CI file's tests measure Lua line coverage of app/lua (--harness-coverage)")
     p.set_defaults(func=cmd_init)
@@ -253,7 +310,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                    "default HARNESS_T_LANES, else auto); for pytest-xdist processes instead: --pytest=-n --pytest=2")
     p.add_argument("--harness-fault", dest="fault", help=OPTION["fault"].help)
     p.add_argument("--harness-check-leak", dest="check_leak", action="store_true", help=OPTION["check_leak"].help)
-    p.add_argument("--image", help="OpenResty image to run against (default: official, else offline twin)")
+    p.add_argument("--image", action="append", help=IMAGE_HELP)
+    p.add_argument("--allow-diff", action="store_true", help=ALLOW_DIFF_HELP)
+    p.add_argument("--matrix-jobs", type=int, default=0, metavar="N", help=MATRIX_JOBS_HELP)
     p.add_argument("--lua-path", dest="lua_path", action="append", default=[], metavar="DIR",
                    help="a directory of Lua modules the suite needs (repeatable; besides LUA_PATH/LUA_CPATH, "
                         "which are honoured as prove's nginx would): " + OPTION["lua_path"].help)

@@ -30,9 +30,10 @@ class OpenRestyFactory:
     back to the pool when the test ends; their ``log`` cursor starts at the hand-out.
     """
 
-    def __init__(self, stage: Stage, marker: Optional[tuple[tuple, dict]] = None,
+    def __init__(self, stage: Stage, marker: Optional[tuple[tuple, dict]] = None, image: str = "",
                  services: Sequence[str] = ()) -> None:
         self.stage = stage
+        self.image = image  # the default image of this test's containers (a matrix cell's); empty: the session's
         self.services = tuple(services)  # declared by the test (its service fixtures)
         self.started: list[OpenRestyContainer] = []
         self.marker = marker  # (args, kwargs) of @pytest.mark.openresty, if any
@@ -40,6 +41,8 @@ class OpenRestyFactory:
         self.before: dict[int, WorkerTable] = {}  # id(container) -> worker table at handout
 
     def __call__(self, fixture: str | Path | Fixture | OpenRestySpec, **options: Any) -> OpenRestyContainer:
+        if self.image and not options.get("image"):
+            options["image"] = self.image
         if self.services:
             given = options.get("services") or (fixture.services if isinstance(fixture, OpenRestySpec) else ())
             options["services"] = (*([given] if isinstance(given, str) else given), *self.services)

@@ -18,6 +18,7 @@ from harness.faults.registry import FaultSpec, hold
 from harness.load import LoadResult, run_load_on
 from harness.preflight import Preflight, PreflightOptions, PreflightReport
 from harness.factory import BoundClient, LogProblemPolicy, OpenRestyFactory, binder
+from harness.matrix import Matrix, MatrixRecorder, parse_images
 from harness.report.summary import summary_table
 from harness.pytest_stage import RUNTIME, session_stage
 from harness.runtime import HarnessRuntime
@@ -32,6 +33,8 @@ from harness.topologies.group import ContainerGroup
 
 FACTORY = pytest.StashKey[OpenRestyFactory]()
 TOPOLOGIES = pytest.StashKey[list[tuple[str, ContainerGroup]]]()
+MATRIX = pytest.StashKey[MatrixRecorder]()
+MATRIX_DONE = pytest.StashKey[Matrix]()
 HARNESS_FIXTURES = {"harness_stage", "openresty", "http", "nginx", "redis_fault", "redis_proxy", "preflight",
                     "dependencies", "fault", "redis_replicated", "redis_sentinel", "redis_cluster", *SERVICE_NAMES}
 TOPOLOGY_MARKER = "redis_topology"
@@ -42,6 +45,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     for opt in OPTIONS:
         bare = {"nargs": "?", "const": opt.bare} if opt.bare else {}
         group.addoption(opt.flag, dest=f"harness_{opt.name}", default=None, **bare,
+                        action="append" if opt.name == "openresty_image" else "store",  # twice or more: a matrix
                         choices=list(opt.choices) or None, help=f"{opt.help} [env {opt.env}, default {opt.default!r}]")
 
 
@@ -55,13 +59,39 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "tnginx: a block of a Test::Nginx .t file (harness.tnginx)")
     config.addinivalue_line("markers", "allow_log_problems(*patterns): [crit]/[alert]/[emerg] and Lua runtime "
                             "errors matching a pattern (all, without patterns) do not fail the test")
-    settings = Settings.from_sources({opt.name: config.getoption(f"harness_{opt.name}") for opt in OPTIONS})
+    config.addinivalue_line("markers", "matrix(*images): run this test once per OpenResty image (references or "
+                            "twin:NAME), beside the session's --harness-matrix images")
+    given = {opt.name: config.getoption(f"harness_{opt.name}") for opt in OPTIONS}
+    images = given["openresty_image"] or []
+    given["openresty_image"] = images[0] if len(images) == 1 else None
+    if len(images) > 1:
+        given["matrix"] = ",".join(images)
+    settings = Settings.from_sources(given)
     if settings.coverage:
         try:
             CoverageScope(settings.coverage, Path.cwd())
         except HarnessError as exc:
             raise pytest.UsageError(exc.message) from None
     config.stash[RUNTIME] = HarnessRuntime(settings, Path(str(config.rootpath)))
+    if settings.matrix:
+        recorder = config.stash[MATRIX] = MatrixRecorder(parse_images(settings.matrix))
+        config.pluginmanager.register(recorder, "harness-matrix")  # its pytest_runtest_logreport
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A matrix (``--harness-matrix``, ``--openresty-image`` twice, ``@pytest.mark.matrix``): each test
+    that starts OpenResty once per image, its id the image."""
+    marker = metafunc.definition.get_closest_marker("matrix")
+    images = parse_images(metafunc.config.stash[RUNTIME].settings.matrix)
+    if marker is not None:
+        images = list(dict.fromkeys([*images, *marker.args]))
+    if images and "harness_image" in metafunc.fixturenames:
+        metafunc.parametrize("harness_image", images, indirect=True, ids=images)
+        recorder = metafunc.config.stash.get(MATRIX, None)
+        if recorder is None:  # a marker's matrix alone
+            recorder = metafunc.config.stash[MATRIX] = MatrixRecorder([])
+            metafunc.config.pluginmanager.register(recorder, "harness-matrix")
+        recorder.include(images)
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> Optional[pytest.Collector]:
@@ -107,6 +137,13 @@ pytest_runtest_teardown = pytest.hookimpl(wrapper=True)(_engine_lost_is_the_caus
 def pytest_sessionfinish(session: pytest.Session) -> None:
     results = session.config.stash.get(RESULTS, [])
     runtime = session.config.stash[RUNTIME]
+    recorder = session.config.stash.get(MATRIX, None)
+    if recorder and not hasattr(session.config, "workerinput"):
+        matrix = recorder.matrix({image: runtime.openresty_facts(image) for image in recorder.images})
+        matrix.write(runtime.reports_dir)
+        session.config.stash[MATRIX_DONE] = matrix
+        if runtime.settings.allow_diff == "on" and session.exitstatus == 1 and matrix.exit_code(allow_diff=True) == 0:
+            session.exitstatus = 0  # every failure is a difference between images, and those are only reported
     runner = session.config.stash.get(RUNNER, None)
     if runner is not None:
         runner.close()
@@ -123,6 +160,11 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    matrix = config.stash.get(MATRIX_DONE, None)
+    if matrix is not None:
+        terminalreporter.write_sep("=", f"compatibility matrix: {len(matrix.differences())} test(s) differ")
+        terminalreporter.write_line(matrix.table())
+        terminalreporter.write_line(f"(also {config.stash[RUNTIME].reports_dir}/matrix.txt, .json, .xml)")
     coverage = config.stash[RUNTIME].coverage
     if coverage is not None:
         terminalreporter.write_sep("=", coverage.summary())
@@ -156,6 +198,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
+@pytest.fixture
+def harness_image(request: pytest.FixtureRequest) -> str:
+    """The OpenResty image of this test's matrix cell (empty: the session's image)."""
+    return str(getattr(request, "param", ""))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _harness_properties(pytestconfig: pytest.Config, record_testsuite_property) -> None:
     for key, value in pytestconfig.stash[RUNTIME].properties().items():
@@ -169,11 +217,12 @@ def harness_stage(pytestconfig: pytest.Config) -> Stage:
 
 
 @pytest.fixture
-def openresty(harness_stage: Stage, request: pytest.FixtureRequest) -> Iterator[OpenRestyFactory]:
+def openresty(harness_stage: Stage, request: pytest.FixtureRequest, harness_image: str) -> Iterator[OpenRestyFactory]:
     """Factory: ``openresty("fixture-name", workers=2, env={...}, memory="256m", cpus=1, nofile=1024)``."""
     marker = request.node.get_closest_marker("openresty")
     declared = tuple(name for name in SERVICE_NAMES if name in request.fixturenames)  # the test's service fixtures
-    factory = OpenRestyFactory(harness_stage, (marker.args, marker.kwargs) if marker else None, declared)
+    factory = OpenRestyFactory(harness_stage, (marker.args, marker.kwargs) if marker else None, image=harness_image,
+                               services=declared)
     request.node.stash[FACTORY] = factory
     yield factory
     failure = factory.close(LogProblemPolicy.from_marker(request.node.get_closest_marker("allow_log_problems")))

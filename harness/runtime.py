@@ -16,6 +16,7 @@ from harness.coverage.model import CoverageResult
 from harness.engine import Engine
 from harness.errors import EngineLost, HarnessError
 from harness.images.facts import ImageFacts, as_record, probe, properties
+from harness.matrix import image_facts
 from harness.resources import shipped
 from harness.services import SERVICES
 from harness.settings import Settings
@@ -71,6 +72,20 @@ class HarnessRuntime:
                                          self.reports_dir / ".image-facts.json")
             except HarnessError as exc:
                 self.fact_errors[kind] = exc.message
+
+    def openresty_facts(self, image: str = "") -> tuple[str, dict[str, str]]:
+        """(summary line, component versions) of OpenResty image ``image`` (empty: the session's), probed
+        once per image id; ("", {}) where no test made a stage (no container ran on it) or the image
+        cannot be resolved or probed."""
+        if self._stage is None:
+            return "", {}
+        try:
+            stage = self.stage()
+            facts = probe(stage.engine, stage.openresty_image(image), stage.session.labels,
+                          self.reports_dir / ".image-facts.json")
+        except HarnessError as exc:
+            return exc.message, {}
+        return image_facts(as_record(facts))
 
     def header(self) -> list[str]:
         version = f"harness version: openresty-harness {__version__} at {shipped('harness')}"

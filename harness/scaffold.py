@@ -17,6 +17,7 @@ CI_FILES: dict[str, tuple[str, str]] = {  # kind -> (template, where it goes in 
     "gitlab": ("gitlab-ci.yml", ".gitlab-ci.yml"),
 }
 VERSION_TOKEN = "__HARNESS_VERSION__"
+IMAGE_TOKENS = {"__PYTEST_IMAGES__": "--openresty-image", "__RUN_IMAGES__": "--image"}  # per matrix image
 COVERAGE_TOKEN = "__HARNESS_COVERAGE__"  # the tests' command line: the coverage flag, or nothing
 COVERAGE_NOTE_TOKEN = "__HARNESS_COVERAGE_NOTE__"
 COVERAGE_NOTES = {
@@ -30,11 +31,13 @@ COVERAGE_NOTES = {
 @dataclass(frozen=True)
 class Scaffold:
     """The files ``harness init`` writes into ``target``: ``app/`` (server.conf, lua/), ``tests/``,
-    ``scenarios/`` and a CI file for ``ci``."""
+    ``scenarios/`` and a CI file for ``ci``; with ``matrix`` images its tests and scenarios run on
+    each of them (a compatibility matrix)."""
 
     target: Path
     ci: CiKind = "github"
     coverage: bool = False  # the CI file's tests run with --harness-coverage
+    matrix: tuple[str, ...] = ()
 
     def files(self) -> dict[Path, str]:
         """Destination path -> text."""
@@ -44,9 +47,13 @@ class Scaffold:
         if self.ci != "none":
             template, dest = CI_FILES[self.ci]
             text = shipped("harness", "templates", "ci", template).read_text()
-            out[self.target / dest] = (text.replace(VERSION_TOKEN, __version__)
-                                       .replace(COVERAGE_TOKEN, " --harness-coverage" if self.coverage else "")
-                                       .replace(COVERAGE_NOTE_TOKEN, COVERAGE_NOTES[self.coverage]))
+            text = (text.replace(VERSION_TOKEN, __version__)
+                    .replace(COVERAGE_TOKEN, " --harness-coverage" if self.coverage else "")
+                    .replace(COVERAGE_NOTE_TOKEN, COVERAGE_NOTES[self.coverage]))
+            for token, flag in IMAGE_TOKENS.items():
+                text = text.replace(token, "".join(f" {flag} {image}" for image in self.matrix))
+            matrix_junit = ", reports/matrix/matrix.xml, reports/matrix.xml" if self.matrix else ""
+            out[self.target / dest] = text.replace("__MATRIX_JUNIT__", matrix_junit)
         return out
 
     def write(self) -> list[Path]:

@@ -13,6 +13,7 @@ from typing import Any, Literal, Mapping, Optional, get_args
 Pull = Literal["auto", "never"]
 ReachChoice = Literal["auto", "direct", "published"]
 Reuse = Literal["hup", "fresh"]
+AllowDiff = Literal["off", "on"]  # matrix runs: off, a test passing on one image and failing on another fails the run
 Twin = Literal["trixie", "bookworm"]  # the Debian releases with an offline OpenResty recipe, default first
 
 from harness.resources import fixtures_dir
@@ -31,7 +32,16 @@ class Option:
 
 OPTIONS: tuple[Option, ...] = (
     Option("openresty_image", "HARNESS_OPENRESTY_IMAGE", "--openresty-image", "",
-           "OpenResty image to test with; empty: official image, else the offline build"),
+           "OpenResty image to test with (a reference, or twin:trixie / twin:bookworm: that offline twin, built "
+           "on first use); empty: official image, else the offline build. pytest: given twice or more, a matrix "
+           "(see HARNESS_MATRIX)"),
+    Option("matrix", "HARNESS_MATRIX", "--harness-matrix", "",
+           "comma-separated OpenResty images (references or twin:NAME): every pytest test that starts OpenResty "
+           "runs once per image (id [image]), then a compatibility table (reports/matrix.txt, .json, .xml: a "
+           "JUnit suite per image); empty: no matrix"),
+    Option("allow_diff", "HARNESS_ALLOW_DIFF", "--harness-allow-diff", "off",
+           "matrix runs: a test that passes on one image and fails on another is only reported (on), or fails "
+           "the run (off)", get_args(AllowDiff)),
     Option("redis_image", "HARNESS_REDIS_IMAGE", "--redis-image", "",
            "Redis image; empty: official image, else the offline build"),
     Option("tools_image", "HARNESS_TOOLS_IMAGE", "--tools-image", "",
@@ -111,6 +121,8 @@ class Settings:
     """Resolved configuration. Build with :meth:`from_sources`."""
 
     openresty_image: str = ""
+    matrix: str = ""
+    allow_diff: AllowDiff = "off"
     redis_image: str = ""
     tools_image: str = ""
     twin: Twin = "trixie"

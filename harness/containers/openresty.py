@@ -345,9 +345,11 @@ class OpenRestyContainer(HarnessContainer):
         """error.log from byte ``since`` (see :meth:`ControlChannel.read_error_log`); the master's
         lines about reloads it rejected are marked hidden (see :class:`~harness.errorlog.LogRead`)."""
         if self._quiet():
+            # settled by the agent: the workers back in their event loops (no Lua of ours in them)
+            settled = self.io.idle(settle) if settle is not None else ""
             chunk = self.io.read_log(since)
             if chunk is not None:
-                return LogRead(chunk.text, chunk.start, "", chunk.end, hidden=self.harness_lines)
+                return LogRead(chunk.text, chunk.start, settled, chunk.end, hidden=self.harness_lines)
         read = self.channel.read_error_log(since, settle)
         return replace(read, hidden=self.harness_lines)
 

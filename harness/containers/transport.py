@@ -111,6 +111,12 @@ class ContainerIO:
                                   f"tail -c +{since + 1} {path}")
         return LogChunk(out, since) if code == 0 else None
 
+    def idle(self, timeout: float) -> str:
+        """Wait (at most ``timeout`` seconds) until every worker sleeps in its event loop: "yes", "no"
+        (still busy at the deadline), or "" where only the agent could tell (through the engine)."""
+        reply = self.ask_agent(f"idle {round(timeout * 1000)}")
+        return reply.output.strip() if reply is not None else ""
+
     def log_size(self) -> Optional[int]:
         """The length of error.log in bytes; None: it could not be read."""
         reply = self.ask_agent("size")

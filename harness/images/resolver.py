@@ -1,6 +1,7 @@
 """Decide which image runs: an override, the official image (local or pulled), or the offline twin."""
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Optional
@@ -14,6 +15,9 @@ from harness.images import offline
 from harness.images.components import OFFICIAL_TAG
 from harness.images.profiles import profile_name
 from harness.settings import Settings
+
+log = logging.getLogger(__name__)
+TWIN_PREFIX = "twin:"  # an image reference naming an offline twin by its Debian release: twin:bookworm
 
 # The newest official tags established from public sources: OpenResty in harness/images/components.py
 # (docker-openresty has no trixie flavor), docker-library/official-images library/redis (8.10.2 on
@@ -97,9 +101,24 @@ class ImageResolver:
         return ResolvedImage(kind=kind, ref=ref, id=str(image.id), source=source,
                              profile=profile_name(labels), labels=labels, note=note)
 
+    def offline_twin(self, kind: str, ref: str) -> ResolvedImage:
+        """``twin:<release>`` (``twin:bookworm``): the offline twin of that Debian release, built on
+        first use (a few minutes, once per recipe)."""
+        release = ref.split(":", 1)[1]
+        if release not in offline.RELEASES:
+            raise ImageUnavailable(f"unknown twin {ref!r}: give one of "
+                                   f"{', '.join('twin:' + r for r in offline.RELEASES)} or an image reference")
+        tag = offline.OfflineBuilder(self.engine, log=log.info, twin=release).build(kind)
+        image = self._local(tag)
+        if image is None:
+            raise ImageUnavailable(f"the offline twin {tag} ({ref}) vanished after its build: run `harness images build`")
+        return self._found(kind, image, tag, "offline build", note=ref)
+
     def _resolve(self, kind: str) -> ResolvedImage:
         if kind in self.overrides:
             ref = self.overrides[kind]
+            if ref.startswith(TWIN_PREFIX):
+                return self.offline_twin(kind, ref)
             image = self._local(ref)
             if image is None:
                 image, reason = self._pull(ref)

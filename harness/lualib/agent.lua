@@ -16,6 +16,9 @@
 --   procs        the nginx process table (the format of harness.workers.PROC_LISTING)
 --   log SINCE    error.log from byte SINCE (timings "from" and "to": the bytes it holds)
 --   size         error.log's length in bytes
+--   idle MS      wait (at most MS ms) until every accepting worker sleeps in its event loop (state S at
+--                two looks 1 ms apart: what was ready to run, a peer's bytes already sent included,
+--                has run and logged); the output says "yes" or "no" (still busy at the deadline)
 --
 -- usage: luajit agent.lua ROOT NGINX_BIN          (serve)
 --        luajit agent.lua ROOT NGINX_BIN check GEN  (compile GEN's Lua files once, exit 65 on error)
@@ -402,6 +405,28 @@ local function read_log(since, timings, name)
     return 0, data
 end
 
+local function idle(ms)
+    local deadline = now_ms() + ms
+    local calm = 0
+    while true do
+        local busy = false
+        for pid, kind in pairs(children(master_pid() or -1)) do
+            local stat = kind == "accepting" and read_file("/proc/" .. pid .. "/stat")
+            if stat and not stat:match("%) [SZ] ") then
+                busy = true
+                break
+            end
+        end
+        calm = busy and 0 or calm + 1
+        if calm >= 2 then
+            return 0, "yes"
+        elseif now_ms() >= deadline then
+            return 0, "no"
+        end
+        sleep_ms(1)
+    end
+end
+
 local function handle(line)
     local command, argument = line:match("^(%S+)%s*(.*)$")
     command = command or ""
@@ -415,6 +440,8 @@ local function handle(line)
     elseif command == "log" and argument:match("^%d+ [%w._-]+$") and not argument:match(" %.+$") then
         local since, name = argument:match("^(%d+) (.+)$")  -- a plain name in the logs directory
         return timings, read_log(tonumber(since), timings, name)
+    elseif command == "idle" and argument:match("^%d+$") then
+        return timings, idle(tonumber(argument))
     elseif command == "size" then
         return timings, 0, tostring(file_size(ERROR_LOG))
     end

@@ -2,17 +2,16 @@
 raw bytes; each answer becomes an :class:`Outcome`."""
 from __future__ import annotations
 
-import socket
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 from urllib.parse import urlsplit
 
-import h11
 import httpx
 
 from harness.load.probe import burst
 from harness.scenarios.spec import Request
+from harness.wire import Answer, Packet, exchange
 
 
 @dataclass(frozen=True)
@@ -68,66 +67,24 @@ def send_pipelined(base_url: str, requests: list[Request], timeout: float) -> li
     """Write every request at once on one connection, then read the answers in order."""
     host, port = _host_port(base_url)
     payload = b"".join(_wire(r, host) for r in requests)
-    started = time.perf_counter()
-    with socket.create_connection((host, port), timeout=timeout) as sock:
-        sock.sendall(payload)
-        conn = h11.Connection(h11.CLIENT)
-        outcomes = []
-        for request in requests:
-            conn.send(h11.Request(method=request.method, target=request.path,
-                                  headers=[("Host", host), *request.headers.items()]))
-            conn.send(h11.EndOfMessage())
-            outcomes.append(_read_one(conn, sock, request, started))
-            if conn.our_state is h11.MUST_CLOSE or conn.their_state is not h11.DONE:
-                break
-            conn.start_next_cycle()
-        return outcomes
+    answers = exchange(host, port, [Packet(payload)], timeout, answers=len(requests), until_close=False)
+    return [_outcome(r.line(), a) for r, a in zip(requests, answers)]
 
 
 def send_raw(base_url: str, data: str, timeout: float) -> Outcome:
-    """Send ``data`` as it is; read until the server closes or ``timeout`` passes."""
+    """Send ``data`` as it is; read its answer (until it is complete, the server closes or
+    ``timeout`` passes)."""
     host, port = _host_port(base_url)
-    started = time.perf_counter()
-    chunks: list[bytes] = []
-    timed_out = False
-    with socket.create_connection((host, port), timeout=timeout) as sock:
-        sock.sendall(data.encode("latin-1"))
-        try:
-            while chunk := sock.recv(65536):
-                chunks.append(chunk)
-        except socket.timeout:
-            timed_out = not chunks
-    text = b"".join(chunks).decode("latin-1")
-    head, _, body = text.partition("\r\n\r\n")
-    status = None
-    first = head.split("\r\n", 1)[0].split()
-    if len(first) >= 2 and first[0].startswith("HTTP/") and first[1].isdigit():
-        status = int(first[1])
-    headers = dict(line.split(": ", 1) for line in head.split("\r\n")[1:] if ": " in line)
-    return Outcome(data.split("\r\n", 1)[0][:60], status, body if status else text,
-                   {k.lower(): v for k, v in headers.items()}, _ms(started), timed_out=timed_out)
+    answer = exchange(host, port, [Packet(data.encode("latin-1"))], timeout, until_close=False)[0]
+    return _outcome(data.split("\r\n", 1)[0][:60], answer)
 
 
-def _read_one(conn: h11.Connection, sock: socket.socket, request: Request, started: float) -> Outcome:
-    status, headers, body = None, {}, bytearray()
-    try:
-        while True:
-            event = conn.next_event()
-            if event is h11.NEED_DATA:
-                conn.receive_data(sock.recv(65536))
-                continue
-            if isinstance(event, h11.Response):
-                status = event.status_code
-                headers = {k.decode().lower(): v.decode() for k, v in event.headers}
-            elif isinstance(event, h11.Data):
-                body += event.data
-            elif isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
-                break
-    except socket.timeout:
-        return Outcome(request.line(), elapsed_ms=_ms(started), timed_out=True)
-    except h11.RemoteProtocolError as exc:
-        return Outcome(request.line(), elapsed_ms=_ms(started), error=f"protocol error: {exc}")
-    return Outcome(request.line(), status, body.decode("utf-8", "replace"), headers, _ms(started))
+def _outcome(line: str, answer: Answer) -> Outcome:
+    if answer.status is None:
+        return Outcome(line, body=answer.body.decode("utf-8", "replace"), elapsed_ms=answer.elapsed_ms,
+                       timed_out=answer.timed_out, error="" if answer.timed_out else answer.error)
+    headers = {name.lower(): answer.header(name) or "" for name, _ in answer.headers}
+    return Outcome(line, answer.status, answer.body.decode("utf-8", "replace"), headers, answer.elapsed_ms)
 
 
 def _wire(request: Request, host: str) -> bytes:

@@ -50,6 +50,7 @@ class RunAhead(Generic[R]):
         self._start = False  # whether the job pytest waits for lets others start
         self._executor: Optional[ThreadPoolExecutor] = None
         self.started_ahead = 0  # jobs started before pytest asked for them (for the tests and the docs)
+        self.closed = False  # close() began: nothing more starts
 
     @property
     def lookahead(self) -> int:
@@ -118,5 +119,6 @@ class RunAhead(Generic[R]):
         with self.lock:
             executor, self._executor = self._executor, None
             self._running.clear()
+            self.closed = True
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)

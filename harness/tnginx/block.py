@@ -11,6 +11,7 @@ from harness.nginx_conf import Fixture
 from harness.tnginx import stream
 from harness.tnginx.load import BLOCK_ENV, RawBlock, Regex
 from harness.tnginx.peers import Peers, TcpPeer, UdpPeer
+from harness.wire import Packet
 
 Pattern = Union[str, Regex]
 DEFAULT_TIMEOUT = 3.0  # seconds between two I/O events, as Test::Nginx's client
@@ -25,19 +26,13 @@ UNSUPPORTED = {
     "stap_out_like": "systemtap is not available", "stap_out_unlike": "systemtap is not available",
     "http2": "HTTP/2 is not supported by the harness's client", "http3": "HTTP/3 is not supported",
     "curl": "curl mode is not supported", "curl_protocol": "curl mode is not supported",
-    "http09": "HTTP/0.9 responses are not parsed", "access_log": "the harness writes its own access_log format",
+"access_log": "the harness writes its own access_log format",
     "no_access_log": "the harness writes its own access_log format", "error_log_file": "the harness owns error_log",
     "server_name": "the default server's name is fixed (localhost)", "reload_fails": "not supported",
     "server_addr_for_client": "the harness connects to the container's own address",
     "response_body_filters": "not supported", "response_body_json_sort": "not supported",
-    "raw_request_middle_delay": "not supported", "skip_openssl": "not supported", "todo": "not supported",
+    "skip_openssl": "not supported", "todo": "not supported",
 }
-
-
-@dataclass(frozen=True)
-class Packet:
-    data: bytes
-    delay_before: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -88,6 +83,8 @@ class TBlock:
     workers: int = 1
     timeout: float = DEFAULT_TIMEOUT
     abort: bool = False
+    shutdown: Optional[int] = None  # --- shutdown: the client shuts this direction down after writing
+    http09: bool = False  # --- http09: the answer is a bare HTTP/0.9 body
     wait: float = 0.0
     ignore_response: bool = False
     must_die: bool = False
@@ -189,32 +186,52 @@ def empty_dicts_in_init(http_config: str) -> str:
 
 
 def request_line(text: str) -> tuple[str, str, str, bytes]:
-    """A ``--- request`` value: comment lines, then ``METHOD [URI [VERSION]]``, then the body."""
-    lines = text.split("\n")
-    while lines and (not lines[0].strip() or lines[0].lstrip().startswith("#")):
-        lines.pop(0)
-    if not lines:
+    """A ``--- request`` value: comment lines, then ``METHOD [URI [VERSION]]``, then the body (all
+    after the first line, as written)."""
+    text = re.sub(r"\A(?:\s*#[^\n]+\s+|\s+)+", "", text)
+    if not text.strip():
         raise BlockError("the request section is empty")
-    parts = lines[0].split()
+    first, _, body = text.partition("\n")
+    parts = first.split()
     method = parts[0]
     uri = parts[1] if len(parts) > 1 else "/"
     version = parts[2] if len(parts) > 2 else "HTTP/1.1"
-    body = "\n".join(lines[1:])
     return method, uri, version, _bytes(body)
 
 
 def header_lines(value: Any) -> list[str]:
+    """``--- more_headers`` as Test::Nginx writes them: one ``Name: value`` per non-empty line (comment
+    lines left out, the colon's spaces normalised, a line without a colon a header without value)."""
     if value is None:
         return []
-    return [ln.strip() for ln in str(value).split("\n") if ln.strip() and ":" in ln]
+    out = []
+    for line in re.split(r"\n+", str(value)):
+        if line and not re.match(r"\s*#", line):
+            name, rest = (re.split(r":\s*", line, maxsplit=1) + [""])[:2]
+            out.append(f"{name}: {rest}")
+    return out
+
+
+def _has(headers: list[str], name: str) -> bool:
+    return any(h.lower().startswith(name.lower() + ":") for h in headers)
 
 
 def build_http(text: str, more_headers: list[str], keepalive: bool = False) -> bytes:
+    """The request's bytes as Test::Nginx builds them: ``Host`` and ``Connection`` unless the block's
+    headers give them, then its headers, then a ``Content-Length`` it counts itself (on the body without
+    its outer whitespace) unless the headers give one or say ``Transfer-Encoding: chunked`` (the body
+    is then sent as written)."""
     method, uri, version, body = request_line(text)
-    head = [f"{method} {uri} {version}", "Host: localhost", f"Connection: {'keep-alive' if keepalive else 'close'}"]
+    head = [f"{method} {uri} {version}"]
+    if not _has(more_headers, "Host"):
+        head.append("Host: localhost")
+    if not _has(more_headers, "Connection"):
+        head.append(f"Connection: {'keep-alive' if keepalive else 'close'}")
     head += more_headers
-    if body and not any(h.lower().startswith("content-length:") for h in more_headers):
-        body = body.strip()  # as Test::Nginx: a body it counts itself loses its outer whitespace
+    chunked = any(h.partition(": ")[0].lower() == "transfer-encoding" and h.partition(": ")[2] == "chunked"
+                  for h in more_headers)
+    if body and not chunked and not any(h.startswith("Content-Length:") for h in more_headers):
+        body = body.strip()
         head.append(f"Content-Length: {len(body)}")
     return _bytes("\r\n".join(head) + "\r\n\r\n") + body
 
@@ -242,17 +259,27 @@ def _packets(value: Any, more_headers: list[str]) -> tuple[Packet, ...]:
     return tuple(cuts)
 
 
+def _middle_delay(packets: tuple[Packet, ...], delay: float) -> tuple[Packet, ...]:
+    """``--- raw_request_middle_delay``: the gap before each later packet that names none of its own."""
+    if not delay:
+        return packets
+    return packets[:1] + tuple(p if p.delay_before else Packet(p.data, delay) for p in packets[1:])
+
+
 def requests_of(raw: RawBlock) -> tuple[WireRequest, ...]:
     s = raw.sections
     more = s.get("more_headers")
+    delay = seconds(s["raw_request_middle_delay"]) if raw.has("raw_request_middle_delay") else 0.0
     if raw.has("raw_request"):
         packets = tuple(Packet(_bytes(str(p.get("value", "") if isinstance(p, dict) else p)),
                                float(p.get("delay_before", 0)) if isinstance(p, dict) else 0.0)
                         for p in _list(s["raw_request"]))
-        return (WireRequest(packets, 1, "raw_request"),)
+        return (WireRequest(_middle_delay(packets, delay), 1, "raw_request"),)
     if raw.has("pipelined_requests"):
         items = [str(x) for x in _list(s["pipelined_requests"])]
-        data = b"".join(build_http(t, header_lines(more), keepalive=i < len(items) - 1) for i, t in enumerate(items))
+        mores = more if isinstance(more, list) else [more] * len(items)
+        data = b"".join(build_http(t, header_lines(mores[i] if i < len(mores) else None), keepalive=i < len(items) - 1)
+                        for i, t in enumerate(items))
         return (WireRequest((Packet(data),), len(items), "pipelined_requests"),)
     value = s.get("request", s.get("request_eval"))
     if value is None:
@@ -263,10 +290,16 @@ def requests_of(raw: RawBlock) -> tuple[WireRequest, ...]:
     for index, item in enumerate(items):
         headers = header_lines(mores[index] if index < len(mores) else None)
         if isinstance(item, list):
-            out.append(WireRequest(_packets(item, headers), 1, "request"))
+            out.append(WireRequest(_middle_delay(_packets(item, headers), delay), 1, "request"))
         else:
             out.append(WireRequest((Packet(build_http(str(item), headers)),), 1, str(item).strip().split("\n")[0]))
     return tuple(out)
+
+
+def _shutdown(value: Any) -> int:
+    """``--- shutdown`` (empty: 1, the write side), the ``how`` of shutdown(2)."""
+    text = str(value).strip()
+    return int(text) if text else 1
 
 
 def _nth(value: Any, index: int) -> Any:
@@ -489,7 +522,8 @@ def build_block(raw: RawBlock, *, repeats: int, log_level: str, workers: int, no
             expects=expects_of(raw, answers), log=log_expects(raw, repeats),
             log_level=str(s.get("log_level") or log_level).strip(), workers=workers,
             timeout=seconds(s["timeout"]) if raw.has("timeout") else DEFAULT_TIMEOUT,
-            abort="abort" in s, wait=seconds(s["wait"]) if raw.has("wait") else 0.0,
+            abort="abort" in s, shutdown=_shutdown(s["shutdown"]) if "shutdown" in s else None,
+            http09="http09" in s, wait=seconds(s["wait"]) if raw.has("wait") else 0.0,
             ignore_response="ignore_response" in s, must_die="must_die" in s, no_check_leak="no_check_leak" in s,
             skip_eval=bool(s.get("skip_eval_result")),
             skip_nginx=str(s["skip_nginx"]) if raw.has("skip_nginx") else None,

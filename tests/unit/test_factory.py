@@ -33,7 +33,7 @@ def test_the_services_a_test_declares_go_with_every_openresty_it_starts():
             asked.append(options.get("services"))
             return SimpleNamespace(workers=lambda: None)
 
-    factory = OpenRestyFactory(Stage(), None, ("redis",))
+    factory = OpenRestyFactory(Stage(), None, services=("redis",))
     factory("redis-counter")
     factory("redis-counter", services=["memcached"])
     factory("redis-counter", services="dns")

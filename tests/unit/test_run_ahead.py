@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from harness.tnginx.ahead import RunAhead
+from harness.waiting import wait_for
 
 WAIT = 10.0  # seconds any event here may take: a deadline, never a pause
 
@@ -182,6 +183,7 @@ def test_after_close_a_job_that_ends_starts_no_other():
     assert js[0].started.wait(WAIT)
     closer = threading.Thread(target=ahead.close)
     closer.start()
+    wait_for(lambda: ahead.closed, timeout=WAIT, what="close() to begin")  # a loaded machine may lag it
     js[0].release.set()
     closer.join(WAIT)
     t.join(WAIT)

@@ -41,6 +41,29 @@ def test_init_refuses_to_overwrite_and_writes_nothing(tmp_path, capsys):
     assert err.count("\n") == 1 and err.startswith("harness: init would overwrite")
 
 
+@pytest.mark.parametrize("ci, dest", [("github", ".github/workflows/openresty-harness.yml"), ("gitlab", ".gitlab-ci.yml")])
+def test_init_matrix_runs_tests_and_scenarios_on_each_image(tmp_path, ci, dest):
+    assert main(["init", str(tmp_path), "--ci", ci, "--matrix", "openresty/openresty:1.27.1.2-0-bookworm,twin:trixie"]) == 0
+    text = (tmp_path / dest).read_text()
+    assert "pytest tests --junitxml=reports/tests.xml --openresty-image openresty/openresty:1.27.1.2-0-bookworm " \
+           "--openresty-image twin:trixie\n" in text
+    assert "harness run --image openresty/openresty:1.27.1.2-0-bookworm --image twin:trixie " in text
+    assert "__" not in text
+    import yaml
+
+    assert yaml.safe_load(text)  # still YAML
+
+
+def test_init_without_matrix_leaves_no_token(tmp_path):
+    Scaffold(tmp_path, ci="gitlab").write()
+    text = (tmp_path / ".gitlab-ci.yml").read_text()
+    assert "__" not in text and "harness run           # ./scenarios" in text
+    Scaffold(tmp_path / "gh").write()
+    text = (tmp_path / "gh" / ".github/workflows/openresty-harness.yml").read_text()
+    assert "__" not in text and "run: pytest tests --junitxml=reports/tests.xml\n" in text
+    assert main(["init", str(tmp_path / "x"), "--matrix", "twin:sid,twin:trixie"]) == 2
+
+
 @pytest.mark.parametrize("ci, name", [("github", ".github/workflows/openresty-harness.yml"), ("gitlab", ".gitlab-ci.yml")])
 def test_init_coverage_option_puts_the_flag_on_the_tests_line(tmp_path, ci, name):
     assert main(["init", str(tmp_path / "with"), "--ci", ci, "--coverage"]) == 0

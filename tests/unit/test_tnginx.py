@@ -10,7 +10,7 @@ from harness.tnginx.items import is_t_file
 from harness.tnginx.load import Regex, TFileError, load_tfile, selected
 from harness.tnginx.logview import LogView, block_lines, grep
 from harness.tnginx.runner import check_answer, check_log
-from harness.tnginx.wire import Answer
+from harness.wire import Answer
 
 needs_perl = pytest.mark.skipif(shutil.which("perl") is None, reason="perl is not installed")
 SUITE = Path(__file__).resolve().parent.parent / "tnginx"
@@ -191,6 +191,9 @@ def test_checks_report_what_differs():
     closed = Answer(status=None, body=b"", headers=[])
     assert check_answer(Expect(status=None, body=b"", no_response=True), closed, 0, 0) == []  # error_code empty
     assert check_answer(Expect(status=200), closed, 0, 0) == ["request 1: no response (closed)"]
+    assert check_answer(Expect(status=Regex("^(?:500)?$"), body=b""), closed, 0, 0) == []  # "" matches
+    assert check_answer(Expect(status=None, body=b"x", no_response=True), closed, 0, 0) == [
+        "request 1: response_body '', expected 'x'"]
     assert check_log(LogExpect(present=("nothere",), absent=(Regex("mi.e"),)), ["mine"], 1) == [
         "error_log (repetition 2): no line matches 'nothere'",
         "no_error_log (repetition 2): Regex(pattern='mi.e', flags='') found in: mine"]
@@ -281,3 +284,44 @@ def test_an_init_by_lua_block_section_a_preprocessor_spliced_in_is_written_once(
     for block in blocks:
         http = block.fixture.snippets["http.conf"]
         assert http.count("init_by_lua_block") == 1 and "ngx.say_hi = true" in http, http
+
+
+def _requests(**sections):
+    from harness.tnginx.block import requests_of
+    from harness.tnginx.load import RawBlock
+    return requests_of(RawBlock("x", 1, sections))
+
+
+def test_a_chunked_request_body_is_sent_as_written():
+    body = "5\r\nhello\r\n0\r\n\r\n"
+    [request] = _requests(request=f"POST /t\n{body}", more_headers="Transfer-Encoding: chunked\n")
+    data = request.packets[0].data
+    assert data.endswith(b"Transfer-Encoding: chunked\r\n\r\n" + body.encode()) and b"Content-Length" not in data
+
+
+def test_more_headers_as_test_nginx_writes_them():
+    [request] = _requests(request="GET /t", more_headers="# a comment\nHost:   example.com\nConnection: upgrade\nX-Empty\n")
+    assert request.packets[0].data == (b"GET /t HTTP/1.1\r\nHost: example.com\r\nConnection: upgrade\r\n"
+                                       b"X-Empty: \r\n\r\n")  # the block's Host and Connection replace ours
+    [given] = _requests(request="POST /t\n  hi  \n", more_headers="Content-Length: 6")
+    assert given.packets[0].data.endswith(b"Content-Length: 6\r\n\r\n  hi  \n")  # its own length: not trimmed
+
+
+def test_pipelined_requests_with_their_own_headers_and_a_middle_delay():
+    [pipe] = _requests(pipelined_requests=["GET /a", "GET /b"], more_headers=["X-N: 1", "X-N: 2"])
+    data = pipe.packets[0].data
+    assert pipe.answers == 2 and data.count(b"Connection: keep-alive") == 1 and data.endswith(b"X-N: 2\r\n\r\n")
+    [raw] = _requests(raw_request=["GET / HTTP/1.0\r\n", {"value": "\r\n", "delay_before": 0.5}, "x"],
+                      raw_request_middle_delay="0.1")
+    assert [p.delay_before for p in raw.packets] == [0.0, 0.5, 0.1]
+
+
+def test_shutdown_section_and_timed_out_answers_are_still_checked(tmp_path):
+    from harness.tnginx.block import Expect
+    from harness.tnginx.load import RawBlock
+    block = build_block(RawBlock("x", 1, {"request": "GET /t", "shutdown": ""}), repeats=1, log_level="debug",
+                        workers=1, no_root_location=False, env_to_nginx=[], label="x")
+    assert block.shutdown == 1
+    partial = Answer(status=200, body=b"par", timed_out=True, error="no last chunk found")
+    assert check_answer(Expect(status=200, body=b"part"), partial, 0, 0) == [
+        "request 1: no last chunk found", "request 1: response_body 'par', expected 'part'"]

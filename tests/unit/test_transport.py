@@ -78,3 +78,10 @@ def test_only_plain_file_names_of_the_logs_directory_are_read():
     for name in ("../conf/nginx.conf", "..", "a/b"):
         with pytest.raises(ValueError, match="plain file name"):
             io.read_log(0, name)
+
+
+def test_idle_asks_the_agent_and_through_the_engine_cannot_tell():
+    agent = Agent({"idle": AgentReply(0, "yes\n")})
+    io = ContainerIO(Shell({}), agent)  # type: ignore[arg-type]
+    assert io.idle(0.5) == "yes" and agent.calls == ["idle 500"]
+    assert ContainerIO(Shell({})).idle(0.5) == ""  # type: ignore[arg-type]
