@@ -231,6 +231,14 @@ def cmd_scenario_reference(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_faults(args: argparse.Namespace) -> int:
+    """Print the fault table (Markdown): every fault by name, for pytest, YAML and harness t."""
+    from harness.faults.registry import fault_markdown
+
+    sys.stdout.write(fault_markdown())
+    return 0
+
+
 def cmd_options(args: argparse.Namespace) -> int:
     """Print the configuration table (Markdown)."""
     sys.stdout.write(options_markdown())
@@ -316,6 +324,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     sub.add_parser("scenario-reference", help=cmd_scenario_reference.__doc__).set_defaults(
         func=cmd_scenario_reference)
     sub.add_parser("options", help=cmd_options.__doc__).set_defaults(func=cmd_options)
+    sub.add_parser("faults", help=cmd_faults.__doc__).set_defaults(func=cmd_faults)
     words = list(sys.argv[1:] if argv is None else argv)
     if words[:1] == ["perf"]:
         from harness.perf import cli as perf_cli

@@ -23,14 +23,18 @@ class OpenRestyFactory:
 
     The keywords are :class:`~harness.openresty_spec.OpenRestyOptions` (``workers``, ``env``,
     ``memory``, ``cpus``, ``nofile``, ``ports``, ``error_log_level``, ``init``, ``image``,
-    ``reuse``); ``@pytest.mark.openresty(fixture, **options)`` takes the same. Each call builds an
+    ``reuse``, ``services``); ``@pytest.mark.openresty(fixture, **options)`` takes the same. The
+    services the test declares (its ``redis``/``dns``/``memcached`` fixtures) are added to every
+    call's ``services``, so those OpenResty get their addresses. Each call builds an
     :class:`~harness.openresty_spec.OpenRestySpec` and asks the stage's pool for it. Containers go
     back to the pool when the test ends; their ``log`` cursor starts at the hand-out.
     """
 
-    def __init__(self, stage: Stage, marker: Optional[tuple[tuple, dict]] = None, image: str = "") -> None:
+    def __init__(self, stage: Stage, marker: Optional[tuple[tuple, dict]] = None, image: str = "",
+                 services: Sequence[str] = ()) -> None:
         self.stage = stage
         self.image = image  # the default image of this test's containers (a matrix cell's); empty: the session's
+        self.services = tuple(services)  # declared by the test (its service fixtures)
         self.started: list[OpenRestyContainer] = []
         self.marker = marker  # (args, kwargs) of @pytest.mark.openresty, if any
         self._marked: Optional[OpenRestyContainer] = None
@@ -39,6 +43,9 @@ class OpenRestyFactory:
     def __call__(self, fixture: str | Path | Fixture | OpenRestySpec, **options: Any) -> OpenRestyContainer:
         if self.image and not options.get("image"):
             options["image"] = self.image
+        if self.services:
+            given = options.get("services") or (fixture.services if isinstance(fixture, OpenRestySpec) else ())
+            options["services"] = (*([given] if isinstance(given, str) else given), *self.services)
         container = self.stage.openresty(fixture, **options)
         self.before[id(container)] = container.workers()
         self.started.append(container)

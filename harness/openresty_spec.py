@@ -54,6 +54,7 @@ class Shape:
 
     image_id: str
     env: tuple[tuple[str, str], ...]  # sorted, service addresses included
+    services: tuple[str, ...]  # the declared services (sorted): what a per-container companion serves
     limits: Limits
     ports: tuple[int, ...]  # the extra container ports
     init: bool
@@ -82,11 +83,21 @@ class OpenRestyOptions(BaseModel):
     image: str = Field("", description="this image reference instead of the session's OpenResty image")
     reuse: Optional[bool] = Field(None, description="false: a fresh container, removed after use "
                                                     "(default: HARNESS_REUSE, HUP reuse)")
+    services: tuple[str, ...] = Field(
+        (), description="session services it uses, started before it; their addresses come as env (redis: "
+                        "REDIS_HOST/REDIS_PORT, dns: DNS_SERVER, memcached: MEMCACHED_HOST/MEMCACHED_PORT)")
 
     @field_validator("env", mode="before")
     @classmethod
     def _text_values(cls, value: Any) -> Any:
         return {str(k): str(v) for k, v in value.items()} if isinstance(value, Mapping) else value
+
+    @field_validator("services", mode="before")
+    @classmethod
+    def _known_services(cls, value: Any) -> Any:
+        from harness.services import checked  # the registry imports the service containers, which import this
+
+        return checked([value] if isinstance(value, str) else value) if isinstance(value, (str, list, tuple, set)) else value
 
     @field_validator("mounts", mode="before")
     @classmethod
@@ -129,5 +140,5 @@ class OpenRestySpec(OpenRestyOptions):
     def shape(self, image_id: str, env: Mapping[str, str]) -> Shape:
         """The pool key of a container built from this spec on image ``image_id`` with environment
         ``env`` (this spec's env plus the session's service addresses)."""
-        return Shape(image_id, tuple(sorted(env.items())), self.limits,
+        return Shape(image_id, tuple(sorted(env.items())), self.services, self.limits,
                      tuple(self.ports), self.init, self.mounts, self.workdir)

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, ContextManager, Iterator, Optional
 
 import pytest
 
-from harness.containers import DnsContainer, FaultProxyContainer, OpenRestyContainer, RedisContainer
+from harness.containers import FaultProxyContainer, OpenRestyContainer, RedisContainer
 from harness.coverage.run import below_minimum
 from harness.coverage.scope import CoverageScope
 from harness.dependencies import Dependencies
@@ -14,6 +14,7 @@ from docker.errors import DockerException
 
 from harness.errors import EngineLost, HarnessError
 from harness.faults import RedisFault, WorkerFault
+from harness.faults.registry import FaultSpec, hold
 from harness.load import LoadResult, run_load_on
 from harness.preflight import Preflight, PreflightOptions, PreflightReport
 from harness.factory import BoundClient, LogProblemPolicy, OpenRestyFactory, binder
@@ -23,6 +24,7 @@ from harness.pytest_stage import RUNTIME, session_stage
 from harness.runtime import HarnessRuntime
 from harness.scenarios.items import RESULT, RESULTS, RUNNER, ScenarioFile, evidence_sections
 from harness.scenarios.loader import is_scenario_file
+from harness.services import SERVICE_NAMES, SERVICES, Service, route_to
 from harness.settings import OPTIONS, Settings
 from harness.stage import Stage
 from harness.tnginx import items as tnginx_items
@@ -33,8 +35,8 @@ FACTORY = pytest.StashKey[OpenRestyFactory]()
 TOPOLOGIES = pytest.StashKey[list[tuple[str, ContainerGroup]]]()
 MATRIX = pytest.StashKey[MatrixRecorder]()
 MATRIX_DONE = pytest.StashKey[Matrix]()
-HARNESS_FIXTURES = {"harness_stage", "openresty", "redis", "http", "nginx", "redis_fault", "dns", "redis_proxy",
-                    "preflight", "dependencies", "redis_replicated", "redis_sentinel", "redis_cluster"}
+HARNESS_FIXTURES = {"harness_stage", "openresty", "http", "nginx", "redis_fault", "redis_proxy", "preflight",
+                    "dependencies", "fault", "redis_replicated", "redis_sentinel", "redis_cluster", *SERVICE_NAMES}
 TOPOLOGY_MARKER = "redis_topology"
 
 
@@ -218,7 +220,9 @@ def harness_stage(pytestconfig: pytest.Config) -> Stage:
 def openresty(harness_stage: Stage, request: pytest.FixtureRequest, harness_image: str) -> Iterator[OpenRestyFactory]:
     """Factory: ``openresty("fixture-name", workers=2, env={...}, memory="256m", cpus=1, nofile=1024)``."""
     marker = request.node.get_closest_marker("openresty")
-    factory = OpenRestyFactory(harness_stage, (marker.args, marker.kwargs) if marker else None, image=harness_image)
+    declared = tuple(name for name in SERVICE_NAMES if name in request.fixturenames)  # the test's service fixtures
+    factory = OpenRestyFactory(harness_stage, (marker.args, marker.kwargs) if marker else None, image=harness_image,
+                               services=declared)
     request.node.stash[FACTORY] = factory
     yield factory
     failure = factory.close(LogProblemPolicy.from_marker(request.node.get_closest_marker("allow_log_problems")))
@@ -226,12 +230,21 @@ def openresty(harness_stage: Stage, request: pytest.FixtureRequest, harness_imag
         pytest.fail(failure, pytrace=False)
 
 
-@pytest.fixture
-def redis(harness_stage: Stage) -> RedisContainer:
-    """The session's Redis, emptied for this test. OpenResty started afterwards gets REDIS_HOST/REDIS_PORT."""
-    container = harness_stage.redis()
-    container.reset()
-    return container
+def service_fixture(name: str) -> Any:
+    """The pytest fixture of service ``name``: the session's, made fresh for the test. Using it
+    declares the service: OpenResty started in the test gets its address (``services=``)."""
+    definition = SERVICES[name]
+
+    def fixture(harness_stage: Stage) -> Service:
+        return harness_stage.services.reset(name)
+    fixture.__name__ = name
+    fixture.__doc__ = (f"{definition.doc[0].upper()}{definition.doc[1:]}, made fresh for this test ({definition.reset}). "
+                       f"OpenResty started in the test gets {'/'.join(definition.env)}.")
+    return pytest.fixture(name=name)(fixture)
+
+
+# one fixture per declared service, named after it (redis, dns, memcached...): a new service needs no line here
+globals().update({name: service_fixture(name) for name in SERVICE_NAMES})
 
 
 def topology_fixture(name: str, topology: Callable[..., ContainerGroup], doc: str) -> Any:
@@ -277,22 +290,11 @@ def http(openresty: OpenRestyFactory, request: pytest.FixtureRequest, pytestconf
 
 
 @pytest.fixture
-def dns(harness_stage: Stage) -> Iterator[DnsContainer]:
-    """The session's DNS server; OpenResty started afterwards gets DNS_SERVER for ``resolver``.
-    Answers set in a test are forgotten after it; every query is recorded (``dns.queries(name)``,
-    ``dns.wait_for_query(name, after=t, poke=...)``)."""
-    container = harness_stage.dns()
-    yield container
-    for name in container.records():
-        container.forget(name)
-
-
-@pytest.fixture
 def redis_proxy(harness_stage: Stage, redis: RedisContainer) -> Iterator[FaultProxyContainer]:
     """A fault proxy in front of Redis for this test. Start OpenResty with
     ``env={"REDIS_HOST": redis_proxy.ip}`` to send its Redis traffic through it, then
     ``with redis_proxy.route("redis").latency(300): ...`` and the other toxics."""
-    proxy = harness_stage.fault_proxy({"redis": (6379, redis.ip, 6379)})
+    proxy = harness_stage.fault_proxy(route_to("redis", redis))
     try:
         yield proxy
     finally:
@@ -331,6 +333,16 @@ def redis_fault(redis: RedisContainer) -> RedisFault:
 
 
 @pytest.fixture
+def fault(harness_stage: Stage) -> Callable[..., ContextManager[object]]:
+    """``with fault("redis.refusing"): ...``, ``fault("proxy.latency", proxy=redis_proxy, ms=300)``,
+    ``fault("worker.kill", nginx=nginx)``: any fault of docs/faults.md, by name, undone at the end."""
+    def held(kind: str, *, nginx: Optional[OpenRestyContainer] = None, proxy: Optional[FaultProxyContainer] = None,
+             **params: Any) -> ContextManager[object]:
+        return hold(FaultSpec.model_validate({"kind": kind, **params}), harness_stage.services.use, nginx, proxy)
+    return held
+
+
+@pytest.fixture
 def worker_fault() -> type[WorkerFault]:
     """``worker_fault(nginx).kill_worker()``, ``with worker_fault(nginx).stopped_worker(): ...``."""
     return WorkerFault
@@ -338,8 +350,6 @@ def worker_fault() -> type[WorkerFault]:
 
 @pytest.fixture
 def nginx(openresty: OpenRestyFactory, request: pytest.FixtureRequest) -> OpenRestyContainer:
-    """The OpenResty named by ``@pytest.mark.openresty(...)`` (required), started for this test."""
-    for service in ("redis", "dns"):
-        if service in request.fixturenames:
-            request.getfixturevalue(service)  # start it first, so this OpenResty gets its address
+    """The OpenResty named by ``@pytest.mark.openresty(...)`` (required), started for this test with the
+    services the test's fixtures declare (``redis``, ``dns``, ``memcached``)."""
     return openresty.marked()

@@ -18,11 +18,13 @@ from harness.errors import EngineLost, HarnessError
 from harness.images.facts import ImageFacts, as_record, probe, properties
 from harness.matrix import image_facts
 from harness.resources import shipped
+from harness.services import SERVICES
 from harness.settings import Settings
 from harness.stage import Stage
 
 log = logging.getLogger(__name__)
-KINDS = ("openresty", "redis", "tools")
+# OpenResty's image, then each declared service's (the DNS server and the fault proxy run in "tools")
+KINDS = tuple(dict.fromkeys(("openresty", *(d.image for d in SERVICES.values()))))
 
 
 class HarnessRuntime:

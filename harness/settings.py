@@ -82,8 +82,8 @@ OPTIONS: tuple[Option, ...] = (
            "sockets and the CPUs idle; at most 4 a CPU, bounded by memory); a block naming Redis runs alone; "
            "1 with --harness-check-leak=on or under pytest-xdist"),
     Option("fault", "HARNESS_FAULT", "--harness-fault", "",
-           "a fault held for the whole run of `.t` blocks: redis.latency=MS (a proxy in front of Redis), "
-           "redis.refusing, dns.servfail; empty: none"),
+           "a fault held for the whole run of `.t` blocks, by name (docs/faults.md): proxy.latency:ms=MS "
+           "(a proxy in front of Redis), redis.refusing, dns.servfail; empty: none"),
     Option("lua_path", "HARNESS_LUA_PATH", "--harness-lua-path", "",
            "`.t` blocks: directories of Lua modules the suite needs (`:`-separated; `harness t --lua-path DIR`, "
            "repeatable): DIR/?.lua and DIR/?/init.lua come first on LUA_PATH; each directory LUA_PATH and "

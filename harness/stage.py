@@ -1,11 +1,10 @@
-"""Stage: a harness session's network and services (Redis, DNS, fault proxies), its images, and the
-:class:`~harness.pool.ContainerPool` that hands out OpenResty containers.
+"""Stage: a harness session's network, its services (declared, see :mod:`harness.services`), fault
+proxies, images, and the :class:`~harness.pool.ContainerPool` that hands out OpenResty containers.
 
 Usable without pytest::
 
     with Stage.open() as stage:
-        redis = stage.redis()
-        nginx = stage.openresty("redis-counter")
+        nginx = stage.openresty("redis-counter", services=["redis"])  # Redis started first, once
         httpx.get(nginx.base_url + "/count")
         stage.release(nginx)
 
@@ -17,12 +16,13 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Optional, TypeVar, Union
 
 from testcontainers.core.config import testcontainers_config
 from testcontainers.core.network import Network
 
-from harness.containers import (CompanionContainer, DnsContainer, FaultProxyContainer, OpenRestyContainer, Reach,
+from harness.containers import (CompanionContainer, DnsContainer, FaultProxyContainer, MemcachedContainer,
+                                OpenRestyContainer, Reach,
                                 RedisContainer)
 from harness.containers.base import ReachMode
 from harness.coverage.lines import probe_runner
@@ -35,11 +35,13 @@ from harness.nginx_conf import Fixture
 from harness.openresty_spec import OpenRestySpec
 from harness.pool import ContainerPool, OpenRestyPlan
 from harness.prefetch import Prefetcher
+from harness.services import Service, SessionServices
 from harness.session import HarnessSession, Removed, sweep_stale
 from harness.settings import Settings
 
 log = logging.getLogger(__name__)
 RYUK_IMAGE = testcontainers_config.ryuk_image
+S = TypeVar("S")
 
 
 def configure_ryuk(engine: Engine, pull: bool) -> str:
@@ -80,9 +82,8 @@ class Stage:
         self.swept = Removed()  # what open() removed of dead runs
         self.ryuk = "not set up (a Stage built directly; Stage.open() sets up Ryuk)"
         self._reach: Optional[Reach] = None
-        self._lock = threading.RLock()  # the network and the services are made once, whichever thread asks first
-        self._redis: Optional[RedisContainer] = None
-        self._dns: Optional[DnsContainer] = None
+        self._lock = threading.RLock()  # the network is made once, whichever thread asks first
+        self.services = SessionServices(self.resolver.resolve, self.session, lambda: self.reach, settings.start_timeout)
         self._proxies: list[FaultProxyContainer] = []  # fault proxies started, for dependencies()
         self._images: dict[str, ResolvedImage] = {}  # image references given per container, resolved once
         self._companions: dict[str, CompanionContainer] = {}  # OpenResty container id -> its companion
@@ -143,22 +144,23 @@ class Stage:
                 self._reach = Reach(self.reach_mode, internal, edge)
             return self._reach
 
-    # ---- services -----------------------------------------------------------------------------
+    # ---- services ----------------------------------------------------------------------------
+    def _service(self, name: str, kind: type[S]) -> S:
+        service: Service = self.services.use(name)
+        assert isinstance(service, kind)
+        return service
+
     def redis(self) -> RedisContainer:
-        """The session's Redis (started on first use); OpenResty containers started later find it."""
-        with self._lock:
-            if self._redis is None or not self._redis.state().get("Running"):
-                container = RedisContainer(self.resolver.resolve("redis"), self.session, self.reach)
-                self._redis = container.with_start_timeout(self.settings.start_timeout).start()
-            return self._redis
+        """The session's Redis (started on first use); ``services=["redis"]`` gives OpenResty its address."""
+        return self._service("redis", RedisContainer)
 
     def dns(self) -> DnsContainer:
-        """The session's DNS server (started on first use); OpenResty started later gets DNS_SERVER."""
-        with self._lock:
-            if self._dns is None or not self._dns.state().get("Running"):
-                container = DnsContainer(self.resolver.resolve("tools"), self.session, self.reach)
-                self._dns = container.with_start_timeout(self.settings.start_timeout).start()
-            return self._dns
+        """The session's DNS server (started on first use); ``services=["dns"]`` gives OpenResty DNS_SERVER."""
+        return self._service("dns", DnsContainer)
+
+    def memcached(self) -> MemcachedContainer:
+        """The session's memcached (started on first use); ``services=["memcached"]`` gives OpenResty its address."""
+        return self._service("memcached", MemcachedContainer)
 
     def fault_proxy(self, routes: dict[str, tuple[int, str, int]]) -> FaultProxyContainer:
         """A new TCP fault proxy on the session network (the caller stops it): routes are
@@ -200,18 +202,10 @@ class Stage:
         """Counters of what ``nginx`` depends on: the session's Redis and DNS server (if started) and
         every fault proxy still running (see :mod:`harness.dependencies`)."""
         proxies = [p for p in self._proxies if not p.stopped]
-        return Dependencies(nginx, redis=self._redis, proxies=proxies, dns=self._dns)
-
-    def running_services(self) -> set[str]:
-        """Which of the session's services ("redis", "dns") have been started."""
-        return {name for name, service in (("redis", self._redis), ("dns", self._dns)) if service is not None}
-
-    def service_env(self) -> dict[str, str]:
-        env: dict[str, str] = {}
-        for service in (self._redis, self._dns):
-            if service is not None:
-                env.update(service.service_env())
-        return env
+        redis, dns = self.services.get("redis"), self.services.get("dns")
+        assert redis is None or isinstance(redis, RedisContainer)
+        assert dns is None or isinstance(dns, DnsContainer)
+        return Dependencies(nginx, redis=redis, proxies=proxies, dns=dns)
 
     def fixture(self, fixture: str | Path | Fixture) -> Fixture:
         return fixture if isinstance(fixture, Fixture) else Fixture.load(fixture, self.search_path)
@@ -233,10 +227,12 @@ class Stage:
 
     def plan(self, fixture: Union[str, Path, Fixture, OpenRestySpec], **options: Any) -> OpenRestyPlan[OpenRestyContainer]:
         """What :meth:`openresty` with these arguments needs: the spec, the container's shape, and
-        how to build a fresh one (what ``prefetcher.want`` and ``plan_ahead`` take)."""
+        how to build a fresh one (what ``prefetcher.want`` and ``plan_ahead`` take). The services the
+        spec declares are started here (once per session) and their addresses become its env, under
+        the spec's own ``env``."""
         spec = self.spec(fixture, **options)
         image = self.openresty_image(spec.image)
-        env = {**self.service_env(), **spec.env}
+        env = {**self.services.env(spec.services), **spec.env}
         use_pool = spec.reuse if spec.reuse is not None else self.settings.reuses
 
         def build() -> OpenRestyContainer:
@@ -274,11 +270,7 @@ class Stage:
         self.pool.close()
         if self.coverage is not None and self.coverage.unmeasured:
             self.measure_coverage(self.coverage)
-        for service in (self._redis, self._dns):
-            if service is not None:
-                service.stop_quietly()
-        self._redis = None
-        self._dns = None
+        self.services.close()
         if self._reach is not None:
             for net in (self._reach.internal, self._reach.edge):
                 if net is not None:

@@ -156,6 +156,13 @@ class HarnessContainer(DockerContainer):
         c.reload()
         return c.attrs["State"]
 
+    def running(self) -> bool:
+        """Whether the engine says the container runs."""
+        try:
+            return bool(self.state().get("Running"))
+        except Exception:  # noqa: BLE001 - gone
+            return False
+
     def sh(self, script: str) -> tuple[int, str]:
         """Run a shell script in the container; return (exit code, stdout+stderr)."""
         result = self.get_wrapped_container().exec_run(["sh", "-c", script])

@@ -93,6 +93,11 @@ class DnsContainer(SidecarContainer):
         """Stop answering ``name`` (unknown names are NXDOMAIN); returns when (server clock)."""
         return float(self.api.delete(f"/records/{name}").json()["time"])
 
+    def reset(self) -> None:
+        """Forget every answer set (between tests): unknown names are NXDOMAIN again."""
+        for name in self.records():
+            self.forget(name)
+
     def records(self) -> dict[str, Any]:
         records: dict[str, Any] = self.api.get("/records").json()
         return records

@@ -100,7 +100,8 @@ class ProxyRoute:
 
 
 class FaultProxyContainer(SidecarContainer):
-    """``FaultProxyContainer(image, session, reach, {"redis": (6379, redis.ip, 6379)})``."""
+    """``FaultProxyContainer(image, session, reach, routes)``: routes are ``{name: (listen port, host, port)}``
+    (``harness.services.route_to("redis", redis)`` is the one to the session's Redis)."""
 
     kind = "faultproxy"
     alias = "faultproxy"

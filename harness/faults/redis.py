@@ -6,13 +6,13 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Iterator
 
+from harness.containers.redis import REDIS_PORT
 from harness.errors import HarnessError
 from harness.waiting import wait_for
 
 if TYPE_CHECKING:  # pragma: no cover
     from harness.containers import RedisContainer
 
-REDIS_PORT = 6379
 SPARE_PORT = 6390  # where the server listens while it refuses on 6379
 
 

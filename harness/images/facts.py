@@ -195,6 +195,8 @@ def _command(image: ResolvedImage) -> str:
         return openresty_probe(openresty_profile(image.labels))
     if image.kind == "tools":
         return "python3 --version 2>&1"
+    if image.kind == "memcached":
+        return "memcached -V 2>&1"
     return f"{redis_profile(image.labels).server_bin} --version"
 
 
@@ -278,10 +280,10 @@ def compare(facts: Mapping[str, ImageFacts]) -> list[Row]:
             same = actual == c.official or (c.name == "lua-nginx-module" and c.official.startswith(actual))
             rows.append(Row(c.name, c.official, actual, "present" if actual == "present" else
                             "same" if same else "differs"))
-    for kind, name in (("redis", "redis-server"), ("tools", "python3")):
+    for kind, name in (("redis", "redis-server"), ("tools", "python3"), ("memcached", "memcached")):
         if kind in facts:
             official = _official_version(OFFICIAL[kind])
-            actual = (re.findall(r"(?:v=|Python )(\d+(?:\.\d+)*)", facts[kind].version) or ["?"])[0]
+            actual = (re.findall(r"(?:v=|Python |memcached )(\d+(?:\.\d+)*)", facts[kind].version) or ["?"])[0]
             rows.append(Row(name, official, actual,
                             "same" if actual == official or actual.startswith(official + ".") else "differs"))
     return rows

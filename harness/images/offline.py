@@ -2,7 +2,7 @@
 
 Recipes live in ``recipes/<release>/`` (``packages.txt`` for the root file system, ``<kind>/Dockerfile``
 per image) plus ``recipes/common/``. The OpenResty twin comes from the release the ``twin`` setting
-names (trixie by default, bookworm on request); the Redis and tools twins always come from
+names (trixie by default, bookworm on request); the Redis, memcached and tools twins always come from
 :data:`SERVICES_RELEASE`. Tags carry a hash of the recipe, so a build is skipped while the recipe is
 unchanged and redone when it changes.
 """
@@ -27,11 +27,12 @@ from harness.resources import shipped
 
 RECIPES = shipped("harness.images", "recipes")
 NAMESPACE = "openresty-harness"
-KINDS = ("openresty", "redis", "tools")
+KINDS = ("openresty", "redis", "tools", "memcached")
 RELEASES = ("trixie", "bookworm")  # the Debian releases that have recipes; the first is the default twin
 DEFAULT_RELEASE = RELEASES[0]
 # Redis and the sidecars' Python: trixie's redis-server 8.0 is the closest Debian has to the
-# official redis 8.x pin, and its python3 3.13 matches the official python:3.13 tools image.
+# official redis 8.x pin, its memcached 1.6 matches the official memcached:1.6 image, and its python3 3.13
+# matches the official python:3.13 tools image.
 SERVICES_RELEASE = "trixie"
 MMDEBSTRAP_OPTIONS = (
     "--variant=apt",

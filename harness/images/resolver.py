@@ -21,11 +21,13 @@ TWIN_PREFIX = "twin:"  # an image reference naming an offline twin by its Debian
 
 # The newest official tags established from public sources: OpenResty in harness/images/components.py
 # (docker-openresty has no trixie flavor), docker-library/official-images library/redis (8.10.2 on
-# Debian trixie) and library/python (3.13-slim-trixie: the same Python as Debian 13's python3).
+# Debian trixie), library/python (3.13-slim-trixie: the same Python as Debian 13's python3) and
+# library/memcached (1.6.45 on Debian trixie).
 OFFICIAL = {
     "openresty": OFFICIAL_TAG,
     "redis": "redis:8.10.2-trixie",
     "tools": "python:3.13-slim-trixie",  # the harness's sidecars: DNS server, fault proxy
+    "memcached": "memcached:1.6.45-trixie",  # docker-library/memcached versions.json (1.6.45, Debian trixie)
 }
 OVERRIDE = {"openresty": ("openresty_image", "HARNESS_OPENRESTY_IMAGE", "--openresty-image"),
             "redis": ("redis_image", "HARNESS_REDIS_IMAGE", "--redis-image"),

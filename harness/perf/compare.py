@@ -88,13 +88,11 @@ def spec_of(stage: Stage, variant: Variant, limits: Limits) -> OpenRestySpec:
     """The :class:`OpenRestySpec` of ``variant`` under ``limits``: always a fresh container (a
     comparison wants equal, new containers)."""
     return stage.spec(variant.fixture, **{**limits.options.options(), "image": variant.image, "env": dict(variant.env),
-                                          "reuse": False})
+                                          "reuse": False, "services": ("redis",) if limits.redis else ()})
 
 
 def start(stage: Stage, variant: Variant, limits: Limits) -> "OpenRestyContainer":
     """A fresh OpenResty for ``variant`` (never a pooled one)."""
-    if limits.redis:
-        stage.redis()
     return stage.openresty(spec_of(stage, variant, limits))
 
 

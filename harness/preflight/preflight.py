@@ -89,7 +89,7 @@ class Preflight:
 
     def _env(self) -> dict[str, str]:
         """The app's environment: the session's services (Redis, DNS) if running, then ``options.env``."""
-        return {**self.stage.service_env(), **dict(self.options.env)}
+        return {**self.stage.services.running_env(), **dict(self.options.env)}
 
     # ---- the image: nginx -t, modules, ldd ---------------------------------------------------
     def _render(self, fixture: Fixture, image: ResolvedImage, dest: Path) -> Path:

@@ -1,82 +1,19 @@
-"""A scenario's faults as context managers over the harness's fault API (``harness.faults``, the
-fault proxy's toxics, the DNS server's answers), and the timeline that applies them during traffic."""
+"""A scenario's faults in time: each held through :mod:`harness.faults.registry` (looked up by its
+kind), and the timeline that applies timed ones while the step's traffic runs."""
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterator, Optional
+from typing import ContextManager
 
 from harness.errors import HarnessError
-from harness.faults import RedisFault, WorkerFault
+from harness.faults.registry import Targets
 from harness.scenarios.spec import Fault
-
-if TYPE_CHECKING:
-    from harness.containers import DnsContainer, FaultProxyContainer, OpenRestyContainer, RedisContainer
-
-
-@dataclass
-class Targets:
-    """What faults act on in one scenario run."""
-
-    nginx: "OpenRestyContainer"
-    redis: Optional["RedisContainer"] = None
-    proxy: Optional["FaultProxyContainer"] = None
-    dns: Optional["DnsContainer"] = None
-
-
-@contextlib.contextmanager
-def _instant(action: Callable[[], object]) -> Iterator[None]:
-    """A fault that happens once (a kill, a signal): nothing to undo."""
-    action()
-    yield
 
 
 def fault_context(fault: Fault, targets: Targets) -> ContextManager[object]:
     """The context manager that holds ``fault`` (entered: applied; exited: undone)."""
-    family, what = fault.kind.split(".", 1)
-    if family == "redis":
-        if targets.redis is None:
-            raise HarnessError(f"fault {fault.kind} needs Redis: add 'redis' to the scenario's services")
-        redis = RedisFault(targets.redis)
-        contexts: dict[str, Callable[[], ContextManager[object]]] = {
-            "stopped": redis.stopped, "killed": redis.killed, "paused": redis.paused,
-            "refusing": redis.refusing, "slow": lambda: redis.slow(int(fault.ms or 0)),
-            "drop_connections": lambda: _instant(redis.drop_connections),
-            "restart": lambda: _instant(redis.restart),
-        }
-        return contexts[what]()
-    if family == "proxy":
-        if targets.proxy is None:
-            raise HarnessError(f"fault {fault.kind} needs the fault proxy: add 'redis_proxy' to the services "
-                               "or an 'upstream'")
-        route = targets.proxy.route(fault.route)
-        contexts = {
-            "down": route.down,
-            "latency": lambda: route.latency(fault.ms or 0, fault.jitter, fault.stream),
-            "bandwidth": lambda: route.bandwidth(fault.rate or 0, fault.stream),
-            "blackhole": lambda: route.blackhole(stream=fault.stream),
-            "reset_peer": lambda: route.reset_peer(stream=fault.stream),
-            "limit_data": lambda: route.limit_data(fault.bytes or 0, fault.stream),
-            "slicer": lambda: route.slicer(64, 16, 1000, fault.stream),
-            "drop_connections": lambda: _instant(route.drop_connections),
-        }
-        return contexts[what]()
-    if family == "dns":
-        if targets.dns is None:
-            raise HarnessError(f"fault {fault.kind} needs the DNS server: add 'dns' to the services")
-        answers: dict[str, dict[str, Any]] = {"nxdomain": {"rcode": "NXDOMAIN"}, "servfail": {"rcode": "SERVFAIL"},
-                   "timeout": {"timeout": True}, "address": {"a": fault.address}}
-        return targets.dns.answering(fault.host or "", **answers[what])
-    workers = WorkerFault(targets.nginx)
-    if fault.kind == "worker.kill":
-        return _instant(lambda: workers.kill_worker(signal=fault.signal or "KILL"))
-    if fault.kind == "worker.stop":
-        return workers.stopped_worker()
-    if fault.kind == "worker.zombie":
-        return workers.zombie()
-    return _instant(lambda: workers.signal_master(fault.signal or "HUP"))
+    return fault.hold(targets)
 
 
 class Timeline:

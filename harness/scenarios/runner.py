@@ -17,20 +17,23 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import httpx
 
+from harness.containers import DnsContainer, RedisContainer
 from harness.errorlog import ErrorLog, LogEntry, excerpt, problems_in
 from harness.errors import HarnessError, NginxConfigError
 from harness.nginx_conf import Fixture
 from harness.scenarios.checks import Check, Observed, check_all, check_response
-from harness.scenarios.fault_plan import Targets, Timeline, fault_context
+from harness.faults.registry import Targets
+from harness.scenarios.fault_plan import Timeline, fault_context
 from harness.scenarios.observe import observe
 from harness.scenarios.loader import LoadedScenario
 from harness.scenarios.preflight_step import run_preflight
 from harness.scenarios.spec import InlineFixture, Scenario, Step, matches
 from harness.scenarios.steps import ObservationWindow, Traffic, counters_of, send_traffic
 from harness.scenarios.traffic import Outcome
+from harness.services import env_through, route_to
 
 if TYPE_CHECKING:
-    from harness.containers import OpenRestyContainer
+    from harness.containers import FaultProxyContainer, OpenRestyContainer
     from harness.pool import OpenRestyPlan
     from harness.stage import Stage
 
@@ -162,19 +165,22 @@ class ScenarioRunner:
 
     def plan_for(self, loaded: LoadedScenario) -> Optional["OpenRestyPlan[OpenRestyContainer]"]:
         """How the scenario's OpenResty will be asked for, if it can be prepared ahead (a pooled one
-        switched, or a fresh one started): its environment is known now (no per-scenario proxy or
-        upstream, services up)."""
+        switched, or a fresh one started): its environment follows from its declared services unless
+        a per-scenario proxy or upstream stands in between."""
         scenario = loaded.scenario
         if scenario.start_error or scenario.upstream or "redis_proxy" in scenario.services:
-            return None
-        running = self.stage.running_services()
-        if not set(scenario.services) | ({"dns"} if scenario.dns else set()) <= running:
             return None
         try:
             fixture = self.fixture_for(scenario, loaded.path)
         except HarnessError:
             return None
-        return self.stage.plan(fixture, **scenario.options.options())
+        return self.stage.plan(fixture, **self._options(scenario))
+
+    @staticmethod
+    def _options(scenario: Scenario, env: Optional[dict[str, str]] = None) -> dict:
+        """The OpenResty options of ``scenario``: its own, its declared services, ``env`` over its env."""
+        options = scenario.options.options()
+        return {**options, "services": scenario.session_services, "env": {**(env or {}), **options["env"]}}
 
     def plan_ahead(self, upcoming: list[LoadedScenario]) -> None:
         """``upcoming``: the scenario about to run, then the next ones. Prepare containers for the
@@ -204,9 +210,8 @@ class ScenarioRunner:
         self._source = source
         targets_env, redis, proxy, dns = self._services(scenario, cleanup)
         fixture = self.fixture_for(scenario, source)
-        options = scenario.options.options()
         try:
-            nginx = self.stage.openresty(fixture, **{**options, "env": {**targets_env, **options["env"]}})
+            nginx = self.stage.openresty(fixture, **self._options(scenario, targets_env))
         except NginxConfigError as exc:
             if scenario.start_error is None:
                 raise
@@ -254,32 +259,35 @@ class ScenarioRunner:
             except Exception as exc:  # noqa: BLE001 - evidence must not hide the verdict
                 result.workers_after = f"could not read: {exc}"
 
-    def _services(self, scenario: Scenario, cleanup: contextlib.ExitStack):
-        env: dict[str, str] = {}
-        redis = proxy = dns = None
-        if {"redis", "redis_proxy"} & set(scenario.services):
-            redis = self.stage.redis()
-            redis.reset()
+    def _services(self, scenario: Scenario, cleanup: contextlib.ExitStack
+                  ) -> tuple[dict[str, str], Optional["RedisContainer"], Optional["FaultProxyContainer"],
+                             Optional["DnsContainer"]]:
+        """The scenario's services made fresh (Redis with its ``redis_data``, DNS answers), the fault
+        proxy in front of Redis or the upstream, and the environment that points OpenResty at it."""
+        services = {name: self.stage.services.reset(name) for name in scenario.session_services}
+        redis, dns = services.get("redis"), services.get("dns")
+        assert (redis is None or isinstance(redis, RedisContainer)) and (dns is None or isinstance(dns, DnsContainer))
+        if redis is not None:
             client = redis.client()
             for key, value in scenario.redis_data.items():
                 client.set(key, value)
+        env: dict[str, str] = {}
         routes: dict[str, tuple[int, str, int]] = {}
-        if "redis_proxy" in scenario.services:
-            assert redis is not None
-            routes["redis"] = (6379, redis.ip, 6379)
+        if "redis_proxy" in scenario.services and redis is not None:
+            routes.update(route_to("redis", redis))
         if scenario.upstream:
             backend = self.stage.openresty(self._named_fixture(scenario.upstream, self._source), workers=1)
             cleanup.callback(self.stage.release, backend)
             routes["upstream"] = (8080, backend.ip, 8080)
+        proxy = None
         if routes:
             proxy = self.stage.fault_proxy(routes)
             cleanup.callback(proxy.stop)
             if "redis" in routes:
-                env["REDIS_HOST"] = proxy.ip
+                env.update(env_through("redis", proxy.ip))
             if "upstream" in routes:
                 env.update({"UPSTREAM_HOST": proxy.ip, "UPSTREAM_PORT": "8080"})
-        if "dns" in scenario.services or scenario.dns:
-            dns = self.stage.dns()
+        if dns is not None:
             for name, address in scenario.dns.items():
                 if address == "redis":
                     if redis is None:
@@ -292,6 +300,7 @@ class ScenarioRunner:
     def _step(self, step: Step, index: int, targets: Targets, scenario: Scenario,
               since: Optional[int] = None) -> StepResult:
         nginx = targets.nginx
+        assert nginx is not None  # a scenario's faults act on its OpenResty
         out = StepResult(step.name or f"{index}")
         started = time.perf_counter()
         reload_checks: list[Check] = []
@@ -335,6 +344,7 @@ class ScenarioRunner:
 
     def _attempt(self, step: Step, targets: Targets, out: StepResult, since: Optional[int] = None) -> Observed:
         nginx = targets.nginx
+        assert nginx is not None  # a scenario's faults act on its OpenResty
         log = ErrorLog(nginx, since=since)
         if since is None:
             log.mark()

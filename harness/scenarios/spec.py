@@ -12,23 +12,17 @@ from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from harness.faults.registry import FaultSpec, Route
 from harness.load.env import Client
 from harness.openresty_spec import OpenRestyOptions
 from harness.preflight.step import PreflightStep
+from harness.services import SERVICE_NAMES
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
 REQUEST_LINE = re.compile(rf"^({'|'.join(METHODS)})\s+(\S+)$")
 
-FaultKind = Literal[
-    "redis.stopped", "redis.killed", "redis.paused", "redis.refusing", "redis.slow", "redis.drop_connections",
-    "redis.restart",
-    "proxy.down", "proxy.latency", "proxy.bandwidth", "proxy.blackhole", "proxy.reset_peer", "proxy.limit_data",
-    "proxy.slicer", "proxy.drop_connections",
-    "dns.nxdomain", "dns.servfail", "dns.timeout", "dns.address",
-    "worker.kill", "worker.stop", "worker.zombie", "master.signal",
-]
-Service = Literal["redis", "dns", "redis_proxy"]
-Route = Literal["redis", "upstream"]  # the paths through the fault proxy
+# the session's services, and redis_proxy: a fault proxy in front of Redis for this scenario (its REDIS_HOST)
+SCENARIO_SERVICES = (*SERVICE_NAMES, "redis_proxy")
 
 
 def as_pattern(text: str) -> Union[str, "re.Pattern[str]"]:
@@ -74,40 +68,18 @@ class Request(Spec):
         return f"{self.method} {self.path}"
 
 
-class Fault(Spec):
-    """A fault held while a step runs. In YAML also a string: ``redis.refusing``.
+class Fault(FaultSpec):
+    """A fault held while a step runs (any fault of docs/faults.md). In YAML also a string: ``redis.refusing``.
 
     With ``at``/``clear`` (seconds from the step's start) it follows a timeline while the step's
     traffic runs; without them it holds for the whole step, expectations included.
     """
 
-    kind: FaultKind = Field(description="what breaks (see the fault table in docs/scenarios.md)")
     at: Optional[float] = Field(None, ge=0, description="seconds after the step starts to apply it")
     clear: Optional[float] = Field(None, ge=0, description="seconds after the step starts to undo it")
-    ms: Optional[float] = Field(None, ge=0, description="redis.slow, proxy.latency: milliseconds")
-    jitter: float = Field(0, ge=0, description="proxy.latency: jitter in ms")
-    rate: Optional[float] = Field(None, gt=0, description="proxy.bandwidth: KB/s")
-    bytes: Optional[int] = Field(None, ge=0, description="proxy.limit_data: bytes before the close")
-    stream: Literal["upstream", "downstream"] = Field("downstream", description="proxy toxics: direction")
-    route: Route = Field("redis", description="proxy.*: the path through the fault proxy")
-    host: Optional[str] = Field(None, description="dns.*: the name whose answer changes")
-    address: Optional[str] = Field(None, description="dns.address: the (wrong) address to answer")
-    signal: Optional[str] = Field(None, description="worker.kill (default KILL), master.signal: HUP, QUIT, TERM, USR1")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _from_name(cls, value: Any) -> Any:
-        return {"kind": value} if isinstance(value, str) else value
 
     @model_validator(mode="after")
-    def _needs(self) -> "Fault":
-        needs = {"redis.slow": "ms", "proxy.latency": "ms", "proxy.bandwidth": "rate",
-                 "proxy.limit_data": "bytes", "dns.address": "address", "master.signal": "signal"}
-        field = needs.get(self.kind)
-        if field and getattr(self, field) is None:
-            raise ValueError(f"fault {self.kind} needs '{field}'")
-        if self.kind.startswith("dns.") and not self.host:
-            raise ValueError(f"fault {self.kind} needs 'host' (the name whose answer changes)")
+    def _timeline(self) -> "Fault":
         if self.at is not None and self.clear is not None and self.clear <= self.at:
             raise ValueError("'clear' must come after 'at'")
         return self
@@ -117,8 +89,10 @@ class Fault(Spec):
         return self.at is not None or self.clear is not None
 
     def describe(self) -> str:
-        extras = {k: v for k, v in self.model_dump(exclude={"kind", "at", "clear", "jitter", "stream", "route"},
+        extras = {k: v for k, v in self.model_dump(exclude={"kind", "at", "clear", "jitter", "stream", "route", "host"},
                                                    exclude_none=True).items()}
+        if self.fault.needs == "dns":
+            extras = {"host": self.host, **extras}
         when = ""
         if self.timed:
             when = f" at {self.at or 0:g}s" + (f", cleared at {self.clear:g}s" if self.clear is not None else "")
@@ -323,8 +297,7 @@ class Step(Spec):
             raise ValueError("'repeat' and 'concurrent' repeat 'request': add one")
         if self.reload_error and not self.reload:
             raise ValueError("'reload_error' needs 'reload' (the fixture whose reload must be rejected)")
-        if (self.within or self.until_dns_query) and any(f.kind.startswith(("worker.", "master.")) or f.timed
-                                                         for f in self.fault):
+        if (self.within or self.until_dns_query) and any(f.fault.needs == "nginx" or f.timed for f in self.fault):
             raise ValueError("'within' and 'until_dns_query' retry the step: they cannot repeat worker/master "
                              "faults or a timeline")
         if self.repeat > 1 and self.concurrent:
@@ -358,7 +331,9 @@ class Scenario(Spec):
     fixture: Union[str, InlineFixture] = Field(
         "app", description="fixture name or directory; 'app' is the app under test (harness run --app)")
     options: Options = Field(default_factory=Options, description="how the OpenResty container runs")
-    services: list[Service] = Field(default_factory=list, description="started before OpenResty")
+    services: list[str] = Field(default_factory=list, description="started before OpenResty, their addresses in its "
+                                "env: " + ", ".join(f"`{s}`" for s in SCENARIO_SERVICES) + " (redis_proxy: a fault "
+                                "proxy in front of Redis, its REDIS_HOST)")
     upstream: Optional[str] = Field(
         None, description="a backend fixture behind the fault proxy; OpenResty gets UPSTREAM_HOST/UPSTREAM_PORT")
     redis_data: dict[str, str] = Field(default_factory=dict, description="keys set in Redis before the steps")
@@ -371,12 +346,29 @@ class Scenario(Spec):
     steps: list[Step] = Field(default_factory=list, description="run in order")
     expect: Expect = Field(default_factory=Expect, description="checked over the whole scenario, after the steps")
 
+    @field_validator("services")
+    @classmethod
+    def _known_services(cls, value: list[str]) -> list[str]:
+        unknown = [s for s in value if s not in SCENARIO_SERVICES]
+        if unknown:
+            raise ValueError(f"unknown service {', '.join(map(repr, unknown))} (services: {', '.join(SCENARIO_SERVICES)})")
+        return value
+
+    @property
+    def session_services(self) -> tuple[str, ...]:
+        """The session services its OpenResty declares (redis_proxy stands in front of Redis; dns:
+        answers need the DNS server)."""
+        names = {s for s in self.services if s != "redis_proxy"} | set(self.options.services)
+        names |= {"redis"} if "redis_proxy" in self.services else set()
+        names |= {"dns"} if self.dns else set()
+        return tuple(sorted(names))
+
     @model_validator(mode="after")
     def _coherent(self) -> "Scenario":
         if self.start_error is None and not self.steps:
             raise ValueError("a scenario needs steps (or start_error for a fixture that must not start)")
-        kinds = {f.kind.split(".")[0] for step in self.steps for f in step.fault}
-        routes = {f.route for step in self.steps for f in step.fault if f.kind.startswith("proxy.")}
+        kinds = {f.fault.needs for step in self.steps for f in step.fault}
+        routes = {f.route for step in self.steps for f in step.fault if f.fault.needs == "proxy"}
         if "redis" in routes and "redis_proxy" not in self.services:
             raise ValueError("proxy.* faults on the redis route need 'redis_proxy' in services")
         if "upstream" in routes and not self.upstream:

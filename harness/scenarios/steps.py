@@ -17,7 +17,7 @@ from harness.leaks import LeakCheck
 from harness.load import LoadSpec, run_load
 from harness.metrics import Metrics, scrape
 from harness.scenarios.checks import Observed
-from harness.scenarios.fault_plan import Targets
+from harness.faults.registry import Targets
 from harness.scenarios.observe import needs_dependencies
 from harness.scenarios.spec import Expect, Step
 from harness.scenarios.traffic import Outcome, send, send_concurrently, send_pipelined, send_raw
@@ -144,12 +144,18 @@ class ObservationWindow:
         self._seen: Optional[Observed] = None
 
     @property
+    def nginx(self) -> "OpenRestyContainer":
+        """The OpenResty under observation (a scenario's targets always have one)."""
+        assert self.targets.nginx is not None
+        return self.targets.nginx
+
+    @property
     def reads_before(self) -> bool:
         """Whether entering read anything of OpenResty (a worker table or metrics)."""
         return self.workers_before is not None or self.metrics_before is not None
 
     def open(self) -> "ObservationWindow":
-        nginx = self.targets.nginx
+        nginx = self.nginx
         # a worker table costs an exec through the engine (~50 ms): taken when something needs it
         self.workers_before = nginx.workers() if self.expect.workers is not None else None
         self.metrics_before = scrape_metrics(nginx, self.expect)
@@ -159,7 +165,7 @@ class ObservationWindow:
         return self
 
     def observed(self, log: ErrorLog, outcomes: Optional[list[Outcome]] = None) -> Observed:
-        self._seen = Observed(self.targets.nginx, log, self.workers_before, list(outcomes or []), redis=self.targets.redis,
+        self._seen = Observed(self.nginx, log, self.workers_before, list(outcomes or []), redis=self.targets.redis,
                               metrics_before=self.metrics_before)
         return self._seen
 
@@ -168,8 +174,8 @@ class ObservationWindow:
         if seen is None:
             return
         if self.expect.metrics is not None:
-            self.targets.nginx.settle()
-            seen.metrics_after = scrape_metrics(self.targets.nginx, self.expect)
+            self.nginx.settle()
+            seen.metrics_after = scrape_metrics(self.nginx, self.expect)
         if self._counters is not None and self._counted is not None:
             seen.dependencies = self._counters.delta(self._counted)
 

@@ -4,8 +4,9 @@ in it), prepared ahead, and given back. Re-point this module when the core's API
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Mapping, Optional
 
+from harness.services import named_in
 
 if TYPE_CHECKING:
     from harness.containers import CompanionContainer, OpenRestyContainer
@@ -25,6 +26,16 @@ SYSTEM_DIRS = frozenset({"bin", "boot", "dev", "etc", "harness", "home", "lib", 
                          "usr", "var"})
 
 
+def services_of(text: str, test_env: Mapping[str, str]) -> set[str]:
+    """The session services a config uses: those whose placeholders it names (``${REDIS_PORT}``), and
+    those it looks for on 127.0.0.1 at the port the file set (``TEST_NGINX_REDIS_PORT=6380``)."""
+    used = set(named_in(text))
+    if any(name in text for name in LOCAL_NAMES):
+        used |= {name for name, var in LOCAL_SERVICES.items()
+                 if str(test_env.get(var, "")).strip().isdigit() and str(test_env[var]).strip() in text}
+    return used
+
+
 class SuiteStage:
     """OpenResty containers for the blocks of one suite (one root) on ``stage``."""
 
@@ -39,7 +50,7 @@ class SuiteStage:
 
     def _args(self, block: "TBlock") -> dict[str, Any]:
         return {"workers": block.workers, "error_log_level": block.log_level, "mounts": self.mounts,
-                "workdir": str(self.root), "env": {**block.env, **self.env},
+                "workdir": str(self.root), "env": {**block.env, **self.env}, "services": block.named_services,
                 **({"reuse": False} if block.needs_fresh_master else {})}
 
     def plan(self, block: "TBlock") -> "OpenRestyPlan":
@@ -68,10 +79,10 @@ class SuiteStage:
                 raise
         return nginx
 
-    def forwards(self) -> dict[str, tuple[int, str, int]]:
-        """Every running service of LOCAL_SERVICES as ``name: (port on 127.0.0.1, host, port)``, the
+    def forwards(self, block: "TBlock") -> dict[str, tuple[int, str, int]]:
+        """Every service of LOCAL_SERVICES that ``block`` declares as ``name: (port on 127.0.0.1, host, port)``, the
         local port being the service's own (what the harness's ``${NAME_PORT}`` placeholder renders to)."""
-        env = {**self.stage.service_env(), **self.env}
+        env = {**self.stage.services.env(block.named_services), **self.env}
         out = {}
         for name in LOCAL_SERVICES:
             host, port = env.get(f"{name.upper()}_HOST"), env.get(f"{name.upper()}_PORT")
@@ -86,7 +97,7 @@ class SuiteStage:
         if not any(name in text for name in LOCAL_NAMES):
             return {}
         out = {}
-        for name, host_port in self.forwards().items():
+        for name, host_port in self.forwards(block).items():
             value = str(block.test_env.get(LOCAL_SERVICES[name], "")).strip()
             if value.isdigit():  # the file (or its environment) gave the port itself
                 if value in text:
@@ -109,20 +120,13 @@ class SuiteStage:
         self.stage.release(nginx, reusable)
 
     @staticmethod
-    def names_redis(text: str) -> bool:
-        """Whether config ``text`` names the session's Redis (whose data every block shares)."""
-        return "${REDIS_" in text
+    def shares_data(block: "TBlock") -> bool:
+        """Whether ``block``'s config names a session service whose data every block shares (Redis, memcached)."""
+        return bool({"redis", "memcached"} & set(named_in("".join(block.fixture.snippets.values()))))
 
-    def ensure_services(self, text: str) -> None:
-        """Start Redis / the DNS server before any container whose config names them."""
-        if self.names_redis(text):
-            self.stage.redis()
-        if "${DNS_SERVER}" in text:
-            self.stage.dns()
-
-    def running_redis(self):
+    def running_redis(self) -> Any:
         """The session's Redis if a block started it (leak checks count its clients), else None."""
-        return self.stage.redis() if "REDIS_HOST" in self.stage.service_env() else None
+        return self.stage.services.get("redis")
 
     @staticmethod
     def worker_pids(nginx: "OpenRestyContainer") -> Optional[set[int]]:

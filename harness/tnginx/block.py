@@ -102,6 +102,7 @@ class TBlock:
     reloaded: bool = False
     peers: Peers = Peers()  # tcp_listen / udp_listen: run by the container's companion
     test_env: Mapping[str, str] = field(default_factory=dict)  # the file's TEST_NGINX_* (placeholders included)
+    named_services: tuple[str, ...] = ()  # the session services its file's configs name (harness.services.named_in)
 
     @property
     def needs_fresh_master(self) -> bool:

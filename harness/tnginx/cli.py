@@ -128,10 +128,10 @@ def run_t(paths: Sequence[Path], reports: Path = Path("reports"), jobs: str = ""
     """Run the files in this process; print the per-file lines and the table; return 0, 1 or 2."""
     import pytest
 
-    from harness.tnginx.faults import RunFault
+    from harness.tnginx.faults import parse
     from harness.tnginx.luadeps import LuaDeps
 
-    RunFault.parse(fault)  # a misspelt fault is a one-line error before anything starts
+    parse(fault)  # a misspelt fault is a one-line error before anything starts
     LuaDeps.of({}, lua_path)  # so is a --lua-path directory that does not exist
     if jobs:
         try:

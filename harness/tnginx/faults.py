@@ -1,51 +1,38 @@
 """A fault held for a whole run of ``.t`` blocks (``--harness-fault``): which blocks of an existing
-suite still pass with a slow or refusing Redis, or a DNS server that answers SERVFAIL."""
+suite still pass with a slow or refusing Redis, or a DNS server that answers SERVFAIL. The faults
+and their spelling are :mod:`harness.faults.registry`'s (``proxy.latency:ms=50``, ``redis.refusing``,
+``dns.servfail``); a run holds the lasting ones of Redis, the DNS server and the proxy in front of Redis."""
 from __future__ import annotations
 
 import contextlib
-import re
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Optional
+from typing import TYPE_CHECKING, Optional
 
 from harness.errors import HarnessError
+from harness.faults.registry import FAULTS, FaultSpec, hold
+from harness.services import env_through, route_to
 
 if TYPE_CHECKING:
     from harness.stage import Stage
 
-Kind = Literal["redis.latency", "redis.refusing", "dns.servfail"]
-SPELLING = "redis.latency=MS, redis.refusing or dns.servfail"
+RUN_FAULTS = tuple(f.name for f in FAULTS.values() if f.for_a_run)
 
 
-@dataclass(frozen=True)
-class RunFault:
-    kind: Kind
-    ms: int = 0
+def parse(text: str) -> Optional[FaultSpec]:
+    """The run's fault, or None; one a run cannot hold is a one-line error."""
+    spec = FaultSpec.parse(text)
+    if spec is not None and (spec.kind not in RUN_FAULTS or spec.fault.needs == "proxy" and spec.route != "redis"):
+        raise HarnessError(f"--harness-fault={text!r}: a run holds one of {', '.join(RUN_FAULTS)} "
+                           "(proxy.*: on the redis route)")
+    return spec
 
-    @classmethod
-    def parse(cls, text: str) -> Optional["RunFault"]:
-        text = text.strip()
-        if not text:
-            return None
-        m = re.fullmatch(r"redis\.latency=(\d+)", text)
-        if m:
-            return cls("redis.latency", int(m.group(1)))
-        if text in ("redis.refusing", "dns.servfail"):
-            return cls(text)  # type: ignore[arg-type]
-        raise HarnessError(f"--harness-fault={text!r}: give {SPELLING}")
 
-    def hold(self, stage: "Stage", stack: contextlib.ExitStack) -> dict[str, str]:
-        """Start the fault (undone when ``stack`` closes); returns the container env it needs."""
-        if self.kind == "redis.refusing":
-            from harness.faults import RedisFault
-
-            stack.enter_context(RedisFault(stage.redis()).refusing())
-            return {}
-        if self.kind == "dns.servfail":
-            dns = stage.dns()
-            stack.enter_context(dns.answering("*", rcode="SERVFAIL"))
-            return {}
-        redis = stage.redis()
-        proxy = stage.fault_proxy({"redis": (6379, redis.ip, 6379)})
+def hold_for_run(spec: FaultSpec, stage: "Stage", stack: contextlib.ExitStack) -> dict[str, str]:
+    """Start the fault (undone when ``stack`` closes); returns the container env it needs (a proxy's
+    address in place of the service's)."""
+    proxy, env = None, {}
+    if spec.fault.needs == "proxy":
+        proxy = stage.fault_proxy(route_to("redis", stage.services.use("redis")))
         stack.callback(proxy.stop)
-        stack.enter_context(proxy.route("redis").latency(self.ms))
-        return {"REDIS_HOST": proxy.ip}
+        env = env_through("redis", proxy.ip)
+    stack.enter_context(hold(spec, stage.services.use, proxy=proxy))
+    return env

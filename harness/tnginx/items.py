@@ -6,6 +6,7 @@ blocks already run while pytest reports this one (see :mod:`harness.tnginx.ahead
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 from dataclasses import dataclass
@@ -17,11 +18,11 @@ import pytest
 from harness.errors import HarnessError
 from harness.prefetch import DEPTH
 from harness.pytest_stage import RUNTIME, session_stage
-from harness.tnginx.adapter import SuiteStage
+from harness.tnginx.adapter import SuiteStage, services_of
 from harness.tnginx.ahead import RunAhead
 from harness.tnginx.lanes import Lanes, lanes_of
 from harness.tnginx.block import TBlock, build_block
-from harness.tnginx.faults import RunFault
+from harness.tnginx import faults
 from harness.tnginx.image_nginx import perl_env
 from harness.tnginx.load import TFile, TFileError, load_tfile, selected
 from harness.tnginx.luadeps import LuaDeps, split_dirs
@@ -73,9 +74,7 @@ class TFileCollector(pytest.File):
             return
         s = tfile.settings
         seen: dict[str, int] = {}
-        blocks: list[TBlock] = []
-        self.config_text = ""  # every block's config, once the file is read (the services it names)
-        runnable: list[TBlockItem] = []
+        built: list[tuple[str, TBlock, str]] = []
         for raw, why in selected(tfile.blocks):
             block = build_block(raw, repeats=tfile.repeat_each, log_level=str(s.get("log_level") or "debug"),
                                 workers=int(s.get("workers") or 1), no_root_location=s.get("no_root_location") == "1",
@@ -86,12 +85,17 @@ class TFileCollector(pytest.File):
             seen[name] = seen.get(name, 0) + 1
             if seen[name] > 1:
                 name = f"{name} [{seen[name]}]"
-            blocks.append(block)
-            item = TBlockItem.from_parent(self, name=name, block=block, tfile=tfile, skip=why)
+            built.append((name, block, why))
+        # the services the file's configs name, declared for each of its blocks: one shape for all of them
+        services = tuple(sorted(set().union(*(services_of("".join(b.fixture.snippets.values()), b.test_env)
+                                               for _, b, _ in built))))
+        runnable: list[TBlockItem] = []
+        for name, block, why in built:
+            item = TBlockItem.from_parent(self, name=name, block=dataclasses.replace(block, named_services=services),
+                                          tfile=tfile, skip=why)
             if not why:
                 runnable.append(item)
             yield item
-        self.config_text = "".join(t for b in blocks for t in b.fixture.snippets.values())
         if runnable:  # every block of the file read: the services it needs are known
             start_early(self.config, runnable)
 
@@ -171,8 +175,6 @@ class TBlockItem(pytest.Item):
             suite = SuiteStage(stage, self.tfile.root, env, extra_mounts=deps.mounts())
             runner = runners[self.tfile.root] = BlockRunner(suite, check_leak=stage.settings.check_leak == "on",
                                                             present_modules=image_modules(self.config))
-        assert isinstance(self.parent, TFileCollector)
-        runner.suite.ensure_services(self.parent.config_text)  # the file's: its blocks share one shape
         return runner
 
     def following(self, limit: int) -> list["TBlockItem"]:
@@ -204,7 +206,7 @@ class TBlockItem(pytest.Item):
 @dataclass(frozen=True)
 class BlockJob:
     """A block for :class:`~harness.tnginx.ahead.RunAhead`: it runs alone when its config names
-    the session's Redis (its data is every block's)."""
+    a session service that keeps data (Redis, memcached: every block's)."""
 
     key: str
     runner: BlockRunner
@@ -213,7 +215,7 @@ class BlockJob:
 
     @property
     def alone(self) -> bool:
-        return any(SuiteStage.names_redis(text) for text in self.block.fixture.snippets.values())
+        return SuiteStage.shares_data(self.block)
 
     def prepare(self) -> bool:
         b = self.block
@@ -283,8 +285,8 @@ def run_fault_env(config: pytest.Config, stage) -> dict[str, str]:
     held = config.stash.get(FAULT, None)
     if held is None:
         stack = contextlib.ExitStack()
-        fault = RunFault.parse(stage.settings.fault)
-        env = fault.hold(stage, stack) if fault is not None else {}
+        fault = faults.parse(stage.settings.fault)
+        env = faults.hold_for_run(fault, stage, stack) if fault is not None else {}
         held = config.stash[FAULT] = (stack, env)
     return held[1]
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from harness.errors import HarnessError
+from harness.services import SERVICES
 
 SHIM = Path(__file__).resolve().parent / "perl"
 PERL_TIMEOUT = 60.0
@@ -34,8 +35,8 @@ BLOCK_ENV = {
     "TEST_NGINX_PORT": "8080",
     "TEST_NGINX_HTML_DIR": "/harness/html",  # the block's html/, writable (see lualib/agent.lua)
     "TEST_NGINX_SERVER_ROOT": "/harness",
-    "TEST_NGINX_REDIS_HOST": "${REDIS_HOST}",
-    "TEST_NGINX_REDIS_PORT": "${REDIS_PORT}",
+    # each declared service's variables: TEST_NGINX_REDIS_HOST = ${REDIS_HOST}, ..._MEMCACHED_PORT...
+    **{f"TEST_NGINX_{name}": f"${{{name}}}" for service in SERVICES.values() for name in service.env},
     "TEST_NGINX_RESOLVER": "${DNS_SERVER}",
     "TEST_NGINX_NO_SHUFFLE": "1",
     "HARNESS_TNGINX_RESOLVER": "${DNS_SERVER}",

@@ -69,7 +69,7 @@ def test_published_reach_binds_loopback_only(harness_stage, fixtures_dir):
     with Stage(harness_stage.engine, settings, session=harness_stage.session, resolver=harness_stage.resolver,
                rootdir=fixtures_dir.parent) as stage:
         redis = stage.redis()
-        nginx = stage.openresty("redis-counter")
+        nginx = stage.openresty("redis-counter", services=["redis"])
         assert nginx.base_url.startswith("http://127.0.0.1:")
         assert redis.endpoint(6379)[0] == "127.0.0.1"
         with nginx.client() as client:

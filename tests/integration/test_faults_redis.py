@@ -124,3 +124,18 @@ def test_unchecked_connect_dies_with_a_nil_socket_and_the_checked_twin_does_not(
         assert "stack traceback:" in entry.message and entry.is_lua_error
         assert checked.log.grep("lua entry thread aborted") == []
         checked.log.assert_logged("failed to connect redis: connection refused")
+
+
+def test_the_fault_fixture_holds_a_fault_by_its_registry_name(counter, openresty, redis, fault, redis_proxy):
+    """The names YAML and `harness t` use: applied inside the block, undone after it; a proxy fault
+    slows only the OpenResty that goes through the proxy."""
+    _, client = counter
+    with fault("redis.refusing"):
+        assert client.get("/count").status_code == 500
+    assert_recovers(client, redis)
+    proxied = openresty("redis-counter", workers=1, env={"REDIS_HOST": redis_proxy.ip}, reuse=False)
+    with proxied.client(timeout=5) as through, fault("proxy.latency", proxy=redis_proxy, ms=1300):
+        assert through.get("/count").status_code == 500  # set_timeout(1000) fires
+        assert client.get("/count").status_code == 200   # the direct path is not slowed
+    with proxied.client(timeout=5) as through:
+        assert through.get("/count").status_code == 200

@@ -39,7 +39,7 @@ def test_services_blocks_pass_without_a_fault(harness_stage, tmp_path):
 
 @pytest.mark.parametrize("fault, failing", [
     ("redis.refusing", {"TEST 1", "TEST 3", "TEST 4", "TEST 5"}),  # every block that talks to Redis
-    ("redis.latency=100", {"TEST 1", "TEST 5"}),  # the two with a timeout under 100 ms (TEST 5: at 127.0.0.1)
+    ("proxy.latency:ms=100", {"TEST 1", "TEST 5"}),  # the two with a timeout under 100 ms (TEST 5: at 127.0.0.1)
     ("dns.servfail", {"TEST 2"}),
 ])
 def test_a_run_wide_fault_fails_the_blocks_that_depend_on_it(harness_stage, tmp_path, fault, failing):

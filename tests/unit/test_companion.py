@@ -298,12 +298,18 @@ def test_a_port_that_cannot_be_had_is_a_409_and_leaves_no_peer():
 
 
 # ---- which blocks need the companion -----------------------------------------------------------
+class FakeServices:
+    def __init__(self, env: dict) -> None:
+        self.all = env
+
+    def env(self, names) -> dict:
+        """The env of the declared services only (as SessionServices gives it)."""
+        return {k: v for k, v in self.all.items() if k.split("_")[0].lower() in names}
+
+
 class FakeStage:
     def __init__(self, env: dict) -> None:
-        self.env = env
-
-    def service_env(self) -> dict:
-        return dict(self.env)
+        self.services = FakeServices(env)
 
 
 def suite_with(env: dict, overrides: dict | None = None) -> SuiteStage:
@@ -314,8 +320,11 @@ def suite_with(env: dict, overrides: dict | None = None) -> SuiteStage:
 
 
 def block_with(config: str, test_env: dict | None = None) -> Any:
-    return SimpleNamespace(fixture=SimpleNamespace(snippets={"server.conf": config}),
-                           test_env=test_env or {"TEST_NGINX_REDIS_PORT": "${REDIS_PORT}"}, peers=Peers())
+    from harness.tnginx.adapter import services_of
+
+    env = test_env or {"TEST_NGINX_REDIS_PORT": "${REDIS_PORT}"}
+    return SimpleNamespace(fixture=SimpleNamespace(snippets={"server.conf": config}), test_env=env, peers=Peers(),
+                           named_services=tuple(sorted(services_of(config, env))))
 
 
 def test_a_block_that_looks_for_redis_on_127_0_0_1_gets_a_forward_to_the_sessions_redis():

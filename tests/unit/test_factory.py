@@ -21,3 +21,22 @@ def test_problems_fail_the_test_with_the_entries_and_the_fix():
     message = policy.failure([(SimpleNamespace(name="harness-x-openresty-1"), CRIT)])
     assert "--- harness-x-openresty-1 ---" in message and "something broke" in message
     assert "@pytest.mark.allow_log_problems(pattern)" in message
+
+
+def test_the_services_a_test_declares_go_with_every_openresty_it_starts():
+    from harness.factory import OpenRestyFactory
+
+    asked = []
+
+    class Stage:
+        def openresty(self, fixture, **options):
+            asked.append(options.get("services"))
+            return SimpleNamespace(workers=lambda: None)
+
+    factory = OpenRestyFactory(Stage(), None, services=("redis",))
+    factory("redis-counter")
+    factory("redis-counter", services=["memcached"])
+    factory("redis-counter", services="dns")
+    assert asked == [("redis",), ("memcached", "redis"), ("dns", "redis")]
+    OpenRestyFactory(Stage())("hello")
+    assert asked[-1] is None

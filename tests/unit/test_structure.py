@@ -8,8 +8,10 @@ from pathlib import Path
 import grimp
 import pytest
 
+from harness.faults.registry import FAULT_NAMES
 from harness.openresty_spec import OPTION_NAMES, OpenRestyOptions
 from harness.scenarios.spec import Options
+from harness.services import SERVICE_NAMES
 
 PACKAGE = Path(__file__).resolve().parents[2] / "harness"
 SELVES = {"self", "cls"}
@@ -95,7 +97,58 @@ def test_each_openresty_option_is_defined_once():
     """One class defines them, with their defaults and docs; the YAML options are that class."""
     assert issubclass(Options, OpenRestyOptions) and set(Options.model_fields) == set(OPTION_NAMES)
     assert set(OPTION_NAMES) == {"workers", "env", "memory", "cpus", "nofile", "ports", "error_log_level", "init",
-                                 "mounts", "workdir", "image", "reuse"}
+                                 "mounts", "workdir", "image", "reuse", "services"}
     assert all(field.description for field in OpenRestyOptions.model_fields.values())
     where = {p.relative_to(PACKAGE).as_posix(): option_classes(p.read_text()) for p in PACKAGE.rglob("*.py")}
     assert {path: classes for path, classes in where.items() if classes} == {"openresty_spec.py": ["OpenRestyOptions"]}
+
+
+FRONT_ENDS = sorted([*(PACKAGE / "scenarios").rglob("*.py"), *(PACKAGE / "tnginx").rglob("*.py"),
+                     PACKAGE / "pytest_plugin.py", PACKAGE / "factory.py"])
+STARTERS = {*SERVICE_NAMES, "service_env", "running_services"}  # Stage.redis(), .dns(), .memcached()...
+
+
+def service_starts(source: str) -> list[str]:
+    """Calls of a stage's per-service starters (``stage.redis()``) and fault proxy routes to a
+    service written by hand (``fault_proxy({"redis": ...})``)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            if node.func.attr in STARTERS:
+                found.append(f"line {node.lineno}: {ast.unparse(node)}")
+            if node.func.attr == "fault_proxy" and any(
+                    isinstance(a, ast.Dict) and any(isinstance(k, ast.Constant) and k.value in SERVICE_NAMES
+                                                    for k in a.keys) for a in node.args):
+                found.append(f"line {node.lineno}: {ast.unparse(node)}")
+    return found
+
+
+def test_the_service_start_check_catches_starters_and_hand_written_routes():
+    code = 'stage.redis()\nself.stage.dns()\nstage.fault_proxy({"redis": (1, ip, 1)})\nstage.openresty("x")\n'
+    assert [f.split(":")[0] for f in service_starts(code)] == ["line 1", "line 2", "line 3"]
+
+
+@pytest.mark.parametrize("path", [p.relative_to(PACKAGE).as_posix() for p in FRONT_ENDS])
+def test_front_ends_declare_services_and_do_not_start_them(path):
+    """A front end says which services an OpenResty uses (``services=``), and ``Stage.plan`` starts
+    them; it never starts one by hand before asking for OpenResty, nor writes a route to one."""
+    assert service_starts((PACKAGE / path).read_text()) == []
+
+
+def test_each_fault_kind_is_defined_once():
+    """Only harness/faults/registry.py names faults: nowhere else in the package is a fault's name a
+    string of its own (a Literal of kinds, a dispatch table, a second spelling)."""
+    where = {}
+    for path in PACKAGE.rglob("*.py"):
+        names = sorted({node.value for node in ast.walk(ast.parse(path.read_text()))
+                        if isinstance(node, ast.Constant) and node.value in FAULT_NAMES})
+        if names:
+            where[path.relative_to(PACKAGE).as_posix()] = names
+    assert set(where) <= {"faults/registry.py"}, where
+
+
+def test_the_redis_port_is_written_once():
+    """Redis's port (and so the route to it) is named in harness/containers/redis.py alone."""
+    where = [p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py")
+             if any(isinstance(n, ast.Constant) and n.value == 6379 for n in ast.walk(ast.parse(p.read_text())))]
+    assert where == ["containers/redis.py"]

@@ -208,14 +208,23 @@ def test_t_files_are_collected_below_t_paths(tmp_path):
 
 
 def test_run_fault_spelling():
+    """`--harness-fault` speaks the fault registry's vocabulary; a run holds only lasting faults of
+    Redis, the DNS server or the proxy in front of Redis."""
     from harness.errors import HarnessError
-    from harness.tnginx.faults import RunFault
+    from harness.tnginx.faults import parse
 
-    assert RunFault.parse("") is None
-    assert RunFault.parse("redis.latency=50") == RunFault("redis.latency", 50)
-    assert RunFault.parse("dns.servfail").kind == "dns.servfail"
-    with pytest.raises(HarnessError, match="give redis.latency=MS, redis.refusing or dns.servfail"):
-        RunFault.parse("redis.slow")
+    assert parse("") is None
+    latency = parse("proxy.latency:ms=50")
+    assert latency is not None and (latency.kind, latency.ms, latency.route) == ("proxy.latency", 50, "redis")
+    servfail = parse("dns.servfail")
+    assert servfail is not None and (servfail.kind, servfail.host) == ("dns.servfail", "*")
+    with pytest.raises(HarnessError, match="fault redis.slow needs 'ms'"):
+        parse("redis.slow")
+    with pytest.raises(HarnessError, match="unknown fault 'redis.latency=50'"):
+        parse("redis.latency=50")
+    for instant_or_worker in ("redis.restart", "worker.stop", "proxy.down:route=upstream"):
+        with pytest.raises(HarnessError, match="a run holds one of"):
+            parse(instant_or_worker)
 
 
 def test_log_view_remembers_the_harness_connections_and_drops_the_heartbeat_timer():

@@ -1,0 +1,167 @@
+"""Declared services: what an OpenResty container may depend on (Redis, the DNS server, memcached),
+each defined once in :data:`SERVICES`, and :class:`SessionServices`, the session object that starts,
+shares, resets and stops them for every front end.
+
+A front end only declares what an OpenResty needs (``OpenRestySpec.services``): the pytest fixtures
+``redis``/``dns``/``memcached`` (and the ``services=`` keyword), YAML ``services:``, the placeholders
+a ``.t`` file's config names (``${REDIS_HOST}``, ``${DNS_SERVER}``, ``${MEMCACHED_PORT}``...).
+``Stage.plan`` starts the declared services once per session and gives the container their
+addresses as environment, so the pool's ``Shape`` follows from the declaration alone.
+
+A new service is one :class:`ServiceDef`: its name, the image it runs, the class that builds it (one
+container, or several behind one object: anything that is a :class:`Service`), the variables it
+gives OpenResty and the port a fault proxy or a per-container companion forwards to.
+"""
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Mapping, Optional, Protocol
+
+from harness.containers.base import Reach
+from harness.containers.dns import DNS_PORT, DnsContainer
+from harness.containers.memcached import MEMCACHED_PORT, MemcachedContainer
+from harness.containers.redis import REDIS_PORT, RedisContainer
+from harness.images.resolver import ResolvedImage
+from harness.session import HarnessSession
+
+
+class Service(Protocol):
+    """What the session needs of a running service (one container, or several behind one object)."""
+
+    @property
+    def ip(self) -> str: ...
+
+    def with_start_timeout(self, seconds: float) -> Any: ...
+
+    def start(self) -> Any: ...
+
+    def stop_quietly(self) -> None: ...
+
+    def running(self) -> bool: ...
+
+    def service_env(self) -> dict[str, str]: ...
+
+    def reset(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class ServiceDef:
+    """One service, defined once."""
+
+    name: str
+    doc: str
+    image: str  # the image kind it runs (harness.images.resolver.OFFICIAL), listed by `harness doctor`
+    build: Callable[[ResolvedImage, HarnessSession, Reach], Service]
+    env: tuple[str, ...]  # the variables OpenResty gets (also the ${NAME} placeholders that declare it)
+    port: int  # where it serves: a fault proxy's route and a companion's forward lead there
+    host_env: str  # the variable a fault proxy in front of it replaces with its own address
+    reset: str  # how it is made fresh for the next test (docs)
+
+
+SERVICES: dict[str, ServiceDef] = {d.name: d for d in (
+    ServiceDef("redis", "the session's Redis (redis-server, no persistence)", "redis", RedisContainer,
+               ("REDIS_HOST", "REDIS_PORT"), REDIS_PORT, "REDIS_HOST",
+               "FLUSHALL, CONFIG RESETSTAT, every other client's connection closed"),
+    ServiceDef("dns", "the harness's DNS server (answers set per name, every query recorded)", "tools",
+               DnsContainer, ("DNS_SERVER",), DNS_PORT, "DNS_SERVER", "every answer set is forgotten"),
+    ServiceDef("memcached", "the session's memcached", "memcached", MemcachedContainer,
+               ("MEMCACHED_HOST", "MEMCACHED_PORT"), MEMCACHED_PORT, "MEMCACHED_HOST", "flush_all"),
+)}
+SERVICE_NAMES: tuple[str, ...] = tuple(SERVICES)
+
+
+def checked(names: Iterable[str]) -> tuple[str, ...]:
+    """``names`` sorted, once each; an unknown one is a ValueError naming the known ones."""
+    out = tuple(sorted(set(names)))
+    unknown = [n for n in out if n not in SERVICES]
+    if unknown:
+        raise ValueError(f"unknown service {', '.join(map(repr, unknown))} (services: {', '.join(SERVICE_NAMES)})")
+    return out
+
+
+def named_in(text: str) -> tuple[str, ...]:
+    """The services whose variables ``text`` names as ``${NAME}`` placeholders (a ``.t`` config)."""
+    placeholders = set(re.findall(r"\$\{([A-Z0-9_]+)\}", text))
+    return tuple(d.name for d in SERVICES.values() if placeholders & set(d.env))
+
+
+def route_to(name: str, service: Service) -> dict[str, tuple[int, str, int]]:
+    """The fault proxy route to ``service``: ``{name: (listen port, its address, its port)}``."""
+    port = SERVICES[name].port
+    return {name: (port, service.ip, port)}
+
+
+def env_through(name: str, proxy_ip: str) -> dict[str, str]:
+    """The environment that sends OpenResty's traffic to service ``name`` through a proxy at ``proxy_ip``."""
+    return {SERVICES[name].host_env: proxy_ip}
+
+
+class SessionServices:
+    """The services of one harness session: each started on first use (by whichever thread asks first:
+    lanes plan side by side), shared by every front end, stopped by :meth:`close`."""
+
+    def __init__(self, image: Callable[[str], ResolvedImage], session: HarnessSession, reach: Callable[[], Reach],
+                 start_timeout: float) -> None:
+        self.image = image
+        self.session = session
+        self.reach = reach
+        self.start_timeout = start_timeout
+        self._lock = threading.RLock()
+        self._running: dict[str, Service] = {}
+
+    def use(self, name: str) -> Service:
+        """Service ``name``, started now if it is not running (also when it stopped since)."""
+        with self._lock:
+            service = self._running.get(name)
+            if service is None or not service.running():
+                self._running[name] = service = self._start(name)
+            return service
+
+    def _start(self, name: str) -> Service:
+        definition = SERVICES[name]
+        service = definition.build(self.image(definition.image), self.session, self.reach())
+        service.with_start_timeout(self.start_timeout)
+        try:
+            service.start()
+        except BaseException:
+            service.stop_quietly()
+            raise
+        return service
+
+    def env(self, names: Iterable[str]) -> dict[str, str]:
+        """The addresses of services ``names`` as OpenResty's environment; those not started yet are
+        started (a running one is taken as it is: no engine call on the hot path)."""
+        env: dict[str, str] = {}
+        for name in checked(names):
+            with self._lock:
+                service = self._running.get(name) or self.use(name)
+            env.update(service.service_env())
+        return env
+
+    def reset(self, name: str) -> Service:
+        """Service ``name`` (started if need be), made fresh for the next test."""
+        service = self.use(name)
+        service.reset()
+        return service
+
+    def get(self, name: str) -> Optional[Service]:
+        """Service ``name`` if it was started, else None (nothing is started)."""
+        return self._running.get(name)
+
+    def running(self) -> Mapping[str, Service]:
+        return dict(self._running)
+
+    def running_env(self) -> dict[str, str]:
+        """The addresses of every service started so far (an app run outside the pool: preflight)."""
+        env: dict[str, str] = {}
+        for service in self.running().values():
+            env.update(service.service_env())
+        return env
+
+    def close(self) -> None:
+        with self._lock:
+            for service in self._running.values():
+                service.stop_quietly()
+            self._running.clear()
