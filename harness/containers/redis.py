@@ -73,7 +73,7 @@ class RedisContainer(HarnessContainer):
         c = self.client()
         c.flushall()
         c.config_resetstat()
-        c.execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+        c.client_kill_filter(_type="normal", skipme=True)  # CLIENT KILL TYPE normal SKIPME yes
 
     def stop(self, force: bool = True, delete_volume: bool = True) -> None:
         if self._client is not None:
