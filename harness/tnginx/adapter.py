@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 from harness.services import named_in
+from harness.tnginx.hostpaths import named_host_dirs
 
 if TYPE_CHECKING:
     from harness.containers import CompanionContainer, OpenRestyContainer
@@ -48,8 +49,14 @@ class SuiteStage:
         # read-only: the suite, its t/ directories beside the config, its Lua dependencies
         self.mounts = ((str(self.root), str(self.root)), *beside_conf(self.root), *extra_mounts)
 
+    def mounts_for(self, block: "TBlock") -> tuple[tuple[str, str], ...]:
+        """The suite's mounts, and the host directories ``block``'s config names by absolute path
+        (nginx opens them on the host under prove: see :mod:`harness.tnginx.hostpaths`)."""
+        named = named_host_dirs(block.fixture.snippets.values(), mounted=[path for _, path in self.mounts])
+        return (*self.mounts, *named)
+
     def _args(self, block: "TBlock") -> dict[str, Any]:
-        return {"workers": block.workers, "error_log_level": block.log_level, "mounts": self.mounts,
+        return {"workers": block.workers, "error_log_level": block.log_level, "mounts": self.mounts_for(block),
                 "workdir": str(self.root), "env": {**block.env, **self.env}, "services": block.named_services,
                 **({"reuse": False} if block.needs_fresh_master else {})}
 
