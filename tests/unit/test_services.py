@@ -53,7 +53,7 @@ def services(monkeypatch):
 
 def test_names_are_checked_sorted_and_once():
     assert checked(["redis", "dns", "redis"]) == ("dns", "redis")
-    with pytest.raises(ValueError, match=r"unknown service 'mysql' \(services: redis, dns, memcached\)"):
+    with pytest.raises(ValueError, match=r"unknown service 'mysql' \(services: redis, dns, memcached, redis_replicated, redis_sentinel, redis_cluster\)"):
         checked(["mysql"])
 
 
