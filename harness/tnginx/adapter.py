@@ -3,6 +3,7 @@ for (its fixture, workers, log level, the suite mounted read-only at its own pat
 in it), prepared ahead, and given back. Re-point this module when the core's API changes."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Optional
@@ -50,12 +51,18 @@ SYSTEM_DIRS = frozenset({"bin", "boot", "dev", "etc", "harness", "home", "lib", 
                          "usr", "var"})
 
 
+def looks_local(text: str) -> bool:
+    """Whether a config may look for a service on 127.0.0.1: it names a local address, or names no
+    service host at all (a client library's default host is 127.0.0.1: ``connector.new{port = 6380}``)."""
+    return any(name in text for name in LOCAL_NAMES) or re.search(r"\$\{[A-Z0-9_]*_HOST\}", text) is None
+
+
 def services_of(text: str, test_env: Mapping[str, str]) -> set[str]:
     """The session services a config uses: those whose placeholders it names (``${REDIS_PORT}``), and
     those it looks for on 127.0.0.1 at the port the file set (``TEST_NGINX_REDIS_PORT=6380``,
     ``TEST_NGINX_SENTINEL_PORT1=6390``)."""
     used = set(named_in(text))
-    if any(name in text for name in LOCAL_NAMES):
+    if looks_local(text):
         used |= {p.service for p in LOCAL_PORTS
                  if str(test_env.get(p.var, "")).strip().isdigit() and str(test_env[p.var]).strip() in text}
     return used
@@ -123,7 +130,7 @@ class SuiteStage:
         variable to, or as the harness's placeholder (``${REDIS_PORT}``: the service's own port). When
         the file declares a topology of :data:`MASTER_OF`, its master is the one behind the Redis port."""
         text = "".join(block.fixture.snippets.values())
-        if not any(name in text for name in LOCAL_NAMES):
+        if not looks_local(text):
             return {}
         env = {**self.stage.services.env(block.named_services), **self.env}
         topology = next((t for t in MASTER_OF if t in block.named_services), None)
