@@ -1,7 +1,8 @@
 """Redis topologies as declared services: the session's Sentinel topology reaches OpenResty by the
-fixture alone (no env given), and its failover is a registry fault by name. (The `.t` side, fixed
+fixture alone (no env given), and its failover is a registry fault by name; so is a cluster slot migration, on the session's cluster. (The `.t` side, fixed
 local ports through the companion: tests/tnginx/t/sentinel.t.)"""
 import httpx
+import redis
 import pytest
 
 from harness.waiting import wait_for
@@ -26,3 +27,12 @@ def test_the_sessions_sentinel_topology_is_declared_by_its_fixture_and_fails_ove
     wait_for(reads_back, timeout=10, what="the app to read k from the promoted master")
     assert httpx.get(f"{nginx.base_url}/set", params={"key": "k", "value": "after"}).text.strip() == "OK"
     assert new.client().get("k") == "after"
+
+
+def test_a_cluster_fault_by_name_acts_on_the_sessions_cluster_and_is_undone(redis_cluster, fault):
+    redis_cluster.client().set("moving", "here")
+    owner = redis_cluster.owner(redis_cluster.slot("moving"))
+    with fault("cluster.migrating", key="moving"):
+        with pytest.raises(redis.exceptions.AskError):  # the owner sends the client to the importing node
+            owner.client().get("moving")
+    assert owner.client().get("moving") == "here" and redis_cluster.owner(redis_cluster.slot("moving")) is owner
