@@ -1,6 +1,6 @@
 """Redis topologies as declared services: the session's Sentinel topology reaches OpenResty by the
-fixture alone (no env given), and its failover is a registry fault by name; so is a cluster slot migration, on the session's cluster. (The `.t` side, fixed
-local ports through the companion: tests/tnginx/t/sentinel.t.)"""
+fixture alone (no env given) and its failover is a registry fault by name; so is a slot migration on
+the session's cluster. (The `.t` side, fixed local ports through the companion: tests/tnginx/t/sentinel.t.)"""
 import httpx
 import redis
 import pytest
