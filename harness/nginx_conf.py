@@ -194,7 +194,8 @@ def render_nginx_conf(fixture: Fixture, profile: OpenRestyProfile, generation: i
         "    log_format harness '$remote_addr [$time_local] \"$request\" $status $body_bytes_sent '",
         "                       'rt=$request_time pid=$pid conn=$connection';",
         f"    access_log {ACCESS_LOG} harness;",
-        *(f"    {kind}_temp_path {ROOT}/tmp/{kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")),
+    # named as Test::Nginx names them (suites match ".../client_body_temp/" in what ngx_lua reports)
+        *(f"    {kind}_temp_path {ROOT}/tmp/{kind}_temp;" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")),
     ]
     # A fixture that sets its own Lua paths keeps them (nginx allows each directive once per http{}).
     http_conf = fixture.snippets.get("http.conf", "")

@@ -3,9 +3,11 @@ ahead when possible), ``repeat_each`` repetitions of its requests, then its chec
 and on this repetition's error.log lines (see :mod:`harness.tnginx.logview`)."""
 from __future__ import annotations
 
+import re
 import time
+from types import MappingProxyType
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, Optional
+from typing import TYPE_CHECKING, Literal, Mapping, Optional
 
 from harness.errors import HarnessError, NginxConfigError
 from harness.nginx_conf import HTTP_PORT
@@ -99,13 +101,26 @@ def check_answer(expect: Expect, answer: Answer, index: int, repetition: int) ->
     return out
 
 
-def check_log(expect: LogExpect, lines: list[str], repetition: int) -> list[str]:
+PLACEHOLDER = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
+
+
+def filled(pattern: Pattern, values: Mapping[str, str]) -> Pattern:
+    """A string pattern with the ``${NAME}`` placeholders the shim put for ``TEST_NGINX_*`` service
+    variables replaced by the values the container's config got (Test::Nginx's expectations hold the
+    numbers: ``...pool for key "127.0.0.1:11211"``)."""
+    if isinstance(pattern, str) and "${" in pattern:
+        return PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), pattern)
+    return pattern
+
+
+def check_log(expect: LogExpect, lines: list[str], repetition: int,
+              values: Mapping[str, str] = MappingProxyType({})) -> list[str]:
     where = f" (repetition {repetition + 1})" if repetition else ""
     out = []
-    for pattern in expect.present:
+    for pattern in (filled(p, values) for p in expect.present):
         if not any(matches(pattern, line) is not None for line in lines):
             out.append(f"error_log{where}: no line matches {pattern!r}")
-    for pattern in expect.absent:
+    for pattern in (filled(p, values) for p in expect.absent):
         hit = next((line for line in lines if matches(pattern, line) is not None), None)
         if hit is not None:
             out.append(f"no_error_log{where}: {pattern!r} found in: {hit[:300]}")
@@ -244,7 +259,7 @@ class BlockRunner:
             # Test::Nginx, every repetition of the block sees them (the file is this generation's)
             text = nginx.read_log_file(0, SIDE_LOG_NAME) or ""
             lines += [ln for ln in text.split("\n") if ln]
-        for failure in check_log(block.log_for(rep), lines, rep):
+        for failure in check_log(block.log_for(rep), lines, rep, nginx.env):
             result.fail(failure)
         return since, lines
 

@@ -22,3 +22,4 @@ def test_nothing_missing_top_level_of_the_image_or_mounted_already_is_mounted(tm
     texts = [f"{tmp_path}/absent/file.pem", "/tmp/x.log /usr/share/lua/5.1/x.lua /etc/hosts",
              f"{inside}/a.txt", "/harness/html/x", "$TEST_NGINX_X/a.b"]
     assert named_host_dirs(texts, mounted=[str(tmp_path / "suite")]) == ()
+

@@ -325,3 +325,14 @@ def test_shutdown_section_and_timed_out_answers_are_still_checked(tmp_path):
     partial = Answer(status=200, body=b"par", timed_out=True, error="no last chunk found")
     assert check_answer(Expect(status=200, body=b"part"), partial, 0, 0) == [
         "request 1: no last chunk found", "request 1: response_body 'par', expected 'part'"]
+
+
+def test_service_placeholders_in_log_expectations_get_the_containers_values():
+    from harness.tnginx.load import Regex
+    from harness.tnginx.runner import filled
+
+    values = {"MEMCACHED_PORT": "11211"}
+    assert filled('pool for key "127.0.0.1:${MEMCACHED_PORT}"', values) == 'pool for key "127.0.0.1:11211"'
+    assert filled("${UNKNOWN} stays", values) == "${UNKNOWN} stays"
+    regex = Regex(pattern=r"port \d+")
+    assert filled(regex, values) is regex
