@@ -169,7 +169,8 @@ def harness_image(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _harness_properties(pytestconfig: pytest.Config, record_testsuite_property) -> None:
+def _harness_properties(pytestconfig: pytest.Config, record_testsuite_property: Callable[[str, object], None]
+                        ) -> None:
     for key, value in pytestconfig.stash[RUNTIME].properties().items():
         record_testsuite_property(key, value)
 
@@ -285,7 +286,7 @@ def preflight(harness_stage: Stage) -> Callable[..., PreflightReport]:
     """``preflight("app-dir-or-fixture", workers="auto", cpus=2, memory="128m", nofile=1024, paths=["/x"],
     image="")`` runs the preflight checks and returns a :class:`harness.preflight.PreflightReport`
     (unset options: ``--preflight-*`` / ``HARNESS_PREFLIGHT_*``)."""
-    def run(app, image: str = "", **options) -> PreflightReport:
+    def run(app: Any, image: str = "", **options: Any) -> PreflightReport:
         return Preflight(harness_stage, PreflightOptions.resolve(harness_stage.settings, **options), image).run(app)
     return run
 

@@ -17,6 +17,7 @@ import pytest
 
 from harness.errors import HarnessError
 from harness.prefetch import DEPTH
+from harness.stage import Stage
 from harness.pytest_stage import RUNTIME, session_stage
 from harness.tnginx.adapter import SuiteStage, services_of
 from harness.tnginx.ahead import RunAhead
@@ -110,10 +111,10 @@ class BrokenTFileItem(pytest.Item):
     def runtest(self) -> None:
         raise self.error
 
-    def repr_failure(self, excinfo, style=None) -> str:
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Optional[str] = None) -> str:
         return f"{self.error.message}\n{self.error.detail}".rstrip()
 
-    def reportinfo(self):
+    def reportinfo(self) -> tuple[Path, Optional[int], str]:
         return Path(self.path), None, f"{Path(self.path).name}: perl"
 
 
@@ -125,7 +126,7 @@ class SkippedTFileItem(pytest.Item):
     def runtest(self) -> None:
         pytest.skip(f"skip_all: {self.reason}")
 
-    def reportinfo(self):
+    def reportinfo(self) -> tuple[Path, Optional[int], str]:
         return Path(self.path), None, f"{Path(self.path).name}: skip_all"
 
 
@@ -202,7 +203,7 @@ class TBlockItem(pytest.Item):
             return f"harness error: {excinfo.value}"
         return super().repr_failure(excinfo)
 
-    def reportinfo(self):
+    def reportinfo(self) -> tuple[Path, Optional[int], str]:
         return Path(self.path), None, f"{Path(self.path).name}::{self.name}"
 
 
@@ -284,7 +285,7 @@ def run_ahead(config: pytest.Config) -> RunAhead[BlockResult]:
     return ahead
 
 
-def run_fault_env(config: pytest.Config, stage) -> dict[str, str]:
+def run_fault_env(config: pytest.Config, stage: Stage) -> dict[str, str]:
     """Hold ``--harness-fault`` for the rest of the session (once); the env containers need."""
     held = config.stash.get(FAULT, None)
     if held is None:
