@@ -58,7 +58,10 @@ def pytest_configure(config: pytest.Config) -> None:
     given["openresty_image"] = images[0] if len(images) == 1 else None
     if len(images) > 1:
         given["matrix"] = ",".join(images)
-    settings = Settings.from_sources(given)
+    try:
+        settings = Settings.from_sources(given)
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
     if settings.coverage:
         try:
             CoverageScope(settings.coverage, Path.cwd())

@@ -3,7 +3,7 @@ config's stash) and its stage, for the core plugin's fixtures and the front ends
 how an :class:`~harness.settings.Option` becomes a pytest option and is read back."""
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, TypeVar
 
 import pytest
 
@@ -13,6 +13,7 @@ from harness.settings import Option
 from harness.stage import Stage
 
 RUNTIME = pytest.StashKey[HarnessRuntime]()
+T = TypeVar("T")
 
 
 def session_stage(config: pytest.Config) -> Stage:
@@ -42,3 +43,12 @@ def add_options(parser: pytest.Parser, options: Iterable[Option], repeatable: fr
 def given_options(config: pytest.Config, options: Iterable[Option]) -> dict[str, Any]:
     """The values given on the command line (None where not), by option name."""
     return {opt.name: config.getoption(f"harness_{opt.name}") for opt in options}
+
+
+def settings_of(config: pytest.Config, options: Iterable[Option], build: Callable[[dict[str, Any]], T]) -> T:
+    """``build`` (a settings class's ``from_sources``) given the command line's values; a bad value
+    (an unknown choice, not a number) is a one-line usage error naming the variable and the flag."""
+    try:
+        return build(given_options(config, options))
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None

@@ -8,7 +8,7 @@ from typing import Any, Generator, Optional
 
 import pytest
 
-from harness.pytest_stage import RUNTIME, add_options, given_options
+from harness.pytest_stage import RUNTIME, add_options, settings_of
 from harness.report.summary import summary_table
 from harness.scenarios.items import RESULT, RESULTS, RUNNER, SETTINGS, ScenarioFile, evidence_sections
 from harness.scenarios.loader import is_scenario_file
@@ -22,7 +22,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "scenario: a YAML scenario (harness.scenarios)")
     config.addinivalue_line("markers", "catalogue(*entries): FAILURE-CATALOG entries a scenario covers")
-    config.stash[SETTINGS] = ScenarioSettings.from_sources(given_options(config, OPTIONS))
+    config.stash[SETTINGS] = settings_of(config, OPTIONS, ScenarioSettings.from_sources)
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> Optional[pytest.Collector]:

@@ -8,7 +8,7 @@ from typing import Optional
 
 import pytest
 
-from harness.pytest_stage import add_options, given_options
+from harness.pytest_stage import add_options, settings_of
 from harness.tnginx import items
 from harness.tnginx.settings import OPTIONS, TSettings
 
@@ -19,7 +19,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "tnginx: a block of a Test::Nginx .t file (harness.tnginx)")
-    config.stash[items.SETTINGS] = TSettings.from_sources(given_options(config, OPTIONS))
+    config.stash[items.SETTINGS] = settings_of(config, OPTIONS, TSettings.from_sources)
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> Optional[pytest.Collector]:
