@@ -35,7 +35,7 @@ images: $(VENV)/.installed
 test: $(VENV)/.installed engine typecheck
 	$(BIN)/pytest tests --junitxml=reports/junit.xml $(PYTEST_ARGS)
 
-## typecheck: mypy over harness/ (pinned in the dev extras; settings and the strict modules in pyproject.toml)
+## typecheck: mypy over harness/ (pinned in the dev extras; strict for the whole package; settings in pyproject.toml)
 typecheck: $(VENV)/.installed
 	$(BIN)/mypy
 

@@ -211,6 +211,17 @@ def cmd_t(args: argparse.Namespace) -> int:
     return code
 
 
+def add_suite_options(p: argparse.ArgumentParser) -> None:
+    """What ``run`` and ``t`` both take: ``--image`` (repeatable: a matrix), ``--allow-diff``,
+    ``--matrix-jobs`` and ``--lua-path``."""
+    p.add_argument("--image", action="append", help=IMAGE_HELP)
+    p.add_argument("--allow-diff", action="store_true", help=ALLOW_DIFF_HELP)
+    p.add_argument("--matrix-jobs", type=int, default=0, metavar="N", help=MATRIX_JOBS_HELP)
+    p.add_argument("--lua-path", dest="lua_path", action="append", default=[], metavar="DIR",
+                   help="a directory of Lua modules the suite needs (repeatable; besides LUA_PATH/LUA_CPATH, "
+                        "which are honoured as prove's nginx would): " + OPTION["lua_path"].help)
+
+
 def add_coverage_options(p: argparse.ArgumentParser) -> None:
     """``--harness-coverage[=PATHS]`` and ``--harness-coverage-min N``, passed on to pytest."""
     p.add_argument("--harness-coverage", dest="coverage", nargs="?", const=OPTION["coverage"].bare, default=None,
@@ -283,12 +294,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.set_defaults(func=cmd_soak)
     p = sub.add_parser("run", help=cmd_run.__doc__)
     p.add_argument("paths", nargs="*", help="scenario files or directories")
-    p.add_argument("--image", action="append", help=IMAGE_HELP)
-    p.add_argument("--allow-diff", action="store_true", help=ALLOW_DIFF_HELP)
-    p.add_argument("--matrix-jobs", type=int, default=0, metavar="N", help=MATRIX_JOBS_HELP)
-    p.add_argument("--lua-path", dest="lua_path", action="append", default=[], metavar="DIR",
-                   help="a directory of Lua modules the suite needs (repeatable; besides LUA_PATH/LUA_CPATH, "
-                        "which are honoured as prove's nginx would): " + OPTION["lua_path"].help)
+    add_suite_options(p)
     p.add_argument("--app", help="your app directory (server.conf/http.conf + lua/): replaces the sample "
                                  "app wherever a scenario says `fixture: app`")
     p.add_argument("--reports", default="reports", help="where scenarios.html and scenarios.xml go")
@@ -311,12 +317,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                    "default HARNESS_T_LANES, else auto); for pytest-xdist processes instead: --pytest=-n --pytest=2")
     p.add_argument("--harness-fault", dest="fault", help=OPTION["fault"].help)
     p.add_argument("--harness-check-leak", dest="check_leak", action="store_true", help=OPTION["check_leak"].help)
-    p.add_argument("--image", action="append", help=IMAGE_HELP)
-    p.add_argument("--allow-diff", action="store_true", help=ALLOW_DIFF_HELP)
-    p.add_argument("--matrix-jobs", type=int, default=0, metavar="N", help=MATRIX_JOBS_HELP)
-    p.add_argument("--lua-path", dest="lua_path", action="append", default=[], metavar="DIR",
-                   help="a directory of Lua modules the suite needs (repeatable; besides LUA_PATH/LUA_CPATH, "
-                        "which are honoured as prove's nginx would): " + OPTION["lua_path"].help)
+    add_suite_options(p)
     p.add_argument("--reports", default="reports", help="where t.xml (and t.html) go")
     p.add_argument("--pytest", dest="pytest_args", action="append", default=[], metavar="ARG",
                    help="one more pytest argument (repeatable), e.g. --pytest=-x")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 import httpx
 
@@ -30,7 +30,7 @@ class OpenRestyFactory:
     back to the pool when the test ends; their ``log`` cursor starts at the hand-out.
     """
 
-    def __init__(self, stage: Stage, marker: Optional[tuple[tuple, dict]] = None, image: str = "",
+    def __init__(self, stage: Stage, marker: Optional[tuple[tuple[Any, ...], Mapping[str, Any]]] = None, image: str = "",
                  services: Sequence[str] = ()) -> None:
         self.stage = stage
         self.image = image  # the default image of this test's containers (a matrix cell's); empty: the session's

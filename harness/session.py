@@ -14,6 +14,7 @@ import signal
 import socket
 import uuid
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -120,37 +121,28 @@ def remove_labelled(engine: Engine, label_filter: str, keep: Optional[Callable[[
     keep = keep or (lambda labels: False)
     # ignore_removed: a live run may remove its own container between the listing and its inspection
     for c in client.containers.list(all=True, filters={"label": label_filter}, ignore_removed=True):
-        if keep(c.labels):
-            continue
-        try:
-            c.remove(force=True, v=True)
+        if not keep(c.labels) and _removed("container", c.name, partial(c.remove, force=True, v=True)):
             removed.containers.append(str(c.name))
             _remove_config_dirs(c.attrs.get("Mounts") or [])
-        except NotFound:
-            pass
-        except APIError as exc:
-            log.warning("could not remove container %s: %s", c.name, exc)
     for n in client.networks.list(filters={"label": label_filter}):
-        if keep(n.attrs.get("Labels") or {}):
-            continue
-        try:
-            n.remove()
+        if not keep(n.attrs.get("Labels") or {}) and _removed("network", n.name, n.remove):
             removed.networks.append(str(n.name))
-        except NotFound:
-            pass
-        except APIError as exc:
-            log.warning("could not remove network %s: %s", n.name, exc)
     for v in client.volumes.list(filters={"label": label_filter}):
-        if keep(v.attrs.get("Labels") or {}):
-            continue
-        try:
-            v.remove(force=True)
+        if not keep(v.attrs.get("Labels") or {}) and _removed("volume", v.name, partial(v.remove, force=True)):
             removed.volumes.append(v.name)
-        except NotFound:
-            pass
-        except APIError as exc:
-            log.warning("could not remove volume %s: %s", v.name, exc)
     return removed
+
+
+def _removed(kind: str, name: object, remove: Callable[[], object]) -> bool:
+    """Whether ``remove()`` removed the resource (already gone: no; an engine error is logged)."""
+    try:
+        remove()
+    except NotFound:
+        return False
+    except APIError as exc:
+        log.warning("could not remove %s %s: %s", kind, name, exc)
+        return False
+    return True
 
 
 def _remove_config_dirs(mounts: list[dict[str, Any]]) -> None:

@@ -111,7 +111,7 @@ class Stage:
         return self.pool.prefetcher
 
     @property
-    def observed(self) -> dict[str, dict]:
+    def observed(self) -> dict[str, dict[str, Any]]:
         """Image id -> what the running workers of a container on it reported."""
         return self.pool.observed
 

@@ -85,9 +85,9 @@ class HarnessContainer(DockerContainer):
         except Exception:  # noqa: BLE001
             pass
 
-    def security_kwargs(self) -> dict:
+    def security_kwargs(self) -> dict[str, Any]:
         """What the engine is told about privileges (see the class docstring)."""
-        kw: dict = {"privileged": False, "security_opt": ["no-new-privileges"], "cap_drop": ["ALL"],
+        kw: dict[str, Any] = {"privileged": False, "security_opt": ["no-new-privileges"], "cap_drop": ["ALL"],
                     "cap_add": list(self.capabilities)}
         if self.user:
             kw["user"] = self.user
@@ -136,7 +136,8 @@ class HarnessContainer(DockerContainer):
         if self.netns_owner is not None:
             return self.netns_owner.ip
         nets = self.get_wrapped_container().attrs["NetworkSettings"]["Networks"]
-        return nets[self.reach.internal.name]["IPAddress"]
+        ip: str = nets[self.reach.internal.name]["IPAddress"]
+        return ip
 
     def endpoint(self, port: int) -> tuple[str, int]:
         """(host, port) at which this process reaches the container's ``port``."""
@@ -154,7 +155,8 @@ class HarnessContainer(DockerContainer):
     def state(self) -> dict[str, Any]:
         c = self.get_wrapped_container()
         c.reload()
-        return c.attrs["State"]
+        state: dict[str, Any] = c.attrs["State"]
+        return state
 
     def running(self) -> bool:
         """Whether the engine says the container runs."""

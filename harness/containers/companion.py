@@ -49,7 +49,7 @@ class CompanionContainer(SidecarContainer):
         self.shares_html = www is not None
         self.forwards: dict[str, Forward] = {}
 
-    def _call(self, method: str, path: str, body: Optional[dict] = None) -> Any:
+    def _call(self, method: str, path: str, body: Optional[dict[str, object]] = None) -> Any:
         r = self.api.request(method, path, json=body)
         if r.status_code == 409:
             raise PeerError(r.json().get("error", r.text))
@@ -73,4 +73,5 @@ class CompanionContainer(SidecarContainer):
 
     def collect(self) -> dict[str, Any]:
         """Stop the peers; what each received (``{"tcp": {"query": base64, ...}, "udp": ...}``)."""
-        return self._call("POST", "/peers/collect")
+        collected: dict[str, Any] = self._call("POST", "/peers/collect")
+        return collected

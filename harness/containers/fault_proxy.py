@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 from dataclasses import dataclass
-from typing import Any, Iterator, Optional
+from typing import Any, ContextManager, Iterator, Optional, TypedDict
 
 from harness.containers.base import Reach
 from harness.containers.sidecar import SidecarContainer
@@ -15,6 +15,31 @@ from harness.session import HarnessSession
 
 API_PORT = 8474
 _names = itertools.count(1)
+
+
+class ToxicState(TypedDict):
+    """A toxic as the proxy's API shows it."""
+
+    name: str
+    type: str
+    stream: str
+    toxicity: float
+    attributes: dict[str, float]
+
+
+class RouteState(TypedDict):
+    """A route as the proxy's API shows it (``GET /proxies``: one per name)."""
+
+    name: str
+    listen: str
+    enabled: bool
+    upstream: str
+    connections: int
+    accepted: int
+    requests: int
+    bytes_upstream: int
+    bytes_downstream: int
+    toxics: list[ToxicState]
 
 
 @dataclass(frozen=True)
@@ -28,7 +53,7 @@ class RouteCounters:
     open: int              # connections open now
 
     @classmethod
-    def from_state(cls, state: dict) -> "RouteCounters":
+    def from_state(cls, state: RouteState) -> "RouteCounters":
         return cls(int(state["accepted"]), int(state["requests"]), int(state["bytes_upstream"]),
                    int(state["bytes_downstream"]), int(state["connections"]))
 
@@ -40,14 +65,15 @@ class ProxyRoute:
         self.container = container
         self.name = name
 
-    def _call(self, method: str, path: str, body: Optional[dict] = None) -> Any:
+    def _call(self, method: str, path: str, body: Optional[dict[str, object]] = None) -> Any:
         r = self.container.api.request(method, f"/proxies/{self.name}{path}", json=body)
         if r.status_code != 200:
             raise HarnessError(f"fault proxy {self.container.name}: {method} {path} -> {r.status_code} {r.text}")
         return r.json()
 
-    def state(self) -> dict:
-        return self.container.api.get("/proxies").json()[self.name]
+    def state(self) -> RouteState:
+        states: dict[str, RouteState] = self.container.api.get("/proxies").json()
+        return states[self.name]
 
     def counters(self) -> RouteCounters:
         """Connections accepted, request lines and bytes each way, since the proxy started."""
@@ -55,33 +81,33 @@ class ProxyRoute:
 
     @contextlib.contextmanager
     def toxic(self, type: str, stream: str = "downstream", toxicity: float = 1.0,
-              **attributes: float) -> Iterator[dict]:
+              **attributes: float) -> Iterator[ToxicState]:
         """Add a toxic for the block: ``with route.toxic("latency", latency=300, jitter=50): ...``."""
         name = f"{type}_{stream}_{next(_names)}"
-        toxic = self._call("POST", "/toxics", {"name": name, "type": type, "stream": stream,
+        toxic: ToxicState = self._call("POST", "/toxics", {"name": name, "type": type, "stream": stream,
                                                "toxicity": toxicity, "attributes": attributes})
         try:
             yield toxic
         finally:
             self._call("DELETE", f"/toxics/{name}")
 
-    def latency(self, ms: float, jitter: float = 0, stream: str = "downstream"):
+    def latency(self, ms: float, jitter: float = 0, stream: str = "downstream") -> ContextManager[ToxicState]:
         return self.toxic("latency", stream, latency=ms, jitter=jitter)
 
-    def bandwidth(self, kb_per_second: float, stream: str = "downstream"):
+    def bandwidth(self, kb_per_second: float, stream: str = "downstream") -> ContextManager[ToxicState]:
         return self.toxic("bandwidth", stream, rate=kb_per_second)
 
-    def blackhole(self, close_after_ms: float = 0, stream: str = "downstream"):
+    def blackhole(self, close_after_ms: float = 0, stream: str = "downstream") -> ContextManager[ToxicState]:
         """Toxiproxy's ``timeout``: data stops; the connection closes after ``close_after_ms`` (0: never)."""
         return self.toxic("timeout", stream, timeout=close_after_ms)
 
-    def reset_peer(self, after_ms: float = 0, stream: str = "downstream"):
+    def reset_peer(self, after_ms: float = 0, stream: str = "downstream") -> ContextManager[ToxicState]:
         return self.toxic("reset_peer", stream, timeout=after_ms)
 
-    def limit_data(self, nbytes: int, stream: str = "downstream"):
+    def limit_data(self, nbytes: int, stream: str = "downstream") -> ContextManager[ToxicState]:
         return self.toxic("limit_data", stream, bytes=nbytes)
 
-    def slicer(self, average_size: int, size_variation: int = 0, delay_us: int = 0, stream: str = "downstream"):
+    def slicer(self, average_size: int, size_variation: int = 0, delay_us: int = 0, stream: str = "downstream") -> ContextManager[ToxicState]:
         return self.toxic("slicer", stream, average_size=average_size, size_variation=size_variation, delay=delay_us)
 
     def drop_connections(self) -> int:
@@ -124,7 +150,8 @@ class FaultProxyContainer(SidecarContainer):
 
     def counters(self) -> dict[str, RouteCounters]:
         """Every route's counters, read at once."""
-        return {name: RouteCounters.from_state(state) for name, state in self.api.get("/proxies").json().items()}
+        states: dict[str, RouteState] = self.api.get("/proxies").json()
+        return {name: RouteCounters.from_state(state) for name, state in states.items()}
 
     def reset(self) -> None:
         """Every route up, every toxic gone."""

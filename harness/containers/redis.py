@@ -13,6 +13,13 @@ from harness.waiting import wait_for
 REDIS_PORT = 6379
 
 
+def host_client(container: HarnessContainer, port: int) -> redis_py.Redis:
+    """A redis-py client from the host to ``port`` of ``container`` (decoded strings, short timeouts)."""
+    host, host_port = container.endpoint(port)
+    return redis_py.Redis(host=host, port=host_port, socket_timeout=2, socket_connect_timeout=2,
+                          decode_responses=True)
+
+
 class RedisContainer(HarnessContainer):
     kind = "redis"
     alias = "redis"
@@ -36,9 +43,7 @@ class RedisContainer(HarnessContainer):
     def client(self) -> redis_py.Redis:
         """A redis-py client from the host (decoded strings, short timeouts)."""
         if self._client is None:
-            host, port = self.endpoint(REDIS_PORT)
-            self._client = redis_py.Redis(host=host, port=port, socket_timeout=2, socket_connect_timeout=2,
-                                          decode_responses=True)
+            self._client = host_client(self, REDIS_PORT)
         return self._client
 
     def service_env(self) -> dict[str, str]:
@@ -73,7 +78,7 @@ class RedisContainer(HarnessContainer):
         c = self.client()
         c.flushall()
         c.config_resetstat()
-        c.execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+        c.client_kill_filter(_type="normal", skipme=True)  # CLIENT KILL TYPE normal SKIPME yes
 
     def stop(self, force: bool = True, delete_volume: bool = True) -> None:
         if self._client is not None:

@@ -14,7 +14,7 @@ from typing import Any, Literal, Union
 import redis as redis_py
 
 from harness.containers.base import HarnessContainer, Reach
-from harness.containers.redis import REDIS_PORT, RedisContainer
+from harness.containers.redis import REDIS_PORT, RedisContainer, host_client
 from harness.images.profiles import redis_profile
 from harness.images.resolver import ResolvedImage
 from harness.session import HarnessSession
@@ -115,9 +115,7 @@ class SentinelContainer(HarnessContainer):
     def client(self) -> redis_py.Redis:
         """A redis-py client to this Sentinel from the host (decoded strings, short timeouts)."""
         if self._client is None:
-            host, port = self.endpoint(SENTINEL_PORT)
-            self._client = redis_py.Redis(host=host, port=port, socket_timeout=2, socket_connect_timeout=2,
-                                          decode_responses=True)
+            self._client = host_client(self, SENTINEL_PORT)
         return self._client
 
     @property

@@ -11,6 +11,8 @@ from harness.errors import HarnessError
 from harness.waiting import wait_for
 
 if TYPE_CHECKING:  # pragma: no cover
+    from docker.models.containers import Container
+
     from harness.containers import RedisContainer
 
 SPARE_PORT = 6390  # where the server listens while it refuses on 6379
@@ -24,7 +26,7 @@ class RedisFault:
         self.recover_timeout = recover_timeout
 
     # ---- the container -----------------------------------------------------------------------
-    def _container(self):
+    def _container(self) -> "Container":
         return self.redis.get_wrapped_container()
 
     def _recovered(self) -> None:

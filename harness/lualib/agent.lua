@@ -172,6 +172,29 @@ local function alive(pid)
     return stat ~= nil and not stat:match("%) Z ")
 end
 
+local function pids_where(pids, keep)
+    -- the pids of the list `pids` for which keep(pid) is true, in order
+    local out = {}
+    for _, pid in ipairs(pids) do
+        if keep(pid) then
+            out[#out + 1] = pid
+        end
+    end
+    return out
+end
+
+local function wait_until_none(remaining, deadline)
+    -- polls remaining() (a list of pids) every 2 ms until it is empty or the clock passes deadline
+    -- (ms); returns the last list (empty: none remained)
+    while true do
+        local left = remaining()
+        if #left == 0 or now_ms() > deadline then
+            return left
+        end
+        sleep_ms(2)
+    end
+end
+
 local function proc_listing()
     local lines = {}
     local tck = tonumber(C.sysconf(2)) or 100  -- _SC_CLK_TCK
@@ -339,40 +362,18 @@ local function reload(gen, timings)
     for _, pid in ipairs(old) do
         C.kill(pid, SIGQUIT)
     end
-    local left
-    while true do
-        left = {}
+    local left = wait_until_none(function()
         local now_children = children(master)
-        for _, pid in ipairs(old) do
-            if now_children[pid] == "accepting" then
-                left[#left + 1] = pid
-            end
-        end
-        if #left == 0 then
-            break
-        end
-        if now_ms() > deadline then
-            return RELOAD_STUCK_EXIT, "old workers still accepting 10 s after HUP: " .. table.concat(left, " ")
-        end
-        sleep_ms(2)
+        return pids_where(old, function(pid) return now_children[pid] == "accepting" end)
+    end, deadline)
+    if #left > 0 then
+        return RELOAD_STUCK_EXIT, "old workers still accepting 10 s after HUP: " .. table.concat(left, " ")
     end
     local t3 = now_ms()
     timings.retire = t3 - t2
     -- then until they are gone (exited; the master reaps them later), so that none of their lines
     -- reaches the next test's error.log view
-    local gone_by = t3 + 2000
-    while now_ms() < gone_by do
-        left = {}
-        for _, pid in ipairs(old) do
-            if alive(pid) then
-                left[#left + 1] = pid
-            end
-        end
-        if #left == 0 then
-            break
-        end
-        sleep_ms(2)
-    end
+    left = wait_until_none(function() return pids_where(old, alive) end, t3 + 2000)
     timings.exit = now_ms() - t3
     -- The master reaps them and logs it ("worker process N exited") once its pause is over; the
     -- host leaves those lines out of later tests' view by these pids.

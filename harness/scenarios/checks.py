@@ -8,12 +8,13 @@ import difflib
 import re
 from collections import Counter
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Mapping, Optional
+from typing import TYPE_CHECKING, Mapping, Optional, TypeVar
 
 from harness.errorlog import logged_as_expected, missing_message, select, unexpected_message
+from harness.faults.registry import Route
 from harness.scenarios.observe import LOG_WAIT_S, Observed, Snapshot, needs_snapshot
 from harness.scenarios.spec import (ConnectionsExpect, DnsExpect, Expect, LoadExpect, RedisExpect, ResponseExpect,
-                                    Route, RouteExpect, WorkerExpect, as_pattern, matches)
+                                    RouteExpect, WorkerExpect, as_pattern, matches)
 from harness.scenarios.traffic import Outcome
 from harness.workers import WorkerTable, diff, health
 
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from harness.dependencies import Usage
 
 __all__ = ["Check", "Observed", "check_all", "check_response", "check_responses", "parse_sample"]
+K = TypeVar("K")  # a key of counted things (a status, say)
 
 
 @dataclass(frozen=True)
@@ -85,9 +87,9 @@ def check_responses(expect: ResponseExpect, outcomes: list[Outcome]) -> list[Che
                             f"{len(outcomes)} x {allowed}", _statuses(outcomes) or "no response",
                             "\n".join(o.brief() for o in bad[:5])))
     if expect.statuses is not None:
-        got = Counter(o.status for o in answered)
+        statuses = Counter(o.status for o in answered)
         want = {int(k): v for k, v in expect.statuses.items()}
-        checks.append(Check("statuses", dict(got) == want, _fmt_counts(want), _fmt_counts(got)))
+        checks.append(Check("statuses", dict(statuses) == want, _fmt_counts(want), _fmt_counts(statuses)))
     if expect.timeouts is not None:
         n = sum(o.timed_out for o in outcomes)
         checks.append(Check("timeouts", n == expect.timeouts, str(expect.timeouts), str(n),
@@ -111,10 +113,10 @@ def check_responses(expect: ResponseExpect, outcomes: list[Outcome]) -> list[Che
         checks.append(Check(f"body matches /{expect.body_like}/", bool(answered) and not bad, expect.body_like,
                             repr(bad[0].body[:300]) if bad else ("no response" if not answered else "matches")))
     if expect.bodies is not None:
-        got = [o.body for o in outcomes]
-        detail = "".join(difflib.unified_diff([b + "\n" for b in expect.bodies], [b + "\n" for b in got],
+        bodies = [o.body for o in outcomes]
+        detail = "".join(difflib.unified_diff([b + "\n" for b in expect.bodies], [b + "\n" for b in bodies],
                                               "expected bodies", "actual bodies"))
-        checks.append(Check("bodies in order", got == expect.bodies, repr(expect.bodies), repr(got), detail))
+        checks.append(Check("bodies in order", bodies == expect.bodies, repr(expect.bodies), repr(bodies), detail))
     for name, value in expect.headers.items():
         pattern = re.compile(value)
         bad = [o for o in answered if not pattern.fullmatch(o.headers.get(name.lower(), ""))]
@@ -342,5 +344,5 @@ def _statuses(outcomes: list[Outcome]) -> str:
     return ", ".join(f"{n} x {k}" for k, n in counts.most_common())
 
 
-def _fmt_counts(counts: dict) -> str:
+def _fmt_counts(counts: Mapping[K, int]) -> str:
     return ", ".join(f"{k}: {v}" for k, v in sorted(counts.items(), key=lambda kv: str(kv[0]))) or "none"

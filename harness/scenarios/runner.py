@@ -177,7 +177,7 @@ class ScenarioRunner:
         return self.stage.plan(fixture, **self._options(scenario))
 
     @staticmethod
-    def _options(scenario: Scenario, env: Optional[dict[str, str]] = None) -> dict:
+    def _options(scenario: Scenario, env: Optional[dict[str, str]] = None) -> dict[str, Any]:
         """The OpenResty options of ``scenario``: its own, its declared services, ``env`` over its env."""
         options = scenario.options.options()
         return {**options, "services": scenario.session_services, "env": {**(env or {}), **options["env"]}}

@@ -24,14 +24,14 @@ import os
 import socket
 from typing import Any, Optional, cast
 
-from harness.sidecars.fault_proxy import Proxy, json_api
+from harness.sidecars.fault_proxy import Json, Proxy, json_api
 
 LOOPBACK = "127.0.0.1"
 READ_SIZE = 4096  # what one read of a mock peer takes (as Test::Nginx's peers)
 SHUTDOWN = {0: socket.SHUT_RD, 1: socket.SHUT_WR, 2: socket.SHUT_RDWR}
 
 
-def _pieces(spec: dict) -> Optional[list[bytes]]:
+def _pieces(spec: Json) -> Optional[list[bytes]]:
     reply = spec.get("reply")
     return None if reply is None else [base64.b64decode(p) for p in reply]
 
@@ -48,7 +48,7 @@ class TcpPeer:
     (then it stays open until the repetition ends).
     """
 
-    def __init__(self, spec: dict) -> None:
+    def __init__(self, spec: Json) -> None:
         self.port = int(spec.get("port") or 0)
         self.path = str(spec.get("path") or "")  # a unix socket instead of a port
         self.query_len = int(spec.get("query_len") or 0)
@@ -64,7 +64,7 @@ class TcpPeer:
         self.error = ""
         self.listener: Optional[socket.socket] = None
         self.conn: Optional[socket.socket] = None
-        self.task: Optional[asyncio.Task] = None
+        self.task: Optional[asyncio.Task[None]] = None
 
     async def start(self) -> None:
         sock = socket.socket(socket.AF_UNIX if self.path else socket.AF_INET, socket.SOCK_STREAM)
@@ -125,7 +125,7 @@ class TcpPeer:
             if self.auto_timeout is None and (not self.query_len or len(self.received) >= self.query_len):
                 return
 
-    async def stop(self) -> dict:
+    async def stop(self) -> Json:
         if self.task is not None:
             self.task.cancel()
             await asyncio.gather(self.task, return_exceptions=True)
@@ -143,7 +143,7 @@ class UdpPeer(asyncio.DatagramProtocol):
     takes the first datagram (up to 4096 bytes), waits ``reply_delay`` s and sends each piece of
     ``reply`` back as a datagram of its own; later datagrams are left unread."""
 
-    def __init__(self, spec: dict) -> None:
+    def __init__(self, spec: Json) -> None:
         self.port = int(spec["port"])
         self.reply = _pieces(spec) or []
         self.reply_delay = float(spec.get("reply_delay") or 0)
@@ -151,7 +151,7 @@ class UdpPeer(asyncio.DatagramProtocol):
         self.datagrams = 0
         self.replied = False
         self.transport: Optional[asyncio.DatagramTransport] = None
-        self.task: Optional[asyncio.Task] = None
+        self.task: Optional[asyncio.Task[None]] = None
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -180,7 +180,7 @@ class UdpPeer(asyncio.DatagramProtocol):
                 self.transport.sendto(piece, addr)
             self.replied = True
 
-    async def stop(self) -> dict:
+    async def stop(self) -> Json:
         if self.task is not None:
             self.task.cancel()
             await asyncio.gather(self.task, return_exceptions=True)
@@ -200,7 +200,7 @@ class Companion:
         self.tcp: Optional[TcpPeer] = None
         self.udp: Optional[UdpPeer] = None
 
-    async def set_forwards(self, table: dict[str, list]) -> dict:
+    async def set_forwards(self, table: Json) -> Json:
         for name in [n for n in self.forwards if n not in table]:
             await self.forwards.pop(name).disable()
         for name, (listen, host, port) in table.items():
@@ -213,7 +213,7 @@ class Companion:
             await self.forwards[name].enable()
         return {name: p.as_dict() for name, p in self.forwards.items()}
 
-    async def arm(self, body: dict) -> dict:
+    async def arm(self, body: Json) -> Json:
         await self.collect()  # whatever the last repetition left
         for kind in ("tcp", "udp"):
             spec = body.get(kind)
@@ -237,8 +237,8 @@ class Companion:
                 self.udp = peer
         return {}
 
-    async def collect(self) -> dict:
-        out: dict[str, Optional[dict]] = {"tcp": None, "udp": None}
+    async def collect(self) -> Json:
+        out: dict[str, Optional[Json]] = {"tcp": None, "udp": None}
         if self.tcp is not None:
             out["tcp"] = await self.tcp.stop()
             self.tcp = None
@@ -250,7 +250,7 @@ class Companion:
         self.suspended = []
         return out
 
-    async def route(self, method: str, parts: list[str], body: dict) -> tuple[int, object]:
+    async def route(self, method: str, parts: list[str], body: Json) -> tuple[int, object]:
         if parts == ["ready"] and method == "GET":
             return 200, {"forwards": sorted(self.forwards)}
         if parts == ["forwards"] and method == "PUT":

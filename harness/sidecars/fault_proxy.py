@@ -30,12 +30,13 @@ import socket
 import struct
 import time
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable
+from typing import Any, Awaitable, Callable
 
 STREAMS = ("upstream", "downstream")
 TYPES = ("latency", "bandwidth", "slicer", "limit_data", "timeout", "reset_peer")
 REQUEST_LINE = re.compile(rb"(GET|HEAD|POST|PUT|DELETE|PATCH|OPTIONS|CONNECT|TRACE) \S+ HTTP/1\.[01]")
 LONGEST_LINE = 8192  # a partial line kept between reads (longer ones are no request line we count)
+Json = dict[str, Any]  # a decoded JSON object (what the API reads and answers)
 
 
 @dataclass
@@ -44,21 +45,24 @@ class Toxic:
     type: str
     stream: str = "downstream"
     toxicity: float = 1.0
-    attributes: dict = field(default_factory=dict)
+    attributes: Json = field(default_factory=dict)
     added: float = field(default_factory=time.monotonic)
 
     def attr(self, key: str, default: float = 0) -> float:
         return float(self.attributes.get(key, default))
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> Json:
         return {"name": self.name, "type": self.type, "stream": self.stream, "toxicity": self.toxicity,
                 "attributes": self.attributes}
+
+
+Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]  # one side of a connection
 
 
 class Link:
     """One client connection and its connection to the upstream."""
 
-    def __init__(self, proxy: "Proxy", client: tuple, upstream: tuple) -> None:
+    def __init__(self, proxy: "Proxy", client: Stream, upstream: Stream) -> None:
         self.proxy = proxy
         self.client_r, self.client_w = client
         self.up_r, self.up_w = upstream
@@ -94,7 +98,7 @@ class Link:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             writer.close()
 
-    async def pump(self, reader, writer, stream: str) -> None:
+    async def pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, stream: str) -> None:
         try:
             while not self.closed:
                 data = await reader.read(65536)
@@ -222,7 +226,7 @@ class Proxy:
                              return_exceptions=True)
         return len(links)
 
-    async def accept(self, reader, writer) -> None:
+    async def accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.accepted += 1
         try:
             upstream = await asyncio.wait_for(asyncio.open_connection(*self.upstream), timeout=5)
@@ -236,7 +240,7 @@ class Proxy:
         finally:
             self.links.discard(link)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> Json:
         return {"name": self.name, "listen": f"{self.host}:{self.listen_port}", "enabled": self.enabled,
                 "upstream": "%s:%d" % self.upstream, "connections": len(self.links),
                 "accepted": self.accepted, "requests": self.requests,
@@ -244,7 +248,7 @@ class Proxy:
                 "toxics": [t.as_dict() for t in self.toxics.values()]}
 
 
-Route = Callable[[str, list[str], dict], Awaitable[tuple[int, object]]]
+Route = Callable[[str, list[str], Json], Awaitable[tuple[int, object]]]
 
 
 def json_api(route: Route) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
@@ -275,7 +279,7 @@ class Api:
         self.proxies = proxies
         self.handle = json_api(self.route)
 
-    async def route(self, method: str, parts: list[str], body: dict) -> tuple[int, object]:
+    async def route(self, method: str, parts: list[str], body: Json) -> tuple[int, object]:
         if parts == ["proxies"] and method == "GET":
             return 200, {name: p.as_dict() for name, p in self.proxies.items()}
         if parts == ["reset"] and method == "POST":

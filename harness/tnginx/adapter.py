@@ -53,7 +53,7 @@ class SuiteStage:
                 "workdir": str(self.root), "env": {**block.env, **self.env}, "services": block.named_services,
                 **({"reuse": False} if block.needs_fresh_master else {})}
 
-    def plan(self, block: "TBlock") -> "OpenRestyPlan":
+    def plan(self, block: "TBlock") -> "OpenRestyPlan[OpenRestyContainer]":
         return self.stage.plan(block.fixture, **self._args(block))
 
     def prepare(self, block: "TBlock") -> bool:

@@ -44,7 +44,7 @@ class RunAhead(Generic[R]):
         self.lanes = lanes.ceiling if isinstance(lanes, LaneGovernor) else max(1, lanes)  # at most
         self.depth = depth
         self.lock = threading.RLock()  # a lane's job ending refills the lanes under it too
-        self._running: dict[Hashable, Future] = {}
+        self._running: dict[Hashable, Future[R]] = {}
         self._prepared: set[Hashable] = set()
         self._following: Sequence[Job[R]] = ()  # what pytest runs next, as the last result() call said
         self._start = False  # whether the job pytest waits for lets others start
@@ -105,7 +105,7 @@ class RunAhead(Generic[R]):
         if job.key not in self._prepared and job.prepare():
             self._prepared.add(job.key)
 
-    def _submit(self, job: Job[R]) -> Future:
+    def _submit(self, job: Job[R]) -> Future[R]:
         if self._executor is None:
             self._executor = ThreadPoolExecutor(self.lanes, thread_name_prefix="harness-t-lane")
         self._prepare(job)

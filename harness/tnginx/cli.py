@@ -9,10 +9,13 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
 from harness.errors import HarnessError, harness_exit
 from harness.tnginx.lanes import lanes_of
+
+if TYPE_CHECKING:
+    import pytest
 
 OUTCOMES = ("passed", "skipped", "failed")  # a block's phases together: the worst one counts
 
@@ -41,14 +44,14 @@ class Tally:
     lanes: str = "1"  # as RunAhead.describe() says them
     ran_ahead: int = 0  # blocks that started before pytest asked for them
 
-    def pytest_sessionfinish(self, session) -> None:
+    def pytest_sessionfinish(self, session: "pytest.Session") -> None:
         from harness.tnginx.items import RUN_AHEAD
 
         ahead = session.config.stash.get(RUN_AHEAD, None)
         if ahead is not None:
             self.lanes, self.ran_ahead = ahead.describe(), ahead.started_ahead
 
-    def pytest_runtest_logreport(self, report) -> None:
+    def pytest_runtest_logreport(self, report: "pytest.TestReport") -> None:
         path = report.nodeid.split("::", 1)[0]
         if not path.endswith(".t"):
             return

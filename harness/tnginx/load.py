@@ -26,6 +26,7 @@ PERL_TIMEOUT = 60.0
 # block's checks see too (see BlockRunner).
 SIDE_LOG_NAME = "testnginx-errlog.log"  # in nginx's logs directory
 SIDE_LOG = f"/harness/logs/{SIDE_LOG_NAME}"
+ShimOutput = dict[str, Any]  # what the Perl shim wrote for a file: JSON {"settings": ..., "blocks": [...]}
 
 # What the shim puts into $ENV{TEST_NGINX_*} before the file runs: values known only when a
 # container starts are harness placeholders, filled in when the config is rendered.
@@ -166,7 +167,7 @@ def load_tfile(path: Path, root: Optional[Path] = None, env: Optional[Mapping[st
     return _tfile(path, root, data)
 
 
-def _run_perl(perl: str, path: Path, root: Path, env: Mapping[str, str]) -> dict:
+def _run_perl(perl: str, path: Path, root: Path, env: Mapping[str, str]) -> ShimOutput:
     with tempfile.TemporaryDirectory(prefix="harness-tnginx-") as tmp:
         out = Path(tmp) / "blocks.json"
         run_env = {**env, "HARNESS_TNGINX_OUT": str(out)}
@@ -181,10 +182,11 @@ def _run_perl(perl: str, path: Path, root: Path, env: Mapping[str, str]) -> dict
         if proc.returncode != 0 or not out.exists():
             first = next((ln for ln in stderr.splitlines() if ln.strip()), f"exit {proc.returncode}")
             raise TFileError(f"{path}: perl could not run the file: {first}", stderr)
-        return json.loads(out.read_text(encoding="latin-1"))
+        data: ShimOutput = json.loads(out.read_text(encoding="latin-1"))
+        return data
 
 
-def _tfile(path: Path, root: Path, data: dict) -> TFile:
+def _tfile(path: Path, root: Path, data: ShimOutput) -> TFile:
     settings = from_json(data["settings"])
     if not settings.get("skip_all") and not int(settings.get("run_tests") or 0):
         raise TFileError(f"{path}: the file never calls run_tests(): the harness runs what run_tests() hands over")

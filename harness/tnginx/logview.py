@@ -13,6 +13,7 @@ _HEAD = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[[a-z]+\] (\d+)#\d+: (?:\*
 HEARTBEAT = "harness heartbeat"
 HARNESS_MARKS = ("/__harness/", HEARTBEAT, '"harness_control"')
 PREVIOUS_SOCKET = ": deleting socket /harness/html/"  # a fresh nginx (Test::Nginx's) never logs it
+Entry = tuple[Optional[int], Optional[str], list[str]]  # one log entry: (pid, connection, its physical lines)
 
 
 class LogView:
@@ -27,7 +28,7 @@ class LogView:
     def lines(self, text: str) -> list[str]:
         """The physical lines of ``text`` that belong to the block: entries from ``pids`` (None: any
         pid), minus the lines the harness's own activity produced."""
-        entries: list[tuple[Optional[int], Optional[str], list[str]]] = []
+        entries: list[Entry] = []
         for line in text.split("\n"):
             head = _HEAD.match(line)
             if head:
@@ -38,7 +39,7 @@ class LogView:
                 entries.append((None, None, [line]))
         self.ours |= {(pid, conn) for pid, conn, lines in entries
                       if conn is not None and any(mark in ln for ln in lines for mark in HARNESS_MARKS)}
-        out: list[tuple[Optional[int], Optional[str], list[str]]] = []
+        out: list[Entry] = []
         for pid, conn, lines in entries:
             if self.pids is not None and pid is not None and pid not in self.pids:
                 continue
@@ -54,7 +55,7 @@ class LogView:
         return [ln for _, _, lines in out for ln in lines if ln]
 
 
-def _drop_timer_start(out: list, pid: Optional[int]) -> None:
+def _drop_timer_start(out: list[Entry], pid: Optional[int]) -> None:
     """The heartbeat timer's lines before its fake connection exists, back to "lua ngx.timer expired"
     (a worker runs one thing at a time: what that pid logged in between is the timer's)."""
     for index in range(len(out) - 1, -1, -1):

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Literal, Optional
 
 from harness.errors import HarnessError, NginxConfigError
 from harness.nginx_conf import HTTP_PORT
-from harness.tnginx.block import Expect, LogExpect, TBlock, nginx_version_matches
+from harness.tnginx.block import Expect, LogExpect, Pattern, TBlock, nginx_version_matches
 from harness.tnginx.load import SIDE_LOG, SIDE_LOG_NAME, Regex
 from harness.tnginx.logview import LogView, grep, matches
 from harness.tnginx.reasons import missing_modules, of_failure, unsupported_sections
@@ -53,7 +53,7 @@ def _show(data: bytes, limit: int = 400) -> str:
     return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
-def _like(pattern, text: str) -> bool:
+def _like(pattern: Pattern, text: str) -> bool:
     if isinstance(pattern, Regex):
         return pattern.compiled().search(text) is not None
     return Regex(str(pattern), "s").compiled().search(text) is not None

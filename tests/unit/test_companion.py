@@ -349,4 +349,4 @@ def test_the_sidecars_are_a_package_the_companion_imports_from(tmp_path):
     assert CompanionContainer.modules == ("fault_proxy.py",)
     assert CompanionContainer.capabilities == ("NET_BIND_SERVICE",)
     sidecars = Path(__file__).resolve().parents[2] / "harness" / "sidecars"
-    assert "from harness.sidecars.fault_proxy import Proxy, json_api" in (sidecars / "companion.py").read_text()
+    assert "from harness.sidecars.fault_proxy import Json, Proxy, json_api" in (sidecars / "companion.py").read_text()
