@@ -212,21 +212,41 @@ def service_fixture(name: str) -> Any:
 
 
 # one fixture per declared service, named after it (redis, dns, memcached...): a new service needs no line here
-globals().update({name: service_fixture(name) for name in SERVICE_NAMES})
+globals().update({name: service_fixture(name) for name in SERVICE_NAMES})  # topologies: below
 
 
-def topology_fixture(name: str, topology: Callable[..., ContainerGroup], doc: str) -> Any:
-    """The pytest fixture ``name``: a ``topology`` for the test (options from ``@pytest.mark.redis_topology``),
-    started, and removed after it."""
-    def fixture(harness_stage: Stage, request: pytest.FixtureRequest) -> Iterator[ContainerGroup]:
+TOPOLOGY_CLASSES: dict[str, Callable[..., ContainerGroup]] = {
+    "redis_replicated": ReplicatedRedis, "redis_sentinel": SentinelRedis, "redis_cluster": RedisCluster}
+
+
+def topology_fixture(name: str) -> Any:
+    """The pytest fixture of topology service ``name``: the session's, made fresh for the test; with
+    ``@pytest.mark.redis_topology(**options)`` one of the test's own (the class's defaults under the
+    options given), started, removed after it, and the test's service ``name`` meanwhile."""
+    definition = SERVICES[name]
+
+    def fixture(harness_stage: Stage, request: pytest.FixtureRequest) -> Iterator[Service]:
         marker = request.node.get_closest_marker(TOPOLOGY_MARKER)
-        options = {"start_timeout": harness_stage.settings.start_timeout, **(marker.kwargs if marker else {})}
-        group = topology(harness_stage.resolver.resolve("redis"), harness_stage.session, harness_stage.reach,
-                         **options)
+        if marker is None:
+            service = harness_stage.services.reset(name)
+            if isinstance(service, ContainerGroup):
+                request.node.stash.setdefault(TOPOLOGIES, []).append((name, service))
+            yield service
+            return
+        options = {"start_timeout": harness_stage.settings.start_timeout, **marker.kwargs}
+        group = TOPOLOGY_CLASSES[name](harness_stage.resolver.resolve("redis"), harness_stage.session,
+                                       harness_stage.reach, **options)
         request.node.stash.setdefault(TOPOLOGIES, []).append((name, group))
-        yield group.start()
-        group.stop()
-    fixture.__name__, fixture.__doc__ = name, doc
+        group.start()
+        try:
+            with harness_stage.services.provided(name, group):
+                yield group
+        finally:
+            group.stop()
+    fixture.__name__ = name
+    fixture.__doc__ = (f"{definition.doc[0].upper()}{definition.doc[1:]}: the session's, made fresh for this test "
+                       f"({definition.reset}); OpenResty started in the test gets {'/'.join(definition.env)}. "
+                       f"``@pytest.mark.{TOPOLOGY_MARKER}(**options)``: one of the test's own.")
     return pytest.fixture(name=name)(fixture)
 
 
@@ -237,15 +257,8 @@ def topology_evidence(group: ContainerGroup) -> str:
         return f"(could not describe it: {type(exc).__name__}: {exc})"
 
 
-redis_replicated = topology_fixture(
-    "redis_replicated", ReplicatedRedis, "A master and ``replicas`` replicas (default 1), in sync, for this test.")
-redis_sentinel = topology_fixture(
-    "redis_sentinel", SentinelRedis, "A master, replicas and Sentinels (default 1 replica, 3 Sentinels, quorum 2, "
-    "down-after 1000 ms), the Sentinels agreed, for this test; OpenResty gets it with "
-    "``env=redis_sentinel.service_env()``.")
-redis_cluster = topology_fixture(
-    "redis_cluster", RedisCluster, "A Redis Cluster (default 3 masters with 1 replica each, node timeout 1000 ms) "
-    "for this test.")
+# the topologies' fixtures: the session's service, or the test's own under the marker
+globals().update({name: topology_fixture(name) for name in TOPOLOGY_CLASSES})
 
 
 @pytest.fixture

@@ -14,10 +14,12 @@ gives OpenResty and the port a fault proxy or a per-container companion forwards
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import re
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping, Optional, Protocol
+from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Protocol
 
 from harness.containers.base import Reach
 from harness.containers.dns import DNS_PORT, DnsContainer
@@ -25,6 +27,8 @@ from harness.containers.memcached import MEMCACHED_PORT, MemcachedContainer
 from harness.containers.redis import REDIS_PORT, RedisContainer
 from harness.images.resolver import ResolvedImage
 from harness.session import HarnessSession
+from harness.topologies import RedisCluster, ReplicatedRedis, SentinelRedis
+from harness.containers.redis_node import SENTINEL_PORT
 
 
 class Service(Protocol):
@@ -68,6 +72,19 @@ SERVICES: dict[str, ServiceDef] = {d.name: d for d in (
                DnsContainer, ("DNS_SERVER",), DNS_PORT, "DNS_SERVER", "every answer set is forgotten"),
     ServiceDef("memcached", "the session's memcached", "memcached", MemcachedContainer,
                ("MEMCACHED_HOST", "MEMCACHED_PORT"), MEMCACHED_PORT, "MEMCACHED_HOST", "flush_all"),
+    # Redis as production runs it (docs/redis-topologies.md); a test that breaks one may ask for its
+    # own with @pytest.mark.redis_topology(...)
+    ServiceDef("redis_replicated", "a replicated Redis: a master and 1 replica (REPLICAOF), in sync", "redis",
+               ReplicatedRedis, ("REDIS_MASTER_HOST", "REDIS_MASTER_PORT", "REDIS_REPLICAS"), REDIS_PORT,
+               "REDIS_MASTER_HOST", "FLUSHALL on the master, replication in sync again"),
+    ServiceDef("redis_sentinel", "a master, 2 replicas and 3 Sentinels (quorum 2, down-after 1000 ms, failover "
+               "timeout 3000 ms), the Sentinels agreed", "redis", functools.partial(SentinelRedis, replicas=2),
+               ("REDIS_SENTINELS", "REDIS_SENTINEL_PORT", "REDIS_MASTER_NAME", "REDIS_SENTINEL_MASTER",
+                "REDIS_SENTINEL_REPLICAS"), SENTINEL_PORT, "REDIS_SENTINELS",
+               "FLUSHALL on the master, the Sentinels agreed again (the master may have moved)"),
+    ServiceDef("redis_cluster", "a Redis Cluster: 3 masters with 1 replica each (node timeout 1000 ms), "
+               "cluster_state:ok", "redis", RedisCluster, ("REDIS_CLUSTER_NODES",), REDIS_PORT,
+               "REDIS_CLUSTER_NODES", "FLUSHALL on every master, cluster_state:ok again"),
 )}
 SERVICE_NAMES: tuple[str, ...] = tuple(SERVICES)
 
@@ -145,6 +162,22 @@ class SessionServices:
         service = self.use(name)
         service.reset()
         return service
+
+    @contextlib.contextmanager
+    def provided(self, name: str, service: Service) -> Iterator[Service]:
+        """``service`` (started by the caller: a test's own topology) is service ``name`` until the
+        block ends; then the session's own again (nothing is stopped)."""
+        with self._lock:
+            previous = self._running.get(name)
+            self._running[name] = service
+        try:
+            yield service
+        finally:
+            with self._lock:
+                if previous is None:
+                    self._running.pop(name, None)
+                else:
+                    self._running[name] = previous
 
     def get(self, name: str) -> Optional[Service]:
         """Service ``name`` if it was started, else None (nothing is started)."""

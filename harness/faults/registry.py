@@ -15,19 +15,23 @@ from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterator, Liter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from harness.errors import HarnessError
+from harness.faults.failover import ClusterFault, SentinelFault
 from harness.faults.process import WorkerFault
 from harness.faults.redis import RedisFault
 
 if TYPE_CHECKING:  # pragma: no cover
     from harness.containers import DnsContainer, FaultProxyContainer, OpenRestyContainer, ProxyRoute, RedisContainer
+    from harness.topologies import RedisCluster, SentinelRedis
 
-Need = Literal["redis", "proxy", "dns", "nginx"]
+Need = Literal["redis", "proxy", "dns", "nginx", "redis_sentinel", "redis_cluster"]
 NEEDS: dict[Need, str] = {
     "redis": "the session's Redis: the redis fixture; YAML services: [redis]",
     "proxy": "a fault proxy route: redis (the redis_proxy fixture; YAML services: [redis_proxy]) or upstream "
              "(YAML upstream: FIXTURE)",
     "dns": "the harness's DNS server: the dns fixture; YAML services: [dns]",
     "nginx": "the OpenResty container under test",
+    "redis_sentinel": "a Sentinel topology: the redis_sentinel fixture; YAML services: [redis_sentinel]",
+    "redis_cluster": "a Redis Cluster: the redis_cluster fixture; YAML services: [redis_cluster]",
 }
 Route = Literal["redis", "upstream"]  # the paths through the fault proxy
 
@@ -47,6 +51,9 @@ class FaultParams(BaseModel):
                                        "of its own)")
     address: Optional[str] = Field(None, description="dns.address: the (wrong) address to answer")
     signal: Optional[str] = Field(None, description="worker.kill (default KILL), master.signal: HUP, QUIT, TERM, USR1")
+    mode: Optional[Literal["all", "write"]] = Field(None, description="sentinel.client_paused: the commands that "
+                                                                      "wait (all, the default, or write)")
+    key: Optional[str] = Field(None, description="cluster.migrating: the key moved ahead of its slot")
 
 
 @dataclass
@@ -57,6 +64,8 @@ class Targets:
     redis: Optional["RedisContainer"] = None
     proxy: Optional["FaultProxyContainer"] = None
     dns: Optional["DnsContainer"] = None
+    sentinel: Optional["SentinelRedis"] = None
+    cluster: Optional["RedisCluster"] = None
 
 
 @contextlib.contextmanager
@@ -98,6 +107,10 @@ class FaultKind:
             return targets.proxy.route(params.route) if targets.proxy is not None else None
         if self.needs == "nginx":
             return WorkerFault(targets.nginx) if targets.nginx is not None else None
+        if self.needs == "redis_sentinel":
+            return SentinelFault(targets.sentinel) if targets.sentinel is not None else None
+        if self.needs == "redis_cluster":
+            return ClusterFault(targets.cluster) if targets.cluster is not None else None
         return targets.dns
 
 
@@ -121,6 +134,22 @@ def _dns(name: str, doc: str, answer: Callable[[FaultParams], dict[str, Any]],
 def _nginx(name: str, doc: str, apply: Callable[[WorkerFault, FaultParams], ContextManager[object]],
            params: tuple[str, ...] = (), required: tuple[str, ...] = (), instant: bool = False) -> FaultKind:
     return FaultKind(name, doc, "nginx", apply, params, required, instant)
+
+
+def _sentinel(name: str, doc: str, apply: Callable[[SentinelFault, FaultParams], ContextManager[object]],
+              params: tuple[str, ...] = (), instant: bool = False) -> FaultKind:
+    return FaultKind(f"sentinel.{name}", doc, "redis_sentinel", apply, params, (), instant)
+
+
+def _cluster(name: str, doc: str, apply: Callable[[ClusterFault, FaultParams], ContextManager[object]],
+             params: tuple[str, ...] = (), required: tuple[str, ...] = (), instant: bool = False) -> FaultKind:
+    return FaultKind(f"cluster.{name}", doc, "redis_cluster", apply, params, required, instant)
+
+
+@contextlib.contextmanager
+def _migrating(fault: ClusterFault, key: str) -> Iterator[object]:
+    with fault.migrating(fault.cluster.slot(key), keys=[key]) as target:
+        yield target
 
 
 FAULTS: dict[str, FaultKind] = {f.name: f for f in (
@@ -159,6 +188,26 @@ FAULTS: dict[str, FaultKind] = {f.name: f for f in (
            lambda w, p: w.zombie()),
     _nginx("master.signal", "`signal` (HUP, QUIT, TERM, USR1...) to the master",
            lambda w, p: instant(lambda: w.signal_master(p.signal or "HUP")), ("signal",), ("signal",), instant=True),
+    _sentinel("master_killed", "the master's container killed; Sentinel promotes a replica; after, it starts "
+              "again empty and rejoins as a replica", lambda f, p: f.killed_master()),
+    _sentinel("master_paused", "the master stopped (SIGSTOP) until the fault ends: connections hang, Sentinel "
+              "promotes a replica; after, SIGCONT and it rejoins as a replica", lambda f, p: f.paused_master()),
+    _sentinel("master_partitioned", "every packet between the master and the Sentinels dropped (iptables in its "
+              "namespace; root on the engine's host): they promote a replica while clients may still write to "
+              "it (lost writes)", lambda f, p: f.partitioned_master()),
+    _sentinel("replica_lagging", "a replica's replication stream dropped: it answers reads with stale data, its "
+              "offset behind; it catches up after", lambda f, p: f.lagging_replica()),
+    _sentinel("client_paused", "`CLIENT PAUSE` (`mode` all or write) on the master; `CLIENT UNPAUSE` after",
+              lambda f, p: f.client_paused(p.mode or "all"), ("mode",)),
+    _sentinel("failover", "`SENTINEL FAILOVER` now: a replica promoted, the old master its replica",
+              lambda f, p: instant(f.failover), instant=True),
+    _cluster("failover", "`CLUSTER FAILOVER` on a replica of the first master (coordinated, nothing lost)",
+             lambda f, p: instant(f.failover), instant=True),
+    _cluster("master_paused", "the first master stopped (SIGSTOP): after the node timeout its replica is "
+             "elected; after, SIGCONT and it rejoins as a replica", lambda f, p: f.paused_master()),
+    _cluster("migrating", "the slot of `key` migrating to another master, `key` already moved: the owner "
+             "answers `ASK` for it; after, moved back and the slot stable",
+             lambda f, p: _migrating(f, p.key or ""), ("key",), ("key",)),
 )}
 FAULT_NAMES: tuple[str, ...] = tuple(FAULTS)
 SPELLING = "NAME or NAME:PARAM=VALUE,... (e.g. proxy.latency:ms=300, redis.refusing, dns.servfail)"
@@ -218,7 +267,9 @@ def hold(spec: FaultSpec, services: Callable[[str], Any], nginx: Optional["OpenR
     gives it: ``stage.services.use``)."""
     need = spec.fault.needs
     targets = Targets(nginx=nginx, proxy=proxy, redis=services("redis") if need == "redis" else None,
-                      dns=services("dns") if need == "dns" else None)
+                      dns=services("dns") if need == "dns" else None,
+                      sentinel=services(need) if need == "redis_sentinel" else None,
+                      cluster=services(need) if need == "redis_cluster" else None)
     return spec.hold(targets)
 
 

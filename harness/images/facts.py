@@ -197,7 +197,14 @@ def _command(image: ResolvedImage) -> str:
         return "python3 --version 2>&1"
     if image.kind == "memcached":
         return "memcached -V 2>&1"
-    return f"{redis_profile(image.labels).server_bin} --version"
+    server = redis_profile(image.labels).server_bin
+    # Sentinel is the same binary in sentinel mode (Debian's redis-sentinel is a symlink): started for
+    # as long as it takes to log its mode (a deadline of 5 s), it says its version
+    return (f"{server} --version; printf 'port 26379\\n' > /tmp/sentinel.conf; "
+            f"{server} /tmp/sentinel.conf --sentinel > /tmp/sentinel.log 2>&1 & p=$!; i=0; "
+            "until grep -q mode=sentinel /tmp/sentinel.log || [ $i -ge 100 ]; do sleep 0.05; i=$((i+1)); done; "
+            "kill $p; grep -q mode=sentinel /tmp/sentinel.log && "
+            "sed -n 's/.*Redis version=\\([0-9.]*\\).*/redis-sentinel v=\\1/p' /tmp/sentinel.log")
 
 
 def probe(engine: Engine, image: ResolvedImage, labels: Mapping[str, str],
@@ -286,6 +293,10 @@ def compare(facts: Mapping[str, ImageFacts]) -> list[Row]:
             actual = (re.findall(r"(?:v=|Python |memcached )(\d+(?:\.\d+)*)", facts[kind].version) or ["?"])[0]
             rows.append(Row(name, official, actual,
                             "same" if actual == official or actual.startswith(official + ".") else "differs"))
+            if kind == "redis":  # Sentinel: redis-server in sentinel mode, as the topologies run it
+                sentinel = (re.findall(r"redis-sentinel v=(\d+(?:\.\d+)*)", facts[kind].version) or ["missing"])[0]
+                rows.append(Row("redis-sentinel", official, sentinel, "missing" if sentinel == "missing" else
+                                "same" if sentinel == official or sentinel.startswith(official + ".") else "differs"))
     return rows
 
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import httpx
 
+from harness.topologies import RedisCluster, SentinelRedis
 from harness.containers import DnsContainer, RedisContainer
 from harness.errorlog import ErrorLog, LogEntry, excerpt, problems_in
 from harness.errors import HarnessError, NginxConfigError
@@ -226,7 +227,10 @@ class ScenarioRunner:
             result.final.append(Check(f"start fails with {scenario.start_error!r}", False, scenario.start_error,
                                       "the fixture started"))
             return
-        targets = Targets(nginx, redis, proxy, dns)
+        declared = {name: self.stage.services.get(name) for name in scenario.session_services}
+        sentinel, cluster = declared.get("redis_sentinel"), declared.get("redis_cluster")
+        targets = Targets(nginx, redis, proxy, dns, sentinel if isinstance(sentinel, SentinelRedis) else None,
+                          cluster if isinstance(cluster, RedisCluster) else None)
         mark = nginx.handed_out_at
         all_outcomes: list[Outcome] = []
         entries: Optional[list[LogEntry]] = None  # error.log since the hand-out, once read

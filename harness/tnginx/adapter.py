@@ -3,10 +3,13 @@ for (its fixture, workers, log level, the suite mounted read-only at its own pat
 in it), prepared ahead, and given back. Re-point this module when the core's API changes."""
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 from harness.services import named_in
+from harness.tnginx.hostpaths import named_host_dirs
 
 if TYPE_CHECKING:
     from harness.containers import CompanionContainer, OpenRestyContainer
@@ -15,10 +18,33 @@ if TYPE_CHECKING:
     from harness.tnginx.block import TBlock
 
 
-# Services Test::Nginx suites look for on 127.0.0.1: name -> the variable that gives the port. The
-# companion forwards 127.0.0.1:PORT to the session's service of that name (its address from the
-# stage's service env, NAME_HOST / NAME_PORT, or from a run-wide fault's proxy).
-LOCAL_SERVICES = {"redis": "TEST_NGINX_REDIS_PORT", "memcached": "TEST_NGINX_MEMCACHED_PORT"}
+@dataclass(frozen=True)
+class LocalPort:
+    """A port a Test::Nginx suite looks for on 127.0.0.1 (the companion forwards it): the variable that
+    gives it, the session service behind it, and which of that service's addresses (an env variable of
+    the service: ``NAME_HOST``, with ``NAME_PORT``, or a list ``ip:port,...`` and the index)."""
+
+    var: str
+    service: str
+    address: str
+    index: int = 0
+
+    @property
+    def key(self) -> str:
+        """The companion's name for the forward (the service's, for its one address)."""
+        return self.service if self.address.endswith("_HOST") else f"{self.service}:{self.var}"
+
+
+LOCAL_PORTS = (
+    LocalPort("TEST_NGINX_REDIS_PORT", "redis", "REDIS_HOST"),
+    LocalPort("TEST_NGINX_MEMCACHED_PORT", "memcached", "MEMCACHED_HOST"),
+    # lua-resty-redis-connector's layout: a master, two replicas, three Sentinels
+    *(LocalPort(f"TEST_NGINX_SENTINEL_PORT{i + 1}", "redis_sentinel", "REDIS_SENTINELS", i) for i in range(3)),
+    *(LocalPort(f"TEST_NGINX_REDIS_PORT_SL{i + 1}", "redis_sentinel", "REDIS_SENTINEL_REPLICAS", i) for i in range(2)),
+)
+# a file that names a topology's ports finds that topology's master at TEST_NGINX_REDIS_PORT
+MASTER_OF = {"redis_sentinel": "REDIS_SENTINEL_MASTER"}
+DATA_SERVICES = frozenset({"redis", "memcached", *MASTER_OF})  # every block shares their data
 LOCAL_NAMES = ("127.0.0.1", "localhost")
 
 SYSTEM_DIRS = frozenset({"bin", "boot", "dev", "etc", "harness", "home", "lib", "lib32", "lib64", "libx32",
@@ -26,14 +52,34 @@ SYSTEM_DIRS = frozenset({"bin", "boot", "dev", "etc", "harness", "home", "lib", 
                          "usr", "var"})
 
 
+def looks_local(text: str) -> bool:
+    """Whether a config may look for a service on 127.0.0.1: it names a local address, or names no
+    service host at all (a client library's default host is 127.0.0.1: ``connector.new{port = 6380}``)."""
+    return any(name in text for name in LOCAL_NAMES) or re.search(r"\$\{[A-Z0-9_]*_HOST\}", text) is None
+
+
 def services_of(text: str, test_env: Mapping[str, str]) -> set[str]:
     """The session services a config uses: those whose placeholders it names (``${REDIS_PORT}``), and
-    those it looks for on 127.0.0.1 at the port the file set (``TEST_NGINX_REDIS_PORT=6380``)."""
+    those it looks for on 127.0.0.1 at the port the file set (``TEST_NGINX_REDIS_PORT=6380``,
+    ``TEST_NGINX_SENTINEL_PORT1=6390``)."""
     used = set(named_in(text))
-    if any(name in text for name in LOCAL_NAMES):
-        used |= {name for name, var in LOCAL_SERVICES.items()
-                 if str(test_env.get(var, "")).strip().isdigit() and str(test_env[var]).strip() in text}
+    if looks_local(text):
+        used |= {p.service for p in LOCAL_PORTS
+                 if str(test_env.get(p.var, "")).strip().isdigit() and str(test_env[p.var]).strip() in text}
     return used
+
+
+def address_of(env: Mapping[str, str], variable: str, index: int = 0) -> Optional[tuple[str, int]]:
+    """``(host, port)`` from a service's env: ``NAME_HOST`` with ``NAME_PORT``, or item ``index`` of a
+    list ``ip:port,...``; None when the env has no such address."""
+    if variable.endswith("_HOST"):
+        host, port = env.get(variable), env.get(f"{variable[:-5]}_PORT")
+        return (host, int(port)) if host and port and port.isdigit() else None
+    items = [i for i in env.get(variable, "").split(",") if i]
+    if index >= len(items):
+        return None
+    host, _, port = items[index].rpartition(":")
+    return (host, int(port)) if host and port.isdigit() else None
 
 
 class SuiteStage:
@@ -48,8 +94,14 @@ class SuiteStage:
         # read-only: the suite, its t/ directories beside the config, its Lua dependencies
         self.mounts = ((str(self.root), str(self.root)), *beside_conf(self.root), *extra_mounts)
 
+    def mounts_for(self, block: "TBlock") -> tuple[tuple[str, str], ...]:
+        """The suite's mounts, and the host directories ``block``'s config names by absolute path
+        (nginx opens them on the host under prove: see :mod:`harness.tnginx.hostpaths`)."""
+        named = named_host_dirs(block.fixture.snippets.values(), mounted=[path for _, path in self.mounts])
+        return (*self.mounts, *named)
+
     def _args(self, block: "TBlock") -> dict[str, Any]:
-        return {"workers": block.workers, "error_log_level": block.log_level, "mounts": self.mounts,
+        return {"workers": block.workers, "error_log_level": block.log_level, "mounts": self.mounts_for(block),
                 "workdir": str(self.root), "env": {**block.env, **self.env}, "services": block.named_services,
                 **({"reuse": False} if block.needs_fresh_master else {})}
 
@@ -79,31 +131,30 @@ class SuiteStage:
                 raise
         return nginx
 
-    def forwards(self, block: "TBlock") -> dict[str, tuple[int, str, int]]:
-        """Every service of LOCAL_SERVICES that ``block`` declares as ``name: (port on 127.0.0.1, host, port)``, the
-        local port being the service's own (what the harness's ``${NAME_PORT}`` placeholder renders to)."""
-        env = {**self.stage.services.env(block.named_services), **self.env}
-        out = {}
-        for name in LOCAL_SERVICES:
-            host, port = env.get(f"{name.upper()}_HOST"), env.get(f"{name.upper()}_PORT")
-            if host and port:
-                out[name] = (int(port), host, int(port))
-        return out
-
     def local_services(self, block: "TBlock") -> dict[str, tuple[int, str, int]]:
-        """The forwards ``block`` uses: its config names a local address and the service's port, as
-        the harness's placeholder or as the number the file (or its environment) set the variable to."""
+        """The forwards ``block`` uses, ``key: (port on 127.0.0.1, host, port)``: its config names a local
+        address and a port of :data:`LOCAL_PORTS`, as the number the file (or its environment) set the
+        variable to, or as the harness's placeholder (``${REDIS_PORT}``: the service's own port). When
+        the file declares a topology of :data:`MASTER_OF`, its master is the one behind the Redis port."""
         text = "".join(block.fixture.snippets.values())
-        if not any(name in text for name in LOCAL_NAMES):
+        if not looks_local(text):
             return {}
+        env = {**self.stage.services.env(block.named_services), **self.env}
+        topology = next((t for t in MASTER_OF if t in block.named_services), None)
         out = {}
-        for name, host_port in self.forwards(block).items():
-            value = str(block.test_env.get(LOCAL_SERVICES[name], "")).strip()
+        for port in LOCAL_PORTS:
+            if port.service not in block.named_services:
+                continue
+            target = (address_of(env, MASTER_OF[topology]) if topology and port.service == "redis"
+                      else address_of(env, port.address, port.index))
+            if target is None:
+                continue
+            value = str(block.test_env.get(port.var, "")).strip()
             if value.isdigit():  # the file (or its environment) gave the port itself
                 if value in text:
-                    out[name] = (int(value), *host_port[1:])
-            elif f"${{{name.upper()}_" in text:
-                out[name] = host_port
+                    out[port.key] = (int(value), *target)
+            elif f"${{{port.service.upper()}_" in text:
+                out[port.key] = (target[1], *target)
         return out
 
     def companion(self, nginx: "OpenRestyContainer", block: "TBlock") -> "Optional[CompanionContainer]":
@@ -121,8 +172,9 @@ class SuiteStage:
 
     @staticmethod
     def shares_data(block: "TBlock") -> bool:
-        """Whether ``block``'s config names a session service whose data every block shares (Redis, memcached)."""
-        return bool({"redis", "memcached"} & set(named_in("".join(block.fixture.snippets.values()))))
+        """Whether ``block``'s config uses a session service whose data every block shares (Redis, memcached,
+        a Redis topology), by its placeholders or its 127.0.0.1 ports."""
+        return bool(DATA_SERVICES & services_of("".join(block.fixture.snippets.values()), block.test_env))
 
     def running_redis(self) -> Any:
         """The session's Redis if a block started it (leak checks count its clients), else None."""

@@ -127,5 +127,4 @@ class RedisCluster(ContainerGroup):
 
     def service_env(self) -> dict[str, str]:
         """``REDIS_CLUSTER_NODES``: every node, ``ip:port,...`` (the seeds a client starts from)."""
-        return {"REDIS_CLUSTER_NODES": ",".join(n.address for n in self.nodes),
-                "REDIS_HOST": self.nodes[0].ip, "REDIS_PORT": str(REDIS_PORT)}
+        return {"REDIS_CLUSTER_NODES": ",".join(n.address for n in self.nodes)}

@@ -53,6 +53,19 @@ class ContainerGroup:
         """Once every container runs: make them one service, and wait until it is ready."""
         raise NotImplementedError
 
+    @property
+    def ip(self) -> str:
+        """The address a single client would start from (the master now, a seed node)."""
+        raise NotImplementedError
+
+    def service_env(self) -> dict[str, str]:
+        """What OpenResty gets to find it (docs/redis-topologies.md)."""
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        """Made fresh for the next test: data emptied, the topology whole and ready."""
+        raise NotImplementedError
+
     def start(self: G) -> G:
         """Start every container side by side, then :meth:`wire`; on failure nothing is left."""
         began = time.monotonic()

@@ -119,7 +119,8 @@ class ReplicatedRedis(ContainerGroup):
         return "\n".join(s.line() for s in self.states())
 
     def service_env(self) -> dict[str, str]:
-        """``REDIS_HOST``/``REDIS_PORT``: the master now; ``REDIS_REPLICAS``: the others, ``ip:port,...``."""
+        """``REDIS_MASTER_HOST``/``REDIS_MASTER_PORT``: the master now; ``REDIS_REPLICAS``: the others,
+        ``ip:port,...`` (names of their own: the session's single Redis keeps ``REDIS_HOST``)."""
         master = self.master()
-        return {"REDIS_HOST": master.ip, "REDIS_PORT": str(REDIS_PORT),
+        return {"REDIS_MASTER_HOST": master.ip, "REDIS_MASTER_PORT": str(REDIS_PORT),
                 "REDIS_REPLICAS": ",".join(n.address for n in self.replicas_of(master))}

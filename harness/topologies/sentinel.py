@@ -87,7 +87,11 @@ class SentinelRedis(ReplicatedRedis):
         return "\n".join(lines)
 
     def service_env(self) -> dict[str, str]:
-        """Also ``REDIS_SENTINELS`` (``ip:port,...``) and ``REDIS_MASTER_NAME``."""
-        return {**super().service_env(), "REDIS_MASTER_NAME": self.master_name,
+        """``REDIS_SENTINELS`` (``ip:port,...``), ``REDIS_SENTINEL_PORT``, ``REDIS_MASTER_NAME``; and, for
+        clients that do not ask Sentinel (a ``.t`` file's fixed ports), ``REDIS_SENTINEL_MASTER`` (the
+        master now, ``ip:port``) and ``REDIS_SENTINEL_REPLICAS`` (``ip:port,...``, in node order)."""
+        master = self.master()
+        return {"REDIS_MASTER_NAME": self.master_name,
                 "REDIS_SENTINELS": ",".join(s.address for s in self.sentinels),
-                "REDIS_SENTINEL_PORT": str(SENTINEL_PORT)}
+                "REDIS_SENTINEL_PORT": str(SENTINEL_PORT), "REDIS_SENTINEL_MASTER": master.address,
+                "REDIS_SENTINEL_REPLICAS": ",".join(n.address for n in self.replicas_of(master))}

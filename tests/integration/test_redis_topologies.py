@@ -13,7 +13,8 @@ from harness.topologies.probe import WriteReadProbe
 from harness.topologies.verdict import FailoverVerdict
 from harness.waiting import wait_for
 
-pytestmark = pytest.mark.integration
+# each test breaks its topology on purpose: each gets one of its own (the marker), not the session's
+pytestmark = [pytest.mark.integration, pytest.mark.redis_topology()]
 
 # about 3 s when the first election succeeds; up to 10 s when the Sentinels must elect again (a
 # loaded machine: -failover-abort-not-elected, then a new try after 2 x failover-timeout)

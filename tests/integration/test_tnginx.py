@@ -254,6 +254,23 @@ def test_filters_with_arguments(harness_stage, tmp_path):
     assert code == 0 and verdicts == {"TEST 1": "passed", "TEST 2": "passed"}, out
 
 
+def test_a_host_file_a_config_names_by_absolute_path_is_mounted_where_it_is_named(harness_stage, tmp_path):
+    """tests/tnginx/env/host-path.t opens $TEST_NGINX_CERT_DIR/answer.txt, a directory outside the suite:
+    as under prove (nginx on the host) the block reads it; a name for a missing file stays missing."""
+    import os
+
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    (certs / "answer.txt").write_text("from the host\n")
+    env = {**os.environ, "TEST_NGINX_CERT_DIR": str(certs)}
+    run = [sys.executable, "-m", "harness.cli", "t", str(ENV / "host-path.t"), "--reports"]
+    proc = subprocess.run([*run, str(tmp_path / "there")], capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    env["TEST_NGINX_CERT_DIR"] = str(tmp_path / "absent")
+    proc = subprocess.run([*run, str(tmp_path / "absent-run")], capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 1 and "cannot open: " in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+
+
 def test_a_lua_dependency_comes_from_lua_path_or_the_lua_path_option(harness_stage, tmp_path):
     """tests/tnginx/env/lua-path.t needs tests/tnginx/deps (outside its suite): without it the block
     fails, classed "Lua module missing"; with --lua-path, or LUA_PATH as prove's nginx would read it

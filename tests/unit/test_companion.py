@@ -350,3 +350,27 @@ def test_the_sidecars_are_a_package_the_companion_imports_from(tmp_path):
     assert CompanionContainer.capabilities == ("NET_BIND_SERVICE",)
     sidecars = Path(__file__).resolve().parents[2] / "harness" / "sidecars"
     assert "from harness.sidecars.fault_proxy import Json, Proxy, json_api" in (sidecars / "companion.py").read_text()
+
+
+def test_a_sentinel_suites_fixed_ports_forward_to_the_topologys_members():
+    """lua-resty-redis-connector's layout: Sentinels at 6390-6392, replicas at 6381/6382, and the
+    master (the topology's, not the single Redis) behind the Redis port."""
+    env = {"REDIS_HOST": "172.18.0.2", "REDIS_PORT": "6379",
+           "REDIS_SENTINELS": "172.18.0.5:26379,172.18.0.6:26379,172.18.0.7:26379",
+           "REDIS_SENTINEL_MASTER": "172.18.0.8:6379", "REDIS_SENTINEL_REPLICAS": "172.18.0.9:6379,172.18.0.10:6379"}
+    suite = suite_with(env)
+    suite.stage.services.env = lambda names: dict(env)  # type: ignore[method-assign]
+    test_env = {"TEST_NGINX_REDIS_PORT": "${REDIS_PORT}", "TEST_NGINX_SENTINEL_PORT1": "6390",
+                "TEST_NGINX_SENTINEL_PORT3": "6392", "TEST_NGINX_REDIS_PORT_SL2": "6382"}
+    block = block_with('sentinels = {6390, 6392}; master = ${REDIS_PORT}; replica = 6382', test_env)
+    assert block.named_services == ("redis", "redis_sentinel")
+    assert suite.local_services(block) == {
+        "redis": (6379, "172.18.0.8", 6379),
+        "redis_sentinel:TEST_NGINX_SENTINEL_PORT1": (6390, "172.18.0.5", 26379),
+        "redis_sentinel:TEST_NGINX_SENTINEL_PORT3": (6392, "172.18.0.7", 26379),
+        "redis_sentinel:TEST_NGINX_REDIS_PORT_SL2": (6382, "172.18.0.10", 6379)}
+    # no topology port named: the single Redis behind the Redis port, even with no host named
+    # (a client library's default host is 127.0.0.1)
+    plain = block_with('connector.new({port = ${REDIS_PORT}})')
+    assert plain.named_services == ("redis",)
+    assert suite.local_services(plain) == {"redis": (6379, "172.18.0.2", 6379)}

@@ -40,7 +40,7 @@ def test_a_fault_is_applied_on_entry_and_undone_on_exit():
 @pytest.mark.parametrize("kind", sorted(FAULTS))
 def test_every_fault_names_what_it_needs_when_it_is_missing(kind):
     fault = FAULTS[kind]
-    params = {name: {"address": "10.0.0.1", "signal": "HUP"}.get(name, 1) for name in fault.required}
+    params = {name: {"address": "10.0.0.1", "signal": "HUP", "key": "k"}.get(name, 1) for name in fault.required}
     with pytest.raises(HarnessError, match=f"fault {kind} needs "):
         FaultSpec(kind=kind, **params).hold(Targets())
 

@@ -53,7 +53,7 @@ def services(monkeypatch):
 
 def test_names_are_checked_sorted_and_once():
     assert checked(["redis", "dns", "redis"]) == ("dns", "redis")
-    with pytest.raises(ValueError, match=r"unknown service 'mysql' \(services: redis, dns, memcached\)"):
+    with pytest.raises(ValueError, match=r"unknown service 'mysql' \(services: redis, dns, memcached, redis_replicated, redis_sentinel, redis_cluster\)"):
         checked(["mysql"])
 
 
@@ -100,3 +100,24 @@ def test_a_stopped_service_is_started_again_on_use_and_reset(services):
     assert again is not redis and again.resets == 1 and FakeService.started == 2
     services.close()
     assert not again.up and services.running() == {}
+
+
+def test_topologies_are_services_whose_variables_are_their_own():
+    """A topology's placeholders declare it alone (a .t file naming ${REDIS_HOST} gets the single Redis)."""
+    for name in ("redis_replicated", "redis_sentinel", "redis_cluster"):
+        assert SERVICES[name].image == "redis"
+        assert not set(SERVICES[name].env) & set(SERVICES["redis"].env), name
+    assert named_in("${REDIS_SENTINELS}") == ("redis_sentinel",)
+    assert named_in("${REDIS_CLUSTER_NODES} ${REDIS_HOST}") == ("redis", "redis_cluster")
+
+
+def test_a_tests_own_topology_is_the_service_until_the_block_ends(services):
+    session = services.use("redis_sentinel")
+    own = FakeService("own")
+    own.up = True
+    with services.provided("redis_sentinel", own):
+        assert services.use("redis_sentinel") is own and services.env(["redis_sentinel"]) == {"OWN_HOST": own.ip}
+    assert services.use("redis_sentinel") is session and own.up  # the caller stops its own
+    with services.provided("redis_cluster", own):
+        pass
+    assert services.get("redis_cluster") is None

@@ -1,0 +1,24 @@
+"""Host directories a suite's configs name by absolute path, mounted at that path: only what exists,
+never a top-level directory, the image's own places, or what is mounted already."""
+from __future__ import annotations
+
+from harness.tnginx.hostpaths import named_host_dirs
+
+
+def test_the_directory_holding_a_named_file_is_mounted_at_the_named_path(tmp_path):
+    certs = tmp_path / "checkout" / "testcerts"
+    certs.mkdir(parents=True)
+    (certs / "cert.pem").write_text("pem")
+    link = tmp_path / "mount-point"
+    link.symlink_to(tmp_path / "checkout")
+    text = f'local f = io.open("{link}/testcerts/cert.pem")\nssl_certificate {certs}/cert.pem;'
+    assert set(named_host_dirs([text])) == {(str(certs), f"{link}/testcerts"), (str(certs), str(certs))}
+
+
+def test_nothing_missing_top_level_of_the_image_or_mounted_already_is_mounted(tmp_path):
+    inside = tmp_path / "suite" / "t"
+    inside.mkdir(parents=True)
+    (inside / "a.txt").write_text("x")
+    texts = [f"{tmp_path}/absent/file.pem", "/tmp/x.log /usr/share/lua/5.1/x.lua /etc/hosts",
+             f"{inside}/a.txt", "/harness/html/x", "$TEST_NGINX_X/a.b"]
+    assert named_host_dirs(texts, mounted=[str(tmp_path / "suite")]) == ()
