@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from harness import __version__
+from harness.configuration import OPTION, options_markdown
 from harness.engine import Engine, ensure_engine
 from harness.errors import HarnessError
 from harness.images import offline
@@ -16,7 +17,7 @@ from harness.images.resolver import OFFICIAL, ImageResolver
 from harness.preflight import cli as preflight_cli
 from harness.runtime import HarnessRuntime
 from harness.session import LABEL_SESSION, remove_labelled, sweep_stale
-from harness.settings import OPTION, Settings, options_markdown
+from harness.settings import Settings
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:

@@ -1,5 +1,11 @@
-"""Errors the harness raises: each one a single line that names the fix."""
+"""Errors the harness raises: each one a single line that names the fix; and the exit code a
+command that ran pytest returns."""
 from __future__ import annotations
+
+
+def harness_exit(pytest_code: int) -> int:
+    """pytest's exit code as the harness's: 0 all passed, 1 a test failed, 2 the run itself failed."""
+    return pytest_code if pytest_code in (0, 1) else 2
 
 
 class HarnessError(Exception):

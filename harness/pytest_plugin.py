@@ -1,8 +1,11 @@
-"""pytest plugin (entry point ``pytest11``): options, header, fixtures, failure sections. Wiring only."""
+"""The core pytest plugin (entry point ``pytest11``): core options, header, fixtures, engine-lost
+handling, failure sections, the matrix and coverage at session end. Wiring only. The front ends are
+plugins of their own that it registers (``pytest_plugins``): :mod:`harness.scenarios.plugin` and
+:mod:`harness.tnginx.plugin`, each with its options, collection and session end."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, ContextManager, Iterator, Optional
+from typing import Any, Callable, ContextManager, Generator, Iterator, Optional
 
 import pytest
 
@@ -19,15 +22,11 @@ from harness.load import LoadResult, run_load_on
 from harness.preflight import Preflight, PreflightOptions, PreflightReport
 from harness.factory import BoundClient, LogProblemPolicy, OpenRestyFactory, binder
 from harness.matrix import Matrix, MatrixRecorder, parse_images
-from harness.report.summary import summary_table
-from harness.pytest_stage import RUNTIME, session_stage
+from harness.pytest_stage import RUNTIME, add_options, given_options, session_stage
 from harness.runtime import HarnessRuntime
-from harness.scenarios.items import RESULT, RESULTS, RUNNER, ScenarioFile, evidence_sections
-from harness.scenarios.loader import is_scenario_file
 from harness.services import SERVICE_NAMES, SERVICES, Service, route_to
 from harness.settings import OPTIONS, Settings
 from harness.stage import Stage
-from harness.tnginx import items as tnginx_items
 from harness.topologies import RedisCluster, ReplicatedRedis, SentinelRedis
 from harness.topologies.group import ContainerGroup
 
@@ -38,15 +37,11 @@ MATRIX_DONE = pytest.StashKey[Matrix]()
 HARNESS_FIXTURES = {"harness_stage", "openresty", "http", "nginx", "redis_fault", "redis_proxy", "preflight",
                     "dependencies", "fault", "redis_replicated", "redis_sentinel", "redis_cluster", *SERVICE_NAMES}
 TOPOLOGY_MARKER = "redis_topology"
+pytest_plugins = ("harness.scenarios.plugin", "harness.tnginx.plugin")  # the front ends, each owning its hooks
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("openresty-harness")
-    for opt in OPTIONS:
-        bare = {"nargs": "?", "const": opt.bare} if opt.bare else {}
-        group.addoption(opt.flag, dest=f"harness_{opt.name}", default=None, **bare,
-                        action="append" if opt.name == "openresty_image" else "store",  # twice or more: a matrix
-                        choices=list(opt.choices) or None, help=f"{opt.help} [env {opt.env}, default {opt.default!r}]")
+    add_options(parser, OPTIONS, repeatable=frozenset({"openresty_image"}))  # twice or more: a matrix
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -54,19 +49,19 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "openresty(fixture, **options): the OpenResty the http fixture binds to")
     config.addinivalue_line("markers", f"{TOPOLOGY_MARKER}(**options): options of the redis_replicated, "
                             "redis_sentinel or redis_cluster fixture (replicas=, sentinels=, quorum=, down_after_ms=, masters=...)")
-    config.addinivalue_line("markers", "scenario: a YAML scenario (harness.scenarios)")
-    config.addinivalue_line("markers", "catalogue(*entries): FAILURE-CATALOG entries a scenario covers")
-    config.addinivalue_line("markers", "tnginx: a block of a Test::Nginx .t file (harness.tnginx)")
     config.addinivalue_line("markers", "allow_log_problems(*patterns): [crit]/[alert]/[emerg] and Lua runtime "
                             "errors matching a pattern (all, without patterns) do not fail the test")
     config.addinivalue_line("markers", "matrix(*images): run this test once per OpenResty image (references or "
                             "twin:NAME), beside the session's --harness-matrix images")
-    given = {opt.name: config.getoption(f"harness_{opt.name}") for opt in OPTIONS}
+    given = given_options(config, OPTIONS)
     images = given["openresty_image"] or []
     given["openresty_image"] = images[0] if len(images) == 1 else None
     if len(images) > 1:
         given["matrix"] = ",".join(images)
-    settings = Settings.from_sources(given)
+    try:
+        settings = Settings.from_sources(given)
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
     if settings.coverage:
         try:
             CoverageScope(settings.coverage, Path.cwd())
@@ -92,17 +87,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             recorder = metafunc.config.stash[MATRIX] = MatrixRecorder([])
             metafunc.config.pluginmanager.register(recorder, "harness-matrix")
         recorder.include(images)
-
-
-def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> Optional[pytest.Collector]:
-    """``*.scenario.yaml`` files: each scenario in them is a test item; ``*.t`` files below
-    ``--harness-t-paths``: each Test::Nginx block is one."""
-    if is_scenario_file(file_path):
-        return ScenarioFile.from_parent(parent, path=file_path)
-    settings = parent.config.stash[RUNTIME].settings
-    if tnginx_items.is_t_file(file_path, Path(str(parent.config.rootpath)), settings.t_paths):
-        return tnginx_items.TFileCollector.from_parent(parent, path=file_path)
-    return None
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -135,7 +119,6 @@ pytest_runtest_teardown = pytest.hookimpl(wrapper=True)(_engine_lost_is_the_caus
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    results = session.config.stash.get(RESULTS, [])
     runtime = session.config.stash[RUNTIME]
     recorder = session.config.stash.get(MATRIX, None)
     if recorder and not hasattr(session.config, "workerinput"):
@@ -144,22 +127,14 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         session.config.stash[MATRIX_DONE] = matrix
         if runtime.settings.allow_diff == "on" and session.exitstatus == 1 and matrix.exit_code(allow_diff=True) == 0:
             session.exitstatus = 0  # every failure is a difference between images, and those are only reported
-    runner = session.config.stash.get(RUNNER, None)
-    if runner is not None:
-        runner.close()
-    tnginx_items.close(session.config)
-    if results and runtime.settings.scenario_report and not hasattr(session.config, "workerinput"):
-        from harness.report.html import write_html_report  # jinja2: loaded only when a report is due
-
-        write_html_report(Path(runtime.settings.scenario_report), results, runtime.record())
-    runtime.close()
+    runtime.close()  # the front ends' session ends ran first (tryfirst)
     if runtime.coverage is not None:
         short = below_minimum(runtime.coverage, runtime.settings.coverage_min)
         if short is not None and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     matrix = config.stash.get(MATRIX_DONE, None)
     if matrix is not None:
         terminalreporter.write_sep("=", f"compatibility matrix: {len(matrix.differences())} test(s) differ")
@@ -173,19 +148,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         short = below_minimum(coverage, config.stash[RUNTIME].settings.coverage_min)
         if short is not None:
             terminalreporter.write_line(short, red=True)
-    results = config.stash.get(RESULTS, [])
-    if results:
-        terminalreporter.write_sep("=", f"scenarios: {sum(r.passed for r in results)}/{len(results)} passed")
-        terminalreporter.write_line(summary_table(results))
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     report = yield
-    result = item.stash.get(RESULT, None)
-    if report.failed and result is not None and call.when == "call":
-        report.sections.extend(evidence_sections(result))
-        item.user_properties.extend((f"harness: {title}", text) for title, text in evidence_sections(result))
     if report.failed and call.when == "call":
         for name, group in item.stash.get(TOPOLOGIES, []):  # roles, offsets, clients, Sentinels' view
             report.sections.append((f"{name} when the test failed", topology_evidence(group)))
@@ -205,7 +172,8 @@ def harness_image(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _harness_properties(pytestconfig: pytest.Config, record_testsuite_property) -> None:
+def _harness_properties(pytestconfig: pytest.Config, record_testsuite_property: Callable[[str, object], None]
+                        ) -> None:
     for key, value in pytestconfig.stash[RUNTIME].properties().items():
         record_testsuite_property(key, value)
 
@@ -334,7 +302,7 @@ def preflight(harness_stage: Stage) -> Callable[..., PreflightReport]:
     """``preflight("app-dir-or-fixture", workers="auto", cpus=2, memory="128m", nofile=1024, paths=["/x"],
     image="")`` runs the preflight checks and returns a :class:`harness.preflight.PreflightReport`
     (unset options: ``--preflight-*`` / ``HARNESS_PREFLIGHT_*``)."""
-    def run(app, image: str = "", **options) -> PreflightReport:
+    def run(app: Any, image: str = "", **options: Any) -> PreflightReport:
         return Preflight(harness_stage, PreflightOptions.resolve(harness_stage.settings, **options), image).run(app)
     return run
 

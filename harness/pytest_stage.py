@@ -1,14 +1,19 @@
-"""The pytest run's :class:`~harness.runtime.HarnessRuntime` (in the config's stash) and its stage,
-for the plugin's fixtures and the scenario items alike."""
+"""What the pytest plugins share: the run's :class:`~harness.runtime.HarnessRuntime` (in the
+config's stash) and its stage, for the core plugin's fixtures and the front ends' items alike, and
+how an :class:`~harness.settings.Option` becomes a pytest option and is read back."""
 from __future__ import annotations
+
+from typing import Any, Callable, Iterable, TypeVar
 
 import pytest
 
 from harness.errors import HarnessError
 from harness.runtime import HarnessRuntime
+from harness.settings import Option
 from harness.stage import Stage
 
 RUNTIME = pytest.StashKey[HarnessRuntime]()
+T = TypeVar("T")
 
 
 def session_stage(config: pytest.Config) -> Stage:
@@ -22,3 +27,28 @@ def session_stage(config: pytest.Config) -> Stage:
         if runtime.settings.ci:
             pytest.fail(f"{exc.message} (CI=true: integration tests never skip)", pytrace=False)
         pytest.skip(exc.message)
+
+
+def add_options(parser: pytest.Parser, options: Iterable[Option], repeatable: frozenset[str] = frozenset()) -> None:
+    """Each option as ``--flag`` (dest ``harness_NAME``) in the harness's group of ``pytest --help``;
+    those named in ``repeatable`` may be given more than once."""
+    group = parser.getgroup("openresty-harness")
+    for opt in options:
+        bare = {"nargs": "?", "const": opt.bare} if opt.bare else {}
+        group.addoption(opt.flag, dest=f"harness_{opt.name}", default=None, **bare,
+                        action="append" if opt.name in repeatable else "store",
+                        choices=list(opt.choices) or None, help=f"{opt.help} [env {opt.env}, default {opt.default!r}]")
+
+
+def given_options(config: pytest.Config, options: Iterable[Option]) -> dict[str, Any]:
+    """The values given on the command line (None where not), by option name."""
+    return {opt.name: config.getoption(f"harness_{opt.name}") for opt in options}
+
+
+def settings_of(config: pytest.Config, options: Iterable[Option], build: Callable[[dict[str, Any]], T]) -> T:
+    """``build`` (a settings class's ``from_sources``) given the command line's values; a bad value
+    (an unknown choice, not a number) is a one-line usage error naming the variable and the flag."""
+    try:
+        return build(given_options(config, options))
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None

@@ -1,14 +1,17 @@
-"""All configuration in one place: ``HARNESS_*`` environment variables and matching pytest options.
+"""Core configuration: ``HARNESS_*`` environment variables and matching pytest options.
 
 Each :class:`Option` is read from the pytest command line first, then the environment, then its
-default. ``docs/configuration.md`` is generated from this table (``harness options``).
+default. The core's options are :data:`OPTIONS`; each front end keeps its own beside it
+(``harness.scenarios.settings``, ``harness.tnginx.settings``), built from the same :class:`Option`
+and read by :func:`read_options`. ``docs/configuration.md`` is generated from all of them
+(``harness options``, :mod:`harness.configuration`).
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal, Mapping, Optional, get_args
+from typing import Any, Iterable, Literal, Mapping, Optional, get_args
 
 Pull = Literal["auto", "never"]
 ReachChoice = Literal["auto", "direct", "published"]
@@ -21,7 +24,7 @@ from harness.resources import fixtures_dir
 
 @dataclass(frozen=True)
 class Option:
-    name: str  # attribute on Settings
+    name: str  # attribute on its settings object
     env: str
     flag: str
     default: str
@@ -67,30 +70,6 @@ OPTIONS: tuple[Option, ...] = (
            "where fixture names are looked up; empty: ./nginx-fixtures, then the harness's own"),
     Option("reports_dir", "HARNESS_REPORTS_DIR", "--harness-reports-dir", "reports",
            "where run records (images used, benchmarks) are written"),
-    Option("app", "HARNESS_APP", "--harness-app", "",
-           "app directory (conf snippets + lua/) that scenarios saying `fixture: app` run against; "
-           "empty: the embedded sample app (the shipped fixture redis-counter)"),
-    Option("scenario_report", "HARNESS_SCENARIO_REPORT", "--scenario-report", "",
-           "write the HTML scenario report here (verdicts, error.log excerpts, worker tables, latency plots); "
-           "empty: none (harness run writes reports/scenarios.html)"),
-    Option("t_paths", "HARNESS_T_PATHS", "--harness-t-paths", "t",
-           "where pytest collects Test::Nginx `.t` files: comma-separated directory names or paths; a `.t` file "
-           "below one of them is collected (one test per block)"),
-    Option("t_lanes", "HARNESS_T_LANES", "--harness-t-lanes", "auto",
-           "`.t` blocks run at once, each on its own container, in the files' order (pytest reports them in "
-           "order): a number, or auto (from the CPU count up, while the blocks wait on sleeps, timers and "
-           "sockets and the CPUs idle; at most 4 a CPU, bounded by memory); a block naming Redis runs alone; "
-           "1 with --harness-check-leak=on or under pytest-xdist"),
-    Option("fault", "HARNESS_FAULT", "--harness-fault", "",
-           "a fault held for the whole run of `.t` blocks, by name (docs/faults.md): proxy.latency:ms=MS "
-           "(a proxy in front of Redis), redis.refusing, dns.servfail; empty: none"),
-    Option("lua_path", "HARNESS_LUA_PATH", "--harness-lua-path", "",
-           "`.t` blocks: directories of Lua modules the suite needs (`:`-separated; `harness t --lua-path DIR`, "
-           "repeatable): DIR/?.lua and DIR/?/init.lua come first on LUA_PATH; each directory LUA_PATH and "
-           "LUA_CPATH name is mounted read-only at its own path and both reach nginx, as under prove"),
-    Option("check_leak", "HARNESS_CHECK_LEAK", "--harness-check-leak", "off",
-           "after each `.t` block passes, send its requests in rounds and fail it on a leak verdict "
-           "(FDs, RSS, Redis clients; blocks with --- no_check_leak are left out)", ("off", "on")),
     Option("coverage", "HARNESS_COVERAGE", "--harness-coverage", "",
            "Lua line coverage of the code under test (every worker of every container; LCOV and HTML under "
            "<reports>/coverage/): `on` (the flag alone) covers each fixture's/app's lua/ and a `.t` suite's lib/; "
@@ -110,6 +89,30 @@ OPTIONS: tuple[Option, ...] = (
            "`harness preflight`: worker_processes, a number or auto (nginx then counts the CPUs it sees)"),
 )
 OPTION: dict[str, Option] = {opt.name: opt for opt in OPTIONS}  # by name, for front ends that show one
+
+
+def read_options(options: Iterable[Option], types: Mapping[str, object], cli: Optional[Mapping[str, Any]] = None,
+                 environ: Optional[Mapping[str, str]] = None) -> dict[str, Any]:
+    """Each option's value: the pytest option (``cli``, keyed by name) if given, else its environment
+    variable, else its default; converted to ``float``/``int`` where ``types`` (name: the settings
+    field's annotation) says so. A bad choice or number: a ValueError naming the variable and flag."""
+    environ = os.environ if environ is None else environ
+    cli = cli or {}
+    values: dict[str, Any] = {}
+    for opt in options:
+        raw = cli.get(opt.name)
+        if raw is None or raw == "":
+            raw = environ.get(opt.env, opt.default)
+        raw = str(raw)
+        if opt.choices and raw not in opt.choices:
+            raise ValueError(f"{opt.env}/{opt.flag}={raw!r}: choose one of {', '.join(opt.choices)}")
+        kind = types[opt.name]
+        try:
+            values[opt.name] = (float(raw) if kind in ("float", float) else int(raw) if kind in ("int", int)
+                                else raw)
+        except ValueError:
+            raise ValueError(f"{opt.env}/{opt.flag}={raw!r}: give a number") from None
+    return values
 
 
 def _truthy(value: str) -> bool:
@@ -133,13 +136,6 @@ class Settings:
     http_timeout: float = 10.0
     fixtures_dir: str = ""
     reports_dir: str = "reports"
-    app: str = ""
-    scenario_report: str = ""
-    t_paths: str = "t"
-    t_lanes: str = "auto"
-    fault: str = ""
-    lua_path: str = ""
-    check_leak: str = "off"
     coverage: str = ""
     coverage_min: float = 0.0
     perf_tolerance: float = 0.03
@@ -155,24 +151,8 @@ class Settings:
     ) -> "Settings":
         """Merge pytest option values (``cli``, keyed by attribute name), environment, defaults."""
         environ = os.environ if environ is None else environ
-        cli = cli or {}
-        values: dict[str, Any] = {}
-        types = {f.name: f.type for f in fields(cls)}
-        for opt in OPTIONS:
-            raw = cli.get(opt.name)
-            if raw is None or raw == "":
-                raw = environ.get(opt.env, opt.default)
-            raw = str(raw)
-            if opt.choices and raw not in opt.choices:
-                raise ValueError(f"{opt.env}/{opt.flag}={raw!r}: choose one of {', '.join(opt.choices)}")
-            kind = types[opt.name]
-            try:
-                values[opt.name] = (float(raw) if kind in ("float", float) else int(raw) if kind in ("int", int)
-                                    else raw)
-            except ValueError:
-                raise ValueError(f"{opt.env}/{opt.flag}={raw!r}: give a number") from None
-        values["ci"] = _truthy(environ.get("CI", ""))
-        return cls(**values)
+        values = read_options(OPTIONS, {f.name: f.type for f in fields(cls)}, cli, environ)
+        return cls(**values, ci=_truthy(environ.get("CI", "")))
 
     @property
     def may_pull(self) -> bool:
@@ -198,10 +178,10 @@ class Settings:
         return unique
 
 
-def options_markdown() -> str:
-    """The configuration table as Markdown (for docs/configuration.md)."""
+def options_markdown(options: Iterable[Option]) -> str:
+    """The configuration table of ``options`` as Markdown (for docs/configuration.md)."""
     rows = ["| environment | pytest option | default | meaning |", "|---|---|---|---|"]
-    for opt in OPTIONS:
+    for opt in options:
         choices = f" ({' / '.join(opt.choices)})" if opt.choices else ""
         rows.append(f"| `{opt.env}` | `{opt.flag}` | `{opt.default}` | {opt.help}{choices} |")
     rows.append("| `CI` | | | `true`: integration tests fail instead of skipping when no engine or image is available |")

@@ -8,26 +8,26 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, NoReturn, Optional
 
 import httpx
 
 from harness.containers.agent import AgentLink, AgentUnavailable
 from harness.containers.base import HarnessContainer, Reach
 from harness.containers.control import ControlChannel
+from harness.containers.readiness import GenerationReady
 from harness.containers.transport import ContainerIO
 from harness.errorlog import ErrorLog, HarnessLines, LogRead
-from harness.errors import HarnessError, LuaSyntaxError, NginxConfigError, ReadinessTimeout, ReloadError
+from harness.errors import HarnessError, LuaSyntaxError, NginxConfigError, ReloadError
 from harness.images.profiles import openresty_profile
 from harness.images.resolver import ResolvedImage
 from harness.engine import shares_files_with_host
-from harness.nginx_conf import (ACTIVATE, COMPANION_PORT, CONFIG_ERROR_EXIT, COVERAGE_DIR, ROOT, WWW, CONTROL_PATH,
+from harness.nginx_conf import (ACTIVATE, COMPANION_PORT, CONFIG_ERROR_EXIT, COVERAGE_DIR, ROOT, WWW,
                                 CONTROL_PORT, HTTP_PORT,
                                 LUA_SYNTAX_EXIT, RELOAD_STUCK_EXIT, Fixture, RenderOptions, host_paths,
                                 nginx_t_summary, write_bundle, write_generation)
 from harness.openresty_spec import OpenRestySpec, Shape
 from harness.session import CONFIG_DIR_PREFIX, HarnessSession
-from harness.waiting import wait_for
 from harness.workers import WorkerTable, health
 
 from harness.coverage.lines import exec_runner
@@ -70,6 +70,7 @@ class OpenRestyContainer(HarnessContainer):
         self.identity: dict[str, Any] = {}  # what the control endpoint reported: jit, nginx, ngx_lua versions
         self.io = ContainerIO(self)  # reloads, process tables, log reads: the agent where there is one
         self.channel = ControlChannel(self, self.io)
+        self.readiness = GenerationReady()  # when a started or switched generation serves
         self.handed_out_at = 0  # error.log offset at the hand-out
         self.log = ErrorLog(self)  # this hand-out's error.log, one cursor (see hand_out)
         self.mount_config: Optional[bool] = None  # None: bind-mount read-only where the engine shares our files
@@ -137,7 +138,7 @@ class OpenRestyContainer(HarnessContainer):
             self.with_kwargs(**self._kwargs, **self.spec.limits.docker_kwargs(), **({"init": True} if self.spec.init else {}),
                              **({"working_dir": self.spec.workdir} if self.spec.workdir else {}))
             super().start()
-        self._await_generation(self.generation, self.start_timeout, starting=True)
+        self.identity = self.readiness.wait(self, self.generation, self.start_timeout, starting=True)
         return self
 
     def switch(self, fixture: Fixture, timeout: float = 15.0, spec: Optional[OpenRestySpec] = None) -> None:
@@ -181,8 +182,8 @@ class OpenRestyContainer(HarnessContainer):
         if spec is not None:
             self.spec = spec
         ready = time.perf_counter()
-        if not self._quiet():  # a quiet fixture's workers get no request of ours: the agent saw them start
-            self._await_generation(generation, timeout, starting=False)
+        if not self.is_quiet():  # a quiet fixture's workers get no request of ours: the agent saw them start
+            self.identity = self.readiness.wait(self, generation, timeout, starting=False)
         steps["ready"] = (time.perf_counter() - ready) * 1000
         steps["total"] = (time.perf_counter() - started) * 1000
         self.generation = generation
@@ -218,54 +219,8 @@ class OpenRestyContainer(HarnessContainer):
         summary = nginx_t_summary(text)
         return NginxConfigError(f"nginx -t rejected fixture {fixture.name!r}: {summary} {suffix}".rstrip(), text)
 
-    def _await_generation(self, generation: int, timeout: float, starting: bool) -> None:
-        url = self.channel.url(CONTROL_PATH)
-
-        engine_checked = [0.0]
-
-        def exited_check() -> None:
-            # a container that exits while starting is reported at once; the engine is asked only
-            # while the control server does not answer, at most every 50 ms
-            if starting and time.monotonic() - engine_checked[0] >= 0.05:
-                engine_checked[0] = time.monotonic()
-                state = self.state()
-                if state.get("Status") in ("exited", "dead"):
-                    self._raise_exited(state)
-
-        # a quiet fixture's first request must find its worker as nginx started it: no Lua of ours
-        # (only the version then; complete_identity asks for the rest once the test is over)
-        ask = self.channel.generation if starting and self._quiet() else self.channel.status
-
-        def probe() -> Optional[dict[str, Any]]:
-            try:
-                info = ask(timeout=1.0)
-            except httpx.HTTPError:
-                exited_check()
-                raise
-            if info is not None and info.get("generation") == generation:
-                return info
-            exited_check()
-            return None
-
-        def explain() -> str:
-            hint = ("if the address itself is unreachable from here, try HARNESS_REACH=published"
-                    if self.reach.mode == "direct" else "")
-            output = "\n".join(self.logs_text().splitlines()[-20:])
-            return "\n".join(x for x in (hint, self.error_log_tail(),
-                                         f"--- container output ---\n{output}" if output else "") if x)
-
-        what = f"{self.name} to serve config generation {generation} at {url}"
-        # An answer from the new generation means one of its workers accepts connections.
-        try:
-            self.identity = wait_for(probe, timeout=timeout, what=what, on_timeout=explain,
-                                     interval=0.01, max_interval=0.05)
-        except ReadinessTimeout as exc:
-            raise ReadinessTimeout(f"{exc.message}: is a worker stuck in init_worker_by_lua or a blocking "
-                                   f"call? see error.log and the container output below, or raise "
-                                   f"HARNESS_START_TIMEOUT", exc.detail) from None
-
     def complete_identity(self) -> bool:
-        """After a quiet start (see :meth:`_await_generation`), ask the workers for what only Lua
+        """After a quiet start (see :class:`~harness.containers.readiness.GenerationReady`), ask the workers for what only Lua
         reports (LuaJIT's and ngx_lua's versions); for when the test is over and the next one gets
         new workers. Whether :attr:`identity` changed (not when it was complete, or the control
         server did not answer)."""
@@ -280,7 +235,8 @@ class OpenRestyContainer(HarnessContainer):
         self.identity = {**self.identity, **info}
         return True
 
-    def _raise_exited(self, state: dict) -> None:
+    def raise_exited(self, state: dict[str, Any]) -> NoReturn:
+        """Raise what made the container exit before it was ready (a config error, else its exit code)."""
         code = state.get("ExitCode")
         logs = self.logs_text()
         if code in (CONFIG_ERROR_EXIT, LUA_SYNTAX_EXIT):
@@ -344,7 +300,7 @@ class OpenRestyContainer(HarnessContainer):
     def read_error_log(self, since: int = 0, settle: Optional[float] = None) -> LogRead:
         """error.log from byte ``since`` (see :meth:`ControlChannel.read_error_log`); the master's
         lines about reloads it rejected are marked hidden (see :class:`~harness.errorlog.LogRead`)."""
-        if self._quiet():
+        if self.is_quiet():
             # settled by the agent: the workers back in their event loops (no Lua of ours in them)
             settled = self.io.idle(settle) if settle is not None else ""
             chunk = self.io.read_log(since)
@@ -353,7 +309,7 @@ class OpenRestyContainer(HarnessContainer):
         read = self.channel.read_error_log(since, settle)
         return replace(read, hidden=self.harness_lines)
 
-    def _quiet(self) -> bool:
+    def is_quiet(self) -> bool:
         """A quiet fixture (no harness Lua in its workers) with the agent at hand: the harness's reads
         of this generation go through the agent, none to the workers' control server."""
         return self.fixture.quiet and self.io.via == "agent"
@@ -368,7 +324,7 @@ class OpenRestyContainer(HarnessContainer):
 
     def error_log_size(self) -> int:
         """The current length of error.log in bytes (where a cursor set now would start)."""
-        if self._quiet():
+        if self.is_quiet():
             size = self.io.log_size()
             if size is not None:
                 return size
@@ -420,9 +376,9 @@ class OpenRestyContainer(HarnessContainer):
         """CPUs the container may use (``--cpus``), None when unlimited."""
         host = self.get_wrapped_container().attrs["HostConfig"]
         if host.get("NanoCpus"):
-            return host["NanoCpus"] / 1e9
+            return float(host["NanoCpus"]) / 1e9
         if host.get("CpuQuota") and host.get("CpuPeriod"):
-            return host["CpuQuota"] / host["CpuPeriod"]
+            return float(host["CpuQuota"]) / float(host["CpuPeriod"])
         return None
 
     def health(self, interval: float = 0.5) -> list[str]:
@@ -443,7 +399,7 @@ class OpenRestyContainer(HarnessContainer):
     def healthy(self) -> bool:
         """The current generation answers on the control port (so the container runs): one request,
         no engine call."""
-        if self._quiet():
+        if self.is_quiet():
             reply = self.io.ask_agent("procs")
             if reply is not None:
                 return bool(WorkerTable.parse(reply.output).workers)

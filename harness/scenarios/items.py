@@ -11,10 +11,12 @@ from harness.prefetch import DEPTH
 from harness.pytest_stage import session_stage
 from harness.scenarios.loader import LoadedScenario, ScenarioSpecError, load_file
 from harness.scenarios.runner import ScenarioResult, ScenarioRunner
+from harness.scenarios.settings import ScenarioSettings
 
 RESULTS = pytest.StashKey[list[ScenarioResult]]()
 RESULT = pytest.StashKey[ScenarioResult]()
 RUNNER = pytest.StashKey[ScenarioRunner]()
+SETTINGS = pytest.StashKey[ScenarioSettings]()  # set by harness.scenarios.plugin
 
 
 class ScenarioFailed(Exception):
@@ -89,7 +91,8 @@ class ScenarioItem(pytest.Item):
         runner = self.config.stash.get(RUNNER, None)
         if runner is None:
             stage = session_stage(self.config)
-            app = Path(stage.settings.app) if stage.settings.app else None
+            given = self.config.stash[SETTINGS].app
+            app = Path(given) if given else None
             runner = self.config.stash[RUNNER] = ScenarioRunner(stage, app=app,
                                                                 http_timeout=stage.settings.http_timeout)
         return runner

@@ -6,17 +6,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
-from harness.errors import FixtureNotFound, HarnessError
+from harness.errors import FixtureNotFound, HarnessError, harness_exit
 from harness.nginx_conf import Fixture
 from harness.resources import catalogue_dir
 
 EMBEDDED_CATALOGUE = catalogue_dir()
 
-
-
-def harness_exit(pytest_code: int) -> int:
-    """pytest's exit code as the harness's: 0 all passed, 1 a test failed, 2 the run itself failed."""
-    return pytest_code if pytest_code in (0, 1) else 2
 
 
 @dataclass

@@ -11,9 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Sequence
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, harness_exit
 from harness.tnginx.lanes import lanes_of
-from harness.scenarios.run import harness_exit
 
 if TYPE_CHECKING:
     import pytest

@@ -17,6 +17,7 @@ import pytest
 
 from harness.errors import HarnessError
 from harness.prefetch import DEPTH
+from harness.stage import Stage
 from harness.pytest_stage import RUNTIME, session_stage
 from harness.tnginx.adapter import SuiteStage, services_of
 from harness.tnginx.ahead import RunAhead
@@ -27,12 +28,14 @@ from harness.tnginx.image_nginx import perl_env
 from harness.tnginx.load import TFile, TFileError, load_tfile, selected
 from harness.tnginx.luadeps import LuaDeps, split_dirs
 from harness.tnginx.runner import BlockResult, BlockRunner
+from harness.tnginx.settings import TSettings
 
 RESULTS = pytest.StashKey[list[tuple[str, BlockResult]]]()
 RUN_AHEAD = pytest.StashKey[RunAhead[BlockResult]]()
 STARTED_EARLY = pytest.StashKey[bool]()
 RUNNERS = pytest.StashKey[dict[Path, BlockRunner]]()
 FAULT = pytest.StashKey[tuple[contextlib.ExitStack, dict[str, str]]]()
+SETTINGS = pytest.StashKey[TSettings]()  # set by harness.tnginx.plugin
 log = logging.getLogger(__name__)
 
 
@@ -108,10 +111,10 @@ class BrokenTFileItem(pytest.Item):
     def runtest(self) -> None:
         raise self.error
 
-    def repr_failure(self, excinfo, style=None) -> str:
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Optional[str] = None) -> str:
         return f"{self.error.message}\n{self.error.detail}".rstrip()
 
-    def reportinfo(self):
+    def reportinfo(self) -> tuple[Path, Optional[int], str]:
         return Path(self.path), None, f"{Path(self.path).name}: perl"
 
 
@@ -123,7 +126,7 @@ class SkippedTFileItem(pytest.Item):
     def runtest(self) -> None:
         pytest.skip(f"skip_all: {self.reason}")
 
-    def reportinfo(self):
+    def reportinfo(self) -> tuple[Path, Optional[int], str]:
         return Path(self.path), None, f"{Path(self.path).name}: skip_all"
 
 
@@ -170,10 +173,11 @@ class TBlockItem(pytest.Item):
         runner = runners.get(self.tfile.root)
         if runner is None:
             stage = session_stage(self.config)
-            deps = LuaDeps.of(os.environ, split_dirs(stage.settings.lua_path), inside=[self.tfile.root])
+            settings = self.config.stash[SETTINGS]
+            deps = LuaDeps.of(os.environ, split_dirs(settings.lua_path), inside=[self.tfile.root])
             env = {**deps.env(), **run_fault_env(self.config, stage)}
             suite = SuiteStage(stage, self.tfile.root, env, extra_mounts=deps.mounts())
-            runner = runners[self.tfile.root] = BlockRunner(suite, check_leak=stage.settings.check_leak == "on",
+            runner = runners[self.tfile.root] = BlockRunner(suite, check_leak=settings.checks_leaks,
                                                             present_modules=image_modules(self.config))
         return runner
 
@@ -199,7 +203,7 @@ class TBlockItem(pytest.Item):
             return f"harness error: {excinfo.value}"
         return super().repr_failure(excinfo)
 
-    def reportinfo(self):
+    def reportinfo(self) -> tuple[Path, Optional[int], str]:
         return Path(self.path), None, f"{Path(self.path).name}::{self.name}"
 
 
@@ -269,23 +273,24 @@ def run_ahead(config: pytest.Config) -> RunAhead[BlockResult]:
     ahead = config.stash.get(RUN_AHEAD, None)
     if ahead is None:
         stage = session_stage(config)
+        settings = config.stash[SETTINGS]
         try:
-            lanes: Lanes = lanes_of(stage.settings.t_lanes)
+            lanes: Lanes = lanes_of(settings.t_lanes)
         except ValueError as exc:
             raise HarnessError(f"--harness-t-lanes / HARNESS_T_LANES: {exc}") from None
-        if hasattr(config, "workerinput") or stage.settings.check_leak == "on":
+        if hasattr(config, "workerinput") or settings.checks_leaks:
             lanes = 1
         ahead = config.stash[RUN_AHEAD] = RunAhead(lanes, DEPTH)
         SuiteStage.allow_lanes(stage, ahead.lanes)
     return ahead
 
 
-def run_fault_env(config: pytest.Config, stage) -> dict[str, str]:
+def run_fault_env(config: pytest.Config, stage: Stage) -> dict[str, str]:
     """Hold ``--harness-fault`` for the rest of the session (once); the env containers need."""
     held = config.stash.get(FAULT, None)
     if held is None:
         stack = contextlib.ExitStack()
-        fault = faults.parse(stage.settings.fault)
+        fault = faults.parse(config.stash[SETTINGS].fault)
         env = faults.hold_for_run(fault, stage, stack) if fault is not None else {}
         held = config.stash[FAULT] = (stack, env)
     return held[1]

@@ -2,7 +2,7 @@
 from pathlib import Path
 
 from harness.faults.registry import fault_markdown
-from harness.settings import options_markdown
+from harness.configuration import options_markdown
 
 REPO = Path(__file__).resolve().parents[2]
 

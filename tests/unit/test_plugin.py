@@ -30,9 +30,36 @@ def test_without_engine_under_ci_the_test_fails_never_skips(no_engine, monkeypat
 
 def test_options_and_markers_are_registered(pytester):
     result = pytester.runpytest_subprocess("--help")
-    result.stdout.fnmatch_lines(["*--openresty-image*HARNESS_OPENRESTY_IMAGE*", "*--harness-reach*"])
+    for line in ("*--openresty-image*HARNESS_OPENRESTY_IMAGE*", "*--harness-reach*", "*--harness-app*HARNESS_APP*",
+                 "*--harness-t-lanes*HARNESS_T_LANES*"):  # the core's options and the front ends'
+        result.stdout.fnmatch_lines([line])
     markers = pytester.runpytest_subprocess("--markers")
-    markers.stdout.fnmatch_lines(["*@pytest.mark.integration*", "*@pytest.mark.openresty(fixture*"])
+    for line in ("*@pytest.mark.integration*", "*@pytest.mark.openresty(fixture*", "*@pytest.mark.scenario*",
+                 "*@pytest.mark.tnginx*"):
+        markers.stdout.fnmatch_lines([line])
+
+
+@pytest.mark.parametrize("variable, value, expected", [
+    ("HARNESS_REACH", "sideways", "HARNESS_REACH/--harness-reach='sideways': choose one of auto, direct, published"),
+    ("HARNESS_CHECK_LEAK", "maybe", "HARNESS_CHECK_LEAK/--harness-check-leak='maybe': choose one of off, on"),
+])
+def test_a_bad_option_value_is_one_usage_line_from_core_and_front_end_alike(pytester, monkeypatch, variable, value,
+                                                                          expected):
+    monkeypatch.setenv(variable, value)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: {expected}"])
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+
+
+def test_a_front_end_plugin_can_be_left_out(pytester):
+    """Each front end is a plugin of its own: without it, its files are not collected."""
+    pytester.makefile(".scenario.yaml", x="name: x\nsteps: []\n")
+    with_it = pytester.runpytest_subprocess("--collect-only", "-q", "-p", "no:cacheprovider")
+    with_it.stdout.fnmatch_lines(["*x.scenario.yaml::*"])
+    without = pytester.runpytest_subprocess("--collect-only", "-q", "-p", "no:cacheprovider",
+                                            "-p", "no:harness.scenarios.plugin")
+    assert "x.scenario.yaml" not in without.stdout.str()
 
 
 def test_tests_using_harness_fixtures_are_marked_integration(pytester):

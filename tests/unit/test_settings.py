@@ -1,6 +1,9 @@
 import pytest
 
-from harness.settings import OPTIONS, Settings, options_markdown
+from harness.configuration import ALL_OPTIONS, options_markdown
+from harness.scenarios.settings import ScenarioSettings
+from harness.settings import OPTIONS, Settings
+from harness.tnginx.settings import TSettings
 
 
 def test_defaults_without_any_source():
@@ -23,8 +26,25 @@ def test_invalid_choice_names_variable_and_choices():
 
 def test_docs_table_lists_every_option():
     table = options_markdown()
-    for opt in OPTIONS:
+    for opt in ALL_OPTIONS:
         assert f"`{opt.env}`" in table and f"`{opt.flag}`" in table
+
+
+def test_core_settings_hold_only_core_options():
+    """Each front end's options live with it: one definition each, none of them in the core's."""
+    names = [opt.name for opt in ALL_OPTIONS]
+    assert len(names) == len(set(names)) and len({o.env for o in ALL_OPTIONS}) == len(names)
+    assert not {"app", "scenario_report", "t_paths", "t_lanes", "fault", "lua_path", "check_leak"} & {
+        opt.name for opt in OPTIONS}
+
+
+def test_front_end_settings_read_command_line_environment_defaults():
+    t = TSettings.from_sources({"t_lanes": "3"}, environ={"HARNESS_CHECK_LEAK": "on", "HARNESS_T_LANES": "9"})
+    assert (t.t_paths, t.t_lanes, t.fault, t.checks_leaks) == ("t", "3", "", True)
+    s = ScenarioSettings.from_sources({}, environ={"HARNESS_APP": "/app"})
+    assert (s.app, s.scenario_report) == ("/app", "")
+    with pytest.raises(ValueError, match=r"HARNESS_CHECK_LEAK/--harness-check-leak='maybe'.*off, on"):
+        TSettings.from_sources({}, environ={"HARNESS_CHECK_LEAK": "maybe"})
 
 
 def test_fixture_search_path_puts_override_first(tmp_path):

@@ -3,6 +3,7 @@ of each OpenResty option."""
 from __future__ import annotations
 
 import ast
+import importlib
 from pathlib import Path
 
 import grimp
@@ -152,3 +153,40 @@ def test_the_redis_port_is_written_once():
     where = [p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py")
              if any(isinstance(n, ast.Constant) and n.value == 6379 for n in ast.walk(ast.parse(p.read_text())))]
     assert where == ["containers/redis.py"]
+
+
+FRONT_END_PACKAGES = ("harness.scenarios", "harness.tnginx")
+CORE_PLUGIN = ("harness.pytest_plugin", "harness.pytest_stage", "harness.settings")
+
+
+def imported_front_ends(graph: grimp.ImportGraph, module: str) -> list[str]:
+    """The front-end modules ``module`` imports, directly or through others."""
+    return sorted(m for m in graph.find_upstream_modules(module)
+                  if any(m == p or m.startswith(f"{p}.") for p in FRONT_END_PACKAGES))
+
+
+def test_the_core_plugin_knows_no_front_end():
+    """The core pytest plugin, its shared glue and the core settings import nothing of a front end:
+    each front end is a plugin of its own (``pytest_plugins``), with its options, collection and
+    session end."""
+    graph = grimp.build_graph("harness", include_external_packages=False)
+    assert {m: imported_front_ends(graph, m) for m in CORE_PLUGIN} == {m: [] for m in CORE_PLUGIN}
+
+
+def test_front_ends_do_not_import_each_other():
+    graph = grimp.build_graph("harness", include_external_packages=False)
+    crossing = [(a, b) for a in FRONT_END_PACKAGES for b in FRONT_END_PACKAGES if a != b
+                and graph.chain_exists(importer=a, imported=b, as_packages=True)]
+    assert crossing == []
+
+
+def test_each_front_end_is_a_plugin_of_the_core():
+    """The core registers every front end's plugin module, and each owns its collection hook."""
+    from harness import pytest_plugin
+
+    assert set(pytest_plugin.pytest_plugins) == {f"{p}.plugin" for p in FRONT_END_PACKAGES}
+    assert not hasattr(pytest_plugin, "pytest_collect_file")
+    for package in FRONT_END_PACKAGES:
+        plugin = importlib.import_module(f"{package}.plugin")
+        assert all(hasattr(plugin, hook) for hook in ("pytest_addoption", "pytest_collect_file",
+                                                      "pytest_sessionfinish"))

@@ -1,0 +1,35 @@
+"""The ``.t`` front end's pytest plugin (registered by :mod:`harness.pytest_plugin`): its options,
+its marker, collection of the ``.t`` files below ``--harness-t-paths``, and its session end (the
+lanes closed, the run-wide ``--harness-fault`` undone)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import pytest
+
+from harness.pytest_stage import add_options, settings_of
+from harness.tnginx import items
+from harness.tnginx.settings import OPTIONS, TSettings
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser, OPTIONS)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "tnginx: a block of a Test::Nginx .t file (harness.tnginx)")
+    config.stash[items.SETTINGS] = settings_of(config, OPTIONS, TSettings.from_sources)
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> Optional[pytest.Collector]:
+    """``*.t`` files below ``--harness-t-paths``: each Test::Nginx block is a test item."""
+    t_paths = parent.config.stash[items.SETTINGS].t_paths
+    if items.is_t_file(file_path, Path(str(parent.config.rootpath)), t_paths):
+        return items.TFileCollector.from_parent(parent, path=file_path)
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)  # before the core plugin closes the runtime
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    items.close(session.config)
