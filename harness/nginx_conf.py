@@ -23,7 +23,9 @@ from harness.images.profiles import OpenRestyProfile
 from harness.resources import shipped
 
 ROOT = "/harness"  # nginx prefix inside the container
-WWW = "www"  # under ROOT: the server's writable html directory (ROOT/html links to it; lualib/agent.lua)
+# under ROOT: the server's writable html directory (ROOT/html links to it; lualib/agent.lua); its own
+# name is html, as under Test::Nginx, because ngx_lua reports real paths and suites match ".../html/..."
+WWW = "srv/html"
 CONF = f"{ROOT}/conf/nginx.conf"
 ERROR_LOG = f"{ROOT}/logs/error.log"
 ACCESS_LOG = f"{ROOT}/logs/access.log"

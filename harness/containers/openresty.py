@@ -123,7 +123,7 @@ class OpenRestyContainer(HarnessContainer):
                     shutil.move(str(bundle / part), str(self.config_dir / part))
                     self.with_volume_mapping(self.config_dir / part, f"{ROOT}/{part}", "ro")
                 # www/ (the html directory): a writable mount, so a companion can bind unix sockets in it
-                (self.config_dir / WWW).mkdir(mode=0o777)
+                (self.config_dir / WWW).mkdir(mode=0o777, parents=True)
                 (self.config_dir / WWW).chmod(0o777)
                 self.with_volume_mapping(self.config_dir / WWW, f"{ROOT}/{WWW}", "rw")
                 link = AgentLink.create(self.config_dir / AGENT_DIR)

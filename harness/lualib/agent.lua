@@ -245,7 +245,7 @@ end
 
 -- A fixture's html/ is the server's html directory (ROOT/html: nginx's default root, and where a
 -- relative "html/..." or "../html/..." in the config points). Its files are copied out of the
--- read-only generation into the one writable ROOT/www (a test may bind a unix socket or upload a
+-- read-only generation into the one writable ROOT/srv/html (a test may bind a unix socket or upload a
 -- file there, as under Test::Nginx), whose old files go first but for unix sockets: a HUP keeps a
 -- listener whose path did not change, and its file must stay. A generation without html/ keeps
 -- what is there.
@@ -254,7 +254,7 @@ local function link_html(gen)
     if not list_dir(source) then
         return true
     end
-    local www = ROOT .. "/www"
+    local www = ROOT .. "/srv/html"  -- harness.nginx_conf.WWW: named html, as ngx_lua reports real paths
     local rc = shell("mkdir -p " .. www .. " && find " .. www .. " -mindepth 1 -maxdepth 1 ! -type s -exec rm -rf {} +"
                      .. " && cp -R " .. source .. "/. " .. www .. " && chmod -R a+rwX " .. www)
     if rc ~= 0 then
