@@ -14,6 +14,7 @@ import subprocess
 import sys
 import sysconfig
 import time
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -143,3 +144,20 @@ def test_perf_compare_on_the_default_fixture(installed):
     record = json.loads((installed.work / "reports/perf.json").read_text())
     assert record["harness_version"] == __version__ and record["baseline"]["fixture"] == "hello"
     assert len(record["measurement"]["rounds"]) == 6, output(done)
+
+
+def test_coverage_and_a_matrix_from_the_installed_wheel(installed):
+    """What a team adds to its CI file works pip-installed, outside the repository: `harness t` with
+    --harness-coverage (the line hook and the code-line finder are the wheel's own files) and a matrix
+    of the two twins."""
+    suite = installed.work / "covsuite"
+    shutil.copytree(REPO / "tests" / "coverage_fixture" / "suite", suite)
+    done = installed.harness("harness t --harness-coverage", "t", "t/", "--harness-coverage", cwd=suite, timeout=300)
+    assert done.returncode == 0, output(done)
+    assert "Lua line coverage: 92.9% (13 of 14 lines in 1 file(s))" in done.stdout, output(done)
+    assert f"SF:{suite / 'lib' / 'covsuite.lua'}" in (suite / "reports/coverage/lcov.info").read_text()
+    matrix = installed.harness("harness t matrix", "t", "t/", "--image", "twin:bookworm", "--image", "twin:trixie",
+                               cwd=suite, timeout=600)
+    assert matrix.returncode == 0, output(matrix)
+    assert {s.get("name") for s in ET.parse(suite / "reports/matrix/matrix.xml").getroot().iter("testsuite")} \
+        >= {"twin:bookworm", "twin:trixie"}, output(matrix)
