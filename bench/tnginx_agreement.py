@@ -4,7 +4,8 @@
 
 Runs, in this order and in one sitting: ``tini -s -- prove`` file by file (Test::Nginx from DIR/lib,
 the host's nginx; one prove at a time, under a host-wide lock because Test::Nginx's port 1984 is fixed), then
-``harness t`` and ``harness t -n 2`` on the same files. Per block: prove's verdict (any failed TAP
+``harness t`` (default lanes) and ``harness t -n 2`` (``--second-lanes``: another number, 1 to check that
+no verdict depends on the lanes) on the same files. Per block: prove's verdict (any failed TAP
 test fails the block; only skips: skipped; no TAP line: not run) against the harness's (reports
 t.json). Agreement is counted on all blocks and on those using only supported sections. Nothing of
 any suite is in this file: give the suite's directory.
@@ -100,7 +101,8 @@ def main() -> int:
     parser.add_argument("--test-nginx", type=Path, required=True, help="a checkout of openresty/test-nginx")
     parser.add_argument("--out", type=Path, help="write the figures as JSON here")
     parser.add_argument("--harness", default=str(Path(sys.executable).with_name("harness")))
-    parser.add_argument("--skip-n2", action="store_true", help="leave out the harness t -n 2 run")
+    parser.add_argument("--skip-n2", action="store_true", help="leave out the second harness t run")
+    parser.add_argument("--second-lanes", default="2", help="-n of the second harness t run (default 2)")
     args = parser.parse_args()
     suite = args.suite.resolve()
     files = args.files or sorted(str(p.relative_to(suite)) for p in (suite / "t").rglob("*.t"))
@@ -120,7 +122,7 @@ def main() -> int:
         # block names above) would spare it the perl runs that prove pays for
         one_s, one_out = timed([args.harness, "t", *files, "--reports", r1], suite, dict(os.environ, TMPDIR=t1))
         two_s, two_out = (0.0, "") if args.skip_n2 else timed(
-            [args.harness, "t", "-n", "2", *files, "--reports", r2], suite, dict(os.environ, TMPDIR=t2))
+            [args.harness, "t", "-n", args.second_lanes, *files, "--reports", r2], suite, dict(os.environ, TMPDIR=t2))
         ours = harness_verdicts(Path(r1))
         causes = harness_causes(Path(r1))
         ours2 = {} if args.skip_n2 else harness_verdicts(Path(r2))
@@ -141,7 +143,11 @@ def main() -> int:
               "agreement_all": agree / max(1, len(rows)), "agreement_supported": agree_sup / max(1, len(supported)),
               "prove_ran_supported_blocks": len(ran), "agreement_prove_ran": agree_ran / max(1, len(ran)),
               "prove_s": prove_s, "harness_s": one_s, "harness_n2_s": two_s,
-              "speedup_n2": prove_s / two_s if two_s else None,
+              "speedup_n2": prove_s / two_s if two_s else None, "second_lanes": args.second_lanes,
+              "speedup_default": prove_s / one_s if one_s else None,
+              "load_average": os.getloadavg(),
+              "lanes_disagreements": [] if args.skip_n2 else
+              [r for r in rows if r["harness"] != r["harness_n2"]],
               "prove_verdicts": {v: sum(r["prove"] == v for r in rows) for v in ("passed", "failed", "skipped", "not run")},
               "harness_verdicts": {v: sum(r["harness"] == v for r in rows) for v in ("passed", "failed", "skipped", "not run")},
               "disagreements": [r for r in rows if r["prove"] != r["harness"]]}
@@ -149,8 +155,13 @@ def main() -> int:
     print(f"  agreement: {agree}/{len(rows)} = {result['agreement_all']:.1%} all; "
           f"{agree_sup}/{len(supported)} = {result['agreement_supported']:.1%} supported; "
           f"{agree_ran}/{len(ran)} = {result['agreement_prove_ran']:.1%} supported that prove ran")
-    print(f"  wall: prove {prove_s:.1f}s | harness t {one_s:.1f}s | harness t -n 2 {two_s:.1f}s "
-          f"(prove / -n 2 = {result['speedup_n2'] or 0:.2f}x)")
+    print(f"  wall: prove {prove_s:.1f}s | harness t {one_s:.1f}s | harness t -n {args.second_lanes} {two_s:.1f}s "
+          f"(prove / harness t = {result['speedup_default'] or 0:.2f}x, prove / -n {args.second_lanes} = "
+          f"{result['speedup_n2'] or 0:.2f}x; load average {' '.join(f'{x:.1f}' for x in os.getloadavg())})")
+    if not args.skip_n2:
+        print(f"  verdicts that differ between harness t and -n {args.second_lanes}: {len(result['lanes_disagreements'])}")
+        for r in result["lanes_disagreements"]:
+            print(f"    {r['file']}::{r['block']}: default {r['harness']}, -n {args.second_lanes} {r['harness_n2']}")
     for r in result["disagreements"]:
         print(f"  differs: {r['file']}::{r['block']}: prove {r['prove']}, harness {r['harness']}"
               + (f" (unsupported: {', '.join(r['unsupported'])})" if r["unsupported"] else "")

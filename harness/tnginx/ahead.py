@@ -1,33 +1,39 @@
-"""Running `.t` blocks ahead of pytest: while pytest reports block k, blocks k+1.. already run on
-containers of their own, up to ``lanes`` at once, in the files' order. Test::Nginx gives every
-block a nginx of its own, so blocks do not see each other, with one exception this module keeps:
-a block that talks to the session's Redis (state shared by every block) runs alone, and no block
-after it starts before it ends. The next blocks' containers are asked for ahead (``prepare``).
+"""Running `.t` blocks ahead of pytest: while pytest reports block k (in the files' order), the other
+blocks already run on containers of their own, up to ``lanes`` at once, in the order
+:mod:`harness.tnginx.schedule` gives (long blocks first). Test::Nginx gives every block a nginx of
+its own, so blocks do not see each other, with one exception this module keeps: blocks that talk
+to a session service keeping data (Redis: state shared by every block) form a chain and run one at a
+time, in the files' order. The next blocks' containers are asked for ahead (``prepare``).
 """
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Generic, Hashable, Optional, Protocol, Sequence, TypeVar
+from concurrent.futures import wait as wait_futures
+from typing import Callable, Generic, Hashable, Optional, Protocol, Sequence, TypeVar
 
 from harness.tnginx.lanes import LaneGovernor, Lanes
+from harness.tnginx.schedule import next_startable, start_order
 
 R = TypeVar("R")
 R_co = TypeVar("R_co", covariant=True)
-AHEAD_PER_LANE = 32  # blocks a lane may run past the one pytest reports: enough that the other lanes
-# keep busy while one runs a block that sleeps for seconds (short blocks take ~10 ms each)
+TICK = 0.1  # seconds between two looks at the lanes while pytest waits (a block may start waiting)
 
 
 class Job(Protocol[R_co]):
-    """One block to run: ``alone`` (nothing else runs with it, nothing passes it), ``prepare()`` asks
-    for its container ahead (in pytest's thread; False: not now, ask again later), ``run()`` runs it
-    (in a lane)."""
+    """One block to run: ``chain`` (None, or the name of the blocks it runs one at a time with, in
+    order), ``estimate`` (seconds it is expected to take), ``prepare()`` asks for its container ahead
+    (False: not now, ask again later), ``run()`` runs it (in a lane)."""
 
     @property
     def key(self) -> Hashable: ...
 
     @property
-    def alone(self) -> bool: ...
+    def chain(self) -> Optional[Hashable]: ...
+
+    @property
+    def estimate(self) -> float: ...
 
     def prepare(self) -> bool: ...
 
@@ -35,67 +41,88 @@ class Job(Protocol[R_co]):
 
 
 class RunAhead(Generic[R]):
-    """``result(job, following)``: ``job``'s outcome, ``following`` (the jobs pytest runs next, in
-    order) started while it runs as far as ``lanes`` allow (a number, or a :class:`LaneGovernor`
-    that decides as blocks run), the next ``depth`` after those prepared."""
+    """``result(job, following)``: ``job``'s outcome. Jobs become known through ``job`` and
+    ``following`` (the jobs pytest runs next, in order: the whole run on the first call); they start
+    in :func:`~harness.tnginx.schedule.start_order` as far as ``lanes`` allow (a number, or a
+    :class:`LaneGovernor` that decides as blocks run), the next ``depth`` after those prepared."""
 
-    def __init__(self, lanes: Lanes = 1, depth: int = 5) -> None:
+    def __init__(self, lanes: Lanes = 1, depth: int = 5, clock: Callable[[], float] = time.monotonic) -> None:
         self.governor = lanes if isinstance(lanes, LaneGovernor) else None
         self.lanes = lanes.ceiling if isinstance(lanes, LaneGovernor) else max(1, lanes)  # at most
         self.depth = depth
+        self.clock = clock
         self.lock = threading.RLock()  # a lane's job ending refills the lanes under it too
-        self._running: dict[Hashable, Future[R]] = {}
+        self._futures: dict[Hashable, Future[R]] = {}  # every known job's, until pytest took its result
+        self._pending: list[Job[R]] = []  # known, not started, in start order
+        self._order: list[Job[R]] = []  # every known job, in the order pytest asks for them
+        self._running: dict[Hashable, tuple[Optional[Hashable], float]] = {}  # key -> (chain, started)
+        self._asked: set[Hashable] = set()  # jobs pytest asked for
         self._prepared: set[Hashable] = set()
-        self._following: Sequence[Job[R]] = ()  # what pytest runs next, as the last result() call said
-        self._start = False  # whether the job pytest waits for lets others start
         self._executor: Optional[ThreadPoolExecutor] = None
         self.started_ahead = 0  # jobs started before pytest asked for them (for the tests and the docs)
+        self.started: list[Hashable] = []  # keys in the order they started
         self.closed = False  # close() began: nothing more starts
 
-    @property
-    def lookahead(self) -> int:
-        """How many of the jobs that follow :meth:`result` wants to see."""
-        return AHEAD_PER_LANE * self.lanes + self.depth
+    def knows(self, key: Hashable) -> bool:
+        """Whether a job of this key was given already (its ``following`` need not be given again)."""
+        with self.lock:
+            return key in self._futures
 
     def result(self, job: Job[R], following: Sequence[Job[R]] = ()) -> R:
         with self.lock:
-            future = self._running.get(job.key)
-            if future is None:  # everything before it was reported: a lone job runs alone
-                future = self._submit(job)
-            self._following, self._start = following, not job.alone
-            self._fill()
+            self._learn([job, *following])
+            self._asked.add(job.key)
+            future = self._futures[job.key]
+            self._fill_now()
         try:
+            while not future.done():  # a block that began waiting may open a lane: look again
+                wait_futures([future], timeout=TICK)
+                if not future.done():
+                    self._fill()
             return future.result()
         finally:
             with self.lock:
-                self._running.pop(job.key, None)
+                self._futures.pop(job.key, None)
 
-    def _fill(self, _: object = None) -> None:
-        """Start the next jobs while lanes are free (never a lone one, nor any after it); prepare
-        the ``depth`` after those. Called by result() and whenever a job ends."""
-        with self.lock:
-            if self._executor is None:
-                return  # closed
-            self._fill_now()
+    def _learn(self, jobs: Sequence[Job[R]]) -> None:
+        new = [j for j in jobs if j.key not in self._futures]
+        if not new:
+            return
+        for j in new:
+            self._futures[j.key] = Future()
+        self._order += new
+        waiting = {j.key for j in self._pending} | {j.key for j in new}
+        self._pending = start_order([j for j in self._order if j.key in waiting],
+                                    lambda j: j.estimate, lambda j: j.chain)
 
     def describe(self) -> str:
         """The lanes as the run summary says them: ``2``, or ``auto (2-8, up to 5 used)``."""
         return self.governor.describe() if self.governor is not None else str(self.lanes)
 
+    def _fill(self, _: object = None) -> None:
+        """Start the next jobs while lanes are free; prepare the ``depth`` after those. Called by
+        result(), while it waits, and whenever a job ends."""
+        with self.lock:
+            if not self.closed:
+                self._fill_now()
+
+    def _limit(self) -> int:
+        if self.governor is None:
+            return self.lanes
+        now = self.clock()
+        waiting = sum(now - started >= self.governor.waiting_after for _, started in self._running.values())
+        return self.governor.lanes(len(self._running), waiting)
+
     def _fill_now(self) -> None:
-        busy = sum(not f.done() for f in self._running.values())
-        limit = self.governor.lanes(busy) if self.governor is not None else self.lanes
+        limit = self._limit()
+        while len(self._running) < limit:
+            busy = {chain for chain, _ in self._running.values() if chain is not None}
+            job = next_startable(self._pending, lambda j: j.chain, busy)
+            if job is None:
+                break
+            self._submit(job)
         prepared = 0
-        start = self._start
-        for nxt in self._following:
-            if nxt.key in self._running:
-                continue
-            start = start and not nxt.alone
-            if start and busy < limit:
-                self._submit(nxt)
-                self.started_ahead += 1
-                busy += 1
-                continue
+        for nxt in self._pending:
             if prepared >= self.depth:
                 break
             prepared += 1
@@ -105,20 +132,37 @@ class RunAhead(Generic[R]):
         if job.key not in self._prepared and job.prepare():
             self._prepared.add(job.key)
 
-    def _submit(self, job: Job[R]) -> Future[R]:
+    def _submit(self, job: Job[R]) -> None:
         if self._executor is None:
             self._executor = ThreadPoolExecutor(self.lanes, thread_name_prefix="harness-t-lane")
+        self._pending = [j for j in self._pending if j.key != job.key]
         self._prepare(job)
-        future = self._executor.submit(job.run)
-        self._running[job.key] = future
-        future.add_done_callback(self._fill)
-        return future
+        if job.key not in self._asked:
+            self.started_ahead += 1
+        self.started.append(job.key)
+        self._running[job.key] = (job.chain, self.clock())
+        future = self._futures[job.key]
+        self._executor.submit(self._run, job, future)
+
+    def _run(self, job: Job[R], future: Future[R]) -> None:
+        try:
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(job.run())
+                except BaseException as exc:  # noqa: BLE001 - the job's own result() raises it
+                    future.set_exception(exc)
+        finally:
+            with self.lock:
+                self._running.pop(job.key, None)
+            self._fill()
 
     def close(self) -> None:
         """Drop what has not started; wait for the blocks that run (each bounded by its timeouts)."""
         with self.lock:
             executor, self._executor = self._executor, None
-            self._running.clear()
             self.closed = True
+            for job in self._pending:
+                self._futures[job.key].cancel()
+            self._pending = []
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)

@@ -23,6 +23,8 @@ from harness.tnginx.adapter import SuiteStage, services_of
 from harness.tnginx.ahead import RunAhead
 from harness.tnginx.lanes import Lanes, lanes_of
 from harness.tnginx.block import TBlock, build_block
+from harness.tnginx.durations import FILE_NAME as DURATIONS_FILE
+from harness.tnginx.durations import Durations, from_sections
 from harness.tnginx import faults
 from harness.tnginx.image_nginx import perl_env
 from harness.tnginx.load import TFile, TFileError, load_tfile, selected
@@ -36,6 +38,8 @@ STARTED_EARLY = pytest.StashKey[bool]()
 RUNNERS = pytest.StashKey[dict[Path, BlockRunner]]()
 FAULT = pytest.StashKey[tuple[contextlib.ExitStack, dict[str, str]]]()
 SETTINGS = pytest.StashKey[TSettings]()  # set by harness.tnginx.plugin
+DURATIONS = pytest.StashKey[Durations]()
+SHARED_DATA = "shared data"  # the chain of blocks using a session service's data
 log = logging.getLogger(__name__)
 
 
@@ -146,7 +150,8 @@ class TBlockItem(pytest.Item):
         if self.skip_reason:
             pytest.skip(self.skip_reason)
         ahead = run_ahead(self.config)
-        result = ahead.result(self.job(), [i.job() for i in self.following(ahead.lookahead)])
+        job = self.job()
+        result = ahead.result(job, [] if ahead.knows(job.key) else [i.job() for i in self.following()])
         self.config.stash.setdefault(RESULTS, []).append((str(self.path), result))
         self.user_properties.append(("verdict", result.verdict))
         if result.cause:
@@ -165,7 +170,10 @@ class TBlockItem(pytest.Item):
     def job(self) -> "BlockJob":
         """This block as the run-ahead's job (made once: its suite's runner and services too)."""
         if self._job is None:
-            self._job = BlockJob(self.nodeid, self.runner(), self.block, self.tfile.repeat_each)
+            durations = block_durations(self.config)
+            known = durations.get(self.nodeid)
+            estimate = known if known is not None else from_sections(self.block, self.tfile.repeat_each)
+            self._job = BlockJob(self.nodeid, self.runner(), self.block, self.tfile.repeat_each, estimate, durations)
         return self._job
 
     def runner(self) -> BlockRunner:
@@ -181,16 +189,16 @@ class TBlockItem(pytest.Item):
                                                             present_modules=image_modules(self.config))
         return runner
 
-    def following(self, limit: int) -> list["TBlockItem"]:
-        """The next ``limit`` blocks pytest runs after this one (skipped ones left out). Under
-        pytest-xdist only this file's: with ``--dist loadfile`` a worker runs a file's blocks in order."""
+    def following(self) -> list["TBlockItem"]:
+        """The blocks pytest runs after this one (skipped ones left out). Under pytest-xdist only
+        this file's: with ``--dist loadfile`` a worker runs a file's blocks in order."""
         items = self.session.items
         index = items.index(self) if self in items else len(items)
         same_file = hasattr(self.config, "workerinput")
         out: list[TBlockItem] = []
         for item in items[index + 1:]:
             block = item if isinstance(item, TBlockItem) and (not same_file or item.tfile is self.tfile) else None
-            if same_file and block is None or len(out) >= limit:
+            if same_file and block is None:
                 break
             if block is not None and not block.skip_reason:
                 out.append(block)
@@ -207,19 +215,22 @@ class TBlockItem(pytest.Item):
         return Path(self.path), None, f"{Path(self.path).name}::{self.name}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class BlockJob:
-    """A block for :class:`~harness.tnginx.ahead.RunAhead`: it runs alone when its config names
-    a session service that keeps data (Redis, memcached: every block's)."""
+    """A block for :class:`~harness.tnginx.ahead.RunAhead`: in the chain of blocks that run one at a
+    time when its config names a session service that keeps data (Redis, memcached: every block's);
+    ``estimate``: the seconds it took last time, else what its sections say it waits."""
 
     key: str
     runner: BlockRunner
     block: TBlock
     repeats: int
+    estimate: float = 0.0
+    durations: Optional[Durations] = None
 
     @property
-    def alone(self) -> bool:
-        return SuiteStage.shares_data(self.block)
+    def chain(self) -> Optional[str]:
+        return SHARED_DATA if SuiteStage.shares_data(self.block) else None
 
     def prepare(self) -> bool:
         b = self.block
@@ -228,7 +239,18 @@ class BlockJob:
         return self.runner.suite.prepare(b)
 
     def run(self) -> BlockResult:
-        return self.runner.run(self.block, self.repeats)
+        result = self.runner.run(self.block, self.repeats)
+        if self.durations is not None and result.verdict != "error":
+            self.durations.record(self.key, result.seconds)
+        return result
+
+
+def block_durations(config: pytest.Config) -> Durations:
+    """The blocks' run times of earlier runs, kept beside the reports (saved at the session's end)."""
+    durations = config.stash.get(DURATIONS, None)
+    if durations is None:
+        durations = config.stash[DURATIONS] = Durations(config.stash[RUNTIME].reports_dir / DURATIONS_FILE)
+    return durations
 
 
 def image_perl_env(config: pytest.Config) -> dict[str, str]:
@@ -303,3 +325,6 @@ def close(config: pytest.Config) -> None:
     held = config.stash.get(FAULT, None)
     if held is not None:
         held[0].close()
+    durations = config.stash.get(DURATIONS, None)
+    if durations is not None:
+        durations.save()

@@ -5,7 +5,10 @@ Most blocks of real suites spend their time in ``ngx.sleep``, timers and socket 
 CPU, so CPU-count lanes leave the machine idle. :class:`LaneGovernor` starts at the CPU count and,
 while every lane is busy and the machine's CPUs are mostly idle (the blocks wait), opens another
 lane, up to a ceiling set by the CPUs and the memory (each lane holds an OpenResty container); when
-the CPUs are saturated it closes lanes again, down to the CPU count. It samples the host's CPU
+the CPUs are saturated it closes lanes again, down to the CPU count. Besides, a lane whose block has
+run for :data:`WAITING_AFTER` seconds is taken to wait (a block's own work takes milliseconds; seconds
+are sleeps, timers and timeouts) and gets another lane beside it while the CPUs are not saturated, so
+the next blocks do not queue behind a sleeping one. It samples the host's CPU
 counters (``/proc/stat``) at most every :data:`SAMPLE_EVERY` seconds, when a lane is handed its next
 block; where they cannot be read it keeps the CPU count.
 """
@@ -20,6 +23,7 @@ from typing import Callable, Optional, Union
 SAMPLE_EVERY = 0.25  # seconds between two looks at the CPU counters
 IDLE_ENOUGH = 0.5  # busy share of the CPUs under which waiting blocks get another lane
 SATURATED = 0.9  # busy share over which a lane closes
+WAITING_AFTER = 0.5  # seconds a block has run after which its lane counts as waiting
 MB_PER_LANE = 96  # memory a lane's container and its share of the harness take, generously
 MAX_LANES = 16
 
@@ -79,29 +83,39 @@ class LaneGovernor:
         self.peak = bounds.floor
         self.lock = threading.Lock()
         self._last: Optional[tuple[float, float, float]] = None  # (when, busy, total)
+        self.share: Optional[float] = None  # busy share of the CPUs at the last look
+        self.waiting_after = WAITING_AFTER
 
     @property
     def ceiling(self) -> int:
         return self.bounds.ceiling
 
-    def lanes(self, busy: int) -> int:
+    def lanes(self, busy: int, waiting: int = 0) -> int:
+        """Lanes that may run now: ``busy`` run, ``waiting`` of them have run a block for at least
+        :data:`WAITING_AFTER` seconds (it sleeps or waits on a socket: each gets a lane beside it,
+        unless the CPUs are saturated)."""
         with self.lock:
-            now = self.clock()
-            if self._last is not None and now - self._last[0] < SAMPLE_EVERY:
-                return self.current
-            times = self.cpu_times()
-            if times is None:
-                return self.current
-            last, self._last = self._last, (now, *times)
-            if last is None or times[1] <= last[2]:
-                return self.current
-            share = (times[0] - last[1]) / (times[1] - last[2])
-            if share < IDLE_ENOUGH and busy >= self.current and self.current < self.bounds.ceiling:
-                self.current += 1
-            elif share > SATURATED and self.current > self.bounds.floor:
-                self.current -= 1
-            self.peak = max(self.peak, self.current)
-            return self.current
+            self._follow_cpus(busy)
+            extra = 0 if self.share is not None and self.share > SATURATED else max(0, waiting)
+            allowed = min(self.bounds.ceiling, self.current + extra)
+            self.peak = max(self.peak, allowed)
+            return allowed
+
+    def _follow_cpus(self, busy: int) -> None:
+        now = self.clock()
+        if self._last is not None and now - self._last[0] < SAMPLE_EVERY:
+            return
+        times = self.cpu_times()
+        if times is None:
+            return
+        last, self._last = self._last, (now, *times)
+        if last is None or times[1] <= last[2]:
+            return
+        self.share = (times[0] - last[1]) / (times[1] - last[2])
+        if self.share < IDLE_ENOUGH and busy >= self.current and self.current < self.bounds.ceiling:
+            self.current += 1
+        elif self.share > SATURATED and self.current > self.bounds.floor:
+            self.current -= 1
 
     def describe(self) -> str:
         return f"auto ({self.bounds.floor}-{self.bounds.ceiling}, up to {self.peak} used)"

@@ -13,10 +13,12 @@ OPTIONS: tuple[Option, ...] = (
            "where pytest collects Test::Nginx `.t` files: comma-separated directory names or paths; a `.t` file "
            "below one of them is collected (one test per block)"),
     Option("t_lanes", "HARNESS_T_LANES", "--harness-t-lanes", "auto",
-           "`.t` blocks run at once, each on its own container, in the files' order (pytest reports them in "
-           "order): a number, or auto (from the CPU count up, while the blocks wait on sleeps, timers and "
-           "sockets and the CPUs idle; at most 4 a CPU, bounded by memory); a block naming Redis runs alone; "
-           "1 with --harness-check-leak=on or under pytest-xdist"),
+           "`.t` blocks run at once, each on its own container (pytest reports them in the files' order): a "
+           "number, or auto (from the CPU count up, while the blocks wait on sleeps, timers and sockets and the "
+           "CPUs idle, and one more beside each block that has run for 0.5 s; at most 4 a CPU, bounded by "
+           "memory); the blocks expected to take longest start first (last run's times, else their waits); "
+           "blocks naming Redis or memcached run one at a time, in the files' order; 1 with "
+           "--harness-check-leak=on or under pytest-xdist"),
     Option("fault", "HARNESS_FAULT", "--harness-fault", "",
            "a fault held for the whole run of `.t` blocks, by name (docs/faults.md): proxy.latency:ms=MS "
            "(a proxy in front of Redis), redis.refusing, dns.servfail; empty: none"),

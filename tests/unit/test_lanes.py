@@ -8,6 +8,7 @@ import pytest
 
 from harness.tnginx.ahead import RunAhead
 from harness.tnginx.lanes import SAMPLE_EVERY, LaneBounds, LaneGovernor, lanes_of, proc_stat_times
+from harness.waiting import wait_for
 
 
 class Cpu:
@@ -91,7 +92,7 @@ class Waiting:
     lock = threading.Lock()
 
     def __init__(self, n: int, release: threading.Event) -> None:
-        self.key, self.alone, self.release = n, False, release
+        self.key, self.chain, self.estimate, self.release = n, None, 0.0, release
 
     def prepare(self) -> bool:
         return True
@@ -118,3 +119,37 @@ def test_run_ahead_runs_as_many_blocks_at_once_as_the_governor_allows():
     assert [ahead.result(job, jobs[i + 1:]) for i, job in enumerate(jobs)] == list(range(12))
     ahead.close()
     assert Waiting.most == 5 and ahead.describe() == "auto (2-5, up to 5 used)"
+
+
+def test_each_waiting_lane_gets_one_more_beside_it_up_to_the_ceiling():
+    lanes, cpu = governor(floor=2, ceiling=5)
+    cpu.busy_share = 0.6  # neither idle nor saturated: the CPU rule keeps 2
+    assert lanes.lanes(busy=2, waiting=0) == 2
+    assert lanes.lanes(busy=2, waiting=1) == 3
+    assert lanes.lanes(busy=4, waiting=4) == 5
+    assert lanes.peak == 5
+
+
+def test_saturated_cpus_open_no_lane_for_waiting_blocks():
+    lanes, cpu = governor(floor=2, ceiling=5)
+    cpu.busy_share = 1.0
+    lanes.lanes(busy=2)
+    lanes.lanes(busy=2)  # the second look sees the share
+    assert lanes.lanes(busy=2, waiting=2) == 2
+
+
+def test_run_ahead_opens_a_lane_beside_a_block_that_waits_while_pytest_waits_for_it():
+    lanes = LaneGovernor(LaneBounds(1, 3), lambda: None)  # no CPU counters: the waiting rule alone
+    lanes.waiting_after = 0.05
+    release = threading.Event()
+    Waiting.running = Waiting.most = 0
+    jobs = [Waiting(n, release) for n in range(3)]
+    ahead: RunAhead[int] = RunAhead(lanes, depth=0)
+    done: list[int] = []
+    reporter = threading.Thread(target=lambda: done.extend(ahead.result(j, jobs[i + 1:]) for i, j in enumerate(jobs)))
+    reporter.start()
+    wait_for(lambda: Waiting.running == 3, timeout=10, what="a lane beside each waiting block")
+    release.set()
+    reporter.join(10)
+    ahead.close()
+    assert done == [0, 1, 2] and Waiting.most == 3

@@ -1,5 +1,6 @@
-"""RunAhead (harness.tnginx.ahead): blocks run ahead of pytest in lanes, in order, a lone block with
-nothing beside it; each result is its own job's. Jobs here are plain objects gated by events."""
+"""RunAhead (harness.tnginx.ahead): blocks run ahead of pytest in lanes, the long ones first, a chain's
+blocks one at a time in order; each result is its own job's, reported in pytest's order. Jobs here are
+plain objects gated by events."""
 import threading
 from dataclasses import dataclass, field
 
@@ -47,7 +48,8 @@ class Gate:
 class FakeJob:
     key: str
     gate: Gate
-    alone: bool = False
+    chain: object = None
+    estimate: float = 0.0
     release: threading.Event = field(default_factory=threading.Event)
     started: threading.Event = field(default_factory=threading.Event)
     prepared: int = 0
@@ -66,18 +68,19 @@ class FakeJob:
         return f"result of {self.key}"
 
 
-def jobs(gate, n, alone=()):
-    return [FakeJob(f"j{i}", gate, alone=i in alone) for i in range(n)]
+def jobs(gate, n, chained=(), estimates=None):
+    return [FakeJob(f"j{i}", gate, chain="redis" if i in chained else None,
+                    estimate=(estimates or {}).get(i, 0.0)) for i in range(n)]
 
 
-def drive(ahead, js, window=False):
-    """Report the jobs in order as pytest would, from another thread; returns the results. With
-    ``window``, each call sees only the ``lookahead`` jobs that follow (as TBlockItem gives it)."""
+def drive(ahead, js):
+    """Report the jobs in order as pytest would, from another thread (giving the jobs that follow
+    only while the run-ahead does not know the job, as TBlockItem does); returns the results."""
     out = []
 
     def run():
         for i, job in enumerate(js):
-            out.append(ahead.result(job, js[i + 1:i + 1 + ahead.lookahead] if window else js[i + 1:]))
+            out.append(ahead.result(job, [] if ahead.knows(job.key) else js[i + 1:]))
     t = threading.Thread(target=run)
     t.start()
     return t, out
@@ -126,21 +129,60 @@ def test_a_lane_that_ends_early_takes_the_next_job_while_a_slow_one_is_reported(
     ahead.close()
 
 
-def test_a_lone_job_runs_with_nothing_beside_it_and_nothing_passes_it():
+def test_a_chains_jobs_run_one_at_a_time_in_order_beside_the_others():
     gate = Gate()
-    js = jobs(gate, 5, alone={2})
+    js = jobs(gate, 6, chained={1, 3, 4})
     for j in js:
         j.release.set()
     ahead = RunAhead(lanes=3)
     t, out = drive(ahead, js)
     t.join(WAIT)
+    assert out == [f"result of j{i}" for i in range(6)]
+    chain = [k for what, k in gate.log if k in ("j1", "j3", "j4")]
+    assert chain == ["j1", "j1", "j3", "j3", "j4", "j4"]  # each ended before the next started, in order
+    ahead.close()
+
+
+def test_a_chain_job_waits_for_the_one_before_it_while_other_lanes_work():
+    gate = Gate()
+    js = jobs(gate, 4, chained={0, 1})
+    for j in js[2:]:
+        j.release.set()
+    ahead = RunAhead(lanes=2)
+    t, out = drive(ahead, js)
+    assert js[0].started.wait(WAIT)
+    assert gate.wait_ended(2)  # j2 and j3 ran beside the chain's first job
+    assert not js[1].started.is_set()  # the chain's second job did not pass its first
+    js[0].release.set()
+    assert js[1].started.wait(WAIT)
+    js[1].release.set()
+    t.join(WAIT)
+    assert out == [f"result of j{i}" for i in range(4)]
+    ahead.close()
+
+
+def test_the_longest_jobs_start_first_and_results_keep_pytests_order():
+    gate = Gate()
+    js = jobs(gate, 5, estimates={3: 5.0, 1: 2.0, 4: 0.1})
+    for j in js:
+        j.release.set()
+    ahead = RunAhead(lanes=1)
+    t, out = drive(ahead, js)
+    t.join(WAIT)
+    assert ahead.started == ["j3", "j1", "j0", "j2", "j4"]  # long ones by length, then the files' order
     assert out == [f"result of j{i}" for i in range(5)]
-    assert js[2].beside == set()
-    log = gate.log
-    lone_start, lone_end = log.index(("start", "j2")), log.index(("end", "j2"))
-    assert {k for what, k in log[:lone_start] if what == "end"} == {"j0", "j1"}  # the ones before ended
-    assert all(k in ("j0", "j1") for what, k in log[:lone_start] if what == "start")  # none after started
-    assert log[lone_start + 1] == ("end", "j2") and lone_end == lone_start + 1
+    ahead.close()
+
+
+def test_a_long_chain_starts_first_with_its_jobs_in_order():
+    gate = Gate()
+    js = jobs(gate, 5, chained={2, 4}, estimates={2: 0.3, 4: 0.4, 0: 0.6})
+    for j in js:
+        j.release.set()
+    ahead = RunAhead(lanes=1)
+    t, out = drive(ahead, js)
+    t.join(WAIT)
+    assert ahead.started == ["j2", "j4", "j0", "j1", "j3"]  # the chain weighs 0.7 s in all
     ahead.close()
 
 
@@ -198,7 +240,7 @@ def test_a_lane_keeps_running_short_jobs_while_another_runs_a_long_one():
     for job in js[1:]:
         job.release.set()
     ahead = RunAhead(lanes=2)
-    t, out = drive(ahead, js, window=True)
+    t, out = drive(ahead, js)
     assert js[0].started.wait(WAIT)
     assert gate.wait_ended(32), "the other lane stopped while the long job held the first"
     js[0].release.set()
