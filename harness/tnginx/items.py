@@ -27,7 +27,8 @@ from harness.tnginx.durations import FILE_NAME as DURATIONS_FILE
 from harness.tnginx.durations import Durations, from_sections
 from harness.tnginx import faults
 from harness.tnginx.image_nginx import perl_env
-from harness.tnginx.load import TFile, TFileError, load_tfile, selected
+from harness.tnginx.load import TFile, TFileError, selected
+from harness.tnginx.readahead import ReadAhead
 from harness.tnginx.luadeps import LuaDeps, split_dirs
 from harness.tnginx.runner import BlockResult, BlockRunner
 from harness.tnginx.settings import TSettings
@@ -39,6 +40,7 @@ RUNNERS = pytest.StashKey[dict[Path, BlockRunner]]()
 FAULT = pytest.StashKey[tuple[contextlib.ExitStack, dict[str, str]]]()
 SETTINGS = pytest.StashKey[TSettings]()  # set by harness.tnginx.plugin
 DURATIONS = pytest.StashKey[Durations]()
+READ_AHEAD = pytest.StashKey[ReadAhead]()
 SHARED_DATA = "shared data"  # the chain of blocks using a session service's data
 log = logging.getLogger(__name__)
 
@@ -72,7 +74,7 @@ class BlockFailed(Exception):
 class TFileCollector(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
         try:
-            tfile = load_tfile(Path(self.path), env=image_perl_env(self.config))
+            tfile = read_ahead(self.config).get(Path(self.path))
         except TFileError as exc:
             yield BrokenTFileItem.from_parent(self, name="perl", error=exc)
             return
@@ -253,6 +255,18 @@ def block_durations(config: pytest.Config) -> Durations:
     return durations
 
 
+def read_ahead(config: pytest.Config) -> ReadAhead:
+    """The session's readers of `.t` files (perl runs side by side; see :mod:`harness.tnginx.readahead`)."""
+    reader = config.stash.get(READ_AHEAD, None)
+    if reader is None:
+        try:
+            config.stash[RUNTIME].stage()  # here: it installs signal handlers, which only the main thread may
+        except HarnessError:
+            pass  # no engine: the blocks skip or fail on their own
+        reader = config.stash[READ_AHEAD] = ReadAhead(lambda: image_perl_env(config))
+    return reader
+
+
 def image_perl_env(config: pytest.Config) -> dict[str, str]:
     """The environment perl reads a file with: the stand-in ``nginx`` of the image the blocks run on
     (nothing without an engine or image: the blocks then skip or fail on their own)."""
@@ -319,6 +333,9 @@ def run_fault_env(config: pytest.Config, stage: Stage) -> dict[str, str]:
 
 
 def close(config: pytest.Config) -> None:
+    reader = config.stash.get(READ_AHEAD, None)
+    if reader is not None:
+        reader.close()
     ahead = config.stash.get(RUN_AHEAD, None)
     if ahead is not None:
         ahead.close()

@@ -26,6 +26,7 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> Optional[p
     """``*.t`` files below ``--harness-t-paths``: each Test::Nginx block is a test item."""
     t_paths = parent.config.stash[items.SETTINGS].t_paths
     if items.is_t_file(file_path, Path(str(parent.config.rootpath)), t_paths):
+        items.read_ahead(parent.config).start(file_path)  # perl reads it while pytest finds the others
         return items.TFileCollector.from_parent(parent, path=file_path)
     return None
 
