@@ -17,8 +17,10 @@ class ReadAhead:
     """``start(path)``: perl begins reading ``path`` (at most ``workers`` files at once); ``get(path)``:
     its :class:`~harness.tnginx.load.TFile` (or its :class:`~harness.tnginx.load.TFileError`)."""
 
-    def __init__(self, env: Callable[[], Mapping[str, str]], workers: Optional[int] = None) -> None:
+    def __init__(self, env: Callable[[], Mapping[str, str]], workers: Optional[int] = None,
+                 load: Callable[..., TFile] = load_tfile) -> None:
         self.env_of = env
+        self.load = load
         self.lock = threading.Lock()
         self.env_lock = threading.Lock()
         self._env: Optional[Mapping[str, str]] = None
@@ -30,7 +32,7 @@ class ReadAhead:
             if self._env is None:
                 self._env = dict(self.env_of())
             env = self._env
-        return load_tfile(path, env=env)
+        return self.load(path, env=env)
 
     def start(self, path: Path) -> None:
         with self.lock:
