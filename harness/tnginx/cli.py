@@ -40,6 +40,7 @@ class Tally:
     blocks: dict[str, str] = field(default_factory=dict)  # node id -> passed / failed / skipped
     causes: dict[str, str] = field(default_factory=dict)  # node id -> "CLASS: detail" (harness.tnginx.reasons)
     seconds: dict[str, float] = field(default_factory=dict)  # .t file -> time of its blocks
+    spans: dict[str, list[float]] = field(default_factory=dict)  # node id -> [start (epoch s), seconds] of its run
     started: float = field(default_factory=time.perf_counter)
     lanes: str = "1"  # as RunAhead.describe() says them
     ran_ahead: int = 0  # blocks that started before pytest asked for them
@@ -56,9 +57,12 @@ class Tally:
         if not path.endswith(".t"):
             return
         self.seconds[path] = self.seconds.get(path, 0.0) + report.duration
-        cause = next((v for k, v in getattr(report, "user_properties", ()) if k == "cause"), None)
+        properties = dict(getattr(report, "user_properties", ()))
+        cause = properties.get("cause")
+        if properties.get("span"):
+            self.spans[report.nodeid] = [float(x) for x in str(properties["span"]).split()]
         if cause:
-            self.causes[report.nodeid] = cause
+            self.causes[report.nodeid] = str(cause)
         if report.passed and report.when != "call":
             return  # a setup or teardown that passed says nothing of the block
         earlier = self.blocks.get(report.nodeid, "passed")
@@ -150,7 +154,7 @@ def run_t(paths: Sequence[Path], reports: Path = Path("reports"), jobs: str = ""
     coverage = reports / "coverage" / "summary.txt"  # written by this run under --harness-coverage
     if coverage.is_file() and coverage.stat().st_mtime >= began:
         print(coverage.read_text().strip())
-    (reports / "t.json").write_text(json.dumps({"blocks": tally.blocks, "causes": tally.causes,
+    (reports / "t.json").write_text(json.dumps({"blocks": tally.blocks, "causes": tally.causes, "spans": tally.spans,
                                                 "wall_s": time.perf_counter() - tally.started,
                                                 "lanes": tally.lanes, "ran_ahead": tally.ran_ahead}, indent=1))
     if code == 5:

@@ -9,6 +9,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Optional
@@ -156,6 +157,8 @@ class TBlockItem(pytest.Item):
         result = ahead.result(job, [] if ahead.knows(job.key) else [i.job() for i in self.following()])
         self.config.stash.setdefault(RESULTS, []).append((str(self.path), result))
         self.user_properties.append(("verdict", result.verdict))
+        if job.span:
+            self.user_properties.append(("span", " ".join(f"{x:.3f}" for x in job.span)))
         if result.cause:
             self.user_properties.append(("cause", result.cause))
         if result.leak:
@@ -229,6 +232,7 @@ class BlockJob:
     repeats: int
     estimate: float = 0.0
     durations: Optional[Durations] = None
+    span: list[float] = dataclasses.field(default_factory=list)  # when it ran: [start (epoch s), seconds]
 
     @property
     def chain(self) -> Optional[str]:
@@ -241,7 +245,9 @@ class BlockJob:
         return self.runner.suite.prepare(b)
 
     def run(self) -> BlockResult:
+        began = time.time()
         result = self.runner.run(self.block, self.repeats)
+        self.span[:] = [began, time.time() - began]
         if self.durations is not None and result.verdict != "error":
             self.durations.record(self.key, result.seconds)
         return result
