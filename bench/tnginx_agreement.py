@@ -88,6 +88,17 @@ def harness_causes(report: Path) -> dict[tuple[str, str], str]:
     return {tuple(nodeid.split("::", 1)): v for nodeid, v in data.get("causes", {}).items()}
 
 
+def block_times(report: Path) -> dict[str, float]:
+    """From t.json's spans: the blocks' sum, their longest, and the stretch from the first start to the
+    last end (what lanes and ordering can shrink; the rest of the wall time is fixed cost)."""
+    spans = json.loads((report / "t.json").read_text()).get("spans", {})
+    if not spans:
+        return {}
+    ends = [start + seconds for start, seconds in spans.values()]
+    return {"block_sum_s": sum(s for _, s in spans.values()), "longest_block_s": max(s for _, s in spans.values()),
+            "blocks_stretch_s": max(ends) - min(start for start, _ in spans.values())}
+
+
 def timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, str]:
     started = time.perf_counter()
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, errors="replace")
@@ -124,6 +135,7 @@ def main() -> int:
         two_s, two_out = (0.0, "") if args.skip_n2 else timed(
             [args.harness, "t", "-n", args.second_lanes, *files, "--reports", r2], suite, dict(os.environ, TMPDIR=t2))
         ours = harness_verdicts(Path(r1))
+        times = block_times(Path(r1))
         causes = harness_causes(Path(r1))
         ours2 = {} if args.skip_n2 else harness_verdicts(Path(r2))
     theirs = prove_verdicts(prove_out, names)
@@ -145,7 +157,7 @@ def main() -> int:
               "prove_s": prove_s, "harness_s": one_s, "harness_n2_s": two_s,
               "speedup_n2": prove_s / two_s if two_s else None, "second_lanes": args.second_lanes,
               "speedup_default": prove_s / one_s if one_s else None,
-              "load_average": os.getloadavg(),
+              "load_average": os.getloadavg(), "harness_blocks": times,
               "lanes_disagreements": [] if args.skip_n2 else
               [r for r in rows if r["harness"] != r["harness_n2"]],
               "prove_verdicts": {v: sum(r["prove"] == v for r in rows) for v in ("passed", "failed", "skipped", "not run")},
@@ -158,6 +170,9 @@ def main() -> int:
     print(f"  wall: prove {prove_s:.1f}s | harness t {one_s:.1f}s | harness t -n {args.second_lanes} {two_s:.1f}s "
           f"(prove / harness t = {result['speedup_default'] or 0:.2f}x, prove / -n {args.second_lanes} = "
           f"{result['speedup_n2'] or 0:.2f}x; load average {' '.join(f'{x:.1f}' for x in os.getloadavg())})")
+    if times:
+        print(f"  harness t blocks: sum {times['block_sum_s']:.1f}s, longest {times['longest_block_s']:.1f}s, "
+              f"first start to last end {times['blocks_stretch_s']:.1f}s (the rest of {one_s:.1f}s is fixed cost)")
     if not args.skip_n2:
         print(f"  verdicts that differ between harness t and -n {args.second_lanes}: {len(result['lanes_disagreements'])}")
         for r in result["lanes_disagreements"]:

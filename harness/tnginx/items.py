@@ -9,6 +9,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,7 @@ FAULT = pytest.StashKey[tuple[contextlib.ExitStack, dict[str, str]]]()
 SETTINGS = pytest.StashKey[TSettings]()  # set by harness.tnginx.plugin
 DURATIONS = pytest.StashKey[Durations]()
 READ_AHEAD = pytest.StashKey[ReadAhead]()
+NETWORK = pytest.StashKey[threading.Thread]()  # makes the session's network while perl reads the files
 SHARED_DATA = "shared data"  # the chain of blocks using a session service's data
 log = logging.getLogger(__name__)
 
@@ -262,15 +264,29 @@ def block_durations(config: pytest.Config) -> Durations:
 
 
 def read_ahead(config: pytest.Config) -> ReadAhead:
-    """The session's readers of `.t` files (perl runs side by side; see :mod:`harness.tnginx.readahead`)."""
+    """The session's readers of `.t` files (perl runs side by side; see :mod:`harness.tnginx.readahead`).
+    The stage opens first, here in the main thread (its signal handlers), and the session's network is
+    made while perl reads the files (the first container needs it)."""
     reader = config.stash.get(READ_AHEAD, None)
     if reader is None:
         try:
-            config.stash[RUNTIME].stage()  # here: it installs signal handlers, which only the main thread may
+            stage: Optional[Stage] = config.stash[RUNTIME].stage()
         except HarnessError:
-            pass  # no engine: the blocks skip or fail on their own
+            stage = None  # no engine: the blocks skip or fail on their own
+        if stage is not None and not config.option.collectonly:
+            maker = config.stash[NETWORK] = threading.Thread(target=make_network, args=(stage,),
+                                                             name="harness-t-network", daemon=True)
+            maker.start()
         reader = config.stash[READ_AHEAD] = ReadAhead(lambda: image_perl_env(config))
     return reader
+
+
+def make_network(stage: Stage) -> None:
+    """The stage's network, made now (a failure is the first container's to report)."""
+    try:
+        stage.reach
+    except Exception as exc:  # noqa: BLE001 - the first block that needs it raises it again
+        log.debug("network not made ahead: %s", exc)
 
 
 def image_perl_env(config: pytest.Config) -> dict[str, str]:
@@ -342,6 +358,9 @@ def close(config: pytest.Config) -> None:
     reader = config.stash.get(READ_AHEAD, None)
     if reader is not None:
         reader.close()
+    maker = config.stash.get(NETWORK, None)
+    if maker is not None:
+        maker.join()  # made before the stage closes, so the stage removes it
     ahead = config.stash.get(RUN_AHEAD, None)
     if ahead is not None:
         ahead.close()
