@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import redis as redis_py
+if TYPE_CHECKING:
+    import redis as redis_py
 
 
 class RedisObserver:

@@ -9,9 +9,7 @@ clients on that network can follow what Sentinel and Cluster tell them, in eithe
 from __future__ import annotations
 
 import shlex
-from typing import Any, Literal, Union
-
-import redis as redis_py
+from typing import TYPE_CHECKING, Any, Literal, Union
 
 from harness.containers.base import HarnessContainer, Reach
 from harness.containers.redis import REDIS_PORT, RedisContainer, host_client
@@ -19,6 +17,9 @@ from harness.images.profiles import redis_profile
 from harness.images.resolver import ResolvedImage
 from harness.session import HarnessSession
 from harness.waiting import wait_for
+
+if TYPE_CHECKING:
+    import redis as redis_py  # imported where a client is made: the package costs a tenth of a second
 
 SENTINEL_PORT = 26379
 Role = Literal["master", "replica"]

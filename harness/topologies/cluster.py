@@ -3,9 +3,7 @@ create`` (the maintained tool, run inside the first node), ready when every node
 ``cluster_state:ok`` and knows every other node, and every replica's link is up."""
 from __future__ import annotations
 
-from typing import Optional
-
-import redis as redis_py
+from typing import TYPE_CHECKING, Optional
 
 from harness.containers.base import HarnessContainer, Reach
 from harness.containers.redis import REDIS_PORT
@@ -15,6 +13,9 @@ from harness.images.resolver import ResolvedImage
 from harness.session import HarnessSession
 from harness.topologies.group import ContainerGroup, NodeState
 from harness.waiting import wait_for
+
+if TYPE_CHECKING:
+    import redis as redis_py  # imported where a client is made: the package costs a tenth of a second
 
 SLOTS = 16384
 
@@ -121,6 +122,8 @@ class RedisCluster(ContainerGroup):
         the addresses the cluster announces are on the internal network)."""
         if self._client is None:
             host, port = self.nodes[0].endpoint(REDIS_PORT)
+            import redis as redis_py
+
             self._client = redis_py.RedisCluster(host=host, port=port, decode_responses=True,
                                                  socket_timeout=2, socket_connect_timeout=2)
         return self._client
