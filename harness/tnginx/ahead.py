@@ -110,8 +110,7 @@ class RunAhead(Generic[R]):
         if self.governor is None:
             return self.lanes
         now = self.clock()
-        waiting = sum(now - started >= self.governor.waiting_after for _, started in self._running.values())
-        return self.governor.lanes(len(self._running), waiting)
+        return self.governor.lanes(len(self._running), [now - started for _, started in self._running.values()])
 
     def _fill_now(self) -> None:
         limit = self._limit()

@@ -7,8 +7,8 @@ while every lane is busy and the machine's CPUs are mostly idle (the blocks wait
 lane, up to a ceiling set by the CPUs and the memory (each lane holds an OpenResty container); when
 the CPUs are saturated it closes lanes again, down to the CPU count. Besides, a lane whose block has
 run for :data:`WAITING_AFTER` seconds is taken to wait (a block's own work takes milliseconds; seconds
-are sleeps, timers and timeouts) and gets another lane beside it while the CPUs are not saturated, so
-the next blocks do not queue behind a sleeping one. It samples the host's CPU
+are sleeps, timers and timeouts) and gets another lane beside it (while the CPUs are saturated, after
+:data:`WAITING_AFTER_SATURATED` seconds), so the next blocks do not queue behind a sleeping one. It samples the host's CPU
 counters (``/proc/stat``) at most every :data:`SAMPLE_EVERY` seconds, when a lane is handed its next
 block; where they cannot be read it keeps the CPU count.
 """
@@ -18,12 +18,13 @@ import os
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Optional, Union
+from typing import Callable, Optional, Sequence, Union
 
 SAMPLE_EVERY = 0.25  # seconds between two looks at the CPU counters
 IDLE_ENOUGH = 0.5  # busy share of the CPUs under which waiting blocks get another lane
 SATURATED = 0.9  # busy share over which a lane closes
 WAITING_AFTER = 0.5  # seconds a block has run after which its lane counts as waiting
+WAITING_AFTER_SATURATED = 3.0  # the same while the CPUs are saturated
 MB_PER_LANE = 96  # memory a lane's container and its share of the harness take, generously
 MAX_LANES = 16
 
@@ -90,14 +91,17 @@ class LaneGovernor:
     def ceiling(self) -> int:
         return self.bounds.ceiling
 
-    def lanes(self, busy: int, waiting: int = 0) -> int:
-        """Lanes that may run now: ``busy`` run, ``waiting`` of them have run a block for at least
-        :data:`WAITING_AFTER` seconds (it sleeps or waits on a socket: each gets a lane beside it,
-        unless the CPUs are saturated)."""
+    def lanes(self, busy: int, ran: Sequence[float] = ()) -> int:
+        """Lanes that may run now: ``busy`` run, the blocks in them have run ``ran`` seconds each. A
+        block that has run :data:`WAITING_AFTER` seconds waits (sleeps, a timer, a socket) and gets a
+        lane beside it; while the CPUs are saturated only one that has run :data:`WAITING_AFTER_SATURATED`
+        seconds does (a block's own work, slowed down by a loaded machine, may take a second)."""
         with self.lock:
             self._follow_cpus(busy)
-            extra = 0 if self.share is not None and self.share > SATURATED else max(0, waiting)
-            allowed = min(self.bounds.ceiling, self.current + extra)
+            saturated = self.share is not None and self.share > SATURATED
+            after = WAITING_AFTER_SATURATED if saturated else self.waiting_after
+            waiting = sum(seconds >= after for seconds in ran)
+            allowed = min(self.bounds.ceiling, self.current + waiting)
             self.peak = max(self.peak, allowed)
             return allowed
 

@@ -15,8 +15,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("t_lanes", "HARNESS_T_LANES", "--harness-t-lanes", "auto",
            "`.t` blocks run at once, each on its own container (pytest reports them in the files' order): a "
            "number, or auto (from the CPU count up, while the blocks wait on sleeps, timers and sockets and the "
-           "CPUs idle, and one more beside each block that has run for 0.5 s; at most 4 a CPU, bounded by "
-           "memory); the blocks expected to take longest start first (last run's times, else their waits); "
+           "CPUs idle, and one more beside each block that has run for 0.5 s, 3 s while the CPUs are "
+           "saturated; at most 4 a CPU, bounded by memory); the blocks expected to take longest start first (last run's times, else their waits); "
            "blocks naming Redis or memcached run one at a time, in the files' order; 1 with "
            "--harness-check-leak=on or under pytest-xdist"),
     Option("fault", "HARNESS_FAULT", "--harness-fault", "",

@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from harness.tnginx.ahead import RunAhead
-from harness.tnginx.lanes import SAMPLE_EVERY, LaneBounds, LaneGovernor, lanes_of, proc_stat_times
+from harness.tnginx.lanes import SAMPLE_EVERY, WAITING_AFTER, WAITING_AFTER_SATURATED, LaneBounds, LaneGovernor, lanes_of, proc_stat_times
 from harness.waiting import wait_for
 
 
@@ -124,18 +124,19 @@ def test_run_ahead_runs_as_many_blocks_at_once_as_the_governor_allows():
 def test_each_waiting_lane_gets_one_more_beside_it_up_to_the_ceiling():
     lanes, cpu = governor(floor=2, ceiling=5)
     cpu.busy_share = 0.6  # neither idle nor saturated: the CPU rule keeps 2
-    assert lanes.lanes(busy=2, waiting=0) == 2
-    assert lanes.lanes(busy=2, waiting=1) == 3
-    assert lanes.lanes(busy=4, waiting=4) == 5
+    assert lanes.lanes(busy=2, ran=[0.1, 0.2]) == 2
+    assert lanes.lanes(busy=2, ran=[0.1, WAITING_AFTER]) == 3
+    assert lanes.lanes(busy=4, ran=[1.0] * 4) == 5
     assert lanes.peak == 5
 
 
-def test_saturated_cpus_open_no_lane_for_waiting_blocks():
+def test_saturated_cpus_open_a_lane_only_beside_a_block_that_has_waited_long():
     lanes, cpu = governor(floor=2, ceiling=5)
     cpu.busy_share = 1.0
     lanes.lanes(busy=2)
     lanes.lanes(busy=2)  # the second look sees the share
-    assert lanes.lanes(busy=2, waiting=2) == 2
+    assert lanes.lanes(busy=2, ran=[1.0, 2.0]) == 2
+    assert lanes.lanes(busy=2, ran=[1.0, WAITING_AFTER_SATURATED]) == 3
 
 
 def test_run_ahead_opens_a_lane_beside_a_block_that_waits_while_pytest_waits_for_it():
