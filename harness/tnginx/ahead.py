@@ -46,9 +46,12 @@ class RunAhead(Generic[R]):
     in :func:`~harness.tnginx.schedule.start_order` as far as ``lanes`` allow (a number, or a
     :class:`LaneGovernor` that decides as blocks run), the next ``depth`` after those prepared."""
 
-    def __init__(self, lanes: Lanes = 1, depth: int = 5, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, lanes: Lanes = 1, depth: int = 5, clock: Callable[[], float] = time.monotonic,
+                 on_lanes: Optional[Callable[[int], None]] = None) -> None:
         self.governor = lanes if isinstance(lanes, LaneGovernor) else None
         self.lanes = lanes.ceiling if isinstance(lanes, LaneGovernor) else max(1, lanes)  # at most
+        self.on_lanes = on_lanes  # told how many lanes may run whenever that changes (the pool sizes itself)
+        self._told: Optional[int] = None
         self.depth = depth
         self.clock = clock
         self.lock = threading.RLock()  # a lane's job ending refills the lanes under it too
@@ -112,8 +115,16 @@ class RunAhead(Generic[R]):
         now = self.clock()
         return self.governor.lanes(len(self._running), [now - started for _, started in self._running.values()])
 
+    @property
+    def first_lanes(self) -> int:
+        """The lanes a run starts with (a governor's floor, else the number given)."""
+        return self.governor.current if self.governor is not None else self.lanes
+
     def _fill_now(self) -> None:
         limit = self._limit()
+        if limit != self._told and self.on_lanes is not None:
+            self._told = limit
+            self.on_lanes(limit)
         while len(self._running) < limit:
             busy = {chain for chain, _ in self._running.values() if chain is not None}
             job = next_startable(self._pending, lambda j: j.chain, busy)

@@ -319,7 +319,7 @@ def start_early(config: pytest.Config, items: list[TBlockItem]) -> None:
     config.stash[STARTED_EARLY] = True
     try:
         ahead = run_ahead(config)  # the pool learns how many blocks run at once before it starts any
-        for item in items[:ahead.lanes]:
+        for item in items[:ahead.first_lanes]:
             item.job().prepare()
     except Exception as exc:  # noqa: BLE001 - the blocks' own runs report what is wrong
         log.debug("early start for %s failed: %s", items[0].nodeid, exc)
@@ -338,8 +338,9 @@ def run_ahead(config: pytest.Config) -> RunAhead[BlockResult]:
             raise HarnessError(f"--harness-t-lanes / HARNESS_T_LANES: {exc}") from None
         if hasattr(config, "workerinput") or settings.checks_leaks:
             lanes = 1
-        ahead = config.stash[RUN_AHEAD] = RunAhead(lanes, DEPTH)
-        SuiteStage.allow_lanes(stage, ahead.lanes)
+        # the pool keeps as many containers of a shape as lanes run now (each start is heavy on a loaded machine)
+        ahead = config.stash[RUN_AHEAD] = RunAhead(lanes, DEPTH, on_lanes=lambda n: SuiteStage.allow_lanes(stage, n))
+        SuiteStage.allow_lanes(stage, ahead.first_lanes)
     return ahead
 
 

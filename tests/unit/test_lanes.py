@@ -145,7 +145,9 @@ def test_run_ahead_opens_a_lane_beside_a_block_that_waits_while_pytest_waits_for
     release = threading.Event()
     Waiting.running = Waiting.most = 0
     jobs = [Waiting(n, release) for n in range(3)]
-    ahead: RunAhead[int] = RunAhead(lanes, depth=0)
+    told: list[int] = []  # what the pool hears: as many containers of a shape as lanes run now
+    ahead: RunAhead[int] = RunAhead(lanes, depth=0, on_lanes=told.append)
+    assert ahead.first_lanes == 1
     done: list[int] = []
     reporter = threading.Thread(target=lambda: done.extend(ahead.result(j, jobs[i + 1:]) for i, j in enumerate(jobs)))
     reporter.start()
@@ -154,3 +156,4 @@ def test_run_ahead_opens_a_lane_beside_a_block_that_waits_while_pytest_waits_for
     reporter.join(10)
     ahead.close()
     assert done == [0, 1, 2] and Waiting.most == 3
+    assert told[:3] == [1, 2, 3] and max(told) == 3
