@@ -247,6 +247,7 @@ def test_perl_asks_the_images_nginx(harness_stage, tmp_path):
     assert code == 0, out
     assert [verdicts[f"TEST {n}"] for n in (1, 2, 3)] == ["passed"] * 3, out
     assert verdicts["TEST 4"] == ("skipped" if "--with-debug" in facts.version else "passed"), out
+    assert verdicts["TEST 5"] == ("passed" if "--with-debug" in facts.version else "skipped"), out
 
 
 def test_filters_with_arguments(harness_stage, tmp_path):
