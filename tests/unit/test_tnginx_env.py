@@ -139,6 +139,12 @@ def test_a_stream_block_is_rendered_as_the_stream_module_makes_it():
     assert modules_needed(sections) == ("stream", "ngx_stream_lua")
     assert modules_needed({"stream_server_config": "return hi;"}) == ("stream",)
     assert modules_needed({"config": "location / {}"}) == ()
+    # a main_config that writes its own stream {} (a TLS front for a backend, say) needs the module too
+    proxy = "env X;\nstream {\n    server {\n        listen 127.0.0.1:1 ssl;\n        proxy_pass 127.0.0.1:2;\n    }\n}\n"
+    assert modules_needed({"main_config": proxy}) == ("stream",)
+    assert modules_needed({"main_config": proxy.replace("proxy_pass", "content_by_lua_block { } #")}) == \
+        ("stream", "ngx_stream_lua")
+    assert modules_needed({"main_config": "env upstream_stream {x};\nworker_rlimit_core 1m;"}) == ()
 
 
 def test_stream_sections_abort_timeout_log_response_and_conflicts():
