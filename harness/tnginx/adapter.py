@@ -101,7 +101,10 @@ class SuiteStage:
         return (*self.mounts, *named)
 
     def _args(self, block: "TBlock") -> dict[str, Any]:
-        return {"workers": block.workers, "error_log_level": block.log_level, "mounts": self.mounts_for(block),
+        # the block's server port is reached at the container's own address; published only where the
+        # engine's containers are not reachable so (it is then part of the container's shape)
+        ports = {"ports": (block.fixture.port,)} if self.stage.reach_mode == "published" else {}
+        return {**ports, "workers": block.workers, "error_log_level": block.log_level, "mounts": self.mounts_for(block),
                 "workdir": str(self.root), "env": {**block.env, **self.env}, "services": block.named_services,
                 **({"reuse": False} if block.needs_fresh_master else {})}
 

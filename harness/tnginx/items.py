@@ -83,7 +83,8 @@ class TFileCollector(pytest.File):
                                 workers=int(s.get("workers") or 1), no_root_location=s.get("no_root_location") == "1",
                                 env_to_nginx=list(s.get("env_to_nginx") or []),
                                 label=f"{Path(self.path).stem}-{raw.number}",
-                                environment=dict(s.get("environment") or {}), use_hup=s.get("use_hup") == "1")
+                                environment=dict(s.get("environment") or {}), use_hup=s.get("use_hup") == "1",
+                                server_port=tfile.server_port)
             name = raw.name or f"block {raw.number}"
             seen[name] = seen.get(name, 0) + 1
             if seen[name] > 1:
