@@ -236,7 +236,10 @@ class SuiteStage:
         laid_out = topology is not None and NODES_OF[topology] in env
         out = {}
         for port in LOCAL_PORTS:
-            if port.service not in names:
+            # laid out, every member's port is live on 127.0.0.1, as under the Makefile: Sentinel hands
+            # out addresses the block never names (the master at 127.0.0.1:6380 for a block naming 6390)
+            always = laid_out and not port.alias and port.service in (topology, "redis")
+            if port.service not in names and not always:
                 continue
             if topology and port.service == "redis":  # the topology's master (laid out: the master port's node)
                 target = address_of(env, NODES_OF[topology]) if laid_out else address_of(env, MASTER_OF[topology])
@@ -248,9 +251,9 @@ class SuiteStage:
                 continue
             value = str(block.test_env.get(port.var, "")).strip()
             if value.isdigit():  # the file (or its environment) gave the port itself
-                if value in text:
+                if value in text or always:
                     out[port.key] = (int(value), *target)
-            elif not port.alias and f"${{{port.service.upper()}_" in text:
+            elif always or (not port.alias and f"${{{port.service.upper()}_" in text):
                 out[port.key] = (target[1], *target)
         return out
 

@@ -156,3 +156,26 @@ GET /t
 PONG the socket
 --- no_error_log
 [error]
+
+
+
+=== TEST 5: a block that names only a Sentinel reaches the master at the address Sentinel gives
+--- http_config eval: $::HttpConfig
+--- config
+    location = /t {
+        content_by_lua_block {
+            local sentinel = assert(connected("127.0.0.1", $TEST_NGINX_SENTINEL_PORT2))
+            local addr = assert(sentinel:sentinel("get-master-addr-by-name", "mymaster"))
+            sentinel:set_keepalive(10000, 4)
+            local red = assert(connected(addr[1], tonumber(addr[2])))
+            assert(red:set("named", "by sentinel"))
+            ngx.say(addr[1], ": ", red:role()[1], ", ", red:get("named"))
+            red:set_keepalive(10000, 4)
+        }
+    }
+--- request
+GET /t
+--- response_body
+127.0.0.1: master, by sentinel
+--- no_error_log
+[error]
