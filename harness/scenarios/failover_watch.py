@@ -42,7 +42,7 @@ class FailoverWatch:
         self.attempts.append((time.monotonic(), passed))
 
     def line(self) -> str:
-        switch = next((s for s in self.events.switches() if s.at >= self.began), None)
+        switch = next((s for s in self.events.promotions() if s.at >= self.began), None)
         first_failure = next((t for t, ok in self.attempts if not ok), None)
         good = next((t for t, ok in self.attempts if ok and (switch is None or t >= switch.at)), None)
         return "failover: " + failover_timeline(self.began, first_failure, switch, good, what="attempt")

@@ -131,6 +131,11 @@ def test_a_sentinel_steps_failover_timeline_reads_in_the_text_and_the_html(tmp_p
     assert line in result.format()
     html = write_html_report(tmp_path / "r.html", [result]).read_text()
     assert "failover timeline</b> (Sentinel): fault at +0.00s; first failed attempt +0.30s; +2.50s" in html
+    # a forced failover: the leader's +promoted-slave comes before any +switch-master
+    watch.events = EventLog()  # type: ignore[assignment]
+    watch.events.record("+promoted-slave", "slave 10.0.0.3:6379 10.0.0.3 6379 @ mymaster 10.0.0.2 6379", at=101.2)
+    watch.events.record("+switch-master", "mymaster 10.0.0.2 6379 10.0.0.3 6379", at=104.0)
+    assert "+1.20s 10.0.0.3:6379 promoted (was 10.0.0.2:6379)" in watch.line()
     # no promotion, never good: said so
     watch.events, watch.attempts = EventLog(), [(100.5, False)]  # type: ignore[assignment]
     assert watch.line().endswith("first failed attempt +0.50s; no promotion seen; first good answer after it never")
