@@ -1,9 +1,11 @@
 """`harness t` end to end: a faulty .t file fails with exit 1 and says why, per block; the
 healthy suite (tests/tnginx/t/sections.t) is collected by `make test` itself."""
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Optional
 
 import pytest
 
@@ -22,9 +24,9 @@ def test_harness_t_reports_each_failed_block_and_exits_1(harness_stage, tmp_path
     assert (tmp_path / "t.xml").is_file()
 
 
-def harness_t(path: Path, reports: Path, *options: str) -> tuple[int, dict, str]:
+def harness_t(path: Path, reports: Path, *options: str, env: Optional[dict[str, str]] = None) -> tuple[int, dict, str]:
     proc = subprocess.run([sys.executable, "-m", "harness.cli", "t", str(path), "--reports", str(reports), *options],
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=600, env={**os.environ, **(env or {})})
     verdicts = json.loads((reports / "t.json").read_text())["blocks"] if (reports / "t.json").exists() else {}
     return proc.returncode, {k.split("::", 1)[1].split(":")[0]: v for k, v in verdicts.items()}, proc.stdout + proc.stderr
 

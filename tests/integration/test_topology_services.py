@@ -3,10 +3,6 @@ fixture alone (no env given) and its failover is a registry fault by name; so is
 the session's cluster. YAML declares a topology with options, and the scenario report shows the
 failover's timeline. The `.t` side: fixed local ports through the companion (tests/tnginx/t/sentinel.t),
 and the 127.0.0.1 layout with ACL users and the unix socket (tests/tnginx/env/sentinel-local.t)."""
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -18,6 +14,7 @@ from harness.scenarios import ScenarioRunner, load_file
 from harness.services import name_of
 from harness.topologies import SentinelRedis
 from harness.waiting import wait_for
+from tests.integration.test_tnginx import harness_t
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -52,22 +49,15 @@ def test_a_cluster_fault_by_name_acts_on_the_sessions_cluster_and_is_undone(redi
     assert owner.client().get("moving") == "here" and redis_cluster.owner(redis_cluster.slot("moving")) is owner
 
 
-def harness_t(path: Path, reports: Path, env: dict[str, str]) -> tuple[int, dict[str, str], str]:
-    proc = subprocess.run([sys.executable, "-m", "harness.cli", "t", str(path), "--reports", str(reports)],
-                          capture_output=True, text=True, timeout=600, env={**os.environ, **env})
-    verdicts = json.loads((reports / "t.json").read_text())["blocks"] if (reports / "t.json").exists() else {}
-    return proc.returncode, {k.split("::", 1)[1].split(":")[0]: v for k, v in verdicts.items()}, proc.stdout + proc.stderr
-
-
 def test_a_t_file_gets_the_127_0_0_1_layout_the_acl_users_and_the_unix_socket(tmp_path):
     """Sentinel names 127.0.0.1:PORT (the ports the file set) and a master/replicas answer there, a block
     naming a Sentinel alone reaches the master it is told of, the ACL ports know the users given, the
     socket is where the variable says. Without the users the ACL block fails, and only it."""
     t = REPO / "tests" / "tnginx" / "env" / "sentinel-local.t"
     users = {"HARNESS_T_REDIS_USERS": "appuser:apppass", "HARNESS_T_SENTINEL_USERS": "watcher:watchpass"}
-    code, verdicts, out = harness_t(t, tmp_path / "users", users)
+    code, verdicts, out = harness_t(t, tmp_path / "users", env=users)
     assert code == 0 and verdicts == {f"TEST {n}": "passed" for n in range(1, 6)}, out[-4000:]
-    code, verdicts, out = harness_t(t, tmp_path / "none", {})
+    code, verdicts, out = harness_t(t, tmp_path / "none")
     assert code == 1 and {n for n, v in verdicts.items() if v == "failed"} == {"TEST 3"}, out[-4000:]
 
 
