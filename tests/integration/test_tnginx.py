@@ -69,6 +69,10 @@ def test_lanes_give_the_same_verdicts_and_run_blocks_ahead(harness_stage, tmp_pa
     spans = [by_name[name] for name in ("TEST 1", "TEST 3", "TEST 4", "TEST 5")]
     for (start, seconds), (after, _) in zip(spans, spans[1:]):  # TEST 1, 3, 4, 5: each after the last ended
         assert start + seconds <= after, report["spans"]
+    # each block's time is kept for the next run's order (longest first), beside the reports
+    durations = json.loads((Path.cwd() / "reports" / ".t-durations.json").read_text())
+    assert all(any(k.endswith(f"services.t::{name}") or f"services.t::{name}:" in k for k in durations)
+               for name in ("TEST 1", "TEST 2", "TEST 3", "TEST 4", "TEST 5")), durations
 
 
 def test_check_leak_fails_the_leaky_block_and_passes_its_twin(harness_stage, tmp_path):
