@@ -1,12 +1,12 @@
 """The ``.t`` front end's options (``HARNESS_T_*``, ``HARNESS_FAULT``, ``HARNESS_LUA_PATH``,
 ``HARNESS_CHECK_LEAK``): defined here once, with defaults and docs, read like the core's
-(:func:`harness.settings.read_options`)."""
+(:class:`harness.settings.OptionSettings`)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from typing import Any, Mapping, Optional
+from dataclasses import dataclass
+from typing import ClassVar
 
-from harness.settings import Option, read_options
+from harness.settings import Option, OptionSettings
 
 OPTIONS: tuple[Option, ...] = (
     Option("t_paths", "HARNESS_T_PATHS", "--harness-t-paths", "t",
@@ -32,20 +32,16 @@ OPTION: dict[str, Option] = {opt.name: opt for opt in OPTIONS}  # by name, for `
 
 
 @dataclass(frozen=True)
-class TSettings:
+class TSettings(OptionSettings):
     """Resolved ``.t`` options. Build with :meth:`from_sources` (the defaults are the options')."""
+
+    OPTIONS: ClassVar[tuple[Option, ...]] = OPTIONS
 
     t_paths: str
     t_lanes: str
     fault: str
     lua_path: str
     check_leak: str
-
-    @classmethod
-    def from_sources(cls, cli: Optional[Mapping[str, Any]] = None,
-                     environ: Optional[Mapping[str, str]] = None) -> "TSettings":
-        """Merge pytest option values (``cli``, keyed by attribute name), environment, defaults."""
-        return cls(**read_options(OPTIONS, {f.name: f.type for f in fields(cls)}, cli, environ))
 
     @property
     def checks_leaks(self) -> bool:
