@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Optional
 
-from harness.services import named_in
+from harness.services import SERVICES, LocalPort, named_in
 from harness.tnginx.hostpaths import named_host_dirs
 
 if TYPE_CHECKING:
@@ -19,29 +19,21 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class LocalPort:
-    """A port a Test::Nginx suite looks for on 127.0.0.1 (the companion forwards it): the variable that
-    gives it, the session service behind it, and which of that service's addresses (an env variable of
-    the service: ``NAME_HOST``, with ``NAME_PORT``, or a list ``ip:port,...`` and the index)."""
+class Forward:
+    """A port a Test::Nginx suite looks for on 127.0.0.1, as a service declares it (``ServiceDef.local``):
+    the session service behind it and its :class:`~harness.services.LocalPort`."""
 
-    var: str
     service: str
-    address: str
-    index: int = 0
+    port: LocalPort
 
     @property
     def key(self) -> str:
         """The companion's name for the forward (the service's, for its one address)."""
-        return self.service if self.address.endswith("_HOST") else f"{self.service}:{self.var}"
+        return self.service if self.port.address.endswith("_HOST") else f"{self.service}:{self.port.var}"
 
 
-LOCAL_PORTS = (
-    LocalPort("TEST_NGINX_REDIS_PORT", "redis", "REDIS_HOST"),
-    LocalPort("TEST_NGINX_MEMCACHED_PORT", "memcached", "MEMCACHED_HOST"),
-    # lua-resty-redis-connector's layout: a master, two replicas, three Sentinels
-    *(LocalPort(f"TEST_NGINX_SENTINEL_PORT{i + 1}", "redis_sentinel", "REDIS_SENTINELS", i) for i in range(3)),
-    *(LocalPort(f"TEST_NGINX_REDIS_PORT_SL{i + 1}", "redis_sentinel", "REDIS_SENTINEL_REPLICAS", i) for i in range(2)),
-)
+# every declared service's 127.0.0.1 ports: a new service plugs in by its ServiceDef alone
+LOCAL_PORTS = tuple(Forward(d.name, port) for d in SERVICES.values() for port in d.local)
 # a file that names a topology's ports finds that topology's master at TEST_NGINX_REDIS_PORT
 MASTER_OF = {"redis_sentinel": "REDIS_SENTINEL_MASTER"}
 DATA_SERVICES = frozenset({"redis", "memcached", *MASTER_OF})  # every block shares their data
@@ -64,8 +56,8 @@ def services_of(text: str, test_env: Mapping[str, str]) -> set[str]:
     ``TEST_NGINX_SENTINEL_PORT1=6390``)."""
     used = set(named_in(text))
     if looks_local(text):
-        used |= {p.service for p in LOCAL_PORTS
-                 if str(test_env.get(p.var, "")).strip().isdigit() and str(test_env[p.var]).strip() in text}
+        used |= {f.service for f in LOCAL_PORTS
+                 if str(test_env.get(f.port.var, "")).strip().isdigit() and str(test_env[f.port.var]).strip() in text}
     return used
 
 
@@ -142,19 +134,20 @@ class SuiteStage:
         env = {**self.stage.services.env(block.named_services), **self.env}
         topology = next((t for t in MASTER_OF if t in block.named_services), None)
         out = {}
-        for port in LOCAL_PORTS:
-            if port.service not in block.named_services:
+        for forward in LOCAL_PORTS:
+            if forward.service not in block.named_services:
                 continue
-            target = (address_of(env, MASTER_OF[topology]) if topology and port.service == "redis"
+            port = forward.port
+            target = (address_of(env, MASTER_OF[topology]) if topology and forward.service == "redis"
                       else address_of(env, port.address, port.index))
             if target is None:
                 continue
             value = str(block.test_env.get(port.var, "")).strip()
             if value.isdigit():  # the file (or its environment) gave the port itself
                 if value in text:
-                    out[port.key] = (int(value), *target)
-            elif f"${{{port.service.upper()}_" in text:
-                out[port.key] = (target[1], *target)
+                    out[forward.key] = (int(value), *target)
+            elif f"${{{forward.service.upper()}_" in text:
+                out[forward.key] = (target[1], *target)
         return out
 
     def companion(self, nginx: "OpenRestyContainer", block: "TBlock") -> "Optional[CompanionContainer]":

@@ -194,3 +194,24 @@ def test_each_front_end_is_a_plugin_of_the_core():
                                                       "pytest_sessionfinish"))
     for package in FEATURE_PACKAGES:
         assert hasattr(importlib.import_module(f"{package}.plugin"), "pytest_addoption")
+
+
+def test_every_local_forward_comes_from_a_service_definition():
+    """A ``.t`` suite's 127.0.0.1 ports (the companion's forwards) are declared by the services
+    (``ServiceDef.local``): ``LocalPort`` is built in harness/services.py alone, the ``.t`` runner's table
+    is derived from the declarations, and no other module writes a declared ``TEST_NGINX_*`` variable."""
+    from harness.services import SERVICES
+    from harness.tnginx.adapter import LOCAL_PORTS
+
+    declared = [(d.name, p) for d in SERVICES.values() for p in d.local]
+    assert [(f.service, f.port) for f in LOCAL_PORTS] == declared and declared
+    variables = {p.var for _, p in declared}
+    built, written = [], []
+    for path in PACKAGE.rglob("*.py"):
+        rel = path.relative_to(PACKAGE).as_posix()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) == "LocalPort":
+                built.append(rel)
+            if isinstance(node, ast.Constant) and node.value in variables:
+                written.append(rel)
+    assert set(built) == {"services.py"} and set(written) <= {"services.py"}, (built, written)
