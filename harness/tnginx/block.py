@@ -9,7 +9,7 @@ from typing import Any, Mapping, Optional, Sequence, Union
 
 from harness.nginx_conf import Fixture
 from harness.tnginx import stream
-from harness.tnginx.load import BLOCK_ENV, RawBlock, Regex
+from harness.tnginx.load import BLOCK_ENV, DEFAULT_SERVER_PORT, RawBlock, Regex
 from harness.tnginx.peers import Peers, TcpPeer, UdpPeer
 from harness.wire import Packet
 
@@ -117,6 +117,12 @@ class TBlock:
 class BlockError(ValueError):
     """A section the harness cannot read (bad request line, wrong type)."""
 
+
+
+def perl_true(value: object) -> bool:
+    """Perl's truth for a value the shim handed over: undef, "" and "0" are false (a skip_eval's
+    ``system(...) ne 0`` arrives as "" or "1", JSON's booleans as "0"/"1")."""
+    return value is not None and value is not False and str(value) not in ("", "0")
 
 def _bytes(text: str) -> bytes:
     """Section text came from perl as latin-1 code points: its original bytes."""
@@ -462,7 +468,8 @@ def peers_of(raw: RawBlock) -> tuple[Peers, tuple[str, ...]]:
     return Peers(tcp, udp), tuple(unsupported)
 
 
-def fixture_of(raw: RawBlock, no_root_location: bool, env_to_nginx: Sequence[str], label: str) -> Fixture:
+def fixture_of(raw: RawBlock, no_root_location: bool, env_to_nginx: Sequence[str], label: str,
+               port: int = DEFAULT_SERVER_PORT) -> Fixture:
     """The block's config, put where Test::Nginx puts it: ``config`` in the default server (after
     ``client_max_body_size 30M``, before the root location), ``http_config`` in http{} (where the
     default type is text/plain), ``main_config`` in the main context."""
@@ -497,24 +504,24 @@ def fixture_of(raw: RawBlock, no_root_location: bool, env_to_nginx: Sequence[str
     # quiet: as under Test::Nginx, no Lua but the block's own runs in its workers (no heartbeat, no
     # control requests), so its JIT traces (jit.v), thread cache and connection numbers are its own
     return Fixture(name=label, snippets={k: v for k, v in snippets.items() if v}, files=files, embed=True,
-                   lines=lines, quiet=True)
+                   lines=lines, quiet=True, port=port)
 
 
 def build_block(raw: RawBlock, *, repeats: int, log_level: str, workers: int, no_root_location: bool,
                 env_to_nginx: Sequence[str], label: str, environment: Optional[Mapping[str, str]] = None,
-                use_hup: bool = False) -> TBlock:
+                use_hup: bool = False, server_port: int = DEFAULT_SERVER_PORT) -> TBlock:
     """The block to run; a section the harness cannot read becomes the block's ``error``.
     ``environment``: the ``TEST_NGINX_*`` variables the file set, which nginx sees under Test::Nginx
     (a block's ``env NAME;`` and ``env_to_nginx()`` pass them on to its Lua)."""
     unsupported = tuple(sorted(name for name in raw.sections if name in UNSUPPORTED))
     try:
         # a Test::Nginx::Socket::Lua::Stream block becomes the HTTP block that module makes of it
-        raw = RawBlock(raw.name, raw.number, stream.rendered(raw.sections, stream.stream_port(environment or {})),
+        raw = RawBlock(raw.name, raw.number, stream.rendered(raw.sections, stream.stream_port(environment or {}, server_port)),
                        raw.error)
         s = raw.sections
         peers, cannot = peers_of(raw)
         unsupported += cannot
-        fixture = fixture_of(raw, no_root_location, env_to_nginx, label)
+        fixture = fixture_of(raw, no_root_location, env_to_nginx, label, server_port)
         requests = requests_of(raw)
         answers = sum(r.answers for r in requests)
         return TBlock(
@@ -525,7 +532,7 @@ def build_block(raw: RawBlock, *, repeats: int, log_level: str, workers: int, no
             abort="abort" in s, shutdown=_shutdown(s["shutdown"]) if "shutdown" in s else None,
             http09="http09" in s, wait=seconds(s["wait"]) if raw.has("wait") else 0.0,
             ignore_response="ignore_response" in s, must_die="must_die" in s, no_check_leak="no_check_leak" in s,
-            skip_eval=bool(s.get("skip_eval_result")),
+            skip_eval=perl_true(s.get("skip_eval_result")),
             skip_nginx=str(s["skip_nginx"]) if raw.has("skip_nginx") else None,
             skip_nginx2=str(s["skip_nginx2"]) if raw.has("skip_nginx2") else None,
             unsupported=unsupported, needs_modules=stream.modules_needed(s), error=raw.error, uses=frozenset(s),

@@ -182,6 +182,15 @@ sub _eval_filter {
     return @result;
 }
 
+# Test::Nginx runs a skip_eval's code in its Util package, in scalar context: the code sees that
+# package's variables by their short names ($NginxBinary, $NginxVersion ...), which main does not.
+sub _eval_in_util {
+    package Test::Nginx::Util;
+    no strict;
+    no warnings;
+    return scalar eval $_[0];
+}
+
 sub _eval_in_main {
     package main;
     no strict;
@@ -305,9 +314,9 @@ sub run_tests {
             next unless defined $v && !ref $v;
             my ($count, $code) = $v =~ /\A\s*(\d+)\s*:\s*(.*?)\s*\z/s
                 or die "harness: block '$block->{name}': skip_eval must read 'COUNT: PERL CODE'\n";
-            my @r = _eval_in_main($code);
+            my $skip = _eval_in_util($code);
             die "harness: block '$block->{name}': skip_eval code failed: $@" if $@;
-            $block->{values}{skip_eval_result} = $r[-1] ? JSON::PP::true : JSON::PP::false;
+            $block->{values}{skip_eval_result} = $skip ? JSON::PP::true : JSON::PP::false;
         }
     }
     _write_out();
@@ -350,6 +359,7 @@ sub _write_out {
     }
     my %settings = %Setting;
     $settings{run_tests} = $RunCount;
+    $settings{server_port} = $Test::Nginx::Util::ServerPort;  # the blocks' server listens there
     # what the file put into %ENV for nginx to see (a block's `env NAME;` passes it on to Lua)
     $settings{environment} = { map { $_ => "$ENV{$_}" } grep { /^TEST_NGINX_/ } keys %ENV };
     my $json = JSON::PP->new->latin1->canonical->encode({ settings => _jsonable(\%settings), blocks => \@list });
