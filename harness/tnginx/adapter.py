@@ -22,28 +22,11 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class Forward:
-    """A port a Test::Nginx suite looks for on 127.0.0.1, as a service declares it (``ServiceDef.local``):
-    the session service behind it and its :class:`~harness.services.LocalPort`."""
+class Forward(LocalPort):
+    """A port a Test::Nginx suite looks for on 127.0.0.1, as a service declares it (``ServiceDef.local``),
+    with the session service behind it."""
 
-    service: str
-    port: LocalPort
-
-    @property
-    def var(self) -> str:
-        return self.port.var
-
-    @property
-    def address(self) -> str:
-        return self.port.address
-
-    @property
-    def index(self) -> int:
-        return self.port.index
-
-    @property
-    def alias(self) -> bool:
-        return self.port.alias
+    service: str = ""
 
     @property
     def key(self) -> str:
@@ -52,7 +35,8 @@ class Forward:
 
 
 # every declared service's 127.0.0.1 ports: a new service plugs in by its ServiceDef alone
-LOCAL_PORTS = tuple(Forward(d.name, port) for d in SERVICES.values() for port in d.local)
+LOCAL_PORTS = tuple(Forward(p.var, p.address, p.index, p.alias, service=d.name)
+                    for d in SERVICES.values() for p in d.local)
 
 
 def local_vars(service: str, address: str) -> tuple[str, ...]:

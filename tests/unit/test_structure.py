@@ -200,11 +200,11 @@ def test_every_local_forward_comes_from_a_service_definition():
     """A ``.t`` suite's 127.0.0.1 ports (the companion's forwards) are declared by the services
     (``ServiceDef.local``): ``LocalPort`` is built in harness/services.py alone, the ``.t`` runner's table
     is derived from the declarations, and no other module writes a declared ``TEST_NGINX_*`` variable."""
-    from harness.services import SERVICES
+    from harness.services import SERVICES, LocalPort
     from harness.tnginx.adapter import LOCAL_PORTS
 
     declared = [(d.name, p) for d in SERVICES.values() for p in d.local]
-    assert [(f.service, f.port) for f in LOCAL_PORTS] == declared and declared
+    assert [(f.service, LocalPort(f.var, f.address, f.index, f.alias)) for f in LOCAL_PORTS] == declared and declared
     variables = {p.var for _, p in declared}
     built, written = [], []
     for path in PACKAGE.rglob("*.py"):
