@@ -1,5 +1,5 @@
 """The ``.t`` front end's options (``HARNESS_T_*``, ``HARNESS_FAULT``, ``HARNESS_LUA_PATH``,
-``HARNESS_CHECK_LEAK``): defined here once, with defaults and docs, read like the core's
+``HARNESS_CHECK_LEAK``, ``HARNESS_T_WATCH``): defined here once, with defaults and docs, read like the core's
 (:func:`harness.settings.read_options`)."""
 from __future__ import annotations
 
@@ -27,6 +27,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("check_leak", "HARNESS_CHECK_LEAK", "--harness-check-leak", "off",
            "after each `.t` block passes, send its requests in rounds and fail it on a leak verdict "
            "(FDs, RSS, Redis clients; blocks with --- no_check_leak are left out)", ("off", "on")),
+    Option("watch", "HARNESS_T_WATCH", "--harness-t-watch", "off",
+           "`harness t --watch`: after the first run keep the containers warm and run a `.t` file's blocks "
+           "again each time it is saved, and every watched file's when a Lua module (the suite's lib/, "
+           "--lua-path, LUA_PATH) or another file below the suite's t/ changes, until Ctrl-C (harness t only: "
+           "pytest runs once)", ("off", "on")),
 )
 OPTION: dict[str, Option] = {opt.name: opt for opt in OPTIONS}  # by name, for `harness t`'s help
 
@@ -40,6 +45,7 @@ class TSettings:
     fault: str
     lua_path: str
     check_leak: str
+    watch: str
 
     @classmethod
     def from_sources(cls, cli: Optional[Mapping[str, Any]] = None,
@@ -51,3 +57,8 @@ class TSettings:
     def checks_leaks(self) -> bool:
         """Whether each passing block is checked for leaks (``HARNESS_CHECK_LEAK=on``)."""
         return self.check_leak == "on"
+
+    @property
+    def watches(self) -> bool:
+        """Whether ``harness t`` keeps watching after its first run (``HARNESS_T_WATCH=on``)."""
+        return self.watch == "on"
