@@ -285,7 +285,7 @@ def watch(paths: Sequence[Path], reports: Path = Path("reports"), jobs: str = ""
             files = targets.affected(Path(p) for _, p in changed)
             if not files:
                 continue
-            saved = sorted({Path(p) for _, p in changed})
+            saved = sorted({Path(p) for _, p in changed if Path(p).exists()} or {Path(p) for _, p in changed})
             why = ", ".join(runner.show(p) for p in saved[:3]) + (f" and {len(saved) - 3} more" if len(saved) > 3 else "")
             last = runner.run(files, f"{why} changed")
             code = 1 if last.failed else 0
