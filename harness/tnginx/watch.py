@@ -178,48 +178,50 @@ class WarmRunner:
         tally = Round(self.rounds)
         started = time.perf_counter()
         self.stage.prefetcher.close()  # containers switched before the change are not this round's
-        jobs: list[tuple[Path, str, BlockJob]] = []
+        loaded: list[tuple[Path, list[tuple[str, Optional[BlockJob], str]]]] = []  # per file: its blocks
         for path in files:
             began = time.perf_counter()
             try:
                 tfile = load_tfile(path, env=self.perl_env)
             except TFileError as exc:
-                tally.perl_s += time.perf_counter() - began
                 tally.failed += 1
                 self.say(f"{self.show(path)} .. FAILED  perl: {exc.message}")
                 continue
-            tally.perl_s += time.perf_counter() - began
+            finally:
+                tally.perl_s += time.perf_counter() - began
             if tfile.skip_all:
                 tally.skipped += 1
                 self.say(f"{self.show(path)} .. skipped: {tfile.skip_all}")
                 continue
             runner = self.runner(tfile.root)
-            for built in file_blocks(tfile):
-                if built.skip:
-                    tally.skipped += 1
-                    continue
-                key = f"{self.rounds}:{path}::{built.name}"
-                jobs.append((path, built.name, BlockJob(key, runner, built.block, tfile.repeat_each)))
-        per_file: dict[Path, Round] = {}
-        for index, (path, name, job) in enumerate(jobs):
-            if path not in per_file:
-                per_file[path] = Round(self.rounds)
-                self.say(self.show(path))
-            try:
-                result = self.ahead.result(job, [j for _, _, j in jobs[index + 1:index + 1 + self.ahead.lookahead]])
-            except Exception as exc:  # noqa: BLE001 - one block's crash is its verdict, the watch goes on
-                result = BlockResult(name, "error", reason=f"{type(exc).__name__}: {exc}")
-            self.report(name, result)
-            tally.count(result.verdict)
-            per_file[path].count(result.verdict)
-            per_file[path].seconds += result.seconds
-            if index + 1 == len(jobs) or jobs[index + 1][0] != path:
-                f = per_file[path]
-                self.say(f"{self.show(path)} .. {'FAILED' if f.failed else 'ok'}  {f.passed} passed, {f.failed} "
-                         f"failed, {f.skipped} skipped")
+            loaded.append((path, [(b.name, None if b.skip else BlockJob(
+                f"{self.rounds}:{path}::{b.name}", runner, b.block, tfile.repeat_each), b.skip) for b in file_blocks(tfile)]))
+        jobs = [job for _, blocks in loaded for _, job, _ in blocks if job is not None]
+        done = 0
+        for path, blocks in loaded:
+            self.say(self.show(path))
+            in_file = Round(self.rounds)
+            for name, job, skip in blocks:
+                if job is None:
+                    result = BlockResult(name, "skipped", reason=skip)
+                else:
+                    done += 1
+                    result = self.result(job, jobs[done:done + self.ahead.lookahead])
+                self.report(name, result)
+                tally.count(result.verdict)
+                in_file.count(result.verdict)
+            self.say(f"{self.show(path)} .. {'FAILED' if in_file.failed else 'ok'}  {in_file.passed} passed, "
+                     f"{in_file.failed} failed, {in_file.skipped} skipped")
         tally.seconds = time.perf_counter() - started
         self.say(tally.summary(why))
         return tally
+
+    def result(self, job: BlockJob, following: Sequence[BlockJob]) -> BlockResult:
+        """``job``'s verdict (the next ones start in the lanes meanwhile)."""
+        try:
+            return self.ahead.result(job, following)
+        except Exception as exc:  # noqa: BLE001 - one block's crash is its verdict, the watch goes on
+            return BlockResult(job.key.split("::", 1)[1], "error", reason=f"{type(exc).__name__}: {exc}")
 
     def report(self, name: str, result: BlockResult) -> None:
         mark = {"passed": "ok", "skipped": "skip"}.get(result.verdict, "FAIL")

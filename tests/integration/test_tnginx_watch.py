@@ -1,8 +1,13 @@
 """`harness t --watch` end to end: the first run, then a saved `.t` file and a saved Lua module each
 re-run the blocks on the warm containers, a faulty edit is caught and its fix passes again, and
 Ctrl-C leaves nothing of the session on the engine."""
+import re
+from pathlib import Path
+
 import pytest
 
+from harness.tnginx.collect import file_blocks
+from harness.tnginx.load import load_tfile
 from tests.integration.children import leftovers
 from tests.integration.watching import WatchChild, module_suite, write_module
 
@@ -46,5 +51,22 @@ def test_watch_reruns_on_save_catches_a_faulty_edit_and_cleans_up_on_ctrl_c(harn
         assert child.interrupt() == 0, child.output()  # Ctrl-C: the last round passed
         assert "stopping, removing the session's containers" in child.output()
         assert leftovers(harness_stage.engine, f"harness.session={session}") == [], child.output()
+    finally:
+        child.kill()
+
+
+def test_watch_gives_every_block_the_verdict_of_a_run(harness_stage, tmp_path):
+    """The suite of every supported section under --watch: no block fails (as under `harness t` and
+    pytest, which `make test` runs on it too), and only blocks that skip by their own sections skip."""
+    sections = Path(__file__).resolve().parent.parent / "tnginx" / "t" / "sections.t"
+    blocks = file_blocks(load_tfile(sections))
+    child = WatchChild(tmp_path, str(sections), "--reports", str(tmp_path / "reports"))
+    try:
+        _, _, line = child.wait_line(r"^round 1 \(first run\)", FIRST_RUN)
+        passed, failed, skipped = map(int, re.findall(r"(\d+) (?:passed|failed|skipped)", line))
+        assert failed == 0 and passed + skipped == len(blocks), child.output()
+        skips = [ln for ln in child.output().splitlines() if ln.startswith("  skip")]
+        assert len(skips) == skipped and all(re.search(r"\((skip_nginx|skip_eval|--- SKIP)", ln) for ln in skips), skips
+        assert child.interrupt() == 0, child.output()
     finally:
         child.kill()
