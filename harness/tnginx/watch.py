@@ -148,6 +148,8 @@ class WarmRunner:
         self.fault_env = faults.hold_for_run(spec, self.stage, self.stack) if spec is not None else {}
         self.ahead: RunAhead[BlockResult] = RunAhead(1 if check_leak else lanes_of(lanes), DEPTH)
         SuiteStage.allow_lanes(self.stage, self.ahead.lanes)
+        pool = self.stage.pool  # every container a round may start stays warm for the next round (a one-off
+        pool.max_idle = max(pool.max_idle, pool.per_shape)  # run keeps fewer: it has no next round)
         facts = runtime.facts.get("openresty")
         self.perl_env = perl_env(facts.id, facts.version) if facts is not None and facts.version else {}
         self.modules = (frozenset(n for n, f in facts.components.items() if f.get("present"))
