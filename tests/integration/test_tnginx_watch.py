@@ -40,7 +40,8 @@ def test_watch_reruns_on_save_catches_a_faulty_edit_and_cleans_up_on_ctrl_c(harn
         at, line = next_round(child, at)
         assert "2 passed, 0 failed" in line, child.output()
 
-        write_module(tmp_path, "wrong")  # a faulty edit of the Lua module: every block sees it
+        write_module(tmp_path, "wrong")  # a faulty edit of the Lua module: every block sees it, the one that
+        # requires it in the master's init_by_lua (TEST 1) too: a HUP gives the master a new Lua VM
         at, line = next_round(child, at)
         assert "lib/demo/answer.lua changed" in line and "0 passed, 2 failed" in line, child.output()
 

@@ -26,16 +26,19 @@ return _M
 
 def module_suite(directory: Path, blocks: int) -> Path:
     """``directory/t/module.t``: ``blocks`` blocks, block N answers ``answer N`` through the suite's
-    ``lib/demo/answer.lua`` (required with ``./lib/?.lua``, nginx runs in the suite's root). The directory
-    is made readable for nginx's workers, which are not root (pytest's ``tmp_path`` is private)."""
+    ``lib/demo/answer.lua`` (``./lib/?.lua``: nginx runs in the suite's root), which block 1 requires in
+    the master's ``init_by_lua``, the others in a worker. The directory is made readable for nginx's
+    workers, which are not root (pytest's ``tmp_path`` is private)."""
     directory.chmod(0o755)
     parts = ["use Test::Nginx::Socket::Lua;", "", "repeat_each(1);", "plan tests => repeat_each() * blocks() * 3;",
              "no_shuffle();", "run_tests();", "", "__DATA__", ""]
     for n in range(1, blocks + 1):
-        parts += [f"=== TEST {n}: answer {n}", "--- http_config", '    lua_package_path "./lib/?.lua;;";',
-                  "--- config", "    location = /t {",
-                  f'        content_by_lua_block {{ ngx.say(require("demo.answer").answer({n})) }}', "    }",
-                  "--- request", "GET /t", "--- response_body", f"answer {n}", "--- no_error_log", "[error]", ""]
+        # block 1 requires the module in the master (init_by_lua), the others in a worker
+        init = ['    init_by_lua_block { demo = require("demo.answer") }'] if n == 1 else []
+        call = "demo" if n == 1 else 'require("demo.answer")'
+        parts += [f"=== TEST {n}: answer {n}", "--- http_config", '    lua_package_path "./lib/?.lua;;";', *init,
+                  "--- config", "    location = /t {", f"        content_by_lua_block {{ ngx.say({call}.answer({n})) }}",
+                  "    }", "--- request", "GET /t", "--- response_body", f"answer {n}", "--- no_error_log", "[error]", ""]
     path = directory / "t" / "module.t"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(parts))
