@@ -118,6 +118,12 @@ class BlockError(ValueError):
     """A section the harness cannot read (bad request line, wrong type)."""
 
 
+
+def perl_true(value: object) -> bool:
+    """Perl's truth for a value the shim handed over: undef, "" and "0" are false (a skip_eval's
+    ``system(...) ne 0`` arrives as "" or "1", JSON's booleans as "0"/"1")."""
+    return value is not None and value is not False and str(value) not in ("", "0")
+
 def _bytes(text: str) -> bytes:
     """Section text came from perl as latin-1 code points: its original bytes."""
     try:
@@ -525,7 +531,7 @@ def build_block(raw: RawBlock, *, repeats: int, log_level: str, workers: int, no
             abort="abort" in s, shutdown=_shutdown(s["shutdown"]) if "shutdown" in s else None,
             http09="http09" in s, wait=seconds(s["wait"]) if raw.has("wait") else 0.0,
             ignore_response="ignore_response" in s, must_die="must_die" in s, no_check_leak="no_check_leak" in s,
-            skip_eval=bool(s.get("skip_eval_result")),
+            skip_eval=perl_true(s.get("skip_eval_result")),
             skip_nginx=str(s["skip_nginx"]) if raw.has("skip_nginx") else None,
             skip_nginx2=str(s["skip_nginx2"]) if raw.has("skip_nginx2") else None,
             unsupported=unsupported, needs_modules=stream.modules_needed(s), error=raw.error, uses=frozenset(s),
