@@ -54,13 +54,19 @@ def write_module(directory: Path, word: str, note: str = "the blocks' answers") 
     return path
 
 
+def answer_ctrl_c() -> None:
+    """In the child, before it runs: SIGINT as a terminal gives it (a parent started in the background
+    by a non-interactive shell ignores SIGINT, and its children would inherit that)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class WatchChild:
     """``harness t --watch ARGS`` started in ``cwd``; :meth:`wait_line` waits for a line of its output."""
 
     def __init__(self, cwd: Path, *args: str, env: Optional[dict[str, str]] = None) -> None:
         self.proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "t", "--watch", *args], cwd=cwd,
                                      env=env or dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True, bufsize=1)
+                                     text=True, bufsize=1, preexec_fn=answer_ctrl_c)
         self.lines: list[tuple[float, str]] = []  # (time.perf_counter() when read, line)
         self.changed = threading.Condition()
         self.reader = threading.Thread(target=self._read, daemon=True)
