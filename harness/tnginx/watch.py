@@ -20,11 +20,10 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Optional, Sequence, TextIO
+from typing import Iterable, Optional, Sequence, TextIO
 
 from harness.errors import HarnessError
 from harness.prefetch import DEPTH
@@ -38,7 +37,7 @@ from harness.tnginx.image_nginx import perl_env
 from harness.tnginx.items import BlockJob
 from harness.tnginx.lanes import lanes_of
 from harness.tnginx.load import TFileError, load_tfile, suite_root
-from harness.tnginx.luadeps import LuaDeps
+from harness.tnginx.luadeps import LuaDeps, split_dirs
 from harness.tnginx.runner import BlockResult, BlockRunner
 
 STEP_MS = 30  # a change is acted on once the files were quiet this long (an editor's write and rename)
@@ -80,7 +79,7 @@ class Targets:
             wanted += [d for d in (root / "lib", root / "t") if d.is_dir()]
         wanted += [d for d in self.lua_dirs if d.is_dir()]
         out: list[Path] = []
-        for d in sorted(set(wanted), key=lambda p: len(p.parts)):
+        for d in sorted(set(wanted), key=lambda p: (len(p.parts), str(p))):
             if not any(d == o or o in d.parents for o in out):
                 out.append(d)
         return out
@@ -156,6 +155,7 @@ class WarmRunner:
                         if facts is not None else None)
         self.runners: dict[Path, BlockRunner] = {}
         self.rounds = 0
+        self.last: Optional[Round] = None  # the last round that ran to its end
 
     def runner(self, root: Path) -> BlockRunner:
         runner = self.runners.get(root)
@@ -215,6 +215,7 @@ class WarmRunner:
             self.say(f"{self.show(path)} .. {'FAILED' if in_file.failed else 'ok'}  {in_file.passed} passed, "
                      f"{in_file.failed} failed, {in_file.skipped} skipped")
         tally.seconds = time.perf_counter() - started
+        self.last = tally  # before the line that says it: a Ctrl-C right after it exits with this round's code
         self.say(tally.summary(why))
         return tally
 
@@ -243,10 +244,9 @@ class WarmRunner:
 
 
 def watch(paths: Sequence[Path], reports: Path = Path("reports"), jobs: str = "", fault: str = "",
-          check_leak: bool = False, image: Optional[str] = None, lua_path: Sequence[str] = (),
-          stop: Optional[threading.Event] = None, on_round: Optional[Callable[[Round], None]] = None) -> int:
-    """Run ``paths``' blocks, then again on every change until Ctrl-C (or ``stop`` is set); returns
-    0 when the last round passed, 1 when a block of it failed."""
+          check_leak: bool = False, image: Optional[str] = None, lua_path: Sequence[str] = ()) -> int:
+    """Run ``paths``' blocks, then again on every change until Ctrl-C (or SIGTERM); returns 0 when the
+    last round passed, 1 when a block of it failed, 2 when none ran to its end."""
     import watchfiles
 
     from harness.tnginx.settings import TSettings
@@ -258,7 +258,7 @@ def watch(paths: Sequence[Path], reports: Path = Path("reports"), jobs: str = ""
     if not targets.files:
         raise HarnessError(f"no .t files in {', '.join(map(str, paths))}")
     settings = TSettings.from_sources()
-    lua_dirs = [*lua_path, *(p for p in settings.lua_path.split(os.pathsep) if p)]
+    lua_dirs = [*lua_path, *split_dirs(settings.lua_path)]
     deps = LuaDeps.of(os.environ, lua_dirs)  # a --lua-path directory that does not exist: one line, now
     targets.lua_dirs = [Path(d) for d in deps.dirs]
     try:
@@ -268,21 +268,16 @@ def watch(paths: Sequence[Path], reports: Path = Path("reports"), jobs: str = ""
     faults.parse(fault)
     core = Settings.from_sources({"openresty_image": image or "", "reports_dir": str(Path(reports).resolve())})
     runtime = HarnessRuntime(core, Path.cwd())
-    stop = stop or threading.Event()
     runner: Optional[WarmRunner] = None
-    code = 2
     try:
         for line in runtime.header():
             print(line, flush=True)
         runner = WarmRunner(runtime, jobs or settings.t_lanes, lua_dirs, fault, check_leak)
         directories = targets.directories()
         changes = watchfiles.watch(*directories, step=STEP_MS, rust_timeout=POLL_MS, yield_on_timeout=True,
-                                   stop_event=stop, raise_interrupt=True)
+                                   raise_interrupt=True)
         next(changes)  # the watcher is set up: a save from now on is seen, also during the first round
-        last = runner.run(targets.files, "first run")
-        code = 1 if last.failed else 0
-        if on_round is not None:
-            on_round(last)
+        runner.run(targets.files, "first run")
         print(f"watching {len(directories)} director{'y' if len(directories) == 1 else 'ies'} for changes: "
               f"{', '.join(runner.show(d) for d in directories)} (Ctrl-C to stop)", flush=True)
         for changed in changes:
@@ -291,10 +286,7 @@ def watch(paths: Sequence[Path], reports: Path = Path("reports"), jobs: str = ""
                 continue
             saved = sorted({Path(p) for _, p in changed if Path(p).exists()} or {Path(p) for _, p in changed})
             why = ", ".join(runner.show(p) for p in saved[:3]) + (f" and {len(saved) - 3} more" if len(saved) > 3 else "")
-            last = runner.run(files, f"{why} changed")
-            code = 1 if last.failed else 0
-            if on_round is not None:
-                on_round(last)
+            runner.run(files, f"{why} changed")
     except KeyboardInterrupt:
         print("harness t --watch: stopping, removing the session's containers", flush=True)
     finally:
@@ -303,4 +295,6 @@ def watch(paths: Sequence[Path], reports: Path = Path("reports"), jobs: str = ""
                 runner.close()
         finally:
             runtime.close()
-    return code
+    if runner is None or runner.last is None:
+        return 2  # not one round ran to its end
+    return 1 if runner.last.failed else 0
