@@ -40,6 +40,13 @@ def test_watch_reruns_on_save_catches_a_faulty_edit_and_cleans_up_on_ctrl_c(harn
         at, line = next_round(child, at)
         assert "2 passed, 0 failed" in line, child.output()
 
+        tfile.write_text(text.replace("run_tests();", ""))  # a file perl reads but that hands over no block
+        at, line = next_round(child, at)
+        assert "0 passed, 1 failed" in line and "t/module.t .. FAILED  perl:" in child.output(), child.output()
+        tfile.write_text(text)
+        at, line = next_round(child, at)
+        assert "2 passed, 0 failed" in line, child.output()
+
         write_module(tmp_path, "wrong")  # a faulty edit of the Lua module: every block sees it, the one that
         # requires it in the master's init_by_lua (TEST 1) too: a HUP gives the master a new Lua VM
         at, line = next_round(child, at)
