@@ -1,12 +1,13 @@
 """`harness t --watch` end to end: the first run, then a saved `.t` file and a saved Lua module each
-re-run the blocks on the warm containers, a faulty edit is caught and its fix passes again, and
-Ctrl-C leaves nothing of the session on the engine."""
+re-run the blocks on the warm containers, a faulty edit is caught and its fix passes again, Ctrl-C
+leaves nothing of the session on the engine, and what a killed watch left is swept."""
 import re
 from pathlib import Path
 
 import pytest
 
 from harness.tnginx.collect import file_blocks
+from harness.session import sweep_stale
 from harness.tnginx.load import load_tfile
 from tests.integration.children import leftovers
 from tests.integration.watching import WatchChild, module_suite, write_module
@@ -78,3 +79,19 @@ def test_watch_gives_every_block_the_verdict_of_a_run(harness_stage, tmp_path):
         assert child.interrupt() == 0, child.output()
     finally:
         child.kill()
+
+
+def test_a_killed_watch_leaves_only_what_the_next_run_sweeps(harness_stage, tmp_path):
+    """SIGKILL gives the watch no chance to clean up: everything it made carries its session and its
+    pid, so the next run's sweep (any harness run starts with it) removes all of it."""
+    module_suite(tmp_path, blocks=1)
+    child = WatchChild(tmp_path, "t/", "--reports", str(tmp_path / "reports"))
+    try:
+        session = child.session
+        child.wait_line(r"^watching \d+ director", FIRST_RUN)
+        label = f"harness.session={session}"
+        assert leftovers(harness_stage.engine, label), "the watch's containers run while it watches"
+    finally:
+        child.kill()
+    sweep_stale(harness_stage.engine)
+    assert leftovers(harness_stage.engine, label) == []
