@@ -9,7 +9,7 @@ from typing import Any, Mapping, Optional, Sequence, Union
 
 from harness.nginx_conf import Fixture
 from harness.tnginx import stream
-from harness.tnginx.load import BLOCK_ENV, RawBlock, Regex
+from harness.tnginx.load import BLOCK_ENV, DEFAULT_SERVER_PORT, RawBlock, Regex
 from harness.tnginx.peers import Peers, TcpPeer, UdpPeer
 from harness.wire import Packet
 
@@ -468,7 +468,8 @@ def peers_of(raw: RawBlock) -> tuple[Peers, tuple[str, ...]]:
     return Peers(tcp, udp), tuple(unsupported)
 
 
-def fixture_of(raw: RawBlock, no_root_location: bool, env_to_nginx: Sequence[str], label: str) -> Fixture:
+def fixture_of(raw: RawBlock, no_root_location: bool, env_to_nginx: Sequence[str], label: str,
+               port: int = DEFAULT_SERVER_PORT) -> Fixture:
     """The block's config, put where Test::Nginx puts it: ``config`` in the default server (after
     ``client_max_body_size 30M``, before the root location), ``http_config`` in http{} (where the
     default type is text/plain), ``main_config`` in the main context."""
@@ -503,24 +504,24 @@ def fixture_of(raw: RawBlock, no_root_location: bool, env_to_nginx: Sequence[str
     # quiet: as under Test::Nginx, no Lua but the block's own runs in its workers (no heartbeat, no
     # control requests), so its JIT traces (jit.v), thread cache and connection numbers are its own
     return Fixture(name=label, snippets={k: v for k, v in snippets.items() if v}, files=files, embed=True,
-                   lines=lines, quiet=True)
+                   lines=lines, quiet=True, port=port)
 
 
 def build_block(raw: RawBlock, *, repeats: int, log_level: str, workers: int, no_root_location: bool,
                 env_to_nginx: Sequence[str], label: str, environment: Optional[Mapping[str, str]] = None,
-                use_hup: bool = False) -> TBlock:
+                use_hup: bool = False, server_port: int = DEFAULT_SERVER_PORT) -> TBlock:
     """The block to run; a section the harness cannot read becomes the block's ``error``.
     ``environment``: the ``TEST_NGINX_*`` variables the file set, which nginx sees under Test::Nginx
     (a block's ``env NAME;`` and ``env_to_nginx()`` pass them on to its Lua)."""
     unsupported = tuple(sorted(name for name in raw.sections if name in UNSUPPORTED))
     try:
         # a Test::Nginx::Socket::Lua::Stream block becomes the HTTP block that module makes of it
-        raw = RawBlock(raw.name, raw.number, stream.rendered(raw.sections, stream.stream_port(environment or {})),
+        raw = RawBlock(raw.name, raw.number, stream.rendered(raw.sections, stream.stream_port(environment or {}, server_port)),
                        raw.error)
         s = raw.sections
         peers, cannot = peers_of(raw)
         unsupported += cannot
-        fixture = fixture_of(raw, no_root_location, env_to_nginx, label)
+        fixture = fixture_of(raw, no_root_location, env_to_nginx, label, server_port)
         requests = requests_of(raw)
         answers = sum(r.answers for r in requests)
         return TBlock(

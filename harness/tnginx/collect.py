@@ -9,7 +9,7 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.tnginx.adapter import services_of
+from harness.tnginx.adapter import declared_services
 from harness.tnginx.block import TBlock, build_block
 from harness.tnginx.load import TFile, selected
 
@@ -21,8 +21,9 @@ class FileBlock:
     skip: str  # why it does not run ("" when it runs)
 
 
-def file_blocks(tfile: TFile) -> list[FileBlock]:
-    """Every selected block of ``tfile``, in the file's order."""
+def file_blocks(tfile: TFile, redis_users: str = "", sentinel_users: str = "") -> list[FileBlock]:
+    """Every selected block of ``tfile``, in the file's order; ``redis_users``/``sentinel_users``: the
+    ACL users given for the services it declares (``--harness-redis-users``, ``--harness-sentinel-users``)."""
     s = tfile.settings
     seen: dict[str, int] = {}
     built: list[FileBlock] = []
@@ -31,12 +32,13 @@ def file_blocks(tfile: TFile) -> list[FileBlock]:
                             workers=int(s.get("workers") or 1), no_root_location=s.get("no_root_location") == "1",
                             env_to_nginx=list(s.get("env_to_nginx") or []),
                             label=f"{Path(tfile.path).stem}-{raw.number}",
-                            environment=dict(s.get("environment") or {}), use_hup=s.get("use_hup") == "1")
+                            environment=dict(s.get("environment") or {}), use_hup=s.get("use_hup") == "1",
+                            server_port=tfile.server_port)
         name = raw.name or f"block {raw.number}"
         seen[name] = seen.get(name, 0) + 1
         if seen[name] > 1:
             name = f"{name} [{seen[name]}]"
         built.append(FileBlock(name, block, why))
-    services = tuple(sorted(set().union(*(services_of("".join(b.block.fixture.snippets.values()), b.block.test_env)
-                                           for b in built))))
+    services = declared_services((("".join(b.block.fixture.snippets.values()), b.block.test_env) for b in built),
+                                 redis_users, sentinel_users)
     return [dataclasses.replace(b, block=dataclasses.replace(b.block, named_services=services)) for b in built]

@@ -76,7 +76,8 @@ class TFileCollector(pytest.File):
             yield SkippedTFileItem.from_parent(self, name="skip_all", reason=str(tfile.skip_all))
             return
         runnable: list[TBlockItem] = []
-        for built in file_blocks(tfile):
+        settings = self.config.stash[SETTINGS]
+        for built in file_blocks(tfile, settings.redis_users, settings.sentinel_users):
             item = TBlockItem.from_parent(self, name=built.name, block=built.block, tfile=tfile, skip=built.skip)
             if not built.skip:
                 runnable.append(item)

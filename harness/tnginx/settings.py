@@ -27,6 +27,13 @@ OPTIONS: tuple[Option, ...] = (
     Option("check_leak", "HARNESS_CHECK_LEAK", "--harness-check-leak", "off",
            "after each `.t` block passes, send its requests in rounds and fail it on a leak verdict "
            "(FDs, RSS, Redis clients; blocks with --- no_check_leak are left out)", ("off", "on")),
+    Option("redis_users", "HARNESS_T_REDIS_USERS", "--harness-redis-users", "",
+           "`.t` blocks: ACL users (NAME:PASSWORD,...) of every Redis node the blocks use, besides the open "
+           "default user, as a suite's Makefile adds them (TEST_NGINX_REDIS_PORT_AUTH reaches such a node); "
+           "empty: none"),
+    Option("sentinel_users", "HARNESS_T_SENTINEL_USERS", "--harness-sentinel-users", "",
+           "`.t` blocks: ACL users (NAME:PASSWORD,...) of every Sentinel the blocks use (TEST_NGINX_SENTINEL_PORT_AUTH "
+           "reaches one); empty: none"),
     Option("watch", "HARNESS_T_WATCH", "--harness-t-watch", "off",
            "`harness t --watch`: after the first run keep the containers warm and run a `.t` file's blocks "
            "again each time it is saved, and every watched file's when a Lua module (the suite's lib/, "
@@ -45,6 +52,8 @@ class TSettings:
     fault: str
     lua_path: str
     check_leak: str
+    redis_users: str
+    sentinel_users: str
     watch: str
 
     @classmethod

@@ -134,12 +134,14 @@ class WarmRunner:
     """Runs ``.t`` files' blocks on one stage kept between rounds (its containers stay warm)."""
 
     def __init__(self, runtime: HarnessRuntime, lanes: str, lua_path: Sequence[str] = (), fault: str = "",
-                 check_leak: bool = False, out: TextIO = sys.stdout, base: Optional[Path] = None) -> None:
+                 check_leak: bool = False, users: tuple[str, str] = ("", ""), out: TextIO = sys.stdout,
+                 base: Optional[Path] = None) -> None:
         self.runtime = runtime
         self.stage = runtime.stage()
         runtime.probe_images()
         self.lua_path = list(lua_path)
         self.check_leak = check_leak
+        self.users = users  # ACL users of the Redis nodes and of the Sentinels (HARNESS_T_*_USERS)
         self.out = out
         self.base = base or Path.cwd()
         self.stack = contextlib.ExitStack()
@@ -196,8 +198,11 @@ class WarmRunner:
                 self.say(f"{self.show(path)} .. skipped: {tfile.skip_all}")
                 continue
             runner = self.runner(tfile.root)
-            loaded.append((path, [(b.name, None if b.skip else BlockJob(
-                f"{self.rounds}:{path}::{b.name}", runner, b.block, tfile.repeat_each), b.skip) for b in file_blocks(tfile)]))
+            blocks: list[tuple[str, Optional[BlockJob], str]] = []
+            for b in file_blocks(tfile, *self.users):
+                key = f"{self.rounds}:{path}::{b.name}"  # a round's own: RunAhead remembers what it prepared
+                blocks.append((b.name, None if b.skip else BlockJob(key, runner, b.block, tfile.repeat_each), b.skip))
+            loaded.append((path, blocks))
         jobs = [job for _, blocks in loaded for _, job, _ in blocks if job is not None]
         done = 0
         for path, blocks in loaded:
@@ -272,7 +277,8 @@ def watch(paths: Sequence[Path], reports: Path = Path("reports"), jobs: str = ""
     try:
         for line in runtime.header():
             print(line, flush=True)
-        runner = WarmRunner(runtime, jobs or settings.t_lanes, lua_dirs, fault, check_leak)
+        runner = WarmRunner(runtime, jobs or settings.t_lanes, lua_dirs, fault, check_leak,
+                            (settings.redis_users, settings.sentinel_users))
         directories = targets.directories()
         changes = watchfiles.watch(*directories, step=STEP_MS, rust_timeout=POLL_MS, yield_on_timeout=True,
                                    raise_interrupt=True)
