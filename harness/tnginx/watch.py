@@ -91,8 +91,8 @@ class Targets:
         ts: list[Path] = []
         others = False
         for path in (Path(p) for p in changed):
-            if path.name in IGNORED_NAMES or any(part in IGNORED_NAMES for part in path.parts):
-                continue
+            if any(part in IGNORED_NAMES for part in path.parts) or path.name[:1] == path.name[-1:] == "#":
+                continue  # and Emacs's auto-save files (#name#); watchfiles leaves out other editors' own
             if path.suffix == ".t":
                 if path in self.files or (path.exists() and any(g in path.parents for g in self.given if g.is_dir())):
                     ts.append(path)

@@ -46,9 +46,9 @@ def test_a_new_t_file_below_a_given_directory_joins_and_a_deleted_one_leaves(sui
     assert suite / "t/a.t" not in targets.files and suite / "t/d.t" in targets.files
 
 
-def test_editor_probe_files_and_servroot_are_ignored(suite):
+def test_editor_probe_and_auto_save_files_and_servroot_are_ignored(suite):
     targets = Targets([suite / "t"])
-    assert targets.affected([suite / "t/4913", suite / "t/servroot/logs/error.log"]) == []
+    assert targets.affected([suite / "t/4913", suite / "t/servroot/logs/error.log", suite / "t/#a.t#"]) == []
 
 
 def test_round_summary_counts_each_verdict():
