@@ -38,10 +38,10 @@ from harness.tnginx.items import BlockJob
 from harness.tnginx.lanes import lanes_of
 from harness.tnginx.load import TFileError, load_tfile, suite_root
 from harness.tnginx.luadeps import LuaDeps, split_dirs
-from harness.tnginx.runner import BlockResult, BlockRunner
+from harness.tnginx.runner import BlockResult, BlockRunner, Verdict
 
 STEP_MS = 30  # a change is acted on once the files were quiet this long (an editor's write and rename)
-POLL_MS = 200  # how often the watcher hands control back without a change (Ctrl-C, the stop event)
+POLL_MS = 200  # how often the watcher hands control back without a change
 IGNORED_NAMES = frozenset({"4913", "servroot"})  # vim's probe file; Test::Nginx's own server root
 
 
@@ -100,7 +100,6 @@ class Targets:
                 others = True
         self.files = [f for f in self.files if f.exists()]
         self.files += [t for t in ts if t.exists() and t not in self.files]
-        self.files.sort()
         if others:
             return list(self.files)
         return [f for f in self.files if f in ts]
@@ -117,7 +116,7 @@ class Round:
     perl_s: float = 0.0
     seconds: float = 0.0
 
-    def count(self, verdict: str) -> None:
+    def count(self, verdict: Verdict) -> None:
         if verdict == "passed":
             self.passed += 1
         elif verdict == "skipped":
