@@ -74,3 +74,11 @@ def test_watch_refuses_what_it_cannot_do_in_one_line(suite, capsys, monkeypatch)
     monkeypatch.setenv("HARNESS_T_WATCH", "yes")
     assert main(["t", str(suite / "t")]) == 2
     assert "HARNESS_T_WATCH/--harness-t-watch='yes'" in capsys.readouterr().err
+
+
+def test_pytest_given_the_watch_option_says_it_is_harness_t_s(pytester):
+    pytester.makepyfile(test_x="def test_x():\n    pass\n")
+    result = pytester.runpytest("--harness-t-watch=on", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--harness-t-watch: `harness t --watch PATHS` watches; pytest runs once*"])
+    assert pytester.runpytest("--harness-t-watch=off", "-p", "no:cacheprovider").ret == pytest.ExitCode.OK
