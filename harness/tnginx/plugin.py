@@ -20,6 +20,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "tnginx: a block of a Test::Nginx .t file (harness.tnginx)")
     config.stash[items.SETTINGS] = settings_of(config, TSettings)
+    if config.getoption("harness_watch") == "on":  # given to pytest itself (the variable is harness t's)
+        raise pytest.UsageError("--harness-t-watch: `harness t --watch PATHS` watches; pytest runs once")
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> Optional[pytest.Collector]:
