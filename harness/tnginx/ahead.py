@@ -57,7 +57,7 @@ class RunAhead(Generic[R]):
         self.lock = threading.RLock()  # a lane's job ending refills the lanes under it too
         self._futures: dict[Hashable, Future[R]] = {}  # every known job's, until pytest took its result
         self._pending: list[Job[R]] = []  # known, not started, in start order
-        self._order: list[Job[R]] = []  # every known job, in the order pytest asks for them
+        self._order: list[Job[R]] = []  # jobs not started when the last ones were learnt, in pytest's order
         self._running: dict[Hashable, tuple[Optional[Hashable], float]] = {}  # key -> (chain, started)
         self._asked: set[Hashable] = set()  # jobs pytest asked for
         self._prepared: set[Hashable] = set()
@@ -93,10 +93,9 @@ class RunAhead(Generic[R]):
             return
         for j in new:
             self._futures[j.key] = Future()
-        self._order += new
-        waiting = {j.key for j in self._pending} | {j.key for j in new}
-        self._pending = start_order([j for j in self._order if j.key in waiting],
-                                    lambda j: j.estimate, lambda j: j.chain)
+        waiting = {j.key for j in self._pending}
+        self._order = [j for j in self._order if j.key in waiting] + new  # not started, in pytest's order
+        self._pending = start_order(self._order, lambda j: j.estimate, lambda j: j.chain)
 
     def describe(self) -> str:
         """The lanes as the run summary says them: ``2``, or ``auto (2-8, up to 5 used)``."""

@@ -6,12 +6,11 @@ blocks already run while pytest reports this one (see :mod:`harness.tnginx.ahead
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
@@ -21,15 +20,16 @@ from harness.errors import HarnessError
 from harness.prefetch import DEPTH
 from harness.stage import Stage
 from harness.pytest_stage import RUNTIME, session_stage
-from harness.tnginx.adapter import SuiteStage, declared_services
+from harness.tnginx.adapter import SuiteStage
 from harness.tnginx.ahead import RunAhead
 from harness.tnginx.lanes import Lanes, lanes_of
-from harness.tnginx.block import TBlock, build_block
+from harness.tnginx.block import TBlock
+from harness.tnginx.collect import file_blocks
 from harness.tnginx.durations import FILE_NAME as DURATIONS_FILE
 from harness.tnginx.durations import Durations, from_sections
 from harness.tnginx import faults
 from harness.tnginx.image_nginx import perl_env
-from harness.tnginx.load import TFile, TFileError, selected
+from harness.tnginx.load import TFile, TFileError
 from harness.tnginx.readahead import ReadAhead
 from harness.tnginx.luadeps import LuaDeps, split_dirs
 from harness.tnginx.runner import BlockResult, BlockRunner
@@ -84,30 +84,11 @@ class TFileCollector(pytest.File):
         if tfile.skip_all:
             yield SkippedTFileItem.from_parent(self, name="skip_all", reason=str(tfile.skip_all))
             return
-        s = tfile.settings
-        seen: dict[str, int] = {}
-        built: list[tuple[str, TBlock, str]] = []
-        for raw, why in selected(tfile.blocks):
-            block = build_block(raw, repeats=tfile.repeat_each, log_level=str(s.get("log_level") or "debug"),
-                                workers=int(s.get("workers") or 1), no_root_location=s.get("no_root_location") == "1",
-                                env_to_nginx=list(s.get("env_to_nginx") or []),
-                                label=f"{Path(self.path).stem}-{raw.number}",
-                                environment=dict(s.get("environment") or {}), use_hup=s.get("use_hup") == "1",
-                                server_port=tfile.server_port)
-            name = raw.name or f"block {raw.number}"
-            seen[name] = seen.get(name, 0) + 1
-            if seen[name] > 1:
-                name = f"{name} [{seen[name]}]"
-            built.append((name, block, why))
-        # the services the file's configs name, declared for each of its blocks: one shape for all of them
-        settings = self.config.stash[SETTINGS]
-        services = declared_services((("".join(b.fixture.snippets.values()), b.test_env) for _, b, _ in built),
-                                     settings.redis_users, settings.sentinel_users)
         runnable: list[TBlockItem] = []
-        for name, block, why in built:
-            item = TBlockItem.from_parent(self, name=name, block=dataclasses.replace(block, named_services=services),
-                                          tfile=tfile, skip=why)
-            if not why:
+        settings = self.config.stash[SETTINGS]
+        for built in file_blocks(tfile, settings.redis_users, settings.sentinel_users):
+            item = TBlockItem.from_parent(self, name=built.name, block=built.block, tfile=tfile, skip=built.skip)
+            if not built.skip:
                 runnable.append(item)
             yield item
         if runnable:  # every block of the file read: the services it needs are known
@@ -236,7 +217,7 @@ class BlockJob:
     repeats: int
     estimate: float = 0.0
     durations: Optional[Durations] = None
-    span: list[float] = dataclasses.field(default_factory=list)  # when it ran: [start (epoch s), seconds]
+    span: list[float] = field(default_factory=list)  # when it ran: [start (epoch s), seconds]
 
     @property
     def chain(self) -> Optional[str]:
