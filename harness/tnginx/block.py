@@ -9,7 +9,7 @@ from typing import Any, Mapping, Optional, Sequence, Union
 
 from harness.nginx_conf import Fixture
 from harness.tnginx import stream
-from harness.tnginx.load import BLOCK_ENV, RawBlock, Regex
+from harness.tnginx.load import BLOCK_ENV, RawBlock, Regex, perl_true
 from harness.tnginx.peers import Peers, TcpPeer, UdpPeer
 from harness.wire import Packet
 
@@ -100,6 +100,9 @@ class TBlock:
     # the file said use_hup(): Test::Nginx HUPs its running nginx into each block, which then sees
     # its own reload's lines (the master's "(SIGHUP) received"): a fresh container is HUPed once too
     reloaded: bool = False
+    # check_accum_error_log() (or TEST_NGINX_CHECK_ACCUM_ERR_LOG): Test::Nginx reads error.log from its
+    # start at every check, so each repetition's checks see the lines of the repetitions before it too
+    accum_log: bool = False
     peers: Peers = Peers()  # tcp_listen / udp_listen: run by the container's companion
     test_env: Mapping[str, str] = field(default_factory=dict)  # the file's TEST_NGINX_* (placeholders included)
     named_services: tuple[str, ...] = ()  # the session services its file's configs name (harness.services.named_in)
@@ -502,7 +505,7 @@ def fixture_of(raw: RawBlock, no_root_location: bool, env_to_nginx: Sequence[str
 
 def build_block(raw: RawBlock, *, repeats: int, log_level: str, workers: int, no_root_location: bool,
                 env_to_nginx: Sequence[str], label: str, environment: Optional[Mapping[str, str]] = None,
-                use_hup: bool = False) -> TBlock:
+                use_hup: bool = False, accum_log: bool = False) -> TBlock:
     """The block to run; a section the harness cannot read becomes the block's ``error``.
     ``environment``: the ``TEST_NGINX_*`` variables the file set, which nginx sees under Test::Nginx
     (a block's ``env NAME;`` and ``env_to_nginx()`` pass them on to its Lua)."""
@@ -525,11 +528,12 @@ def build_block(raw: RawBlock, *, repeats: int, log_level: str, workers: int, no
             abort="abort" in s, shutdown=_shutdown(s["shutdown"]) if "shutdown" in s else None,
             http09="http09" in s, wait=seconds(s["wait"]) if raw.has("wait") else 0.0,
             ignore_response="ignore_response" in s, must_die="must_die" in s, no_check_leak="no_check_leak" in s,
-            skip_eval=bool(s.get("skip_eval_result")),
+            skip_eval=perl_true(s.get("skip_eval_result")),
             skip_nginx=str(s["skip_nginx"]) if raw.has("skip_nginx") else None,
             skip_nginx2=str(s["skip_nginx2"]) if raw.has("skip_nginx2") else None,
             unsupported=unsupported, needs_modules=stream.modules_needed(s), error=raw.error, uses=frozenset(s),
             env=passed_env(_text(s.get("main_config") or ""), env_to_nginx, environment or {}), reloaded=use_hup,
+            accum_log=accum_log,
             peers=peers, test_env=dict(environment or {}))
     except (BlockError, ValueError, TypeError) as exc:
         return TBlock(name=raw.name, number=raw.number, fixture=Fixture(name=label, snippets={}), requests=(),

@@ -25,7 +25,7 @@ from harness.tnginx.lanes import Lanes, lanes_of
 from harness.tnginx.block import TBlock, build_block
 from harness.tnginx import faults
 from harness.tnginx.image_nginx import perl_env
-from harness.tnginx.load import TFile, TFileError, load_tfile, selected
+from harness.tnginx.load import TFile, TFileError, load_tfile, perl_true, selected
 from harness.tnginx.luadeps import LuaDeps, split_dirs
 from harness.tnginx.runner import BlockResult, BlockRunner
 from harness.tnginx.settings import TSettings
@@ -83,7 +83,8 @@ class TFileCollector(pytest.File):
                                 workers=int(s.get("workers") or 1), no_root_location=s.get("no_root_location") == "1",
                                 env_to_nginx=list(s.get("env_to_nginx") or []),
                                 label=f"{Path(self.path).stem}-{raw.number}",
-                                environment=dict(s.get("environment") or {}), use_hup=s.get("use_hup") == "1")
+                                environment=dict(s.get("environment") or {}), use_hup=s.get("use_hup") == "1",
+                                accum_log=perl_true(s.get("check_accum_error_log")))
             name = raw.name or f"block {raw.number}"
             seen[name] = seen.get(name, 0) + 1
             if seen[name] > 1:

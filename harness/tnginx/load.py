@@ -195,6 +195,12 @@ def _tfile(path: Path, root: Path, data: ShimOutput) -> TFile:
     return TFile(path, root, settings, blocks)
 
 
+def perl_true(value: Any) -> bool:
+    """Perl's truth of a value the shim handed over as text: undef, ``""`` and ``"0"`` are false
+    (the shim writes a Perl boolean as ``"1"`` / ``"0"``, which Python's ``bool`` would call true)."""
+    return value is not None and value is not False and str(value) not in ("", "0")
+
+
 def selected(blocks: list[RawBlock]) -> list[tuple[RawBlock, str]]:
     """Each block with why it is skipped ("" when it runs): ``--- ONLY`` keeps the first block that
     has it, ``--- LAST`` drops what follows, ``--- SKIP`` skips."""

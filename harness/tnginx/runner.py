@@ -209,9 +209,11 @@ class BlockRunner:
         view = LogView(self.suite.worker_pids(nginx))
         side = any(SIDE_LOG in text for text in block.fixture.snippets.values())
         companion = self.suite.companion(nginx, block)
-        since = nginx.generation_log_start
+        start = since = nginx.generation_log_start
         seen: list[str] = []
         for rep in range(repeats):
+            if block.accum_log:  # as Test::Nginx with check_accum_error_log: from the block's first line
+                since, seen = start, []
             if companion is not None and block.peers:
                 companion.arm(block.peers.wire())  # listening before the requests, as under Test::Nginx
                 try:

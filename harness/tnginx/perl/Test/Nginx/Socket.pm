@@ -12,7 +12,8 @@ our $VERSION = '0.0-harness';
 
 my %Setting = (
     repeat_each => 1, workers => 1, master_on => 0, log_level => 'debug', no_shuffle => 0,
-    no_root_location => 0, worker_connections => 64, check_accum_error_log => 0, use_hup => 0,
+    no_root_location => 0, worker_connections => 64, use_hup => 0,
+    check_accum_error_log => $ENV{TEST_NGINX_CHECK_ACCUM_ERR_LOG} ? 1 : 0,
     no_long_string => 0, no_diff => 0, env_to_nginx => [], skip_all => undef, plan => undef,
 );
 my @Preprocessors;
