@@ -7,6 +7,7 @@ a namespace's sysctls are its owner's, so the sidecars' sysctl cannot be used), 
 labelled with the session; :meth:`Stage.companion` stops it with its OpenResty container."""
 from __future__ import annotations
 
+import base64
 from typing import TYPE_CHECKING, Any, Optional
 
 from harness.containers.sidecar import SidecarContainer
@@ -70,6 +71,17 @@ class CompanionContainer(SidecarContainer):
             raise PeerError("a mock peer on a unix socket needs an engine that shares this host's files "
                             "(the html directory is mounted into both containers)")
         self._call("POST", "/peers", peers)
+
+    def question(self, wait: float) -> Optional[tuple[str, bytes]]:
+        """The next query a peer that asks for its reply received (``(kind, query)``), waiting up to
+        ``wait`` s; None: none came."""
+        asked = self._call("POST", "/peers/question", {"wait": wait})
+        return (str(asked["kind"]), base64.b64decode(asked["query"])) if asked else None
+
+    def answer(self, kind: str, reply: Optional[tuple[bytes, ...]]) -> None:
+        """The reply to the ``kind`` peer's query (None: it sends nothing)."""
+        self._call("POST", "/peers/answer", {"kind": kind, "reply": None if reply is None else
+                                             [base64.b64encode(p).decode() for p in reply]})
 
     def collect(self) -> dict[str, Any]:
         """Stop the peers; what each received (``{"tcp": {"query": base64, ...}, "udp": ...}``)."""

@@ -106,6 +106,7 @@ class TBlock:
     peers: Peers = Peers()  # tcp_listen / udp_listen: run by the container's companion
     test_env: Mapping[str, str] = field(default_factory=dict)  # the file's TEST_NGINX_* (placeholders included)
     named_services: tuple[str, ...] = ()  # the session services its file's configs name (harness.services.named_in)
+    source: str = ""  # the .t file it came from (perl calls its subs there: harness.tnginx.perlcalls)
 
     @property
     def needs_fresh_master(self) -> bool:
@@ -402,7 +403,7 @@ def seconds(value: Any) -> float:
     return float(text.rstrip("s"))
 
 
-PERL_CODE = re.compile(r"CODE\(0x[0-9a-f]+\)")  # a Perl sub as the shim hands it over (not callable here)
+PERL_CODE = re.compile(r"CODE\(0x[0-9a-f]+\)")  # a Perl sub as the shim hands it over (perl calls it: PerlCalls)
 
 
 def _target(raw: RawBlock, section: str, unsupported: list[str]) -> Optional[tuple[int, str]]:
@@ -421,14 +422,18 @@ def _target(raw: RawBlock, section: str, unsupported: list[str]) -> Optional[tup
     raise BlockError(f"{section}: {target!r} is neither a port nor a *.sock path")
 
 
-def _replies(raw: RawBlock, section: str, unsupported: list[str]) -> Optional[tuple[bytes, ...]]:
+def _replies(raw: RawBlock, section: str, unsupported: list[str]) -> tuple[Optional[tuple[bytes, ...]], bool]:
+    """The reply's pieces, and whether it is a Perl sub instead (called with the query at run time, as
+    Test::Nginx does: the pieces are then empty)."""
     if not raw.has(section):
-        return None
+        return None, False
     value = raw.sections[section]
+    if isinstance(value, str) and PERL_CODE.fullmatch(value):
+        return (), True
     if any(isinstance(v, str) and PERL_CODE.fullmatch(v) for v in _list(value)):
-        unsupported.append(f"{section} (a Perl sub: it would run on the query at run time)")
-        return None
-    return tuple(_bytes(str(v)) for v in _list(value))
+        unsupported.append(f"{section} (an array holding a Perl sub: Test::Nginx sends it as text)")
+        return None, False
+    return tuple(_bytes(str(v)) for v in _list(value)), False
 
 
 def _query(raw: RawBlock, section: str) -> Any:
@@ -442,7 +447,7 @@ def peers_of(raw: RawBlock) -> tuple[Peers, tuple[str, ...]]:
     unsupported: list[str] = []
     tcp = udp = None
     if raw.has("tcp_listen"):
-        target, reply = _target(raw, "tcp_listen", unsupported), _replies(raw, "tcp_reply", unsupported)
+        target, (reply, tcp_ask) = _target(raw, "tcp_listen", unsupported), _replies(raw, "tcp_reply", unsupported)
         if reply is None and not raw.has("tcp_shutdown") and not unsupported:
             raise BlockError("tcp_listen without tcp_reply or tcp_shutdown (Test::Nginx bails out)")
         if target is not None and not unsupported:
@@ -453,15 +458,15 @@ def peers_of(raw: RawBlock) -> tuple[Peers, tuple[str, ...]]:
                           shutdown_delay=seconds(s["tcp_shutdown_delay"]) if raw.has("tcp_shutdown_delay") else 0.0,
                           no_close="tcp_no_close" in s,
                           auto_timeout=(seconds(s["tcp_query_auto_timeout"]) if str(s["tcp_query_auto_timeout"]).strip()
-                                        else 0.1) if "tcp_query_auto_timeout" in s else None)
+                                        else 0.1) if "tcp_query_auto_timeout" in s else None, ask=tcp_ask)
     if raw.has("udp_listen"):
         cannot = len(unsupported)
-        target, reply = _target(raw, "udp_listen", unsupported), _replies(raw, "udp_reply", unsupported)
+        target, (reply, udp_ask) = _target(raw, "udp_listen", unsupported), _replies(raw, "udp_reply", unsupported)
         if reply is None and len(unsupported) == cannot:
             raise BlockError("udp_listen without udp_reply (Test::Nginx bails out)")
         if target is not None and len(unsupported) == cannot:
             udp = UdpPeer(port=target[0], reply=reply or (), query=_query(raw, "udp_query"),
-                          reply_delay=seconds(s["udp_reply_delay"]) if raw.has("udp_reply_delay") else 0.0)
+                          reply_delay=seconds(s["udp_reply_delay"]) if raw.has("udp_reply_delay") else 0.0, ask=udp_ask)
     return Peers(tcp, udp), tuple(unsupported)
 
 

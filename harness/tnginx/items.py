@@ -95,7 +95,8 @@ class TFileCollector(pytest.File):
                                                for _, b, _ in built))))
         runnable: list[TBlockItem] = []
         for name, block, why in built:
-            item = TBlockItem.from_parent(self, name=name, block=dataclasses.replace(block, named_services=services),
+            item = TBlockItem.from_parent(self, name=name, block=dataclasses.replace(block, named_services=services,
+                                                                                  source=str(tfile.path)),
                                           tfile=tfile, skip=why)
             if not why:
                 runnable.append(item)
@@ -179,7 +180,8 @@ class TBlockItem(pytest.Item):
             env = {**deps.env(), **run_fault_env(self.config, stage)}
             suite = SuiteStage(stage, self.tfile.root, env, extra_mounts=deps.mounts())
             runner = runners[self.tfile.root] = BlockRunner(suite, check_leak=settings.checks_leaks,
-                                                            present_modules=image_modules(self.config))
+                                                            present_modules=image_modules(self.config),
+                                                            perl_env=image_perl_env(self.config))
         return runner
 
     def following(self, limit: int) -> list["TBlockItem"]:
@@ -301,6 +303,8 @@ def close(config: pytest.Config) -> None:
     ahead = config.stash.get(RUN_AHEAD, None)
     if ahead is not None:
         ahead.close()
+    for runner in config.stash.get(RUNNERS, {}).values():
+        runner.close()
     held = config.stash.get(FAULT, None)
     if held is not None:
         held[0].close()

@@ -4,7 +4,9 @@ and on this repetition's error.log lines (see :mod:`harness.tnginx.logview`)."""
 from __future__ import annotations
 
 import re
+import threading
 import time
+from pathlib import Path
 from types import MappingProxyType
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Mapping, Optional
@@ -14,6 +16,7 @@ from harness.nginx_conf import HTTP_PORT
 from harness.tnginx.block import Expect, LogExpect, Pattern, TBlock, nginx_version_matches
 from harness.tnginx.load import SIDE_LOG, SIDE_LOG_NAME, Regex
 from harness.tnginx.logview import LogView, grep, matches
+from harness.tnginx.perlcalls import Answering, PerlCalls
 from harness.tnginx.reasons import missing_modules, of_failure, unsupported_sections
 from harness.wire import Answer, exchange
 
@@ -137,10 +140,27 @@ class BlockRunner:
     """Runs blocks of one suite on its :class:`~harness.tnginx.adapter.SuiteStage`."""
 
     def __init__(self, suite: "SuiteStage", check_leak: bool = False,
-                 present_modules: Optional[frozenset[str]] = None) -> None:
+                 present_modules: Optional[frozenset[str]] = None, perl_env: Optional[Mapping[str, str]] = None) -> None:
         self.suite = suite
         self.check_leak = check_leak
         self.present_modules = present_modules  # the image's modules (None: unknown, every block runs)
+        self.perl_env = dict(perl_env or {})  # what perl read the files with (the image's stand-in nginx)
+        self.calls: dict[str, PerlCalls] = {}  # per .t file, for its Perl-sub replies
+        self.calls_lock = threading.Lock()
+
+    def perl_calls(self, source: str) -> PerlCalls:
+        """The perl process that calls the subs of the file ``source`` (started once, closed by :meth:`close`)."""
+        with self.calls_lock:
+            calls = self.calls.get(source)
+            if calls is None:
+                calls = self.calls[source] = PerlCalls(Path(source), self.suite.root, self.perl_env)
+            return calls
+
+    def close(self) -> None:
+        with self.calls_lock:
+            calls, self.calls = list(self.calls.values()), {}
+        for one in calls:
+            one.close()
 
     def run(self, block: TBlock, repeats: int = 1) -> BlockResult:
         """Run ``block`` (its requests ``repeats`` times) on a container the suite hands out; safe
@@ -215,10 +235,16 @@ class BlockRunner:
             if block.accum_log:  # as Test::Nginx with check_accum_error_log: from the block's first line
                 since, seen = start, []
             if companion is not None and block.peers:
+                calls = self.perl_calls(block.source) if block.peers.asks else None
+                if calls is not None:
+                    calls.start()  # perl reads the file before the first query comes
                 companion.arm(block.peers.wire())  # listening before the requests, as under Test::Nginx
+                answering = Answering(companion, calls, block.number) if calls is not None else None
                 try:
                     since, lines = self._repetition(block, rep, nginx, since, view, side, result)
                 finally:
+                    for failure in answering.stop() if answering is not None else ():
+                        result.fail(failure)
                     peers_saw = companion.collect()
                 for failure in block.peers.check(peers_saw, rep):  # after the log checks, as Test::Nginx
                     result.fail(failure)

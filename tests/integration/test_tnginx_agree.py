@@ -27,3 +27,10 @@ def test_check_accum_error_log_shows_each_repetition_the_lines_before_it(harness
 def test_skip_eval_runs_the_block_when_its_perl_is_false(harness_stage, tmp_path):
     code, verdicts, out = harness_t(AGREE / "skip-eval.t", tmp_path)
     assert code == 0 and verdicts == {"TEST 1": "passed", "TEST 2": "skipped"}, out
+
+
+def test_a_peer_reply_given_as_a_perl_sub_is_called_with_the_query(harness_stage, tmp_path):
+    """tests/tnginx/agree/peer-sub.t: udp_reply and tcp_reply as Perl subs, called with a query that
+    changes at every request (twice each: repeat_each(2)); a string and an array of pieces."""
+    code, verdicts, out = harness_t(AGREE / "peer-sub.t", tmp_path)
+    assert code == 0 and verdicts == {"TEST 1": "passed", "TEST 2": "passed"}, out

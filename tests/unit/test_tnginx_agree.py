@@ -62,3 +62,80 @@ def test_check_accum_error_log_is_read_from_the_preamble_or_the_environment(tmp_
         """, preamble=preamble)
     tfile = load_tfile(path)
     assert perl_true(tfile.settings.get("check_accum_error_log")) is accum
+
+
+# ---- udp_reply / tcp_reply given as a Perl sub: called with the query at run time -------------------
+def test_a_companion_peer_that_asks_replies_what_the_harness_answers_for_its_query():
+    import asyncio
+    import base64
+    import socket
+
+    from harness.sidecars.companion import Companion
+
+    async def scenario():
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        companion = Companion()
+        await companion.route("POST", ["peers"], {"udp": {"port": port, "ask": True}})
+        loop = asyncio.get_running_loop()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.setblocking(False)
+        sock.connect(("127.0.0.1", port))
+        await loop.sock_sendall(sock, b"\x00\x2aquery")
+        _, asked = await companion.route("POST", ["peers", "question"], {"wait": 2})
+        await companion.route("POST", ["peers", "answer"], {"kind": "udp", "reply": [
+            base64.b64encode(b"re:" + base64.b64decode(asked["query"])).decode()]})
+        got = await asyncio.wait_for(loop.sock_recv(sock, 100), 2)
+        sock.close()
+        _, none = await companion.route("POST", ["peers", "question"], {"wait": 0.05})
+        _, saw = await companion.route("POST", ["peers", "collect"], {})
+        return asked, got, none, saw
+    asked, got, none, saw = asyncio.run(scenario())
+    assert asked["kind"] == "udp" and got == b"re:\x00\x2aquery" and none == {}
+    assert saw["udp"]["replied"] is True
+
+
+@needs_perl
+def test_perl_answers_a_peers_query_with_the_blocks_sub_and_a_dying_sub_is_reported(tmp_path):
+    from harness.tnginx.perlcalls import Answering, PerlCalls
+
+    path = write_t(tmp_path, """
+        === TEST 1: a sub of the file's own helpers
+        --- config
+        --- udp_listen: 1953
+        --- udp_reply eval
+        sub { my $id = unpack("n", shift); return [pack("n", $id), main::tail()] }
+        === TEST 2: a sub that dies
+        --- config
+        --- tcp_listen: 1954
+        --- tcp_reply eval
+        sub { die "no reply for you\\n" }
+        """, preamble='sub tail { "!" }\nprint "the file prints to stdout\\n";\n')
+
+    class FakeCompanion:
+        def __init__(self, questions):
+            self.questions, self.answers = list(questions), []
+
+        def question(self, wait):
+            return self.questions.pop(0) if self.questions else None
+
+        def answer(self, kind, reply):
+            self.answers.append((kind, reply))
+
+    calls = PerlCalls(path, tmp_path)
+    try:
+        one = FakeCompanion([("udp", b"\x12\x34rest")])
+        answering = Answering(one, calls, 1)
+        deadline = __import__("time").monotonic() + 30
+        while not one.answers and __import__("time").monotonic() < deadline:
+            __import__("time").sleep(0.01)
+        assert answering.stop() == [] and one.answers == [("udp", (b"\x12\x34", b"!"))]
+        two = FakeCompanion([("tcp", b"x")])
+        answering = Answering(two, calls, 2)
+        while not two.answers and __import__("time").monotonic() < deadline:
+            __import__("time").sleep(0.01)
+        errors = answering.stop()
+        assert two.answers == [("tcp", None)] and "no reply for you" in errors[0], errors
+    finally:
+        calls.close()
