@@ -1,11 +1,13 @@
 """The network-namespace companion of an OpenResty container: it runs in the tools image, joined to
 that container's network namespace, so what it listens on is the container's own 127.0.0.1.
 
-Two jobs:
+Three jobs:
 
 - **forwards**: ``127.0.0.1:PORT`` -> a service of the session (Redis, memcached, or the fault
   proxy in front of one), for suites that hard-code ``127.0.0.1:$TEST_NGINX_REDIS_PORT``. A
   forward is the fault proxy's :class:`Proxy` without toxics, bound to 127.0.0.1.
+- **a local client**: a block's requests sent from 127.0.0.1 (``POST /talk``: harness/wire.py's
+  raw client, run here), for blocks that look at the client's address (``client: 127.0.0.1``).
 - **mock peers**: the TCP and UDP servers a Test::Nginx block declares (``tcp_listen``,
   ``udp_listen`` and their sections), armed before each repetition's requests and read back after
   them. Their behaviour follows Test::Nginx's documentation (see :class:`TcpPeer`, :class:`UdpPeer`).
@@ -28,6 +30,7 @@ import socket
 from typing import Any, Awaitable, Callable, Optional, cast
 
 from harness.sidecars.fault_proxy import Json, Proxy, json_api
+from harness.wire import Packet, talk
 
 LOOPBACK = "127.0.0.1"
 READ_SIZE = 4096  # what one read of a mock peer takes (as Test::Nginx's peers)
@@ -241,6 +244,18 @@ class Companion:
             future.set_result(None if reply is None else [base64.b64decode(p) for p in reply])
         return {}
 
+    async def talk(self, body: Json) -> Json:
+        """A client's exchange with nginx from this namespace (the raw client of harness/wire.py, in a
+        thread): nginx sees it come from 127.0.0.1."""
+        packets = [Packet(base64.b64decode(data), float(delay)) for data, delay in body["packets"]]
+        shutdown = body.get("shutdown")
+        got = await asyncio.to_thread(talk, str(body.get("host") or LOOPBACK), int(body["port"]), packets,
+                                      float(body["timeout"]), until_close=bool(body.get("until_close", True)),
+                                      answers=int(body.get("answers") or 1),
+                                      shutdown=None if shutdown is None else int(shutdown))
+        return {"data": base64.b64encode(got.data).decode(), "closed": got.closed, "timed_out": got.timed_out,
+                "error": got.error, "elapsed_ms": got.elapsed_ms}
+
     async def set_forwards(self, table: Json) -> Json:
         for name in [n for n in self.forwards if n not in table]:
             await self.forwards.pop(name).disable()
@@ -308,6 +323,8 @@ class Companion:
                 return 409, {"error": str(exc)}
         if parts == ["peers", "collect"] and method == "POST":
             return 200, await self.collect()
+        if parts == ["talk"] and method == "POST":
+            return 200, await self.talk(body)
         if parts == ["peers", "question"] and method == "POST":
             return 200, await self.question(body)
         if parts == ["peers", "answer"] and method == "POST":

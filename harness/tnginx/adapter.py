@@ -158,10 +158,10 @@ class SuiteStage:
         return out
 
     def companion(self, nginx: "OpenRestyContainer", block: "TBlock") -> "Optional[CompanionContainer]":
-        """The companion of ``nginx`` with the forwards ``block`` uses, when it has mock peers or
-        looks for a service on 127.0.0.1; else None (no companion is started)."""
+        """The companion of ``nginx`` with the forwards ``block`` uses, when it has mock peers, looks
+        for a service on 127.0.0.1 or sends its requests from there; else None (no companion is started)."""
         local = self.local_services(block)
-        if not local and not block.peers:
+        if not local and not block.peers and not block.local_client:
             return None
         companion = self.stage.companion(nginx)
         companion.set_forwards({**{k: v for k, v in companion.forwards.items() if k not in local}, **local})

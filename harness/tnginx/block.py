@@ -107,6 +107,9 @@ class TBlock:
     test_env: Mapping[str, str] = field(default_factory=dict)  # the file's TEST_NGINX_* (placeholders included)
     named_services: tuple[str, ...] = ()  # the session services its file's configs name (harness.services.named_in)
     source: str = ""  # the .t file it came from (perl calls its subs there: harness.tnginx.perlcalls)
+    # it looks at the client's address: its requests go from the container's 127.0.0.1 (the companion
+    # sends them), where Test::Nginx's client is (see observes_client_address)
+    local_client: bool = False
 
     @property
     def needs_fresh_master(self) -> bool:
@@ -508,6 +511,34 @@ def fixture_of(raw: RawBlock, no_root_location: bool, env_to_nginx: Sequence[str
                    lines=lines, quiet=True)
 
 
+# What a block's expectations say about the client's address under Test::Nginx (its client is at
+# 127.0.0.1: "client: 127.0.0.1" in error.log lines, $remote_addr in a body), and the config names
+# through which nginx shows it.
+EXPECTATIONS = ("response_body", "response_body_like", "response_body_unlike", "response_headers",
+                "response_headers_like", "raw_response_headers_like", "error_log", "grep_error_log_out")
+CLIENT_ADDRESS_NAMES = re.compile(r"remote_addr|proxy_add_x_forwarded_for|raw_client_addr|realip_|set_real_ip_from")
+LOOPBACK = "127.0.0.1"
+
+
+def _texts(value: Any) -> list[str]:
+    if isinstance(value, list):
+        return [t for v in value for t in _texts(v)]
+    if isinstance(value, Regex):
+        return [value.pattern.replace("\\.", ".")]
+    return [] if value is None else [str(value)]
+
+
+def observes_client_address(sections: Mapping[str, Any]) -> bool:
+    """Whether a block may see where its client connects from: an expectation names 127.0.0.1 (an
+    error.log line's ``client: 127.0.0.1``, an upstream's address too: sending from 127.0.0.1 costs only
+    time), or the config reads the client's address (``$remote_addr``, ``$proxy_add_x_forwarded_for``,
+    ``ngx.var.remote_addr``, the realip module)."""
+    if any(LOOPBACK in text for name in EXPECTATIONS for text in _texts(sections.get(name))):
+        return True
+    config = "".join(str(sections.get(name) or "") for name in ("config", "http_config", "server_config"))
+    return CLIENT_ADDRESS_NAMES.search(config) is not None
+
+
 def build_block(raw: RawBlock, *, repeats: int, log_level: str, workers: int, no_root_location: bool,
                 env_to_nginx: Sequence[str], label: str, environment: Optional[Mapping[str, str]] = None,
                 use_hup: bool = False, accum_log: bool = False) -> TBlock:
@@ -538,7 +569,7 @@ def build_block(raw: RawBlock, *, repeats: int, log_level: str, workers: int, no
             skip_nginx2=str(s["skip_nginx2"]) if raw.has("skip_nginx2") else None,
             unsupported=unsupported, needs_modules=stream.modules_needed(s), error=raw.error, uses=frozenset(s),
             env=passed_env(_text(s.get("main_config") or ""), env_to_nginx, environment or {}), reloaded=use_hup,
-            accum_log=accum_log,
+            accum_log=accum_log, local_client=observes_client_address(s),
             peers=peers, test_env=dict(environment or {}))
     except (BlockError, ValueError, TypeError) as exc:
         return TBlock(name=raw.name, number=raw.number, fixture=Fixture(name=label, snippets={}), requests=(),

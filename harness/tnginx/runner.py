@@ -18,10 +18,10 @@ from harness.tnginx.load import SIDE_LOG, SIDE_LOG_NAME, Regex
 from harness.tnginx.logview import LogView, grep, matches
 from harness.tnginx.perlcalls import Answering, PerlCalls
 from harness.tnginx.reasons import missing_modules, of_failure, unsupported_sections
-from harness.wire import Answer, exchange
+from harness.wire import Answer, Talker, exchange, talk
 
 if TYPE_CHECKING:
-    from harness.containers import OpenRestyContainer
+    from harness.containers import CompanionContainer, OpenRestyContainer
     from harness.tnginx.adapter import SuiteStage
 
 Verdict = Literal["passed", "failed", "skipped", "error"]
@@ -241,7 +241,7 @@ class BlockRunner:
                 companion.arm(block.peers.wire())  # listening before the requests, as under Test::Nginx
                 answering = Answering(companion, calls, block.number) if calls is not None else None
                 try:
-                    since, lines = self._repetition(block, rep, nginx, since, view, side, result)
+                    since, lines = self._repetition(block, rep, nginx, since, view, side, result, companion)
                 finally:
                     for failure in answering.stop() if answering is not None else ():
                         result.fail(failure)
@@ -249,7 +249,7 @@ class BlockRunner:
                 for failure in block.peers.check(peers_saw, rep):  # after the log checks, as Test::Nginx
                     result.fail(failure)
             else:
-                since, lines = self._repetition(block, rep, nginx, since, view, side, result)
+                since, lines = self._repetition(block, rep, nginx, since, view, side, result, companion)
             seen += lines
         if result.verdict == "failed":
             cause = of_failure([*result.failures, *seen])  # every line: a debug log may bury it
@@ -263,14 +263,20 @@ class BlockRunner:
                 result.workers = f"could not read: {exc}"
 
     def _repetition(self, block: TBlock, rep: int, nginx: "OpenRestyContainer", since: int, view: LogView,
-                    side: bool, result: BlockResult) -> tuple[int, list[str]]:
-        """One repetition: its requests, the checks on the answers and on its error.log lines (read
+                    side: bool, result: BlockResult,
+                    companion: "Optional[CompanionContainer]" = None) -> tuple[int, list[str]]:
+        """One repetition: its requests (from the container's 127.0.0.1 through ``companion`` when the
+        block looks at the client's address), the checks on the answers and on its error.log lines (read
         from ``since``); returns where the next repetition's lines start, and these lines."""
-        host, port = nginx.endpoint(HTTP_PORT)
+        talker: Talker = talk
+        if block.local_client and companion is not None:
+            host, port, talker = "127.0.0.1", HTTP_PORT, companion.talk
+        else:
+            host, port = nginx.endpoint(HTTP_PORT)
         answers: list[Answer] = []
         for request in block.requests:
             answers += exchange(host, port, request.packets, block.timeout, answers=request.answers,
-                                shutdown=block.shutdown, http09=block.http09)
+                                shutdown=block.shutdown, http09=block.http09, talker=talker)
         for index, answer in enumerate(answers):
             if answer.timed_out and not block.abort:  # as Test::Nginx: --- abort forgives the timeout
                 result.fail(f"request {index + 1}: client socket timed out after {block.timeout:g}s")

@@ -34,3 +34,11 @@ def test_a_peer_reply_given_as_a_perl_sub_is_called_with_the_query(harness_stage
     changes at every request (twice each: repeat_each(2)); a string and an array of pieces."""
     code, verdicts, out = harness_t(AGREE / "peer-sub.t", tmp_path)
     assert code == 0 and verdicts == {"TEST 1": "passed", "TEST 2": "passed"}, out
+
+
+def test_a_block_that_looks_at_the_client_address_sees_127_0_0_1(harness_stage, tmp_path):
+    """tests/tnginx/agree/client-address.t: $remote_addr, "client: 127.0.0.1" in error.log and the
+    X-Forwarded-For a proxy adds, as under Test::Nginx (requests sent from the container's 127.0.0.1,
+    a body in two packets with a delay between them)."""
+    code, verdicts, out = harness_t(AGREE / "client-address.t", tmp_path)
+    assert code == 0 and verdicts == {"TEST 1": "passed", "TEST 2": "passed", "TEST 3": "passed"}, out

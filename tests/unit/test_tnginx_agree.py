@@ -139,3 +139,51 @@ def test_perl_answers_a_peers_query_with_the_blocks_sub_and_a_dying_sub_is_repor
         assert two.answers == [("tcp", None)] and "no reply for you" in errors[0], errors
     finally:
         calls.close()
+
+
+# ---- the client's address: requests from 127.0.0.1 for blocks that look at it ----------------------
+def test_a_block_observes_the_client_address_by_its_expectations_or_its_config():
+    from harness.tnginx.block import observes_client_address
+    from harness.tnginx.load import Regex
+
+    assert observes_client_address({"error_log": "while connecting to upstream, client: 127.0.0.1"})
+    assert observes_client_address({"error_log": [Regex(r"client: 127\.0\.0\.1, server")]})
+    assert observes_client_address({"response_body": ["a", "Foo: 8.8.8.8, 127.0.0.1\n"]})
+    assert observes_client_address({"config": "proxy_set_header Foo $proxy_add_x_forwarded_for;"})
+    assert observes_client_address({"config": "content_by_lua_block { ngx.say(ngx.var.remote_addr) }"})
+    assert not observes_client_address({"config": "proxy_pass http://127.0.0.1:$server_port/back;",
+                                        "response_body": "ok\n", "no_error_log": "127.0.0.1"})
+
+
+def test_the_companion_talks_to_a_server_of_its_namespace_as_the_raw_client_would():
+    import asyncio
+    import base64
+
+    from harness.sidecars.companion import Companion
+    from harness.wire import Packet, Received, exchange, talk
+
+    async def scenario():
+        async def serve(reader, writer):
+            data = await reader.readuntil(b"\r\n\r\n")
+            peer = writer.get_extra_info("peername")[0]
+            body = f"{peer} {len(data)}".encode()
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+            await writer.drain()
+            writer.close()
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        request = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+        _, got = await Companion().route("POST", ["talk"], {
+            "host": "127.0.0.1", "port": port, "timeout": 2, "shutdown": None,
+            "packets": [[base64.b64encode(request[:5]).decode(), 0], [base64.b64encode(request[5:]).decode(), 0.05]]})
+        direct = await asyncio.to_thread(talk, "127.0.0.1", port, [Packet(request)], 2)
+        server.close()
+        return got, direct
+    got, direct = asyncio.run(scenario())
+    assert base64.b64decode(got["data"]) == direct.data and got["closed"] and not got["timed_out"]
+    assert direct.data.endswith(b"127.0.0.1 %d" % len(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+
+    def fake_talker(host, port, packets, timeout, **kwargs):  # exchange parses what any talker read
+        return Received(direct.data, True, False)
+    answer, = exchange("ignored", 0, [Packet(b"GET / HTTP/1.1\r\n\r\n")], 1, talker=fake_talker)
+    assert answer.status == 200 and answer.body.startswith(b"127.0.0.1 ")
