@@ -26,6 +26,9 @@ ROOT = "/harness"  # nginx prefix inside the container
 # under ROOT: the server's writable html directory (ROOT/html links to it; lualib/agent.lua); its own
 # name is html, as under Test::Nginx, because ngx_lua reports real paths and suites match ".../html/..."
 WWW = "srv/html"
+# fixture files to be written at their absolute path in the container (a Test::Nginx block's user file
+# named /tmp/x.conf): FIXTURE/__absolute__/tmp/x.conf, copied to / when its generation becomes current
+ABSOLUTE_FILES = "__absolute__"
 CONF = f"{ROOT}/conf/nginx.conf"
 ERROR_LOG = f"{ROOT}/logs/error.log"
 ACCESS_LOG = f"{ROOT}/logs/access.log"

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Sequence, Union
 
-from harness.nginx_conf import Fixture
+from harness.nginx_conf import ABSOLUTE_FILES, Fixture
 from harness.tnginx import stream
 from harness.tnginx.load import BLOCK_ENV, RawBlock, Regex, perl_true
 from harness.tnginx.peers import Peers, TcpPeer, UdpPeer
@@ -501,7 +501,9 @@ def fixture_of(raw: RawBlock, no_root_location: bool, env_to_nginx: Sequence[str
     if not no_root_location:
         config += "\nlocation / {\n    root html;\n    index index.html index.htm;\n}\n"
     main = "".join(f"env {name}; " for name in env_to_nginx) + main_config
-    files = {f"html/{name}": content for name, content in user_files(s.get("user_files")).items()}
+    # as Test::Nginx writes them: in the html directory, or at an absolute path ("/tmp/lua.conf")
+    files = {(f"{ABSOLUTE_FILES}{name}" if name.startswith("/") else f"html/{name}"): content
+             for name, content in user_files(s.get("user_files")).items()}
     # as under Test::Nginx, html/ always holds a small index page (GET / answers 200)
     files.setdefault("html/index.html", b"<html><head><title>It works!</title></head><body>It works!</body></html>")
     snippets = {"main.conf": main, "http.conf": http, "server.conf": config}

@@ -42,3 +42,11 @@ def test_a_block_that_looks_at_the_client_address_sees_127_0_0_1(harness_stage, 
     a body in two packets with a delay between them)."""
     code, verdicts, out = harness_t(AGREE / "client-address.t", tmp_path)
     assert code == 0 and verdicts == {"TEST 1": "passed", "TEST 2": "passed", "TEST 3": "passed"}, out
+
+
+def test_user_files_at_absolute_paths_and_broken_lua_files_are_test_data(harness_stage, tmp_path):
+    """tests/tnginx/agree/user-files.t: a user file named /tmp/... is written there (the config includes
+    it); a broken html/*.lua fails the request that loads it (500, its syntax error in error.log)
+    instead of stopping the block before it starts."""
+    code, verdicts, out = harness_t(AGREE / "user-files.t", tmp_path)
+    assert code == 0 and verdicts == {"TEST 1": "passed", "TEST 2": "passed"}, out

@@ -187,3 +187,22 @@ def test_the_companion_talks_to_a_server_of_its_namespace_as_the_raw_client_woul
         return Received(direct.data, True, False)
     answer, = exchange("ignored", 0, [Packet(b"GET / HTTP/1.1\r\n\r\n")], 1, talker=fake_talker)
     assert answer.status == 200 and answer.body.startswith(b"127.0.0.1 ")
+
+
+@needs_perl
+def test_a_user_file_with_an_absolute_name_goes_to_the_absolute_files_of_the_fixture(tmp_path):
+    from harness.nginx_conf import ABSOLUTE_FILES
+
+    path = write_t(tmp_path, """
+        === TEST 1: files
+        --- config
+            include /tmp/x.conf;
+        --- user_files
+        >>> /tmp/x.conf
+        location = /t { return 200; }
+        >>> a/b.txt
+        B
+        """)
+    block = build(load_tfile(path).blocks[0])
+    assert block.fixture.files[f"{ABSOLUTE_FILES}/tmp/x.conf"] == b"location = /t { return 200; }\n"
+    assert block.fixture.files["html/a/b.txt"] == b"B\n"
