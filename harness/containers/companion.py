@@ -60,11 +60,14 @@ class CompanionContainer(SidecarContainer):
             raise HarnessError(f"companion {self.name}: {method} {path} -> {r.status_code} {r.text}")
         return r.json()
 
-    def set_forwards(self, table: dict[str, Forward]) -> None:
-        """Make ``127.0.0.1:port`` forward to each upstream (the whole table; unchanged: no call)."""
-        if table != self.forwards:
-            self._call("PUT", "/forwards", {name: list(f) for name, f in table.items()})
-            self.forwards = dict(table)
+    def set_forwards(self, table: dict[str, Forward]) -> bool:
+        """Make ``127.0.0.1:port`` forward to each upstream (the whole table; unchanged: no call).
+        Whether the table changed."""
+        if table == self.forwards:
+            return False
+        self._call("PUT", "/forwards", {name: list(f) for name, f in table.items()})
+        self.forwards = dict(table)
+        return True
 
     def arm(self, peers: dict[str, Any]) -> None:
         """Start a repetition's mock peers (``{"tcp": spec|None, "udp": spec|None}``); they listen

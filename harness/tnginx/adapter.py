@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Optional
 
+from harness.errors import HarnessError
+from harness.nginx_conf import ABSOLUTE_FILES, ROOT, WWW
 from harness.services import named_in
 from harness.tnginx.hostpaths import named_host_dirs
 
@@ -123,13 +125,24 @@ class SuiteStage:
 
     def openresty(self, block: "TBlock") -> "OpenRestyContainer":
         nginx = self.stage.openresty(block.fixture, **self._args(block))
-        if block.reloaded and nginx.generation == 1:  # started for it, not HUPed into it: as use_hup() would
-            try:
+        try:
+            if block.reloaded and nginx.generation == 1:  # started for it, not HUPed into it: as use_hup() would
                 nginx.switch(block.fixture)
-            except BaseException:
-                self.release(nginx, reusable=False)
-                raise
+            elif self.starts_without_its_services(nginx, block):
+                nginx.switch(block.fixture)  # its workers start again, the services there now
+        except BaseException:
+            self.release(nginx, reusable=False)
+            raise
         return nginx
+
+    def starts_without_its_services(self, nginx: "OpenRestyContainer", block: "TBlock") -> bool:
+        """Whether ``block``'s workers, busy with its services at their start (init_worker_by_lua: a
+        timer that connects to memcached at 127.0.0.1), started before the companion forwarded them
+        (a fresh container, or one that forwarded others): the forwards are set now."""
+        if not any("init_worker_by_lua" in text for text in block.fixture.snippets.values()):
+            return False
+        local = self.local_services(block)
+        return bool(local) and self.forward(nginx, local)
 
     def local_services(self, block: "TBlock") -> dict[str, tuple[int, str, int]]:
         """The forwards ``block`` uses, ``key: (port on 127.0.0.1, host, port)``: its config names a local
@@ -163,9 +176,41 @@ class SuiteStage:
         local = self.local_services(block)
         if not local and not block.peers and not block.local_client:
             return None
+        self.forward(nginx, local)
+        return self.stage.companion(nginx)
+
+    def forward(self, nginx: "OpenRestyContainer", local: "dict[str, tuple[int, str, int]]") -> bool:
+        """Have the companion of ``nginx`` forward ``local`` too; whether it did not already."""
         companion = self.stage.companion(nginx)
-        companion.set_forwards({**{k: v for k, v in companion.forwards.items() if k not in local}, **local})
-        return companion
+        return companion.set_forwards({**{k: v for k, v in companion.forwards.items() if k not in local}, **local})
+
+    @staticmethod
+    def rewrite_user_files(nginx: "OpenRestyContainer", block: "TBlock") -> None:
+        """Write ``block``'s user files again, over what the last repetition left (files it made stay),
+        as Test::Nginx does before each repetition after the first: a request that moved or removed
+        one finds it again. Into the html directory the engine shares with this host where it does,
+        else (and for files at absolute paths) by a copy in the container."""
+        html = {rel[len("html/"):]: data for rel, data in block.fixture.files.items() if rel.startswith("html/")}
+        absolute = any(rel.startswith(f"{ABSOLUTE_FILES}/") for rel in block.fixture.files)
+        copy = []
+        if nginx.config_dir is not None:
+            www = nginx.config_dir / WWW
+            for rel, data in html.items():
+                path = www / rel
+                for parent in reversed([p for p in path.parents if www in p.parents]):
+                    if not parent.exists():
+                        parent.mkdir(mode=0o777)
+                        parent.chmod(0o777)
+                path.write_bytes(data)
+                path.chmod(0o666)
+        elif html:
+            copy.append(f"cp -R {ROOT}/gen/{nginx.generation}/fixture/html/. {ROOT}/{WWW}/")
+        if absolute:
+            copy.append(f"cp -R {ROOT}/gen/{nginx.generation}/fixture/{ABSOLUTE_FILES}/. /")
+        if copy:
+            code, out = nginx.sh(" && ".join(copy))
+            if code != 0:
+                raise HarnessError(f"{nginx.name}: cannot write the block's user files again: {out.strip()}")
 
     def release(self, nginx: "OpenRestyContainer", reusable: bool = True) -> None:
         self.stage.release(nginx, reusable)

@@ -232,6 +232,8 @@ class BlockRunner:
         start = since = nginx.generation_log_start
         seen: list[str] = []
         for rep in range(repeats):
+            if rep and "user_files" in block.uses:
+                self.suite.rewrite_user_files(nginx, block)  # as Test::Nginx, before each later repetition
             if block.accum_log:  # as Test::Nginx with check_accum_error_log: from the block's first line
                 since, seen = start, []
             if companion is not None and block.peers:

@@ -47,6 +47,13 @@ def test_a_block_that_looks_at_the_client_address_sees_127_0_0_1(harness_stage, 
 def test_user_files_at_absolute_paths_and_broken_lua_files_are_test_data(harness_stage, tmp_path):
     """tests/tnginx/agree/user-files.t: a user file named /tmp/... is written there (the config includes
     it); a broken html/*.lua fails the request that loads it (500, its syntax error in error.log)
-    instead of stopping the block before it starts."""
+    instead of stopping the block before it starts; repetition 2 finds the file repetition 1 moved away."""
     code, verdicts, out = harness_t(AGREE / "user-files.t", tmp_path)
-    assert code == 0 and verdicts == {"TEST 1": "passed", "TEST 2": "passed"}, out
+    assert code == 0 and verdicts == {"TEST 1": "passed", "TEST 2": "passed", "TEST 3": "passed"}, out
+
+
+def test_a_local_service_is_there_when_the_workers_start(harness_stage, tmp_path):
+    """tests/tnginx/agree/init-worker-service.t: init_worker_by_lua's timer connects to memcached at
+    127.0.0.1 at once (the companion forwards it before the block's workers start)."""
+    code, verdicts, out = harness_t(AGREE / "init-worker-service.t", tmp_path)
+    assert code == 0 and verdicts == {"TEST 1": "passed"}, out

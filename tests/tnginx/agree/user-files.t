@@ -44,3 +44,22 @@ GET /t
 --- error_code: 500
 --- error_log eval
 qr/html\/broken\.lua:3: 'end' expected/
+
+
+
+=== TEST 3: every repetition finds the user files as the first one did (this one moves its file away)
+--- config
+    location = /t {
+        content_by_lua_block {
+            local html = ngx.config.prefix() .. "html/"
+            local ok, err = os.rename(html .. "a.txt", html .. "moved.txt")
+            ngx.say("a.txt was there: ", ok and "yes" or err)
+        }
+    }
+--- user_files
+>>> a.txt
+A
+--- request
+GET /t
+--- response_body
+a.txt was there: yes
