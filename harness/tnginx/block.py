@@ -35,6 +35,10 @@ UNSUPPORTED = {
 }
 
 
+TIMER = re.compile(r"\bngx\.timer\.(?:at|every)\b")
+CLOCK = re.compile(r"\bngx\.(?:now|sleep|update_time)\b")
+
+
 @dataclass(frozen=True)
 class WireRequest:
     """One connection's worth of bytes to send, and how many answers to read from it."""
@@ -116,6 +120,14 @@ class TBlock:
         """Whether the block reads what a master reused by HUP remembers of its older workers
         (``ngx.worker.pids()`` lists the slots a new worker inherits): it gets a container of its own."""
         return any("ngx.worker.pids" in text for text in self.fixture.snippets.values())
+
+    @property
+    def timed(self) -> bool:
+        """Whether its verdict depends on when its timers fire: it starts a timer (ngx.timer.at/every)
+        and measures time (ngx.now), races a sleep (ngx.sleep) or waits for the timer (``--- wait``).
+        Such a block runs alone (see harness.tnginx.items.BlockJob), as every block does under prove."""
+        text = "".join(self.fixture.snippets.values())
+        return TIMER.search(text) is not None and (self.wait > 0 or CLOCK.search(text) is not None)
 
     def log_for(self, repetition: int) -> LogExpect:
         return self.log[min(repetition, len(self.log) - 1)] if self.log else LogExpect()

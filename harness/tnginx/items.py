@@ -213,7 +213,8 @@ class TBlockItem(pytest.Item):
 @dataclass(frozen=True)
 class BlockJob:
     """A block for :class:`~harness.tnginx.ahead.RunAhead`: it runs alone when its config names
-    a session service that keeps data (Redis, memcached: every block's)."""
+    a session service that keeps data (Redis, memcached: every block's), or when its verdict depends
+    on its timers firing on time (:attr:`TBlock.timed`: Test::Nginx runs it on an otherwise idle nginx)."""
 
     key: str
     runner: BlockRunner
@@ -222,7 +223,7 @@ class BlockJob:
 
     @property
     def alone(self) -> bool:
-        return SuiteStage.shares_data(self.block)
+        return SuiteStage.shares_data(self.block) or self.block.timed
 
     def prepare(self) -> bool:
         b = self.block

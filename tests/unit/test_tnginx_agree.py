@@ -206,3 +206,29 @@ def test_a_user_file_with_an_absolute_name_goes_to_the_absolute_files_of_the_fix
     block = build(load_tfile(path).blocks[0])
     assert block.fixture.files[f"{ABSOLUTE_FILES}/tmp/x.conf"] == b"location = /t { return 200; }\n"
     assert block.fixture.files["html/a/b.txt"] == b"B\n"
+
+
+# ---- blocks whose verdict depends on their timers firing on time run alone -------------------------
+@needs_perl
+def test_a_block_racing_its_timers_runs_alone(tmp_path):
+    from harness.tnginx.items import BlockJob
+
+    path = write_t(tmp_path, """
+        === TEST 1: a timer and a clock
+        --- config
+            location = /t { content_by_lua_block { local t = ngx.now() ngx.timer.at(0.05, function() print(ngx.now() - t) end) } }
+        === TEST 2: a timer and a wait
+        --- config
+            location = /t { content_by_lua_block { ngx.timer.every(0.05, function() end) } }
+        --- wait: 0.1
+        === TEST 3: a timer alone
+        --- config
+            location = /t { content_by_lua_block { ngx.timer.at(0, function() end) } }
+        === TEST 4: a sleep alone
+        --- config
+            location = /t { content_by_lua_block { ngx.sleep(0.01) } }
+        """)
+    blocks = [build(raw) for raw in load_tfile(path).blocks]
+    assert [b.timed for b in blocks] == [True, True, False, False]
+    jobs = [BlockJob(f"k{b.number}", None, b, 1) for b in blocks]  # runner: not used by `alone`
+    assert [j.alone for j in jobs] == [True, True, False, False]
