@@ -64,6 +64,8 @@ class Fixture:
     # snippet starts on (Test::Nginx's layout), the harness's own lines before it squeezed to fit
     quiet: bool = False  # no harness Lua in the workers (no heartbeat; where the agent runs, the harness
     # reads error.log and the process table through it): the workers' Lua VM and JIT are the fixture's
+    filled: tuple[str, ...] = ()  # files whose ${NAME} placeholders are filled as the snippets' (known
+    # names only: a Test::Nginx user file that names $TEST_NGINX_MEMCACHED_PORT, say)
 
     @classmethod
     def load(cls, name_or_path: str | os.PathLike[str], search_path: Sequence[Path] = ()) -> "Fixture":
@@ -382,9 +384,13 @@ def write_generation(gen: Path, fixture: Fixture, profile: OpenRestyProfile, gen
         if name == "http.conf" and options.coverage:
             filled[name] = with_coverage_start(filled[name], options.coverage)
         (fx / name).write_text(filled[name])
+    values = {"FIXTURE_DIR": fixture_dir(generation), "HARNESS_LUALIB": LUALIB, **options.placeholders}
     for rel, content in fixture.files.items():
         target = fx / rel
         target.parent.mkdir(parents=True, exist_ok=True)
+        if rel in fixture.filled:
+            content = PLACEHOLDER.sub(lambda m: str(values.get(m.group(1), m.group(0))),
+                                      content.decode("latin-1")).encode("latin-1")
         target.write_bytes(content)
     (gen / "nginx.conf").write_text(render_nginx_conf(fixture, profile, generation, options, filled))
     for path in [gen, *gen.rglob("*")]:

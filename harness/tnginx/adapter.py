@@ -149,7 +149,7 @@ class SuiteStage:
         address and a port of :data:`LOCAL_PORTS`, as the number the file (or its environment) set the
         variable to, or as the harness's placeholder (``${REDIS_PORT}``: the service's own port). When
         the file declares a topology of :data:`MASTER_OF`, its master is the one behind the Redis port."""
-        text = "".join(block.fixture.snippets.values())
+        text = block.code
         if not looks_local(text):
             return {}
         env = {**self.stage.services.env(block.named_services), **self.env}
@@ -190,18 +190,19 @@ class SuiteStage:
         as Test::Nginx does before each repetition after the first: a request that moved or removed
         one finds it again. Into the html directory the engine shares with this host where it does,
         else (and for files at absolute paths) by a copy in the container."""
-        html = {rel[len("html/"):]: data for rel, data in block.fixture.files.items() if rel.startswith("html/")}
+        html = [rel[len("html/"):] for rel in block.fixture.files if rel.startswith("html/")]
         absolute = any(rel.startswith(f"{ABSOLUTE_FILES}/") for rel in block.fixture.files)
         copy = []
-        if nginx.config_dir is not None:
+        if nginx.config_dir is not None:  # as the generation holds them (placeholders filled)
+            written = nginx.config_dir / "gen" / str(nginx.generation) / "fixture" / "html"
             www = nginx.config_dir / WWW
-            for rel, data in html.items():
+            for rel in html:
                 path = www / rel
                 for parent in reversed([p for p in path.parents if www in p.parents]):
                     if not parent.exists():
                         parent.mkdir(mode=0o777)
                         parent.chmod(0o777)
-                path.write_bytes(data)
+                path.write_bytes((written / rel).read_bytes())
                 path.chmod(0o666)
         elif html:
             copy.append(f"cp -R {ROOT}/gen/{nginx.generation}/fixture/html/. {ROOT}/{WWW}/")
@@ -219,7 +220,7 @@ class SuiteStage:
     def shares_data(block: "TBlock") -> bool:
         """Whether ``block``'s config uses a session service whose data every block shares (Redis, memcached,
         a Redis topology), by its placeholders or its 127.0.0.1 ports."""
-        return bool(DATA_SERVICES & services_of("".join(block.fixture.snippets.values()), block.test_env))
+        return bool(DATA_SERVICES & services_of(block.code, block.test_env))
 
     def running_redis(self) -> Any:
         """The session's Redis if a block started it (leak checks count its clients), else None."""

@@ -122,6 +122,13 @@ class TBlock:
         return any("ngx.worker.pids" in text for text in self.fixture.snippets.values())
 
     @property
+    def code(self) -> str:
+        """What nginx runs for it: the config snippets and the user files that name a placeholder (a
+        Lua file of html/ that connects to ``$TEST_NGINX_MEMCACHED_PORT``), as one text."""
+        files = (self.fixture.files[rel].decode("latin-1") for rel in self.fixture.filled)
+        return "".join([*self.fixture.snippets.values(), *files])
+
+    @property
     def timed(self) -> bool:
         """Whether its verdict depends on when its timers fire: it starts a timer (ngx.timer.at/every)
         and measures time (ngx.now), races a sleep (ngx.sleep) or waits for the timer (``--- wait``).
@@ -521,8 +528,10 @@ def fixture_of(raw: RawBlock, no_root_location: bool, env_to_nginx: Sequence[str
     snippets = {"main.conf": main, "http.conf": http, "server.conf": config}
     # quiet: as under Test::Nginx, no Lua but the block's own runs in its workers (no heartbeat, no
     # control requests), so its JIT traces (jit.v), thread cache and connection numbers are its own
+    # a user file names a service's TEST_NGINX_* variable: the harness's placeholder, filled when written
+    filled = tuple(rel for rel, content in files.items() if b"${" in content)
     return Fixture(name=label, snippets={k: v for k, v in snippets.items() if v}, files=files, embed=True,
-                   lines=lines, quiet=True)
+                   lines=lines, quiet=True, filled=filled)
 
 
 # What a block's expectations say about the client's address under Test::Nginx (its client is at

@@ -91,7 +91,7 @@ class TFileCollector(pytest.File):
                 name = f"{name} [{seen[name]}]"
             built.append((name, block, why))
         # the services the file's configs name, declared for each of its blocks: one shape for all of them
-        services = tuple(sorted(set().union(*(services_of("".join(b.fixture.snippets.values()), b.test_env)
+        services = tuple(sorted(set().union(*(services_of(b.code, b.test_env)
                                                for _, b, _ in built))))
         runnable: list[TBlockItem] = []
         for name, block, why in built:

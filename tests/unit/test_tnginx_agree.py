@@ -232,3 +232,15 @@ def test_a_block_racing_its_timers_runs_alone(tmp_path):
     assert [b.timed for b in blocks] == [True, True, False, False]
     jobs = [BlockJob(f"k{b.number}", None, b, 1) for b in blocks]  # runner: not used by `alone`
     assert [j.alone for j in jobs] == [True, True, False, False]
+
+
+def test_a_user_file_naming_a_placeholder_is_filled_when_its_generation_is_written(tmp_path):
+    from harness.images.profiles import BOOKWORM_OPENRESTY
+    from harness.nginx_conf import Fixture, RenderOptions, write_generation
+
+    fx = Fixture("x", {"server.conf": "location = /t { return 200; }"},
+                 files={"html/a.lua": b"connect(${MEMCACHED_PORT}) ${UNKNOWN}", "html/b.txt": b"${MEMCACHED_PORT}"},
+                 filled=("html/a.lua",))
+    gen = write_generation(tmp_path / "1", fx, BOOKWORM_OPENRESTY, 1, RenderOptions(placeholders={"MEMCACHED_PORT": "11211"}))
+    assert (gen / "fixture/html/a.lua").read_bytes() == b"connect(11211) ${UNKNOWN}"
+    assert (gen / "fixture/html/b.txt").read_bytes() == b"${MEMCACHED_PORT}"  # not named: as given
