@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 from harness.errors import HarnessError
-from harness.nginx_conf import ABSOLUTE_FILES, ROOT, WWW
+from harness.nginx_conf import ABSOLUTE_FILES, PLACEHOLDER, ROOT, WWW
 from harness.services import named_in
 from harness.tnginx.hostpaths import named_host_dirs
 
@@ -68,6 +68,7 @@ def services_of(text: str, test_env: Mapping[str, str]) -> set[str]:
     if looks_local(text):
         used |= {p.service for p in LOCAL_PORTS
                  if str(test_env.get(p.var, "")).strip().isdigit() and str(test_env[p.var]).strip() in text}
+        used |= {p.service for p in LOCAL_PORTS if re.search(rf"\b{p.var}\b", text)}  # read by name (os.getenv)
     return used
 
 
@@ -102,9 +103,22 @@ class SuiteStage:
         named = named_host_dirs(block.fixture.snippets.values(), mounted=[path for _, path in self.mounts])
         return (*self.mounts, *named)
 
+    def block_env(self, block: "TBlock") -> dict[str, str]:
+        """The environment ``block``'s ``env NAME;`` lines pass on, a service's placeholder
+        (``${MEMCACHED_PORT}``) filled with the service's value (not declared: left out)."""
+        if not any("${" in value for value in block.env.values()):
+            return dict(block.env)
+        services = self.stage.services.env(block.named_services)
+        out = {}
+        for name, value in block.env.items():
+            filled = PLACEHOLDER.sub(lambda m: services.get(m.group(1), m.group(0)), value)
+            if "${" not in filled:
+                out[name] = filled
+        return out
+
     def _args(self, block: "TBlock") -> dict[str, Any]:
         return {"workers": block.workers, "error_log_level": block.log_level, "mounts": self.mounts_for(block),
-                "workdir": str(self.root), "env": {**block.env, **self.env}, "services": block.named_services,
+                "workdir": str(self.root), "env": {**self.block_env(block), **self.env}, "services": block.named_services,
                 **({"reuse": False} if block.needs_fresh_master else {})}
 
     def plan(self, block: "TBlock") -> "OpenRestyPlan[OpenRestyContainer]":
@@ -166,8 +180,8 @@ class SuiteStage:
             if value.isdigit():  # the file (or its environment) gave the port itself
                 if value in text:
                     out[port.key] = (int(value), *target)
-            elif f"${{{port.service.upper()}_" in text:
-                out[port.key] = (target[1], *target)
+            elif f"${{{port.service.upper()}_" in text or re.search(rf"\b{port.var}\b", text):
+                out[port.key] = (target[1], *target)  # the placeholder's value: the service's own port
         return out
 
     def companion(self, nginx: "OpenRestyContainer", block: "TBlock") -> "Optional[CompanionContainer]":
@@ -228,8 +242,9 @@ class SuiteStage:
 
     @staticmethod
     def worker_pids(nginx: "OpenRestyContainer") -> Optional[set[int]]:
-        """This generation's worker pids and the master's, from the process table (no request to the
-        workers: a block's workers serve the block alone); None: unknown, keep every line."""
+        """This generation's worker pids, its helper processes' (cache manager and loader, privileged
+        agent: they log too, as under Test::Nginx) and the master's, from the process table (no request
+        to the workers: a block's workers serve the block alone); None: unknown, keep every line."""
         try:
             table = nginx.workers()
         except Exception:  # noqa: BLE001 - the checks then see every line
@@ -237,8 +252,12 @@ class SuiteStage:
         pids = {p.pid for p in table.workers}
         if not pids:
             return None
-        master = table.master
-        return pids | ({master.pid} if master is not None else set())
+        masters = {p.pid for p in table.masters}
+        master = next((p for p in table.masters if p.ppid not in masters), None)  # a child not named yet reads "master"
+        if master is None:
+            return pids
+        helpers = {p.pid for p in table.processes if p.ppid == master.pid and p.role != "shutting-down"}
+        return pids | helpers | {master.pid}
 
 
 def beside_conf(root: Path) -> tuple[tuple[str, str], ...]:

@@ -602,9 +602,11 @@ def build_block(raw: RawBlock, *, repeats: int, log_level: str, workers: int, no
 
 def passed_env(main_config: str, env_to_nginx: Sequence[str], environment: Mapping[str, str]) -> dict[str, str]:
     """The variables of ``environment`` that ``env NAME;`` lines (or ``env_to_nginx``) hand to the
-    workers, except the harness's own (their values are placeholders filled in the config)."""
+    workers; a service's (``TEST_NGINX_MEMCACHED_PORT``) as its placeholder, which the adapter fills
+    with the service's value (os.getenv in the block's Lua then reads what Test::Nginx would give)."""
     names = [*re.findall(r"(?:^|[;{}\s])env\s+([A-Za-z_]\w*)\s*;", main_config, re.MULTILINE), *env_to_nginx]
-    return {name: environment[name] for name in names if name in environment and name not in BLOCK_ENV}
+    return {name: environment.get(name, BLOCK_ENV.get(name, "")) for name in names
+            if name in environment or name in BLOCK_ENV}
 
 
 def nginx_version_matches(condition: str, version: int) -> bool:

@@ -54,6 +54,13 @@ def test_user_files_at_absolute_paths_and_broken_lua_files_are_test_data(harness
 
 def test_a_local_service_is_there_when_the_workers_start(harness_stage, tmp_path):
     """tests/tnginx/agree/init-worker-service.t: init_worker_by_lua's timer connects to memcached at
-    127.0.0.1 at once (the companion forwards it before the block's workers start)."""
+    127.0.0.1 at once (the companion forwards it before the block's workers start), also from a user
+    file that names $TEST_NGINX_MEMCACHED_PORT, and one that reads it with os.getenv (env NAME;)."""
     code, verdicts, out = harness_t(AGREE / "init-worker-service.t", tmp_path)
-    assert code == 0 and verdicts == {"TEST 1": "passed", "TEST 2": "passed"}, out
+    assert code == 0 and verdicts == {"TEST 1": "passed", "TEST 2": "passed", "TEST 3": "passed"}, out
+
+
+def test_the_helper_processes_lines_are_the_blocks(harness_stage, tmp_path):
+    """tests/tnginx/agree/helpers.t: the cache manager's and loader's lines reach the block's checks."""
+    code, verdicts, out = harness_t(AGREE / "helpers.t", tmp_path)
+    assert code == 0 and verdicts == {"TEST 1": "passed"}, out

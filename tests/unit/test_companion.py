@@ -326,7 +326,7 @@ def block_with(config: str, test_env: dict | None = None) -> Any:
 
     env = test_env or {"TEST_NGINX_REDIS_PORT": "${REDIS_PORT}"}
     return SimpleNamespace(fixture=SimpleNamespace(snippets={"server.conf": config}), test_env=env, peers=Peers(),
-                           named_services=tuple(sorted(services_of(config, env))))
+                           named_services=tuple(sorted(services_of(config, env))), code=config, local_client=False)
 
 
 def test_a_block_that_looks_for_redis_on_127_0_0_1_gets_a_forward_to_the_sessions_redis():

@@ -244,3 +244,12 @@ def test_a_user_file_naming_a_placeholder_is_filled_when_its_generation_is_writt
     gen = write_generation(tmp_path / "1", fx, BOOKWORM_OPENRESTY, 1, RenderOptions(placeholders={"MEMCACHED_PORT": "11211"}))
     assert (gen / "fixture/html/a.lua").read_bytes() == b"connect(11211) ${UNKNOWN}"
     assert (gen / "fixture/html/b.txt").read_bytes() == b"${MEMCACHED_PORT}"  # not named: as given
+
+
+def test_a_services_variable_passed_by_env_keeps_its_placeholder_for_the_adapter_to_fill():
+    from harness.tnginx.adapter import services_of
+    from harness.tnginx.block import passed_env
+
+    env = passed_env("env TEST_NGINX_MEMCACHED_PORT; env OTHER;", [], {"OTHER": "x"})
+    assert env == {"TEST_NGINX_MEMCACHED_PORT": "${MEMCACHED_PORT}", "OTHER": "x"}
+    assert "memcached" in services_of('sock:connect("127.0.0.1", os.getenv("TEST_NGINX_MEMCACHED_PORT"))', {})
