@@ -131,8 +131,11 @@ class TBlock:
     @property
     def timed(self) -> bool:
         """Whether its verdict depends on when its timers fire: it starts a timer (ngx.timer.at/every)
-        and measures time (ngx.now), races a sleep (ngx.sleep) or waits for the timer (``--- wait``).
-        Such a block runs alone (see harness.tnginx.items.BlockJob), as every block does under prove."""
+        and measures time (ngx.now), races a sleep (ngx.sleep) or waits for the timer (``--- wait``); or
+        a mock peer delays its reply (``tcp_reply_delay``, ``udp_reply_delay``: against the client's
+        timeouts). Such a block runs alone (see harness.tnginx.items.BlockJob), as every block does under prove."""
+        if any(p is not None and p.reply_delay > 0 for p in (self.peers.tcp, self.peers.udp)):
+            return True
         text = "".join(self.fixture.snippets.values())
         return TIMER.search(text) is not None and (self.wait > 0 or CLOCK.search(text) is not None)
 

@@ -227,11 +227,17 @@ def test_a_block_racing_its_timers_runs_alone(tmp_path):
         === TEST 4: a sleep alone
         --- config
             location = /t { content_by_lua_block { ngx.sleep(0.01) } }
+        === TEST 5: a mock peer's delay against the client's timeout
+        --- config
+            location = /t { return 200; }
+        --- udp_listen: 19232
+        --- udp_reply: hello
+        --- udp_reply_delay: 45ms
         """)
     blocks = [build(raw) for raw in load_tfile(path).blocks]
-    assert [b.timed for b in blocks] == [True, True, False, False]
+    assert [b.timed for b in blocks] == [True, True, False, False, True]
     jobs = [BlockJob(f"k{b.number}", None, b, 1) for b in blocks]  # runner: not used by `alone`
-    assert [j.alone for j in jobs] == [True, True, False, False]
+    assert [j.alone for j in jobs] == [True, True, False, False, True]
 
 
 def test_a_user_file_naming_a_placeholder_is_filled_when_its_generation_is_written(tmp_path):
