@@ -292,9 +292,11 @@ class BlockRunner:
         since = read.end if read.end >= 0 else read.start + len(read.text.encode())
         lines = view.lines(read.text)
         if side:  # the suite's own writes to Test::Nginx's error log file (jit.v's traces): as under
-            # Test::Nginx, every repetition of the block sees them (the file is this generation's)
+            # Test::Nginx, every repetition of the block sees them (the file is this generation's), and
+            # before nginx's own lines: the suite's handle (io.open(path, "w") in the master) writes from
+            # the file's start, where nginx appends to its end
             text = nginx.read_log_file(0, SIDE_LOG_NAME) or ""
-            lines += [ln for ln in text.split("\n") if ln]
+            lines = [ln for ln in text.split("\n") if ln] + lines
         for failure in check_log(block.log_for(rep), lines, rep, nginx.env):
             result.fail(failure)
         return since, lines

@@ -64,3 +64,11 @@ def test_the_helper_processes_lines_are_the_blocks(harness_stage, tmp_path):
     """tests/tnginx/agree/helpers.t: the cache manager's and loader's lines reach the block's checks."""
     code, verdicts, out = harness_t(AGREE / "helpers.t", tmp_path)
     assert code == 0 and verdicts == {"TEST 1": "passed"}, out
+
+
+def test_the_suites_own_lines_in_the_error_log_file_come_first_and_lines_keep_their_newline(harness_stage, tmp_path):
+    """tests/tnginx/agree/side-log.t (its verdicts checked against prove): a line the suite writes to
+    Test::Nginx's error log file with its own handle comes before nginx's in a grep, and a grep match
+    that takes a line's newline is left out."""
+    code, verdicts, out = harness_t(AGREE / "side-log.t", tmp_path)
+    assert code == 0 and verdicts == {"TEST 1": "passed", "TEST 2": "passed"}, out

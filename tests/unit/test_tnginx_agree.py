@@ -259,3 +259,15 @@ def test_a_services_variable_passed_by_env_keeps_its_placeholder_for_the_adapter
     env = passed_env("env TEST_NGINX_MEMCACHED_PORT; env OTHER;", [], {"OTHER": "x"})
     assert env == {"TEST_NGINX_MEMCACHED_PORT": "${MEMCACHED_PORT}", "OTHER": "x"}
     assert "memcached" in services_of('sock:connect("127.0.0.1", os.getenv("TEST_NGINX_MEMCACHED_PORT"))', {})
+
+
+# ---- error.log lines as Test::Nginx reads them: with their newline ----------------------------------
+def test_a_pattern_sees_the_lines_newline_and_grep_leaves_out_a_match_that_took_it():
+    from harness.tnginx.load import Regex
+    from harness.tnginx.logview import grep, matches
+
+    lines = ["mark: from the handle", "2026/12/04 [warn] 1#1: *1 mark: from nginx, client: 127.0.0.1"]
+    assert grep(Regex(r"mark: [^,]*"), lines) == "mark: from nginx\n"
+    assert grep(Regex(r"mark: [^,\n]*"), lines) == "mark: from the handle\nmark: from nginx\n"
+    assert matches(Regex(r"handle\n"), lines[0]) == "handle\n" and matches(Regex(r"handle\z"), lines[0]) is None
+    assert matches(Regex(r"handle$"), lines[0]) == "handle"
