@@ -229,6 +229,8 @@ class BlockJob:
         b = self.block
         if b.unsupported or b.error or b.must_die or b.skip_eval:
             return True  # nothing to prepare: it needs no container, or one nginx refuses
+        if b.timed:  # its workers' timers start with them: switched when it runs, as Test::Nginx starts
+            return True  # its nginx just before the requests (a 1 s wait in init_worker's timer, say)
         return self.runner.suite.prepare(b)
 
     def run(self) -> BlockResult:

@@ -238,6 +238,8 @@ def test_a_block_racing_its_timers_runs_alone(tmp_path):
     assert [b.timed for b in blocks] == [True, True, False, False, True]
     jobs = [BlockJob(f"k{b.number}", None, b, 1) for b in blocks]  # runner: not used by `alone`
     assert [j.alone for j in jobs] == [True, True, False, False, True]
+    # nor prepared ahead: its workers' clocks start when it is switched to, just before its requests
+    assert all(j.prepare() for j in jobs if j.block.timed)
 
 
 def test_a_user_file_naming_a_placeholder_is_filled_when_its_generation_is_written(tmp_path):
