@@ -72,7 +72,7 @@ def block_lines(text: str, pids: Optional[Iterable[int]]) -> list[str]:
 
 def matches(pattern: Pattern, line: str) -> Optional[str]:
     """The matched text when ``pattern`` (a substring or a qr//) matches ``line``. As Test::Nginx reads
-    error.log, the line ends with its newline, which a qr// may match (``[^,]*``, ``\s+``)."""
+    error.log, the line ends with its newline, which a qr// may match (``[^,]*``, a trailing ``\\s+``)."""
     if isinstance(pattern, Regex):
         m = pattern.compiled().search(line + "\n")
         return m.group(0) if m else None
