@@ -75,10 +75,11 @@ BOOKWORM_OPENRESTY = OpenRestyProfile(
     luajit_bin="/usr/bin/luajit",
     mime_types="/etc/nginx/mime.types",
     load_modules=(f"{DEBIAN_MODULES}/ndk_http_module.so", f"{DEBIAN_MODULES}/ngx_http_echo_module.so",
-                  f"{DEBIAN_MODULES}/ngx_http_lua_module.so"),  # echo: OpenResty bundles it, Test::Nginx suites use it
+                  f"{DEBIAN_MODULES}/ngx_http_lua_module.so", f"{DEBIAN_MODULES}/ngx_stream_module.so"),
+    # echo and stream: OpenResty bundles them, Test::Nginx suites use them
     lua_path=DEBIAN_LUA_PATH,
     lua_cpath=DEBIAN_LUA_CPATH,
-    promises=(*CORE_PROMISES, "echo-nginx-module"),
+    promises=(*CORE_PROMISES, "echo-nginx-module", "stream"),
     ngx_lua="0.10.23",
 )
 

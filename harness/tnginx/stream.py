@@ -17,6 +17,7 @@ LISTEN_OPTIONS = (("steam_listen_option", "stream_listen_option"), ("steam_liste
                   ("steam_listen_option3", "stream_listen_option3"))
 SECTIONS = frozenset({"stream_config", *STREAM_SERVERS, *REQUESTS, "stream_response", "stream_response_like",
                       "log_stream_response", *(n for pair in LISTEN_OPTIONS for n in pair)})
+MAIN_STREAM = re.compile(r"(?m)^[ \t]*stream[ \t\r\n]*\{")  # a stream {} block at the main level
 LUA_DIRECTIVE = re.compile(r"\b\w+_by_lua\w*\b|\blua_\w+")
 DEFAULT_TIMEOUT_MS = 3000  # Test::Nginx's client timeout, which an `abort` block's socket takes
 
@@ -30,12 +31,26 @@ def is_stream(sections: Mapping[str, Any]) -> bool:
     return any(sections.get(name) is not None for name in ("stream_config", *STREAM_SERVERS))
 
 
+def main_stream(main_config: str) -> str:
+    """The text of the ``stream { ... }`` blocks a ``main_config`` writes itself ('' if none)."""
+    found = []
+    for start in MAIN_STREAM.finditer(main_config):
+        depth, at = 1, start.end()
+        while depth and at < len(main_config):
+            depth += {"{": 1, "}": -1}.get(main_config[at], 0)
+            at += 1
+        found.append(main_config[start.end():at])
+    return "\n".join(found)
+
+
 def modules_needed(sections: Mapping[str, Any]) -> tuple[str, ...]:
-    """The image modules (harness.images.components names) a stream block needs: ``stream``, and
-    ``ngx_stream_lua`` when its stream config uses a Lua directive."""
-    if not is_stream(sections):
+    """The image modules (harness.images.components names) a block needs for nginx's stream
+    subsystem: ``stream`` for a stream block or a ``stream {}`` its main_config writes, and
+    ``ngx_stream_lua`` when that stream config uses a Lua directive."""
+    own = main_stream(str(sections.get("main_config") or ""))
+    if not is_stream(sections) and not own:
         return ()
-    text = "\n".join(str(sections.get(n) or "") for n in ("stream_config", *STREAM_SERVERS))
+    text = "\n".join([own, *(str(sections.get(n) or "") for n in ("stream_config", *STREAM_SERVERS))])
     return ("stream", "ngx_stream_lua") if LUA_DIRECTIVE.search(text) else ("stream",)
 
 

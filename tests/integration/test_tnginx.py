@@ -222,13 +222,14 @@ def test_a_stream_files_http_block_runs_and_its_stream_blocks_need_their_modules
     """tests/tnginx/env/stream.t `use`s Test::Nginx::Socket::Lua::Stream: it loads, its http block
     passes, and each stream block runs where the image has what it needs (TEST 2 the stream module,
     TEST 3 ngx_stream_lua_module too) or is skipped with the cause naming the module. On the offline
-    twins TEST 3 can only be seen skipped (neither packages ngx_stream_lua); the trixie twin runs TEST 2."""
+    twins TEST 3 can only be seen skipped (neither packages ngx_stream_lua); both run TEST 2 and TEST 4
+    (an http block whose main_config writes a stream {} of its own)."""
     facts = openresty_facts(harness_stage)
     has = {name for name, fact in facts.components.items() if fact.get("present")}
     code, verdicts, out = harness_t(ENV / "stream.t", tmp_path)
     assert code == 0 and verdicts["TEST 1"] == "passed", out
     causes = causes_of(tmp_path)
-    for test, needs in (("TEST 2", ("stream",)), ("TEST 3", ("stream", "ngx_stream_lua"))):
+    for test, needs in (("TEST 2", ("stream",)), ("TEST 3", ("stream", "ngx_stream_lua")), ("TEST 4", ("stream",))):
         missing = [m for m in needs if m not in has]
         if not missing:
             assert verdicts[test] == "passed" and test not in causes, out
@@ -247,6 +248,7 @@ def test_perl_asks_the_images_nginx(harness_stage, tmp_path):
     assert code == 0, out
     assert [verdicts[f"TEST {n}"] for n in (1, 2, 3)] == ["passed"] * 3, out
     assert verdicts["TEST 4"] == ("skipped" if "--with-debug" in facts.version else "passed"), out
+    assert verdicts["TEST 5"] == ("passed" if "--with-debug" in facts.version else "skipped"), out
 
 
 def test_filters_with_arguments(harness_stage, tmp_path):

@@ -336,3 +336,17 @@ def test_service_placeholders_in_log_expectations_get_the_containers_values():
     assert filled("${UNKNOWN} stays", values) == "${UNKNOWN} stays"
     regex = Regex(pattern=r"port \d+")
     assert filled(regex, values) is regex
+
+
+@needs_perl
+@pytest.mark.parametrize("code, skipped", [("1 + 1 == 2", True), ("1 + 1 == 3", False), ('system("false") ne 0', True),
+                                           ('system("true") ne 0', False), ("0", False), ("'yes'", True)])
+def test_skip_eval_skips_only_when_its_code_is_true_for_perl(tmp_path, code, skipped):
+    path = write_t(tmp_path, f"""
+        === TEST 1: a
+        --- skip_eval: 1: {code}
+        --- config
+        """)
+    block = build_block(load_tfile(path).blocks[0], repeats=1, log_level="debug", workers=1,
+                        no_root_location=False, env_to_nginx=[], label="x")
+    assert block.skip_eval is skipped

@@ -139,6 +139,12 @@ def test_a_stream_block_is_rendered_as_the_stream_module_makes_it():
     assert modules_needed(sections) == ("stream", "ngx_stream_lua")
     assert modules_needed({"stream_server_config": "return hi;"}) == ("stream",)
     assert modules_needed({"config": "location / {}"}) == ()
+    # a main_config that writes its own stream {} (a TLS front for a backend, say) needs the module too
+    proxy = "env X;\nstream {\n    server {\n        listen 127.0.0.1:1 ssl;\n        proxy_pass 127.0.0.1:2;\n    }\n}\n"
+    assert modules_needed({"main_config": proxy}) == ("stream",)
+    assert modules_needed({"main_config": proxy.replace("proxy_pass", "content_by_lua_block { } #")}) == \
+        ("stream", "ngx_stream_lua")
+    assert modules_needed({"main_config": "env upstream_stream {x};\nworker_rlimit_core 1m;"}) == ()
 
 
 def test_stream_sections_abort_timeout_log_response_and_conflicts():
@@ -212,13 +218,18 @@ def test_preamble_skip_eval_and_versions_see_the_standin(tmp_path, monkeypatch):
         === TEST 1
         --- skip_eval: 1: $::V =~ /--with-debug/
         --- response_body eval: join ",", $::Early, $Test::Nginx::Util::NginxVersion, $Test::Nginx::Util::NginxRawVersion, $Test::Nginx::Util::OpenSSLVersion, $Test::Nginx::Util::PcreVersion, $::Path
+
+        === TEST 2: the short name, as suites write it (Test::Nginx evaluates in its Util package)
+        --- skip_eval: 1: system("$NginxBinary -V 2>&1 | grep -q -- '--with-debug'") ne 0
         """)
     env = perl_env("sha256:feedfacefeedface", V_OUTPUT)
     block = load_tfile(path, env=env).blocks[0].sections
     assert block["skip_eval_result"] == "1"
+    assert load_tfile(path, env=env).blocks[1].sections["skip_eval_result"] == "0"  # it has --with-debug
     assert block["response_body"] == "undef,1.099007,1.99.7,3.004001,2,nginx version: nginx/1.99.7\n"
     no_debug = perl_env("sha256:beefbeefbeef", V_OUTPUT.replace(" --with-debug", ""))
     assert load_tfile(path, env=no_debug).blocks[0].sections["skip_eval_result"] == "0"
+    assert load_tfile(path, env=no_debug).blocks[1].sections["skip_eval_result"] == "1"
 
 
 # --- the suite's Lua dependencies ---------------------------------------------------------------

@@ -54,3 +54,19 @@ sprintf("%d\n", ($Test::Nginx::Util::NginxVersion // 0) * 1000000 + 0.5)
 GET /t
 --- response_body
 no --with-debug
+
+
+
+=== TEST 5: a skip_eval that names $NginxBinary by its short name runs where there is a debug build
+--- skip_eval: 1: system("$NginxBinary -V 2>&1 | grep -q -- '--with-debug'") ne 0
+--- log_level: debug
+--- config
+    location = /t {
+        content_by_lua_block { ngx.say("debug build") }
+    }
+--- request
+GET /t
+--- response_body
+debug build
+--- error_log
+[debug]

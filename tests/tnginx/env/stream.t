@@ -49,3 +49,47 @@ hello
 ^got: hello$
 --- no_error_log
 [error]
+
+
+
+=== TEST 4: an http block whose main_config writes its own stream {} (a plain TCP front for the server)
+--- main_config
+    stream {
+        server {
+            listen 127.0.0.1:12346;
+            proxy_pass 127.0.0.1:$TEST_NGINX_SERVER_PORT;
+        }
+    }
+--- config
+    location = /t {
+        content_by_lua_block {
+            local sock = ngx.socket.tcp()
+            sock:settimeout(2000)
+            local ok, err = sock:connect("127.0.0.1", 12346)
+            if not ok then
+                ngx.say("connect failed: ", err)
+                return
+            end
+            local _, send_err = sock:send("GET /back HTTP/1.0\r\nHost: x\r\n\r\n")
+            if send_err then
+                ngx.say("send failed: ", send_err)
+                return
+            end
+            local body, read_err = sock:receive("*a")
+            sock:close()
+            if not body then
+                ngx.say("receive failed: ", read_err)
+                return
+            end
+            ngx.print(body:match("\r\n\r\n(.*)$") or body)
+        }
+    }
+    location = /back {
+        return 200 "through the stream front\n";
+    }
+--- request
+GET /t
+--- response_body
+through the stream front
+--- no_error_log
+[error]

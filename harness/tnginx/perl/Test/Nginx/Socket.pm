@@ -183,6 +183,15 @@ sub _eval_filter {
     return @result;
 }
 
+# Test::Nginx runs a skip_eval's code in its Util package, in scalar context: the code sees that
+# package's variables by their short names ($NginxBinary, $NginxVersion ...), which main does not.
+sub _eval_in_util {
+    package Test::Nginx::Util;
+    no strict;
+    no warnings;
+    return scalar eval $_[0];
+}
+
 sub _eval_in_main {
     package main;
     no strict;
@@ -306,9 +315,9 @@ sub run_tests {
             next unless defined $v && !ref $v;
             my ($count, $code) = $v =~ /\A\s*(\d+)\s*:\s*(.*?)\s*\z/s
                 or die "harness: block '$block->{name}': skip_eval must read 'COUNT: PERL CODE'\n";
-            my @r = _eval_in_main($code);
+            my $skip = _eval_in_util($code);
             die "harness: block '$block->{name}': skip_eval code failed: $@" if $@;
-            $block->{values}{skip_eval_result} = $r[-1] ? JSON::PP::true : JSON::PP::false;
+            $block->{values}{skip_eval_result} = $skip ? JSON::PP::true : JSON::PP::false;
         }
     }
     return _serve_calls(\@blocks) if $ENV{HARNESS_TNGINX_CALLS};
