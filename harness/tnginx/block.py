@@ -147,12 +147,6 @@ class BlockError(ValueError):
     """A section the harness cannot read (bad request line, wrong type)."""
 
 
-
-def perl_true(value: object) -> bool:
-    """Perl's truth for a value the shim handed over: undef, "" and "0" are false (a skip_eval's
-    ``system(...) ne 0`` arrives as "" or "1", JSON's booleans as "0"/"1")."""
-    return value is not None and value is not False and str(value) not in ("", "0")
-
 def _bytes(text: str) -> bytes:
     """Section text came from perl as latin-1 code points: its original bytes."""
     try:

@@ -207,7 +207,8 @@ def _tfile(path: Path, root: Path, data: ShimOutput) -> TFile:
 
 def perl_true(value: Any) -> bool:
     """Perl's truth of a value the shim handed over as text: undef, ``""`` and ``"0"`` are false
-    (the shim writes a Perl boolean as ``"1"`` / ``"0"``, which Python's ``bool`` would call true)."""
+    (the shim writes a Perl boolean as ``"1"`` / ``"0"``, which Python's ``bool`` would call true; a
+    skip_eval's ``system(...) ne 0`` arrives as ``""`` or ``"1"``)."""
     return value is not None and value is not False and str(value) not in ("", "0")
 
 
