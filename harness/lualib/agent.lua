@@ -353,9 +353,12 @@ local function reload(gen, timings)
         end
         local now = now_ms()
         local lines = master_errors(master, log_from)
-        if lines then
+        -- an [emerg] line is the master's refusal (after 50 ms: a non-fatal one is followed by workers
+        -- at once); other levels ("[alert] lua_code_cache is off") may precede workers that a loaded
+        -- machine starts late: nginx -t decides below, after 1 s
+        if lines and lines:find("[emerg]", 1, true) then
             errors_at = errors_at or now
-            if now - errors_at > 50 then  -- a non-fatal error line is followed by workers at once
+            if now - errors_at > 50 then
                 timings.verdict = now - t1
                 return explain(gen, lines, master, log_from, timings)
             end

@@ -72,3 +72,10 @@ def test_the_suites_own_lines_in_the_error_log_file_come_first_and_lines_keep_th
     that takes a line's newline is left out."""
     code, verdicts, out = harness_t(AGREE / "side-log.t", tmp_path)
     assert code == 0 and verdicts == {"TEST 1": "passed", "TEST 2": "passed"}, out
+
+
+def test_an_alert_while_the_config_loads_is_no_refusal_of_the_reload(harness_stage, tmp_path):
+    """tests/tnginx/agree/reload-alert.t: lua_code_cache off ([alert] as it loads) with a master busy
+    0.3 s after that line, reached by a HUP: the reload is accepted, as nginx accepts it."""
+    code, verdicts, out = harness_t(AGREE / "reload-alert.t", tmp_path)
+    assert code == 0 and verdicts == {"TEST 1": "passed"}, out
