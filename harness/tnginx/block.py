@@ -27,7 +27,7 @@ UNSUPPORTED = {
     "http2": "HTTP/2 is not supported by the harness's client", "http3": "HTTP/3 is not supported",
     "curl": "curl mode is not supported", "curl_protocol": "curl mode is not supported",
 "access_log": "the harness writes its own access_log format",
-    "no_access_log": "the harness writes its own access_log format", "error_log_file": "the harness owns error_log",
+    "no_access_log": "the harness writes its own access_log format",
     "server_name": "the default server's name is fixed (localhost)", "reload_fails": "not supported",
     "server_addr_for_client": "the harness connects to the container's own address",
     "response_body_filters": "not supported", "response_body_json_sort": "not supported",
@@ -495,7 +495,8 @@ def peers_of(raw: RawBlock) -> tuple[Peers, tuple[str, ...]]:
     return Peers(tcp, udp), tuple(unsupported)
 
 
-def fixture_of(raw: RawBlock, no_root_location: bool, env_to_nginx: Sequence[str], label: str) -> Fixture:
+def fixture_of(raw: RawBlock, no_root_location: bool, env_to_nginx: Sequence[str], label: str,
+               log_level: str = "debug") -> Fixture:
     """The block's config, put where Test::Nginx puts it: ``config`` in the default server (after
     ``client_max_body_size 30M``, before the root location), ``http_config`` in http{} (where the
     default type is text/plain), ``main_config`` in the main context."""
@@ -523,6 +524,9 @@ def fixture_of(raw: RawBlock, no_root_location: bool, env_to_nginx: Sequence[str
     if not no_root_location:
         config += "\nlocation / {\n    root html;\n    index index.html index.htm;\n}\n"
     main = "".join(f"env {name}; " for name in env_to_nginx) + main_config
+    if raw.has("error_log_file"):  # Test::Nginx's error log goes there (syslog:server=...): the harness
+        # keeps its own error.log beside it (nginx logs to both), which the block's checks read
+        main = f"error_log {_text(s['error_log_file']).strip()} {log_level}; " + main
     # as Test::Nginx writes them: in the html directory, or at an absolute path ("/tmp/lua.conf")
     files = {(f"{ABSOLUTE_FILES}{name}" if name.startswith("/") else f"html/{name}"): content
              for name, content in user_files(s.get("user_files")).items()}
@@ -579,7 +583,8 @@ def build_block(raw: RawBlock, *, repeats: int, log_level: str, workers: int, no
         s = raw.sections
         peers, cannot = peers_of(raw)
         unsupported += cannot
-        fixture = fixture_of(raw, no_root_location, env_to_nginx, label)
+        fixture = fixture_of(raw, no_root_location, env_to_nginx, label,
+                             str(s.get("log_level") or log_level).strip())
         requests = requests_of(raw)
         answers = sum(r.answers for r in requests)
         return TBlock(

@@ -79,3 +79,10 @@ def test_an_alert_while_the_config_loads_is_no_refusal_of_the_reload(harness_sta
     0.3 s after that line, reached by a HUP: the reload is accepted, as nginx accepts it."""
     code, verdicts, out = harness_t(AGREE / "reload-alert.t", tmp_path)
     assert code == 0 and verdicts == {"TEST 1": "passed"}, out
+
+
+def test_error_log_file_gets_the_error_log_too(harness_stage, tmp_path):
+    """tests/tnginx/agree/error-log-file.t: syslog to a udp_listen peer (udp_query checks the line
+    came) while error.log keeps it for error_log."""
+    code, verdicts, out = harness_t(AGREE / "error-log-file.t", tmp_path)
+    assert code == 0 and verdicts == {"TEST 1": "passed"}, out

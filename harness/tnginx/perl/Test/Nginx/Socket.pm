@@ -245,7 +245,8 @@ sub blocks {
 my %ExpandEnv = map { $_ => 1 } qw(config http_config main_config post_main_config server_config request
     raw_request pipelined_requests more_headers user_files init_by_lua init_by_lua_block
     grep_error_log_out error_log no_error_log response_body response_body_like response_headers
-    stream_config stream_server_config stream_server_config2 stream_server_config3 tcp_listen udp_listen);
+    stream_config stream_server_config stream_server_config2 stream_server_config3 tcp_listen udp_listen
+    error_log_file);
 
 sub _expand_env {
     my ($value, $name) = @_;
