@@ -19,15 +19,19 @@ AHEAD_PER_LANE = 32  # blocks a lane may run past the one pytest reports: enough
 
 
 class Job(Protocol[R_co]):
-    """One block to run: ``alone`` (nothing else runs with it, nothing passes it), ``prepare()`` asks
-    for its container ahead (in pytest's thread; False: not now, ask again later), ``run()`` runs it
-    (in a lane)."""
+    """One block to run: ``alone`` (nothing else runs with it, nothing passes it), ``quiet`` (alone,
+    and no container is prepared for the next ones while it runs: its timing windows want the machine
+    to itself, as under prove), ``prepare()`` asks for its container ahead (in pytest's thread; False:
+    not now, ask again later), ``run()`` runs it (in a lane)."""
 
     @property
     def key(self) -> Hashable: ...
 
     @property
     def alone(self) -> bool: ...
+
+    @property
+    def quiet(self) -> bool: ...
 
     def prepare(self) -> bool: ...
 
@@ -45,6 +49,7 @@ class RunAhead(Generic[R]):
         self.depth = depth
         self.lock = threading.RLock()  # a lane's job ending refills the lanes under it too
         self._running: dict[Hashable, Future[R]] = {}
+        self._quiet: dict[Hashable, Future[R]] = {}  # the running quiet jobs
         self._prepared: set[Hashable] = set()
         self._following: Sequence[Job[R]] = ()  # what pytest runs next, as the last result() call said
         self._start = False  # whether the job pytest waits for lets others start
@@ -69,6 +74,11 @@ class RunAhead(Generic[R]):
         finally:
             with self.lock:
                 self._running.pop(job.key, None)
+                self._quiet.pop(job.key, None)
+
+    def _unquiet(self, key: Hashable) -> None:
+        with self.lock:
+            self._quiet.pop(key, None)
 
     def _fill(self, _: object = None) -> None:
         """Start the next jobs while lanes are free (never a lone one, nor any after it); prepare
@@ -83,6 +93,8 @@ class RunAhead(Generic[R]):
         return self.governor.describe() if self.governor is not None else str(self.lanes)
 
     def _fill_now(self) -> None:
+        if any(not f.done() for f in self._quiet.values()):
+            return  # a quiet job runs: nothing starts or is prepared until it ends
         busy = sum(not f.done() for f in self._running.values())
         limit = self.governor.lanes(busy) if self.governor is not None else self.lanes
         prepared = 0
@@ -111,6 +123,9 @@ class RunAhead(Generic[R]):
         self._prepare(job)
         future = self._executor.submit(job.run)
         self._running[job.key] = future
+        if job.quiet:
+            self._quiet[job.key] = future
+            future.add_done_callback(lambda _: self._unquiet(job.key))
         future.add_done_callback(self._fill)
         return future
 

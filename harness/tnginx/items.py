@@ -225,6 +225,10 @@ class BlockJob:
     def alone(self) -> bool:
         return SuiteStage.shares_data(self.block) or self.block.timed
 
+    @property
+    def quiet(self) -> bool:
+        return self.block.timed
+
     def prepare(self) -> bool:
         b = self.block
         if b.unsupported or b.error or b.must_die or b.skip_eval:

@@ -1,6 +1,7 @@
 """RunAhead (harness.tnginx.ahead): blocks run ahead of pytest in lanes, in order, a lone block with
 nothing beside it; each result is its own job's. Jobs here are plain objects gated by events."""
 import threading
+import time
 from dataclasses import dataclass, field
 
 import pytest
@@ -48,6 +49,7 @@ class FakeJob:
     key: str
     gate: Gate
     alone: bool = False
+    quiet: bool = False
     release: threading.Event = field(default_factory=threading.Event)
     started: threading.Event = field(default_factory=threading.Event)
     prepared: int = 0
@@ -141,6 +143,25 @@ def test_a_lone_job_runs_with_nothing_beside_it_and_nothing_passes_it():
     assert {k for what, k in log[:lone_start] if what == "end"} == {"j0", "j1"}  # the ones before ended
     assert all(k in ("j0", "j1") for what, k in log[:lone_start] if what == "start")  # none after started
     assert log[lone_start + 1] == ("end", "j2") and lone_end == lone_start + 1
+    ahead.close()
+
+
+def test_nothing_is_prepared_while_a_quiet_job_runs():
+    """A quiet job (a block racing its timers) runs alone and, while it runs, no container is prepared
+    for the jobs after it (j4 here: j2 and j3 were prepared before it began); once it ended, they are."""
+    gate = Gate()
+    js = jobs(gate, 5)
+    js[1].alone = js[1].quiet = True
+    ahead = RunAhead(lanes=2, depth=3)
+    t, out = drive(ahead, js)
+    js[0].release.set()
+    assert js[1].started.wait(WAIT)
+    time.sleep(0.05)
+    assert js[1].beside == set() and js[4].prepared == 0
+    for j in js:
+        j.release.set()
+    t.join(WAIT)
+    assert out == [f"result of j{i}" for i in range(5)] and js[4].prepared >= 1
     ahead.close()
 
 
