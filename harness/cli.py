@@ -218,8 +218,9 @@ def add_suite_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--allow-diff", action="store_true", help=ALLOW_DIFF_HELP)
     p.add_argument("--matrix-jobs", type=int, default=0, metavar="N", help=MATRIX_JOBS_HELP)
     p.add_argument("--lua-path", dest="lua_path", action="append", default=[], metavar="DIR",
-                   help="a directory of Lua modules the suite needs (repeatable; besides LUA_PATH/LUA_CPATH, "
-                        "which are honoured as prove's nginx would): " + OPTION["lua_path"].help)
+                   help="a directory of Lua modules the suite needs (repeatable): DIR/?.lua and DIR/?/init.lua "
+                        "come first on LUA_PATH; LUA_PATH and LUA_CPATH themselves are honoured as prove's nginx "
+                        f"would ({OPTION['lua_path'].env} is the same as a list)")
 
 
 def add_coverage_options(p: argparse.ArgumentParser) -> None:

@@ -62,6 +62,7 @@ class Fixture:
     # names then read "content_by_lua(nginx.conf:LINE)"), instead of including them
     lines: Mapping[str, int] = field(default_factory=dict)  # embed only: the line of nginx.conf each
     # snippet starts on (Test::Nginx's layout), the harness's own lines before it squeezed to fit
+    port: int = HTTP_PORT  # the default server's port (a `.t` block's: Test::Nginx's server port, 1984)
     quiet: bool = False  # no harness Lua in the workers (no heartbeat; where the agent runs, the harness
     # reads error.log and the process table through it): the workers' Lua VM and JIT are the fixture's
     filled: tuple[str, ...] = ()  # files whose ${NAME} placeholders are filled as the snippets' (known
@@ -250,7 +251,7 @@ def render_nginx_conf(fixture: Fixture, profile: OpenRestyProfile, generation: i
         "        }",
         "    }",
         "    server {",
-        f"        listen {HTTP_PORT} default_server;",
+        f"        listen {fixture.port} default_server;",
         "        server_name localhost;",
     ]
     if "server.conf" in fixture.snippets:

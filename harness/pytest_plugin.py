@@ -233,9 +233,10 @@ def topology_fixture(name: str) -> Any:
                 request.node.stash.setdefault(TOPOLOGIES, []).append((name, service))
             yield service
             return
-        options = {"start_timeout": harness_stage.settings.start_timeout, **marker.kwargs}
+        # the options' own defaults (1 replica for Sentinel) under those the marker gives
+        options = type(definition.options).parse(marker.kwargs)
         group = TOPOLOGY_CLASSES[name](harness_stage.resolver.resolve("redis"), harness_stage.session,
-                                       harness_stage.reach, **options)
+                                       harness_stage.reach, options, harness_stage.settings.start_timeout)
         request.node.stash.setdefault(TOPOLOGIES, []).append((name, group))
         group.start()
         try:

@@ -15,7 +15,7 @@ gives OpenResty and the port a fault proxy or a per-container companion forwards
 from __future__ import annotations
 
 import contextlib
-import functools
+import json
 import re
 import threading
 from dataclasses import dataclass
@@ -26,6 +26,7 @@ from harness.containers.dns import DNS_PORT, DnsContainer
 from harness.containers.memcached import MEMCACHED_PORT, MemcachedContainer
 from harness.containers.redis import REDIS_PORT, RedisContainer
 from harness.images.resolver import ResolvedImage
+from harness.service_options import ClusterOptions, RedisOptions, ReplicatedOptions, SentinelOptions, ServiceOptions
 from harness.session import HarnessSession
 from harness.topologies import RedisCluster, ReplicatedRedis, SentinelRedis
 from harness.containers.redis_node import SENTINEL_PORT
@@ -50,6 +51,14 @@ class Service(Protocol):
     def reset(self) -> None: ...
 
 
+Build = Callable[[ResolvedImage, HarnessSession, Reach, Any], Service]  # the last: its options object
+
+
+def no_options(cls: Callable[[ResolvedImage, HarnessSession, Reach], Service]) -> Build:
+    """The builder of a service that takes no options."""
+    return lambda image, session, reach, options: cls(image, session, reach)
+
+
 @dataclass(frozen=True)
 class ServiceDef:
     """One service, defined once."""
@@ -57,44 +66,79 @@ class ServiceDef:
     name: str
     doc: str
     image: str  # the image kind it runs (harness.images.resolver.OFFICIAL), listed by `harness doctor`
-    build: Callable[[ResolvedImage, HarnessSession, Reach], Service]
+    build: Build
     env: tuple[str, ...]  # the variables OpenResty gets (also the ${NAME} placeholders that declare it)
     port: int  # where it serves: a fault proxy's route and a companion's forward lead there
     host_env: str  # the variable a fault proxy in front of it replaces with its own address
     reset: str  # how it is made fresh for the next test (docs)
+    options: ServiceOptions = ServiceOptions()  # the declared service's (harness.service_options)
 
 
 SERVICES: dict[str, ServiceDef] = {d.name: d for d in (
     ServiceDef("redis", "the session's Redis (redis-server, no persistence)", "redis", RedisContainer,
                ("REDIS_HOST", "REDIS_PORT"), REDIS_PORT, "REDIS_HOST",
-               "FLUSHALL, CONFIG RESETSTAT, every other client's connection closed"),
+               "FLUSHALL, CONFIG RESETSTAT, every other client's connection closed", RedisOptions()),
     ServiceDef("dns", "the harness's DNS server (answers set per name, every query recorded)", "tools",
-               DnsContainer, ("DNS_SERVER",), DNS_PORT, "DNS_SERVER", "every answer set is forgotten"),
-    ServiceDef("memcached", "the session's memcached", "memcached", MemcachedContainer,
+               no_options(DnsContainer), ("DNS_SERVER",), DNS_PORT, "DNS_SERVER", "every answer set is forgotten"),
+    ServiceDef("memcached", "the session's memcached", "memcached", no_options(MemcachedContainer),
                ("MEMCACHED_HOST", "MEMCACHED_PORT"), MEMCACHED_PORT, "MEMCACHED_HOST", "flush_all"),
     # Redis as production runs it (docs/redis-topologies.md); a test that breaks one may ask for its
     # own with @pytest.mark.redis_topology(...)
     ServiceDef("redis_replicated", "a replicated Redis: a master and 1 replica (REPLICAOF), in sync", "redis",
                ReplicatedRedis, ("REDIS_MASTER_HOST", "REDIS_MASTER_PORT", "REDIS_REPLICAS"), REDIS_PORT,
-               "REDIS_MASTER_HOST", "FLUSHALL on the master, replication in sync again"),
+               "REDIS_MASTER_HOST", "FLUSHALL on the master, replication in sync again", ReplicatedOptions()),
     ServiceDef("redis_sentinel", "a master, 2 replicas and 3 Sentinels (quorum 2, down-after 1000 ms, failover "
-               "timeout 3000 ms), the Sentinels agreed", "redis", functools.partial(SentinelRedis, replicas=2),
+               "timeout 3000 ms), the Sentinels agreed", "redis", SentinelRedis,
                ("REDIS_SENTINELS", "REDIS_SENTINEL_PORT", "REDIS_MASTER_NAME", "REDIS_SENTINEL_MASTER",
                 "REDIS_SENTINEL_REPLICAS"), SENTINEL_PORT, "REDIS_SENTINELS",
-               "FLUSHALL on the master, the Sentinels agreed again (the master may have moved)"),
+               "FLUSHALL on the master, the Sentinels agreed again (the master may have moved)",
+               SentinelOptions(replicas=2)),
     ServiceDef("redis_cluster", "a Redis Cluster: 3 masters with 1 replica each (node timeout 1000 ms), "
                "cluster_state:ok", "redis", RedisCluster, ("REDIS_CLUSTER_NODES",), REDIS_PORT,
-               "REDIS_CLUSTER_NODES", "FLUSHALL on every master, cluster_state:ok again"),
+               "REDIS_CLUSTER_NODES", "FLUSHALL on every master, cluster_state:ok again", ClusterOptions()),
 )}
 SERVICE_NAMES: tuple[str, ...] = tuple(SERVICES)
 
 
+def definition(key: str) -> ServiceDef:
+    """The definition of the service ``key`` names (``name`` or ``name{options}``); unknown: ValueError."""
+    name = key.partition("{")[0]
+    if name not in SERVICES:
+        raise ValueError(f"unknown service {name!r} (services: {', '.join(SERVICE_NAMES)})")
+    return SERVICES[name]
+
+
+def declare(name: str, given: Optional[Mapping[str, Any]] = None) -> str:
+    """The key of service ``name`` declared with options ``given`` (over the service's own defaults):
+    ``name`` when they change nothing, else ``name{...}`` (its own service in the session)."""
+    base = definition(name).options
+    return key_of(name, type(base).parse(given, base=base))
+
+
+def key_of(name: str, options: ServiceOptions) -> str:
+    """``name``, or ``name{changed options as JSON}``: the same options give the same key."""
+    changed = options.changed(definition(name).options)
+    return name if not changed else name + json.dumps(changed, sort_keys=True, separators=(",", ":"))
+
+
+def options_of(key: str) -> ServiceOptions:
+    """The options a key declares (the service's defaults under those it names)."""
+    base = definition(key).options
+    _, brace, rest = key.partition("{")
+    return type(base).parse(json.loads(brace + rest) if brace else {}, base=base)
+
+
+def name_of(key: str) -> str:
+    """The service's name in ``key`` (``redis_sentinel{...}`` -> ``redis_sentinel``)."""
+    return key.partition("{")[0]
+
+
 def checked(names: Iterable[str]) -> tuple[str, ...]:
-    """``names`` sorted, once each; an unknown one is a ValueError naming the known ones."""
+    """``names`` (keys) sorted, once each; an unknown one is a ValueError naming the known ones, bad
+    options a HarnessError naming the options there are."""
     out = tuple(sorted(set(names)))
-    unknown = [n for n in out if n not in SERVICES]
-    if unknown:
-        raise ValueError(f"unknown service {', '.join(map(repr, unknown))} (services: {', '.join(SERVICE_NAMES)})")
+    for key in out:
+        options_of(key)
     return out
 
 
@@ -137,8 +181,8 @@ class SessionServices:
             return service
 
     def _start(self, name: str) -> Service:
-        definition = SERVICES[name]
-        service = definition.build(self.image(definition.image), self.session, self.reach())
+        known = definition(name)
+        service = known.build(self.image(known.image), self.session, self.reach(), options_of(name))
         service.with_start_timeout(self.start_timeout)
         try:
             service.start()
@@ -180,8 +224,12 @@ class SessionServices:
                     self._running[name] = previous
 
     def get(self, name: str) -> Optional[Service]:
-        """Service ``name`` if it was started, else None (nothing is started)."""
-        return self._running.get(name)
+        """Service ``name`` (a key) if it was started, else None (nothing is started). A bare name that
+        is not running gives a running service of that name declared with options, if there is one."""
+        service = self._running.get(name)
+        if service is None and "{" not in name:
+            service = next((s for k, s in self.running().items() if name_of(k) == name), None)
+        return service
 
     def running(self) -> Mapping[str, Service]:
         return dict(self._running)

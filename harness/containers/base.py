@@ -61,7 +61,7 @@ class HarnessContainer(DockerContainer):
         self.with_name(session.name(self.kind))
         self.with_kwargs(labels={**session.labels, "harness.kind": self.kind}, **self.security_kwargs())
         if self.netns_owner is not None:
-            self.with_kwargs(**self._kwargs, network_mode=f"container:{self.netns_owner.get_container_id()}")
+            pass  # joined to the owner's network namespace at start (the owner may not run yet)
         elif reach.mode == "published":
             assert reach.edge is not None
             self.with_network(reach.edge)
@@ -94,6 +94,8 @@ class HarnessContainer(DockerContainer):
         return kw
 
     def start(self) -> "HarnessContainer":
+        if self.netns_owner is not None:
+            self.with_kwargs(**self._kwargs, network_mode=f"container:{self.netns_owner.get_container_id()}")
         super().start()
         if self.netns_owner is not None:  # its network is the owner's, routes and all
             self.route_out = self.netns_owner.route_out

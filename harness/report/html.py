@@ -38,6 +38,7 @@ pre{background:#f6f6f6;padding:8px;overflow-x:auto;font-size:12px}details{margin
 {{ r.error_detail }}</pre>{% endif %}
 {% for s in r.steps %}<h3>step {{ s.name }} ({{ "%.2f"|format(s.seconds) }} s)</h3>
 {% if s.timeline %}<pre>{{ s.timeline|join("\n") }}</pre>{% endif %}
+{% if s.failover %}<p class="failover"><b>failover timeline</b> (Sentinel): {{ s.failover|replace("failover: ", "") }}</p>{% endif %}
 <ul>{% for c in s.checks %}<li class="{{ 'check-ok' if c.ok else 'check-fail' }}">{{ c.what }}{% if not c.ok %}: expected {{ c.expected }}, got {{ c.actual }}{% if c.detail %}<pre>{{ c.detail }}</pre>{% endif %}{% endif %}</li>{% endfor %}</ul>
 {% endfor %}
 {% if r.final %}<h3>scenario expectations</h3><ul>{% for c in r.final %}<li class="{{ 'check-ok' if c.ok else 'check-fail' }}">{{ c.what }}{% if not c.ok %}: expected {{ c.expected }}, got {{ c.actual }}{% if c.detail %}<pre>{{ c.detail }}</pre>{% endif %}{% endif %}</li>{% endfor %}</ul>{% endif %}

@@ -24,6 +24,7 @@ from harness.errors import HarnessError, NginxConfigError
 from harness.nginx_conf import Fixture
 from harness.scenarios.checks import Check, Observed, check_all, check_response
 from harness.faults.registry import Targets
+from harness.scenarios.failover_watch import FailoverWatch
 from harness.scenarios.fault_plan import Timeline, fault_context
 from harness.scenarios.observe import observe
 from harness.scenarios.loader import LoadedScenario
@@ -31,7 +32,7 @@ from harness.scenarios.preflight_step import run_preflight
 from harness.scenarios.spec import InlineFixture, Scenario, Step, matches
 from harness.scenarios.steps import ObservationWindow, Traffic, counters_of, send_traffic
 from harness.scenarios.traffic import Outcome
-from harness.services import env_through, route_to
+from harness.services import env_through, name_of, route_to
 
 if TYPE_CHECKING:
     from harness.containers import FaultProxyContainer, OpenRestyContainer
@@ -49,6 +50,7 @@ class StepResult:
     checks: list[Check] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
     timeline: list[str] = field(default_factory=list)
+    failover: str = ""  # a Sentinel fault's timeline: fault -> first failure -> promotion -> first good answer
     numbers: dict[str, float] = field(default_factory=dict)
     series: list[dict[str, Any]] = field(default_factory=list)  # a load step's per-second series
     seconds: float = 0.0
@@ -128,6 +130,7 @@ class ScenarioResult:
             if len(step.outcomes) > 10:
                 lines.append(f"    ... {len(step.outcomes) - 10} more responses")
             lines += ["    " + t for t in step.timeline]
+            lines += [f"    {step.failover}"] if step.failover else []
             lines += ["    " + c.format().replace("\n", "\n    ") for c in step.checks]
         if self.final:
             lines.append("  scenario expectations")
@@ -227,7 +230,7 @@ class ScenarioRunner:
             result.final.append(Check(f"start fails with {scenario.start_error!r}", False, scenario.start_error,
                                       "the fixture started"))
             return
-        declared = {name: self.stage.services.get(name) for name in scenario.session_services}
+        declared = {name_of(key): self.stage.services.get(key) for key in scenario.session_services}
         sentinel, cluster = declared.get("redis_sentinel"), declared.get("redis_cluster")
         targets = Targets(nginx, redis, proxy, dns, sentinel if isinstance(sentinel, SentinelRedis) else None,
                           cluster if isinstance(cluster, RedisCluster) else None)
@@ -268,7 +271,7 @@ class ScenarioRunner:
                              Optional["DnsContainer"]]:
         """The scenario's services made fresh (Redis with its ``redis_data``, DNS answers), the fault
         proxy in front of Redis or the upstream, and the environment that points OpenResty at it."""
-        services = {name: self.stage.services.reset(name) for name in scenario.session_services}
+        services = {name_of(key): self.stage.services.reset(key) for key in scenario.session_services}
         redis, dns = services.get("redis"), services.get("dns")
         assert (redis is None or isinstance(redis, RedisContainer)) and (dns is None or isinstance(dns, DnsContainer))
         if redis is not None:
@@ -320,13 +323,32 @@ class ScenarioRunner:
                 reload_checks.append(Check(f"reload rejected with {step.reload_error!r}",
                                            matches(step.reload_error, f"{exc.message}\n{exc.detail}"),
                                            step.reload_error, exc.message, exc.detail))
+        watch = FailoverWatch.wanted(step, targets.sentinel)
+        with contextlib.ExitStack() as held:
+            if watch is not None:
+                # a Sentinel fault holds across the step's attempts: applied again, it would fail over again
+                held.enter_context(watch)
+                for fault in [f for f in step.fault if not f.timed]:
+                    held.enter_context(fault_context(fault, targets))
+                    out.timeline.append(f"holding {fault.describe()} (across the step's attempts)")
+            self._attempts(step, targets, out, since, reload_checks, watch)
+        if watch is not None:
+            out.failover = watch.line()
+        out.seconds = time.perf_counter() - started
+        return out
+
+    def _attempts(self, step: Step, targets: Targets, out: StepResult, since: Optional[int],
+                  reload_checks: list[Check], watch: Optional[FailoverWatch]) -> None:
+        """The step's attempts: once, or until it passes (``within``) or nginx asked DNS (``until_dns_query``)."""
         name = step.until_dns_query
         deadline = time.monotonic() + (step.within or (DNS_QUERY_WAIT if name else 0))
         attempts = 0
         while True:
-            seen = self._attempt(step, targets, out, None if step.reload else since)
+            seen = self._attempt(step, targets, out, None if step.reload else since, hold=watch is None)
             since = None  # a retry looks only at what comes after it
             attempts += 1
+            if watch is not None:
+                watch.attempt(all(c.ok for c in reload_checks + out.checks))
             out.checks = reload_checks + out.checks
             if name:
                 asked = seen.dependencies is not None and bool(seen.dependencies.queries(name))
@@ -343,17 +365,16 @@ class ScenarioRunner:
                 out.timeline.append(f"{len(out.checks) - sum(c.ok for c in out.checks)} check(s) failed; retrying "
                                     f"(within {step.within:g}s)")
             time.sleep(RETRY_PAUSE)
-        out.seconds = time.perf_counter() - started
-        return out
 
-    def _attempt(self, step: Step, targets: Targets, out: StepResult, since: Optional[int] = None) -> Observed:
+    def _attempt(self, step: Step, targets: Targets, out: StepResult, since: Optional[int] = None,
+                 hold: bool = True) -> Observed:
         nginx = targets.nginx
         assert nginx is not None  # a scenario's faults act on its OpenResty
         log = ErrorLog(nginx, since=since)
         if since is None:
             log.mark()
         window = ObservationWindow(targets, step.expect, always_count=bool(step.until_dns_query)).open()
-        held = [f for f in step.fault if not f.timed]
+        held = [f for f in step.fault if not f.timed] if hold else []  # hold=False: the caller holds them
         timed = [f for f in step.fault if f.timed]
         with contextlib.ExitStack() as faults:
             for fault in held:

@@ -16,7 +16,8 @@ from harness.faults.registry import FaultSpec, Route
 from harness.load.env import Client
 from harness.openresty_spec import OpenRestyOptions
 from harness.preflight.step import PreflightStep
-from harness.services import SERVICE_NAMES
+from harness.errors import HarnessError
+from harness.services import SERVICE_NAMES, declare, name_of
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
 REQUEST_LINE = re.compile(rf"^({'|'.join(METHODS)})\s+(\S+)$")
@@ -333,7 +334,8 @@ class Scenario(Spec):
     options: Options = Field(default_factory=Options, description="how the OpenResty container runs")
     services: list[str] = Field(default_factory=list, description="started before OpenResty, their addresses in its "
                                 "env: " + ", ".join(f"`{s}`" for s in SCENARIO_SERVICES) + " (redis_proxy: a fault "
-                                "proxy in front of Redis, its REDIS_HOST)")
+                                "proxy in front of Redis, its REDIS_HOST); a name, or a name with options: "
+                                "`{redis_sentinel: {replicas: 1, down_after_ms: 500}}` (docs/redis-topologies.md)")
     upstream: Optional[str] = Field(
         None, description="a backend fixture behind the fault proxy; OpenResty gets UPSTREAM_HOST/UPSTREAM_PORT")
     redis_data: dict[str, str] = Field(default_factory=dict, description="keys set in Redis before the steps")
@@ -346,21 +348,46 @@ class Scenario(Spec):
     steps: list[Step] = Field(default_factory=list, description="run in order")
     expect: Expect = Field(default_factory=Expect, description="checked over the whole scenario, after the steps")
 
+    @field_validator("services", mode="before")
+    @classmethod
+    def _declared_services(cls, value: Any) -> Any:
+        """Each item a name, or ``{name: {option: value}}``: that service with those options (its key)."""
+        if not isinstance(value, list):
+            return value
+        out = []
+        for item in value:
+            if isinstance(item, dict) and len(item) == 1:
+                name, options = next(iter(item.items()))
+                if name not in SERVICE_NAMES:
+                    raise ValueError(f"unknown service {name!r} (services with options: {', '.join(SERVICE_NAMES)})")
+                try:
+                    out.append(declare(str(name), options or {}))
+                except HarnessError as exc:
+                    raise ValueError(f"{name}: {exc}") from None
+            else:
+                out.append(item)
+        return out
+
     @field_validator("services")
     @classmethod
     def _known_services(cls, value: list[str]) -> list[str]:
-        unknown = [s for s in value if s not in SCENARIO_SERVICES]
+        unknown = [s for s in value if name_of(s) not in SCENARIO_SERVICES]
         if unknown:
             raise ValueError(f"unknown service {', '.join(map(repr, unknown))} (services: {', '.join(SCENARIO_SERVICES)})")
         return value
 
     @property
+    def service_names(self) -> set[str]:
+        """The names of its services (options left out)."""
+        return {name_of(s) for s in self.services}
+
+    @property
     def session_services(self) -> tuple[str, ...]:
-        """The session services its OpenResty declares (redis_proxy stands in front of Redis; dns:
-        answers need the DNS server)."""
+        """The session services its OpenResty declares, by key (redis_proxy stands in front of Redis;
+        dns: answers need the DNS server)."""
         names = {s for s in self.services if s != "redis_proxy"} | set(self.options.services)
-        names |= {"redis"} if "redis_proxy" in self.services else set()
-        names |= {"dns"} if self.dns else set()
+        names |= {"redis"} if "redis_proxy" in self.services and "redis" not in self.service_names else set()
+        names |= {"dns"} if self.dns and "dns" not in self.service_names else set()
         return tuple(sorted(names))
 
     @model_validator(mode="after")
@@ -373,18 +400,18 @@ class Scenario(Spec):
             raise ValueError("proxy.* faults on the redis route need 'redis_proxy' in services")
         if "upstream" in routes and not self.upstream:
             raise ValueError("proxy.* faults on the upstream route need 'upstream' (a backend fixture)")
-        if "dns" in kinds and "dns" not in self.services:
+        if "dns" in kinds and "dns" not in self.service_names:
             raise ValueError("dns.* faults need 'dns' in services")
         steps_and_scenario = [*(s.expect for s in self.steps), self.expect]
         if (any(s.until_dns_query for s in self.steps) or any(e.dns for e in steps_and_scenario)) \
-                and "dns" not in self.services:
+                and "dns" not in self.service_names:
             raise ValueError("'until_dns_query' and dns expectations need 'dns' in services")
         wanted_routes = {r for e in steps_and_scenario for r in e.proxy}
         if "redis" in wanted_routes and "redis_proxy" not in self.services:
             raise ValueError("proxy: {redis: ...} needs 'redis_proxy' in services")
         if "upstream" in wanted_routes and not self.upstream:
             raise ValueError("proxy: {upstream: ...} needs 'upstream' (a backend fixture)")
-        if "redis" in kinds and not {"redis", "redis_proxy"} & set(self.services):
+        if "redis" in kinds and not {"redis", "redis_proxy"} & self.service_names:
             raise ValueError("redis.* faults need 'redis' in services")
         return self
 

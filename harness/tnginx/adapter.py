@@ -6,11 +6,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional
 
+from harness.containers.redis import REDIS_PORT
 from harness.errors import HarnessError
 from harness.nginx_conf import ABSOLUTE_FILES, PLACEHOLDER, ROOT, WWW
-from harness.services import named_in
+from harness.service_options import LocalLayout, users_of
+from harness.services import declare, name_of, named_in, options_of
 from harness.tnginx.hostpaths import named_host_dirs
 
 if TYPE_CHECKING:
@@ -24,30 +26,40 @@ if TYPE_CHECKING:
 class LocalPort:
     """A port a Test::Nginx suite looks for on 127.0.0.1 (the companion forwards it): the variable that
     gives it, the session service behind it, and which of that service's addresses (an env variable of
-    the service: ``NAME_HOST``, with ``NAME_PORT``, or a list ``ip:port,...`` and the index)."""
+    the service: ``NAME_HOST``, with ``NAME_PORT``, or a list ``ip:port,...`` and the index). ``alias``:
+    a second port to the same address (an ACL port: the node has the users, ``--harness-redis-users``)."""
 
     var: str
     service: str
     address: str
     index: int = 0
+    alias: bool = False
 
     @property
     def key(self) -> str:
         """The companion's name for the forward (the service's, for its one address)."""
-        return self.service if self.address.endswith("_HOST") else f"{self.service}:{self.var}"
+        return self.service if self.address.endswith("_HOST") and not self.alias else f"{self.service}:{self.var}"
 
 
+SENTINEL_PORTS = 3  # TEST_NGINX_SENTINEL_PORT1..3
+REPLICA_PORTS = 2  # TEST_NGINX_REDIS_PORT_SL1..2
 LOCAL_PORTS = (
     LocalPort("TEST_NGINX_REDIS_PORT", "redis", "REDIS_HOST"),
+    LocalPort("TEST_NGINX_REDIS_PORT_AUTH", "redis", "REDIS_HOST", alias=True),
     LocalPort("TEST_NGINX_MEMCACHED_PORT", "memcached", "MEMCACHED_HOST"),
-    # lua-resty-redis-connector's layout: a master, two replicas, three Sentinels
-    *(LocalPort(f"TEST_NGINX_SENTINEL_PORT{i + 1}", "redis_sentinel", "REDIS_SENTINELS", i) for i in range(3)),
-    *(LocalPort(f"TEST_NGINX_REDIS_PORT_SL{i + 1}", "redis_sentinel", "REDIS_SENTINEL_REPLICAS", i) for i in range(2)),
+    # lua-resty-redis-connector's layout: a master, two replicas, three Sentinels (and one with ACL users)
+    *(LocalPort(f"TEST_NGINX_SENTINEL_PORT{i + 1}", "redis_sentinel", "REDIS_SENTINELS", i) for i in range(SENTINEL_PORTS)),
+    LocalPort("TEST_NGINX_SENTINEL_PORT_AUTH", "redis_sentinel", "REDIS_SENTINELS", 0, alias=True),
+    *(LocalPort(f"TEST_NGINX_REDIS_PORT_SL{i + 1}", "redis_sentinel", "REDIS_SENTINEL_REPLICAS", i)
+      for i in range(REPLICA_PORTS)),
 )
 # a file that names a topology's ports finds that topology's master at TEST_NGINX_REDIS_PORT
 MASTER_OF = {"redis_sentinel": "REDIS_SENTINEL_MASTER"}
+# ... and in a local layout each node at its own port, whatever its role now (as Sentinel names it)
+NODES_OF = {"redis_sentinel": "REDIS_SENTINEL_NODES"}
 DATA_SERVICES = frozenset({"redis", "memcached", *MASTER_OF})  # every block shares their data
 LOCAL_NAMES = ("127.0.0.1", "localhost")
+SOCKET_VAR = "TEST_NGINX_REDIS_SOCKET"  # a unix socket of the single Redis, shared into OpenResty
 
 SYSTEM_DIRS = frozenset({"bin", "boot", "dev", "etc", "harness", "home", "lib", "lib32", "lib64", "libx32",
                          "media", "mnt", "opt", "proc", "root", "run", "sbin", "servroot", "srv", "sys", "tmp",
@@ -60,16 +72,84 @@ def looks_local(text: str) -> bool:
     return any(name in text for name in LOCAL_NAMES) or re.search(r"\$\{[A-Z0-9_]*_HOST\}", text) is None
 
 
+def _number(test_env: Mapping[str, str], var: str) -> Optional[int]:
+    value = str(test_env.get(var, "")).strip()
+    return int(value) if value.isdigit() else None
+
+
+def socket_path(test_env: Mapping[str, str], text: str) -> str:
+    """The unix socket path the file's ``TEST_NGINX_REDIS_SOCKET`` names (``unix:/p``, ``unix://p``,
+    or a path) when ``text`` uses it; else empty."""
+    value = str(test_env.get(SOCKET_VAR, "")).strip()
+    if not value or value not in text:
+        return ""
+    path = value.removeprefix("unix:")
+    return "/" + path.lstrip("/") if path else ""
+
+
 def services_of(text: str, test_env: Mapping[str, str]) -> set[str]:
     """The session services a config uses: those whose placeholders it names (``${REDIS_PORT}``), and
     those it looks for on 127.0.0.1 at the port the file set (``TEST_NGINX_REDIS_PORT=6380``,
-    ``TEST_NGINX_SENTINEL_PORT1=6390``)."""
+    ``TEST_NGINX_SENTINEL_PORT1=6390``) or on the unix socket it set (``TEST_NGINX_REDIS_SOCKET``)."""
     used = set(named_in(text))
     if looks_local(text):
         used |= {p.service for p in LOCAL_PORTS
                  if str(test_env.get(p.var, "")).strip().isdigit() and str(test_env[p.var]).strip() in text}
         used |= {p.service for p in LOCAL_PORTS if re.search(rf"\b{p.var}\b", text)}  # read by name (os.getenv)
+    if socket_path(test_env, text):
+        used.add("redis")
     return used
+
+
+def local_layout(test_env: Mapping[str, str]) -> Optional[LocalLayout]:
+    """The 127.0.0.1 layout the file's variables give: the master at ``TEST_NGINX_REDIS_PORT``, replicas
+    at ``..._SL1``, ``..._SL2``, Sentinels at ``TEST_NGINX_SENTINEL_PORT1..3`` (those set, in order); None
+    unless a replica and a Sentinel are set to numbers. A master port left to the harness
+    (``${REDIS_PORT}``) is Redis's own, 6379, which the placeholder gives."""
+    master = _number(test_env, "TEST_NGINX_REDIS_PORT")
+    if master is None and str(test_env.get("TEST_NGINX_REDIS_PORT", "")).startswith("${"):
+        master = REDIS_PORT
+    replicas = tuple(p for p in (_number(test_env, f"TEST_NGINX_REDIS_PORT_SL{i + 1}") for i in range(REPLICA_PORTS))
+                     if p is not None)
+    sentinels = tuple(p for p in (_number(test_env, f"TEST_NGINX_SENTINEL_PORT{i + 1}")
+                                  for i in range(SENTINEL_PORTS)) if p is not None)
+    if master is None or not replicas or not sentinels:
+        return None
+    try:
+        return LocalLayout(master, replicas, sentinels)
+    except HarnessError:
+        return None  # the same port twice: no layout (the topology's own addresses, as before)
+
+
+def declared_services(blocks: Iterable[tuple[str, Mapping[str, str]]], redis_users: str = "",
+                      sentinel_users: str = "") -> tuple[str, ...]:
+    """The service keys a file's blocks (``(config text, test_env)``) declare: the services they use
+    (:func:`services_of`), the Sentinel topology laid out on the file's 127.0.0.1 ports
+    (:func:`local_layout`), the single Redis with the file's unix socket, and the ACL users given."""
+    blocks = list(blocks)
+    names: set[str] = set().union(*(services_of(text, env) for text, env in blocks)) if blocks else set()
+    env: dict[str, str] = {}
+    for _, block_env in blocks:
+        env.update({k: v for k, v in block_env.items() if k not in env})
+    text = "".join(t for t, _ in blocks)
+    keys = []
+    for name in sorted(names):
+        given: dict[str, Any] = {}
+        if name in ("redis", "redis_sentinel") and redis_users:
+            given["users"] = users_of(redis_users)
+        if name == "redis":
+            socket = socket_path(env, text)
+            if socket:
+                given["socket"] = socket
+        if name == "redis_sentinel":
+            layout = local_layout(env)
+            if layout is not None:
+                given.update(layout=layout, replicas=len(layout.replicas), sentinels=len(layout.sentinels),
+                             quorum=len(layout.sentinels) // 2 + 1)
+            if sentinel_users:
+                given["sentinel_users"] = users_of(sentinel_users)
+        keys.append(declare(name, given))
+    return tuple(keys)
 
 
 def address_of(env: Mapping[str, str], variable: str, index: int = 0) -> Optional[tuple[str, int]]:
@@ -101,7 +181,17 @@ class SuiteStage:
         """The suite's mounts, and the host directories ``block``'s config names by absolute path
         (nginx opens them on the host under prove: see :mod:`harness.tnginx.hostpaths`)."""
         named = named_host_dirs(block.fixture.snippets.values(), mounted=[path for _, path in self.mounts])
-        return (*self.mounts, *named)
+        return (*self.mounts, *named, *self.socket_mounts(block))
+
+    def socket_mounts(self, block: "TBlock") -> tuple[tuple[str, str], ...]:
+        """The directory of each declared service's unix socket, at the path the file names."""
+        out = []
+        for key in block.named_services:
+            if getattr(options_of(key), "socket", ""):
+                mount = getattr(self.stage.services.use(key), "socket_mount", lambda: None)()
+                if mount is not None:
+                    out.append(mount)
+        return tuple(out)
 
     def block_env(self, block: "TBlock") -> dict[str, str]:
         """The environment ``block``'s ``env NAME;`` lines pass on, a service's placeholder
@@ -117,7 +207,10 @@ class SuiteStage:
         return out
 
     def _args(self, block: "TBlock") -> dict[str, Any]:
-        return {"workers": block.workers, "error_log_level": block.log_level, "mounts": self.mounts_for(block),
+        # the block's server port is reached at the container's own address; published only where the
+        # engine's containers are not reachable so (it is then part of the container's shape)
+        ports = {"ports": (block.fixture.port,)} if self.stage.reach_mode == "published" else {}
+        return {**ports, "workers": block.workers, "error_log_level": block.log_level, "mounts": self.mounts_for(block),
                 "workdir": str(self.root), "env": {**self.block_env(block), **self.env}, "services": block.named_services,
                 **({"reuse": False} if block.needs_fresh_master else {})}
 
@@ -167,20 +260,30 @@ class SuiteStage:
         if not looks_local(text):
             return {}
         env = {**self.stage.services.env(block.named_services), **self.env}
-        topology = next((t for t in MASTER_OF if t in block.named_services), None)
+        names = {name_of(key) for key in block.named_services}
+        topology = next((t for t in MASTER_OF if t in names), None)
+        laid_out = topology is not None and NODES_OF[topology] in env
         out = {}
         for port in LOCAL_PORTS:
-            if port.service not in block.named_services:
+            # laid out, every member's port is live on 127.0.0.1, as under the Makefile: Sentinel hands
+            # out addresses the block never names (the master at 127.0.0.1:6380 for a block naming 6390)
+            always = laid_out and not port.alias and port.service in (topology, "redis")
+            if port.service not in names and not always:
                 continue
-            target = (address_of(env, MASTER_OF[topology]) if topology and port.service == "redis"
-                      else address_of(env, port.address, port.index))
+            if topology and port.service == "redis":  # the topology's master (laid out: the master port's node)
+                target = address_of(env, NODES_OF[topology]) if laid_out else address_of(env, MASTER_OF[topology])
+            elif laid_out and port.address == "REDIS_SENTINEL_REPLICAS":
+                target = address_of(env, NODES_OF["redis_sentinel"], port.index + 1)
+            else:
+                target = address_of(env, port.address, port.index)
             if target is None:
                 continue
             value = str(block.test_env.get(port.var, "")).strip()
             if value.isdigit():  # the file (or its environment) gave the port itself
-                if value in text:
+                if value in text or always:
                     out[port.key] = (int(value), *target)
-            elif f"${{{port.service.upper()}_" in text or re.search(rf"\b{port.var}\b", text):
+            elif always or (not port.alias and (f"${{{port.service.upper()}_" in text
+                                                or re.search(rf"\b{port.var}\b", text))):
                 out[port.key] = (target[1], *target)  # the placeholder's value: the service's own port
         return out
 

@@ -9,7 +9,7 @@ from typing import Any, Mapping, Optional, Sequence, Union
 
 from harness.nginx_conf import ABSOLUTE_FILES, Fixture
 from harness.tnginx import stream
-from harness.tnginx.load import BLOCK_ENV, RawBlock, Regex, perl_true
+from harness.tnginx.load import BLOCK_ENV, DEFAULT_SERVER_PORT, RawBlock, Regex, perl_true
 from harness.tnginx.peers import Peers, TcpPeer, UdpPeer
 from harness.wire import Packet
 
@@ -496,7 +496,7 @@ def peers_of(raw: RawBlock) -> tuple[Peers, tuple[str, ...]]:
 
 
 def fixture_of(raw: RawBlock, no_root_location: bool, env_to_nginx: Sequence[str], label: str,
-               log_level: str = "debug") -> Fixture:
+               port: int = DEFAULT_SERVER_PORT, log_level: str = "debug") -> Fixture:
     """The block's config, put where Test::Nginx puts it: ``config`` in the default server (after
     ``client_max_body_size 30M``, before the root location), ``http_config`` in http{} (where the
     default type is text/plain), ``main_config`` in the main context."""
@@ -538,7 +538,7 @@ def fixture_of(raw: RawBlock, no_root_location: bool, env_to_nginx: Sequence[str
     # a user file names a service's TEST_NGINX_* variable: the harness's placeholder, filled when written
     filled = tuple(rel for rel, content in files.items() if b"${" in content)
     return Fixture(name=label, snippets={k: v for k, v in snippets.items() if v}, files=files, embed=True,
-                   lines=lines, quiet=True, filled=filled)
+                   lines=lines, quiet=True, filled=filled, port=port)
 
 
 # What a block's expectations say about the client's address under Test::Nginx (its client is at
@@ -571,19 +571,19 @@ def observes_client_address(sections: Mapping[str, Any]) -> bool:
 
 def build_block(raw: RawBlock, *, repeats: int, log_level: str, workers: int, no_root_location: bool,
                 env_to_nginx: Sequence[str], label: str, environment: Optional[Mapping[str, str]] = None,
-                use_hup: bool = False, accum_log: bool = False) -> TBlock:
+                use_hup: bool = False, server_port: int = DEFAULT_SERVER_PORT, accum_log: bool = False) -> TBlock:
     """The block to run; a section the harness cannot read becomes the block's ``error``.
     ``environment``: the ``TEST_NGINX_*`` variables the file set, which nginx sees under Test::Nginx
     (a block's ``env NAME;`` and ``env_to_nginx()`` pass them on to its Lua)."""
     unsupported = tuple(sorted(name for name in raw.sections if name in UNSUPPORTED))
     try:
         # a Test::Nginx::Socket::Lua::Stream block becomes the HTTP block that module makes of it
-        raw = RawBlock(raw.name, raw.number, stream.rendered(raw.sections, stream.stream_port(environment or {})),
+        raw = RawBlock(raw.name, raw.number, stream.rendered(raw.sections, stream.stream_port(environment or {}, server_port)),
                        raw.error)
         s = raw.sections
         peers, cannot = peers_of(raw)
         unsupported += cannot
-        fixture = fixture_of(raw, no_root_location, env_to_nginx, label,
+        fixture = fixture_of(raw, no_root_location, env_to_nginx, label, server_port,
                              str(s.get("log_level") or log_level).strip())
         requests = requests_of(raw)
         answers = sum(r.answers for r in requests)

@@ -19,7 +19,7 @@ from harness.errors import HarnessError
 from harness.prefetch import DEPTH
 from harness.stage import Stage
 from harness.pytest_stage import RUNTIME, session_stage
-from harness.tnginx.adapter import SuiteStage, services_of
+from harness.tnginx.adapter import SuiteStage, declared_services
 from harness.tnginx.ahead import RunAhead
 from harness.tnginx.lanes import Lanes, lanes_of
 from harness.tnginx.block import TBlock, build_block
@@ -84,15 +84,16 @@ class TFileCollector(pytest.File):
                                 env_to_nginx=list(s.get("env_to_nginx") or []),
                                 label=f"{Path(self.path).stem}-{raw.number}",
                                 environment=dict(s.get("environment") or {}), use_hup=s.get("use_hup") == "1",
-                                accum_log=perl_true(s.get("check_accum_error_log")))
+                                server_port=tfile.server_port, accum_log=perl_true(s.get("check_accum_error_log")))
             name = raw.name or f"block {raw.number}"
             seen[name] = seen.get(name, 0) + 1
             if seen[name] > 1:
                 name = f"{name} [{seen[name]}]"
             built.append((name, block, why))
         # the services the file's configs name, declared for each of its blocks: one shape for all of them
-        services = tuple(sorted(set().union(*(services_of(b.code, b.test_env)
-                                               for _, b, _ in built))))
+        settings = self.config.stash[SETTINGS]
+        services = declared_services(((b.code, b.test_env) for _, b, _ in built),
+                                     settings.redis_users, settings.sentinel_users)
         runnable: list[TBlockItem] = []
         for name, block, why in built:
             item = TBlockItem.from_parent(self, name=name, block=dataclasses.replace(block, named_services=services,

@@ -30,10 +30,8 @@ ShimOutput = dict[str, Any]  # what the Perl shim wrote for a file: JSON {"setti
 
 # What the shim puts into $ENV{TEST_NGINX_*} before the file runs: values known only when a
 # container starts are harness placeholders, filled in when the config is rendered.
+DEFAULT_SERVER_PORT = 1984  # Test::Nginx's, unless TEST_NGINX_SERVER_PORT (or the file) says otherwise
 BLOCK_ENV = {
-    "TEST_NGINX_SERVER_PORT": "8080",
-    "TEST_NGINX_CLIENT_PORT": "8080",
-    "TEST_NGINX_PORT": "8080",
     "TEST_NGINX_HTML_DIR": "/harness/html",  # the block's html/, writable (see lualib/agent.lua)
     "TEST_NGINX_SERVER_ROOT": "/harness",
     # each declared service's variables: TEST_NGINX_REDIS_HOST = ${REDIS_HOST}, ..._MEMCACHED_PORT...
@@ -116,6 +114,13 @@ class TFile:
     def skip_all(self) -> Optional[str]:
         return self.settings.get("skip_all")
 
+    @property
+    def server_port(self) -> int:
+        """The port the blocks' server listens on: Test::Nginx's $ServerPort as the file left it
+        (1984, or TEST_NGINX_SERVER_PORT from the environment or the file's BEGIN block)."""
+        port = str(self.settings.get("server_port") or "")
+        return int(port) if port.isdigit() and 0 < int(port) < 65536 else DEFAULT_SERVER_PORT
+
 
 def suite_root(path: Path) -> Path:
     """The directory a ``.t`` file's suite runs from: the parent of the nearest ``t/`` above it,
@@ -170,6 +175,7 @@ def load_tfile(path: Path, root: Optional[Path] = None, env: Optional[Mapping[st
 def shim_env(root: Path, env: Optional[Mapping[str, str]] = None) -> dict[str, str]:
     """The environment perl runs a file of the suite at ``root`` with (the shim first on PERL5LIB)."""
     run_env = {**os.environ, **BLOCK_ENV, **(env or {}), "HARNESS_TNGINX_ERROR_LOG": SIDE_LOG}
+    run_env.setdefault("TEST_NGINX_SERVER_PORT", run_env.get("TEST_NGINX_PORT") or str(DEFAULT_SERVER_PORT))
     run_env["PERL5LIB"] = os.pathsep.join(p for p in (str(SHIM), str(root), os.environ.get("PERL5LIB", "")) if p)
     return run_env
 

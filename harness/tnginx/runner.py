@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Mapping, Optional
 
 from harness.errors import HarnessError, NginxConfigError
-from harness.nginx_conf import HTTP_PORT
 from harness.tnginx.block import Expect, LogExpect, Pattern, TBlock, nginx_version_matches
 from harness.tnginx.load import SIDE_LOG, SIDE_LOG_NAME, Regex
 from harness.tnginx.logview import LogView, grep, matches
@@ -272,9 +271,9 @@ class BlockRunner:
         from ``since``); returns where the next repetition's lines start, and these lines."""
         talker: Talker = talk
         if block.local_client and companion is not None:
-            host, port, talker = "127.0.0.1", HTTP_PORT, companion.talk
+            host, port, talker = "127.0.0.1", block.fixture.port, companion.talk
         else:
-            host, port = nginx.endpoint(HTTP_PORT)
+            host, port = nginx.endpoint(block.fixture.port)
         answers: list[Answer] = []
         for request in block.requests:
             answers += exchange(host, port, request.packets, block.timeout, answers=request.answers,
@@ -304,7 +303,7 @@ class BlockRunner:
     def _leak(self, block: TBlock, nginx: "OpenRestyContainer", result: BlockResult) -> None:
         from harness.leaks import LeakCheck
 
-        host, port = nginx.endpoint(HTTP_PORT)
+        host, port = nginx.endpoint(block.fixture.port)
         redis = self.suite.running_redis()
 
         def send(n: int) -> None:

@@ -27,6 +27,13 @@ OPTIONS: tuple[Option, ...] = (
     Option("check_leak", "HARNESS_CHECK_LEAK", "--harness-check-leak", "off",
            "after each `.t` block passes, send its requests in rounds and fail it on a leak verdict "
            "(FDs, RSS, Redis clients; blocks with --- no_check_leak are left out)", ("off", "on")),
+    Option("redis_users", "HARNESS_T_REDIS_USERS", "--harness-redis-users", "",
+           "`.t` blocks: ACL users (NAME:PASSWORD,...) of every Redis node the blocks use, besides the open "
+           "default user, as a suite's Makefile adds them (TEST_NGINX_REDIS_PORT_AUTH reaches such a node); "
+           "empty: none"),
+    Option("sentinel_users", "HARNESS_T_SENTINEL_USERS", "--harness-sentinel-users", "",
+           "`.t` blocks: ACL users (NAME:PASSWORD,...) of every Sentinel the blocks use (TEST_NGINX_SENTINEL_PORT_AUTH "
+           "reaches one); empty: none"),
 )
 OPTION: dict[str, Option] = {opt.name: opt for opt in OPTIONS}  # by name, for `harness t`'s help
 
@@ -40,6 +47,8 @@ class TSettings:
     fault: str
     lua_path: str
     check_leak: str
+    redis_users: str
+    sentinel_users: str
 
     @classmethod
     def from_sources(cls, cli: Optional[Mapping[str, Any]] = None,

@@ -139,7 +139,7 @@ def rendered(sections: Mapping[str, Any], port: int) -> dict[str, Any]:
     return out
 
 
-def stream_port(environment: Mapping[str, str], server_port: int = 8080) -> int:
+def stream_port(environment: Mapping[str, str], server_port: int) -> int:
     """The first stream server's port: ``TEST_NGINX_STREAM_PORT`` if the file set it, else the
     server port plus one."""
     value = environment.get("TEST_NGINX_STREAM_PORT", "")

@@ -12,6 +12,7 @@ from harness.containers.redis import REDIS_PORT
 from harness.containers.redis_node import RedisNode, redis_command
 from harness.errors import HarnessError
 from harness.images.resolver import ResolvedImage
+from harness.service_options import ClusterOptions
 from harness.session import HarnessSession
 from harness.topologies.group import ContainerGroup, NodeState
 from harness.waiting import wait_for
@@ -20,15 +21,13 @@ SLOTS = 16384
 
 
 class RedisCluster(ContainerGroup):
-    """``RedisCluster(image, session, reach, masters=3, replicas=1, node_timeout_ms=1000).start()``."""
+    """``RedisCluster(image, session, reach, ClusterOptions(masters=3, replicas=1)).start()``."""
 
-    def __init__(self, image: ResolvedImage, session: HarnessSession, reach: Reach, masters: int = 3,
-                 replicas: int = 1, node_timeout_ms: int = 1000, start_timeout: float = 30.0) -> None:
-        if masters < 3 or replicas < 0:
-            raise HarnessError(f"a Redis Cluster needs at least 3 masters (masters={masters}, replicas={replicas}): "
-                               "pass masters=3 or more")
+    def __init__(self, image: ResolvedImage, session: HarnessSession, reach: Reach,
+                 options: ClusterOptions = ClusterOptions(), start_timeout: float = 30.0) -> None:
+        masters, replicas = options.masters, options.replicas
         self.masters, self.replicas = masters, replicas
-        self.node_timeout_ms = node_timeout_ms
+        self.node_timeout_ms = node_timeout_ms = options.node_timeout_ms
         self.start_timeout = start_timeout
         self.nodes = [RedisNode(image, session, reach).with_start_timeout(start_timeout).with_args(
             "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",

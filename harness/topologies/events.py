@@ -55,6 +55,19 @@ class EventLog:
             out.append(Switch(e.at, f"{old_ip}:{old_port}", f"{new_ip}:{new_port}"))
         return out
 
+    def promotions(self) -> list[Switch]:
+        """Every promotion so far, in time order: ``+switch-master`` (each Sentinel, once it takes the
+        new configuration) and ``+promoted-slave`` (the leader, as soon as the replica reports it is the
+        master: a forced ``SENTINEL FAILOVER`` publishes its ``+switch-master`` only once every replica
+        is reconfigured)."""
+        out = self.switches()
+        for e in self.seen("+promoted-slave"):
+            # slave <ip:port> <ip> <port> @ <master-name> <master-ip> <master-port>
+            parts = e.data.split()
+            if len(parts) >= 8 and parts[4] == "@":
+                out.append(Switch(e.at, f"{parts[6]}:{parts[7]}", f"{parts[2]}:{parts[3]}"))
+        return sorted(out, key=lambda s: s.at)
+
     def text(self) -> str:
         with self._lock:
             if not self.events:

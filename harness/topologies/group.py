@@ -45,6 +45,16 @@ class ContainerGroup:
         """Every container of the group."""
         raise NotImplementedError
 
+    def holders(self) -> list[HarnessContainer]:
+        """Those of :meth:`containers` the others join (a local layout's network namespace): started
+        first, stopped last."""
+        return []
+
+    def members(self) -> list[HarnessContainer]:
+        """:meth:`containers` but the holders."""
+        holders = self.holders()
+        return [c for c in self.containers() if c not in holders]
+
     def describe(self) -> str:
         """Every member's state, one line each."""
         raise NotImplementedError
@@ -69,8 +79,9 @@ class ContainerGroup:
     def start(self: G) -> G:
         """Start every container side by side, then :meth:`wire`; on failure nothing is left."""
         began = time.monotonic()
-        start_side_by_side(self.containers())
+        start_side_by_side(self.holders())
         try:
+            start_side_by_side(self.members())
             self.wire()
         except BaseException:
             self.stop()
@@ -92,7 +103,8 @@ class ContainerGroup:
             return False
 
     def stop(self) -> None:
-        stop_all(self.containers())
+        stop_all(self.members())
+        stop_all(self.holders())
 
     def stop_quietly(self) -> None:
         self.stop()

@@ -5,29 +5,34 @@ from typing import Optional
 
 from harness.containers.base import HarnessContainer, Reach
 from harness.containers.redis import REDIS_PORT
-from harness.containers.redis_node import RedisNode
+from harness.containers.redis_node import NamespaceHolder, RedisNode
 from harness.errors import HarnessError
 from harness.images.resolver import ResolvedImage
+from harness.service_options import ReplicatedOptions
 from harness.session import HarnessSession
 from harness.topologies.group import ContainerGroup, NodeState
 from harness.waiting import wait_for
 
 
 class ReplicatedRedis(ContainerGroup):
-    """``ReplicatedRedis(image, session, reach, replicas=2).start()``: ``nodes[0]`` starts as the
-    master; :meth:`master` says which node is the master now (a failover changes it)."""
+    """``ReplicatedRedis(image, session, reach, ReplicatedOptions(replicas=2)).start()``: ``nodes[0]``
+    starts as the master; :meth:`master` says which node is the master now (a failover changes it).
+    With ``options.layout`` every member listens on its layout port in one network namespace."""
 
-    def __init__(self, image: ResolvedImage, session: HarnessSession, reach: Reach, replicas: int = 1,
-                 start_timeout: float = 30.0) -> None:
-        if replicas < 1:
-            raise HarnessError(f"a replicated Redis needs at least one replica (replicas={replicas}): pass replicas=1 or more")
+    def __init__(self, image: ResolvedImage, session: HarnessSession, reach: Reach,
+                 options: ReplicatedOptions = ReplicatedOptions(), start_timeout: float = 30.0) -> None:
         self.image, self.session, self.reach = image, session, reach
-        self.replicas = replicas
+        self.options = options
+        self.replicas = options.replicas
         self.start_timeout = start_timeout
-        self.nodes = [self._node() for _ in range(replicas + 1)]
+        layout = options.layout
+        self.netns = NamespaceHolder(image, session, reach, layout.ports) if layout is not None else None
+        ports = layout.nodes if layout is not None else (REDIS_PORT,) * (options.replicas + 1)
+        self.nodes = [RedisNode(image, session, reach, options.users, port, self.netns)
+                      .with_start_timeout(start_timeout) for port in ports]
 
-    def _node(self) -> RedisNode:
-        return RedisNode(self.image, self.session, self.reach).with_start_timeout(self.start_timeout)
+    def holders(self) -> list[HarnessContainer]:
+        return [self.netns] if self.netns is not None else []
 
     # ---- life ----------------------------------------------------------------------------------
     def wire(self) -> None:
@@ -47,7 +52,7 @@ class ReplicatedRedis(ContainerGroup):
                         on_timeout=self.describe)
 
     def containers(self) -> list[HarnessContainer]:
-        return list(self.nodes)
+        return [*self.holders(), *self.nodes]
 
     def reset(self) -> None:
         """Empty the data (``FLUSHALL`` on the master, replicated) and wait until all is in sync."""
@@ -122,5 +127,5 @@ class ReplicatedRedis(ContainerGroup):
         """``REDIS_MASTER_HOST``/``REDIS_MASTER_PORT``: the master now; ``REDIS_REPLICAS``: the others,
         ``ip:port,...`` (names of their own: the session's single Redis keeps ``REDIS_HOST``)."""
         master = self.master()
-        return {"REDIS_MASTER_HOST": master.ip, "REDIS_MASTER_PORT": str(REDIS_PORT),
-                "REDIS_REPLICAS": ",".join(n.address for n in self.replicas_of(master))}
+        return {"REDIS_MASTER_HOST": master.ip, "REDIS_MASTER_PORT": str(master.port),
+                "REDIS_REPLICAS": ",".join(n.reachable for n in self.replicas_of(master))}

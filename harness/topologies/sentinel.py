@@ -6,34 +6,31 @@ from typing import Optional
 
 from harness.containers.base import HarnessContainer, Reach
 from harness.containers.redis_node import SENTINEL_PORT, RedisNode, SentinelContainer
-from harness.errors import HarnessError
 from harness.images.resolver import ResolvedImage
+from harness.service_options import MASTER_NAME, SentinelOptions
 from harness.session import HarnessSession
 from harness.topologies.replicated import ReplicatedRedis
 from harness.waiting import wait_for
 
-MASTER_NAME = "mymaster"
+__all__ = ["MASTER_NAME", "SentinelRedis"]
 
 
 class SentinelRedis(ReplicatedRedis):
-    """``SentinelRedis(image, session, reach, replicas=1, sentinels=3, quorum=2, down_after_ms=1000).start()``.
+    """``SentinelRedis(image, session, reach, SentinelOptions(replicas=1, sentinels=3, quorum=2)).start()``.
 
     Nodes and Sentinels start side by side; then replication, then ``SENTINEL MONITOR`` on each.
     ``failover_timeout_ms`` is short (production's default is 3 minutes): when the Sentinels' leader
     election fails (split votes, a loaded machine), the next attempt comes after twice that."""
 
-    def __init__(self, image: ResolvedImage, session: HarnessSession, reach: Reach, replicas: int = 1,
-                 sentinels: int = 3, quorum: int = 2, down_after_ms: int = 1000,
-                 failover_timeout_ms: int = 3000, master_name: str = MASTER_NAME,
-                 start_timeout: float = 30.0) -> None:
-        if not 1 <= quorum <= sentinels:
-            raise HarnessError(f"quorum {quorum} cannot be reached by {sentinels} sentinels: "
-                               "pass 1 <= quorum <= sentinels")
-        super().__init__(image, session, reach, replicas, start_timeout)
-        self.quorum, self.down_after_ms, self.failover_timeout_ms = quorum, down_after_ms, failover_timeout_ms
-        self.master_name = master_name
-        self.sentinels = [SentinelContainer(image, session, reach, master_name).with_start_timeout(start_timeout)
-                          for _ in range(sentinels)]
+    def __init__(self, image: ResolvedImage, session: HarnessSession, reach: Reach,
+                 options: SentinelOptions = SentinelOptions(), start_timeout: float = 30.0) -> None:
+        super().__init__(image, session, reach, options, start_timeout)
+        self.quorum, self.down_after_ms = options.quorum, options.down_after_ms
+        self.failover_timeout_ms = options.failover_timeout_ms
+        self.master_name = options.master_name
+        ports = options.layout.sentinels if options.layout is not None else (SENTINEL_PORT,) * options.sentinels
+        self.sentinels = [SentinelContainer(image, session, reach, self.master_name, options.sentinel_users, port,
+                                            self.netns).with_start_timeout(start_timeout) for port in ports]
 
     def wire(self) -> None:
         self.configure()
@@ -44,7 +41,7 @@ class SentinelRedis(ReplicatedRedis):
         self.wait_agreed()
 
     def containers(self) -> list[HarnessContainer]:
-        return [*self.nodes, *self.sentinels]
+        return [*self.holders(), *self.nodes, *self.sentinels]
 
     def reset(self) -> None:
         """Empty the data and wait until the Sentinels agree again (a failover may have moved the master)."""
@@ -89,9 +86,14 @@ class SentinelRedis(ReplicatedRedis):
     def service_env(self) -> dict[str, str]:
         """``REDIS_SENTINELS`` (``ip:port,...``), ``REDIS_SENTINEL_PORT``, ``REDIS_MASTER_NAME``; and, for
         clients that do not ask Sentinel (a ``.t`` file's fixed ports), ``REDIS_SENTINEL_MASTER`` (the
-        master now, ``ip:port``) and ``REDIS_SENTINEL_REPLICAS`` (``ip:port,...``, in node order)."""
+        master now, ``ip:port``) and ``REDIS_SENTINEL_REPLICAS`` (``ip:port,...``, in node order). A local
+        layout adds ``REDIS_SENTINEL_NODES``: every node in layout order (master port first), whatever
+        its role now, as Sentinel names them by port. Addresses are those on the session network."""
         master = self.master()
-        return {"REDIS_MASTER_NAME": self.master_name,
-                "REDIS_SENTINELS": ",".join(s.address for s in self.sentinels),
-                "REDIS_SENTINEL_PORT": str(SENTINEL_PORT), "REDIS_SENTINEL_MASTER": master.address,
-                "REDIS_SENTINEL_REPLICAS": ",".join(n.address for n in self.replicas_of(master))}
+        env = {"REDIS_MASTER_NAME": self.master_name,
+               "REDIS_SENTINELS": ",".join(s.reachable for s in self.sentinels),
+               "REDIS_SENTINEL_PORT": str(self.sentinels[0].port), "REDIS_SENTINEL_MASTER": master.reachable,
+               "REDIS_SENTINEL_REPLICAS": ",".join(n.reachable for n in self.replicas_of(master))}
+        if self.netns is not None:
+            env["REDIS_SENTINEL_NODES"] = ",".join(n.reachable for n in self.nodes)
+        return env

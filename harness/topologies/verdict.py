@@ -26,6 +26,17 @@ from harness.topologies.probe import Sample
 ReadBack = Callable[[Sequence[str]], Sequence[Optional[str]]]
 
 
+def failover_timeline(struck_at: float, first_failure_at: Optional[float], switch: Optional[Switch],
+                      first_good_after: Optional[float], what: str = "request") -> str:
+    """One line: fault -> first failure -> promotion -> first good answer, in seconds after the fault
+    (times are ``time.monotonic()``; None: never)."""
+    def rel(t: Optional[float]) -> str:
+        return "never" if t is None else f"+{t - struck_at:.2f}s"
+    promoted = f"{rel(switch.at)} {switch.new} promoted (was {switch.old})" if switch else "no promotion seen"
+    return (f"fault at +0.00s; first failed {what} {rel(first_failure_at)}; {promoted}; "
+            f"first good answer after it {rel(first_good_after)}")
+
+
 @dataclass
 class FailoverReport:
     """What happened, and which of the verdict's promises broke (``problems``; empty: all kept)."""
@@ -52,12 +63,7 @@ class FailoverReport:
 
     def timeline(self) -> str:
         """fault -> promotion -> first good answer, in seconds after the fault."""
-        def rel(t: Optional[float]) -> str:
-            return "never" if t is None else f"+{t - self.struck_at:.2f}s"
-        switch = (f"{rel(self.switch.at)} {self.switch.new} promoted (was {self.switch.old})"
-                  if self.switch else "no promotion seen")
-        return (f"fault at +0.00s; first failed request {rel(self.first_failure_at)}; {switch}; "
-                f"first good answer after it {rel(self.first_good_after_switch)}")
+        return failover_timeline(self.struck_at, self.first_failure_at, self.switch, self.first_good_after_switch)
 
     def text(self) -> str:
         lines = [self.timeline(),

@@ -7,7 +7,8 @@ import pytest
 
 from harness.errors import HarnessError
 from harness.faults.failover import ClusterFault, SentinelFault
-from harness.topologies import RedisCluster, ReplicatedRedis, SentinelRedis
+from harness.service_options import ClusterOptions, ReplicatedOptions, SentinelOptions
+from harness.topologies import ReplicatedRedis
 from harness.topologies.drill import FailoverDrill
 from harness.topologies.probe import WriteReadProbe
 from harness.topologies.verdict import FailoverVerdict
@@ -166,13 +167,13 @@ def test_cluster_client_ignoring_moved_is_caught(openresty, redis_cluster):
 
 def test_a_topology_leaves_nothing_and_bad_options_say_the_fix(harness_stage):
     image = harness_stage.resolver.resolve("redis")
-    topology = ReplicatedRedis(image, harness_stage.session, harness_stage.reach, replicas=1).start()
+    topology = ReplicatedRedis(image, harness_stage.session, harness_stage.reach, ReplicatedOptions(replicas=1)).start()
     names = [c.name for c in topology.containers()]
     topology.stop()
     left = harness_stage.engine.client.containers.list(all=True, filters={"name": names[0]})
     assert not left and not topology.running()
     with pytest.raises(HarnessError, match="pass 1 <= quorum <= sentinels"):
-        SentinelRedis(image, harness_stage.session, harness_stage.reach, sentinels=3, quorum=4)
+        SentinelOptions.parse({"sentinels": 3, "quorum": 4})
     with pytest.raises(HarnessError, match="pass masters=3 or more"):
-        RedisCluster(image, harness_stage.session, harness_stage.reach, masters=2)
+        ClusterOptions(masters=2)
 

@@ -1,9 +1,11 @@
 """`harness t` end to end: a faulty .t file fails with exit 1 and says why, per block; the
 healthy suite (tests/tnginx/t/sections.t) is collected by `make test` itself."""
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Optional
 
 import pytest
 
@@ -22,9 +24,9 @@ def test_harness_t_reports_each_failed_block_and_exits_1(harness_stage, tmp_path
     assert (tmp_path / "t.xml").is_file()
 
 
-def harness_t(path: Path, reports: Path, *options: str) -> tuple[int, dict, str]:
+def harness_t(path: Path, reports: Path, *options: str, env: Optional[dict[str, str]] = None) -> tuple[int, dict, str]:
     proc = subprocess.run([sys.executable, "-m", "harness.cli", "t", str(path), "--reports", str(reports), *options],
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=600, env={**os.environ, **(env or {})})
     verdicts = json.loads((reports / "t.json").read_text())["blocks"] if (reports / "t.json").exists() else {}
     return proc.returncode, {k.split("::", 1)[1].split(":")[0]: v for k, v in verdicts.items()}, proc.stdout + proc.stderr
 
@@ -249,6 +251,19 @@ def test_perl_asks_the_images_nginx(harness_stage, tmp_path):
     assert [verdicts[f"TEST {n}"] for n in (1, 2, 3)] == ["passed"] * 3, out
     assert verdicts["TEST 4"] == ("skipped" if "--with-debug" in facts.version else "passed"), out
     assert verdicts["TEST 5"] == ("passed" if "--with-debug" in facts.version else "skipped"), out
+
+
+def test_the_blocks_server_listens_on_test_nginxs_port(harness_stage, tmp_path):
+    """tests/tnginx/env/server-port.t: the server is on $TEST_NGINX_SERVER_PORT (Test::Nginx's 1984, or
+    what the environment says), so a block's own server on 8080 is the block's alone."""
+    code, verdicts, out = harness_t(ENV / "server-port.t", tmp_path / "default")
+    assert code == 0 and verdicts == {"TEST 1": "passed", "TEST 2": "passed"}, out
+    # the environment's port is the one nginx listens on: a copy expecting 1984 sees 1990
+    literal = tmp_path / "t" / "literal.t"
+    literal.parent.mkdir()
+    literal.write_text((ENV / "server-port.t").read_text().replace("port $ServerPort", "port 1984"))
+    code, verdicts, out = harness_t(literal, tmp_path / "env", env={"TEST_NGINX_SERVER_PORT": "1990"})
+    assert verdicts == {"TEST 1": "failed", "TEST 2": "passed"} and "response_body 'port 1990\\n'" in out, out
 
 
 def test_filters_with_arguments(harness_stage, tmp_path):

@@ -91,7 +91,7 @@ class Waiting:
     lock = threading.Lock()
 
     def __init__(self, n: int, release: threading.Event) -> None:
-        self.key, self.alone, self.release = n, False, release
+        self.key, self.alone, self.quiet, self.release = n, False, False, release
 
     def prepare(self) -> bool:
         return True

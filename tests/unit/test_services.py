@@ -47,7 +47,7 @@ def services(monkeypatch):
     FakeService.started = 0
     for name, definition in SERVICES.items():
         monkeypatch.setitem(SERVICES, name, definition.__class__(**{**definition.__dict__,
-                                                                    "build": lambda image, session, reach, n=name: FakeService(n)}))
+                                                                    "build": lambda image, session, reach, options, n=name: FakeService(n)}))
     return SessionServices(lambda kind: kind, None, lambda: None, 5.0)
 
 

@@ -156,7 +156,7 @@ def test_stream_sections_abort_timeout_log_response_and_conflicts():
     assert rendered({"stream_response": "a"}, 1) == {"stream_response": "a", "response_body": "a"}
     block = build(RawLike({"stream_response": "a", "response_body": "b"}))
     assert block.error == "cannot read the block: conflicting stream_response and response_body sections"
-    assert stream_port({"TEST_NGINX_STREAM_PORT": "1985"}) == 1985 and stream_port({}) == 8081
+    assert stream_port({"TEST_NGINX_STREAM_PORT": "1985"}, 1984) == 1985 and stream_port({}, 1984) == 1985
 
 
 def test_lua_string_escapes_every_byte_lua_could_misread():

@@ -1,8 +1,9 @@
 # A Sentinel-aware suite's layout on fixed local ports, as lua-resty-redis-connector's Makefile
 # starts it: the master at 127.0.0.1:$TEST_NGINX_REDIS_PORT, replicas at ..._PORT_SL1/SL2, Sentinels
-# at $TEST_NGINX_SENTINEL_PORT1..3. The file only names the ports; `harness t` starts the session's
-# redis_sentinel topology and the companion forwards each port to its member. Sentinel answers with
-# the nodes' internal addresses, which OpenResty reaches directly on the session network.
+# at $TEST_NGINX_SENTINEL_PORT1..3. The file only names the ports; `harness t` lays the session's
+# redis_sentinel topology out on them (the master's port left to the harness: Redis's own, 6379) and
+# the companion forwards each port to its member, so the address Sentinel names, 127.0.0.1:PORT, is
+# the one OpenResty reaches (tests/tnginx/env/sentinel-local.t checks the names themselves).
 use Test::Nginx::Socket::Lua;
 repeat_each(1);
 log_level('warn');

@@ -402,6 +402,7 @@ sub _write_out {
     }
     my %settings = %Setting;
     $settings{run_tests} = $RunCount;
+    $settings{server_port} = $Test::Nginx::Util::ServerPort;  # the blocks' server listens there
     # what the file put into %ENV for nginx to see (a block's `env NAME;` passes it on to Lua)
     $settings{environment} = { map { $_ => "$ENV{$_}" } grep { /^TEST_NGINX_/ } keys %ENV };
     my $json = JSON::PP->new->latin1->canonical->encode({ settings => _jsonable(\%settings), blocks => \@list });

@@ -11,8 +11,8 @@ our @ISA = ('Exporter');
 
 our $ServerAddr = '127.0.0.1';
 our $ServerName = 'localhost';
-our $ServerPort = $ENV{TEST_NGINX_SERVER_PORT} || 8080;
-our $ServerPortForClient = $ServerPort;
+our $ServerPort = $ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT} || 1984;  # Test::Nginx's
+our $ServerPortForClient = $ENV{TEST_NGINX_CLIENT_PORT} || $ServerPort;
 our $NginxBinary = $ENV{TEST_NGINX_BINARY} || 'nginx';
 our ($NginxVersion, $NginxRawVersion, $OpenSSLVersion, $PcreVersion);
 our $ErrLogFile = $ENV{HARNESS_TNGINX_ERROR_LOG} || '/harness/logs/error.log';
