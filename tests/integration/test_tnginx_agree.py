@@ -1,22 +1,14 @@
 """`harness t` gives prove's verdicts where Test::Nginx behaves in a way suites rely on (issue 24):
 each file of tests/tnginx/agree/ is a case written for the harness; the verdicts are asserted here
 because a block the harness wrongly skips would not fail on its own."""
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.integration.test_tnginx import harness_t
+
 pytestmark = pytest.mark.integration
 AGREE = Path(__file__).resolve().parent.parent / "tnginx" / "agree"
-
-
-def harness_t(path: Path, reports: Path, *options: str) -> tuple[int, dict, str]:
-    proc = subprocess.run([sys.executable, "-m", "harness.cli", "t", str(path), "--reports", str(reports), *options],
-                          capture_output=True, text=True, timeout=600)
-    verdicts = json.loads((reports / "t.json").read_text())["blocks"] if (reports / "t.json").exists() else {}
-    return proc.returncode, {k.split("::", 1)[1].split(":")[0]: v for k, v in verdicts.items()}, proc.stdout + proc.stderr
 
 
 def test_check_accum_error_log_shows_each_repetition_the_lines_before_it(harness_stage, tmp_path):
