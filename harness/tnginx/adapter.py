@@ -246,7 +246,7 @@ class SuiteStage:
         """Whether ``block``'s workers, busy with its services at their start (init_worker_by_lua: a
         timer that connects to memcached at 127.0.0.1), started before the companion forwarded them
         (a fresh container, or one that forwarded others): the forwards are set now."""
-        if not any("init_worker_by_lua" in text for text in block.fixture.snippets.values()):
+        if not block.works_at_start:
             return False
         local = self.local_services(block)
         return bool(local) and self.forward(nginx, local)

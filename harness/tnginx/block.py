@@ -122,6 +122,12 @@ class TBlock:
         return any("ngx.worker.pids" in text for text in self.fixture.snippets.values())
 
     @property
+    def works_at_start(self) -> bool:
+        """Whether its workers do something as they start (init_worker_by_lua: a timer that connects to
+        a service or a peer), which under Test::Nginx happens just before the requests."""
+        return any("init_worker_by_lua" in text for text in self.fixture.snippets.values())
+
+    @property
     def code(self) -> str:
         """What nginx runs for it: the config snippets and the user files that name a placeholder (a
         Lua file of html/ that connects to ``$TEST_NGINX_MEMCACHED_PORT``), as one text."""

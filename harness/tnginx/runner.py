@@ -225,9 +225,16 @@ class BlockRunner:
             self.suite.release(nginx, reusable)
 
     def _repetitions(self, block: TBlock, repeats: int, nginx: "OpenRestyContainer", result: BlockResult) -> None:
-        view = LogView(self.suite.worker_pids(nginx))
         side = any(SIDE_LOG in text for text in block.fixture.snippets.values())
         companion = self.suite.companion(nginx, block)
+        armed = False
+        if companion is not None and block.peers and block.works_at_start:
+            # its workers talk to its peers as they start (init_worker_by_lua): under Test::Nginx the
+            # peers listen by then; here the workers start again once the peers listen
+            self._arm(block, companion)
+            nginx.switch(block.fixture)
+            armed = True
+        view = LogView(self.suite.worker_pids(nginx))
         start = since = nginx.generation_log_start
         seen: list[str] = []
         for rep in range(repeats):
@@ -236,10 +243,7 @@ class BlockRunner:
             if block.accum_log:  # as Test::Nginx with check_accum_error_log: from the block's first line
                 since, seen = start, []
             if companion is not None and block.peers:
-                calls = self.perl_calls(block.source) if block.peers.asks else None
-                if calls is not None:
-                    calls.start()  # perl reads the file before the first query comes
-                companion.arm(block.peers.wire())  # listening before the requests, as under Test::Nginx
+                calls = self._arm(block, companion, already=armed and rep == 0)
                 answering = Answering(companion, calls, block.number) if calls is not None else None
                 try:
                     since, lines = self._repetition(block, rep, nginx, since, view, side, result, companion)
@@ -262,6 +266,16 @@ class BlockRunner:
                 result.workers = nginx.workers(0.2).format()
             except Exception as exc:  # noqa: BLE001 - evidence must not hide the verdict
                 result.workers = f"could not read: {exc}"
+
+    def _arm(self, block: TBlock, companion: "CompanionContainer", already: bool = False) -> Optional[PerlCalls]:
+        """The block's mock peers listening (before the requests, as under Test::Nginx), unless
+        ``already``; the perl process that answers for a Perl-sub reply, if it has one."""
+        calls = self.perl_calls(block.source) if block.peers.asks else None
+        if calls is not None:
+            calls.start()  # perl reads the file before the first query comes
+        if not already:
+            companion.arm(block.peers.wire())
+        return calls
 
     def _repetition(self, block: TBlock, rep: int, nginx: "OpenRestyContainer", since: int, view: LogView,
                     side: bool, result: BlockResult,

@@ -26,3 +26,25 @@ GET /t
 ok
 --- error_log
 to the syslog peer
+
+
+
+=== TEST 2: the workers log to the syslog peer as they start (0.1 s in): the peer listens by then
+--- http_config
+    init_worker_by_lua_block {
+        os.execute("sleep 0.1")
+        ngx.log(ngx.ERR, "a worker started")
+    }
+--- config
+    location = /t { return 200 "ok\n"; }
+--- log_level: error
+--- error_log_file: syslog:server=127.0.0.1:$TEST_NGINX_SYSLOG_PORT
+--- udp_listen: $TEST_NGINX_SYSLOG_PORT
+--- udp_query eval: qr/a worker started/
+--- udp_reply: x
+--- request
+GET /t
+--- response_body
+ok
+--- error_log
+a worker started
