@@ -304,10 +304,12 @@ class BlockRunner:
         read = nginx.read_error_log(since, settle=SETTLE)
         since = read.end if read.end >= 0 else read.start + len(read.text.encode())
         lines = view.lines(read.text)
-        if side:  # the suite's own writes to Test::Nginx's error log file (jit.v's traces): as under
-            # Test::Nginx, every repetition of the block sees them (the file is this generation's), and
-            # before nginx's own lines: the suite's handle (io.open(path, "w") in the master) writes from
-            # the file's start, where nginx appends to its end
+        if side and (rep == 0 or block.accum_log):
+            # the suite's own writes to Test::Nginx's error log file (jit.v's traces), before nginx's own
+            # lines: the suite's handle (io.open(path, "w") in the master) writes from the file's start,
+            # where nginx appends to its end. So only a read from the file's start sees them: the
+            # first repetition's, or every one's with check_accum_error_log (a later read starts where
+            # the last one ended, past them)
             text = nginx.read_log_file(0, SIDE_LOG_NAME) or ""
             lines = [ln for ln in text.split("\n") if ln] + lines
         for failure in check_log(block.log_for(rep), lines, rep, nginx.env):
