@@ -63,6 +63,7 @@ bench: $(VENV)/.installed engine
 	$(BIN)/python bench/perf_verdicts.py
 	$(BIN)/python bench/preflight.py
 	$(BIN)/python bench/tnginx_fixed_cost.py
+	$(BIN)/python bench/tnginx_watch.py
 
 ## soak: the integration suite SOAK_RUNS times (default 5); lists every test that ever failed
 SOAK_RUNS ?= 5

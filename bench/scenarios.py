@@ -134,7 +134,7 @@ def switch_breakdown(stage: Stage, count: int) -> dict:
             time.sleep(0.15)  # past the master's 100 ms pause after the last reload (see docs/perf.md)
             nginx.switch(next(fixtures))
             agent_steps.append(dict(nginx.last_switch))
-        link, nginx.agent = nginx.agent, None  # the engine's path, as where it shares no files with us
+        link = nginx.io.use_engine()  # the engine's path, as where it shares no files with us
         exec_steps = []
         try:
             for _ in range(count):
@@ -146,7 +146,7 @@ def switch_breakdown(stage: Stage, count: int) -> dict:
                                    "exec.nginx_t": timed(lambda: nginx.sh(test)),
                                    "exec.worker_table": timed(nginx.workers)})
         finally:
-            nginx.agent = link
+            nginx.io.use_agent(link)
         for sample in agent_steps:
             sample["agent.worker_table"] = timed(nginx.workers)
     finally:

@@ -193,7 +193,15 @@ def cmd_t(args: argparse.Namespace) -> int:
     from harness.matrix import harness_argv
     from harness.tnginx.cli import run_t
 
+    from harness.tnginx.settings import TSettings
+
     more = coverage_args(args)
+    try:
+        watching = args.watch or TSettings.from_sources().watches
+    except ValueError as exc:
+        raise HarnessError(str(exc)) from None
+    if watching:
+        return watch_t(args, more)
     if len(args.image or []) > 1:
         options = [*(["-n", str(args.jobs)] if args.jobs else []), *(["--harness-fault", args.fault] if args.fault else []),
                    *(["--harness-check-leak"] if args.check_leak else []),
@@ -209,6 +217,17 @@ def cmd_t(args: argparse.Namespace) -> int:
     print(f"harness t: JUnit in {args.reports}/t.xml (exit {code}: "
           f"{('all passed', 'a block failed', 'the run failed')[code]})")
     return code
+
+
+def watch_t(args: argparse.Namespace, more: Sequence[str]) -> int:
+    """``harness t --watch``: the blocks once, then again on every save (harness.tnginx.watch)."""
+    from harness.tnginx.watch import watch
+
+    if len(args.image or []) > 1 or more or args.pytest_args:
+        raise HarnessError("--watch runs on one image, without --harness-coverage or --pytest: drop those "
+                           "(or run without --watch)")
+    return watch([Path(p) for p in args.paths], Path(args.reports), jobs=args.jobs, fault=args.fault or "",
+                 check_leak=args.check_leak, image=(args.image or [None])[0], lua_path=args.lua_path)
 
 
 def add_suite_options(p: argparse.ArgumentParser) -> None:
@@ -318,6 +337,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                    "default HARNESS_T_LANES, else auto); for pytest-xdist processes instead: --pytest=-n --pytest=2")
     p.add_argument("--harness-fault", dest="fault", help=OPTION["fault"].help)
     p.add_argument("--harness-check-leak", dest="check_leak", action="store_true", help=OPTION["check_leak"].help)
+    p.add_argument("--watch", action="store_true", help=OPTION["watch"].help)
     add_suite_options(p)
     p.add_argument("--reports", default="reports", help="where t.xml (and t.html) go")
     p.add_argument("--pytest", dest="pytest_args", action="append", default=[], metavar="ARG",

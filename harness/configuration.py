@@ -1,16 +1,18 @@
-"""Every option of the harness, the core's and each front end's, for the generated table
-(``harness options``, docs/configuration.md) and the commands' help."""
+"""Every option of the harness, the core's and each front end's and feature's, for the generated
+table (``harness options``, docs/configuration.md) and the commands' help."""
 from __future__ import annotations
 
-from harness import settings
-from harness.scenarios import settings as scenario_settings
-from harness.settings import Option
-from harness.tnginx import settings as t_settings
+from harness.perf.settings import PerfSettings
+from harness.preflight.settings import PreflightSettings
+from harness.scenarios.settings import ScenarioSettings
+from harness.settings import Option, OptionSettings, Settings, options_markdown as table_of
+from harness.tnginx.settings import TSettings
 
-ALL_OPTIONS: tuple[Option, ...] = (*settings.OPTIONS, *scenario_settings.OPTIONS, *t_settings.OPTIONS)
+SETTINGS: tuple[type[OptionSettings], ...] = (Settings, PerfSettings, PreflightSettings, ScenarioSettings, TSettings)
+ALL_OPTIONS: tuple[Option, ...] = tuple(opt for cls in SETTINGS for opt in cls.OPTIONS)
 OPTION: dict[str, Option] = {opt.name: opt for opt in ALL_OPTIONS}
 
 
 def options_markdown() -> str:
     """The configuration table of every option as Markdown (for docs/configuration.md)."""
-    return settings.options_markdown(ALL_OPTIONS)
+    return table_of(ALL_OPTIONS)

@@ -1,7 +1,8 @@
 """The core pytest plugin (entry point ``pytest11``): core options, header, fixtures, engine-lost
 handling, failure sections, the matrix and coverage at session end. Wiring only. The front ends are
 plugins of their own that it registers (``pytest_plugins``): :mod:`harness.scenarios.plugin` and
-:mod:`harness.tnginx.plugin`, each with its options, collection and session end."""
+:mod:`harness.tnginx.plugin`, each with its options, collection and session end; so are the
+preflight's and ``harness perf``'s options (:mod:`harness.preflight.plugin`, :mod:`harness.perf.plugin`)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,13 +20,12 @@ from harness.errors import EngineLost, HarnessError
 from harness.faults import RedisFault, WorkerFault
 from harness.faults.registry import FaultSpec, hold
 from harness.load import LoadResult, run_load_on
-from harness.preflight import Preflight, PreflightOptions, PreflightReport
 from harness.factory import BoundClient, LogProblemPolicy, OpenRestyFactory, binder
 from harness.matrix import Matrix, MatrixRecorder, parse_images
 from harness.pytest_stage import RUNTIME, add_options, given_options, session_stage
 from harness.runtime import HarnessRuntime
 from harness.services import SERVICE_NAMES, SERVICES, Service, route_to
-from harness.settings import OPTIONS, Settings
+from harness.settings import Settings
 from harness.stage import Stage
 from harness.topologies import RedisCluster, ReplicatedRedis, SentinelRedis
 from harness.topologies.group import ContainerGroup
@@ -37,11 +37,13 @@ MATRIX_DONE = pytest.StashKey[Matrix]()
 HARNESS_FIXTURES = {"harness_stage", "openresty", "http", "nginx", "redis_fault", "redis_proxy", "preflight",
                     "dependencies", "fault", "redis_replicated", "redis_sentinel", "redis_cluster", *SERVICE_NAMES}
 TOPOLOGY_MARKER = "redis_topology"
-pytest_plugins = ("harness.scenarios.plugin", "harness.tnginx.plugin")  # the front ends, each owning its hooks
+FRONT_ENDS = ("harness.scenarios.plugin", "harness.tnginx.plugin")  # each owning its options, collection, session end
+FEATURES = ("harness.preflight.plugin", "harness.perf.plugin")  # their options (and the preflight fixture)
+pytest_plugins = (*FRONT_ENDS, *FEATURES)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    add_options(parser, OPTIONS, repeatable=frozenset({"openresty_image"}))  # twice or more: a matrix
+    add_options(parser, Settings.OPTIONS, repeatable=frozenset({"openresty_image"}))  # twice or more: a matrix
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -53,7 +55,7 @@ def pytest_configure(config: pytest.Config) -> None:
                             "errors matching a pattern (all, without patterns) do not fail the test")
     config.addinivalue_line("markers", "matrix(*images): run this test once per OpenResty image (references or "
                             "twin:NAME), beside the session's --harness-matrix images")
-    given = given_options(config, OPTIONS)
+    given = given_options(config, Settings.OPTIONS)
     images = given["openresty_image"] or []
     given["openresty_image"] = images[0] if len(images) == 1 else None
     if len(images) > 1:
@@ -296,16 +298,6 @@ def load() -> Callable[..., LoadResult]:
     client="fast", workers=0, remote_workers=0, ...)`` (see :class:`harness.load.LoadSpec`): locust in
     its own processes; returns a :class:`harness.load.LoadResult`."""
     return run_load_on
-
-
-@pytest.fixture
-def preflight(harness_stage: Stage) -> Callable[..., PreflightReport]:
-    """``preflight("app-dir-or-fixture", workers="auto", cpus=2, memory="128m", nofile=1024, paths=["/x"],
-    image="")`` runs the preflight checks and returns a :class:`harness.preflight.PreflightReport`
-    (unset options: ``--preflight-*`` / ``HARNESS_PREFLIGHT_*``)."""
-    def run(app: Any, image: str = "", **options: Any) -> PreflightReport:
-        return Preflight(harness_stage, PreflightOptions.resolve(harness_stage.settings, **options), image).run(app)
-    return run
 
 
 @pytest.fixture

@@ -3,17 +3,18 @@ config's stash) and its stage, for the core plugin's fixtures and the front ends
 how an :class:`~harness.settings.Option` becomes a pytest option and is read back."""
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, Iterable, TypeVar
 
 import pytest
 
 from harness.errors import HarnessError
 from harness.runtime import HarnessRuntime
-from harness.settings import Option
+from harness.settings import Option, OptionSettings
 from harness.stage import Stage
 
 RUNTIME = pytest.StashKey[HarnessRuntime]()
-T = TypeVar("T")
+S = TypeVar("S", bound=OptionSettings)
+SETTINGS = pytest.StashKey[dict[type[OptionSettings], OptionSettings]]()  # settings_of's, by class
 
 
 def session_stage(config: pytest.Config) -> Stage:
@@ -41,14 +42,20 @@ def add_options(parser: pytest.Parser, options: Iterable[Option], repeatable: fr
 
 
 def given_options(config: pytest.Config, options: Iterable[Option]) -> dict[str, Any]:
-    """The values given on the command line (None where not), by option name."""
-    return {opt.name: config.getoption(f"harness_{opt.name}") for opt in options}
+    """The values given on the command line (None where not, or where the option's plugin was left
+    out), by option name."""
+    return {opt.name: config.getoption(f"harness_{opt.name}", None) for opt in options}
 
 
-def settings_of(config: pytest.Config, options: Iterable[Option], build: Callable[[dict[str, Any]], T]) -> T:
-    """``build`` (a settings class's ``from_sources``) given the command line's values; a bad value
-    (an unknown choice, not a number) is a one-line usage error naming the variable and the flag."""
-    try:
-        return build(given_options(config, options))
-    except ValueError as exc:
-        raise pytest.UsageError(str(exc)) from None
+def settings_of(config: pytest.Config, cls: type[S]) -> S:
+    """A plugin's settings (``cls``, its options added by :func:`add_options`) from the command line,
+    the environment and the defaults, built once per run (any plugin may ask for another's); a bad
+    value (an unknown choice, not a number) is a one-line usage error naming the variable and the flag."""
+    built = config.stash.setdefault(SETTINGS, {})
+    found = built.get(cls)
+    if not isinstance(found, cls):
+        try:
+            found = built[cls] = cls.from_sources(given_options(config, cls.OPTIONS))
+        except ValueError as exc:
+            raise pytest.UsageError(str(exc)) from None
+    return found

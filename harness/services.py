@@ -10,7 +10,8 @@ addresses as environment, so the pool's ``Shape`` follows from the declaration a
 
 A new service is one :class:`ServiceDef`: its name, the image it runs, the class that builds it (one
 container, or several behind one object: anything that is a :class:`Service`), the variables it
-gives OpenResty and the port a fault proxy or a per-container companion forwards to.
+gives OpenResty, the port a fault proxy or a per-container companion forwards to, and the
+``TEST_NGINX_*`` port variables a ``.t`` suite finds it at on 127.0.0.1 (:class:`LocalPort`).
 """
 from __future__ import annotations
 
@@ -60,6 +61,20 @@ def no_options(cls: Callable[[ResolvedImage, HarnessSession, Reach], Service]) -
 
 
 @dataclass(frozen=True)
+class LocalPort:
+    """A port a Test::Nginx suite looks for a service at on 127.0.0.1 (a ``.t`` block's companion
+    forwards it there): the ``TEST_NGINX_*`` variable that gives its number, and which of the service's
+    addresses answers (one of its env variables: ``NAME_HOST``, with ``NAME_PORT``, or a list
+    ``ip:port,...`` and the item's index). ``alias``: a second port to the same address (an ACL port:
+    the node has the users, ``--harness-redis-users``)."""
+
+    var: str
+    address: str
+    index: int = 0
+    alias: bool = False
+
+
+@dataclass(frozen=True)
 class ServiceDef:
     """One service, defined once."""
 
@@ -72,16 +87,20 @@ class ServiceDef:
     host_env: str  # the variable a fault proxy in front of it replaces with its own address
     reset: str  # how it is made fresh for the next test (docs)
     options: ServiceOptions = ServiceOptions()  # the declared service's (harness.service_options)
+    local: tuple[LocalPort, ...] = ()  # where a .t suite finds it on 127.0.0.1 (the companion's forwards)
 
 
 SERVICES: dict[str, ServiceDef] = {d.name: d for d in (
     ServiceDef("redis", "the session's Redis (redis-server, no persistence)", "redis", RedisContainer,
                ("REDIS_HOST", "REDIS_PORT"), REDIS_PORT, "REDIS_HOST",
-               "FLUSHALL, CONFIG RESETSTAT, every other client's connection closed", RedisOptions()),
+               "FLUSHALL, CONFIG RESETSTAT, every other client's connection closed", RedisOptions(),
+               (LocalPort("TEST_NGINX_REDIS_PORT", "REDIS_HOST"),
+                LocalPort("TEST_NGINX_REDIS_PORT_AUTH", "REDIS_HOST", alias=True))),
     ServiceDef("dns", "the harness's DNS server (answers set per name, every query recorded)", "tools",
                no_options(DnsContainer), ("DNS_SERVER",), DNS_PORT, "DNS_SERVER", "every answer set is forgotten"),
     ServiceDef("memcached", "the session's memcached", "memcached", no_options(MemcachedContainer),
-               ("MEMCACHED_HOST", "MEMCACHED_PORT"), MEMCACHED_PORT, "MEMCACHED_HOST", "flush_all"),
+               ("MEMCACHED_HOST", "MEMCACHED_PORT"), MEMCACHED_PORT, "MEMCACHED_HOST", "flush_all",
+               local=(LocalPort("TEST_NGINX_MEMCACHED_PORT", "MEMCACHED_HOST"),)),
     # Redis as production runs it (docs/redis-topologies.md); a test that breaks one may ask for its
     # own with @pytest.mark.redis_topology(...)
     ServiceDef("redis_replicated", "a replicated Redis: a master and 1 replica (REPLICAOF), in sync", "redis",
@@ -92,7 +111,12 @@ SERVICES: dict[str, ServiceDef] = {d.name: d for d in (
                ("REDIS_SENTINELS", "REDIS_SENTINEL_PORT", "REDIS_MASTER_NAME", "REDIS_SENTINEL_MASTER",
                 "REDIS_SENTINEL_REPLICAS"), SENTINEL_PORT, "REDIS_SENTINELS",
                "FLUSHALL on the master, the Sentinels agreed again (the master may have moved)",
-               SentinelOptions(replicas=2)),
+               SentinelOptions(replicas=2),
+               # lua-resty-redis-connector's layout: three Sentinels (and one with ACL users), two replicas
+               # (its master: the Redis port, adapter.MASTER_OF)
+               (*(LocalPort(f"TEST_NGINX_SENTINEL_PORT{i + 1}", "REDIS_SENTINELS", i) for i in range(3)),
+                LocalPort("TEST_NGINX_SENTINEL_PORT_AUTH", "REDIS_SENTINELS", 0, alias=True),
+                *(LocalPort(f"TEST_NGINX_REDIS_PORT_SL{i + 1}", "REDIS_SENTINEL_REPLICAS", i) for i in range(2)))),
     ServiceDef("redis_cluster", "a Redis Cluster: 3 masters with 1 replica each (node timeout 1000 ms), "
                "cluster_state:ok", "redis", RedisCluster, ("REDIS_CLUSTER_NODES",), REDIS_PORT,
                "REDIS_CLUSTER_NODES", "FLUSHALL on every master, cluster_state:ok again", ClusterOptions()),

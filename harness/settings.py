@@ -1,17 +1,18 @@
 """Core configuration: ``HARNESS_*`` environment variables and matching pytest options.
 
 Each :class:`Option` is read from the pytest command line first, then the environment, then its
-default. The core's options are :data:`OPTIONS`; each front end keeps its own beside it
-(``harness.scenarios.settings``, ``harness.tnginx.settings``), built from the same :class:`Option`
-and read by :func:`read_options`. ``docs/configuration.md`` is generated from all of them
-(``harness options``, :mod:`harness.configuration`).
+default. The core's options are :data:`OPTIONS`; each front end and feature keeps its own beside
+the code that reads them (``harness.scenarios.settings``, ``harness.tnginx.settings``,
+``harness.preflight.settings``, ``harness.perf.settings``), each a :class:`OptionSettings` over its
+own :class:`Option` s. ``docs/configuration.md`` is generated from all of them (``harness options``,
+:mod:`harness.configuration`).
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Iterable, Literal, Mapping, Optional, get_args
+from typing import Any, ClassVar, Iterable, Literal, Mapping, Optional, TypeVar, get_args
 
 Pull = Literal["auto", "never"]
 ReachChoice = Literal["auto", "direct", "published"]
@@ -76,17 +77,6 @@ OPTIONS: tuple[Option, ...] = (
            "or comma-separated files and directories; empty: off", bare="on"),
     Option("coverage_min", "HARNESS_COVERAGE_MIN", "--harness-coverage-min", "0",
            "with --harness-coverage: fail the run when the total line coverage is below this many per cent"),
-    Option("perf_tolerance", "HARNESS_PERF_TOLERANCE", "--perf-tolerance", "0.03",
-           "`harness perf compare`: CPU per request may grow by this fraction before the verdict fails "
-           "(a larger growth fails only if its confidence interval excludes no change)"),
-    Option("preflight_cpus", "HARNESS_PREFLIGHT_CPUS", "--preflight-cpus", "1",
-           "`harness preflight`: CPU quota of the app's container (--cpus)"),
-    Option("preflight_memory", "HARNESS_PREFLIGHT_MEMORY", "--preflight-memory", "256m",
-           "`harness preflight`: memory limit of the app's container (--memory; k, m, g suffixes)"),
-    Option("preflight_nofile", "HARNESS_PREFLIGHT_NOFILE", "--preflight-nofile", "",
-           "`harness preflight`: open files limit of the app's container (--ulimit nofile); empty: the engine's"),
-    Option("preflight_workers", "HARNESS_PREFLIGHT_WORKERS", "--preflight-workers", "1",
-           "`harness preflight`: worker_processes, a number or auto (nginx then counts the CPUs it sees)"),
 )
 OPTION: dict[str, Option] = {opt.name: opt for opt in OPTIONS}  # by name, for front ends that show one
 
@@ -119,40 +109,57 @@ def _truthy(value: str) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Resolved configuration. Build with :meth:`from_sources`."""
+S = TypeVar("S", bound="OptionSettings")
 
-    openresty_image: str = ""
-    matrix: str = ""
-    allow_diff: AllowDiff = "off"
-    redis_image: str = ""
-    tools_image: str = ""
-    twin: Twin = "trixie"
-    pull: Pull = "auto"
-    reach: ReachChoice = "auto"
-    reuse: Reuse = "hup"
-    start_timeout: float = 30.0
-    http_timeout: float = 10.0
-    fixtures_dir: str = ""
-    reports_dir: str = "reports"
-    coverage: str = ""
-    coverage_min: float = 0.0
-    perf_tolerance: float = 0.03
-    preflight_cpus: float = 1.0
-    preflight_memory: str = "256m"
-    preflight_nofile: str = ""
-    preflight_workers: str = "1"
+
+@dataclass(frozen=True)
+class OptionSettings:
+    """A settings object: one field per option of its :attr:`OPTIONS` (same name; the option holds
+    the default and the doc), read by :meth:`from_sources`. The core's :class:`Settings` and each
+    front end's or feature's settings derive from it."""
+
+    OPTIONS: ClassVar[tuple[Option, ...]] = ()
+
+    @classmethod
+    def from_sources(cls: type[S], cli: Optional[Mapping[str, Any]] = None,
+                     environ: Optional[Mapping[str, str]] = None) -> S:
+        """Merge pytest option values (``cli``, keyed by attribute name), environment, defaults."""
+        environ = os.environ if environ is None else environ
+        values = read_options(cls.OPTIONS, {f.name: f.type for f in fields(cls)}, cli, environ)
+        return cls(**values, **cls.beside_options(environ))
+
+    @classmethod
+    def beside_options(cls, environ: Mapping[str, str]) -> dict[str, Any]:
+        """Fields that are not options of the harness, by name (the core's: ``CI``)."""
+        return {}
+
+
+@dataclass(frozen=True)
+class Settings(OptionSettings):
+    """Resolved core configuration. Build with :meth:`from_sources` (the defaults are the options')."""
+
+    OPTIONS: ClassVar[tuple[Option, ...]] = OPTIONS
+
+    openresty_image: str
+    matrix: str
+    allow_diff: AllowDiff
+    redis_image: str
+    tools_image: str
+    twin: Twin
+    pull: Pull
+    reach: ReachChoice
+    reuse: Reuse
+    start_timeout: float
+    http_timeout: float
+    fixtures_dir: str
+    reports_dir: str
+    coverage: str
+    coverage_min: float
     ci: bool = field(default=False)
 
     @classmethod
-    def from_sources(
-        cls, cli: Optional[Mapping[str, Any]] = None, environ: Optional[Mapping[str, str]] = None
-    ) -> "Settings":
-        """Merge pytest option values (``cli``, keyed by attribute name), environment, defaults."""
-        environ = os.environ if environ is None else environ
-        values = read_options(OPTIONS, {f.name: f.type for f in fields(cls)}, cli, environ)
-        return cls(**values, ci=_truthy(environ.get("CI", "")))
+    def beside_options(cls, environ: Mapping[str, str]) -> dict[str, Any]:
+        return {"ci": _truthy(environ.get("CI", ""))}
 
     @property
     def may_pull(self) -> bool:

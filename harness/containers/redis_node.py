@@ -48,7 +48,30 @@ class NamespaceHolder(HarnessContainer):
         self.with_command(["sleep", "infinity"])
 
 
-class RedisNode(RedisContainer):
+class Member(HarnessContainer):
+    """A topology member's addresses (a node's or a Sentinel's), from its ``port`` and whether it lives
+    in a local layout's namespace (``netns_owner``)."""
+
+    port: int
+
+    @property
+    def peer_host(self) -> str:
+        """The host the other members (and clients told by Sentinel) use, and a Sentinel announces:
+        127.0.0.1 in a local layout, else its address."""
+        return LOOPBACK if self.netns_owner is not None else self.ip
+
+    @property
+    def address(self) -> str:
+        """``host:port`` as the topology's members see it (what Sentinel and Cluster tell clients)."""
+        return f"{self.peer_host}:{self.port}"
+
+    @property
+    def reachable(self) -> str:
+        """``ip:port`` on the session network (a local layout's: the namespace's address)."""
+        return f"{self.ip}:{self.port}"
+
+
+class RedisNode(RedisContainer, Member):
     """A ``redis-server`` of a topology: ``with_args("--cluster-enabled", "yes")`` adds server options;
     ``port`` and ``netns``: its own port in a local layout's namespace."""
 
@@ -66,21 +89,6 @@ class RedisNode(RedisContainer):
         self.with_args("--dir", "/tmp", "--repl-diskless-sync-delay", "0")
         if port != REDIS_PORT:
             self.with_args("--port", str(port))
-
-    @property
-    def peer_host(self) -> str:
-        """The host the other members (and clients told by Sentinel) use: 127.0.0.1 in a local layout."""
-        return LOOPBACK if self.netns_owner is not None else self.ip
-
-    @property
-    def address(self) -> str:
-        """``host:port`` as the topology's members see it (what Sentinel and Cluster tell clients)."""
-        return f"{self.peer_host}:{self.port}"
-
-    @property
-    def reachable(self) -> str:
-        """``ip:port`` on the session network (a local layout's: the namespace's address)."""
-        return f"{self.ip}:{self.port}"
 
     def announce(self, *, cluster: bool = False) -> None:
         """Announce the address to the master (as a replica) and, in a cluster, to the
@@ -107,7 +115,7 @@ class RedisNode(RedisContainer):
             redis_command(self.client(), "REPLICAOF", master.peer_host, str(master.port))
 
 
-class SentinelContainer(HarnessContainer):
+class SentinelContainer(Member):
     """``redis-server sentinel.conf --sentinel`` (Debian's ``redis-sentinel`` package only adds a
     symlink and a unit file: the server binary is Sentinel). It watches nothing until :meth:`monitor`,
     so it can start beside the nodes it will watch."""
@@ -138,11 +146,6 @@ class SentinelContainer(HarnessContainer):
         redis_command(self.client(), "SENTINEL", "CONFIG", "SET", "announce-ip", self.peer_host)
         return self
 
-    @property
-    def peer_host(self) -> str:
-        """The host it announces: 127.0.0.1 in a local layout, else its address."""
-        return LOOPBACK if self.netns_owner is not None else self.ip
-
     def monitor(self, master: RedisNode, *, quorum: int, down_after_ms: int, failover_timeout_ms: int) -> None:
         """``SENTINEL MONITOR`` the master, with these timings (``parallel-syncs 1``)."""
         c = self.client()
@@ -156,16 +159,6 @@ class SentinelContainer(HarnessContainer):
         if self._client is None:
             self._client = host_client(self, self.port)
         return self._client
-
-    @property
-    def address(self) -> str:
-        """``host:port`` as it announces itself."""
-        return f"{self.peer_host}:{self.port}"
-
-    @property
-    def reachable(self) -> str:
-        """``ip:port`` on the session network."""
-        return f"{self.ip}:{self.port}"
 
     def master_address(self) -> str:
         """``ip:port`` of the master this Sentinel names now (``SENTINEL get-master-addr-by-name``);

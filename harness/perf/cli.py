@@ -16,6 +16,7 @@ from rich.table import Table
 from harness.errors import HarnessError
 from harness.perf.compare import COMPARED
 from harness.perf.measure import Interleave, RoundsSpec
+from harness.perf.settings import PerfSettings
 from harness.settings import Settings
 
 if TYPE_CHECKING:
@@ -155,7 +156,8 @@ def cmd_perf_compare(args: argparse.Namespace) -> int:
     if candidate == baseline:
         print("note: baseline and candidate are the same (an A/A run: it shows the noise floor)")
     try:
-        tolerances = parse_tolerances(args.gate, settings.perf_tolerance if args.tolerance is None else args.tolerance)
+        tolerance = PerfSettings.from_sources().perf_tolerance if args.tolerance is None else args.tolerance
+        tolerances = parse_tolerances(args.gate, tolerance)
     except ValueError as exc:
         raise HarnessError(str(exc)) from None
     out = Path(args.out) if args.out else default_report_path(settings.reports_dir, "compare")

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.settings import OPTION, Settings
+from harness.preflight.settings import OPTION, PreflightSettings
+from harness.settings import Settings
 
 FLAGS = {"cpus": "--cpus", "memory": "--memory", "nofile": "--nofile", "workers": "--workers"}
 
@@ -22,7 +23,7 @@ def cmd_preflight(args: argparse.Namespace) -> int:
     from harness.stage import Stage
 
     settings = Settings.from_sources()
-    options = PreflightOptions.resolve(settings, **{name: getattr(args, name) for name in FLAGS},
+    options = PreflightOptions.resolve(PreflightSettings.from_sources(), **{name: getattr(args, name) for name in FLAGS},
                                        paths=args.paths or None, env=args.env)
     app = Path(args.app)
     if not app.is_dir():

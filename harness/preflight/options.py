@@ -1,6 +1,6 @@
 """What a preflight runs with: one value object that every front end (CLI, pytest, YAML) builds.
 
-Defaults and documentation live in :data:`harness.settings.OPTIONS` (``HARNESS_PREFLIGHT_*``);
+Defaults and documentation live in :mod:`harness.preflight.settings` (``HARNESS_PREFLIGHT_*``);
 a front end passes only what its user gave, :meth:`PreflightOptions.resolve` fills in the rest
 and checks the values, so a wrong one is the same one-line error everywhere.
 """
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Optional, Union
 
 from harness.errors import HarnessError
-from harness.settings import Settings
+from harness.preflight.settings import PreflightSettings
 
 SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgKMG]?)[bB]?\s*$")
 UNITS = {"": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}
@@ -51,10 +51,10 @@ class PreflightOptions:
         return parse_size(self.memory)
 
     @classmethod
-    def resolve(cls, settings: Optional[Settings] = None, **given: Any) -> "PreflightOptions":
-        """The options from ``given`` (None or missing: the setting, i.e. ``HARNESS_PREFLIGHT_*`` or
-        its default). Raises :class:`PreflightOptionError` naming the bad value."""
-        settings = settings or Settings.from_sources()
+    def resolve(cls, settings: Optional[PreflightSettings] = None, **given: Any) -> "PreflightOptions":
+        """The options from ``given`` (None or missing: the setting, i.e. ``--preflight-*``,
+        ``HARNESS_PREFLIGHT_*`` or its default). Raises :class:`PreflightOptionError` naming the bad value."""
+        settings = settings or PreflightSettings.from_sources()
         unknown = set(given) - set(FIELDS) - {"path"}
         if unknown:
             raise PreflightOptionError(f"unknown preflight option(s) {', '.join(sorted(unknown))}: "

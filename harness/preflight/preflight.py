@@ -48,7 +48,7 @@ class Preflight:
 
     def __init__(self, stage: "Stage", options: Optional[PreflightOptions] = None, image: str = "") -> None:
         self.stage = stage
-        self.options = options or PreflightOptions.resolve(stage.settings)
+        self.options = options or PreflightOptions.resolve()
         self.image = image
 
     def run(self, app: str | Path | Fixture) -> PreflightReport:

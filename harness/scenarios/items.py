@@ -8,7 +8,8 @@ import pytest
 
 from harness.errors import HarnessError
 from harness.prefetch import DEPTH
-from harness.pytest_stage import session_stage
+from harness.preflight.settings import PreflightSettings
+from harness.pytest_stage import session_stage, settings_of
 from harness.scenarios.loader import LoadedScenario, ScenarioSpecError, load_file
 from harness.scenarios.runner import ScenarioResult, ScenarioRunner
 from harness.scenarios.settings import ScenarioSettings
@@ -94,7 +95,8 @@ class ScenarioItem(pytest.Item):
             given = self.config.stash[SETTINGS].app
             app = Path(given) if given else None
             runner = self.config.stash[RUNNER] = ScenarioRunner(stage, app=app,
-                                                                http_timeout=stage.settings.http_timeout)
+                                                                http_timeout=stage.settings.http_timeout,
+                                                                preflight=settings_of(self.config, PreflightSettings))
         return runner
 
     def upcoming(self, count: int = DEPTH) -> list[LoadedScenario]:

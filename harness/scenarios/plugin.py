@@ -12,17 +12,17 @@ from harness.pytest_stage import RUNTIME, add_options, settings_of
 from harness.report.summary import summary_table
 from harness.scenarios.items import RESULT, RESULTS, RUNNER, SETTINGS, ScenarioFile, evidence_sections
 from harness.scenarios.loader import is_scenario_file
-from harness.scenarios.settings import OPTIONS, ScenarioSettings
+from harness.scenarios.settings import ScenarioSettings
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    add_options(parser, OPTIONS)
+    add_options(parser, ScenarioSettings.OPTIONS)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "scenario: a YAML scenario (harness.scenarios)")
     config.addinivalue_line("markers", "catalogue(*entries): FAILURE-CATALOG entries a scenario covers")
-    config.stash[SETTINGS] = settings_of(config, OPTIONS, ScenarioSettings.from_sources)
+    config.stash[SETTINGS] = settings_of(config, ScenarioSettings)
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> Optional[pytest.Collector]:

@@ -1,10 +1,11 @@
 """A scenario's ``preflight:`` step: the preflight's verdicts as :class:`~harness.scenarios.checks.Check` s."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional
 
 from harness.nginx_conf import Fixture
 from harness.preflight import Preflight, PreflightOptions, PreflightReport, Verdict
+from harness.preflight.settings import PreflightSettings
 from harness.preflight.step import PreflightStep
 from harness.scenarios.checks import Check
 
@@ -12,9 +13,11 @@ if TYPE_CHECKING:
     from harness.stage import Stage
 
 
-def run_preflight(stage: "Stage", step: PreflightStep, app: Fixture) -> tuple[PreflightReport, list[Check]]:
-    """Preflight ``app`` with the step's options; one check per preflight check against ``expect``."""
-    report = Preflight(stage, PreflightOptions.resolve(stage.settings, **step.preflight_options())).run(app)
+def run_preflight(stage: "Stage", step: PreflightStep, app: Fixture,
+                  settings: Optional[PreflightSettings] = None) -> tuple[PreflightReport, list[Check]]:
+    """Preflight ``app`` with the step's options (unset: ``settings``, else ``HARNESS_PREFLIGHT_*``);
+    one check per preflight check against ``expect``."""
+    report = Preflight(stage, PreflightOptions.resolve(settings, **step.preflight_options())).run(app)
     expected: dict[str, str] = {str(name): verdict for name, verdict in step.expect.items()}
     checks = []
     for result in report.checks:

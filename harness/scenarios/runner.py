@@ -22,6 +22,7 @@ from harness.containers import DnsContainer, RedisContainer
 from harness.errorlog import ErrorLog, LogEntry, excerpt, problems_in
 from harness.errors import HarnessError, NginxConfigError
 from harness.nginx_conf import Fixture
+from harness.preflight.settings import PreflightSettings
 from harness.scenarios.checks import Check, Observed, check_all, check_response
 from harness.faults.registry import Targets
 from harness.scenarios.failover_watch import FailoverWatch
@@ -139,12 +140,15 @@ class ScenarioResult:
 
 
 class ScenarioRunner:
-    """Runs scenarios on ``stage``; ``app`` replaces the sample app wherever a scenario says ``app``."""
+    """Runs scenarios on ``stage``; ``app`` replaces the sample app wherever a scenario says ``app``;
+    ``preflight`` fills in what a ``preflight:`` step leaves unset (None: ``HARNESS_PREFLIGHT_*``)."""
 
-    def __init__(self, stage: "Stage", app: Optional[Path] = None, http_timeout: float = 10.0) -> None:
+    def __init__(self, stage: "Stage", app: Optional[Path] = None, http_timeout: float = 10.0,
+                 preflight: Optional[PreflightSettings] = None) -> None:
         self.stage = stage
         self.app = app
         self.http_timeout = http_timeout
+        self.preflight = preflight
         self._clients: dict[str, httpx.Client] = {}
 
     def fixture_for(self, scenario: Scenario, source: Path) -> Fixture:
@@ -404,7 +408,7 @@ class ScenarioRunner:
                     out.checks += check_response(request.expect, outcome, index)
             if step.preflight is not None:
                 app = self._named_fixture(step.preflight.app, self._source) if step.preflight.app else nginx.fixture
-                report, checks = run_preflight(self.stage, step.preflight, app)
+                report, checks = run_preflight(self.stage, step.preflight, app, self.preflight)
                 out.checks += checks
                 out.numbers["preflight s"] = round(report.seconds, 1)
         return seen

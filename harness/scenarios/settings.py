@@ -1,11 +1,11 @@
 """The scenario front end's options (``HARNESS_APP``, ``HARNESS_SCENARIO_REPORT``): defined here
-once, with defaults and docs, read like the core's (:func:`harness.settings.read_options`)."""
+once, with defaults and docs, read like the core's (:class:`harness.settings.OptionSettings`)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from typing import Any, Mapping, Optional
+from dataclasses import dataclass
+from typing import ClassVar
 
-from harness.settings import Option, read_options
+from harness.settings import Option, OptionSettings
 
 OPTIONS: tuple[Option, ...] = (
     Option("app", "HARNESS_APP", "--harness-app", "",
@@ -18,14 +18,10 @@ OPTIONS: tuple[Option, ...] = (
 
 
 @dataclass(frozen=True)
-class ScenarioSettings:
+class ScenarioSettings(OptionSettings):
     """Resolved scenario options. Build with :meth:`from_sources` (the defaults are the options')."""
+
+    OPTIONS: ClassVar[tuple[Option, ...]] = OPTIONS
 
     app: str
     scenario_report: str
-
-    @classmethod
-    def from_sources(cls, cli: Optional[Mapping[str, Any]] = None,
-                     environ: Optional[Mapping[str, str]] = None) -> "ScenarioSettings":
-        """Merge pytest option values (``cli``, keyed by attribute name), environment, defaults."""
-        return cls(**read_options(OPTIONS, {f.name: f.type for f in fields(cls)}, cli, environ))

@@ -12,7 +12,7 @@ from harness.containers.redis import REDIS_PORT
 from harness.errors import HarnessError
 from harness.nginx_conf import ABSOLUTE_FILES, PLACEHOLDER, ROOT, WWW
 from harness.service_options import LocalLayout, users_of
-from harness.services import declare, name_of, named_in, options_of
+from harness.services import SERVICES, LocalPort, declare, name_of, named_in, options_of
 from harness.tnginx.hostpaths import named_host_dirs
 
 if TYPE_CHECKING:
@@ -23,17 +23,11 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class LocalPort:
-    """A port a Test::Nginx suite looks for on 127.0.0.1 (the companion forwards it): the variable that
-    gives it, the session service behind it, and which of that service's addresses (an env variable of
-    the service: ``NAME_HOST``, with ``NAME_PORT``, or a list ``ip:port,...`` and the index). ``alias``:
-    a second port to the same address (an ACL port: the node has the users, ``--harness-redis-users``)."""
+class Forward(LocalPort):
+    """A port a Test::Nginx suite looks for on 127.0.0.1, as a service declares it (``ServiceDef.local``),
+    with the session service behind it."""
 
-    var: str
-    service: str
-    address: str
-    index: int = 0
-    alias: bool = False
+    service: str = ""
 
     @property
     def key(self) -> str:
@@ -41,18 +35,15 @@ class LocalPort:
         return self.service if self.address.endswith("_HOST") and not self.alias else f"{self.service}:{self.var}"
 
 
-SENTINEL_PORTS = 3  # TEST_NGINX_SENTINEL_PORT1..3
-REPLICA_PORTS = 2  # TEST_NGINX_REDIS_PORT_SL1..2
-LOCAL_PORTS = (
-    LocalPort("TEST_NGINX_REDIS_PORT", "redis", "REDIS_HOST"),
-    LocalPort("TEST_NGINX_REDIS_PORT_AUTH", "redis", "REDIS_HOST", alias=True),
-    LocalPort("TEST_NGINX_MEMCACHED_PORT", "memcached", "MEMCACHED_HOST"),
-    # lua-resty-redis-connector's layout: a master, two replicas, three Sentinels (and one with ACL users)
-    *(LocalPort(f"TEST_NGINX_SENTINEL_PORT{i + 1}", "redis_sentinel", "REDIS_SENTINELS", i) for i in range(SENTINEL_PORTS)),
-    LocalPort("TEST_NGINX_SENTINEL_PORT_AUTH", "redis_sentinel", "REDIS_SENTINELS", 0, alias=True),
-    *(LocalPort(f"TEST_NGINX_REDIS_PORT_SL{i + 1}", "redis_sentinel", "REDIS_SENTINEL_REPLICAS", i)
-      for i in range(REPLICA_PORTS)),
-)
+# every declared service's 127.0.0.1 ports: a new service plugs in by its ServiceDef alone
+LOCAL_PORTS = tuple(Forward(p.var, p.address, p.index, p.alias, service=d.name)
+                    for d in SERVICES.values() for p in d.local)
+
+
+def local_vars(service: str, address: str) -> tuple[str, ...]:
+    """The variables of ``service``'s own ports at ``address`` (no alias), in their declared order."""
+    return tuple(f.var for f in LOCAL_PORTS if f.service == service and f.address == address and not f.alias)
+
 # a file that names a topology's ports finds that topology's master at TEST_NGINX_REDIS_PORT
 MASTER_OF = {"redis_sentinel": "REDIS_SENTINEL_MASTER"}
 # ... and in a local layout each node at its own port, whatever its role now (as Sentinel names it)
@@ -106,13 +97,14 @@ def local_layout(test_env: Mapping[str, str]) -> Optional[LocalLayout]:
     at ``..._SL1``, ``..._SL2``, Sentinels at ``TEST_NGINX_SENTINEL_PORT1..3`` (those set, in order); None
     unless a replica and a Sentinel are set to numbers. A master port left to the harness
     (``${REDIS_PORT}``) is Redis's own, 6379, which the placeholder gives."""
-    master = _number(test_env, "TEST_NGINX_REDIS_PORT")
-    if master is None and str(test_env.get("TEST_NGINX_REDIS_PORT", "")).startswith("${"):
+    (master_var,) = local_vars("redis", "REDIS_HOST")
+    master = _number(test_env, master_var)
+    if master is None and str(test_env.get(master_var, "")).startswith("${"):
         master = REDIS_PORT
-    replicas = tuple(p for p in (_number(test_env, f"TEST_NGINX_REDIS_PORT_SL{i + 1}") for i in range(REPLICA_PORTS))
+    replicas = tuple(p for p in (_number(test_env, v) for v in local_vars("redis_sentinel", "REDIS_SENTINEL_REPLICAS"))
                      if p is not None)
-    sentinels = tuple(p for p in (_number(test_env, f"TEST_NGINX_SENTINEL_PORT{i + 1}")
-                                  for i in range(SENTINEL_PORTS)) if p is not None)
+    sentinels = tuple(p for p in (_number(test_env, v) for v in local_vars("redis_sentinel", "REDIS_SENTINELS"))
+                      if p is not None)
     if master is None or not replicas or not sentinels:
         return None
     try:

@@ -6,7 +6,6 @@ blocks already run while pytest reports this one (see :mod:`harness.tnginx.ahead
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import os
 from dataclasses import dataclass
@@ -19,13 +18,14 @@ from harness.errors import HarnessError
 from harness.prefetch import DEPTH
 from harness.stage import Stage
 from harness.pytest_stage import RUNTIME, session_stage
-from harness.tnginx.adapter import SuiteStage, declared_services
+from harness.tnginx.adapter import SuiteStage
 from harness.tnginx.ahead import RunAhead
 from harness.tnginx.lanes import Lanes, lanes_of
-from harness.tnginx.block import TBlock, build_block
+from harness.tnginx.block import TBlock
+from harness.tnginx.collect import file_blocks
 from harness.tnginx import faults
 from harness.tnginx.image_nginx import perl_env
-from harness.tnginx.load import TFile, TFileError, load_tfile, perl_true, selected
+from harness.tnginx.load import TFile, TFileError, load_tfile
 from harness.tnginx.luadeps import LuaDeps, split_dirs
 from harness.tnginx.runner import BlockResult, BlockRunner
 from harness.tnginx.settings import TSettings
@@ -75,31 +75,11 @@ class TFileCollector(pytest.File):
         if tfile.skip_all:
             yield SkippedTFileItem.from_parent(self, name="skip_all", reason=str(tfile.skip_all))
             return
-        s = tfile.settings
-        seen: dict[str, int] = {}
-        built: list[tuple[str, TBlock, str]] = []
-        for raw, why in selected(tfile.blocks):
-            block = build_block(raw, repeats=tfile.repeat_each, log_level=str(s.get("log_level") or "debug"),
-                                workers=int(s.get("workers") or 1), no_root_location=s.get("no_root_location") == "1",
-                                env_to_nginx=list(s.get("env_to_nginx") or []),
-                                label=f"{Path(self.path).stem}-{raw.number}",
-                                environment=dict(s.get("environment") or {}), use_hup=s.get("use_hup") == "1",
-                                server_port=tfile.server_port, accum_log=perl_true(s.get("check_accum_error_log")))
-            name = raw.name or f"block {raw.number}"
-            seen[name] = seen.get(name, 0) + 1
-            if seen[name] > 1:
-                name = f"{name} [{seen[name]}]"
-            built.append((name, block, why))
-        # the services the file's configs name, declared for each of its blocks: one shape for all of them
-        settings = self.config.stash[SETTINGS]
-        services = declared_services(((b.code, b.test_env) for _, b, _ in built),
-                                     settings.redis_users, settings.sentinel_users)
         runnable: list[TBlockItem] = []
-        for name, block, why in built:
-            item = TBlockItem.from_parent(self, name=name, block=dataclasses.replace(block, named_services=services,
-                                                                                  source=str(tfile.path)),
-                                          tfile=tfile, skip=why)
-            if not why:
+        settings = self.config.stash[SETTINGS]
+        for built in file_blocks(tfile, settings.redis_users, settings.sentinel_users):
+            item = TBlockItem.from_parent(self, name=built.name, block=built.block, tfile=tfile, skip=built.skip)
+            if not built.skip:
                 runnable.append(item)
             yield item
         if runnable:  # every block of the file read: the services it needs are known

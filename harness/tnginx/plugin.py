@@ -10,16 +10,18 @@ import pytest
 
 from harness.pytest_stage import add_options, settings_of
 from harness.tnginx import items
-from harness.tnginx.settings import OPTIONS, TSettings
+from harness.tnginx.settings import TSettings
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    add_options(parser, OPTIONS)
+    add_options(parser, TSettings.OPTIONS)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "tnginx: a block of a Test::Nginx .t file (harness.tnginx)")
-    config.stash[items.SETTINGS] = settings_of(config, OPTIONS, TSettings.from_sources)
+    config.stash[items.SETTINGS] = settings_of(config, TSettings)
+    if config.getoption("harness_watch") == "on":  # given to pytest itself (the variable is harness t's)
+        raise pytest.UsageError("--harness-t-watch: `harness t --watch PATHS` watches; pytest runs once")
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> Optional[pytest.Collector]:

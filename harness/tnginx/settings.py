@@ -1,12 +1,12 @@
 """The ``.t`` front end's options (``HARNESS_T_*``, ``HARNESS_FAULT``, ``HARNESS_LUA_PATH``,
-``HARNESS_CHECK_LEAK``): defined here once, with defaults and docs, read like the core's
-(:func:`harness.settings.read_options`)."""
+``HARNESS_CHECK_LEAK``, ``HARNESS_T_WATCH``): defined here once, with defaults and docs, read like the core's
+(:class:`harness.settings.OptionSettings`)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from typing import Any, Mapping, Optional
+from dataclasses import dataclass
+from typing import ClassVar
 
-from harness.settings import Option, read_options
+from harness.settings import Option, OptionSettings
 
 OPTIONS: tuple[Option, ...] = (
     Option("t_paths", "HARNESS_T_PATHS", "--harness-t-paths", "t",
@@ -34,13 +34,20 @@ OPTIONS: tuple[Option, ...] = (
     Option("sentinel_users", "HARNESS_T_SENTINEL_USERS", "--harness-sentinel-users", "",
            "`.t` blocks: ACL users (NAME:PASSWORD,...) of every Sentinel the blocks use (TEST_NGINX_SENTINEL_PORT_AUTH "
            "reaches one); empty: none"),
+    Option("watch", "HARNESS_T_WATCH", "--harness-t-watch", "off",
+           "`harness t --watch`: after the first run keep the containers warm and run a `.t` file's blocks "
+           "again each time it is saved, and every watched file's when a Lua module (the suite's lib/, "
+           "--lua-path, LUA_PATH) or another file below the suite's t/ changes, until Ctrl-C (harness t only: "
+           "pytest runs once)", ("off", "on")),
 )
 OPTION: dict[str, Option] = {opt.name: opt for opt in OPTIONS}  # by name, for `harness t`'s help
 
 
 @dataclass(frozen=True)
-class TSettings:
+class TSettings(OptionSettings):
     """Resolved ``.t`` options. Build with :meth:`from_sources` (the defaults are the options')."""
+
+    OPTIONS: ClassVar[tuple[Option, ...]] = OPTIONS
 
     t_paths: str
     t_lanes: str
@@ -49,14 +56,14 @@ class TSettings:
     check_leak: str
     redis_users: str
     sentinel_users: str
-
-    @classmethod
-    def from_sources(cls, cli: Optional[Mapping[str, Any]] = None,
-                     environ: Optional[Mapping[str, str]] = None) -> "TSettings":
-        """Merge pytest option values (``cli``, keyed by attribute name), environment, defaults."""
-        return cls(**read_options(OPTIONS, {f.name: f.type for f in fields(cls)}, cli, environ))
+    watch: str
 
     @property
     def checks_leaks(self) -> bool:
         """Whether each passing block is checked for leaks (``HARNESS_CHECK_LEAK=on``)."""
         return self.check_leak == "on"
+
+    @property
+    def watches(self) -> bool:
+        """Whether ``harness t`` keeps watching after its first run (``HARNESS_T_WATCH=on``)."""
+        return self.watch == "on"

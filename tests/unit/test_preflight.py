@@ -17,7 +17,7 @@ from harness.preflight.runtime_checks import (RuntimeSample, check_connections, 
                                               check_workers)
 from harness.preflight.source import AppSource, requires
 from harness.preflight.static_checks import check_blocking, check_shared_dicts
-from harness.settings import Settings
+from harness.preflight.settings import PreflightSettings
 from harness.workers import Process, WorkerTable
 
 FIXTURES = Path(__file__).resolve().parents[2] / "nginx-fixtures"
@@ -34,12 +34,12 @@ def inline(server: str = "", http: str = "", lua: dict[str, str] | None = None) 
 
 # ---- options ------------------------------------------------------------------------------------
 def test_options_default_to_the_settings_and_env():
-    o = PreflightOptions.resolve(Settings.from_sources(environ={}))
+    o = PreflightOptions.resolve(PreflightSettings.from_sources(environ={}))
     assert (o.cpus, o.memory, o.nofile, o.workers, o.paths) == (1.0, "256m", None, 1, ("/",))
     env = {"HARNESS_PREFLIGHT_WORKERS": "auto", "HARNESS_PREFLIGHT_MEMORY": "128m", "HARNESS_PREFLIGHT_NOFILE": "1024"}
-    o = PreflightOptions.resolve(Settings.from_sources(environ=env), cpus="2", path="/count")
+    o = PreflightOptions.resolve(PreflightSettings.from_sources(environ=env), cpus="2", path="/count")
     assert (o.cpus, o.memory_bytes, o.nofile, o.workers, o.paths) == (2.0, 128 * 1024 ** 2, 1024, "auto", ("/count",))
-    both = [PreflightOptions.resolve(Settings.from_sources(environ={}), env=e) for e in (["B=2", "A=x=y"],
+    both = [PreflightOptions.resolve(PreflightSettings.from_sources(environ={}), env=e) for e in (["B=2", "A=x=y"],
                                                                                          {"A": "x=y", "B": "2"})]
     assert both[0] == both[1] and both[0].env == (("A", "x=y"), ("B", "2"))
 
@@ -55,7 +55,7 @@ def test_options_default_to_the_settings_and_env():
 ])
 def test_bad_options_are_one_line_errors(given, message):
     with pytest.raises(PreflightOptionError) as err:
-        PreflightOptions.resolve(Settings.from_sources(environ={}), **given)
+        PreflightOptions.resolve(PreflightSettings.from_sources(environ={}), **given)
     assert message in err.value.message and "\n" not in err.value.message
 
 
@@ -208,19 +208,19 @@ def table(*procs: Process) -> WorkerTable:
 
 
 def test_auto_above_the_quota_fails_and_an_explicit_count_passes():
-    auto = PreflightOptions.resolve(Settings.from_sources(environ={}), workers="auto", cpus=1)
+    auto = PreflightOptions.resolve(PreflightSettings.from_sources(environ={}), workers="auto", cpus=1)
     s = RuntimeSample(table(), table(proc(7, "master", 10), proc(8, "worker", 8), proc(9, "worker", 8)),
                       cpu_quota=1.0, configured=2)
     result = check_workers(s, auto)
     assert result.verdict == Verdict.FAIL and "worker_processes auto starts 2 workers under a CPU quota of 1" \
         in result.summary and "set worker_processes 1" in result.summary
-    one = PreflightOptions.resolve(Settings.from_sources(environ={}), workers=1, cpus=1)
+    one = PreflightOptions.resolve(PreflightSettings.from_sources(environ={}), workers=1, cpus=1)
     s = RuntimeSample(table(), table(proc(7, "master", 10), proc(8, "worker", 8)), cpu_quota=1.0, configured=1)
     assert check_workers(s, one).verdict == Verdict.OK
 
 
 def test_memory_projection_and_oom_kills():
-    o = PreflightOptions.resolve(Settings.from_sources(environ={}), memory="100m", workers=2, cpus=2)
+    o = PreflightOptions.resolve(PreflightSettings.from_sources(environ={}), memory="100m", workers=2, cpus=2)
     workers = table(proc(7, "master", 10), proc(8, "worker", 30), proc(9, "worker", 31))
     assert check_memory(RuntimeSample(workers, workers, configured=2), o).verdict == Verdict.OK  # 72 %
     bigger = table(proc(7, "master", 10), proc(8, "worker", 38), proc(9, "worker", 40))
@@ -244,7 +244,7 @@ def test_worker_connections_against_nofile():
 
 
 def test_start_warns_when_the_warm_up_gets_no_answer():
-    o = PreflightOptions.resolve(Settings.from_sources(environ={}))
+    o = PreflightOptions.resolve(PreflightSettings.from_sources(environ={}))
     fine = check_start(RuntimeSample(table(), table(), statuses={"404": 20}), 0.6, o)
     assert fine.verdict == Verdict.OK and fine.summary == "ready in 0.6 s; warm-up GET / x20: 404 x20"
     stalled = check_start(RuntimeSample(table(), table(), statuses={"200": 1, "timeout": 19}), 0.6, o)
@@ -304,7 +304,7 @@ def test_the_step_checks_fail_on_an_unexpected_verdict(monkeypatch):
             return PreflightReport("app", "img", {}, checks)
 
     class Stage:
-        settings = Settings.from_sources(environ={})
+        pass
 
     monkeypatch.setattr(preflight_step, "Preflight", Canned)
     _, got = preflight_step.run_preflight(Stage(), PreflightStep(expect={"shared_dicts": "fail"}), None)

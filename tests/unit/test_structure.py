@@ -156,6 +156,7 @@ def test_the_redis_port_is_written_once():
 
 
 FRONT_END_PACKAGES = ("harness.scenarios", "harness.tnginx")
+FEATURE_PACKAGES = ("harness.preflight", "harness.perf")  # not front ends, but owners of options
 CORE_PLUGIN = ("harness.pytest_plugin", "harness.pytest_stage", "harness.settings")
 
 
@@ -181,12 +182,36 @@ def test_front_ends_do_not_import_each_other():
 
 
 def test_each_front_end_is_a_plugin_of_the_core():
-    """The core registers every front end's plugin module, and each owns its collection hook."""
+    """The core registers every front end's plugin module, and each owns its collection hook; the
+    preflight and ``harness perf`` own their options in plugins of their own too."""
     from harness import pytest_plugin
 
-    assert set(pytest_plugin.pytest_plugins) == {f"{p}.plugin" for p in FRONT_END_PACKAGES}
+    assert set(pytest_plugin.pytest_plugins) == {f"{p}.plugin" for p in (*FRONT_END_PACKAGES, *FEATURE_PACKAGES)}
     assert not hasattr(pytest_plugin, "pytest_collect_file")
     for package in FRONT_END_PACKAGES:
         plugin = importlib.import_module(f"{package}.plugin")
         assert all(hasattr(plugin, hook) for hook in ("pytest_addoption", "pytest_collect_file",
                                                       "pytest_sessionfinish"))
+    for package in FEATURE_PACKAGES:
+        assert hasattr(importlib.import_module(f"{package}.plugin"), "pytest_addoption")
+
+
+def test_every_local_forward_comes_from_a_service_definition():
+    """A ``.t`` suite's 127.0.0.1 ports (the companion's forwards) are declared by the services
+    (``ServiceDef.local``): ``LocalPort`` is built in harness/services.py alone, the ``.t`` runner's table
+    is derived from the declarations, and no other module writes a declared ``TEST_NGINX_*`` variable."""
+    from harness.services import SERVICES, LocalPort
+    from harness.tnginx.adapter import LOCAL_PORTS
+
+    declared = [(d.name, p) for d in SERVICES.values() for p in d.local]
+    assert [(f.service, LocalPort(f.var, f.address, f.index, f.alias)) for f in LOCAL_PORTS] == declared and declared
+    variables = {p.var for _, p in declared}
+    built, written = [], []
+    for path in PACKAGE.rglob("*.py"):
+        rel = path.relative_to(PACKAGE).as_posix()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) == "LocalPort":
+                built.append(rel)
+            if isinstance(node, ast.Constant) and node.value in variables:
+                written.append(rel)
+    assert set(built) == {"services.py"} and set(written) <= {"services.py"}, (built, written)

@@ -1,0 +1,1 @@
+../../_lua/kv_endpoint.lua
