@@ -26,6 +26,9 @@ ROOT = "/harness"  # nginx prefix inside the container
 # under ROOT: the server's writable html directory (ROOT/html links to it; lualib/agent.lua); its own
 # name is html, as under Test::Nginx, because ngx_lua reports real paths and suites match ".../html/..."
 WWW = "srv/html"
+# fixture files to be written at their absolute path in the container (a Test::Nginx block's user file
+# named /tmp/x.conf): FIXTURE/__absolute__/tmp/x.conf, copied to / when its generation becomes current
+ABSOLUTE_FILES = "__absolute__"
 CONF = f"{ROOT}/conf/nginx.conf"
 ERROR_LOG = f"{ROOT}/logs/error.log"
 ACCESS_LOG = f"{ROOT}/logs/access.log"
@@ -62,6 +65,8 @@ class Fixture:
     port: int = HTTP_PORT  # the default server's port (a `.t` block's: Test::Nginx's server port, 1984)
     quiet: bool = False  # no harness Lua in the workers (no heartbeat; where the agent runs, the harness
     # reads error.log and the process table through it): the workers' Lua VM and JIT are the fixture's
+    filled: tuple[str, ...] = ()  # files whose ${NAME} placeholders are filled as the snippets' (known
+    # names only: a Test::Nginx user file that names $TEST_NGINX_MEMCACHED_PORT, say)
 
     @classmethod
     def load(cls, name_or_path: str | os.PathLike[str], search_path: Sequence[Path] = ()) -> "Fixture":
@@ -380,9 +385,13 @@ def write_generation(gen: Path, fixture: Fixture, profile: OpenRestyProfile, gen
         if name == "http.conf" and options.coverage:
             filled[name] = with_coverage_start(filled[name], options.coverage)
         (fx / name).write_text(filled[name])
+    values = {"FIXTURE_DIR": fixture_dir(generation), "HARNESS_LUALIB": LUALIB, **options.placeholders}
     for rel, content in fixture.files.items():
         target = fx / rel
         target.parent.mkdir(parents=True, exist_ok=True)
+        if rel in fixture.filled:
+            content = PLACEHOLDER.sub(lambda m: str(values.get(m.group(1), m.group(0))),
+                                      content.decode("latin-1")).encode("latin-1")
         target.write_bytes(content)
     (gen / "nginx.conf").write_text(render_nginx_conf(fixture, profile, generation, options, filled))
     for path in [gen, *gen.rglob("*")]:

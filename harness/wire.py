@@ -16,7 +16,7 @@ import re
 import socket
 import time
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import Optional, Protocol, Sequence
 
 _HEADER = re.compile(rb"([^\s:]+)[ \t]*: ?(.*)\n?")
 _FOLDED = re.compile(rb"([ \t].*)\n?")
@@ -205,12 +205,21 @@ def talk(host: str, port: int, packets: Sequence[Packet], timeout: float, *, unt
                 return Received(bytes(data), False, False, problem, _ms(started))
 
 
+class Talker(Protocol):
+    """What sends the bytes and reads the answer: :func:`talk`, or the same run elsewhere (a companion
+    inside the server's network namespace)."""
+
+    def __call__(self, host: str, port: int, packets: Sequence[Packet], timeout: float, *, until_close: bool = True,
+                 answers: int = 1, shutdown: Optional[int] = None) -> Received: ...
+
+
 def exchange(host: str, port: int, packets: Sequence[Packet], timeout: float, *, answers: int = 1,
-             until_close: bool = True, shutdown: Optional[int] = None, http09: bool = False) -> list[Answer]:
+             until_close: bool = True, shutdown: Optional[int] = None, http09: bool = False,
+             talker: Talker = talk) -> list[Answer]:
     """Send ``packets`` on one connection and parse ``answers`` answers from what came back (always
     that many; the last one says whether the read timed out). ``http09``: the answer is a bare body
     (HTTP/0.9), all bytes until the close, read as a 200 (as Test::Nginx reads it)."""
-    received = talk(host, port, packets, timeout, until_close=until_close, answers=answers, shutdown=shutdown)
+    received = talker(host, port, packets, timeout, until_close=until_close, answers=answers, shutdown=shutdown)
     closed = received.closed or received.timed_out
     out = ([Answer(200, "OK", body=received.data, complete=closed)] + [Answer() for _ in range(answers - 1)]
            if http09 else parse_answers(received.data, answers, heads_of(packets), closed=closed))

@@ -14,6 +14,7 @@ from harness.session import HarnessSession
 from harness.waiting import wait_for
 
 SIDECARS = shipped("harness.sidecars")
+HARNESS = shipped("harness")
 PY_ROOT = "/harness/py"  # where the sidecars' package is copied in the container
 S = TypeVar("S", bound="SidecarContainer")
 
@@ -26,6 +27,7 @@ class SidecarContainer(HarnessContainer):
 
     script = ""
     modules: tuple[str, ...] = ()  # other files of harness/sidecars/ the script imports
+    harness_modules: tuple[str, ...] = ()  # modules of the harness package itself it imports (stdlib-only ones)
     api_port = 0
     ready_path = "/"
     user = "65534:65534"  # nobody, with no capability; ports below 1024 are allowed by a sysctl instead
@@ -36,6 +38,8 @@ class SidecarContainer(HarnessContainer):
             self.with_copy_into_container(b"", f"{PY_ROOT}/{name}")
         for name in (self.script, *self.modules):
             self.with_copy_into_container((SIDECARS / name).read_bytes(), f"{PY_ROOT}/harness/sidecars/{name}")
+        for name in self.harness_modules:
+            self.with_copy_into_container((HARNESS / name).read_bytes(), f"{PY_ROOT}/harness/{name}")
         self.with_env("PYTHONDONTWRITEBYTECODE", "1")
         self.with_env("PYTHONPATH", PY_ROOT)
         self.with_command(["python3", "-m", f"harness.sidecars.{self.script.removesuffix('.py')}", *args])

@@ -106,9 +106,24 @@ local function lua_files(dir, out)
     return out
 end
 
--- LuaJIT's own parser (the one nginx's LuaJIT uses) finds syntax errors with file and line.
+-- LuaJIT's own parser (the one nginx's LuaJIT uses) finds syntax errors with file and line. Files
+-- of html/ and of __absolute__/ are data the config may load at run time (as under Test::Nginx, a
+-- broken one is the test's subject: nginx reports it when it loads it), not the fixture's code.
+local DATA_DIRS = { html = true, __absolute__ = true }  -- harness.nginx_conf.ABSOLUTE_FILES
+
 local function compile(gen)
-    local files = lua_files(GEN_DIR .. gen .. "/fixture", {})
+    local files = {}
+    local fixture = GEN_DIR .. gen .. "/fixture"
+    for _, entry in ipairs(list_dir(fixture) or {}) do
+        local path = fixture .. "/" .. entry.name
+        if not DATA_DIRS[entry.name] then
+            if entry.type == 4 or (entry.type == 0 and list_dir(path)) then
+                lua_files(path, files)
+            elseif entry.name:sub(-4) == ".lua" then
+                files[#files + 1] = path
+            end
+        end
+    end
     table.sort(files)
     for _, path in ipairs(files) do
         local ok, err = loadfile(path)
@@ -248,8 +263,12 @@ end
 -- read-only generation into the one writable ROOT/srv/html (a test may bind a unix socket or upload a
 -- file there, as under Test::Nginx), whose old files go first but for unix sockets: a HUP keeps a
 -- listener whose path did not change, and its file must stay. A generation without html/ keeps
--- what is there.
+-- what is there. Files of __absolute__/ are copied to their absolute paths first.
 local function link_html(gen)
+    local absolute = GEN_DIR .. gen .. "/fixture/__absolute__"
+    if list_dir(absolute) and shell("cp -R " .. absolute .. "/. /") ~= 0 then
+        return false
+    end
     local source = GEN_DIR .. gen .. "/fixture/html"
     if not list_dir(source) then
         return true
@@ -334,9 +353,12 @@ local function reload(gen, timings)
         end
         local now = now_ms()
         local lines = master_errors(master, log_from)
-        if lines then
+        -- an [emerg] line is the master's refusal (after 50 ms: a non-fatal one is followed by workers
+        -- at once); other levels ("[alert] lua_code_cache is off") may precede workers that a loaded
+        -- machine starts late: nginx -t decides below, after 1 s
+        if lines and lines:find("[emerg]", 1, true) then
             errors_at = errors_at or now
-            if now - errors_at > 50 then  -- a non-fatal error line is followed by workers at once
+            if now - errors_at > 50 then
                 timings.verdict = now - t1
                 return explain(gen, lines, master, log_from, timings)
             end

@@ -1,11 +1,13 @@
 """The network-namespace companion of an OpenResty container: it runs in the tools image, joined to
 that container's network namespace, so what it listens on is the container's own 127.0.0.1.
 
-Two jobs:
+Three jobs:
 
 - **forwards**: ``127.0.0.1:PORT`` -> a service of the session (Redis, memcached, or the fault
   proxy in front of one), for suites that hard-code ``127.0.0.1:$TEST_NGINX_REDIS_PORT``. A
   forward is the fault proxy's :class:`Proxy` without toxics, bound to 127.0.0.1.
+- **a local client**: a block's requests sent from 127.0.0.1 (``POST /talk``: harness/wire.py's
+  raw client, run here), for blocks that look at the client's address (``client: 127.0.0.1``).
 - **mock peers**: the TCP and UDP servers a Test::Nginx block declares (``tcp_listen``,
   ``udp_listen`` and their sections), armed before each repetition's requests and read back after
   them. Their behaviour follows Test::Nginx's documentation (see :class:`TcpPeer`, :class:`UdpPeer`).
@@ -13,7 +15,10 @@ Two jobs:
 API (JSON, one request per connection): ``GET /ready``; ``PUT /forwards {name: [listen, host,
 port]}`` (the whole table); ``POST /peers {"tcp": spec|null, "udp": spec|null}`` (answers once
 they listen; 409 with the reason when a port cannot be had); ``POST /peers/collect`` (stops them and
-answers what each received, base64). Bytes travel as base64 both ways.
+answers what each received, base64); for a peer whose reply is asked of the harness (``"ask": true``:
+a Perl sub of the block's, which Test::Nginx calls with the query) ``POST /peers/question {"wait": s}``
+answers the next query (``{"kind", "query"}``, or ``{}`` after ``wait`` s) and ``POST /peers/answer
+{"kind", "reply": [pieces]}`` sends its reply. Bytes travel as base64 both ways.
 """
 from __future__ import annotations
 
@@ -22,13 +27,19 @@ import asyncio
 import base64
 import os
 import socket
-from typing import Any, Optional, cast
+from typing import Any, Awaitable, Callable, Optional, cast
 
 from harness.sidecars.fault_proxy import Json, Proxy, json_api
+from harness.wire import Packet, talk
 
 LOOPBACK = "127.0.0.1"
 READ_SIZE = 4096  # what one read of a mock peer takes (as Test::Nginx's peers)
 SHUTDOWN = {0: socket.SHUT_RD, 1: socket.SHUT_WR, 2: socket.SHUT_RDWR}
+Ask = Callable[[str, bytes], Awaitable[Optional[list[bytes]]]]  # (kind, query) -> the reply the harness gives
+
+
+async def no_answer(kind: str, query: bytes) -> Optional[list[bytes]]:
+    return None
 
 
 def _pieces(spec: Json) -> Optional[list[bytes]]:
@@ -45,10 +56,13 @@ class TcpPeer:
     is shut) until ``query_len`` bytes came (none given: one read), or, with ``auto_timeout``, until
     the client was quiet that long; waits ``reply_delay`` s; writes each piece of ``reply`` with
     its own send (unless the write side is shut); and closes the connection, unless ``no_close``
-    (then it stays open until the repetition ends).
+    (then it stays open until the repetition ends). With ``ask`` the reply is what ``asker`` gives for
+    the query (the block's Perl sub, called by the harness).
     """
 
-    def __init__(self, spec: Json) -> None:
+    def __init__(self, spec: Json, asker: Ask = no_answer) -> None:
+        self.ask = bool(spec.get("ask"))
+        self.asker = asker
         self.port = int(spec.get("port") or 0)
         self.path = str(spec.get("path") or "")  # a unix socket instead of a port
         self.query_len = int(spec.get("query_len") or 0)
@@ -99,6 +113,8 @@ class TcpPeer:
                 read, write = int(self.shutdown) == 1, int(self.shutdown) == 0
             if read:
                 await self.read(loop, conn)
+            if write and self.ask:
+                self.reply = await self.asker("tcp", self.received)
             await asyncio.sleep(self.reply_delay)
             if write and self.reply is not None:
                 for piece in self.reply:
@@ -141,9 +157,12 @@ class TcpPeer:
 class UdpPeer(asyncio.DatagramProtocol):
     """A mock UDP server for one repetition: it binds ``port`` (every address, as Test::Nginx's),
     takes the first datagram (up to 4096 bytes), waits ``reply_delay`` s and sends each piece of
-    ``reply`` back as a datagram of its own; later datagrams are left unread."""
+    ``reply`` back as a datagram of its own (with ``ask``: each piece ``asker`` gives for the query);
+    later datagrams are left unread."""
 
-    def __init__(self, spec: Json) -> None:
+    def __init__(self, spec: Json, asker: Ask = no_answer) -> None:
+        self.ask = bool(spec.get("ask"))
+        self.asker = asker
         self.port = int(spec["port"])
         self.reply = _pieces(spec) or []
         self.reply_delay = float(spec.get("reply_delay") or 0)
@@ -174,6 +193,8 @@ class UdpPeer(asyncio.DatagramProtocol):
             self.task = asyncio.get_running_loop().create_task(self.answer(addr))
 
     async def answer(self, addr: Any) -> None:
+        if self.ask:
+            self.reply = await self.asker("udp", self.received or b"") or []
         await asyncio.sleep(self.reply_delay)
         if self.transport is not None:
             for piece in self.reply:
@@ -199,6 +220,41 @@ class Companion:
         self.suspended: list[Proxy] = []  # forwards whose port a mock peer holds for now
         self.tcp: Optional[TcpPeer] = None
         self.udp: Optional[UdpPeer] = None
+        self.questions: "asyncio.Queue[tuple[str, bytes]]" = asyncio.Queue()
+        self.asked: dict[str, asyncio.Future[Optional[list[bytes]]]] = {}
+
+    async def ask(self, kind: str, query: bytes) -> Optional[list[bytes]]:
+        """A peer's query for the harness to answer (``/peers/question``, ``/peers/answer``)."""
+        future: asyncio.Future[Optional[list[bytes]]] = asyncio.get_running_loop().create_future()
+        self.asked[kind] = future
+        await self.questions.put((kind, query))
+        return await future
+
+    async def question(self, body: Json) -> Json:
+        try:
+            kind, query = await asyncio.wait_for(self.questions.get(), float(body.get("wait") or 0))
+        except asyncio.TimeoutError:
+            return {}
+        return {"kind": kind, "query": base64.b64encode(query).decode()}
+
+    async def answer(self, body: Json) -> Json:
+        future = self.asked.pop(str(body.get("kind")), None)
+        if future is not None and not future.done():
+            reply = body.get("reply")
+            future.set_result(None if reply is None else [base64.b64decode(p) for p in reply])
+        return {}
+
+    async def talk(self, body: Json) -> Json:
+        """A client's exchange with nginx from this namespace (the raw client of harness/wire.py, in a
+        thread): nginx sees it come from 127.0.0.1."""
+        packets = [Packet(base64.b64decode(data), float(delay)) for data, delay in body["packets"]]
+        shutdown = body.get("shutdown")
+        got = await asyncio.to_thread(talk, str(body.get("host") or LOOPBACK), int(body["port"]), packets,
+                                      float(body["timeout"]), until_close=bool(body.get("until_close", True)),
+                                      answers=int(body.get("answers") or 1),
+                                      shutdown=None if shutdown is None else int(shutdown))
+        return {"data": base64.b64encode(got.data).decode(), "closed": got.closed, "timed_out": got.timed_out,
+                "error": got.error, "elapsed_ms": got.elapsed_ms}
 
     async def set_forwards(self, table: Json) -> Json:
         for name in [n for n in self.forwards if n not in table]:
@@ -224,7 +280,7 @@ class Companion:
                     if proxy.listen_port == int(spec.get("port") or 0) and proxy.enabled:
                         await proxy.disable()
                         self.suspended.append(proxy)
-            peer = TcpPeer(spec) if kind == "tcp" else UdpPeer(spec)
+            peer = TcpPeer(spec, self.ask) if kind == "tcp" else UdpPeer(spec, self.ask)
             try:
                 await peer.start()
             except OSError as exc:
@@ -248,6 +304,11 @@ class Companion:
         for proxy in self.suspended:
             await proxy.enable()
         self.suspended = []
+        for future in self.asked.values():
+            future.cancel()
+        self.asked = {}
+        while not self.questions.empty():
+            self.questions.get_nowait()
         return out
 
     async def route(self, method: str, parts: list[str], body: Json) -> tuple[int, object]:
@@ -262,6 +323,12 @@ class Companion:
                 return 409, {"error": str(exc)}
         if parts == ["peers", "collect"] and method == "POST":
             return 200, await self.collect()
+        if parts == ["talk"] and method == "POST":
+            return 200, await self.talk(body)
+        if parts == ["peers", "question"] and method == "POST":
+            return 200, await self.question(body)
+        if parts == ["peers", "answer"] and method == "POST":
+            return 200, await self.answer(body)
         return 404, {"error": f"no route for {method} /{'/'.join(parts)}"}
 
 

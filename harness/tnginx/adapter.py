@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional
 
 from harness.containers.redis import REDIS_PORT
 from harness.errors import HarnessError
+from harness.nginx_conf import ABSOLUTE_FILES, PLACEHOLDER, ROOT, WWW
 from harness.service_options import LocalLayout, users_of
 from harness.services import SERVICES, LocalPort, declare, name_of, named_in, options_of
 from harness.tnginx.hostpaths import named_host_dirs
@@ -85,6 +86,7 @@ def services_of(text: str, test_env: Mapping[str, str]) -> set[str]:
     if looks_local(text):
         used |= {p.service for p in LOCAL_PORTS
                  if str(test_env.get(p.var, "")).strip().isdigit() and str(test_env[p.var]).strip() in text}
+        used |= {p.service for p in LOCAL_PORTS if re.search(rf"\b{p.var}\b", text)}  # read by name (os.getenv)
     if socket_path(test_env, text):
         used.add("redis")
     return used
@@ -183,12 +185,25 @@ class SuiteStage:
                     out.append(mount)
         return tuple(out)
 
+    def block_env(self, block: "TBlock") -> dict[str, str]:
+        """The environment ``block``'s ``env NAME;`` lines pass on, a service's placeholder
+        (``${MEMCACHED_PORT}``) filled with the service's value (not declared: left out)."""
+        if not any("${" in value for value in block.env.values()):
+            return dict(block.env)
+        services = self.stage.services.env(block.named_services)
+        out = {}
+        for name, value in block.env.items():
+            filled = PLACEHOLDER.sub(lambda m: services.get(m.group(1), m.group(0)), value)
+            if "${" not in filled:
+                out[name] = filled
+        return out
+
     def _args(self, block: "TBlock") -> dict[str, Any]:
         # the block's server port is reached at the container's own address; published only where the
         # engine's containers are not reachable so (it is then part of the container's shape)
         ports = {"ports": (block.fixture.port,)} if self.stage.reach_mode == "published" else {}
         return {**ports, "workers": block.workers, "error_log_level": block.log_level, "mounts": self.mounts_for(block),
-                "workdir": str(self.root), "env": {**block.env, **self.env}, "services": block.named_services,
+                "workdir": str(self.root), "env": {**self.block_env(block), **self.env}, "services": block.named_services,
                 **({"reuse": False} if block.needs_fresh_master else {})}
 
     def plan(self, block: "TBlock") -> "OpenRestyPlan[OpenRestyContainer]":
@@ -209,20 +224,31 @@ class SuiteStage:
 
     def openresty(self, block: "TBlock") -> "OpenRestyContainer":
         nginx = self.stage.openresty(block.fixture, **self._args(block))
-        if block.reloaded and nginx.generation == 1:  # started for it, not HUPed into it: as use_hup() would
-            try:
+        try:
+            if block.reloaded and nginx.generation == 1:  # started for it, not HUPed into it: as use_hup() would
                 nginx.switch(block.fixture)
-            except BaseException:
-                self.release(nginx, reusable=False)
-                raise
+            elif self.starts_without_its_services(nginx, block):
+                nginx.switch(block.fixture)  # its workers start again, the services there now
+        except BaseException:
+            self.release(nginx, reusable=False)
+            raise
         return nginx
+
+    def starts_without_its_services(self, nginx: "OpenRestyContainer", block: "TBlock") -> bool:
+        """Whether ``block``'s workers, busy with its services at their start (init_worker_by_lua: a
+        timer that connects to memcached at 127.0.0.1), started before the companion forwarded them
+        (a fresh container, or one that forwarded others): the forwards are set now."""
+        if not block.works_at_start:
+            return False
+        local = self.local_services(block)
+        return bool(local) and self.forward(nginx, local)
 
     def local_services(self, block: "TBlock") -> dict[str, tuple[int, str, int]]:
         """The forwards ``block`` uses, ``key: (port on 127.0.0.1, host, port)``: its config names a local
         address and a port of :data:`LOCAL_PORTS`, as the number the file (or its environment) set the
         variable to, or as the harness's placeholder (``${REDIS_PORT}``: the service's own port). When
         the file declares a topology of :data:`MASTER_OF`, its master is the one behind the Redis port."""
-        text = "".join(block.fixture.snippets.values())
+        text = block.code
         if not looks_local(text):
             return {}
         env = {**self.stage.services.env(block.named_services), **self.env}
@@ -248,19 +274,53 @@ class SuiteStage:
             if value.isdigit():  # the file (or its environment) gave the port itself
                 if value in text or always:
                     out[port.key] = (int(value), *target)
-            elif always or (not port.alias and f"${{{port.service.upper()}_" in text):
-                out[port.key] = (target[1], *target)
+            elif always or (not port.alias and (f"${{{port.service.upper()}_" in text
+                                                or re.search(rf"\b{port.var}\b", text))):
+                out[port.key] = (target[1], *target)  # the placeholder's value: the service's own port
         return out
 
     def companion(self, nginx: "OpenRestyContainer", block: "TBlock") -> "Optional[CompanionContainer]":
-        """The companion of ``nginx`` with the forwards ``block`` uses, when it has mock peers or
-        looks for a service on 127.0.0.1; else None (no companion is started)."""
+        """The companion of ``nginx`` with the forwards ``block`` uses, when it has mock peers, looks
+        for a service on 127.0.0.1 or sends its requests from there; else None (no companion is started)."""
         local = self.local_services(block)
-        if not local and not block.peers:
+        if not local and not block.peers and not block.local_client:
             return None
+        self.forward(nginx, local)
+        return self.stage.companion(nginx)
+
+    def forward(self, nginx: "OpenRestyContainer", local: "dict[str, tuple[int, str, int]]") -> bool:
+        """Have the companion of ``nginx`` forward ``local`` too; whether it did not already."""
         companion = self.stage.companion(nginx)
-        companion.set_forwards({**{k: v for k, v in companion.forwards.items() if k not in local}, **local})
-        return companion
+        return companion.set_forwards({**{k: v for k, v in companion.forwards.items() if k not in local}, **local})
+
+    @staticmethod
+    def rewrite_user_files(nginx: "OpenRestyContainer", block: "TBlock") -> None:
+        """Write ``block``'s user files again, over what the last repetition left (files it made stay),
+        as Test::Nginx does before each repetition after the first: a request that moved or removed
+        one finds it again. Into the html directory the engine shares with this host where it does,
+        else (and for files at absolute paths) by a copy in the container."""
+        html = [rel[len("html/"):] for rel in block.fixture.files if rel.startswith("html/")]
+        absolute = any(rel.startswith(f"{ABSOLUTE_FILES}/") for rel in block.fixture.files)
+        copy = []
+        if nginx.config_dir is not None:  # as the generation holds them (placeholders filled)
+            written = nginx.config_dir / "gen" / str(nginx.generation) / "fixture" / "html"
+            www = nginx.config_dir / WWW
+            for rel in html:
+                path = www / rel
+                for parent in reversed([p for p in path.parents if www in p.parents]):
+                    if not parent.exists():
+                        parent.mkdir(mode=0o777)
+                        parent.chmod(0o777)
+                path.write_bytes((written / rel).read_bytes())
+                path.chmod(0o666)
+        elif html:
+            copy.append(f"cp -R {ROOT}/gen/{nginx.generation}/fixture/html/. {ROOT}/{WWW}/")
+        if absolute:
+            copy.append(f"cp -R {ROOT}/gen/{nginx.generation}/fixture/{ABSOLUTE_FILES}/. /")
+        if copy:
+            code, out = nginx.sh(" && ".join(copy))
+            if code != 0:
+                raise HarnessError(f"{nginx.name}: cannot write the block's user files again: {out.strip()}")
 
     def release(self, nginx: "OpenRestyContainer", reusable: bool = True) -> None:
         self.stage.release(nginx, reusable)
@@ -269,7 +329,7 @@ class SuiteStage:
     def shares_data(block: "TBlock") -> bool:
         """Whether ``block``'s config uses a session service whose data every block shares (Redis, memcached,
         a Redis topology), by its placeholders or its 127.0.0.1 ports."""
-        return bool(DATA_SERVICES & services_of("".join(block.fixture.snippets.values()), block.test_env))
+        return bool(DATA_SERVICES & services_of(block.code, block.test_env))
 
     def running_redis(self) -> Any:
         """The session's Redis if a block started it (leak checks count its clients), else None."""
@@ -277,8 +337,9 @@ class SuiteStage:
 
     @staticmethod
     def worker_pids(nginx: "OpenRestyContainer") -> Optional[set[int]]:
-        """This generation's worker pids and the master's, from the process table (no request to the
-        workers: a block's workers serve the block alone); None: unknown, keep every line."""
+        """This generation's worker pids, its helper processes' (cache manager and loader, privileged
+        agent: they log too, as under Test::Nginx) and the master's, from the process table (no request
+        to the workers: a block's workers serve the block alone); None: unknown, keep every line."""
         try:
             table = nginx.workers()
         except Exception:  # noqa: BLE001 - the checks then see every line
@@ -286,8 +347,12 @@ class SuiteStage:
         pids = {p.pid for p in table.workers}
         if not pids:
             return None
-        master = table.master
-        return pids | ({master.pid} if master is not None else set())
+        masters = {p.pid for p in table.masters}
+        master = next((p for p in table.masters if p.ppid not in masters), None)  # a child not named yet reads "master"
+        if master is None:
+            return pids
+        helpers = {p.pid for p in table.processes if p.ppid == master.pid and p.role != "shutting-down"}
+        return pids | helpers | {master.pid}
 
 
 def beside_conf(root: Path) -> tuple[tuple[str, str], ...]:

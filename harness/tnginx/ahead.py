@@ -23,8 +23,10 @@ TICK = 0.1  # seconds between two looks at the lanes while pytest waits (a block
 
 class Job(Protocol[R_co]):
     """One block to run: ``chain`` (None, or the name of the blocks it runs one at a time with, in
-    order), ``estimate`` (seconds it is expected to take), ``prepare()`` asks for its container ahead
-    (False: not now, ask again later), ``run()`` runs it (in a lane)."""
+    order), ``estimate`` (seconds it is expected to take), ``quiet`` (it runs alone, and no container
+    is prepared for the others while it runs: its timing windows want the machine to itself, as under
+    prove), ``prepare()`` asks for its container ahead (False: not now, ask again later), ``run()`` runs
+    it (in a lane)."""
 
     @property
     def key(self) -> Hashable: ...
@@ -34,6 +36,9 @@ class Job(Protocol[R_co]):
 
     @property
     def estimate(self) -> float: ...
+
+    @property
+    def quiet(self) -> bool: ...
 
     def prepare(self) -> bool: ...
 
@@ -59,6 +64,7 @@ class RunAhead(Generic[R]):
         self._pending: list[Job[R]] = []  # known, not started, in start order
         self._order: list[Job[R]] = []  # jobs not started when the last ones were learnt, in pytest's order
         self._running: dict[Hashable, tuple[Optional[Hashable], float]] = {}  # key -> (chain, started)
+        self._quiet: set[Hashable] = set()  # the running quiet job (nothing else runs or is prepared)
         self._asked: set[Hashable] = set()  # jobs pytest asked for
         self._prepared: set[Hashable] = set()
         self._executor: Optional[ThreadPoolExecutor] = None
@@ -120,6 +126,8 @@ class RunAhead(Generic[R]):
         return self.governor.current if self.governor is not None else self.lanes
 
     def _fill_now(self) -> None:
+        if self._quiet:
+            return  # a quiet job runs: nothing starts or is prepared until it ends
         limit = self._limit()
         if limit != self._told and self.on_lanes is not None:
             self._told = limit
@@ -128,6 +136,10 @@ class RunAhead(Generic[R]):
             busy = {chain for chain, _ in self._running.values() if chain is not None}
             job = next_startable(self._pending, lambda j: j.chain, busy)
             if job is None:
+                break
+            if job.quiet:  # alone: it waits until the lanes are empty, and nothing passes it
+                if not self._running:
+                    self._submit(job)
                 break
             self._submit(job)
         prepared = 0
@@ -150,6 +162,8 @@ class RunAhead(Generic[R]):
             self.started_ahead += 1
         self.started.append(job.key)
         self._running[job.key] = (job.chain, self.clock())
+        if job.quiet:
+            self._quiet.add(job.key)
         future = self._futures[job.key]
         self._executor.submit(self._run, job, future)
 
@@ -163,6 +177,7 @@ class RunAhead(Generic[R]):
         finally:
             with self.lock:
                 self._running.pop(job.key, None)
+                self._quiet.discard(job.key)
             self._fill()
 
     def close(self) -> None:

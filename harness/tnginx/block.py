@@ -7,9 +7,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Sequence, Union
 
-from harness.nginx_conf import Fixture
+from harness.nginx_conf import ABSOLUTE_FILES, Fixture
 from harness.tnginx import stream
-from harness.tnginx.load import BLOCK_ENV, DEFAULT_SERVER_PORT, RawBlock, Regex
+from harness.tnginx.load import BLOCK_ENV, DEFAULT_SERVER_PORT, RawBlock, Regex, perl_true
 from harness.tnginx.peers import Peers, TcpPeer, UdpPeer
 from harness.wire import Packet
 
@@ -27,12 +27,16 @@ UNSUPPORTED = {
     "http2": "HTTP/2 is not supported by the harness's client", "http3": "HTTP/3 is not supported",
     "curl": "curl mode is not supported", "curl_protocol": "curl mode is not supported",
 "access_log": "the harness writes its own access_log format",
-    "no_access_log": "the harness writes its own access_log format", "error_log_file": "the harness owns error_log",
+    "no_access_log": "the harness writes its own access_log format",
     "server_name": "the default server's name is fixed (localhost)", "reload_fails": "not supported",
     "server_addr_for_client": "the harness connects to the container's own address",
     "response_body_filters": "not supported", "response_body_json_sort": "not supported",
     "skip_openssl": "not supported", "todo": "not supported",
 }
+
+
+TIMER = re.compile(r"\bngx\.timer\.(?:at|every)\b")
+CLOCK = re.compile(r"\bngx\.(?:now|sleep|update_time)\b")
 
 
 @dataclass(frozen=True)
@@ -100,15 +104,46 @@ class TBlock:
     # the file said use_hup(): Test::Nginx HUPs its running nginx into each block, which then sees
     # its own reload's lines (the master's "(SIGHUP) received"): a fresh container is HUPed once too
     reloaded: bool = False
+    # check_accum_error_log() (or TEST_NGINX_CHECK_ACCUM_ERR_LOG): Test::Nginx reads error.log from its
+    # start at every check, so each repetition's checks see the lines of the repetitions before it too
+    accum_log: bool = False
     peers: Peers = Peers()  # tcp_listen / udp_listen: run by the container's companion
     test_env: Mapping[str, str] = field(default_factory=dict)  # the file's TEST_NGINX_* (placeholders included)
     named_services: tuple[str, ...] = ()  # the session services its file's configs name (harness.services.named_in)
+    source: str = ""  # the .t file it came from (perl calls its subs there: harness.tnginx.perlcalls)
+    # it looks at the client's address: its requests go from the container's 127.0.0.1 (the companion
+    # sends them), where Test::Nginx's client is (see observes_client_address)
+    local_client: bool = False
 
     @property
     def needs_fresh_master(self) -> bool:
         """Whether the block reads what a master reused by HUP remembers of its older workers
         (``ngx.worker.pids()`` lists the slots a new worker inherits): it gets a container of its own."""
         return any("ngx.worker.pids" in text for text in self.fixture.snippets.values())
+
+    @property
+    def works_at_start(self) -> bool:
+        """Whether its workers do something as they start (init_worker_by_lua: a timer that connects to
+        a service or a peer), which under Test::Nginx happens just before the requests."""
+        return any("init_worker_by_lua" in text for text in self.fixture.snippets.values())
+
+    @property
+    def code(self) -> str:
+        """What nginx runs for it: the config snippets and the user files that name a placeholder (a
+        Lua file of html/ that connects to ``$TEST_NGINX_MEMCACHED_PORT``), as one text."""
+        files = (self.fixture.files[rel].decode("latin-1") for rel in self.fixture.filled)
+        return "".join([*self.fixture.snippets.values(), *files])
+
+    @property
+    def timed(self) -> bool:
+        """Whether its verdict depends on when its timers fire: it starts a timer (ngx.timer.at/every)
+        and measures time (ngx.now), races a sleep (ngx.sleep) or waits for the timer (``--- wait``); or
+        a mock peer delays its reply (``tcp_reply_delay``, ``udp_reply_delay``: against the client's
+        timeouts). Such a block runs alone (see harness.tnginx.items.BlockJob), as every block does under prove."""
+        if any(p is not None and p.reply_delay > 0 for p in (self.peers.tcp, self.peers.udp)):
+            return True
+        text = "".join(self.fixture.snippets.values())
+        return TIMER.search(text) is not None and (self.wait > 0 or CLOCK.search(text) is not None)
 
     def log_for(self, repetition: int) -> LogExpect:
         return self.log[min(repetition, len(self.log) - 1)] if self.log else LogExpect()
@@ -117,12 +152,6 @@ class TBlock:
 class BlockError(ValueError):
     """A section the harness cannot read (bad request line, wrong type)."""
 
-
-
-def perl_true(value: object) -> bool:
-    """Perl's truth for a value the shim handed over: undef, "" and "0" are false (a skip_eval's
-    ``system(...) ne 0`` arrives as "" or "1", JSON's booleans as "0"/"1")."""
-    return value is not None and value is not False and str(value) not in ("", "0")
 
 def _bytes(text: str) -> bytes:
     """Section text came from perl as latin-1 code points: its original bytes."""
@@ -405,7 +434,7 @@ def seconds(value: Any) -> float:
     return float(text.rstrip("s"))
 
 
-PERL_CODE = re.compile(r"CODE\(0x[0-9a-f]+\)")  # a Perl sub as the shim hands it over (not callable here)
+PERL_CODE = re.compile(r"CODE\(0x[0-9a-f]+\)")  # a Perl sub as the shim hands it over (perl calls it: PerlCalls)
 
 
 def _target(raw: RawBlock, section: str, unsupported: list[str]) -> Optional[tuple[int, str]]:
@@ -424,14 +453,18 @@ def _target(raw: RawBlock, section: str, unsupported: list[str]) -> Optional[tup
     raise BlockError(f"{section}: {target!r} is neither a port nor a *.sock path")
 
 
-def _replies(raw: RawBlock, section: str, unsupported: list[str]) -> Optional[tuple[bytes, ...]]:
+def _replies(raw: RawBlock, section: str, unsupported: list[str]) -> tuple[Optional[tuple[bytes, ...]], bool]:
+    """The reply's pieces, and whether it is a Perl sub instead (called with the query at run time, as
+    Test::Nginx does: the pieces are then empty)."""
     if not raw.has(section):
-        return None
+        return None, False
     value = raw.sections[section]
+    if isinstance(value, str) and PERL_CODE.fullmatch(value):
+        return (), True
     if any(isinstance(v, str) and PERL_CODE.fullmatch(v) for v in _list(value)):
-        unsupported.append(f"{section} (a Perl sub: it would run on the query at run time)")
-        return None
-    return tuple(_bytes(str(v)) for v in _list(value))
+        unsupported.append(f"{section} (an array holding a Perl sub: Test::Nginx sends it as text)")
+        return None, False
+    return tuple(_bytes(str(v)) for v in _list(value)), False
 
 
 def _query(raw: RawBlock, section: str) -> Any:
@@ -445,7 +478,7 @@ def peers_of(raw: RawBlock) -> tuple[Peers, tuple[str, ...]]:
     unsupported: list[str] = []
     tcp = udp = None
     if raw.has("tcp_listen"):
-        target, reply = _target(raw, "tcp_listen", unsupported), _replies(raw, "tcp_reply", unsupported)
+        target, (reply, tcp_ask) = _target(raw, "tcp_listen", unsupported), _replies(raw, "tcp_reply", unsupported)
         if reply is None and not raw.has("tcp_shutdown") and not unsupported:
             raise BlockError("tcp_listen without tcp_reply or tcp_shutdown (Test::Nginx bails out)")
         if target is not None and not unsupported:
@@ -456,20 +489,20 @@ def peers_of(raw: RawBlock) -> tuple[Peers, tuple[str, ...]]:
                           shutdown_delay=seconds(s["tcp_shutdown_delay"]) if raw.has("tcp_shutdown_delay") else 0.0,
                           no_close="tcp_no_close" in s,
                           auto_timeout=(seconds(s["tcp_query_auto_timeout"]) if str(s["tcp_query_auto_timeout"]).strip()
-                                        else 0.1) if "tcp_query_auto_timeout" in s else None)
+                                        else 0.1) if "tcp_query_auto_timeout" in s else None, ask=tcp_ask)
     if raw.has("udp_listen"):
         cannot = len(unsupported)
-        target, reply = _target(raw, "udp_listen", unsupported), _replies(raw, "udp_reply", unsupported)
+        target, (reply, udp_ask) = _target(raw, "udp_listen", unsupported), _replies(raw, "udp_reply", unsupported)
         if reply is None and len(unsupported) == cannot:
             raise BlockError("udp_listen without udp_reply (Test::Nginx bails out)")
         if target is not None and len(unsupported) == cannot:
             udp = UdpPeer(port=target[0], reply=reply or (), query=_query(raw, "udp_query"),
-                          reply_delay=seconds(s["udp_reply_delay"]) if raw.has("udp_reply_delay") else 0.0)
+                          reply_delay=seconds(s["udp_reply_delay"]) if raw.has("udp_reply_delay") else 0.0, ask=udp_ask)
     return Peers(tcp, udp), tuple(unsupported)
 
 
 def fixture_of(raw: RawBlock, no_root_location: bool, env_to_nginx: Sequence[str], label: str,
-               port: int = DEFAULT_SERVER_PORT) -> Fixture:
+               port: int = DEFAULT_SERVER_PORT, log_level: str = "debug") -> Fixture:
     """The block's config, put where Test::Nginx puts it: ``config`` in the default server (after
     ``client_max_body_size 30M``, before the root location), ``http_config`` in http{} (where the
     default type is text/plain), ``main_config`` in the main context."""
@@ -497,19 +530,54 @@ def fixture_of(raw: RawBlock, no_root_location: bool, env_to_nginx: Sequence[str
     if not no_root_location:
         config += "\nlocation / {\n    root html;\n    index index.html index.htm;\n}\n"
     main = "".join(f"env {name}; " for name in env_to_nginx) + main_config
-    files = {f"html/{name}": content for name, content in user_files(s.get("user_files")).items()}
+    if raw.has("error_log_file"):  # Test::Nginx's error log goes there (syslog:server=...): the harness
+        # keeps its own error.log beside it (nginx logs to both), which the block's checks read
+        main = f"error_log {_text(s['error_log_file']).strip()} {log_level}; " + main
+    # as Test::Nginx writes them: in the html directory, or at an absolute path ("/tmp/lua.conf")
+    files = {(f"{ABSOLUTE_FILES}{name}" if name.startswith("/") else f"html/{name}"): content
+             for name, content in user_files(s.get("user_files")).items()}
     # as under Test::Nginx, html/ always holds a small index page (GET / answers 200)
     files.setdefault("html/index.html", b"<html><head><title>It works!</title></head><body>It works!</body></html>")
     snippets = {"main.conf": main, "http.conf": http, "server.conf": config}
     # quiet: as under Test::Nginx, no Lua but the block's own runs in its workers (no heartbeat, no
     # control requests), so its JIT traces (jit.v), thread cache and connection numbers are its own
+    # a user file names a service's TEST_NGINX_* variable: the harness's placeholder, filled when written
+    filled = tuple(rel for rel, content in files.items() if b"${" in content)
     return Fixture(name=label, snippets={k: v for k, v in snippets.items() if v}, files=files, embed=True,
-                   lines=lines, quiet=True, port=port)
+                   lines=lines, quiet=True, filled=filled, port=port)
+
+
+# What a block's expectations say about the client's address under Test::Nginx (its client is at
+# 127.0.0.1: "client: 127.0.0.1" in error.log lines, $remote_addr in a body), and the config names
+# through which nginx shows it.
+EXPECTATIONS = ("response_body", "response_body_like", "response_body_unlike", "response_headers",
+                "response_headers_like", "raw_response_headers_like", "error_log", "grep_error_log_out")
+CLIENT_ADDRESS_NAMES = re.compile(r"remote_addr|proxy_add_x_forwarded_for|raw_client_addr|realip_|set_real_ip_from")
+LOOPBACK = "127.0.0.1"
+
+
+def _texts(value: Any) -> list[str]:
+    if isinstance(value, list):
+        return [t for v in value for t in _texts(v)]
+    if isinstance(value, Regex):
+        return [value.pattern.replace("\\.", ".")]
+    return [] if value is None else [str(value)]
+
+
+def observes_client_address(sections: Mapping[str, Any]) -> bool:
+    """Whether a block may see where its client connects from: an expectation names 127.0.0.1 (an
+    error.log line's ``client: 127.0.0.1``, an upstream's address too: sending from 127.0.0.1 costs only
+    time), or the config reads the client's address (``$remote_addr``, ``$proxy_add_x_forwarded_for``,
+    ``ngx.var.remote_addr``, the realip module)."""
+    if any(LOOPBACK in text for name in EXPECTATIONS for text in _texts(sections.get(name))):
+        return True
+    config = "".join(str(sections.get(name) or "") for name in ("config", "http_config", "server_config"))
+    return CLIENT_ADDRESS_NAMES.search(config) is not None
 
 
 def build_block(raw: RawBlock, *, repeats: int, log_level: str, workers: int, no_root_location: bool,
                 env_to_nginx: Sequence[str], label: str, environment: Optional[Mapping[str, str]] = None,
-                use_hup: bool = False, server_port: int = DEFAULT_SERVER_PORT) -> TBlock:
+                use_hup: bool = False, server_port: int = DEFAULT_SERVER_PORT, accum_log: bool = False) -> TBlock:
     """The block to run; a section the harness cannot read becomes the block's ``error``.
     ``environment``: the ``TEST_NGINX_*`` variables the file set, which nginx sees under Test::Nginx
     (a block's ``env NAME;`` and ``env_to_nginx()`` pass them on to its Lua)."""
@@ -521,7 +589,8 @@ def build_block(raw: RawBlock, *, repeats: int, log_level: str, workers: int, no
         s = raw.sections
         peers, cannot = peers_of(raw)
         unsupported += cannot
-        fixture = fixture_of(raw, no_root_location, env_to_nginx, label, server_port)
+        fixture = fixture_of(raw, no_root_location, env_to_nginx, label, server_port,
+                             str(s.get("log_level") or log_level).strip())
         requests = requests_of(raw)
         answers = sum(r.answers for r in requests)
         return TBlock(
@@ -537,6 +606,7 @@ def build_block(raw: RawBlock, *, repeats: int, log_level: str, workers: int, no
             skip_nginx2=str(s["skip_nginx2"]) if raw.has("skip_nginx2") else None,
             unsupported=unsupported, needs_modules=stream.modules_needed(s), error=raw.error, uses=frozenset(s),
             env=passed_env(_text(s.get("main_config") or ""), env_to_nginx, environment or {}), reloaded=use_hup,
+            accum_log=accum_log, local_client=observes_client_address(s),
             peers=peers, test_env=dict(environment or {}))
     except (BlockError, ValueError, TypeError) as exc:
         return TBlock(name=raw.name, number=raw.number, fixture=Fixture(name=label, snippets={}), requests=(),
@@ -546,9 +616,11 @@ def build_block(raw: RawBlock, *, repeats: int, log_level: str, workers: int, no
 
 def passed_env(main_config: str, env_to_nginx: Sequence[str], environment: Mapping[str, str]) -> dict[str, str]:
     """The variables of ``environment`` that ``env NAME;`` lines (or ``env_to_nginx``) hand to the
-    workers, except the harness's own (their values are placeholders filled in the config)."""
+    workers; a service's (``TEST_NGINX_MEMCACHED_PORT``) as its placeholder, which the adapter fills
+    with the service's value (os.getenv in the block's Lua then reads what Test::Nginx would give)."""
     names = [*re.findall(r"(?:^|[;{}\s])env\s+([A-Za-z_]\w*)\s*;", main_config, re.MULTILINE), *env_to_nginx]
-    return {name: environment[name] for name in names if name in environment and name not in BLOCK_ENV}
+    return {name: environment.get(name, BLOCK_ENV.get(name, "")) for name in names
+            if name in environment or name in BLOCK_ENV}
 
 
 def nginx_version_matches(condition: str, version: int) -> bool:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from harness.tnginx.adapter import declared_services
 from harness.tnginx.block import TBlock, build_block
-from harness.tnginx.load import TFile, selected
+from harness.tnginx.load import TFile, perl_true, selected
 
 
 @dataclass(frozen=True)
@@ -33,12 +33,12 @@ def file_blocks(tfile: TFile, redis_users: str = "", sentinel_users: str = "") -
                             env_to_nginx=list(s.get("env_to_nginx") or []),
                             label=f"{Path(tfile.path).stem}-{raw.number}",
                             environment=dict(s.get("environment") or {}), use_hup=s.get("use_hup") == "1",
-                            server_port=tfile.server_port)
+                            server_port=tfile.server_port, accum_log=perl_true(s.get("check_accum_error_log")))
         name = raw.name or f"block {raw.number}"
         seen[name] = seen.get(name, 0) + 1
         if seen[name] > 1:
             name = f"{name} [{seen[name]}]"
         built.append(FileBlock(name, block, why))
-    services = declared_services((("".join(b.block.fixture.snippets.values()), b.block.test_env) for b in built),
-                                 redis_users, sentinel_users)
-    return [dataclasses.replace(b, block=dataclasses.replace(b.block, named_services=services)) for b in built]
+    services = declared_services(((b.block.code, b.block.test_env) for b in built), redis_users, sentinel_users)
+    return [dataclasses.replace(b, block=dataclasses.replace(b.block, named_services=services, source=str(tfile.path)))
+            for b in built]

@@ -4,8 +4,9 @@ the harness's nginx runs in a container, so the directory holding each such file
 read-only, at the path the config names.
 
 Only what exists on the host now is mounted, never a top-level directory (``/tmp``, ``/work``: its
-parent must be at least two levels deep), nothing of the image's own places, and nothing already
-mounted with the suite."""
+parent must be at least two levels deep), nothing of the image's own places, nothing already
+mounted with the suite, and no directory nginx itself creates and writes (``proxy_cache_path
+/tmp/cache``: a prove run leaves it on the host, but the block's nginx makes its own)."""
 from __future__ import annotations
 
 import re
@@ -16,6 +17,7 @@ from harness.tnginx.luadeps import IMAGE_DIRS
 
 ABSOLUTE = re.compile(r"(?<![\w.$/~-])(/[A-Za-z0-9_.+@-]+(?:/[A-Za-z0-9_.+@-]+)+)")
 NEVER = IMAGE_DIRS | {"proc", "sys", "dev", "harness", "servroot"}
+WRITTEN = re.compile(r"\b\w+_(?:cache|temp)_path\s+(/[^\s;]+)")  # directories nginx creates and writes
 
 
 def named_host_dirs(texts: Iterable[str], mounted: Sequence[str] = ()) -> tuple[tuple[str, str], ...]:
@@ -23,10 +25,12 @@ def named_host_dirs(texts: Iterable[str], mounted: Sequence[str] = ()) -> tuple[
     that ``texts`` name by absolute path; ``mounted``: container paths mounted already (their
     children are not mounted again)."""
     wanted: set[str] = set()
+    texts = list(texts)
+    written = [PurePosixPath(p.rstrip("/")) for text in texts for p in WRITTEN.findall(text)]
     for text in texts:
         for found in ABSOLUTE.findall(text):
             path = PurePosixPath(found)
-            if path.parts[1] in NEVER:
+            if path.parts[1] in NEVER or any(path == w or w in path.parents for w in written):
                 continue
             host = Path(found)
             try:

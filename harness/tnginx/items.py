@@ -176,7 +176,8 @@ class TBlockItem(pytest.Item):
             env = {**deps.env(), **run_fault_env(self.config, stage)}
             suite = SuiteStage(stage, self.tfile.root, env, extra_mounts=deps.mounts())
             runner = runners[self.tfile.root] = BlockRunner(suite, check_leak=settings.checks_leaks,
-                                                            present_modules=image_modules(self.config))
+                                                            present_modules=image_modules(self.config),
+                                                            perl_env=image_perl_env(self.config))
         return runner
 
     def following(self) -> list["TBlockItem"]:
@@ -209,7 +210,9 @@ class TBlockItem(pytest.Item):
 class BlockJob:
     """A block for :class:`~harness.tnginx.ahead.RunAhead`: in the chain of blocks that run one at a
     time when its config names a session service that keeps data (Redis, memcached: every block's);
-    ``estimate``: the seconds it took last time, else what its sections say it waits."""
+    quiet (alone, nothing prepared meanwhile) when its verdict depends on its timers firing on time
+    (:attr:`TBlock.timed`: Test::Nginx runs it on an otherwise idle nginx); ``estimate``: the seconds it
+    took last time, else what its sections say it waits."""
 
     key: str
     runner: BlockRunner
@@ -223,10 +226,16 @@ class BlockJob:
     def chain(self) -> Optional[str]:
         return SHARED_DATA if SuiteStage.shares_data(self.block) else None
 
+    @property
+    def quiet(self) -> bool:
+        return self.block.timed
+
     def prepare(self) -> bool:
         b = self.block
         if b.unsupported or b.error or b.must_die or b.skip_eval:
             return True  # nothing to prepare: it needs no container, or one nginx refuses
+        if b.timed:  # its workers' timers start with them: switched when it runs, as Test::Nginx starts
+            return True  # its nginx just before the requests (a 1 s wait in init_worker's timer, say)
         return self.runner.suite.prepare(b)
 
     def run(self) -> BlockResult:
@@ -348,6 +357,8 @@ def close(config: pytest.Config) -> None:
     ahead = config.stash.get(RUN_AHEAD, None)
     if ahead is not None:
         ahead.close()
+    for runner in config.stash.get(RUNNERS, {}).values():
+        runner.close()
     held = config.stash.get(FAULT, None)
     if held is not None:
         held[0].close()

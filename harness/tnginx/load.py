@@ -157,8 +157,7 @@ def load_tfile(path: Path, root: Optional[Path] = None, env: Optional[Mapping[st
     path = Path(path).resolve()
     root = (root or suite_root(path)).resolve()
     perl = perl_binary()
-    run_env = {**os.environ, **BLOCK_ENV, **(env or {}), "HARNESS_TNGINX_ERROR_LOG": SIDE_LOG}
-    run_env.setdefault("TEST_NGINX_SERVER_PORT", run_env.get("TEST_NGINX_PORT") or str(DEFAULT_SERVER_PORT))
+    run_env = shim_env(root, env)
     cache_dir = Path(tempfile.gettempdir()) / "harness-tnginx-blocks"
     cache_dir.mkdir(exist_ok=True)
     cached = cache_dir / f"{_cache_key(path, root, {k: v for k, v in run_env.items() if k.startswith(('TEST_NGINX_', 'HARNESS_TNGINX_'))})}.json"
@@ -173,13 +172,24 @@ def load_tfile(path: Path, root: Optional[Path] = None, env: Optional[Mapping[st
     return _tfile(path, root, data)
 
 
+def shim_env(root: Path, env: Optional[Mapping[str, str]] = None) -> dict[str, str]:
+    """The environment perl runs a file of the suite at ``root`` with (the shim first on PERL5LIB)."""
+    run_env = {**os.environ, **BLOCK_ENV, **(env or {}), "HARNESS_TNGINX_ERROR_LOG": SIDE_LOG}
+    run_env.setdefault("TEST_NGINX_SERVER_PORT", run_env.get("TEST_NGINX_PORT") or str(DEFAULT_SERVER_PORT))
+    run_env["PERL5LIB"] = os.pathsep.join(p for p in (str(SHIM), str(root), os.environ.get("PERL5LIB", "")) if p)
+    return run_env
+
+
+def shim_command(perl: str, path: Path) -> list[str]:
+    return [perl, f"-I{SHIM}", str(path)]
+
+
 def _run_perl(perl: str, path: Path, root: Path, env: Mapping[str, str]) -> ShimOutput:
     with tempfile.TemporaryDirectory(prefix="harness-tnginx-") as tmp:
         out = Path(tmp) / "blocks.json"
         run_env = {**env, "HARNESS_TNGINX_OUT": str(out)}
-        run_env["PERL5LIB"] = os.pathsep.join(p for p in (str(SHIM), str(root), os.environ.get("PERL5LIB", "")) if p)
         try:
-            proc = subprocess.run([perl, f"-I{SHIM}", str(path)], cwd=root, env=run_env, capture_output=True,
+            proc = subprocess.run(shim_command(perl, path), cwd=root, env=run_env, capture_output=True,
                                   timeout=PERL_TIMEOUT)
         except subprocess.TimeoutExpired:
             raise TFileError(f"{path}: perl did not finish within {PERL_TIMEOUT:g}s: does the preamble wait "
@@ -199,6 +209,13 @@ def _tfile(path: Path, root: Path, data: ShimOutput) -> TFile:
     blocks = [RawBlock(b["name"], int(b["seq_num"]), from_json(b["sections"]), b.get("error") or "")
               for b in data["blocks"]]
     return TFile(path, root, settings, blocks)
+
+
+def perl_true(value: Any) -> bool:
+    """Perl's truth of a value the shim handed over as text: undef, ``""`` and ``"0"`` are false
+    (the shim writes a Perl boolean as ``"1"`` / ``"0"``, which Python's ``bool`` would call true; a
+    skip_eval's ``system(...) ne 0`` arrives as ``""`` or ``"1"``)."""
+    return value is not None and value is not False and str(value) not in ("", "0")
 
 
 def selected(blocks: list[RawBlock]) -> list[tuple[RawBlock, str]]:

@@ -71,14 +71,16 @@ def block_lines(text: str, pids: Optional[Iterable[int]]) -> list[str]:
 
 
 def matches(pattern: Pattern, line: str) -> Optional[str]:
-    """The matched text when ``pattern`` (a substring or a qr//) matches ``line``."""
+    """The matched text when ``pattern`` (a substring or a qr//) matches ``line``. As Test::Nginx reads
+    error.log, the line ends with its newline, which a qr// may match (``[^,]*``, a trailing ``\\s+``)."""
     if isinstance(pattern, Regex):
-        m = pattern.compiled().search(line)
+        m = pattern.compiled().search(line + "\n")
         return m.group(0) if m else None
     return pattern if pattern in line else None
 
 
 def grep(pattern: Pattern, lines: list[str]) -> str:
-    """What grep_error_log collects: each line's first match, one per line."""
+    """What grep_error_log collects: each line's first match, one per line (a match that took the
+    line's newline is left out, as Test::Nginx leaves it out)."""
     found = (matches(pattern, line) for line in lines)
     return "".join(f"{m}\n" for m in found if m is not None and "\n" not in m)

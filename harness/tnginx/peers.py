@@ -46,11 +46,12 @@ class TcpPeer:
     no_close: bool = False
     auto_timeout: Optional[float] = None  # read until the client is quiet this long
     path: str = ""  # a unix socket (in the block's html directory) instead of a port
+    ask: bool = False  # tcp_reply is a Perl sub: the harness calls it with the query (see BlockRunner)
 
     def wire(self) -> dict[str, Any]:
         read = self.query_len if self.query_len is not None else (
             len(self.query) if isinstance(self.query, bytes) else None)
-        return {"port": self.port, "path": self.path, "reply": _b64(self.reply), "query_len": read,
+        return {"port": self.port, "path": self.path, "reply": _b64(self.reply), "query_len": read, "ask": self.ask,
                 "reply_delay": self.reply_delay,
                 "shutdown": self.shutdown, "shutdown_delay": self.shutdown_delay, "no_close": self.no_close,
                 "auto_timeout": self.auto_timeout}
@@ -64,9 +65,10 @@ class UdpPeer:
     reply: tuple[bytes, ...] = ()  # datagrams, in order
     query: Optional[Query] = None
     reply_delay: float = 0.0
+    ask: bool = False  # udp_reply is a Perl sub: the harness calls it with the query
 
     def wire(self) -> dict[str, Any]:
-        return {"port": self.port, "reply": _b64(self.reply), "reply_delay": self.reply_delay}
+        return {"port": self.port, "reply": _b64(self.reply), "reply_delay": self.reply_delay, "ask": self.ask}
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,11 @@ class Peers:
 
     def __bool__(self) -> bool:
         return self.tcp is not None or self.udp is not None
+
+    @property
+    def asks(self) -> bool:
+        """Whether a peer's reply is a Perl sub the harness calls at run time."""
+        return any(p is not None and p.ask for p in (self.tcp, self.udp))
 
     def wire(self) -> dict[str, Any]:
         return {"tcp": self.tcp.wire() if self.tcp else None, "udp": self.udp.wire() if self.udp else None}

@@ -4,7 +4,9 @@ and on this repetition's error.log lines (see :mod:`harness.tnginx.logview`)."""
 from __future__ import annotations
 
 import re
+import threading
 import time
+from pathlib import Path
 from types import MappingProxyType
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Mapping, Optional
@@ -13,11 +15,12 @@ from harness.errors import HarnessError, NginxConfigError
 from harness.tnginx.block import Expect, LogExpect, Pattern, TBlock, nginx_version_matches
 from harness.tnginx.load import SIDE_LOG, SIDE_LOG_NAME, Regex
 from harness.tnginx.logview import LogView, grep, matches
+from harness.tnginx.perlcalls import Answering, PerlCalls
 from harness.tnginx.reasons import missing_modules, of_failure, unsupported_sections
-from harness.wire import Answer, exchange
+from harness.wire import Answer, Talker, exchange, talk
 
 if TYPE_CHECKING:
-    from harness.containers import OpenRestyContainer
+    from harness.containers import CompanionContainer, OpenRestyContainer
     from harness.tnginx.adapter import SuiteStage
 
 Verdict = Literal["passed", "failed", "skipped", "error"]
@@ -136,10 +139,27 @@ class BlockRunner:
     """Runs blocks of one suite on its :class:`~harness.tnginx.adapter.SuiteStage`."""
 
     def __init__(self, suite: "SuiteStage", check_leak: bool = False,
-                 present_modules: Optional[frozenset[str]] = None) -> None:
+                 present_modules: Optional[frozenset[str]] = None, perl_env: Optional[Mapping[str, str]] = None) -> None:
         self.suite = suite
         self.check_leak = check_leak
         self.present_modules = present_modules  # the image's modules (None: unknown, every block runs)
+        self.perl_env = dict(perl_env or {})  # what perl read the files with (the image's stand-in nginx)
+        self.calls: dict[str, PerlCalls] = {}  # per .t file, for its Perl-sub replies
+        self.calls_lock = threading.Lock()
+
+    def perl_calls(self, source: str) -> PerlCalls:
+        """The perl process that calls the subs of the file ``source`` (started once, closed by :meth:`close`)."""
+        with self.calls_lock:
+            calls = self.calls.get(source)
+            if calls is None:
+                calls = self.calls[source] = PerlCalls(Path(source), self.suite.root, self.perl_env)
+            return calls
+
+    def close(self) -> None:
+        with self.calls_lock:
+            calls, self.calls = list(self.calls.values()), {}
+        for one in calls:
+            one.close()
 
     def run(self, block: TBlock, repeats: int = 1) -> BlockResult:
         """Run ``block`` (its requests ``repeats`` times) on a container the suite hands out; safe
@@ -205,22 +225,36 @@ class BlockRunner:
             self.suite.release(nginx, reusable)
 
     def _repetitions(self, block: TBlock, repeats: int, nginx: "OpenRestyContainer", result: BlockResult) -> None:
-        view = LogView(self.suite.worker_pids(nginx))
         side = any(SIDE_LOG in text for text in block.fixture.snippets.values())
         companion = self.suite.companion(nginx, block)
-        since = nginx.generation_log_start
+        armed = False
+        if companion is not None and block.peers and block.works_at_start:
+            # its workers talk to its peers as they start (init_worker_by_lua): under Test::Nginx the
+            # peers listen by then; here the workers start again once the peers listen
+            self._arm(block, companion)
+            nginx.switch(block.fixture)
+            armed = True
+        view = LogView(self.suite.worker_pids(nginx))
+        start = since = nginx.generation_log_start
         seen: list[str] = []
         for rep in range(repeats):
+            if rep and "user_files" in block.uses:
+                self.suite.rewrite_user_files(nginx, block)  # as Test::Nginx, before each later repetition
+            if block.accum_log:  # as Test::Nginx with check_accum_error_log: from the block's first line
+                since, seen = start, []
             if companion is not None and block.peers:
-                companion.arm(block.peers.wire())  # listening before the requests, as under Test::Nginx
+                calls = self._arm(block, companion, already=armed and rep == 0)
+                answering = Answering(companion, calls, block.number) if calls is not None else None
                 try:
-                    since, lines = self._repetition(block, rep, nginx, since, view, side, result)
+                    since, lines = self._repetition(block, rep, nginx, since, view, side, result, companion)
                 finally:
+                    for failure in answering.stop() if answering is not None else ():
+                        result.fail(failure)
                     peers_saw = companion.collect()
                 for failure in block.peers.check(peers_saw, rep):  # after the log checks, as Test::Nginx
                     result.fail(failure)
             else:
-                since, lines = self._repetition(block, rep, nginx, since, view, side, result)
+                since, lines = self._repetition(block, rep, nginx, since, view, side, result, companion)
             seen += lines
         if result.verdict == "failed":
             cause = of_failure([*result.failures, *seen])  # every line: a debug log may bury it
@@ -233,15 +267,31 @@ class BlockRunner:
             except Exception as exc:  # noqa: BLE001 - evidence must not hide the verdict
                 result.workers = f"could not read: {exc}"
 
+    def _arm(self, block: TBlock, companion: "CompanionContainer", already: bool = False) -> Optional[PerlCalls]:
+        """The block's mock peers listening (before the requests, as under Test::Nginx), unless
+        ``already``; the perl process that answers for a Perl-sub reply, if it has one."""
+        calls = self.perl_calls(block.source) if block.peers.asks else None
+        if calls is not None:
+            calls.start()  # perl reads the file before the first query comes
+        if not already:
+            companion.arm(block.peers.wire())
+        return calls
+
     def _repetition(self, block: TBlock, rep: int, nginx: "OpenRestyContainer", since: int, view: LogView,
-                    side: bool, result: BlockResult) -> tuple[int, list[str]]:
-        """One repetition: its requests, the checks on the answers and on its error.log lines (read
+                    side: bool, result: BlockResult,
+                    companion: "Optional[CompanionContainer]" = None) -> tuple[int, list[str]]:
+        """One repetition: its requests (from the container's 127.0.0.1 through ``companion`` when the
+        block looks at the client's address), the checks on the answers and on its error.log lines (read
         from ``since``); returns where the next repetition's lines start, and these lines."""
-        host, port = nginx.endpoint(block.fixture.port)
+        talker: Talker = talk
+        if block.local_client and companion is not None:
+            host, port, talker = "127.0.0.1", block.fixture.port, companion.talk
+        else:
+            host, port = nginx.endpoint(block.fixture.port)
         answers: list[Answer] = []
         for request in block.requests:
             answers += exchange(host, port, request.packets, block.timeout, answers=request.answers,
-                                shutdown=block.shutdown, http09=block.http09)
+                                shutdown=block.shutdown, http09=block.http09, talker=talker)
         for index, answer in enumerate(answers):
             if answer.timed_out and not block.abort:  # as Test::Nginx: --- abort forgives the timeout
                 result.fail(f"request {index + 1}: client socket timed out after {block.timeout:g}s")
@@ -254,10 +304,14 @@ class BlockRunner:
         read = nginx.read_error_log(since, settle=SETTLE)
         since = read.end if read.end >= 0 else read.start + len(read.text.encode())
         lines = view.lines(read.text)
-        if side:  # the suite's own writes to Test::Nginx's error log file (jit.v's traces): as under
-            # Test::Nginx, every repetition of the block sees them (the file is this generation's)
+        if side and (rep == 0 or block.accum_log):
+            # the suite's own writes to Test::Nginx's error log file (jit.v's traces), before nginx's own
+            # lines: the suite's handle (io.open(path, "w") in the master) writes from the file's start,
+            # where nginx appends to its end. So only a read from the file's start sees them: the
+            # first repetition's, or every one's with check_accum_error_log (a later read starts where
+            # the last one ended, past them)
             text = nginx.read_log_file(0, SIDE_LOG_NAME) or ""
-            lines += [ln for ln in text.split("\n") if ln]
+            lines = [ln for ln in text.split("\n") if ln] + lines
         for failure in check_log(block.log_for(rep), lines, rep, nginx.env):
             result.fail(failure)
         return since, lines

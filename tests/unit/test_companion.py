@@ -66,8 +66,10 @@ def test_udp_sections_and_what_cannot_run():
     assert peers.tcp == TcpSpec(port=0, path="/harness/html/a.sock", reply=(b"x",)) and cannot == ()
     peers, cannot = peers_of(raw(udp_listen="/harness/html/a.sock", udp_reply="x"))
     assert not peers and "udp_listen (a datagram unix socket" in cannot[0]
-    peers, cannot = peers_of(raw(udp_listen="1953", udp_reply="CODE(0x55d0c0ffee00)"))
-    assert not peers and "udp_reply (a Perl sub" in cannot[0]
+    peers, cannot = peers_of(raw(udp_listen="1953", udp_reply="CODE(0x55d0c0ffee00)"))  # perl answers at run time
+    assert peers.udp == UdpSpec(port=1953, reply=(), ask=True) and peers.asks and cannot == ()
+    peers, cannot = peers_of(raw(tcp_listen="1953", tcp_reply="CODE(0x55d0c0ffee00)"))
+    assert peers.tcp == TcpSpec(port=1953, reply=(), ask=True) and peers.asks and cannot == ()
 
 
 def test_a_listen_without_reply_is_the_blocks_error_and_no_section_is_unsupported_any_more():
@@ -97,7 +99,7 @@ def test_the_shim_expands_test_nginx_variables_in_listen_targets(tmp_path):
     sections = load_tfile(t / "x.t").blocks[0].sections
     peers, cannot = peers_of(RawBlock("x", 1, sections))
     assert peers.tcp == TcpSpec(port=4242, reply=(b"a", b"b"))
-    assert peers.udp is None and cannot == ("udp_reply (a Perl sub: it would run on the query at run time)",)
+    assert peers.udp == UdpSpec(port=4242, reply=(), ask=True) and cannot == ()  # perl calls the sub at run time
 
 
 # ---- the checks on what the peers received ---------------------------------------------------------
@@ -324,7 +326,7 @@ def block_with(config: str, test_env: dict | None = None) -> Any:
 
     env = test_env or {"TEST_NGINX_REDIS_PORT": "${REDIS_PORT}"}
     return SimpleNamespace(fixture=SimpleNamespace(snippets={"server.conf": config}), test_env=env, peers=Peers(),
-                           named_services=tuple(sorted(services_of(config, env))))
+                           named_services=tuple(sorted(services_of(config, env))), code=config, local_client=False)
 
 
 def test_a_block_that_looks_for_redis_on_127_0_0_1_gets_a_forward_to_the_sessions_redis():

@@ -23,3 +23,13 @@ def test_nothing_missing_top_level_of_the_image_or_mounted_already_is_mounted(tm
              f"{inside}/a.txt", "/harness/html/x", "$TEST_NGINX_X/a.b"]
     assert named_host_dirs(texts, mounted=[str(tmp_path / "suite")]) == ()
 
+
+
+def test_a_directory_nginx_creates_and_writes_is_never_mounted_though_it_exists(tmp_path):
+    cache = tmp_path / "run" / "cache"  # left on the host by a prove run
+    (cache / "a").mkdir(parents=True)
+    temp = tmp_path / "run" / "body"
+    temp.mkdir()
+    text = (f"proxy_cache_path {cache} levels=1:2 keys_zone=cache:1m;\n"
+            f"client_body_temp_path {temp}/;\n# reads {cache}/a too\n")
+    assert named_host_dirs([text]) == ()

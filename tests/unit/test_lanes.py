@@ -92,7 +92,7 @@ class Waiting:
     lock = threading.Lock()
 
     def __init__(self, n: int, release: threading.Event) -> None:
-        self.key, self.chain, self.estimate, self.release = n, None, 0.0, release
+        self.key, self.chain, self.estimate, self.quiet, self.release = n, None, 0.0, False, release
 
     def prepare(self) -> bool:
         return True

@@ -50,6 +50,7 @@ class FakeJob:
     gate: Gate
     chain: object = None
     estimate: float = 0.0
+    quiet: bool = False
     release: threading.Event = field(default_factory=threading.Event)
     started: threading.Event = field(default_factory=threading.Event)
     prepared: int = 0
@@ -183,6 +184,28 @@ def test_a_long_chain_starts_first_with_its_jobs_in_order():
     t, out = drive(ahead, js)
     t.join(WAIT)
     assert ahead.started == ["j2", "j4", "j0", "j1", "j3"]  # the chain weighs 0.7 s in all
+    ahead.close()
+
+
+def test_a_quiet_job_runs_alone_and_nothing_is_prepared_while_it_runs():
+    """A quiet job (a block racing its timers) waits for the lanes to empty, runs alone and, while it
+    runs, no container is prepared for the jobs after it; once it ended, they are."""
+    gate = Gate()
+    js = jobs(gate, 5)
+    js[1].quiet = True
+    ahead = RunAhead(lanes=2, depth=3)
+    t, out = drive(ahead, js)
+    assert js[0].started.wait(WAIT)
+    js[0].release.set()
+    assert js[1].started.wait(WAIT)
+    prepared_then = [j.prepared for j in js[2:]]
+    assert js[1].beside == set() and not js[2].started.is_set()
+    assert [j.prepared for j in js[2:]] == prepared_then  # nothing prepared while it runs
+    for j in js:
+        j.release.set()
+    t.join(WAIT)
+    assert out == [f"result of j{i}" for i in range(5)]
+    assert gate.log.index(("end", "j1")) < gate.log.index(("start", "j2"))
     ahead.close()
 
 

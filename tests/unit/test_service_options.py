@@ -107,7 +107,7 @@ def test_a_laid_out_topology_is_forwarded_port_for_port_and_the_acl_ports_are_al
     text = 'connect("127.0.0.1", 6390) 6393 6383'  # the members named or not: all of them
     keys = declared_services([(text, LAYOUT_ENV)])
     block = SimpleNamespace(fixture=SimpleNamespace(snippets={"server.conf": text}), test_env=LAYOUT_ENV,
-                            peers=Peers(), named_services=keys)
+                            peers=Peers(), named_services=keys, code=text)
     forwards = suite.local_services(block)
     assert {listen: (host, port) for listen, host, port in forwards.values()} == {
         6380: (ns, 6380), 6381: (ns, 6381), 6382: (ns, 6382), 6383: (ns, 6380),

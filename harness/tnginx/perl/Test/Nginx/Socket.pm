@@ -12,7 +12,8 @@ our $VERSION = '0.0-harness';
 
 my %Setting = (
     repeat_each => 1, workers => 1, master_on => 0, log_level => 'debug', no_shuffle => 0,
-    no_root_location => 0, worker_connections => 64, check_accum_error_log => 0, use_hup => 0,
+    no_root_location => 0, worker_connections => 64, use_hup => 0,
+    check_accum_error_log => $ENV{TEST_NGINX_CHECK_ACCUM_ERR_LOG} ? 1 : 0,
     no_long_string => 0, no_diff => 0, env_to_nginx => [], skip_all => undef, plan => undef,
 );
 my @Preprocessors;
@@ -244,7 +245,8 @@ sub blocks {
 my %ExpandEnv = map { $_ => 1 } qw(config http_config main_config post_main_config server_config request
     raw_request pipelined_requests more_headers user_files init_by_lua init_by_lua_block
     grep_error_log_out error_log no_error_log response_body response_body_like response_headers
-    stream_config stream_server_config stream_server_config2 stream_server_config3 tcp_listen udp_listen);
+    stream_config stream_server_config stream_server_config2 stream_server_config3 tcp_listen udp_listen
+    error_log_file);
 
 sub _expand_env {
     my ($value, $name) = @_;
@@ -319,7 +321,48 @@ sub run_tests {
             $block->{values}{skip_eval_result} = $skip ? JSON::PP::true : JSON::PP::false;
         }
     }
+    return _serve_calls(\@blocks) if $ENV{HARNESS_TNGINX_CALLS};
     _write_out();
+}
+
+# Call mode (HARNESS_TNGINX_CALLS set): a section given as a Perl sub (`--- udp_reply eval: sub {...}`)
+# is called as Test::Nginx calls it, with what the mock peer received. Requests come on stdin as
+# "SEQ SECTION LENGTH\n" and LENGTH bytes; the answer goes to the file descriptor HARNESS_TNGINX_CALLS
+# names (the file's own prints keep stdout) as "N\n" then N times "LENGTH\n" and the bytes (one piece for a string, one a
+# piece for an array), or "ERR message\n".
+sub _serve_calls {
+    my ($blocks) = @_;
+    my %by_seq = map { $_->{seq_num} => $_ } @$blocks;
+    my $fd = $ENV{HARNESS_TNGINX_CALLS};
+    open my $out, '>&=', $fd or die "harness: call mode: cannot write to file descriptor $fd: $!\n";
+    binmode $out;
+    binmode STDIN;
+    $out->autoflush(1);
+    while (defined(my $head = <STDIN>)) {
+        my ($seq, $section, $len) = $head =~ /\A(\d+) (\w+) (\d+)\n\z/
+            or do { print $out "ERR bad request line\n"; next };
+        my $query = '';
+        read(STDIN, $query, $len) == $len or last if $len;
+        my $block = $by_seq{$seq};
+        my $code = $block ? $block->{values}{$section} : undef;
+        if (ref $code ne 'CODE') {
+            print $out "ERR block $seq has no Perl sub in $section\n";
+            next;
+        }
+        my @reply = eval { my $r = $code->($query); ref $r eq 'ARRAY' ? @$r : ($r) };
+        if ($@) {
+            (my $err = $@) =~ s/\s+/ /g;
+            print $out "ERR $section: $err\n";
+            next;
+        }
+        print $out scalar(@reply), "\n";
+        for my $piece (@reply) {
+            $piece = '' if !defined $piece;
+            utf8::encode($piece) if utf8::is_utf8($piece) && $piece =~ /[^\x00-\xff]/;
+            print $out length($piece), "\n", $piece;
+        }
+    }
+    exit 0;
 }
 
 sub run_test { die "harness: run_test(\$block) per block is not supported; use run_tests()\n" }
