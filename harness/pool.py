@@ -70,6 +70,7 @@ class Member:
     shape: Shape
     single_use: bool  # started for a spec that may not be pooled: removed when it comes back
 PER_SHAPE = 3  # containers of one shape started for preparations ahead: in use, ready next, being switched
+SHAPES_KEPT = 2  # shapes whose containers in lanes stay idle between their blocks (see allow_concurrent)
 SPARE = Fixture.inline("harness-spare", config="location = / { return 204; }")  # see _start_spare
 PATIENCE = 10.0  # seconds a preparation ahead waits for a container to come back before it starts one
 
@@ -104,8 +105,15 @@ class ContainerPool(Generic[M]):
         """Up to ``in_use`` containers of one shape are handed out at once: preparations ahead may
         start that many besides the two of :data:`PER_SHAPE` (ready next, being switched). A master
         takes one reload per 100 ms, so blocks of ~10 ms in two lanes want that many switched ahead
-        (lua-resty-lrucache under ``harness t -n 2``: 6.4 s with one fewer, 6.0 s with these)."""
+        (lua-resty-lrucache under ``harness t -n 2``: 6.4 s with one fewer, 6.0 s with these).
+
+        The pool then keeps that many idle for each of :data:`SHAPES_KEPT` shapes: a suite's files
+        often alternate between two (lua-resty-jwt's blocks that name a host directory of certificates
+        and those that do not); with the prefetch depth alone, each shape's blocks evicted the other's
+        containers and started new ones (19 starts for 286 blocks in 4 lanes, 8 of them on a lane). It
+        does not shrink again when fewer lanes run: they may open again a moment later."""
         self.per_shape = max(PER_SHAPE, in_use + PER_SHAPE - 1)
+        self.max_idle = max(self.max_idle, SHAPES_KEPT * self.per_shape)
 
     def plan(self, spec: Union[OpenRestySpec, OpenRestyPlan[M]]) -> OpenRestyPlan[M]:
         return spec if isinstance(spec, OpenRestyPlan) else self.planner(spec)

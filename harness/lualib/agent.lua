@@ -40,6 +40,9 @@ int closedir(void *dir);
 int symlink(const char *target, const char *linkpath);
 int rename(const char *oldpath, const char *newpath);
 int unlink(const char *path);
+int mkdir(const char *path, unsigned int mode);
+int rmdir(const char *path);
+int chmod(const char *path, unsigned int mode);
 void (*signal(int sig, void (*handler)(int)))(int);
 ]]
 
@@ -165,18 +168,46 @@ local function master_pid()
     return tonumber((read_file(PID_FILE) or ""):match("%d+"))
 end
 
+-- The master's children's pids, from the kernel's list of them (one read where a scan of /proc reads
+-- two files a process); nil where the kernel keeps no such list (CONFIG_PROC_CHILDREN). The master
+-- forks from its one thread.
+local function child_pids(master)
+    local text = read_file("/proc/" .. master .. "/task/" .. master .. "/children")
+    if not text then
+        return nil
+    end
+    local out = {}
+    for pid in text:gmatch("%d+") do
+        out[#out + 1] = tonumber(pid)
+    end
+    return out
+end
+
+local function role(cmdline)
+    if cmdline:find("shutting down", 1, true) then
+        return "shutting down"
+    elseif cmdline:find("worker process", 1, true) then
+        return "accepting"
+    end
+    return "other"
+end
+
 -- Children of the master: {pid = "accepting" | "shutting down" | "other"}
 local function children(master)
     local out = {}
-    for _, p in ipairs(processes()) do
-        if p.ppid == master then
-            if p.cmdline:find("shutting down", 1, true) then
-                out[p.pid] = "shutting down"
-            elseif p.cmdline:find("worker process", 1, true) then
-                out[p.pid] = "accepting"
-            else
-                out[p.pid] = "other"
+    local pids = child_pids(master)
+    if not pids then
+        for _, p in ipairs(processes()) do
+            if p.ppid == master then
+                out[p.pid] = role(p.cmdline)
             end
+        end
+        return out
+    end
+    for _, pid in ipairs(pids) do
+        local cmdline = read_file("/proc/" .. pid .. "/cmdline")
+        if cmdline then
+            out[pid] = role((cmdline:gsub("%z", " ")))
         end
     end
     return out
@@ -264,6 +295,73 @@ end
 -- file there, as under Test::Nginx), whose old files go first but for unix sockets: a HUP keeps a
 -- listener whose path did not change, and its file must stay. A generation without html/ keeps
 -- what is there. Files of __absolute__/ are copied to their absolute paths first.
+local DT_DIR, DT_REG, DT_SOCK = 4, 8, 12
+local DIR_MODE, FILE_MODE = 511, 438  -- 0777, 0666: what `chmod -R a+rwX` makes of the generation's 0755, 0644
+
+-- `path` (of directory-entry type `kind`) and all under it, removed without a process; false when a
+-- type is unknown or a call fails (the shell then does the whole step)
+local function remove_tree(path, kind)
+    if kind == DT_DIR then
+        local entries = list_dir(path)
+        if not entries then
+            return false
+        end
+        for _, entry in ipairs(entries) do
+            if not remove_tree(path .. "/" .. entry.name, entry.type) then
+                return false
+            end
+        end
+        return C.rmdir(path) == 0
+    end
+    return kind ~= 0 and C.unlink(path) == 0
+end
+
+-- the tree `source` (the generation's: directories and plain files) copied into the directory `target`
+local function copy_tree(source, target)
+    for _, entry in ipairs(list_dir(source) or {}) do
+        local from, to = source .. "/" .. entry.name, target .. "/" .. entry.name
+        if entry.type == DT_DIR then
+            if C.mkdir(to, DIR_MODE) ~= 0 or C.chmod(to, DIR_MODE) ~= 0 or not copy_tree(from, to) then
+                return false
+            end
+        elseif entry.type == DT_REG then
+            local data = read_file(from)
+            local f = data and io.open(to, "wb")
+            if not f then
+                return false
+            end
+            local written = f:write(data)
+            if not (f:close() and written and C.chmod(to, FILE_MODE) == 0) then
+                return false
+            end
+        else
+            return false
+        end
+    end
+    return true
+end
+
+-- The copy without a process (a reload's most expensive step when it forked sh, mkdir, find, cp and
+-- chmod): only where the html directory holds no unix socket and every type is known; false: the
+-- shell does it (from the start: it removes and copies everything again)
+local function copy_html(source, www)
+    local entries = list_dir(www)
+    if not entries then
+        return false
+    end
+    for _, entry in ipairs(entries) do
+        if entry.type == DT_SOCK or entry.type == 0 then
+            return false
+        end
+    end
+    for _, entry in ipairs(entries) do
+        if not remove_tree(www .. "/" .. entry.name, entry.type) then
+            return false
+        end
+    end
+    return C.chmod(www, DIR_MODE) == 0 and copy_tree(source, www)
+end
+
 local function link_html(gen)
     local absolute = GEN_DIR .. gen .. "/fixture/__absolute__"
     if list_dir(absolute) and shell("cp -R " .. absolute .. "/. /") ~= 0 then
@@ -274,10 +372,12 @@ local function link_html(gen)
         return true
     end
     local www = ROOT .. "/srv/html"  -- harness.nginx_conf.WWW: named html, as ngx_lua reports real paths
-    local rc = shell("mkdir -p " .. www .. " && find " .. www .. " -mindepth 1 -maxdepth 1 ! -type s -exec rm -rf {} +"
-                     .. " && cp -R " .. source .. "/. " .. www .. " && chmod -R a+rwX " .. www)
-    if rc ~= 0 then
-        return false
+    if not copy_html(source, www) then
+        local rc = shell("mkdir -p " .. www .. " && find " .. www .. " -mindepth 1 -maxdepth 1 ! -type s -exec rm -rf {} +"
+                         .. " && cp -R " .. source .. "/. " .. www .. " && chmod -R a+rwX " .. www)
+        if rc ~= 0 then
+            return false
+        end
     end
     local tmp = ROOT .. "/.html." .. SELF
     C.unlink(tmp)
@@ -343,7 +443,14 @@ local function reload(gen, timings)
     local explained_at = t1 + 1000  -- no verdict after 1 s (a log level that hides errors): nginx -t
     while true do
         local started = false
-        for pid in pairs(children(master)) do
+        local now_pids = child_pids(master)
+        if not now_pids then
+            now_pids = {}
+            for pid in pairs(children(master)) do
+                now_pids[#now_pids + 1] = pid
+            end
+        end
+        for _, pid in ipairs(now_pids) do
             if not before[pid] then
                 started = true
             end

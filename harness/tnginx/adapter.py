@@ -52,6 +52,7 @@ DATA_SERVICES = frozenset({"redis", "memcached", *MASTER_OF})  # every block sha
 LOCAL_NAMES = ("127.0.0.1", "localhost")
 SOCKET_VAR = "TEST_NGINX_REDIS_SOCKET"  # a unix socket of the single Redis, shared into OpenResty
 
+SERVROOT = "servroot"  # Test::Nginx's server root under t/ (and t/servroot_PID: see beside_conf)
 SYSTEM_DIRS = frozenset({"bin", "boot", "dev", "etc", "harness", "home", "lib", "lib32", "lib64", "libx32",
                          "media", "mnt", "opt", "proc", "root", "run", "sbin", "servroot", "srv", "sys", "tmp",
                          "usr", "var"})
@@ -168,11 +169,15 @@ class SuiteStage:
         self.env = dict(env or {})
         # read-only: the suite, its t/ directories beside the config, its Lua dependencies
         self.mounts = ((str(self.root), str(self.root)), *beside_conf(self.root), *extra_mounts)
+        self._named: dict[tuple[str, ...], tuple[tuple[str, str], ...]] = {}  # config texts -> named_host_dirs
 
     def mounts_for(self, block: "TBlock") -> tuple[tuple[str, str], ...]:
         """The suite's mounts, and the host directories ``block``'s config names by absolute path
         (nginx opens them on the host under prove: see :mod:`harness.tnginx.hostpaths`)."""
-        named = named_host_dirs(block.fixture.snippets.values(), mounted=[path for _, path in self.mounts])
+        texts = tuple(block.fixture.snippets.values())
+        named = self._named.get(texts)
+        if named is None:  # a block is planned several times, and a file's blocks share their http_config
+            named = self._named[texts] = named_host_dirs(texts, mounted=[path for _, path in self.mounts])
         return (*self.mounts, *named, *self.socket_mounts(block))
 
     def socket_mounts(self, block: "TBlock") -> tuple[tuple[str, str], ...]:
@@ -359,9 +364,10 @@ def beside_conf(root: Path) -> tuple[tuple[str, str], ...]:
     """Test::Nginx's config lives in t/servroot/conf, so a suite names its own files from there as
     ``../../cert/test.crt`` (the suite's t/cert). The harness's is /harness/conf, where ``../../`` is
     the container's root: each directory of t/ is mounted there too (read-only), unless the name is
-    one of the system's own."""
+    one of the system's own or a server root Test::Nginx left there (``t/servroot``, and ``t/servroot_PID``
+    of a suite that sets ``TEST_NGINX_SERVROOT`` per process: a hundred of them after as many prove runs)."""
     t = root / "t"
     if not t.is_dir():
         return ()
     return tuple((str(d), f"/{d.name}") for d in sorted(t.iterdir())
-                 if d.is_dir() and d.name not in SYSTEM_DIRS and not d.name.startswith("."))
+                 if d.is_dir() and d.name not in SYSTEM_DIRS and not d.name.startswith((".", SERVROOT)))

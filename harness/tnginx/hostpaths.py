@@ -20,31 +20,34 @@ NEVER = IMAGE_DIRS | {"proc", "sys", "dev", "harness", "servroot"}
 WRITTEN = re.compile(r"\b\w+_(?:cache|temp)_path\s+(/[^\s;]+)")  # directories nginx creates and writes
 
 
+def _within(path: str, directory: str) -> bool:
+    """Whether ``path`` is ``directory`` or lies under it (both normalised absolute paths)."""
+    return path == directory or path.startswith(directory.rstrip("/") + "/")
+
+
 def named_host_dirs(texts: Iterable[str], mounted: Sequence[str] = ()) -> tuple[tuple[str, str], ...]:
     """(host directory, container path) for each host directory holding a file (or being a directory)
     that ``texts`` name by absolute path; ``mounted``: container paths mounted already (their
     children are not mounted again)."""
     wanted: set[str] = set()
     texts = list(texts)
-    written = [PurePosixPath(p.rstrip("/")) for text in texts for p in WRITTEN.findall(text)]
-    for text in texts:
-        for found in ABSOLUTE.findall(text):
-            path = PurePosixPath(found)
-            if path.parts[1] in NEVER or any(path == w or w in path.parents for w in written):
-                continue
-            host = Path(found)
-            try:
-                holder = path if host.is_dir() else path.parent if host.is_file() else None
-            except OSError:
-                continue
-            if holder is not None and len(holder.parts) >= 3:  # "/", "a", "b": never a top-level dir
-                wanted.add(str(holder))
+    written = [str(PurePosixPath(p.rstrip("/"))) for text in texts for p in WRITTEN.findall(text)]
+    for found in {found for text in texts for found in ABSOLUTE.findall(text)}:
+        path = PurePosixPath(found)
+        if path.parts[1] in NEVER or any(_within(str(path), w) for w in written):
+            continue
+        host = Path(found)
+        try:
+            holder = path if host.is_dir() else path.parent if host.is_file() else None
+        except OSError:
+            continue
+        if holder is not None and len(holder.parts) >= 3:  # "/", "a", "b": never a top-level dir
+            wanted.add(str(holder))
     out: list[tuple[str, str]] = []
-    taken = [PurePosixPath(m) for m in mounted]
+    taken = [str(PurePosixPath(m)) for m in mounted]
     for directory in sorted(wanted, key=len):  # a parent first: its children come with it
-        path = PurePosixPath(directory)
-        if any(path == t or t in path.parents for t in taken):
+        if any(_within(directory, t) for t in taken):
             continue
         out.append((str(Path(directory).resolve()), directory))
-        taken.append(path)
+        taken.append(directory)
     return tuple(out)

@@ -11,6 +11,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
@@ -222,11 +223,11 @@ class BlockJob:
     durations: Optional[Durations] = None
     span: list[float] = field(default_factory=list)  # when it ran: [start (epoch s), seconds]
 
-    @property
-    def chain(self) -> Optional[str]:
+    @cached_property
+    def chain(self) -> Optional[str]:  # asked at every look at the lanes: the block's text is read once
         return SHARED_DATA if SuiteStage.shares_data(self.block) else None
 
-    @property
+    @cached_property
     def quiet(self) -> bool:
         return self.block.timed
 
