@@ -1,4 +1,6 @@
 """Reuse a running master across tests: config switch by HUP, new worker generation, no sleeps."""
+from dataclasses import replace
+
 import pytest
 
 from harness.nginx_conf import Fixture
@@ -152,3 +154,33 @@ def test_a_file_in_the_logs_directory_reads_the_same_through_the_agent_and_the_e
     with pytest.raises(ValueError, match="plain file name"):
         nginx.read_log_file(0, "..")
     assert link.call("log 0 ..", timeout=5.0).code != 0  # the agent refuses it too
+
+
+def test_a_switch_makes_its_generations_html_the_servers_and_keeps_a_kept_listeners_socket(harness_stage):
+    """A generation's html/ becomes the server's html directory (copied by the agent without a process
+    while no unix socket is there, else by the shell): the last generation's files and what a test wrote
+    there go, nested directories come, directories 0777 and files 0666 (the workers may write there);
+    a unix socket that a kept listener holds stays."""
+    socket_server = "server { listen unix:/harness/html/kept.sock; location / { return 204; } }"
+    listing = "cd /harness/html/ && find . -mindepth 1 -printf '%p %y %m\\n' | sort"
+
+    def fixture(name: str, files: dict[str, bytes], http_config: str = "") -> Fixture:
+        inline = Fixture.inline(name, config="location = / { return 204; }", http_config=http_config)
+        return replace(inline, files={f"html/{k}": v for k, v in files.items()})
+
+    with own_stage(harness_stage) as stage:
+        nginx = stage.openresty(fixture("one", {"index.html": b"one", "sub/dir/a.txt": b"A"}, socket_server))
+        assert nginx.sh(listing)[1].split("\n")[:-1] == [
+            "./index.html f 666", "./kept.sock s 666", "./sub d 777", "./sub/dir d 777", "./sub/dir/a.txt f 666"]
+        nginx.sh("echo written > /harness/html/written.txt && mkdir /harness/html/made")
+        nginx.switch(fixture("two", {"index.html": b"two", "b/c.txt": b"C"}, socket_server))  # the socket: the shell
+        assert nginx.sh(listing)[1].split("\n")[:-1] == [
+            "./b d 777", "./b/c.txt f 666", "./index.html f 666", "./kept.sock s 666"]
+        assert nginx.sh("cat /harness/html/index.html")[1] == "two"
+        nginx.switch(fixture("three", {"deep/er/x.txt": b"X"}))  # its listener goes with this reload
+        nginx.sh("echo written > /harness/html/deep/er/y.txt")
+        nginx.switch(fixture("four", {"last.txt": b"L"}))  # no socket left: the agent alone
+        assert nginx.sh(listing)[1].split("\n")[:-1] == ["./last.txt f 666"]
+        nginx.switch(fixture("five", {}))  # no html/ of its own: the directory stays as it was
+        assert nginx.sh(listing)[1].split("\n")[:-1] == ["./last.txt f 666"]
+        stage.release(nginx)

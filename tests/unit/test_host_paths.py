@@ -2,6 +2,7 @@
 never a top-level directory, the image's own places, or what is mounted already."""
 from __future__ import annotations
 
+from harness.tnginx.adapter import beside_conf
 from harness.tnginx.hostpaths import named_host_dirs
 
 
@@ -33,3 +34,11 @@ def test_a_directory_nginx_creates_and_writes_is_never_mounted_though_it_exists(
     text = (f"proxy_cache_path {cache} levels=1:2 keys_zone=cache:1m;\n"
             f"client_body_temp_path {temp}/;\n# reads {cache}/a too\n")
     assert named_host_dirs([text]) == ()
+
+
+def test_the_directories_of_t_are_mounted_beside_the_config_but_test_nginxs_server_roots(tmp_path):
+    # t/servroot_PID: a suite that sets TEST_NGINX_SERVROOT per process leaves one after each prove run
+    # (lua-resty-jwt's checkout had a hundred: a hundred mounts in every container)
+    for name in ("cert", "servroot", "servroot_12345", "lib", ".hidden"):
+        (tmp_path / "t" / name).mkdir(parents=True)
+    assert beside_conf(tmp_path) == ((str(tmp_path / "t" / "cert"), "/cert"),)

@@ -9,7 +9,7 @@ import pytest
 from harness.errors import NginxConfigError
 from harness.nginx_conf import Fixture
 from harness.openresty_spec import OpenRestySpec
-from harness.pool import PATIENCE, PER_SHAPE, SPARE, ContainerPool, OpenRestyPlan
+from harness.pool import PATIENCE, PER_SHAPE, SHAPES_KEPT, SPARE, ContainerPool, OpenRestyPlan
 from harness.prefetch import DEPTH
 from harness.waiting import wait_for
 
@@ -124,6 +124,24 @@ def test_the_pool_keeps_the_prefetch_depth_plus_the_one_in_use():
     pool.drain()
     assert len(pool.idle) == DEPTH + 1
     assert [c.stopped for c in held] == [True, True] + [False] * (DEPTH + 1)  # the longest idle went
+
+
+def test_blocks_in_lanes_alternating_between_two_shapes_keep_each_shapes_containers():
+    # lua-resty-jwt: blocks that name a host directory (another mount, another shape) and blocks that do
+    # not, in 4 lanes; with the prefetch depth's idle containers alone, each shape evicted the other's
+    built: list[FakeOpenResty] = []
+    pool = ContainerPool(planner(built))
+    pool.allow_concurrent(4)
+    assert pool.max_idle == SHAPES_KEPT * pool.per_shape > DEPTH + 1
+    pool.allow_concurrent(2)  # fewer lanes for a moment: nothing kept goes
+    assert pool.max_idle == SHAPES_KEPT * (4 + PER_SHAPE - 1)
+    for round_ in range(3):
+        held = [pool.acquire(OpenRestySpec.of(fixture(f"r{round_}-{shape}-{n}"), env={"SHAPE": shape}))
+                for shape in ("a", "b") for n in range(pool.per_shape)]
+        for container in held:
+            pool.release(container)
+    pool.drain()
+    assert len(built) == 2 * pool.per_shape and not any(c.stopped for c in built)  # started once, switched since
 
 
 def test_a_prefetched_container_is_handed_over_ready():
