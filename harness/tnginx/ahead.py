@@ -101,7 +101,7 @@ class RunAhead(Generic[R]):
             self._futures[j.key] = Future()
         waiting = {j.key for j in self._pending}
         self._order = [j for j in self._order if j.key in waiting] + new  # not started, in pytest's order
-        self._pending = start_order(self._order, lambda j: j.estimate, lambda j: j.chain)
+        self._pending = start_order(self._order, lambda j: j.estimate, lambda j: j.chain, lambda j: j.quiet)
 
     def describe(self) -> str:
         """The lanes as the run summary says them: ``2``, or ``auto (2-8, up to 5 used)``."""

@@ -187,25 +187,31 @@ def test_a_long_chain_starts_first_with_its_jobs_in_order():
     ahead.close()
 
 
-def test_a_quiet_job_runs_alone_and_nothing_is_prepared_while_it_runs():
-    """A quiet job (a block racing its timers) waits for the lanes to empty, runs alone and, while it
-    runs, no container is prepared for the jobs after it; once it ended, they are."""
+def test_a_quiet_job_runs_alone_after_the_others_started_and_nothing_is_prepared_while_it_runs():
+    """A quiet job (a block racing its timers) starts once every other job has started and the lanes are
+    empty, and runs alone; a quiet job of a chain keeps its place in the chain: it waits for the lanes
+    to empty there, nothing passes it, and while it runs no container is prepared for the jobs after it."""
     gate = Gate()
-    js = jobs(gate, 5)
-    js[1].quiet = True
+    js = jobs(gate, 6, chained=(3, 4))
+    js[1].quiet = js[3].quiet = True
     ahead = RunAhead(lanes=2, depth=3)
     t, out = drive(ahead, js)
-    assert js[0].started.wait(WAIT)
+    assert js[0].started.wait(WAIT) and js[2].started.wait(WAIT)  # j1 waits: it goes last
     js[0].release.set()
-    assert js[1].started.wait(WAIT)
-    prepared_then = [j.prepared for j in js[2:]]
-    assert js[1].beside == set() and not js[2].started.is_set()
-    assert [j.prepared for j in js[2:]] == prepared_then  # nothing prepared while it runs
-    for j in js:
+    js[2].release.set()
+    assert js[3].started.wait(WAIT)  # the chain's quiet job, once the lanes emptied
+    prepared_then = [j.prepared for j in js[4:]]
+    assert js[3].beside == set() and not js[4].started.is_set() and not js[5].started.is_set()
+    assert [j.prepared for j in js[4:]] == prepared_then  # nothing prepared while it runs
+    for j in js[3:]:
         j.release.set()
+    assert js[1].started.wait(WAIT)
+    js[1].release.set()
     t.join(WAIT)
-    assert out == [f"result of j{i}" for i in range(5)]
-    assert gate.log.index(("end", "j1")) < gate.log.index(("start", "j2"))
+    assert out == [f"result of j{i}" for i in range(6)]  # reported in pytest's order all the same
+    starts = [key for what, key in gate.log if what == "start"]
+    assert starts[-1] == "j1" and js[1].beside == set()
+    assert gate.log.index(("end", "j3")) < gate.log.index(("start", "j4"))
     ahead.close()
 
 

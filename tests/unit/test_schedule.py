@@ -17,10 +17,11 @@ class B:
     name: str
     seconds: float = 0.0
     chain: Optional[str] = None
+    quiet: bool = False
 
 
 def order(*blocks: B) -> list[str]:
-    return [b.name for b in start_order(blocks, lambda b: b.seconds, lambda b: b.chain)]
+    return [b.name for b in start_order(blocks, lambda b: b.seconds, lambda b: b.chain, lambda b: b.quiet)]
 
 
 def test_short_blocks_keep_the_files_order():
@@ -38,6 +39,13 @@ def test_a_chain_is_weighed_whole_and_keeps_its_order():
 
 def test_a_short_chain_keeps_its_blocks_where_they_are():
     assert order(B("a"), B("r1", 0.1, "redis"), B("b"), B("r2", 0.1, "redis")) == ["a", "r1", "b", "r2"]
+
+
+def test_quiet_blocks_start_last_in_the_files_order_but_within_a_chain():
+    # each waits for the lanes to empty: last, they empty once, at the run's end
+    blocks = (B("q1", 3.0, quiet=True), B("a"), B("r1", 0.1, "redis"), B("rq", 0.1, "redis", quiet=True),
+              B("b", 2.0), B("q2", quiet=True), B("c"))
+    assert order(*blocks) == ["b", "a", "r1", "rq", "c", "q1", "q2"]
 
 
 def test_the_next_startable_skips_a_busy_chain_but_never_passes_within_it():
