@@ -37,19 +37,22 @@ class LogView:
                 entries[-1][2].append(line)
             elif line:
                 entries.append((None, None, [line]))
-        self.ours |= {(pid, conn) for pid, conn, lines in entries
-                      if conn is not None and any(mark in ln for ln in lines for mark in HARNESS_MARKS)}
+        marked = any(mark in text for mark in HARNESS_MARKS)  # else no entry needs a look for them
+        previous = PREVIOUS_SOCKET in text
+        if marked:
+            self.ours |= {(pid, conn) for pid, conn, lines in entries
+                          if conn is not None and any(mark in ln for ln in lines for mark in HARNESS_MARKS)}
         out: list[Entry] = []
         for pid, conn, lines in entries:
             if self.pids is not None and pid is not None and pid not in self.pids:
                 continue
             if conn is not None and (pid, conn) in self.ours:
-                if any(HEARTBEAT in ln for ln in lines):
+                if marked and any(HEARTBEAT in ln for ln in lines):
                     _drop_timer_start(out, pid)
                 continue
-            if conn is None and any(mark in ln for ln in lines for mark in HARNESS_MARKS):
+            if conn is None and marked and any(mark in ln for ln in lines for mark in HARNESS_MARKS):
                 continue
-            if conn is None and any(PREVIOUS_SOCKET in ln for ln in lines):
+            if conn is None and previous and any(PREVIOUS_SOCKET in ln for ln in lines):
                 continue  # the switch closed the previous block's unix listener: not this block's line
             out.append((pid, conn, lines))
         return [ln for _, _, lines in out for ln in lines if ln]
