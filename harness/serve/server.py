@@ -14,6 +14,7 @@ kept.
 """
 from __future__ import annotations
 
+import gc
 import io
 import os
 import queue
@@ -158,6 +159,7 @@ class WarmServer:
         previous = {sig: signal.signal(sig, self.on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             self.warm_up()
+            gc.freeze()  # what warm-up made lives as long as the server: no collection walks it again
             threading.Thread(target=self.accept, name="harness-serve-accept", daemon=True).start()
             self.say(f"pid {os.getpid()} listening at {self.sock} (stops after {self.idle:.0f} s without a run; "
                      "`harness serve --stop` stops it)")
