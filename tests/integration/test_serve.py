@@ -18,8 +18,35 @@ from harness.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 TNGINX = Path(__file__).resolve().parent.parent / "tnginx"
-FILES = [TNGINX / "t" / "wire.t", TNGINX / "faulty" / "broken.t", TNGINX / "faulty" / "services.t"]
+FILES = [TNGINX / "faulty" / "broken.t", TNGINX / "faulty" / "services.t"]  # failing blocks; Redis, DNS
 HARNESS = [sys.executable, "-m", "harness"]
+SMALL = """use Test::Nginx::Socket::Lua;
+plan tests => blocks() * 2;
+run_tests();
+__DATA__
+=== TEST 1: an answer
+--- config
+    location = /t { content_by_lua_block { ngx.say("one") } }
+--- request
+GET /t
+--- response_body
+one
+=== TEST 2: another
+--- config
+    location = /t { content_by_lua_block { ngx.say("two") } }
+--- request
+GET /t
+--- response_body
+two
+"""
+
+
+def small_suite(tmp_path: Path) -> Path:
+    """A .t file of two blocks, outside this repository (whose tests/conftest.py says HARNESS_SERVE=off)."""
+    path = tmp_path / "suite" / "t" / "small.t"
+    path.parent.mkdir(parents=True)
+    path.write_text(SMALL)
+    return path
 
 
 def env_for(sock: Path, serve: str = "auto") -> dict[str, str]:
@@ -76,22 +103,20 @@ def test_runs_handed_to_the_server_get_the_verdicts_of_a_run_of_their_own(server
 
 def test_pytest_given_t_files_hands_its_run_over(server, tmp_path):
     sock, pid = server
-    wire = tmp_path / "suite" / "t" / "wire.t"  # outside this repository, whose tests/conftest.py says HARNESS_SERVE=off
-    wire.parent.mkdir(parents=True)
-    wire.write_text((TNGINX / "t" / "wire.t").read_text())
-    code, out = run([sys.executable, "-m", "pytest", str(wire), "-q", "-p", "no:cacheprovider"], sock, tmp_path)
-    assert code == 0 and f"pid {pid} ran this" in out and "11 passed" in out, out
+    small = small_suite(tmp_path)
+    code, out = run([sys.executable, "-m", "pytest", str(small), "-q", "-p", "no:cacheprovider"], sock, tmp_path)
+    assert code == 0 and f"pid {pid} ran this" in out and "2 passed" in out, out
 
 
 def test_a_killed_server_is_swept_and_the_run_goes_on_without_it(harness_stage, tmp_path):
     sock = tmp_path / "serve.sock"
     pid = start(sock, tmp_path)
-    wire = str(TNGINX / "t" / "wire.t")
-    code, out = run([*HARNESS, "t", wire, "--reports", str(tmp_path / "r1")], sock, tmp_path)
+    small = str(small_suite(tmp_path))
+    code, out = run([*HARNESS, "t", small, "--reports", str(tmp_path / "r1")], sock, tmp_path)
     assert code == 0 and f"pid {pid} ran this" in out and containers_of(pid), out
     os.kill(pid, signal.SIGKILL)
     wait_for(lambda: not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower(),
              timeout=30, what=f"server {pid} to die")
-    code, out = run([*HARNESS, "t", wire, "--reports", str(tmp_path / "r2")], sock, tmp_path)
+    code, out = run([*HARNESS, "t", small, "--reports", str(tmp_path / "r2")], sock, tmp_path)
     assert code == 0 and "ran this" not in out, out  # its socket answers no more: a run of its own
     assert not containers_of(pid)  # that run's sweep removed what the killed server left
