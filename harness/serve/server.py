@@ -250,6 +250,10 @@ class WarmServer:
                 send(stream, {"error": f"unknown op {op!r}"})
         except (OSError, ValueError):
             pass
+        try:
+            stream.close()
+        except (OSError, ValueError):
+            pass
         conn.close()
 
     def status(self) -> dict[str, Any]:
@@ -316,6 +320,7 @@ class WarmServer:
             with lock:
                 try:
                     send(request.stream, {"exit": code, "served": self.served()})
+                    request.stream.close()  # the socket's file holds it open: both closed, the caller sees EOF
                 except (OSError, ValueError):
                     pass
             request.conn.close()

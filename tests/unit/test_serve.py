@@ -156,6 +156,26 @@ def test_a_caller_that_goes_away_cancels_its_run(stand_in_server):
     assert not sock.exists()
 
 
+def test_a_second_caller_waits_for_the_run_under_way(stand_in_server):
+    sock, _ = stand_in_server
+    first = connect(sock)
+    assert first is not None
+    first_stream = first.makefile("rwb")
+    send(first_stream, {"op": "run", "argv": ["t", "sleep"], "cwd": "/", "env": {}, "fingerprint": fingerprint()})
+    wait_for(lambda: status(sock)["busy"], timeout=30, what="the first run to start")
+    second = connect(sock, timeout=30)  # every answer, and the end of the connection, within 30 s
+    assert second is not None
+    with second:
+        stream = second.makefile("rwb")
+        send(stream, {"op": "run", "argv": ["t", "b.t"], "cwd": "/", "env": {}, "fingerprint": fingerprint()})
+        assert receive(stream) == {"queued": status(sock)["pid"]}
+        assert status(sock)["queued"] == 1
+        first_stream.close()
+        first.close()  # the first caller goes away: its run ends, the second's starts
+        messages = iter(lambda: receive(stream), None)
+        assert [m for m in messages if "exit" in m][0]["exit"] == 3
+
+
 def test_a_stale_server_says_so_and_stops(stand_in_server):
     sock, server = stand_in_server
     conn = connect(sock)
