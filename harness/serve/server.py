@@ -320,7 +320,10 @@ class WarmServer:
             with lock:
                 try:
                     send(request.stream, {"exit": code, "served": self.served()})
-                    request.stream.close()  # the socket's file holds it open: both closed, the caller sees EOF
+                    request.stream.close()
+                    # a thread blocked in recv (watch_caller) keeps a closed socket open: shut down, the
+                    # caller sees the end at once and the watcher wakes
+                    request.conn.shutdown(socket.SHUT_RDWR)
                 except (OSError, ValueError):
                     pass
             request.conn.close()
