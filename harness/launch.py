@@ -4,6 +4,7 @@ starts in a few tens of milliseconds); ``harness serve`` goes to :mod:`harness.s
 everything else, and a run no server takes, to :mod:`harness.cli` in this process."""
 from __future__ import annotations
 
+import os
 import sys
 from typing import Optional, Sequence
 
@@ -16,10 +17,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from harness.serve.cli import main as serve
 
         return serve(words[1:])
-    if servable(words):
+    served = servable(words)
+    if served:
         code = hand_over(words)
         if code is not None:
             return code
     from harness.cli import main as run
 
-    return run(words)
+    code = run(words)
+    if served and sys.stdout.isatty() and os.environ.get("CI", "").lower() != "true" and \
+            os.environ.get("HARNESS_SERVE", "auto") == "auto":
+        print("harness t: `harness serve --detach` keeps a stage warm: the next runs skip about 2 s of start-up")
+    return code
