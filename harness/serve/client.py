@@ -43,7 +43,7 @@ def server_socket() -> Optional[Path]:
     """The socket a server of this install listens on (HARNESS_SERVE_SOCKET or the default); None when
     ``HARNESS_SERVE=off``. A bad setting is a ValueError naming the variable."""
     settings = ServeSettings.from_sources()
-    return socket_path(settings.serve_socket) if settings.hands_over else None
+    return socket_path(settings.serve_socket, create=False) if settings.hands_over else None
 
 
 def hand_over(argv: Sequence[str], program: str = "harness") -> Optional[int]:

@@ -42,12 +42,16 @@ def fingerprint() -> str:
     return digest.hexdigest()[:16]
 
 
-def runtime_dir() -> Path:
+def runtime_dir(create: bool = True) -> Path:
     """A directory only this user may use: ``$XDG_RUNTIME_DIR/openresty-harness``, else
-    ``/tmp/openresty-harness-UID`` (made mode 0700; refused when another user owns it)."""
+    ``/tmp/openresty-harness-UID`` (made mode 0700 when ``create``; refused when another user owns it).
+    A caller only looking for a server does not create it."""
     base = os.environ.get("XDG_RUNTIME_DIR", "")
     path = Path(base) / "openresty-harness" if base else Path(f"/tmp/openresty-harness-{os.getuid()}")
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if create:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    elif not path.exists():
+        return path
     info = path.lstat()
     if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
         raise PermissionError(f"{path} is not a private directory of this user (owner uid {info.st_uid}, "
@@ -55,9 +59,9 @@ def runtime_dir() -> Path:
     return path
 
 
-def socket_path(configured: str = "") -> Path:
+def socket_path(configured: str = "", create: bool = True) -> Path:
     """The server's socket: ``configured`` (HARNESS_SERVE_SOCKET), else this install's in :func:`runtime_dir`."""
-    return Path(configured).resolve() if configured else runtime_dir() / f"serve-{install_id()}.sock"
+    return Path(configured).resolve() if configured else runtime_dir(create) / f"serve-{install_id()}.sock"
 
 
 def log_path(sock: Path) -> Path:

@@ -62,6 +62,8 @@ def test_the_fingerprint_changes_with_a_file_of_the_install(tmp_path, monkeypatc
 
 def test_the_socket_directory_must_be_private(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    protocol.socket_path(create=False)
+    assert not (tmp_path / "openresty-harness").exists()  # looking for a server makes nothing
     assert protocol.socket_path().parent == tmp_path / "openresty-harness"
     assert protocol.socket_path().name == f"serve-{protocol.install_id()}.sock"
     (tmp_path / "openresty-harness").chmod(0o777)
