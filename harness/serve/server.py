@@ -21,6 +21,7 @@ import queue
 import signal
 import socket
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -289,6 +290,7 @@ class WarmServer:
             os.environ.update({str(k): str(v) for k, v in dict(message.get("env", {})).items()})
             os.environ["HARNESS_SERVE"] = "off"  # a harness this run starts (a matrix's runs) runs on its own
             os.chdir(str(message.get("cwd", "/")))
+            tempfile.tempdir = None  # the caller's TMPDIR, as its own process would read it
             sys.stdout, sys.stderr = out, err
             pytest_run = message.get("program") == "pytest"
             if not pytest_run and (not argv or argv[0] not in SERVED):
@@ -310,6 +312,7 @@ class WarmServer:
             sys.stdout, sys.stderr = saved[3], saved[4]
             os.environ.clear()
             os.environ.update(saved[0])
+            tempfile.tempdir = None
             os.chdir(saved[1])
             sys.path[:] = saved[2]
             self.forget_modules(saved[5], Path(str(message.get("cwd", "/"))))
