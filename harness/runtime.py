@@ -145,10 +145,12 @@ class HarnessRuntime:
                 f"check that dockerd runs (`make setup` starts it); the next run sweeps what this one left")
 
     def begin_run(self, rootdir: Path) -> None:
-        """Another run on this runtime's stage (a warm server's): its root directory and start."""
+        """Another run on this runtime's stage (a warm server's): its root directory and start; the
+        running services made fresh (data emptied, topologies whole), as a run of its own finds them."""
         self.rootdir, self.started = rootdir, time.time()
         if self._stage is not None:
             self._stage.swept = type(self._stage.swept)()  # said by the run that swept
+            self._stage.services.reset_running()
 
     def end_run(self) -> None:
         """The end of one run whose stage stays for the next: containers prepared for blocks that did

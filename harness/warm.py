@@ -61,8 +61,13 @@ class WarmRuntimes:
             self.last = ("a stage of its own, removed at its end (coverage and matrix runs are never kept warm)"
                          if self.enabled else "")
             return HarnessRuntime(settings, rootdir)
+        try:
+            self.kept.begin_run(rootdir)
+        except Exception as exc:  # noqa: BLE001 - a service that cannot be made fresh: a new stage
+            self.replaced = f"the kept stage's services could not be made fresh ({type(exc).__name__}: {exc})"
+            self.close()
+            return self.runtime(settings, rootdir)
         self.runs += 1
-        self.kept.begin_run(rootdir)
         self.last = self.kept.served = (f"run {self.runs} on the warm stage of pid {os.getpid()} (kept since "
                                          f"{time.strftime('%H:%M:%S', time.localtime(self.since))})")
         return self.kept

@@ -40,6 +40,37 @@ GET /t
 two
 """
 
+COUNTER = """use Test::Nginx::Socket::Lua;
+plan tests => blocks() * 2;
+run_tests();
+__DATA__
+=== TEST 1: a run finds the harness's Redis empty, as a run of its own does
+--- config
+    location = /t {
+        content_by_lua_block {
+            local redis = require "resty.redis"
+            local red = redis:new()
+            red:set_timeout(1000)
+            local ok, err = red:connect("$TEST_NGINX_REDIS_HOST", $TEST_NGINX_REDIS_PORT)
+            if not ok then
+                ngx.log(ngx.ERR, "failed to connect redis: ", err)
+                return ngx.exit(500)
+            end
+            local n, err = red:incr("served-runs")
+            if not n then
+                ngx.log(ngx.ERR, "failed to incr: ", err)
+                return ngx.exit(500)
+            end
+            red:set_keepalive(10000, 8)
+            ngx.say(n)
+        }
+    }
+--- request
+GET /t
+--- response_body
+1
+"""
+
 
 def small_suite(tmp_path: Path) -> Path:
     """A .t file of two blocks, outside this repository (whose tests/conftest.py says HARNESS_SERVE=off)."""
@@ -99,6 +130,16 @@ def test_runs_handed_to_the_server_get_the_verdicts_of_a_run_of_their_own(server
         assert verdicts(reports) == cold and (reports / "t.xml").is_file()
         assert "response_body 'actual', expected 'expected'" in out  # the failure's detail, as in a cold run
     assert containers_of(pid)  # warm between runs
+
+
+def test_each_served_run_finds_the_services_fresh(server, tmp_path):
+    sock, pid = server
+    counter = tmp_path / "t" / "counter.t"
+    counter.parent.mkdir()
+    counter.write_text(COUNTER)
+    for n in (1, 2):
+        code, out = run([*HARNESS, "t", str(counter), "--reports", str(tmp_path / f"r{n}")], sock, tmp_path)
+        assert code == 0 and f"run {n} on the warm stage" in out, out  # the second: 1 again, not 2
 
 
 def test_pytest_given_t_files_hands_its_run_over(server, tmp_path):
