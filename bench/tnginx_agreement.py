@@ -5,7 +5,10 @@
 Runs, in this order and in one sitting: ``tini -s -- prove`` file by file (Test::Nginx from DIR/lib,
 the host's nginx; one prove at a time, under a host-wide lock because Test::Nginx's port 1984 is fixed), then
 ``harness t`` (default lanes) and ``harness t -n 2`` (``--second-lanes``: another number, 1 to check that
-no verdict depends on the lanes) on the same files. Per block: prove's verdict (any failed TAP
+no verdict depends on the lanes) on the same files; with ``--served``, then twice more through a
+``harness serve`` started for the purpose (the first run starts the suite's containers on the server's
+warm stage, the second finds them warm: its time is the served figure; perl's output is not kept
+between the runs, as it is not for the runs above). Per block: prove's verdict (any failed TAP
 test fails the block; only skips: skipped; no TAP line: not run) against the harness's (reports
 t.json). Agreement is counted on all blocks and on those using only supported sections. Nothing of
 any suite is in this file: give the suite's directory.
@@ -17,6 +20,7 @@ import fcntl
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -105,6 +109,29 @@ def timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, str]:
     return time.perf_counter() - started, proc.stdout + proc.stderr
 
 
+def served_runs(harness: str, files: list[str], suite: Path) -> dict:
+    """Two runs of ``files`` handed to a ``harness serve`` started here (and stopped): their times and the
+    second run's verdicts."""
+    out: dict = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        env = dict(os.environ, HARNESS_SERVE="auto", HARNESS_SERVE_SOCKET=str(Path(tmp) / "serve.sock"), TMPDIR=tmp)
+        started = subprocess.run([harness, "serve", "--detach"], cwd=suite, env=env, capture_output=True, text=True)
+        if started.returncode != 0:
+            raise SystemExit(f"harness serve --detach: {started.stdout}{started.stderr}")
+        try:
+            for run in ("first", "second"):
+                shutil.rmtree(Path(tmp) / "harness-tnginx-blocks", ignore_errors=True)  # perl pays again, as prove
+                reports = Path(tmp) / f"reports-{run}"
+                seconds, output = timed([harness, "t", *files, "--reports", str(reports)], suite, env)
+                if "ran this" not in output:
+                    raise SystemExit(f"harness t was not handed to the server:\n{output[-2000:]}")
+                out[f"{run}_s"] = seconds
+            out["verdicts"] = harness_verdicts(reports)
+        finally:
+            subprocess.run([harness, "serve", "--stop"], cwd=suite, env=env, capture_output=True)
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("suite", type=Path)
@@ -114,6 +141,7 @@ def main() -> int:
     parser.add_argument("--harness", default=str(Path(sys.executable).with_name("harness")))
     parser.add_argument("--skip-n2", action="store_true", help="leave out the second harness t run")
     parser.add_argument("--second-lanes", default="2", help="-n of the second harness t run (default 2)")
+    parser.add_argument("--served", action="store_true", help="also time harness t handed to a harness serve")
     args = parser.parse_args()
     suite = args.suite.resolve()
     files = args.files or sorted(str(p.relative_to(suite)) for p in (suite / "t").rglob("*.t"))
@@ -138,6 +166,7 @@ def main() -> int:
         times = block_times(Path(r1))
         causes = harness_causes(Path(r1))
         ours2 = {} if args.skip_n2 else harness_verdicts(Path(r2))
+    served = served_runs(args.harness, files, suite) if args.served else {}
     theirs = prove_verdicts(prove_out, names)
     rows = []
     for f, blocks in names.items():
@@ -145,6 +174,7 @@ def main() -> int:
             unsupported = sorted(s for s in sections if s in UNSUPPORTED)
             rows.append({"file": f, "block": name, "prove": theirs.get((f, name), "not run"),
                          "harness": ours.get((f, name), "not run"), "harness_n2": ours2.get((f, name), "not run"),
+                         "harness_served": served.get("verdicts", {}).get((f, name), "not run"),
                          "unsupported": unsupported, "cause": causes.get((f, name), "")})
     supported = [r for r in rows if not r["unsupported"]]
     agree = sum(r["prove"] == r["harness"] for r in rows)
@@ -160,6 +190,9 @@ def main() -> int:
               "load_average": os.getloadavg(), "harness_blocks": times,
               "lanes_disagreements": [] if args.skip_n2 else
               [r for r in rows if r["harness"] != r["harness_n2"]],
+              "served_first_s": served.get("first_s"), "served_s": served.get("second_s"),
+              "speedup_served": prove_s / served["second_s"] if served else None,
+              "served_disagreements": [r for r in rows if r["harness"] != r["harness_served"]] if served else [],
               "prove_verdicts": {v: sum(r["prove"] == v for r in rows) for v in ("passed", "failed", "skipped", "not run")},
               "harness_verdicts": {v: sum(r["harness"] == v for r in rows) for v in ("passed", "failed", "skipped", "not run")},
               "disagreements": [r for r in rows if r["prove"] != r["harness"]]}
@@ -170,6 +203,12 @@ def main() -> int:
     print(f"  wall: prove {prove_s:.1f}s | harness t {one_s:.1f}s | harness t -n {args.second_lanes} {two_s:.1f}s "
           f"(prove / harness t = {result['speedup_default'] or 0:.2f}x, prove / -n {args.second_lanes} = "
           f"{result['speedup_n2'] or 0:.2f}x; load average {' '.join(f'{x:.1f}' for x in os.getloadavg())})")
+    if served:
+        print(f"  served (harness serve): first run {served['first_s']:.1f}s, second {served['second_s']:.1f}s "
+              f"(prove / second = {result['speedup_served']:.2f}x); verdicts that differ from harness t's own run: "
+              f"{len(result['served_disagreements'])}")
+        for r in result["served_disagreements"]:
+            print(f"    {r['file']}::{r['block']}: harness t {r['harness']}, served {r['harness_served']}")
     if times:
         print(f"  harness t blocks: sum {times['block_sum_s']:.1f}s, longest {times['longest_block_s']:.1f}s, "
               f"first start to last end {times['blocks_stretch_s']:.1f}s (the rest of {one_s:.1f}s is fixed cost)")

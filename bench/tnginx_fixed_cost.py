@@ -7,13 +7,16 @@ critical path against their sum (issue 25's "measure first").
 Each run is timed from outside (wall, as a user sees it) and stamped inside by bench/tnginx_trace.py:
 interpreter and imports until the plugin loads, pytest's configure, collection (perl reads the
 files), the wait for the first verdict (first container), the blocks, the session's clean-up, and
-the exit. The suites of our own are written to a temporary directory (trivial blocks: a Lua content
+the exit. Beside them (``--no-served`` leaves it out), the same files handed to a ``harness serve``
+started for the bench: its first run is left out (the files' containers start on its stage), then one a
+round, timed from outside (the server does not load the trace plugin). The suites of our own are written to a temporary directory (trivial blocks: a Lua content
 handler, its body, no error in the log); ``--test-nginx`` also times ``tini -s prove`` on the same
 files, side by side in the same sitting. Results: reports/bench/tnginx_fixed_cost.json.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fcntl
 import json
 import os
@@ -93,6 +96,39 @@ def prove_run(cwd: Path, files: list[str], test_nginx: Path) -> float:
         return time.perf_counter() - started
 
 
+def served_wall(harness: str, cwd: Path, files: list[str], env: dict[str, str]) -> float:
+    """One ``harness t`` handed to the bench's server: its wall time as the user sees it."""
+    with tempfile.TemporaryDirectory() as reports:
+        started = time.perf_counter()
+        proc = subprocess.run([harness, "t", *files, "--reports", reports], cwd=cwd, env=env, capture_output=True,
+                              text=True, errors="replace")
+        wall = time.perf_counter() - started
+    if "ran this" not in proc.stdout:
+        raise SystemExit(f"harness t was not handed to the server (exit {proc.returncode}):\n{proc.stdout[-2000:]}"
+                         f"{proc.stderr[-2000:]}")
+    return wall
+
+
+class BenchServer:
+    """A ``harness serve`` of the bench's own (a socket in a temp directory), stopped at the end."""
+
+    def __init__(self, harness: str, cwd: Path) -> None:
+        self.harness, self.cwd = harness, cwd
+        self.tmp = tempfile.TemporaryDirectory(prefix="harness-bench-serve-")
+        self.env = dict(os.environ, HARNESS_SERVE="auto", HARNESS_SERVE_SOCKET=str(Path(self.tmp.name) / "s.sock"))
+
+    def __enter__(self) -> "BenchServer":
+        proc = subprocess.run([self.harness, "serve", "--detach"], cwd=self.cwd, env=self.env, capture_output=True,
+                              text=True)
+        if proc.returncode != 0:
+            raise SystemExit(f"harness serve --detach: {proc.stdout}{proc.stderr}")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        subprocess.run([self.harness, "serve", "--stop"], cwd=self.cwd, env=self.env, capture_output=True)
+        self.tmp.cleanup()
+
+
 def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """The run of median wall time, with every run's wall time beside it."""
     ordered = sorted(runs, key=lambda r: r["wall_s"])
@@ -100,17 +136,28 @@ def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def measure(name: str, cwd: Path, files: list[str], args: argparse.Namespace) -> dict[str, Any]:
-    one, auto, prove = [], [], []
-    for _ in range(args.rounds):  # interleaved, so the machine's moods hit all alike
-        one.append(harness_run(args.harness, cwd, files, 1))
-        auto.append(harness_run(args.harness, cwd, files, None))
-        if args.test_nginx:
-            prove.append(prove_run(cwd, files, args.test_nginx.resolve()))
+    one, auto, prove, served = [], [], [], []
+    with contextlib.ExitStack() as stack:
+        server = stack.enter_context(BenchServer(args.harness, cwd)) if args.served else None
+        if server is not None:
+            served_wall(args.harness, cwd, files, server.env)  # the files' containers start on its stage
+        for _ in range(args.rounds):  # interleaved, so the machine's moods hit all alike
+            one.append(harness_run(args.harness, cwd, files, 1))
+            auto.append(harness_run(args.harness, cwd, files, None))
+            if server is not None:
+                served.append(served_wall(args.harness, cwd, files, server.env))
+            if args.test_nginx:
+                prove.append(prove_run(cwd, files, args.test_nginx.resolve()))
     result = {"suite": name, "files": files, "lanes_1": median_run(one), "default_lanes": median_run(auto)}
+    if served:
+        result["served_s"] = statistics.median(served)
+        result["served_walls_s"] = [round(w, 3) for w in served]
     if prove:
         result["prove_s"] = statistics.median(prove)
         result["prove_walls_s"] = [round(p, 3) for p in prove]
         result["ratio_prove_over_default"] = result["prove_s"] / result["default_lanes"]["wall_s"]
+        if served:
+            result["ratio_prove_over_served"] = result["prove_s"] / result["served_s"]
     return result
 
 
@@ -123,8 +170,11 @@ def report(result: dict[str, Any]) -> str:
         lines.append(f"  {label:<13} wall {run['wall_s']:.2f} s (fixed {run['fixed_s']:.2f} s): {steps}")
     lines.append(f"  blocks: sum {one['block_sum_s']:.2f} s, longest {one['block_max_s']:.2f} s, "
                  f"critical path {one['critical_path_s']:.2f} s")
+    if "served_s" in result:
+        lines.append(f"  handed to harness serve: wall {result['served_s']:.2f} s (rounds: {result['served_walls_s']})")
     if "prove_s" in result:
-        lines.append(f"  prove {result['prove_s']:.2f} s: prove / harness t = {result['ratio_prove_over_default']:.2f}x")
+        lines.append(f"  prove {result['prove_s']:.2f} s: prove / harness t = {result['ratio_prove_over_default']:.2f}x"
+                     + (f", prove / served = {result['ratio_prove_over_served']:.2f}x" if "served_s" in result else ""))
     return "\n".join(lines)
 
 
@@ -134,6 +184,7 @@ def main() -> int:
     parser.add_argument("--files", nargs="*", default=None, help="its t/ files (default: every t/*.t)")
     parser.add_argument("--test-nginx", type=Path, help="a checkout of openresty/test-nginx: time prove too")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--no-served", dest="served", action="store_false", help="leave out the served runs")
     parser.add_argument("--harness", default=str(Path(sys.executable).with_name("harness")))
     parser.add_argument("--out", type=Path, default=ROOT / "reports" / "bench" / "tnginx_fixed_cost.json")
     args = parser.parse_args()

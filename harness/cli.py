@@ -278,6 +278,8 @@ def cmd_options(args: argparse.Namespace) -> int:
 
 
 PERF_HELP = "performance-regression verdicts (baseline, compare)"
+SERVE_HELP = ("keep a stage warm for `harness t` (and pytest given .t files): their runs are handed to it "
+              "(--detach, --status, --stop; `harness serve --help`)")
 IMAGE_HELP = ("OpenResty image to run against: a reference, or twin:trixie / twin:bookworm (that offline twin, "
               "built on first use); default: official, else the offline twin. Twice or more: a matrix, one run "
               "per image side by side, then a compatibility table (reports/matrix/)")
@@ -356,6 +358,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     else:  # perf's options come with numpy and locust, a quarter second to import: only for `harness perf`
         sub.add_parser("perf", help=PERF_HELP)
     preflight_cli.add_parser(sub)
+    sub.add_parser("serve", help=SERVE_HELP, add_help=False)  # harness.launch runs it (harness.serve.cli)
     args = parser.parse_args(argv)
     if getattr(args, "pytest_args", None) and args.pytest_args[0] == "--":
         args.pytest_args = args.pytest_args[1:]

@@ -5,10 +5,11 @@ from __future__ import annotations
 from harness.perf.settings import PerfSettings
 from harness.preflight.settings import PreflightSettings
 from harness.scenarios.settings import ScenarioSettings
+from harness.serve.settings import ServeSettings
 from harness.settings import Option, OptionSettings, Settings, options_markdown as table_of
 from harness.tnginx.settings import TSettings
 
-SETTINGS: tuple[type[OptionSettings], ...] = (Settings, PerfSettings, PreflightSettings, ScenarioSettings, TSettings)
+SETTINGS: tuple[type[OptionSettings], ...] = (Settings, PerfSettings, PreflightSettings, ScenarioSettings, TSettings, ServeSettings)
 ALL_OPTIONS: tuple[Option, ...] = tuple(opt for cls in SETTINGS for opt in cls.OPTIONS)
 OPTION: dict[str, Option] = {opt.name: opt for opt in ALL_OPTIONS}
 

@@ -202,11 +202,13 @@ def render_nginx_conf(fixture: Fixture, profile: OpenRestyProfile, generation: i
         "    log_format harness '$remote_addr [$time_local] \"$request\" $status $body_bytes_sent '",
         "                       'rt=$request_time pid=$pid conn=$connection';",
         f"    access_log {ACCESS_LOG} harness;",
-    # named as Test::Nginx names them (suites match ".../client_body_temp/" in what ngx_lua reports)
-        *(f"    {kind}_temp_path {ROOT}/tmp/{kind}_temp;" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")),
     ]
     # A fixture that sets its own Lua paths keeps them (nginx allows each directive once per http{}).
     http_conf = fixture.snippets.get("http.conf", "")
+    # named as Test::Nginx names them (suites match ".../client_body_temp/" in what ngx_lua reports); a
+    # fixture's own (proxy_temp_path in a block's http_config) takes the place of ours, as under Test::Nginx
+    out += [f"    {kind}_temp_path {ROOT}/tmp/{kind}_temp;" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+            if not re.search(rf"\b{kind}_temp_path\b", http_conf)]
     if not re.search(r"(?:^|[;{}])\s*default_type\s", http_conf, re.MULTILINE):
         out.append("    default_type application/octet-stream;")
     if not re.search(r"(?:^|[;{}])\s*lua_package_path\s", http_conf, re.MULTILINE):

@@ -23,12 +23,12 @@ from harness.load import LoadResult, run_load_on
 from harness.factory import BoundClient, LogProblemPolicy, OpenRestyFactory, binder
 from harness.matrix import Matrix, MatrixRecorder, parse_images
 from harness.pytest_stage import RUNTIME, add_options, given_options, session_stage
-from harness.runtime import HarnessRuntime
 from harness.services import SERVICE_NAMES, SERVICES, Service, route_to
 from harness.settings import Settings
 from harness.stage import Stage
 from harness.topologies import RedisCluster, ReplicatedRedis, SentinelRedis
 from harness.topologies.group import ContainerGroup
+from harness.warm import WARM
 
 FACTORY = pytest.StashKey[OpenRestyFactory]()
 TOPOLOGIES = pytest.StashKey[list[tuple[str, ContainerGroup]]]()
@@ -69,7 +69,7 @@ def pytest_configure(config: pytest.Config) -> None:
             CoverageScope(settings.coverage, Path.cwd())
         except HarnessError as exc:
             raise pytest.UsageError(exc.message) from None
-    config.stash[RUNTIME] = HarnessRuntime(settings, Path(str(config.rootpath)))
+    config.stash[RUNTIME] = WARM.runtime(settings, Path(str(config.rootpath)))  # a warm server's kept one
     if settings.matrix:
         recorder = config.stash[MATRIX] = MatrixRecorder(parse_images(settings.matrix))
         config.pluginmanager.register(recorder, "harness-matrix")  # its pytest_runtest_logreport
@@ -129,7 +129,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         session.config.stash[MATRIX_DONE] = matrix
         if runtime.settings.allow_diff == "on" and session.exitstatus == 1 and matrix.exit_code(allow_diff=True) == 0:
             session.exitstatus = 0  # every failure is a difference between images, and those are only reported
-    runtime.close()  # the front ends' session ends ran first (tryfirst)
+    # the front ends' session ends ran first (tryfirst); a warm server keeps the stage of a run that ended normally
+    WARM.finish(runtime, reusable=session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED,
+                                                         pytest.ExitCode.NO_TESTS_COLLECTED))
     if runtime.coverage is not None:
         short = below_minimum(runtime.coverage, runtime.settings.coverage_min)
         if short is not None and session.exitstatus == pytest.ExitCode.OK:

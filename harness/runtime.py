@@ -37,6 +37,7 @@ class HarnessRuntime:
         self.fact_errors: dict[str, str] = {}
         self.started = time.time()
         self.coverage: Optional[CoverageResult] = None  # written by close() under --harness-coverage
+        self.served = ""  # how a warm server (harness.warm) holds this runtime: said in the header
 
     @property
     def error(self) -> Optional[HarnessError]:
@@ -98,6 +99,8 @@ class HarnessRuntime:
                  f"harness session: {stage.session.id}; reach: {stage.reach_mode}; {stage.ryuk}"]
         if stage.swept:
             lines.append(f"harness sweep: removed {stage.swept} left by dead runs")
+        if self.served:
+            lines.append(f"harness serve: {self.served}")
         for kind in KINDS:
             if kind in self.facts:
                 lines.append(f"harness {kind}: {self.facts[kind].summary()}")
@@ -125,6 +128,7 @@ class HarnessRuntime:
             "images": {kind: as_record(f) for kind, f in self.facts.items()},
             "observed_at_runtime": stage.observed if stage else {},
             "image_errors": self.fact_errors,
+            "served": self.served or None,
         }
 
     def engine_lost(self) -> Optional[EngineLost]:
@@ -139,6 +143,38 @@ class HarnessRuntime:
             return EngineLost(
                 f"the Docker engine at {self._stage.engine.address} stopped answering during the run ({reason}): "
                 f"check that dockerd runs (`make setup` starts it); the next run sweeps what this one left")
+
+    def begin_run(self, rootdir: Path) -> None:
+        """Another run on this runtime's stage (a warm server's): its root directory and start; the
+        running services made fresh (data emptied, topologies whole), as a run of its own finds them."""
+        self.rootdir, self.started = rootdir, time.time()
+        if self._stage is not None:
+            self._stage.swept = type(self._stage.swept)()  # said by the run that swept
+            self._stage.services.reset_running()
+
+    def end_run(self) -> None:
+        """The end of one run whose stage stays for the next: containers prepared for blocks that did
+        not run are given back, and ``reports/run.json`` written."""
+        if self._stage is None:
+            return
+        try:
+            self._stage.prefetcher.close()
+        finally:
+            self.write_record()
+
+    def usable(self) -> bool:
+        """Whether the stage (if opened) can serve another run: the engine answers and its networks exist."""
+        if self._stage is None:
+            return self._error is None
+        return self.engine_lost() is None and self._stage.networks_exist()
+
+    def session_id(self) -> Optional[str]:
+        """The session the stage's resources are labelled with (None before a stage opened)."""
+        return self._stage.session.id if self._stage is not None else None
+
+    def write_record(self) -> None:
+        self.reports_dir.mkdir(parents=True, exist_ok=True)
+        (self.reports_dir / "run.json").write_text(json.dumps(self.record(), indent=2))
 
     def close(self) -> None:
         """Remove everything this run made and write ``reports/run.json`` (only if a stage was used)."""
@@ -155,6 +191,5 @@ class HarnessRuntime:
                 raise
             print(f"\nharness: {lost.message}", file=sys.stderr)
         finally:
-            self.reports_dir.mkdir(parents=True, exist_ok=True)
-            (self.reports_dir / "run.json").write_text(json.dumps(self.record(), indent=2))
+            self.write_record()
             self._stage = None

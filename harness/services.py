@@ -231,6 +231,11 @@ class SessionServices:
         service.reset()
         return service
 
+    def reset_running(self) -> None:
+        """Every running service made fresh (a warm server's next run finds them as a new run would)."""
+        for service in self.running().values():
+            service.reset()
+
     @contextlib.contextmanager
     def provided(self, name: str, service: Service) -> Iterator[Service]:
         """``service`` (started by the caller: a test's own topology) is service ``name`` until the

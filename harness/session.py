@@ -40,8 +40,18 @@ def process_start_time(pid: int) -> str:
     return stat.rsplit(")", 1)[1].split()[19]
 
 
+def process_state(pid: int) -> str:
+    """The kernel's state letter of ``pid`` (R, S, Z for a zombie...), '' if unknown or gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rsplit(")", 1)[1].split()[0]
+
+
 def process_alive(pid: int, start: str) -> bool:
-    """True if ``pid`` runs and is the same process (same start time) that made the label."""
+    """True if ``pid`` runs and is the same process (same start time) that made the label; a killed
+    process its parent has not reaped yet (a zombie) is dead."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -49,7 +59,7 @@ def process_alive(pid: int, start: str) -> bool:
     except PermissionError:
         pass
     if start and Path("/proc").is_dir():
-        return process_start_time(pid) == start
+        return process_start_time(pid) == start and process_state(pid) != "Z"
     return True
 
 

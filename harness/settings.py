@@ -95,13 +95,13 @@ def read_options(options: Iterable[Option], types: Mapping[str, object], cli: Op
             raw = environ.get(opt.env, opt.default)
         raw = str(raw)
         if opt.choices and raw not in opt.choices:
-            raise ValueError(f"{opt.env}/{opt.flag}={raw!r}: choose one of {', '.join(opt.choices)}")
+            raise ValueError(f"{opt.env}{'/' + opt.flag if opt.flag else ''}={raw!r}: choose one of {', '.join(opt.choices)}")
         kind = types[opt.name]
         try:
             values[opt.name] = (float(raw) if kind in ("float", float) else int(raw) if kind in ("int", int)
                                 else raw)
         except ValueError:
-            raise ValueError(f"{opt.env}/{opt.flag}={raw!r}: give a number") from None
+            raise ValueError(f"{opt.env}{'/' + opt.flag if opt.flag else ''}={raw!r}: give a number") from None
     return values
 
 
@@ -187,9 +187,10 @@ class Settings(OptionSettings):
 
 def options_markdown(options: Iterable[Option]) -> str:
     """The configuration table of ``options`` as Markdown (for docs/configuration.md)."""
-    rows = ["| environment | pytest option | default | meaning |", "|---|---|---|---|"]
+    rows = ["| environment | flag | default | meaning |", "|---|---|---|---|"]
     for opt in options:
         choices = f" ({' / '.join(opt.choices)})" if opt.choices else ""
-        rows.append(f"| `{opt.env}` | `{opt.flag}` | `{opt.default}` | {opt.help}{choices} |")
+        flag = f"`{opt.flag}`" if opt.flag else ""
+        rows.append(f"| `{opt.env}` | {flag} | `{opt.default}` | {opt.help}{choices} |")
     rows.append("| `CI` | | | `true`: integration tests fail instead of skipping when no engine or image is available |")
     return "\n".join(rows) + "\n"

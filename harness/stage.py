@@ -144,6 +144,17 @@ class Stage:
                 self._reach = Reach(self.reach_mode, internal, edge)
             return self._reach
 
+    def networks_exist(self) -> bool:
+        """Whether the networks made so far are still on the engine (a sweep of live runs removes them)."""
+        with self._lock:
+            nets = [n for n in ((self._reach.internal, self._reach.edge) if self._reach else ()) if n is not None]
+        try:
+            for net in nets:
+                self.engine.client.networks.get(net.name)
+        except Exception:  # noqa: BLE001 - gone, or the engine cannot say: not usable
+            return False
+        return True
+
     # ---- services ----------------------------------------------------------------------------
     def _service(self, name: str, kind: type[S]) -> S:
         service: Service = self.services.use(name)

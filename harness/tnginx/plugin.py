@@ -17,6 +17,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser, TSettings.OPTIONS)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> Optional[int]:
+    """A pytest run of ``.t`` files only is handed to a running ``harness serve`` (HARNESS_SERVE=auto),
+    as ``harness t`` hands its runs: its exit code, or None (this process runs it)."""
+    from harness.serve.client import hand_over, pytest_servable
+    from harness.warm import WARM
+
+    if WARM.enabled or hasattr(config, "workerinput") or config.option.collectonly or \
+            config.getoption("usepdb", False) or config.getoption("trace", False) or \
+            config.getoption("numprocesses", None) or not pytest_servable(config.args):
+        return None
+    return hand_over([str(a) for a in config.invocation_params.args], program="pytest")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "tnginx: a block of a Test::Nginx .t file (harness.tnginx)")
     config.stash[items.SETTINGS] = settings_of(config, TSettings)

@@ -104,6 +104,15 @@ def test_fixture_with_its_own_lua_path_keeps_it_and_can_name_its_dir(tmp_path):
     assert (root / "gen/5/fixture/http.conf").read_text() == 'lua_package_path "/harness/gen/5/fixture/lua/?.lua;;";'
 
 
+def test_a_fixture_with_its_own_temp_path_replaces_ours_and_keeps_the_others():
+    """nginx refuses a second proxy_temp_path in http{} (a Test::Nginx block's http_config may set one)."""
+    own = Fixture.inline(config="return 204;", http_config="proxy_temp_path /tmp/mine;")
+    conf = render_nginx_conf(own, TRIXIE_OPENRESTY, 1)
+    assert "proxy_temp_path" not in conf and "client_body_temp_path" in conf and "fastcgi_temp_path" in conf  # its own: in http.conf
+    plain = render_nginx_conf(Fixture.inline(config="return 204;"), TRIXIE_OPENRESTY, 1)
+    assert all(f"{kind}_temp_path" in plain for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+
+
 def test_healthy_twin_adds_a_snippet_and_keeps_the_rest(fixtures_dir):
     faulty = Fixture.load("missing-shared-dict", [fixtures_dir])
     healthy = faulty.with_snippets(http_conf="lua_shared_dict result_dict 1m;")

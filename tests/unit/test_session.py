@@ -20,6 +20,19 @@ def test_own_process_is_alive_and_dead_one_is_not():
     assert not process_alive(dead_pid(), "")
 
 
+def test_a_killed_process_not_reaped_yet_counts_as_dead():
+    """A killed run whose parent has not waited for it yet (a zombie) still answers kill(pid, 0)."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    start = process_start_time(proc.pid)
+    assert process_alive(proc.pid, start)
+    proc.kill()
+    from harness.waiting import wait_for
+
+    wait_for(lambda: not process_alive(proc.pid, start), timeout=10, what="the killed process to count as dead")
+    os.kill(proc.pid, 0)  # still there, unreaped: only its state says it is dead
+    proc.wait()
+
+
 def test_reused_pid_with_other_start_time_counts_as_dead():
     me = os.getpid()
     assert not process_alive(me, "1")
