@@ -23,9 +23,9 @@ TICK = 0.1  # seconds between two looks at the lanes while pytest waits (a block
 
 class Job(Protocol[R_co]):
     """One block to run: ``chain`` (None, or the name of the blocks it runs one at a time with, in
-    order), ``estimate`` (seconds it is expected to take), ``quiet`` (it runs alone, and no container
-    is prepared for the others while it runs: its timing windows want the machine to itself, as under
-    prove), ``prepare()`` asks for its container ahead (False: not now, ask again later), ``run()`` runs
+    order), ``estimate`` (seconds it is expected to take), ``quiet`` (it runs alone, after the others
+    started unless it is in a chain, and no container is prepared for the others while it runs: its
+    timing windows want the machine to itself, as under prove), ``prepare()`` asks for its container ahead (False: not now, ask again later), ``run()`` runs
     it (in a lane)."""
 
     @property
