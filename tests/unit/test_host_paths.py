@@ -42,3 +42,14 @@ def test_the_directories_of_t_are_mounted_beside_the_config_but_test_nginxs_serv
     for name in ("cert", "servroot", "servroot_12345", "lib", ".hidden"):
         (tmp_path / "t" / name).mkdir(parents=True)
     assert beside_conf(tmp_path) == ((str(tmp_path / "t" / "cert"), "/cert"),)
+
+
+def test_pytest_does_not_walk_test_nginxs_server_roots(tmp_path):
+    from harness.tnginx.plugin import pytest_ignore_collect
+
+    for name in ("servroot", "servroot_12345", "cert"):
+        (tmp_path / "t" / name).mkdir(parents=True)
+    (tmp_path / "servroot_1").mkdir()  # not under t/: someone else's directory
+    ignored = {p.name for p in [*(tmp_path / "t").iterdir(), tmp_path / "servroot_1"]
+               if pytest_ignore_collect(p, None)}  # type: ignore[arg-type]
+    assert ignored == {"servroot", "servroot_12345"}
