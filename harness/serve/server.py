@@ -290,6 +290,8 @@ class WarmServer:
             os.environ.update({str(k): str(v) for k, v in dict(message.get("env", {})).items()})
             os.environ["HARNESS_SERVE"] = "off"  # a harness this run starts (a matrix's runs) runs on its own
             os.chdir(str(message.get("cwd", "/")))
+            # the caller's PYTHONPATH, as its interpreter would have put it first (a plugin of its own: -p NAME)
+            sys.path[:0] = [d for d in os.environ.get("PYTHONPATH", "").split(os.pathsep) if d]
             tempfile.tempdir = None  # the caller's TMPDIR, as its own process would read it
             sys.stdout, sys.stderr = out, err
             pytest_run = message.get("program") == "pytest"
