@@ -24,6 +24,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -309,6 +310,9 @@ class WarmServer:
             code = 130
             if self.stopping:
                 print("harness serve: stopped during this run", file=err)
+        except Exception:  # noqa: BLE001 - the run's crash is the caller's to see; the server goes on
+            print(f"harness serve: the run crashed:\n{traceback.format_exc()}", file=err)
+            WARM.close()  # what the crashed run left is not trusted
         finally:
             finished.set()
             sys.stdout, sys.stderr = saved[3], saved[4]
