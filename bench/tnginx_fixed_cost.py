@@ -96,17 +96,26 @@ def prove_run(cwd: Path, files: list[str], test_nginx: Path) -> float:
         return time.perf_counter() - started
 
 
-def served_wall(harness: str, cwd: Path, files: list[str], env: dict[str, str]) -> float:
-    """One ``harness t`` handed to the bench's server: its wall time as the user sees it."""
-    with tempfile.TemporaryDirectory() as reports:
+def served_run(harness: str, cwd: Path, files: list[str], env: dict[str, str]) -> dict[str, Any]:
+    """One ``harness t`` handed to the bench's server: its wall time as the user sees it, and the steps
+    the trace stamped in the server (from the command's start to the server's pytest registering the
+    plugin, configure, collection, the blocks, the session's end; the rest is the answer's way back)."""
+    with tempfile.TemporaryDirectory() as reports, tempfile.TemporaryDirectory() as tmp:
+        trace = Path(tmp) / "trace.json"
+        run_env = dict(env, HARNESS_BENCH_TRACE=str(trace),
+                       PYTHONPATH=os.pathsep.join(filter(None, [str(BENCH), env.get("PYTHONPATH", "")])))
+        launched = time.time()
         started = time.perf_counter()
-        proc = subprocess.run([harness, "t", *files, "--reports", reports], cwd=cwd, env=env, capture_output=True,
-                              text=True, errors="replace")
+        proc = subprocess.run([harness, "t", *files, "--reports", reports, "--pytest=-p", "--pytest=tnginx_trace"],
+                              cwd=cwd, env=run_env, capture_output=True, text=True, errors="replace")
         wall = time.perf_counter() - started
-    if "ran this" not in proc.stdout:
-        raise SystemExit(f"harness t was not handed to the server (exit {proc.returncode}):\n{proc.stdout[-2000:]}"
-                         f"{proc.stderr[-2000:]}")
-    return wall
+        ended = time.time()
+        if "ran this" not in proc.stdout or not trace.exists():
+            raise SystemExit(f"harness t was not handed to the server (exit {proc.returncode}):\n"
+                             f"{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+        stamps = {"launched": launched, **json.loads(trace.read_text())["stamps"], "exit": ended}
+    steps = {name: stamps[b] - stamps[a] for name, a, b in STEPS if a in stamps and b in stamps}
+    return {"wall_s": wall, "steps_s": steps}
 
 
 class BenchServer:
@@ -140,18 +149,19 @@ def measure(name: str, cwd: Path, files: list[str], args: argparse.Namespace) ->
     with contextlib.ExitStack() as stack:
         server = stack.enter_context(BenchServer(args.harness, cwd)) if args.served else None
         if server is not None:
-            served_wall(args.harness, cwd, files, server.env)  # the files' containers start on its stage
+            served_run(args.harness, cwd, files, server.env)  # the files' containers start on its stage
         for _ in range(args.rounds):  # interleaved, so the machine's moods hit all alike
             one.append(harness_run(args.harness, cwd, files, 1))
             auto.append(harness_run(args.harness, cwd, files, None))
             if server is not None:
-                served.append(served_wall(args.harness, cwd, files, server.env))
+                served.append(served_run(args.harness, cwd, files, server.env))
             if args.test_nginx:
                 prove.append(prove_run(cwd, files, args.test_nginx.resolve()))
     result = {"suite": name, "files": files, "lanes_1": median_run(one), "default_lanes": median_run(auto)}
     if served:
-        result["served_s"] = statistics.median(served)
-        result["served_walls_s"] = [round(w, 3) for w in served]
+        result["served"] = median_run(served)
+        result["served_s"] = result["served"]["wall_s"]
+        result["served_walls_s"] = result["served"]["walls_s"]
     if prove:
         result["prove_s"] = statistics.median(prove)
         result["prove_walls_s"] = [round(p, 3) for p in prove]
@@ -171,7 +181,9 @@ def report(result: dict[str, Any]) -> str:
     lines.append(f"  blocks: sum {one['block_sum_s']:.2f} s, longest {one['block_max_s']:.2f} s, "
                  f"critical path {one['critical_path_s']:.2f} s")
     if "served_s" in result:
-        lines.append(f"  handed to harness serve: wall {result['served_s']:.2f} s (rounds: {result['served_walls_s']})")
+        steps = ", ".join(f"{k} {v:.2f}" for k, v in result["served"]["steps_s"].items())
+        lines.append(f"  handed to harness serve: wall {result['served_s']:.2f} s (rounds: {result['served_walls_s']}): "
+                     f"{steps}")
     if "prove_s" in result:
         lines.append(f"  prove {result['prove_s']:.2f} s: prove / harness t = {result['ratio_prove_over_default']:.2f}x"
                      + (f", prove / served = {result['ratio_prove_over_served']:.2f}x" if "served_s" in result else ""))

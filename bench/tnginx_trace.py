@@ -1,6 +1,8 @@
 """A pytest plugin for bench/tnginx_fixed_cost.py: wall-clock stamps of one ``harness t`` run's steps,
-written as JSON to $HARNESS_BENCH_TRACE at exit. Loaded by ``harness t ... --pytest=-p
---pytest=tnginx_trace`` with this directory on PYTHONPATH; it changes nothing in the run."""
+written as JSON to $HARNESS_BENCH_TRACE at the session's end and again at exit. Loaded by ``harness t
+... --pytest=-p --pytest=tnginx_trace`` with this directory on PYTHONPATH; it changes nothing in the run.
+In a ``harness serve`` (the module stays imported between runs) each run starts its stamps afresh when
+pytest registers the plugin, and there is no exit stamp."""
 from __future__ import annotations
 
 import atexit
@@ -14,6 +16,14 @@ import pytest
 STAMPS: dict[str, float] = {"plugin_loaded": time.time()}
 BLOCKS: list[dict[str, Any]] = []  # per block: file, name, call seconds, outcome
 REDIS_BLOCKS: set[str] = set()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    if "configured" in STAMPS:  # a served run: the module was imported by an earlier one
+        STAMPS.clear()
+        BLOCKS.clear()
+        REDIS_BLOCKS.clear()
+        STAMPS["plugin_loaded"] = time.time()
 
 
 def _stamp(name: str) -> None:
@@ -53,10 +63,12 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 @pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config: pytest.Config) -> None:
     _stamp("unconfigured")
+    _write(exiting=False)
 
 
-def _write() -> None:
-    STAMPS["exit"] = time.time()
+def _write(exiting: bool = True) -> None:
+    if exiting:
+        STAMPS["exit"] = time.time()
     out = os.environ.get("HARNESS_BENCH_TRACE")
     if out:
         with open(out, "w") as f:

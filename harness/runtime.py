@@ -157,6 +157,8 @@ class HarnessRuntime:
         not run are given back, and ``reports/run.json`` written."""
         if self._stage is None:
             return
+        pool = self._stage.pool  # every container a run may start stays for the next (as --watch keeps them)
+        pool.max_idle = max(pool.max_idle, pool.per_shape)
         try:
             self._stage.prefetcher.close()
         finally:

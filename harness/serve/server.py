@@ -24,6 +24,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -290,6 +291,8 @@ class WarmServer:
             os.environ.update({str(k): str(v) for k, v in dict(message.get("env", {})).items()})
             os.environ["HARNESS_SERVE"] = "off"  # a harness this run starts (a matrix's runs) runs on its own
             os.chdir(str(message.get("cwd", "/")))
+            # the caller's PYTHONPATH, as its interpreter would have put it first (a plugin of its own: -p NAME)
+            sys.path[:0] = [d for d in os.environ.get("PYTHONPATH", "").split(os.pathsep) if d]
             tempfile.tempdir = None  # the caller's TMPDIR, as its own process would read it
             sys.stdout, sys.stderr = out, err
             pytest_run = message.get("program") == "pytest"
@@ -307,6 +310,9 @@ class WarmServer:
             code = 130
             if self.stopping:
                 print("harness serve: stopped during this run", file=err)
+        except Exception:  # noqa: BLE001 - the run's crash is the caller's to see; the server goes on
+            print(f"harness serve: the run crashed:\n{traceback.format_exc()}", file=err)
+            WARM.close()  # what the crashed run left is not trusted
         finally:
             finished.set()
             sys.stdout, sys.stderr = saved[3], saved[4]

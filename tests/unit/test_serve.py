@@ -29,6 +29,8 @@ STAND_IN = textwrap.dedent("""
     def call(argv):
         if argv[1:2] == ["sleep"]:
             time.sleep(60)
+        if argv[1:2] == ["crash"]:
+            raise RuntimeError("the stand-in crashed")
         print("ran", *argv)
         print("to stderr", file=sys.stderr)
         return 3
@@ -138,6 +140,15 @@ def test_a_run_handed_over_prints_its_output_and_returns_its_code(stand_in_serve
     out, err = capsys.readouterr()
     assert "ran t a.t" in out and "to stderr" in err and f"pid {status(sock)['pid']} ran this" in out
     assert status(sock)["runs"] == 1
+
+
+def test_a_run_that_crashes_is_the_callers_error_and_the_server_goes_on(stand_in_server, monkeypatch, capsys):
+    sock, server = stand_in_server
+    monkeypatch.setenv("HARNESS_SERVE_SOCKET", str(sock))
+    monkeypatch.setenv("HARNESS_SERVE", "auto")
+    assert hand_over(["t", "crash"]) == 2
+    assert "RuntimeError: the stand-in crashed" in capsys.readouterr().err
+    assert hand_over(["t", "a.t"]) == 3 and server.poll() is None
 
 
 def test_a_caller_that_goes_away_cancels_its_run(stand_in_server):
