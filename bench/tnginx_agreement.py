@@ -7,8 +7,9 @@ the host's nginx; one prove at a time, under a host-wide lock because Test::Ngin
 ``harness t`` (default lanes) and ``harness t -n 2`` (``--second-lanes``: another number, 1 to check that
 no verdict depends on the lanes) on the same files; with ``--served``, then twice more through a
 ``harness serve`` started for the purpose (the first run starts the suite's containers on the server's
-warm stage, the second finds them warm: its time is the served figure; perl's output is not kept
-between the runs, as it is not for the runs above). Per block: prove's verdict (any failed TAP
+warm stage, the second finds them warm and, in the same reports directory, the first run's block times
+to start the longest first, as a user's re-run does: its time is the served figure; perl's output is
+not kept between the runs, as it is not for the runs above). Per block: prove's verdict (any failed TAP
 test fails the block; only skips: skipped; no TAP line: not run) against the harness's (reports
 t.json). Agreement is counted on all blocks and on those using only supported sections. Nothing of
 any suite is in this file: give the suite's directory.
@@ -121,7 +122,7 @@ def served_runs(harness: str, files: list[str], suite: Path) -> dict:
         try:
             for run in ("first", "second"):
                 shutil.rmtree(Path(tmp) / "harness-tnginx-blocks", ignore_errors=True)  # perl pays again, as prove
-                reports = Path(tmp) / f"reports-{run}"
+                reports = Path(tmp) / "reports"  # the second run has the first's block times, as a user's re-run
                 seconds, output = timed([harness, "t", *files, "--reports", str(reports)], suite, env)
                 if "ran this" not in output:
                     raise SystemExit(f"harness t was not handed to the server:\n{output[-2000:]}")
