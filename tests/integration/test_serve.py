@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -89,6 +90,12 @@ def run(args: list[str], sock: Path, cwd: Path, serve: str = "auto") -> tuple[in
     return proc.returncode, proc.stdout + proc.stderr
 
 
+def served_run(out: str, pid: int) -> int:
+    """N of the last line's ``run N on the warm stage of pid PID``; 0 when the run was not served there."""
+    found = re.search(rf"pid {pid} ran this: run (\d+) on the warm stage of pid {pid}", out)
+    return int(found.group(1)) if found else 0
+
+
 def verdicts(reports: Path) -> dict[str, str]:
     return json.loads((reports / "t.json").read_text())["blocks"]
 
@@ -107,12 +114,14 @@ def start(sock: Path, cwd: Path) -> int:
     return int(out.split("pid ", 1)[1].split()[0])
 
 
-@pytest.fixture
-def server(harness_stage, tmp_path: Path) -> Iterator[tuple[Path, int]]:
-    sock = tmp_path / "serve.sock"
-    pid = start(sock, tmp_path)
+@pytest.fixture(scope="module")
+def server(harness_stage, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, int]]:
+    """One server for the module's tests (each run on it begins as a run of its own would)."""
+    home = tmp_path_factory.mktemp("serve")
+    sock = home / "serve.sock"
+    pid = start(sock, home)
     yield sock, pid
-    run([*HARNESS, "serve", "--stop"], sock, tmp_path)
+    run([*HARNESS, "serve", "--stop"], sock, home)
     wait_for(lambda: not containers_of(pid), timeout=60, what=f"the containers of server {pid} to be removed")
 
 
@@ -123,13 +132,15 @@ def test_runs_handed_to_the_server_get_the_verdicts_of_a_run_of_their_own(server
     assert code == 1 and "ran this" not in out, out  # broken.t's two blocks fail
     cold = verdicts(tmp_path / "cold")
     assert sorted(set(cold.values())) == ["failed", "passed"]
+    runs = []
     for n in (1, 2):
         reports = tmp_path / f"served-{n}"
         code, out = run([*HARNESS, "t", *paths, "--reports", str(reports)], sock, tmp_path)
-        assert code == 1 and f"pid {pid} ran this: run {n} on the warm stage of pid {pid}" in out, out
+        runs.append(served_run(out, pid))
+        assert code == 1 and runs[-1], out
         assert verdicts(reports) == cold and (reports / "t.xml").is_file()
         assert "response_body 'actual', expected 'expected'" in out  # the failure's detail, as in a cold run
-    assert containers_of(pid)  # warm between runs
+    assert runs[1] == runs[0] + 1 and containers_of(pid)  # the same stage, warm between runs
 
 
 def test_each_served_run_finds_the_services_fresh(server, tmp_path):
@@ -137,9 +148,12 @@ def test_each_served_run_finds_the_services_fresh(server, tmp_path):
     counter = tmp_path / "t" / "counter.t"
     counter.parent.mkdir()
     counter.write_text(COUNTER)
+    runs = []
     for n in (1, 2):
         code, out = run([*HARNESS, "t", str(counter), "--reports", str(tmp_path / f"r{n}")], sock, tmp_path)
-        assert code == 0 and f"run {n} on the warm stage" in out, out  # the second: 1 again, not 2
+        runs.append(served_run(out, pid))
+        assert code == 0 and runs[-1], out  # the second: 1 again, not 2
+    assert runs[1] == runs[0] + 1
 
 
 def test_pytest_given_t_files_hands_its_run_over(server, tmp_path):
