@@ -31,22 +31,19 @@ CONFIG_DIR_PREFIX = "harness-conf-"  # host directories bind-mounted read-only i
 log = logging.getLogger(__name__)
 
 
+def process_stat(pid: int) -> list[str]:
+    """The fields of ``/proc/PID/stat`` after the command name (state first), [] if unknown or gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return []
+    return stat.rsplit(")", 1)[1].split()
+
+
 def process_start_time(pid: int) -> str:
     """The kernel's start time of ``pid`` (clock ticks since boot), '' if unknown or gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return ""
-    return stat.rsplit(")", 1)[1].split()[19]
-
-
-def process_state(pid: int) -> str:
-    """The kernel's state letter of ``pid`` (R, S, Z for a zombie...), '' if unknown or gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return ""
-    return stat.rsplit(")", 1)[1].split()[0]
+    fields = process_stat(pid)
+    return fields[19] if fields else ""
 
 
 def process_alive(pid: int, start: str) -> bool:
@@ -59,7 +56,8 @@ def process_alive(pid: int, start: str) -> bool:
     except PermissionError:
         pass
     if start and Path("/proc").is_dir():
-        return process_start_time(pid) == start and process_state(pid) != "Z"
+        fields = process_stat(pid)  # one read: its state (Z: a zombie) and its start time
+        return bool(fields) and fields[19] == start and fields[0] != "Z"
     return True
 
 
