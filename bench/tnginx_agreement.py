@@ -110,26 +110,42 @@ def timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, str]:
     return time.perf_counter() - started, proc.stdout + proc.stderr
 
 
+class BenchServer:
+    """A ``harness serve`` of the bench's own (a socket in a temp directory), stopped at the end;
+    ``own_tmpdir``: its runs' TMPDIR is that directory too (perl's kept output where the bench can drop it)."""
+
+    def __init__(self, harness: str, cwd: Path, own_tmpdir: bool = False) -> None:
+        self.harness, self.cwd = harness, cwd
+        self.tmp = tempfile.TemporaryDirectory(prefix="harness-bench-serve-")
+        self.home = Path(self.tmp.name)
+        self.env = dict(os.environ, HARNESS_SERVE="auto", HARNESS_SERVE_SOCKET=str(self.home / "s.sock"),
+                        **({"TMPDIR": str(self.home)} if own_tmpdir else {}))
+
+    def __enter__(self) -> "BenchServer":
+        proc = subprocess.run([self.harness, "serve", "--detach"], cwd=self.cwd, env=self.env, capture_output=True,
+                              text=True)
+        if proc.returncode != 0:
+            raise SystemExit(f"harness serve --detach: {proc.stdout}{proc.stderr}")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        subprocess.run([self.harness, "serve", "--stop"], cwd=self.cwd, env=self.env, capture_output=True)
+        self.tmp.cleanup()
+
+
 def served_runs(harness: str, files: list[str], suite: Path) -> dict:
     """Two runs of ``files`` handed to a ``harness serve`` started here (and stopped): their times and the
     second run's verdicts."""
     out: dict = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        env = dict(os.environ, HARNESS_SERVE="auto", HARNESS_SERVE_SOCKET=str(Path(tmp) / "serve.sock"), TMPDIR=tmp)
-        started = subprocess.run([harness, "serve", "--detach"], cwd=suite, env=env, capture_output=True, text=True)
-        if started.returncode != 0:
-            raise SystemExit(f"harness serve --detach: {started.stdout}{started.stderr}")
-        try:
-            for run in ("first", "second"):
-                shutil.rmtree(Path(tmp) / "harness-tnginx-blocks", ignore_errors=True)  # perl pays again, as prove
-                reports = Path(tmp) / "reports"  # the second run has the first's block times, as a user's re-run
-                seconds, output = timed([harness, "t", *files, "--reports", str(reports)], suite, env)
-                if "ran this" not in output:
-                    raise SystemExit(f"harness t was not handed to the server:\n{output[-2000:]}")
-                out[f"{run}_s"] = seconds
-            out["verdicts"] = harness_verdicts(reports)
-        finally:
-            subprocess.run([harness, "serve", "--stop"], cwd=suite, env=env, capture_output=True)
+    with BenchServer(harness, suite, own_tmpdir=True) as server:
+        reports = server.home / "reports"  # the second run has the first's block times, as a user's re-run
+        for run in ("first", "second"):
+            shutil.rmtree(server.home / "harness-tnginx-blocks", ignore_errors=True)  # perl pays again, as prove
+            seconds, output = timed([harness, "t", *files, "--reports", str(reports)], suite, server.env)
+            if "ran this" not in output:
+                raise SystemExit(f"harness t was not handed to the server:\n{output[-2000:]}")
+            out[f"{run}_s"] = seconds
+        out["verdicts"] = harness_verdicts(reports)
     return out
 
 

@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from tnginx_agreement import LOCK, prove_env  # noqa: E402  (bench/ is not a package)
+from tnginx_agreement import LOCK, BenchServer, prove_env  # noqa: E402  (bench/ is not a package)
 
 STEPS = (  # (name, from stamp, to stamp)
     ("start + imports", "launched", "plugin_loaded"),
@@ -116,26 +116,6 @@ def served_run(harness: str, cwd: Path, files: list[str], env: dict[str, str]) -
         stamps = {"launched": launched, **json.loads(trace.read_text())["stamps"], "exit": ended}
     steps = {name: stamps[b] - stamps[a] for name, a, b in STEPS if a in stamps and b in stamps}
     return {"wall_s": wall, "steps_s": steps}
-
-
-class BenchServer:
-    """A ``harness serve`` of the bench's own (a socket in a temp directory), stopped at the end."""
-
-    def __init__(self, harness: str, cwd: Path) -> None:
-        self.harness, self.cwd = harness, cwd
-        self.tmp = tempfile.TemporaryDirectory(prefix="harness-bench-serve-")
-        self.env = dict(os.environ, HARNESS_SERVE="auto", HARNESS_SERVE_SOCKET=str(Path(self.tmp.name) / "s.sock"))
-
-    def __enter__(self) -> "BenchServer":
-        proc = subprocess.run([self.harness, "serve", "--detach"], cwd=self.cwd, env=self.env, capture_output=True,
-                              text=True)
-        if proc.returncode != 0:
-            raise SystemExit(f"harness serve --detach: {proc.stdout}{proc.stderr}")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        subprocess.run([self.harness, "serve", "--stop"], cwd=self.cwd, env=self.env, capture_output=True)
-        self.tmp.cleanup()
 
 
 def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:

@@ -57,20 +57,21 @@ class WarmRuntimes:
 
     def runtime(self, settings: Settings, rootdir: Path) -> HarnessRuntime:
         """The runtime of a run with ``settings`` in ``rootdir``: the kept one when it fits."""
-        if self.keep(settings, rootdir) is None or self.kept is None:
+        kept = self.keep(settings, rootdir)
+        if kept is None:
             self.last = ("a stage of its own, removed at its end (coverage and matrix runs are never kept warm)"
                          if self.enabled else "")
             return HarnessRuntime(settings, rootdir)
         try:
-            self.kept.begin_run(rootdir)
+            kept.begin_run(rootdir)
         except Exception as exc:  # noqa: BLE001 - a service that cannot be made fresh: a new stage
             self.replaced = f"the kept stage's services could not be made fresh ({type(exc).__name__}: {exc})"
             self.close()
             return self.runtime(settings, rootdir)
         self.runs += 1
-        self.last = self.kept.served = (f"run {self.runs} on the warm stage of pid {os.getpid()} (kept since "
-                                         f"{time.strftime('%H:%M:%S', time.localtime(self.since))})")
-        return self.kept
+        self.last = kept.served = (f"run {self.runs} on the warm stage of pid {os.getpid()} (kept since "
+                                    f"{time.strftime('%H:%M:%S', time.localtime(self.since))})")
+        return kept
 
     def finish(self, runtime: HarnessRuntime, reusable: bool = True) -> None:
         """A run's end: the kept runtime stays (``reusable``: the run ended normally), any other closes."""

@@ -25,18 +25,23 @@ import tempfile
 import threading
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any, Optional, Sequence
 
 from harness.errors import HarnessError
 from harness.serve.client import READY_FD
-from harness.serve.protocol import ByteStream, fingerprint, receive, send
+from harness.serve.protocol import PACKAGE, ByteStream, connect, fingerprint, receive, send
 from harness.warm import WARM
 
 SERVED = frozenset({"t"})  # the harness commands a server runs (and pytest runs of .t files: "program": "pytest")
 FIRST_MESSAGE_S = 5.0  # a connection must say what it wants this fast
+
+
+def interrupt_main_thread() -> None:
+    """A SIGINT to the main thread, where runs run (a blocking wait there returns at once)."""
+    signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
 
 
 class Channel(io.TextIOBase):
@@ -73,7 +78,6 @@ class Request:
     conn: socket.socket
     stream: ByteStream
     message: dict[str, Any]
-    received: float = field(default_factory=time.monotonic)
 
 
 class WarmServer:
@@ -105,8 +109,6 @@ class WarmServer:
     # ---- life ---------------------------------------------------------------------------------
     def listen(self) -> None:
         """Bind the socket; an answering server there is an error, a dead one's socket is replaced."""
-        from harness.serve.protocol import connect
-
         self.sock.parent.mkdir(parents=True, exist_ok=True)
         other = connect(self.sock, timeout=2.0)
         if other is not None:
@@ -229,27 +231,25 @@ class WarmServer:
             message = receive(stream)
             conn.settimeout(None)
             if message is None:
-                conn.close()
-                return
-            op = message.get("op")
-            if op == "status":
+                pass  # it went away without a word
+            elif message.get("op") == "status":
                 send(stream, self.status())
-            elif op == "stop":
+            elif message.get("op") == "stop":
                 send(stream, {"stopping": os.getpid()})
                 self.stop()
-            elif op == "run" and message.get("fingerprint") != self.fingerprint:
+            elif message.get("op") == "run" and message.get("fingerprint") != self.fingerprint:
                 self.unlisten()  # before the answer: the successor the caller starts binds the same path
                 send(stream, {"stale": f"harness serve (pid {os.getpid()}) runs the install as it was at "
                                        f"{time.strftime('%H:%M:%S', time.localtime(self.started))}, not as it is now",
                               "restart": self.argv})
                 self.stop()
-            elif op == "run":
+            elif message.get("op") == "run":
                 if self.running is not None or not self.requests.empty():
                     send(stream, {"queued": os.getpid()})
                 self.requests.put(Request(conn, stream, message))
                 return  # the main thread answers and closes it
             else:
-                send(stream, {"error": f"unknown op {op!r}"})
+                send(stream, {"error": f"unknown op {message.get('op')!r}"})
         except (OSError, ValueError):
             pass
         try:
@@ -270,7 +270,7 @@ class WarmServer:
         self.stopping = True
         self.requests.put(None)
         if self.running is not None:
-            signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+            interrupt_main_thread()
 
     # ---- one run ------------------------------------------------------------------------------
     def execute(self, request: Request) -> None:
@@ -365,14 +365,13 @@ class WarmServer:
             pass
         if not finished.is_set() and not self.stopping:
             self.cancelling = True
-            signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+            interrupt_main_thread()
 
     @staticmethod
     def forget_modules(before: set[str], cwd: Path) -> None:
         """Drop modules a run imported from the caller's tree (its conftest.py, say), so the next run
         reads them as they are then; the harness's and libraries' stay imported."""
-        home = str(cwd.resolve())
-        package = str(Path(__file__).resolve().parent.parent)
+        home, package = str(cwd.resolve()), str(PACKAGE)
         for name in [n for n in sys.modules if n not in before]:
             path = str(getattr(sys.modules.get(name), "__file__", None) or "")
             if path.startswith(home + os.sep) and not path.startswith(package + os.sep) and "site-packages" not in path:
