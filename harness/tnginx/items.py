@@ -144,7 +144,8 @@ class TBlockItem(pytest.Item):
         self.config.stash.setdefault(RESULTS, []).append((str(self.path), result))
         self.user_properties.append(("verdict", result.verdict))
         if job.span:
-            self.user_properties.append(("span", " ".join(f"{x:.3f}" for x in job.span)))
+            # microseconds: rounded to ms, a block ending as the next of its chain starts read as overlapping
+            self.user_properties.append(("span", " ".join(f"{x:.6f}" for x in job.span)))
         if result.cause:
             self.user_properties.append(("cause", result.cause))
         if result.leak:
